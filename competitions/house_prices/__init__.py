@@ -1,0 +1,88 @@
+"""Kaggle "House Prices - Advanced Regression Techniques": predict SalePrice, scored by log-RMSE."""
+from __future__ import annotations
+
+import pandas as pd
+
+from competitions.house_prices import demo
+from competitions.house_prices.features import gbm_features, is_not_outlier, linear_features
+from shared.spec import CompetitionSpec, Recipe
+from shared.tabular.features import d2l_features
+from shared.tabular.models import AutoGluonModel, D2LNet, LGBMModel, LinearModel
+
+
+def raw_features(train: pd.DataFrame, test: pd.DataFrame, params: dict):
+    """AutoGluon does its own feature processing."""
+    return train, test
+
+
+RECIPES = {
+    "baseline": Recipe(
+        "baseline", "the D2L course's linear net on raw prices (reference, kept faithful)",
+        d2l_features, D2LNet,
+        model_params={
+            "hidden": [],  # [] = linear; the course notes' MLP variant: hidden=[256,128] dropout=[0.5,0.2]
+            "dropout": [],
+            "lr": 5.0,  # Adam, as taught (raw-price MSE needs large steps)
+            "weight_decay": 0.0,
+            "epochs": 100,
+            "batch_size": 64,
+            "clamp_min": 1.0,  # predictions clamped at 1 before logs, as in the course
+        },
+        log_target=False,
+    ),
+    "linear": Recipe(
+        "linear", "Lasso on log price, skew-corrected numerics, one-hot categories",
+        linear_features, LinearModel,
+        model_params={
+            "kind": "lasso",  # ridge | lasso | elasticnet
+            "alpha": 0.0005,  # L1 strength on standardised features (log target)
+            "l1_ratio": 0.5,  # elasticnet only
+            "skew_threshold": 0.75,  # |skew| above this -> log1p
+            "min_frequency": 3,  # rarer categories share one 'infrequent' column
+        },
+        train_filter=is_not_outlier,
+    ),
+    "gbm": Recipe(
+        "gbm", "LightGBM on log price, native categoricals, engineered features, inner early stopping",
+        gbm_features, LGBMModel,
+        model_params={
+            "learning_rate": 0.02,
+            "num_leaves": 8,  # shallow trees: 1460 rows
+            "min_data_in_leaf": 8,
+            "feature_fraction": 0.25,  # decorrelates trees on ~100 collinear features
+            "bagging_fraction": 0.8,
+            "bagging_freq": 1,
+            "lambda_l2": 1.0,
+            "max_bin": 255,
+            "max_rounds": 6000,
+            "early_stopping_rounds": 300,
+            "early_stopping_fraction": 0.15,  # inner split of the training rows used to pick the rounds
+            "linear_base": "lasso",  # boost from a Lasso fit (none | ridge | lasso | elasticnet)
+            "linear_alpha": 0.0005,
+        },
+        train_filter=is_not_outlier,
+    ),
+    "automl": Recipe(
+        "automl", "AutoGluon TabularPredictor on log price, on the same folds",
+        raw_features, AutoGluonModel,
+        model_params={
+            "presets": "medium_quality",
+            "time_limit": 300.0,  # seconds for the whole run, split over folds (--time-limit sets it)
+            "num_bag_folds": 0,  # 0 = AutoGluon's default for the preset
+            "verbosity": 0,
+            "keep_models": False,
+        },
+    ),
+}
+
+SPEC = CompetitionSpec(
+    name="house_prices",
+    slug="house-prices-advanced-regression-techniques",
+    title="House Prices - Advanced Regression Techniques",
+    metric_name="rmsle",
+    id_col="Id",
+    target_col="SalePrice",
+    recipes=RECIPES,
+    default_recipe="gbm",
+    make_demo=demo.build,
+)

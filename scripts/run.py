@@ -1,0 +1,37 @@
+#!/usr/bin/env python
+"""Run one recipe with k-fold CV; write a run directory (OOF, test predictions, metrics, submission).
+The last line printed is the run directory.
+
+    python scripts/run.py house_prices [--recipe gbm] [--folds 5] [--seed 42] [--set key=value ...]
+    python scripts/run.py tabular --data DIR --target COL --id COL --metric rmse [--recipe gbm|linear|automl]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import _bootstrap  # noqa: F401
+
+from shared.cli import add_data_args, main, parse_folds, resolve_spec
+from shared.config import parse_sets
+
+
+def run(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_args(p)
+    p.add_argument("--recipe", help="recipe name (default: the competition's strong recipe)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe hyperparameter (repeatable); values are read as YAML")
+    p.add_argument("--only-folds", help="run only these folds, e.g. 0,2 (join partial runs with merge.py)")
+    args = p.parse_args(argv)
+    from shared import runner
+
+    spec, data_dir = resolve_spec(args)
+    run_dir = runner.run(spec, args.recipe, data_dir, n_folds=args.folds, seed=args.seed,
+                         time_limit=args.time_limit, out_root=args.out, overrides=parse_sets(args.sets),
+                         only_folds=parse_folds(args.only_folds))
+    print(run_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main(run))

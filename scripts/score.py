@@ -1,0 +1,51 @@
+#!/usr/bin/env python
+"""Score a submission against a solution file (the local private leaderboard).
+
+    python scripts/score.py SUBMISSION --solution FILE (--competition NAME | --metric M [--id COL])
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import _bootstrap  # noqa: F401
+
+from shared.cli import main
+from shared.errors import UserError
+
+
+def score(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("submission", type=Path)
+    p.add_argument("--solution", type=Path, required=True)
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--competition")
+    group.add_argument("--metric")
+    p.add_argument("--id", dest="id_col", help="id column (default: the competition's, else the first column)")
+    args = p.parse_args(argv)
+    from shared import submission
+    from shared.io import read_csv
+    from shared.metrics import get_metric
+
+    if args.competition:
+        import competitions
+
+        spec = competitions.get(args.competition)
+        metric, id_col = spec.metric, args.id_col or spec.id_col
+    else:
+        metric = get_metric(args.metric)
+        id_col = args.id_col or read_csv(args.solution, what="solution").columns[0]
+    sub = read_csv(args.submission, [id_col], "submission")
+    sol = read_csv(args.solution, [id_col], "solution")
+    if metric.positive:
+        submission.validate(sub, sub, id_col, metric, name=str(args.submission))
+    try:
+        value = submission.score(sub, sol, id_col, metric)
+    except ValueError as exc:
+        raise UserError(f"cannot score {args.submission}: {exc}") from exc
+    print(f"{metric.name} {value:.6f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main(score))

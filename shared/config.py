@@ -1,0 +1,59 @@
+"""Recipe configuration: defaults from the recipe, ``--set key=value`` overrides, the resolved dict that
+is saved in every run (config.yaml)."""
+from __future__ import annotations
+
+import copy
+
+import yaml
+
+from shared.errors import UserError
+from shared.spec import Recipe
+
+
+def parse_sets(pairs: list[str] | None) -> dict:
+    """``["lr=0.1", "hidden=[256,128]"]`` -> ``{"lr": 0.1, "hidden": [256, 128]}`` (values read as YAML)."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set expects key=value, got {pair!r}.")
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out
+
+
+def resolve(recipe: Recipe, overrides: dict) -> dict:
+    """Apply overrides to the recipe's feature/model params; an unknown key is an error listing the known."""
+    config = {
+        "recipe": recipe.name,
+        "features": copy.deepcopy(recipe.feature_params),
+        "model": copy.deepcopy(recipe.model_params),
+        "log_target": recipe.log_target,
+    }
+    for key, value in overrides.items():
+        section = next((s for s in ("model", "features") if key in config[s]), None)
+        if section is None and key == "log_target":
+            config["log_target"] = bool(value)
+            continue
+        if section is None:
+            known = sorted([*config["model"], *config["features"], "log_target"])
+            raise UserError(f"--set {key}: recipe {recipe.name!r} has no such key; known keys: {known}.")
+        default = config[section][key]
+        config[section][key] = _coerce(key, value, default)
+    return config
+
+
+def _coerce(key, value, default):
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise UserError(f"--set {key}={value!r}: expected true or false.")
+        return value
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(default, int) and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if default is not None and isinstance(default, (int, float)) and not isinstance(value, (int, float)):
+        raise UserError(f"--set {key}={value!r}: expected a number like {default!r}.")
+    return value

@@ -1,0 +1,78 @@
+"""Fold assignment, saved once per dataset + seed as ``folds.csv`` (id, fold) so every model of a
+competition sees the same folds: the condition for honest comparison and blending."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
+
+from shared.errors import UserError
+from shared.io import read_csv, write_csv
+
+SPLITTERS = ("kfold", "stratified", "group", "time")
+
+
+def assign_folds(n_rows: int, n_folds: int, seed: int, kind: str = "kfold", y=None, groups=None,
+                 order=None) -> np.ndarray:
+    """Return an int array: the validation fold of each row.
+
+    kind: ``kfold`` (shuffled), ``stratified`` (needs ``y``, class labels), ``group`` (needs ``groups``;
+    a group never spans two folds) or ``time`` (needs ``order``: rows sorted by it, cut into
+    ``n_folds`` consecutive blocks, fold k = the k-th block, so the last fold is the latest).
+    """
+    if n_folds < 2:
+        raise UserError(f"--folds must be at least 2 (got {n_folds}).")
+    if n_rows < n_folds:
+        raise UserError(f"cannot make {n_folds} folds from {n_rows} rows; use fewer --folds.")
+    folds = np.full(n_rows, -1, dtype=int)
+    index = np.arange(n_rows)
+    if kind == "kfold":
+        splits = KFold(n_folds, shuffle=True, random_state=seed).split(index)
+    elif kind == "stratified":
+        if y is None:
+            raise UserError("stratified folds need class labels.")
+        splits = StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(index, np.asarray(y))
+    elif kind == "group":
+        if groups is None:
+            raise UserError("group folds need a group column.")
+        groups = np.asarray(groups)
+        # GroupKFold is deterministic in group sizes; shuffle group labels by seed for variety.
+        uniq = np.unique(groups)
+        perm = dict(zip(uniq, np.random.default_rng(seed).permutation(len(uniq))))
+        splits = GroupKFold(n_folds).split(index, groups=np.array([perm[g] for g in groups]))
+    elif kind == "time":
+        if order is None:
+            raise UserError("time-ordered folds need an ordering column.")
+        ranks = np.argsort(np.argsort(np.asarray(order), kind="stable"), kind="stable")
+        return (ranks * n_folds // n_rows).astype(int)
+    else:
+        raise UserError(f"unknown fold kind {kind!r}; choose one of {list(SPLITTERS)}.")
+    for k, (_, valid) in enumerate(splits):
+        folds[valid] = k
+    return folds
+
+
+def fingerprint(ids, target) -> str:
+    """Short hash of the training ids and target: folds are reused only for the same data."""
+    h = hashlib.sha1()
+    h.update(pd.Series(ids).astype(str).str.cat(sep=",").encode())
+    h.update(pd.Series(target).astype(str).str.cat(sep=",").encode())
+    return h.hexdigest()[:10]
+
+
+def load_or_make_folds(cache_dir: Path, ids, n_folds: int, seed: int, kind: str, target, groups=None,
+                       order=None, id_col: str = "id") -> pd.DataFrame:
+    """Folds for this dataset + seed + kind, made once and saved under ``cache_dir``."""
+    ids = pd.Series(ids).reset_index(drop=True)
+    path = Path(cache_dir) / f"folds-{kind}-k{n_folds}-seed{seed}-{fingerprint(ids, target)}.csv"
+    if path.is_file():
+        folds = read_csv(path, required=[id_col, "fold"])
+        if len(folds) == len(ids) and (folds[id_col].astype(str).values == ids.astype(str).values).all():
+            return folds
+    folds = pd.DataFrame({id_col: ids, "fold": assign_folds(len(ids), n_folds, seed, kind, y=target,
+                                                               groups=groups, order=order)})
+    write_csv(path, folds)
+    return folds

@@ -1,0 +1,8 @@
+"""One exception type for everything a user can fix: the CLI prints its message on one line and exits 2."""
+
+
+class UserError(Exception):
+    """Bad input or bad arguments. The message names the file/column/id and says what to do."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))  # always one line

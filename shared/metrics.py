@@ -1,0 +1,95 @@
+"""Competition metrics. Each ``Metric`` knows its direction, its prediction type and the space in which
+predictions are averaged (log space for RMSLE), so folds and blends average where the metric measures."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from sklearn.metrics import log_loss, roc_auc_score
+
+from shared.errors import UserError
+
+
+def rmse(y_true, y_pred) -> float:
+    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    return float(np.sqrt(np.mean((y_true - y_pred) ** 2)))
+
+
+def rmsle(y_true, y_pred) -> float:
+    """Kaggle's RMSLE: sqrt(mean((log(1+p) - log(1+y))^2)). Predictions must be > -1 (prices: > 0)."""
+    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    if np.any(y_pred <= -1) or np.any(y_true <= -1):
+        raise UserError("rmsle needs values > -1: clip predictions before scoring.")
+    return rmse(np.log1p(y_true), np.log1p(y_pred))
+
+
+def _labels(y_pred) -> np.ndarray:
+    y_pred = np.asarray(y_pred)
+    return y_pred.argmax(axis=1) if y_pred.ndim == 2 else y_pred
+
+
+def accuracy(y_true, y_pred) -> float:
+    """``y_pred``: labels, or class probabilities (n, C) whose argmax is the label."""
+    return float(np.mean(np.asarray(y_true) == _labels(y_pred)))
+
+
+def logloss(y_true, y_pred) -> float:
+    y_pred = np.asarray(y_pred, float)
+    if y_pred.ndim == 1:  # binary: probability of class 1
+        y_pred = np.column_stack([1 - y_pred, y_pred])
+    return float(log_loss(np.asarray(y_true), np.clip(y_pred, 1e-15, 1 - 1e-15), labels=np.arange(y_pred.shape[1])))
+
+
+def auc(y_true, y_pred) -> float:
+    y_pred = np.asarray(y_pred, float)
+    if y_pred.ndim == 2:
+        y_pred = y_pred[:, 1] if y_pred.shape[1] == 2 else y_pred
+    if y_pred.ndim == 2:
+        return float(roc_auc_score(np.asarray(y_true), y_pred, multi_class="ovr"))
+    return float(roc_auc_score(np.asarray(y_true), y_pred))
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    fn: Callable[[np.ndarray, np.ndarray], float]
+    greater_is_better: bool
+    task: str  # "regression" or "classification"
+    log_space: bool = False  # average/fit in log1p space (RMSLE)
+    positive: bool = False  # predictions must be > 0 (log metrics)
+
+    def __call__(self, y_true, y_pred) -> float:
+        return self.fn(y_true, y_pred)
+
+    def to_space(self, pred: np.ndarray) -> np.ndarray:
+        """Into the space where averaging is honest for this metric."""
+        return np.log1p(pred) if self.log_space else np.asarray(pred, float)
+
+    def from_space(self, value: np.ndarray) -> np.ndarray:
+        return np.expm1(value) if self.log_space else value
+
+    def better(self, a: float, b: float) -> bool:
+        return a > b if self.greater_is_better else a < b
+
+
+METRICS: dict[str, Metric] = {
+    "rmsle": Metric("rmsle", rmsle, False, "regression", log_space=True, positive=True),
+    "rmse": Metric("rmse", rmse, False, "regression"),
+    "accuracy": Metric("accuracy", accuracy, True, "classification"),
+    "logloss": Metric("logloss", logloss, False, "classification"),
+    "auc": Metric("auc", auc, True, "classification"),
+}
+
+
+def get_metric(name: str) -> Metric:
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise UserError(f"unknown metric {name!r}; choose one of {sorted(METRICS)}.") from None
+
+
+def average(preds: np.ndarray, metric: Metric, axis: int = 0, weights=None) -> np.ndarray:
+    """Average predictions (e.g. over folds) in the metric's space."""
+    stacked = metric.to_space(np.asarray(preds, float))
+    return metric.from_space(np.average(stacked, axis=axis, weights=weights))

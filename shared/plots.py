@@ -1,0 +1,61 @@
+"""PNG plots written into run directories (matplotlib, headless)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from shared.io import atomic_write  # noqa: E402
+
+
+def save(fig, path: Path) -> None:
+    atomic_write(path, lambda p: fig.savefig(p, dpi=110, bbox_inches="tight", format="png"))
+    plt.close(fig)
+
+
+def run_plots(run_dir: Path, metric, y_true, oof, folds, fold_scores, classes=None) -> None:
+    """fold_scores.png for every run; oof.png (predicted vs true) for regression."""
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.bar([str(k) for k in folds], fold_scores, color="tab:blue")
+    ax.axhline(np.mean(fold_scores), color="k", ls="--", lw=1, label=f"mean {np.mean(fold_scores):.4f}")
+    lo, hi = min(fold_scores), max(fold_scores)
+    pad = (hi - lo) * 0.5 + 1e-3 * max(abs(hi), 1e-9)
+    ax.set_ylim(max(0.0, lo - pad) if lo >= 0 else lo - pad, hi + pad)
+    ax.set_xlabel("fold")
+    ax.set_ylabel(metric.name)
+    ax.set_title(f"{metric.name} per fold")
+    ax.legend(loc="best", fontsize=8)
+    save(fig, Path(run_dir) / "fold_scores.png")
+    if classes is None:
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        t, p = metric.to_space(y_true), metric.to_space(np.clip(oof, 0 if metric.positive else None, None))
+        ax.scatter(t, p, s=4, alpha=0.5)
+        lims = [min(t.min(), p.min()), max(t.max(), p.max())]
+        ax.plot(lims, lims, "k--", lw=1)
+        space = "log1p " if metric.log_space else ""
+        ax.set_xlabel(f"{space}true")
+        ax.set_ylabel(f"{space}out-of-fold prediction")
+        ax.set_title(f"OOF predictions ({metric.name} {metric(y_true, oof):.4f})")
+        save(fig, Path(run_dir) / "oof.png")
+
+
+def bar_table(path: Path, names, means, stds, holdouts, metric_name: str, times=None) -> None:
+    """compare.png: CV mean ± std (and local holdout) per recipe, wall time on a second axis."""
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2, 3.6))
+    ax.bar(x - 0.2, means, 0.4, yerr=stds, capsize=3, label="CV (mean ± std over folds)")
+    if any(h is not None for h in holdouts):
+        ax.bar(x + 0.2, [np.nan if h is None else h for h in holdouts], 0.4, label="local holdout")
+    ax.set_xticks(x, names)
+    ax.set_ylabel(metric_name)
+    ax.legend(loc="upper right", fontsize=8)
+    if times is not None:
+        for xi, t in zip(x, times):
+            ax.annotate(f"{t:.0f} s", (xi, 0), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=8)
+    ax.set_title(f"{metric_name} by recipe (lower is better)" if metric_name in ("rmsle", "rmse", "logloss")
+                 else f"{metric_name} by recipe")
+    save(fig, Path(path))

@@ -1,0 +1,112 @@
+"""The run directory contract: ``runs/<competition>/<recipe>-<timestamp>/`` holds config.yaml, folds.csv,
+oof.csv, test_pred.csv (+ test_folds.npy), metrics.json, submission.csv, log.txt and PNG plots.
+``compare``, ``ensemble`` and ``score`` read only these files."""
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from shared.errors import UserError
+from shared.io import write_text
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LOGGER = "kaggle_templates"
+
+
+def git_version() -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5)
+        if out.returncode == 0:
+            return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return "unknown"
+
+
+def new_run_dir(out_root: Path, competition: str, name: str) -> Path:
+    """A fresh, unique run folder (timestamp, then a counter if two runs start in the same second)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(out_root) / competition / f"{name}-{stamp}"
+    path, n = base, 1
+    while path.exists():
+        path, n = Path(f"{base}-{n}"), n + 1
+    try:
+        path.mkdir(parents=True)
+    except OSError as exc:
+        raise UserError(f"cannot create run folder {path}: {exc.strerror}; choose another --out.") from exc
+    return path
+
+
+def save_config(run_dir: Path, config: dict) -> None:
+    write_text(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+
+
+def start_log(run_dir: Path) -> logging.Logger:
+    """Log to stderr and to ``log.txt`` in the run (stdout stays free for the run path)."""
+    logger = logging.getLogger(LOGGER)
+    logger.setLevel(logging.INFO)
+    for h in list(logger.handlers):
+        if isinstance(h, logging.FileHandler):
+            logger.removeHandler(h)
+            h.close()
+    if not any(isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+               for h in logger.handlers):
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(console)
+    file = logging.FileHandler(run_dir / "log.txt", encoding="utf-8")
+    file.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    logger.addHandler(file)
+    logger.propagate = False
+    return logger
+
+
+def log() -> logging.Logger:
+    return logging.getLogger(LOGGER)
+
+
+@dataclass
+class Run:
+    """A finished run, read back from its directory."""
+
+    path: Path
+    config: dict
+    metrics: dict
+    oof: pd.DataFrame
+    test_pred: pd.DataFrame
+    folds: pd.DataFrame
+
+    @property
+    def competition(self) -> str:
+        return self.config["competition"]
+
+    def test_folds(self) -> np.ndarray:
+        return np.load(self.path / "test_folds.npy")
+
+
+def load_run(path: Path) -> Run:
+    path = Path(path)
+    needed = ["config.yaml", "metrics.json", "oof.csv", "test_pred.csv", "folds.csv"]
+    if not path.is_dir():
+        raise UserError(f"{path} is not a run directory (it does not exist).")
+    missing = [n for n in needed if not (path / n).is_file()]
+    if missing:
+        raise UserError(f"{path} is not a complete run directory: missing {missing}.")
+    config = yaml.safe_load((path / "config.yaml").read_text())
+    metrics = json.loads((path / "metrics.json").read_text())
+    id_col = config["id_col"]
+    dtype = {id_col: str}
+    return Run(path, config, metrics, pd.read_csv(path / "oof.csv", dtype=dtype),
+               pd.read_csv(path / "test_pred.csv", dtype=dtype), pd.read_csv(path / "folds.csv", dtype=dtype))

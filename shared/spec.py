@@ -1,0 +1,114 @@
+"""``CompetitionSpec`` (what a competition is: files, columns, metric, submission format) and ``Recipe``
+(a named model configuration). A competition folder provides one ``SPEC``; nothing else in shared/
+needs to know it exists."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from shared.errors import UserError
+from shared.io import read_csv
+from shared.metrics import Metric, get_metric
+
+
+@dataclass
+class Recipe:
+    """A named configuration: feature builder + model factory + their hyperparameters.
+
+    ``features(train, test, params) -> (X, X_test)`` runs once before the folds (it must not look at
+    the target of test rows; fold-dependent fitting belongs in the model's own ``fit``).
+    ``model(params, ctx) -> object`` with ``fit(X, y)`` and ``predict(X)`` (probabilities for classes).
+    """
+
+    name: str
+    about: str
+    features: Callable[[pd.DataFrame, pd.DataFrame, dict], tuple[pd.DataFrame, pd.DataFrame]]
+    model: Callable[[dict, Any], Any]
+    feature_params: dict = field(default_factory=dict)
+    model_params: dict = field(default_factory=dict)
+    log_target: bool | None = None  # None: follow the metric (log space for RMSLE)
+    train_filter: Callable[[pd.DataFrame, np.ndarray], np.ndarray] | None = None  # rows to keep in training
+
+
+@dataclass
+class Dataset:
+    train: pd.DataFrame
+    test: pd.DataFrame
+    sample_submission: pd.DataFrame
+    data_dir: Path
+
+
+@dataclass
+class CompetitionSpec:
+    name: str  # folder name, used on the command line and under runs/
+    slug: str  # Kaggle slug (accepted on the command line too)
+    metric_name: str
+    id_col: str
+    target_col: str
+    recipes: dict[str, Recipe]
+    default_recipe: str
+    task: str = "regression"  # regression | binary | multiclass
+    train_file: str = "train.csv"
+    test_file: str = "test.csv"
+    sample_submission_file: str = "sample_submission.csv"
+    solution_file: str = "solution.csv"  # hidden answers written by demo builders; never read by training
+    fold_kind: str = "kfold"
+    title: str = ""
+    make_demo: Callable[..., Path] | None = None
+
+    @property
+    def metric(self) -> Metric:
+        return get_metric(self.metric_name)
+
+    def recipe(self, name: str | None) -> Recipe:
+        name = name or self.default_recipe
+        if name not in self.recipes:
+            raise UserError(f"unknown recipe {name!r} for {self.name}; choose one of {sorted(self.recipes)}.")
+        return self.recipes[name]
+
+    def load(self, data_dir: Path) -> Dataset:
+        """Read the competition files, checking columns and that test ids match the sample submission."""
+        data_dir = Path(data_dir)
+        if not data_dir.is_dir():
+            raise UserError(
+                f"data folder {data_dir} does not exist: run `python scripts/download.py {self.name}` "
+                f"(real data) or `python scripts/make_demo.py {self.name}` (demo), or pass --data DIR."
+            )
+        train = read_csv(data_dir / self.train_file, [self.id_col, self.target_col], "training data")
+        test = read_csv(data_dir / self.test_file, [self.id_col], "test data")
+        sample = read_csv(data_dir / self.sample_submission_file, [self.id_col], "sample submission")
+        check_ids(train, self.id_col, data_dir / self.train_file)
+        check_ids(test, self.id_col, data_dir / self.test_file)
+        if len(test) == 0:
+            raise UserError(f"{data_dir / self.test_file} has no rows: nothing to predict.")
+        if train[self.target_col].isna().any():
+            n = int(train[self.target_col].isna().sum())
+            raise UserError(f"{data_dir / self.train_file}: column {self.target_col!r} has {n} empty value(s); "
+                            "fill or drop those rows.")
+        missing = [c for c in train.columns if c not in test.columns and c != self.target_col]
+        if missing:
+            raise UserError(f"{data_dir / self.test_file} lacks column(s) {missing} that "
+                            f"{self.train_file} has; use the competition's original files.")
+        same = len(sample) == len(test) and (
+            sample[self.id_col].astype(str).values == test[self.id_col].astype(str).values).all()
+        if not same:
+            extra = sorted(set(test[self.id_col].astype(str)) - set(sample[self.id_col].astype(str)))[:3]
+            lacking = sorted(set(sample[self.id_col].astype(str)) - set(test[self.id_col].astype(str)))[:3]
+            raise UserError(
+                f"test ids in {self.test_file} differ from {self.sample_submission_file} "
+                f"(in test only: {extra}, in sample only: {lacking}, or another order); "
+                "use the files of one download.")
+        return Dataset(train, test, sample, data_dir)
+
+
+def check_ids(df: pd.DataFrame, id_col: str, path: Path) -> None:
+    ids = df[id_col]
+    if ids.isna().any():
+        raise UserError(f"{path}: column {id_col!r} has empty ids; every row needs an id.")
+    dup = ids[ids.duplicated()]
+    if len(dup):
+        raise UserError(f"{path}: id {dup.iloc[0]!r} appears more than once in column {id_col!r}; ids must be unique.")

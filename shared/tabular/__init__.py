@@ -1,0 +1,1 @@
+"""Tabular pieces: column typing and features (``features``), models with fit/predict (``models``)."""

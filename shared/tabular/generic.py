@@ -1,0 +1,59 @@
+"""Any CSV competition (train.csv, test.csv, sample_submission.csv) with no new code: the task comes from
+the metric and the target, the column types are inferred (``features.auto_features``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from shared.errors import UserError
+from shared.io import read_csv
+from shared.metrics import get_metric
+from shared.spec import CompetitionSpec, Recipe
+from shared.tabular.features import auto_features
+from shared.tabular.models import AutoGluonModel, LGBMModel, LinearModel
+
+GBM_PARAMS = {
+    "learning_rate": 0.03, "num_leaves": 31, "min_data_in_leaf": 20, "feature_fraction": 0.5,
+    "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0, "max_bin": 255, "max_rounds": 5000,
+    "early_stopping_rounds": 200, "early_stopping_fraction": 0.15, "linear_base": "none", "linear_alpha": 1.0,
+}
+LINEAR_PARAMS = {"kind": "ridge", "alpha": 10.0, "l1_ratio": 0.5, "skew_threshold": 0.75, "min_frequency": 5}
+AUTOML_PARAMS = {"presets": "medium_quality", "time_limit": 300.0, "num_bag_folds": 0, "verbosity": 0,
+                 "keep_models": False}
+
+
+def _identity(train, test, params):
+    return train, test
+
+
+RECIPES = {
+    "gbm": Recipe("gbm", "LightGBM on inferred column types (numbers, categories, dates, text stats)",
+                  auto_features, LGBMModel, model_params=GBM_PARAMS),
+    "linear": Recipe("linear", "regularised linear model, one-hot categories, skew-corrected numbers",
+                     auto_features, LinearModel, model_params=LINEAR_PARAMS),
+    "automl": Recipe("automl", "AutoGluon TabularPredictor on the same folds", _identity, AutoGluonModel,
+                     model_params=AUTOML_PARAMS),
+}
+
+
+def infer_task(metric_name: str, target: pd.Series) -> str:
+    metric = get_metric(metric_name)
+    if metric.task == "regression":
+        return "regression"
+    n = target.nunique()
+    return "binary" if n == 2 else "multiclass"
+
+
+def spec_for(data_dir: Path, target: str | None, id_col: str | None, metric_name: str | None) -> CompetitionSpec:
+    missing = [flag for flag, v in (("--target", target), ("--id", id_col), ("--metric", metric_name)) if not v]
+    if missing:
+        raise UserError(f"the generic tabular path needs {' '.join(missing)} (e.g. --target price --id Id --metric rmse).")
+    metric = get_metric(metric_name)
+    train = read_csv(Path(data_dir) / "train.csv", [id_col, target], "training data")
+    task = infer_task(metric_name, train[target])
+    return CompetitionSpec(
+        name="tabular", slug="tabular", title=f"generic tabular: {Path(data_dir).name}", metric_name=metric.name,
+        id_col=id_col, target_col=target, recipes=RECIPES, default_recipe="gbm", task=task,
+        fold_kind="kfold" if task == "regression" else "stratified",
+    )

@@ -1,0 +1,224 @@
+"""Tabular models behind one interface: ``Model(params, ctx)``, ``fit(X, y)``, ``predict(X)``.
+Regression predicts values; classification predicts class probabilities (n, C). Any preprocessing that
+learns from data is fitted inside ``fit``, i.e. on the fold's training rows only."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+
+from shared.errors import UserError
+
+
+def _objective(task: str, n_classes: int) -> dict:
+    if task == "regression":
+        return {"objective": "regression", "metric": "rmse"}
+    if task == "binary":
+        return {"objective": "binary", "metric": "binary_logloss"}
+    return {"objective": "multiclass", "metric": "multi_logloss", "num_class": n_classes}
+
+
+class LGBMModel:
+    """LightGBM with native categoricals. Early stopping happens *inside* the training rows: an inner
+    split finds the number of rounds, then the model is refit on all training rows with that many
+    (scaled up for the extra data). The CV fold being scored is never seen.
+
+    ``linear_base`` (regression): boost from a regularised linear fit (LightGBM ``init_score``) so the
+    trees model what the line misses; trees alone cannot extrapolate trends such as price per area."""
+
+    def __init__(self, params: dict, ctx):
+        self.params, self.ctx = dict(params), ctx
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray):
+        import lightgbm as lgb
+        from sklearn.model_selection import train_test_split
+
+        p = self.params
+        booster_params = {
+            **_objective(self.ctx.task, self.ctx.n_classes),
+            "learning_rate": p["learning_rate"], "num_leaves": p["num_leaves"],
+            "min_data_in_leaf": p["min_data_in_leaf"], "feature_fraction": p["feature_fraction"],
+            "bagging_fraction": p["bagging_fraction"], "bagging_freq": p["bagging_freq"],
+            "lambda_l2": p["lambda_l2"], "max_bin": p["max_bin"], "min_data_per_group": p.get("min_data_per_group", 20),
+            "cat_smooth": p.get("cat_smooth", 10.0), "max_cat_to_onehot": p.get("max_cat_to_onehot", 4),
+            "seed": self.ctx.seed, "deterministic": True, "force_row_wise": True,
+            "num_threads": self.ctx.n_jobs, "verbosity": -1,
+        }
+        self.linear_ = None
+        base = np.zeros(len(X))
+        if p.get("linear_base", "none") != "none" and self.ctx.task == "regression":
+            linear_params = {"kind": p["linear_base"], "alpha": p["linear_alpha"], "l1_ratio": 0.5,
+                             "skew_threshold": 0.75, "min_frequency": 3}
+            self.linear_ = LinearModel(linear_params, self.ctx).fit(X, y)
+            base = self.linear_.predict(X)
+        stratify = y if self.ctx.task != "regression" else None
+        rows = np.arange(len(X))
+        inner, early = train_test_split(rows, test_size=p["early_stopping_fraction"], random_state=self.ctx.seed,
+                                        stratify=stratify)
+        probe = lgb.train(booster_params, self._dataset(X, y, base, inner), num_boost_round=p["max_rounds"],
+                          valid_sets=[self._dataset(X, y, base, early)],
+                          callbacks=[lgb.early_stopping(p["early_stopping_rounds"], verbose=False)])
+        self.best_rounds_ = int(probe.best_iteration or p["max_rounds"])
+        rounds = max(1, int(round(self.best_rounds_ / (1 - p["early_stopping_fraction"]))))
+        self.booster_ = lgb.train(booster_params, self._dataset(X, y, base, rows), num_boost_round=rounds)
+        return self
+
+    @staticmethod
+    def _dataset(X, y, base, rows):
+        import lightgbm as lgb
+
+        init = None if not base.any() else base[rows]
+        return lgb.Dataset(X.iloc[rows], y[rows], init_score=init)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        pred = self.booster_.predict(X)
+        if self.linear_ is not None:
+            return pred + self.linear_.predict(X)
+        if self.ctx.task == "binary":
+            return np.column_stack([1 - pred, pred])
+        return pred
+
+
+def _linear_preprocessor(X: pd.DataFrame, skew_threshold: float, min_frequency: int):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+    numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c]) and not isinstance(X[c].dtype, pd.CategoricalDtype)]
+    categorical = [c for c in X.columns if c not in numeric]
+    values = X[numeric]
+    skewed = [c for c in numeric if values[c].min() >= 0 and abs(values[c].skew()) > skew_threshold]
+    plain = [c for c in numeric if c not in skewed]
+    to_str = FunctionTransformer(lambda d: d.astype(str).where(d.notna(), "__nan__").astype(object),
+                                 feature_names_out="one-to-one")
+    return ColumnTransformer([
+        ("skewed", make_pipeline(SimpleImputer(strategy="median"), FunctionTransformer(np.log1p),
+                                 StandardScaler()), skewed),
+        ("plain", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), plain),
+        ("categorical", make_pipeline(to_str, OneHotEncoder(handle_unknown="infrequent_if_exist",
+                                                            min_frequency=min_frequency,
+                                                            sparse_output=False)), categorical),
+    ])
+
+
+class LinearModel:
+    """Regularised linear model on standardised, skew-corrected (log1p) numerics and one-hot categories.
+    ``kind``: ridge | lasso | elasticnet (regression); classification always uses logistic regression."""
+
+    def __init__(self, params: dict, ctx):
+        self.params, self.ctx = dict(params), ctx
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray):
+        from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
+        from sklearn.pipeline import make_pipeline
+
+        p = self.params
+        if self.ctx.task != "regression":
+            estimator = LogisticRegression(C=1.0 / p["alpha"], max_iter=2000)
+        elif p["kind"] == "ridge":
+            estimator = Ridge(alpha=p["alpha"])
+        elif p["kind"] == "lasso":
+            estimator = Lasso(alpha=p["alpha"], max_iter=50000, random_state=self.ctx.seed)
+        elif p["kind"] == "elasticnet":
+            estimator = ElasticNet(alpha=p["alpha"], l1_ratio=p["l1_ratio"], max_iter=50000, random_state=self.ctx.seed)
+        else:
+            raise UserError(f"--set kind={p['kind']!r}: choose ridge, lasso or elasticnet.")
+        self.pipeline_ = make_pipeline(_linear_preprocessor(X, p["skew_threshold"], p["min_frequency"]), estimator)
+        self.pipeline_.fit(X, y)
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        if self.ctx.task != "regression":
+            return self.pipeline_.predict_proba(X)
+        return self.pipeline_.predict(X)
+
+
+class D2LNet:
+    """The D2L course's net: linear (or an MLP with ``hidden``/``dropout``), Adam on MSE of the raw target,
+    predictions clamped at ``clamp_min`` as the course does before taking logs."""
+
+    def __init__(self, params: dict, ctx):
+        self.params, self.ctx = dict(params), ctx
+
+    def _net(self, n_in: int):
+        import torch.nn as nn
+
+        layers, width = [], n_in
+        dropouts = list(self.params["dropout"]) + [0.0] * len(self.params["hidden"])
+        for h, d in zip(self.params["hidden"], dropouts):
+            layers += [nn.Linear(width, h), nn.ReLU()] + ([nn.Dropout(d)] if d else [])
+            width = h
+        return nn.Sequential(*layers, nn.Linear(width, 1))
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray):
+        import torch
+        from torch.utils.data import DataLoader, TensorDataset
+
+        if self.ctx.task != "regression":
+            raise UserError("the D2L baseline net is a regression recipe.")
+        p = self.params
+        torch.manual_seed(self.ctx.seed)
+        torch.set_num_threads(self.ctx.n_jobs)
+        features = torch.tensor(X.to_numpy(np.float32))
+        labels = torch.tensor(np.asarray(y, np.float32).reshape(-1, 1))
+        loader = DataLoader(TensorDataset(features, labels), batch_size=p["batch_size"], shuffle=True,
+                            generator=torch.Generator().manual_seed(self.ctx.seed))
+        self.net_ = self._net(features.shape[1])
+        optimizer = torch.optim.Adam(self.net_.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
+        loss = torch.nn.MSELoss()
+        self.net_.train()
+        for _ in range(p["epochs"]):
+            for xb, yb in loader:
+                optimizer.zero_grad()
+                loss(self.net_(xb), yb).backward()
+                optimizer.step()
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        import torch
+
+        self.net_.eval()
+        with torch.no_grad():
+            pred = self.net_(torch.tensor(X.to_numpy(np.float32)))[:, 0].numpy().astype(float)
+        return np.clip(pred, self.params["clamp_min"], None)
+
+
+_AG_METRICS = {"rmsle": "root_mean_squared_error", "rmse": "root_mean_squared_error", "accuracy": "accuracy",
+               "logloss": "log_loss", "auc": "roc_auc"}
+
+
+class AutoGluonModel:
+    """AutoGluon ``TabularPredictor`` as one fold's model: the same saved folds as every other recipe,
+    so its OOF predictions compare and blend honestly. The time budget is split evenly over folds."""
+
+    def __init__(self, params: dict, ctx):
+        self.params, self.ctx = dict(params), ctx
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray):
+        try:
+            from autogluon.tabular import TabularPredictor
+        except ImportError as exc:
+            raise UserError("the automl recipe needs autogluon.tabular: pip install -r requirements.txt") from exc
+        p = self.params
+        problem = {"regression": "regression", "binary": "binary", "multiclass": "multiclass"}[self.ctx.task]
+        train = X.copy()
+        train["__target__"] = y
+        self.predictor_ = TabularPredictor(
+            label="__target__", problem_type=problem, eval_metric=_AG_METRICS[self.ctx.metric],
+            path=str(self.ctx.workdir), verbosity=p["verbosity"],
+        ).fit(train, presets=p["presets"], time_limit=self.ctx.time_limit or p["time_limit"],
+              num_cpus=self.ctx.n_jobs, **({"num_bag_folds": p["num_bag_folds"]} if p["num_bag_folds"] else {}))
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        if self.ctx.task == "regression":
+            return self.predictor_.predict(X).to_numpy(float)
+        proba = self.predictor_.predict_proba(X)
+        return proba[list(range(self.ctx.n_classes))].to_numpy(float)
+
+    def cleanup(self) -> None:
+        """Saved AutoGluon models are large; the run keeps predictions, not models, unless asked."""
+        if not self.params["keep_models"]:
+            shutil.rmtree(self.ctx.workdir, ignore_errors=True)
