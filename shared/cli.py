@@ -62,3 +62,14 @@ def parse_folds(text: str | None) -> list[int] | None:
         return [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise UserError(f"--only-folds expects comma-separated fold numbers like 0,2 (got {text!r}).") from None
+
+
+def spec_from_run_config(config: dict):
+    """The spec a run was made with (named competition, or the generic path rebuilt from its config)."""
+    from shared.tabular import generic
+
+    if config["competition"] == "tabular":
+        return generic.spec_for(Path(config["data_dir"]), config["target_col"], config["id_col"], config["metric"])
+    import competitions
+
+    return competitions.get(config["competition"])

@@ -23,6 +23,18 @@ def table(runs: list[Run]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def markdown_table(df) -> str:
+    """A pandas frame as a GitHub markdown table (floats to 5 decimals, None as a dash)."""
+    def cell(v):
+        if v is None or (isinstance(v, float) and v != v):
+            return "—"
+        return f"{v:.5f}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
 def write_report(out_dir: Path, runs: list[Run], header: str = "") -> str:
     metric = runs[0].metrics["metric"]
     text = table(runs)

@@ -31,14 +31,15 @@ def resolve(recipe: Recipe, overrides: dict) -> dict:
         "features": copy.deepcopy(recipe.feature_params),
         "model": copy.deepcopy(recipe.model_params),
         "log_target": recipe.log_target,
+        "clean_train": True,
     }
     for key, value in overrides.items():
         section = next((s for s in ("model", "features") if key in config[s]), None)
-        if section is None and key == "log_target":
-            config["log_target"] = bool(value)
+        if section is None and key in ("log_target", "clean_train"):
+            config[key] = _coerce(key, value, True)
             continue
         if section is None:
-            known = sorted([*config["model"], *config["features"], "log_target"])
+            known = sorted([*config["model"], *config["features"], "log_target", "clean_train"])
             raise UserError(f"--set {key}: recipe {recipe.name!r} has no such key; known keys: {known}.")
         default = config[section][key]
         config[section][key] = _coerce(key, value, default)

@@ -2,8 +2,8 @@
 predictions are averaged (log space for RMSLE), so folds and blends average where the metric measures."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from sklearn.metrics import log_loss, roc_auc_score

@@ -19,8 +19,8 @@ from shared.cv import load_or_make_folds
 from shared.errors import UserError
 from shared.io import read_csv, write_csv, write_json, write_npy
 from shared.metrics import Metric, average
-from shared.runs import git_version, new_run_dir, save_config, start_log
-from shared.spec import CompetitionSpec
+from shared.runs import get_log, git_version, logging_to, new_run_dir, save_config, start_log
+from shared.spec import CompetitionSpec, Dataset
 
 
 @dataclass
@@ -92,7 +92,7 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
     started = time.time()
     recipe = spec.recipe(recipe_name)
     config = resolve(recipe, overrides or {})
-    data = spec.load(Path(data_dir))
+    data = spec.load(Path(data_dir), clean=config["clean_train"])
     metric: Metric = spec.metric
     y, classes = encode_target(spec, data.train[spec.target_col])
     ids = data.train[spec.id_col]
@@ -122,6 +122,8 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
     save_config(run_dir, config)
     write_csv(run_dir / "folds.csv", folds)
     log.info(f"{spec.name} / {recipe.name}: {recipe.about}")
+    if config["clean_train"] and spec.clean_train is not None:
+        log.info(f"clean_train: {spec.clean_train_about} (keep all with --set clean_train=false)")
     log.info(f"run directory {run_dir}; {len(data.train)} train rows, {len(data.test)} test rows, "
              f"{len(todo)} of {len(fold_ids)} folds")
 
@@ -138,9 +140,6 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
     for k in tqdm(todo, desc=f"{recipe.name} folds", file=sys.stderr, leave=False):
         t0 = time.time()
         train_rows, valid_rows = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
-        if recipe.train_filter is not None:
-            keep = recipe.train_filter(X.iloc[train_rows], y[train_rows])
-            train_rows = train_rows[np.asarray(keep, bool)]
         seed_everything(seed)
         ctx = ModelContext(spec.task, metric.name, n_out if classes else 0, seed, per_fold_budget, run_dir / f"fold{k}",
                            os.cpu_count() or 1)
@@ -158,40 +157,54 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
         if ctx.workdir.exists() and not any(ctx.workdir.iterdir()):
             ctx.workdir.rmdir()
 
-    done = np.isin(fold_of, todo)
-    cv_score = metric(y[done], _squeeze(oof[done]))
     test_folds = np.stack(test_folds)
-    test_pred = average(test_folds, metric, axis=0) if classes is None else test_folds.mean(axis=0)
+    return write_results(run_dir, spec, data, y, classes, fold_of, oof, todo, fold_scores,
+                         test_folds, fold_average(test_folds, metric, classes), started,
+                         {"recipe": recipe.name, "fold_times_s": dict(zip(map(str, todo), fold_times)),
+                          "complete": len(todo) == len(fold_ids)})
 
+
+def fold_average(test_folds: np.ndarray, metric: Metric, classes: list | None) -> np.ndarray:
+    """Test predictions averaged over folds: in the metric's space for values, plain mean of probabilities."""
+    return average(test_folds, metric, axis=0) if classes is None else test_folds.mean(axis=0)
+
+
+def write_results(run_dir: Path, spec: CompetitionSpec, data: Dataset, y: np.ndarray, classes: list | None,
+                  fold_of: np.ndarray, oof: np.ndarray, folds_done: list[int], fold_scores: list[float],
+                  test_folds: np.ndarray, test_pred: np.ndarray, started: float, extra: dict) -> Path:
+    """Write OOF, test predictions, the validated submission, metrics (with the local holdout when a
+    solution file exists) and plots. Shared by runs, merged runs and ensembles."""
+    log = start_log(run_dir) if not logging_to(run_dir) else get_log()
+    metric = spec.metric
+    done = np.isin(fold_of, folds_done)
+    cv_score = metric(y[done], _squeeze(oof[done]))
     columns = prediction_columns(spec, classes)
     oof_df = pd.DataFrame(oof[done], columns=columns)
     oof_df.insert(0, "target", data.train[spec.target_col].to_numpy()[done])
     oof_df.insert(0, "fold", fold_of[done])
-    oof_df.insert(0, spec.id_col, ids.to_numpy()[done])
+    oof_df.insert(0, spec.id_col, data.train[spec.id_col].to_numpy()[done])
     write_csv(run_dir / "oof.csv", oof_df)
-    test_df = pd.DataFrame(test_pred, columns=columns)
+    test_df = pd.DataFrame(test_pred.reshape(len(data.test), -1), columns=columns)
     test_df.insert(0, spec.id_col, data.test[spec.id_col].to_numpy())
     write_csv(run_dir / "test_pred.csv", test_df)
     write_npy(run_dir / "test_folds.npy", test_folds)
 
-    values, target_cols = to_submission_values(spec, test_pred, classes, data.sample_submission)
+    values, target_cols = to_submission_values(spec, _squeeze(test_pred), classes, data.sample_submission)
     sub = submission.build(data.sample_submission, spec.id_col, data.test[spec.id_col], values, target_cols)
     submission.write(run_dir / "submission.csv", sub, data.sample_submission, spec.id_col, metric, classes)
 
     metrics = {
-        "competition": spec.name, "recipe": recipe.name, "metric": metric.name,
-        "greater_is_better": metric.greater_is_better, "cv": cv_score,
-        "cv_mean": float(np.mean(fold_scores)), "cv_std": float(np.std(fold_scores)),
-        "folds": dict(zip(map(str, todo), fold_scores)), "fold_times_s": dict(zip(map(str, todo), fold_times)),
-        "complete": len(todo) == len(fold_ids), "holdout": None,
+        "competition": spec.name, "metric": metric.name, "greater_is_better": metric.greater_is_better,
+        "cv": cv_score, "cv_mean": float(np.mean(fold_scores)), "cv_std": float(np.std(fold_scores)),
+        "folds": dict(zip(map(str, folds_done), map(float, fold_scores))), "holdout": None, **extra,
     }
-    solution = Path(data_dir) / spec.solution_file
+    solution = data.data_dir / spec.solution_file
     if solution.is_file():
         metrics["holdout"] = submission.score(sub, read_csv(solution, [spec.id_col], "solution"), spec.id_col,
                                               metric, classes)
     metrics["wall_time_s"] = time.time() - started
     write_json(run_dir / "metrics.json", metrics)
-    plots.run_plots(run_dir, metric, y[done], _squeeze(oof[done]), todo, fold_scores, classes)
+    plots.run_plots(run_dir, metric, y[done], _squeeze(oof[done]), folds_done, fold_scores, classes)
 
     holdout = "" if metrics["holdout"] is None else f", local holdout {metrics['holdout']:.5f}"
     log.info(f"CV {metric.name} {cv_score:.5f} (folds {metrics['cv_mean']:.5f} ± {metrics['cv_std']:.5f})"

@@ -73,8 +73,14 @@ def start_log(run_dir: Path) -> logging.Logger:
     return logger
 
 
-def log() -> logging.Logger:
+def get_log() -> logging.Logger:
     return logging.getLogger(LOGGER)
+
+
+def logging_to(run_dir: Path) -> bool:
+    """Whether the log already writes into this run's log.txt."""
+    target = str((Path(run_dir) / "log.txt").resolve())
+    return any(isinstance(h, logging.FileHandler) and h.baseFilename == target for h in get_log().handlers)
 
 
 @dataclass

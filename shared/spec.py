@@ -3,9 +3,10 @@
 needs to know it exists."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,6 @@ class Recipe:
     feature_params: dict = field(default_factory=dict)
     model_params: dict = field(default_factory=dict)
     log_target: bool | None = None  # None: follow the metric (log space for RMSLE)
-    train_filter: Callable[[pd.DataFrame, np.ndarray], np.ndarray] | None = None  # rows to keep in training
 
 
 @dataclass
@@ -59,6 +59,10 @@ class CompetitionSpec:
     fold_kind: str = "kfold"
     title: str = ""
     make_demo: Callable[..., Path] | None = None
+    # Known-bad training rows to drop before folds are made (they leave training *and* CV scoring);
+    # returns a boolean mask of rows to keep. Every recipe sees the same rows; --set clean_train=false keeps all.
+    clean_train: Callable[[pd.DataFrame], np.ndarray] | None = None
+    clean_train_about: str = ""
 
     @property
     def metric(self) -> Metric:
@@ -70,8 +74,9 @@ class CompetitionSpec:
             raise UserError(f"unknown recipe {name!r} for {self.name}; choose one of {sorted(self.recipes)}.")
         return self.recipes[name]
 
-    def load(self, data_dir: Path) -> Dataset:
-        """Read the competition files, checking columns and that test ids match the sample submission."""
+    def load(self, data_dir: Path, clean: bool = True) -> Dataset:
+        """Read the competition files, checking columns and that test ids match the sample submission;
+        with ``clean``, drop the rows ``clean_train`` rejects."""
         data_dir = Path(data_dir)
         if not data_dir.is_dir():
             raise UserError(
@@ -102,6 +107,8 @@ class CompetitionSpec:
                 f"test ids in {self.test_file} differ from {self.sample_submission_file} "
                 f"(in test only: {extra}, in sample only: {lacking}, or another order); "
                 "use the files of one download.")
+        if clean and self.clean_train is not None:
+            train = train[np.asarray(self.clean_train(train), bool)].reset_index(drop=True)
         return Dataset(train, test, sample, data_dir)
 
 

@@ -40,7 +40,6 @@ RECIPES = {
             "skew_threshold": 0.75,  # |skew| above this -> log1p
             "min_frequency": 3,  # rarer categories share one 'infrequent' column
         },
-        train_filter=is_not_outlier,
     ),
     "gbm": Recipe(
         "gbm", "LightGBM on log price, native categoricals, engineered features, inner early stopping",
@@ -60,7 +59,6 @@ RECIPES = {
             "linear_base": "lasso",  # boost from a Lasso fit (none | ridge | lasso | elasticnet)
             "linear_alpha": 0.0005,
         },
-        train_filter=is_not_outlier,
     ),
     "automl": Recipe(
         "automl", "AutoGluon TabularPredictor on log price, on the same folds",
@@ -85,4 +83,6 @@ SPEC = CompetitionSpec(
     recipes=RECIPES,
     default_recipe="gbm",
     make_demo=demo.build,
+    clean_train=is_not_outlier,
+    clean_train_about="dropped training houses over 4000 sq ft sold under $300k (De Cock 2011)",
 )

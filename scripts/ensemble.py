@@ -1,0 +1,32 @@
+#!/usr/bin/env python
+"""Blend runs by their out-of-fold predictions into a new run directory (printed last).
+
+    python scripts/ensemble.py RUN_DIR RUN_DIR... [--method mean|rank|weights|stack] [--out DIR]
+
+Weights and level-2 models are fitted inside the saved folds, so the reported CV is honest.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import _bootstrap  # noqa: F401
+
+from shared.cli import main
+
+
+def ensemble(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", nargs="+", type=Path, help="run directories of one competition, same folds")
+    p.add_argument("--method", choices=["mean", "rank", "weights", "stack"], default="weights")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="root of run directories (default runs/)")
+    p.add_argument("--data", type=Path, help="data folder, if it moved since the runs were made")
+    args = p.parse_args(argv)
+    from shared import blend_runs
+
+    print(blend_runs.ensemble(args.runs, args.method, args.out, args.data))
+
+
+if __name__ == "__main__":
+    sys.exit(main(ensemble))

@@ -1,0 +1,116 @@
+"""Turn several run directories into one new run directory: an ensemble (``ensemble``) or the union of
+partial runs of one recipe (``merge``). Both end in ``runner.write_results``, like any run."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from shared.cli import spec_from_run_config
+from shared.compare import markdown_table
+from shared.ensemble import Blender, check_compatible, members_table, nested_oof, stacked_predictions
+from shared.errors import UserError
+from shared.io import write_csv, write_text
+from shared.runner import fold_average, write_results
+from shared.runs import Run, new_run_dir, save_config, start_log
+
+IGNORED_FOR_MERGE = {"only_folds", "command", "code_version", "time_limit"}
+
+
+def _data_and_target(spec, runs: list[Run], data_dir: Path | None):
+    data = spec.load(Path(data_dir or runs[0].config["data_dir"]), clean=runs[0].config.get("clean_train", True))
+    classes = runs[0].config.get("classes")
+    target = data.train[spec.target_col]
+    if classes is None:
+        return data, target.to_numpy(float), None
+    return data, pd.Categorical(target.astype(str), categories=[str(c) for c in classes]).codes, classes
+
+
+def ensemble(run_dirs: list[Path], method: str, out_root: Path, data_dir: Path | None = None) -> Path:
+    started = time.time()
+    from shared.runs import load_run
+
+    runs = [load_run(p) for p in run_dirs]
+    check_compatible(runs)
+    spec = spec_from_run_config(runs[0].config)
+    data, y, classes = _data_and_target(spec, runs, data_dir)
+    oof, test, _, fold_of = stacked_predictions(runs)
+    task = "regression" if classes is None else "classification"
+    args = {"method": method, "metric": spec.metric, "task": task}
+    blended_oof = nested_oof(args, oof, y, fold_of)
+    final = Blender(**args).fit(oof, y)
+    test_pred = final.predict(test)
+    folds = sorted(np.unique(fold_of))
+    fold_scores = [spec.metric(y[fold_of == k], _squeeze(blended_oof[fold_of == k])) for k in folds]
+
+    run_dir = new_run_dir(out_root, spec.name, f"ensemble-{method}")
+    start_log(run_dir).info(f"ensemble ({method}) of {len(runs)} runs: " + ", ".join(r.path.name for r in runs))
+    weights = getattr(final, "weights_", None) if method in ("mean", "weights") else None
+    members = members_table(runs, weights)
+    config = {**{k: runs[0].config[k] for k in ("competition", "id_col", "target_col", "task", "metric",
+                                                 "classes", "seed", "n_folds", "fold_kind", "data_dir")},
+              "recipe": f"ensemble-{method}", "kind": "ensemble", "method": method,
+              "members": [str(r.path) for r in runs], "weights": None if weights is None else weights.tolist()}
+    save_config(run_dir, config)
+    write_csv(run_dir / "folds.csv", runs[0].folds)
+    write_text(run_dir / "members.md", markdown_table(members))
+    write_results(run_dir, spec, data, y, classes, fold_of, blended_oof, folds, fold_scores, test_pred[None],
+                  test_pred, started, {"recipe": f"ensemble-{method}", "kind": "ensemble", "complete": True,
+                                       "members": members.to_dict(orient="records")})
+    return run_dir
+
+
+def merge(run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) -> Path:
+    """Join partial runs (``--only-folds``) of one recipe into one complete run."""
+    started = time.time()
+    from shared.runs import load_run
+
+    runs = [load_run(p) for p in run_dirs]
+    first = runs[0]
+    for r in runs[1:]:
+        for key in set(first.config) | set(r.config):
+            if key not in IGNORED_FOR_MERGE and first.config.get(key) != r.config.get(key):
+                raise UserError(f"{r.path} differs from {first.path} in {key!r} "
+                                f"({r.config.get(key)!r} vs {first.config.get(key)!r}): merge runs of one recipe "
+                                "and configuration only.")
+        if not (first.folds.astype(str).values == r.folds.astype(str).values).all():
+            raise UserError(f"{r.path}/folds.csv differs from {first.path}/folds.csv.")
+    owner: dict[int, Run] = {}
+    for r in runs:
+        for k in map(int, r.metrics["folds"]):
+            if k in owner:
+                raise UserError(f"fold {k} is in both {owner[k].path} and {r.path}: each fold must come from one run.")
+            owner[k] = r
+    all_folds = sorted(int(k) for k in first.folds["fold"].unique())
+    missing = [k for k in all_folds if k not in owner]
+    if missing:
+        raise UserError(f"fold(s) {missing} are in none of the runs: run them with --only-folds "
+                        f"{','.join(map(str, missing))} and merge again.")
+
+    spec = spec_from_run_config(first.config)
+    data, y, classes = _data_and_target(spec, runs, data_dir)
+    id_col = spec.id_col
+    oof_all = pd.concat([r.oof for r in runs]).set_index(id_col)
+    order = first.folds[id_col].astype(str)
+    oof_all.index = oof_all.index.astype(str)
+    cols = [c for c in first.oof.columns if c == "prediction" or c.startswith("proba_")]
+    oof = oof_all.loc[order, cols].to_numpy(float)
+    test_folds = np.stack([owner[k].test_folds()[sorted(map(int, owner[k].metrics["folds"])).index(k)]
+                           for k in all_folds])
+    fold_scores = [owner[k].metrics["folds"][str(k)] for k in all_folds]
+
+    run_dir = new_run_dir(out_root, spec.name, f"{first.config['recipe']}-merged")
+    start_log(run_dir).info("merge of " + ", ".join(r.path.name for r in runs))
+    save_config(run_dir, {**first.config, "only_folds": None, "merged_from": [str(r.path) for r in runs]})
+    write_csv(run_dir / "folds.csv", first.folds)
+    fold_times = {str(k): owner[k].metrics.get("fold_times_s", {}).get(str(k)) for k in all_folds}
+    return write_results(run_dir, spec, data, y, classes, first.folds["fold"].to_numpy(), oof, all_folds,
+                         fold_scores, test_folds, fold_average(test_folds, spec.metric, classes), started,
+                         {"recipe": first.config["recipe"], "complete": True, "fold_times_s": fold_times,
+                          "merged_from": [str(r.path) for r in runs]})
+
+
+def _squeeze(pred):
+    return pred[:, 0] if pred.ndim == 2 and pred.shape[1] == 1 else pred

@@ -1,0 +1,159 @@
+"""Blend finished runs by their out-of-fold predictions: mean, rank mean, optimised non-negative
+weights, or a level-2 model. Weights and level-2 models are fitted inside the saved folds (nested), so
+the blend's reported CV never scores rows the blend was fitted on."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+from scipy.stats import rankdata
+
+from shared.errors import UserError
+from shared.metrics import Metric
+from shared.runs import Run
+
+METHODS = ("mean", "rank", "weights", "stack")
+
+
+def check_compatible(runs: list[Run]) -> None:
+    """Refuse runs that cannot be blended honestly, with one line naming the offending run."""
+    if len(runs) < 2:
+        raise UserError("an ensemble needs at least two run directories.")
+    first = runs[0]
+    for r in runs[1:]:
+        for key in ("competition", "metric", "target_col", "id_col"):
+            if r.config.get(key) != first.config.get(key):
+                raise UserError(f"{r.path} has {key} {r.config.get(key)!r} but {first.path} has "
+                                f"{first.config.get(key)!r}: blend runs of one competition only.")
+        if r.config.get("classes") != first.config.get("classes"):
+            raise UserError(f"{r.path} has other classes than {first.path}.")
+        a, b = first.folds, r.folds
+        if len(a) != len(b) or not (a.astype(str).values == b.astype(str).values).all():
+            raise UserError(f"{r.path}/folds.csv differs from {first.path}/folds.csv: blend runs made with "
+                            "the same --folds and --seed on the same data.")
+        id_col = first.config["id_col"]
+        if not (r.test_pred[id_col].astype(str).values == first.test_pred[id_col].astype(str).values).all():
+            raise UserError(f"{r.path}/test_pred.csv has other test ids than {first.path}.")
+    for r in runs:
+        if not r.metrics.get("complete", True) or len(r.oof) != len(r.folds):
+            raise UserError(f"{r.path} covers only some folds: merge its partial runs first (scripts/merge.py).")
+
+
+def stacked_predictions(runs: list[Run]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(oof (M, n, K), test (M, n_test, K), y_true, fold_of) with OOF rows in folds.csv order."""
+    id_col = runs[0].config["id_col"]
+    order = runs[0].folds[id_col].astype(str)
+    oofs, tests = [], []
+    for r in runs:
+        oof = r.oof.set_index(r.oof[id_col].astype(str)).loc[order]
+        cols = [c for c in r.oof.columns if c == "prediction" or c.startswith("proba_")]
+        oofs.append(oof[cols].to_numpy(float))
+        tests.append(r.test_pred[cols].to_numpy(float))
+    first = runs[0].oof.set_index(runs[0].oof[id_col].astype(str)).loc[order]
+    return np.stack(oofs), np.stack(tests), first["target"].to_numpy(), runs[0].folds["fold"].to_numpy()
+
+
+@dataclass
+class Blender:
+    """Fit on OOF predictions (M, n, K) and targets; predict blended (n, K). ``metric`` fixes the space."""
+
+    method: str
+    metric: Metric
+    task: str
+    seed: int = 0
+
+    def fit(self, preds: np.ndarray, y: np.ndarray) -> Blender:
+        M = preds.shape[0]
+        self.weights_ = np.full(M, 1.0 / M)
+        if self.method == "weights":
+            self.weights_ = optimise_weights(preds, y, self.metric, self._combine_weighted)
+        elif self.method == "stack":
+            self.stacker_ = self._fit_stack(preds, y)
+        return self
+
+    def predict(self, preds: np.ndarray) -> np.ndarray:
+        if self.method in ("mean", "weights"):
+            return self._combine_weighted(preds, self.weights_)
+        if self.method == "rank":
+            return rank_blend(preds, self._combine_weighted(preds, self.weights_), self.task)
+        return self._predict_stack(preds)
+
+    def _combine_weighted(self, preds: np.ndarray, w: np.ndarray) -> np.ndarray:
+        if self.task == "regression":
+            return self.metric.from_space(np.tensordot(w, self.metric.to_space(preds), axes=1))
+        return np.tensordot(w, preds, axes=1)
+
+    def _features(self, preds: np.ndarray) -> np.ndarray:
+        if self.task == "regression":
+            return self.metric.to_space(preds[:, :, 0]).T
+        return np.log(np.clip(preds, 1e-6, 1)).transpose(1, 0, 2).reshape(preds.shape[1], -1)
+
+    def _fit_stack(self, preds, y):
+        from sklearn.linear_model import LogisticRegression, Ridge
+
+        X = self._features(preds)
+        if self.task == "regression":
+            return Ridge(alpha=1e-3, positive=True).fit(X, self.metric.to_space(np.asarray(y, float)))
+        return LogisticRegression(C=1.0, max_iter=2000).fit(X, y)
+
+    def _predict_stack(self, preds):
+        X = self._features(preds)
+        if self.task == "regression":
+            return self.metric.from_space(self.stacker_.predict(X))[:, None]
+        return self.stacker_.predict_proba(X)
+
+
+def optimise_weights(preds: np.ndarray, y: np.ndarray, metric: Metric, combine) -> np.ndarray:
+    """Non-negative weights summing to 1 that optimise the metric on (OOF) predictions (SLSQP)."""
+    M = preds.shape[0]
+    sign = -1.0 if metric.greater_is_better else 1.0
+
+    def loss(w):
+        return sign * metric(y, _squeeze(combine(preds, np.clip(w, 0, None))))
+
+    best = None
+    for start in [np.full(M, 1.0 / M)] + [np.eye(M)[i] for i in range(M)]:
+        res = minimize(loss, start, method="SLSQP", bounds=[(0, 1)] * M,
+                       constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1}], options={"maxiter": 200})
+        if best is None or res.fun < best.fun:
+            best = res
+    w = np.clip(best.x, 0, None)
+    return w / w.sum()
+
+
+def rank_blend(preds: np.ndarray, reference: np.ndarray, task: str) -> np.ndarray:
+    """Average normalised ranks per output column, then map them back onto the sorted values of
+    ``reference`` (the mean blend) so the result keeps the scale the metric needs."""
+    M, n, K = preds.shape
+    out = np.empty((n, K))
+    for k in range(K):
+        ranks = np.mean([rankdata(preds[m, :, k]) / n for m in range(M)], axis=0)
+        out[:, k] = np.sort(reference[:, k])[np.clip(np.round(rankdata(ranks) - 1).astype(int), 0, n - 1)]
+    if task != "regression":
+        out = np.clip(out, 1e-9, None)
+        out /= out.sum(axis=1, keepdims=True)
+    return out
+
+
+def nested_oof(blender_args: dict, preds: np.ndarray, y: np.ndarray, fold_of: np.ndarray) -> np.ndarray:
+    """Blend OOF honestly: for each fold, fit the blender on the other folds' OOF and predict this one."""
+    out = np.empty(preds.shape[1:])
+    for k in np.unique(fold_of):
+        inside, outside = fold_of == k, fold_of != k
+        blender = Blender(**blender_args).fit(preds[:, outside], y[outside])
+        out[inside] = blender.predict(preds[:, inside]).reshape(inside.sum(), -1)
+    return out
+
+
+def _squeeze(pred):
+    return pred[:, 0] if pred.ndim == 2 and pred.shape[1] == 1 else pred
+
+
+def members_table(runs: list[Run], weights: np.ndarray | None) -> pd.DataFrame:
+    rows = []
+    for i, r in enumerate(runs):
+        rows.append({"run": r.path.name, "recipe": r.config.get("recipe"), "cv": r.metrics["cv"],
+                     "holdout": r.metrics.get("holdout"), "weight": None if weights is None else float(weights[i])})
+    return pd.DataFrame(rows)
