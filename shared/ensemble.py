@@ -130,7 +130,8 @@ def rank_blend(preds: np.ndarray, reference: np.ndarray, task: str) -> np.ndarra
     out = np.empty((n, K))
     for k in range(K):
         ranks = np.mean([rankdata(preds[m, :, k]) / n for m in range(M)], axis=0)
-        out[:, k] = np.sort(reference[:, k])[np.clip(np.round(rankdata(ranks) - 1).astype(int), 0, n - 1)]
+        order = rankdata(ranks, method="ordinal").astype(int) - 1  # a permutation: ties broken by position
+        out[:, k] = np.sort(reference[:, k])[order]
     if task != "regression":
         out = np.clip(out, 1e-9, None)
         out /= out.sum(axis=1, keepdims=True)

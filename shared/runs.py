@@ -113,6 +113,7 @@ def load_run(path: Path) -> Run:
     config = yaml.safe_load((path / "config.yaml").read_text())
     metrics = json.loads((path / "metrics.json").read_text())
     id_col = config["id_col"]
-    dtype = {id_col: str}
-    return Run(path, config, metrics, pd.read_csv(path / "oof.csv", dtype=dtype),
-               pd.read_csv(path / "test_pred.csv", dtype=dtype), pd.read_csv(path / "folds.csv", dtype=dtype))
+    def read(name):  # round_trip: floats read back bit-exact, so merged runs equal full runs
+        return pd.read_csv(path / name, dtype={id_col: str}, float_precision="round_trip")
+
+    return Run(path, config, metrics, read("oof.csv"), read("test_pred.csv"), read("folds.csv"))

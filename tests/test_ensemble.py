@@ -1,0 +1,198 @@
+"""Blending and merging: each method on synthetic OOF with a known answer, nested CV without leakage,
+refusals, and merge of partial runs equal to one full run."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import competitions
+from competitions.house_prices import demo
+from shared import blend_runs, runner
+from shared.ensemble import Blender, nested_oof
+from shared.errors import UserError
+from shared.metrics import get_metric, rmse
+
+ROOT = Path(__file__).resolve().parents[1]
+RMSE, RMSLE, LOGLOSS = get_metric("rmse"), get_metric("rmsle"), get_metric("logloss")
+
+
+def _members(y, sigmas, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.stack([y + rng.normal(0, s, len(y)) for s in sigmas])[:, :, None]
+
+
+def test_weights_recover_inverse_variance_blend():
+    y = np.random.default_rng(1).normal(0, 1, 20000)
+    preds = _members(y, [1.0, 2.0])  # optimum for independent errors: w ∝ 1/σ² -> (0.8, 0.2)
+    blender = Blender("weights", RMSE, "regression").fit(preds, y)
+    assert np.allclose(blender.weights_, [0.8, 0.2], atol=0.03)
+    assert blender.weights_.sum() == pytest.approx(1.0)
+    assert rmse(y, blender.predict(preds)[:, 0]) < rmse(y, preds[0, :, 0])
+
+
+def test_weights_drop_a_useless_member():
+    y = np.random.default_rng(2).normal(0, 1, 5000)
+    good = _members(y, [0.5])
+    noise = np.random.default_rng(3).normal(0, 3, (1, 5000, 1))
+    w = Blender("weights", RMSE, "regression").fit(np.concatenate([good, noise]), y).weights_
+    assert w[0] > 0.95 and w[1] >= 0
+
+
+def test_mean_averages_in_log_space_for_rmsle():
+    preds = np.array([[[100.0], [1000.0]], [[10000.0], [10.0]]])
+    blended = Blender("mean", RMSLE, "regression").fit(preds, np.array([1.0, 1.0])).predict(preds)
+    expected = np.expm1((np.log1p(preds[0]) + np.log1p(preds[1])) / 2)
+    assert np.allclose(blended, expected)
+
+
+def test_rank_keeps_the_mean_blend_values_in_rank_order():
+    y = np.random.default_rng(4).normal(0, 1, 500)
+    preds = _members(y, [0.3, 0.6])
+    out = Blender("rank", RMSE, "regression").fit(preds, y).predict(preds)[:, 0]
+    mean = preds.mean(axis=0)[:, 0]
+    assert np.allclose(np.sort(out), np.sort(mean))  # same values, re-ordered by average rank
+    avg_rank = (pd.Series(preds[0, :, 0]).rank() + pd.Series(preds[1, :, 0]).rank()).to_numpy()
+    groups = pd.DataFrame({"rank": avg_rank, "out": out}).groupby("rank")["out"].agg(["min", "max"])
+    assert (groups["max"].to_numpy()[:-1] <= groups["min"].to_numpy()[1:]).all()  # monotone in average rank
+
+
+def test_stack_corrects_a_biased_member():
+    y = np.random.default_rng(5).normal(10, 1, 4000)
+    preds = _members(y, [0.3, 0.3])
+    preds[1] = 2 * preds[1]  # a member on the wrong scale: the mean suffers, a level-2 ridge does not
+    mean_score = rmse(y, Blender("mean", RMSE, "regression").fit(preds, y).predict(preds)[:, 0])
+    stack_score = rmse(y, Blender("stack", RMSE, "regression").fit(preds, y).predict(preds)[:, 0])
+    assert stack_score < 0.35 < mean_score
+
+
+def test_weights_for_class_probabilities_minimise_logloss():
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 3, 3000)
+    onehot = np.eye(3)[y]
+    sharp = 0.7 * onehot + 0.1  # rows sum to 1
+    flat = np.full((3000, 3), 1 / 3)
+    blender = Blender("weights", LOGLOSS, "classification").fit(np.stack([flat, sharp]), y)
+    assert blender.weights_[1] > 0.99
+    assert np.allclose(blender.predict(np.stack([flat, sharp])).sum(axis=1), 1)
+
+
+def test_nested_blend_does_not_leak():
+    """Pure-noise members: a stack fitted and scored on the same rows looks better than the truth
+    (predicting the mean); the nested blend must not."""
+    rng = np.random.default_rng(7)
+    n, m = 300, 40
+    y = rng.normal(0, 1, n)
+    preds = rng.normal(0, 1, (m, n, 1))
+    fold_of = np.arange(n) % 5
+    args = {"method": "stack", "metric": RMSE, "task": "regression"}
+    leaky = rmse(y, Blender(**args).fit(preds, y).predict(preds)[:, 0])
+    nested = rmse(y, nested_oof(args, preds, y, fold_of)[:, 0])
+    truth = float(np.std(y))  # the best any model can do on noise
+    assert leaky < truth < nested + 1e-9 or leaky < truth <= nested * 1.02
+    assert nested > leaky
+
+
+@pytest.fixture(scope="module")
+def house_runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("ens")
+    data = demo.build(base / "data", size="small")
+    spec = competitions.get("house_prices")
+    out = base / "runs"
+    fast = {"max_rounds": 200, "learning_rate": 0.05}
+    runs = {
+        "linear": runner.run(spec, "linear", data, n_folds=3, out_root=out),
+        "gbm": runner.run(spec, "gbm", data, n_folds=3, out_root=out, overrides=fast),
+        "gbm_part_a": runner.run(spec, "gbm", data, n_folds=3, out_root=out, overrides=fast, only_folds=[0]),
+        "gbm_part_b": runner.run(spec, "gbm", data, n_folds=3, out_root=out, overrides=fast, only_folds=[1, 2]),
+        "linear_4folds": runner.run(spec, "linear", data, n_folds=4, out_root=out),
+    }
+    return data, out, runs
+
+
+@pytest.mark.parametrize("method", ["mean", "rank", "weights", "stack"])
+def test_ensemble_writes_a_complete_run(house_runs, method):
+    data, out, runs = house_runs
+    run_dir = blend_runs.ensemble([runs["linear"], runs["gbm"]], method, out)
+    for name in ["config.yaml", "folds.csv", "oof.csv", "test_pred.csv", "metrics.json", "submission.csv",
+                 "members.md", "fold_scores.png"]:
+        assert (run_dir / name).is_file(), name
+    import json
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["kind"] == "ensemble" and len(metrics["members"]) == 2 and metrics["holdout"] is not None
+    oof = pd.read_csv(run_dir / "oof.csv")
+    recomputed = rmse(np.log1p(oof["target"]), np.log1p(oof["prediction"]))
+    assert metrics["cv"] == pytest.approx(recomputed)
+    sub, sample = pd.read_csv(run_dir / "submission.csv"), pd.read_csv(data / "sample_submission.csv")
+    assert list(sub["Id"]) == list(sample["Id"]) and (sub["SalePrice"] > 0).all()
+    # an ensemble is itself a run: it can be blended again
+    again = blend_runs.ensemble([run_dir, runs["gbm"]], "mean", out)
+    assert (again / "submission.csv").is_file()
+
+
+def test_ensemble_refusals(house_runs, tmp_path):
+    data, out, runs = house_runs
+    with pytest.raises(UserError, match="folds.csv differs"):
+        blend_runs.ensemble([runs["linear"], runs["linear_4folds"]], "mean", out)
+    with pytest.raises(UserError, match="only some folds"):
+        blend_runs.ensemble([runs["linear"], runs["gbm_part_a"]], "mean", out)
+    with pytest.raises(UserError, match="at least two"):
+        blend_runs.ensemble([runs["linear"]], "mean", out)
+    broken = tmp_path / "no_oof"
+    shutil.copytree(runs["gbm"], broken)
+    (broken / "oof.csv").unlink()
+    with pytest.raises(UserError, match="missing .*oof.csv"):
+        blend_runs.ensemble([runs["linear"], broken], "mean", out)
+    other_ids = tmp_path / "other_ids"
+    shutil.copytree(runs["gbm"], other_ids)
+    pred = pd.read_csv(other_ids / "test_pred.csv")
+    pred.loc[0, "Id"] = 999999
+    pred.to_csv(other_ids / "test_pred.csv", index=False)
+    with pytest.raises(UserError, match="other test ids"):
+        blend_runs.ensemble([runs["linear"], other_ids], "mean", out)
+    other_comp = tmp_path / "other_comp"
+    shutil.copytree(runs["gbm"], other_comp)
+    cfg = (other_comp / "config.yaml").read_text().replace("competition: house_prices", "competition: tabular")
+    (other_comp / "config.yaml").write_text(cfg)
+    with pytest.raises(UserError, match="one competition only"):
+        blend_runs.ensemble([runs["linear"], other_comp], "mean", out)
+
+
+def test_merge_of_partial_runs_equals_the_full_run(house_runs):
+    data, out, runs = house_runs
+    merged = blend_runs.merge([runs["gbm_part_b"], runs["gbm_part_a"]], out)
+    for name in ["oof.csv", "test_pred.csv", "submission.csv", "folds.csv"]:
+        assert pd.read_csv(merged / name).equals(pd.read_csv(runs["gbm"] / name)), name
+    assert np.array_equal(np.load(merged / "test_folds.npy"), np.load(runs["gbm"] / "test_folds.npy"))
+    import json
+
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (merged, runs["gbm"]))
+    assert a["cv"] == b["cv"] and a["folds"] == b["folds"] and a["holdout"] == b["holdout"]
+
+
+def test_merge_refusals(house_runs):
+    data, out, runs = house_runs
+    with pytest.raises(UserError, match="fold 0 is in both"):
+        blend_runs.merge([runs["gbm_part_a"], runs["gbm"]], out)
+    with pytest.raises(UserError, match=r"fold\(s\) \[1, 2\] are in none"):
+        blend_runs.merge([runs["gbm_part_a"]], out)
+    with pytest.raises(UserError, match="differs from"):
+        blend_runs.merge([runs["gbm_part_a"], runs["linear"]], out)
+
+
+def test_ensemble_cli_prints_the_run_dir_last(house_runs):
+    data, out, runs = house_runs
+    proc = subprocess.run([sys.executable, "scripts/ensemble.py", str(runs["linear"]), str(runs["gbm"]),
+                           "--method", "weights", "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert (Path(proc.stdout.strip().splitlines()[-1]) / "submission.csv").is_file()
+    bad = subprocess.run([sys.executable, "scripts/ensemble.py", str(runs["linear"]), str(runs["linear_4folds"]),
+                          "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().count("\n") == 0 and bad.stderr.startswith("error:")
