@@ -18,10 +18,21 @@ def parse_sets(pairs: list[str] | None) -> dict:
         if not sep or not key:
             raise UserError(f"--set expects key=value, got {pair!r}.")
         try:
-            out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+            parsed = yaml.safe_load(value) if value.strip() else ""
         except yaml.YAMLError:
-            out[key.strip()] = value
+            parsed = value
+        out[key.strip()] = _number(parsed)
     return out
+
+
+def _number(value):
+    """YAML 1.1 reads '1e-3' as a string; a user means the number."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def resolve(recipe: Recipe, overrides: dict) -> dict:

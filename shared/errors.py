@@ -6,3 +6,8 @@ class UserError(Exception):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))  # always one line
+
+
+def show(value) -> str:
+    """repr of a value for a message, numpy scalars as plain Python values (2, not np.int64(2))."""
+    return repr(value.item() if hasattr(value, "item") else value)

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from shared import plots, submission
 from shared.config import resolve
 from shared.cv import load_or_make_folds
-from shared.errors import UserError
+from shared.errors import UserError, show
 from shared.io import read_csv, write_csv, write_json, write_npy
 from shared.metrics import Metric, average
 from shared.runs import get_log, git_version, logging_to, new_run_dir, save_config, start_log
@@ -51,7 +51,7 @@ def encode_target(spec: CompetitionSpec, y: pd.Series) -> tuple[np.ndarray, list
         values = pd.to_numeric(y, errors="coerce")
         if values.isna().any():
             raise UserError(f"target column {spec.target_col!r} has non-numeric value "
-                            f"{y[values.isna()].iloc[0]!r}; a regression target must be numeric.")
+                            f"{show(y[values.isna()].iloc[0])}; a regression target must be numeric.")
         if spec.metric.positive and (values <= -1).any():
             raise UserError(f"target column {spec.target_col!r} has values <= -1, which {spec.metric.name} cannot take.")
         return values.to_numpy(float), None

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shared.errors import UserError
+from shared.errors import UserError, show
 from shared.io import read_csv
 from shared.metrics import Metric, get_metric
 
@@ -118,4 +118,4 @@ def check_ids(df: pd.DataFrame, id_col: str, path: Path) -> None:
         raise UserError(f"{path}: column {id_col!r} has empty ids; every row needs an id.")
     dup = ids[ids.duplicated()]
     if len(dup):
-        raise UserError(f"{path}: id {dup.iloc[0]!r} appears more than once in column {id_col!r}; ids must be unique.")
+        raise UserError(f"{path}: id {show(dup.iloc[0])} appears more than once in column {id_col!r}; ids must be unique.")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shared.errors import UserError
+from shared.errors import UserError, show
 from shared.io import read_csv, write_csv
 from shared.metrics import Metric
 
@@ -24,12 +24,12 @@ def build(sample: pd.DataFrame, id_col: str, ids, values, columns: list[str] | N
     pred.insert(0, id_col, list(ids))
     key = pred[id_col].astype(str)
     if key.duplicated().any():
-        raise UserError(f"prediction ids repeat (e.g. {key[key.duplicated()].iloc[0]!r}).")
+        raise UserError(f"prediction ids repeat (e.g. {show(key[key.duplicated()].iloc[0])}).")
     pred.index = key
     order = sample[id_col].astype(str)
     missing = order[~order.isin(pred.index)]
     if len(missing):
-        raise UserError(f"no prediction for test id {missing.iloc[0]!r} (and {len(missing) - 1} more) "
+        raise UserError(f"no prediction for test id {show(missing.iloc[0])} (and {len(missing) - 1} more) "
                         "listed in the sample submission; predict every test row.")
     sub = pred.loc[order.values].reset_index(drop=True)
     sub[id_col] = sample[id_col].values
@@ -54,23 +54,23 @@ def validate(sub: pd.DataFrame, sample: pd.DataFrame, id_col: str, metric: Metri
             continue
         values = sub[col]
         if values.isna().any():
-            raise UserError(f"{name}: column {col!r} is empty at id {sub[id_col][values.isna()].iloc[0]!r}.")
+            raise UserError(f"{name}: column {col!r} is empty at id {show(sub[id_col][values.isna()].iloc[0])}.")
         if labels is not None and metric.name == "accuracy":
             bad = ~values.astype(str).isin([str(x) for x in labels])
             if bad.any():
-                raise UserError(f"{name}: column {col!r} has unknown label {values[bad].iloc[0]!r} at id "
-                                f"{sub[id_col][bad].iloc[0]!r}; labels come from the training data.")
+                raise UserError(f"{name}: column {col!r} has unknown label {show(values[bad].iloc[0])} at id "
+                                f"{show(sub[id_col][bad].iloc[0])}; labels come from the training data.")
             continue
         numeric = pd.to_numeric(values, errors="coerce")
         if numeric.isna().any():
-            raise UserError(f"{name}: column {col!r} has non-numeric value {values[numeric.isna()].iloc[0]!r}.")
+            raise UserError(f"{name}: column {col!r} has non-numeric value {show(values[numeric.isna()].iloc[0])}.")
         bad = ~np.isfinite(numeric.values)
         if bad.any():
-            raise UserError(f"{name}: column {col!r} is infinite at id {sub[id_col][bad].iloc[0]!r}.")
+            raise UserError(f"{name}: column {col!r} is infinite at id {show(sub[id_col][bad].iloc[0])}.")
         if metric.positive and (numeric <= 0).any():
             i = int(np.argmax(numeric.values <= 0))
-            raise UserError(f"{name}: column {col!r} has non-positive value {numeric.iloc[i]} at id "
-                            f"{sub[id_col].iloc[i]!r}; {metric.name} takes logs, so predictions must be > 0.")
+            raise UserError(f"{name}: column {col!r} has non-positive value {show(numeric.iloc[i])} at id "
+                            f"{show(sub[id_col].iloc[i])}; {metric.name} takes logs, so predictions must be > 0.")
         if metric.task == "classification" and ((numeric < 0) | (numeric > 1)).any():
             raise UserError(f"{name}: column {col!r} holds probabilities outside [0, 1].")
 
