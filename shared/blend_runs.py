@@ -2,6 +2,7 @@
 partial runs of one recipe (``merge``). Both end in ``runner.write_results``, like any run."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -55,10 +56,13 @@ def ensemble(run_dirs: list[Path], method: str, out_root: Path, data_dir: Path |
               "members": [str(r.path) for r in runs], "weights": None if weights is None else weights.tolist()}
     save_config(run_dir, config)
     write_csv(run_dir / "folds.csv", runs[0].folds)
-    write_text(run_dir / "members.md", markdown_table(members))
     write_results(run_dir, spec, data, y, classes, fold_of, blended_oof, folds, fold_scores, test_pred[None],
                   test_pred, started, {"recipe": f"ensemble-{method}", "kind": "ensemble", "complete": True,
                                        "members": members.to_dict(orient="records")})
+    blend = json.loads((run_dir / "metrics.json").read_text())
+    row = {"run": run_dir.name, "recipe": f"**ensemble ({method}, nested CV)**", "cv": blend["cv"],
+           "holdout": blend["holdout"], "weight": None}
+    write_text(run_dir / "members.md", markdown_table(pd.concat([members, pd.DataFrame([row])], ignore_index=True)))
     return run_dir
 
 

@@ -196,3 +196,25 @@ def test_ensemble_cli_prints_the_run_dir_last(house_runs):
                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and bad.stderr.startswith("error:")
+
+
+def test_ensemble_of_classification_runs(tmp_path):
+    """Probabilities blend like values: the blend's submission holds class names, its CV is nested."""
+    from test_house_prices import _synthetic_classification
+
+    data = _synthetic_classification(tmp_path / "data", 3)
+    from shared.tabular import generic
+
+    spec = generic.spec_for(data, "target", "row_id", "accuracy")
+    out = tmp_path / "runs"
+    a = runner.run(spec, "gbm", data, n_folds=3, out_root=out, overrides={"max_rounds": 100})
+    b = runner.run(spec, "linear", data, n_folds=3, out_root=out)
+    for method in ("weights", "stack", "rank"):
+        run_dir = blend_runs.ensemble([a, b], method, out)
+        sub = pd.read_csv(run_dir / "submission.csv")
+        assert set(sub["target"]) <= {"alpha", "beta", "gamma"}
+        oof = pd.read_csv(run_dir / "oof.csv")
+        proba = oof[["proba_alpha", "proba_beta", "proba_gamma"]].to_numpy()
+        assert np.allclose(proba.sum(axis=1), 1)
+        table = (run_dir / "members.md").read_text()
+        assert table.count("\n") == 5 and "nested CV" in table  # header, rule, two members, the blend

@@ -3,6 +3,7 @@ Regression predicts values; classification predicts class probabilities (n, C). 
 learns from data is fitted inside ``fit``, i.e. on the fold's training rows only."""
 from __future__ import annotations
 
+import importlib.util
 import shutil
 
 import numpy as np
@@ -203,13 +204,16 @@ class AutoGluonModel:
             raise UserError("the automl recipe needs autogluon.tabular: pip install -r requirements.txt") from exc
         p = self.params
         problem = {"regression": "regression", "binary": "binary", "multiclass": "multiclass"}[self.ctx.task]
+        # AutoGluon's fastai extra pins an older torch than ours: without fastai, skip that one model quietly.
+        excluded = [] if importlib.util.find_spec("fastai") else ["FASTAI"]
         train = X.copy()
         train["__target__"] = y
         self.predictor_ = TabularPredictor(
             label="__target__", problem_type=problem, eval_metric=_AG_METRICS[self.ctx.metric],
             path=str(self.ctx.workdir), verbosity=p["verbosity"],
         ).fit(train, presets=p["presets"], time_limit=self.ctx.time_limit or p["time_limit"],
-              num_cpus=self.ctx.n_jobs, **({"num_bag_folds": p["num_bag_folds"]} if p["num_bag_folds"] else {}))
+              num_cpus=self.ctx.n_jobs, excluded_model_types=excluded,
+              **({"num_bag_folds": p["num_bag_folds"]} if p["num_bag_folds"] else {}))
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

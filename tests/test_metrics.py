@@ -1,0 +1,119 @@
+"""Metrics against hand-computed values (the arithmetic is written out in each test)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from shared.errors import UserError
+from shared.metrics import METRICS, accuracy, auc, average, get_metric, logloss, rmse, rmsle
+
+
+def test_rmse_by_hand():
+    # errors 1, -2, 0 -> sqrt((1 + 4 + 0) / 3)
+    assert rmse([1, 2, 3], [2, 0, 3]) == pytest.approx(math.sqrt(5 / 3))
+    assert rmse([5.0, 5.0], [5.0, 5.0]) == 0.0
+
+
+def test_rmsle_uses_kaggle_log1p_convention():
+    # log(1+1)=log 2 on both sides for the first pair; log(1+3)=log 4 vs log(1+7)=log 8 for the second
+    expected = math.sqrt(((math.log(2) - math.log(2)) ** 2 + (math.log(4) - math.log(8)) ** 2) / 2)
+    assert expected == pytest.approx(math.log(2) / math.sqrt(2))
+    assert rmsle([1, 3], [1, 7]) == pytest.approx(expected)
+
+
+def test_rmsle_is_symmetric_in_log_space_and_not_plain_log():
+    # zero is allowed for log1p (log(1+0) = 0): rmsle([0], [e-1]) = |0 - 1| = 1
+    assert rmsle([0.0], [math.e - 1]) == pytest.approx(1.0)
+    # a factor-2 error on (1+y) gives log 2 whatever the scale
+    assert rmsle([99.0], [199.0]) == pytest.approx(math.log(2))
+    assert rmsle([199.0], [99.0]) == pytest.approx(math.log(2))
+
+
+def test_rmsle_rejects_values_at_or_below_minus_one():
+    with pytest.raises(UserError, match="rmsle"):
+        rmsle([1.0, 2.0], [1.0, -1.0])
+    with pytest.raises(UserError):
+        rmsle([-2.0], [1.0])
+
+
+def test_accuracy_on_labels():
+    # 3 of 4 equal
+    assert accuracy(["a", "b", "c", "a"], ["a", "b", "a", "a"]) == pytest.approx(0.75)
+    assert accuracy([0, 1, 2], [0, 1, 2]) == 1.0
+
+
+def test_accuracy_on_probabilities_uses_argmax():
+    proba = np.array([[0.7, 0.2, 0.1],   # -> 0, true 0
+                      [0.1, 0.3, 0.6],   # -> 2, true 1 (wrong)
+                      [0.2, 0.5, 0.3],   # -> 1, true 1
+                      [0.0, 0.1, 0.9]])  # -> 2, true 2
+    assert accuracy([0, 1, 1, 2], proba) == pytest.approx(3 / 4)
+
+
+def test_logloss_binary_by_hand():
+    # binary: a 1-D prediction is P(class 1); truth 1 with p=0.8, truth 0 with p=0.3 (P(0)=0.7)
+    expected = -(math.log(0.8) + math.log(0.7)) / 2
+    assert logloss([1, 0], [0.8, 0.3]) == pytest.approx(expected)
+    # the same as two probability columns
+    assert logloss([1, 0], [[0.2, 0.8], [0.7, 0.3]]) == pytest.approx(expected)
+
+
+def test_logloss_multiclass_by_hand():
+    proba = [[0.5, 0.25, 0.25], [0.1, 0.1, 0.8], [0.2, 0.6, 0.2]]
+    expected = -(math.log(0.5) + math.log(0.8) + math.log(0.6)) / 3
+    assert logloss([0, 2, 1], proba) == pytest.approx(expected)
+
+
+def test_logloss_clips_certain_wrong_predictions():
+    # p=0 for the true class would be infinite; clipped at 1e-15 -> -log(1e-15) / 1
+    assert logloss([1], [0.0]) == pytest.approx(-math.log(1e-15), rel=1e-6)
+
+
+def test_auc_by_hand():
+    # positives score 0.35 and 0.8, negatives 0.1 and 0.4: pairs (pos > neg):
+    # 0.35>0.1 yes, 0.35>0.4 no, 0.8>0.1 yes, 0.8>0.4 yes -> 3/4
+    assert auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)
+    # a tie between a positive and a negative counts one half: pairs 1, 0.5, 1, 1 -> 3.5/4
+    assert auc([0, 0, 1, 1], [0.1, 0.35, 0.35, 0.8]) == pytest.approx(3.5 / 4)
+
+
+def test_auc_takes_two_probability_columns():
+    proba = np.column_stack([1 - np.array([0.1, 0.4, 0.35, 0.8]), [0.1, 0.4, 0.35, 0.8]])
+    assert auc([0, 0, 1, 1], proba) == pytest.approx(0.75)
+
+
+def test_metric_directions_and_spaces():
+    assert get_metric("rmsle").log_space and get_metric("rmsle").positive
+    assert not get_metric("rmse").log_space
+    assert get_metric("auc").greater_is_better and get_metric("accuracy").greater_is_better
+    assert not get_metric("logloss").greater_is_better and not get_metric("rmse").greater_is_better
+    assert get_metric("rmse").better(0.1, 0.2) and not get_metric("rmse").better(0.2, 0.1)
+    assert get_metric("auc").better(0.9, 0.8)
+    assert get_metric("rmsle")([1, 3], [1, 7]) == pytest.approx(math.log(2) / math.sqrt(2))
+
+
+def test_average_in_log_space_for_rmsle():
+    m = get_metric("rmsle")
+    # log1p(0)=0, log1p(3)=log 4 -> mean log 2 -> expm1 = 1 (the arithmetic mean would be 1.5)
+    assert average(np.array([0.0, 3.0]), m) == pytest.approx(1.0)
+    # over folds (axis 0) per row: (1+a)(1+b) geometric mean minus one
+    preds = np.array([[99.0, 8.0], [399.0, 0.0]])
+    expected = [math.sqrt(100 * 400) - 1, math.sqrt(9 * 1) - 1]  # 199, 2
+    assert np.allclose(average(preds, m, axis=0), expected)
+    # weights apply in log space too: 3/4 * log 100 + 1/4 * log 400 = log(100^0.75 * 400^0.25)
+    w = average(np.array([99.0, 399.0]), m, weights=[3, 1])
+    assert w == pytest.approx(100 ** 0.75 * 400 ** 0.25 - 1)
+
+
+def test_average_plain_for_other_metrics():
+    assert average(np.array([0.0, 3.0]), get_metric("rmse")) == pytest.approx(1.5)
+    assert np.allclose(average(np.array([[0.2, 0.8], [0.6, 0.4]]), get_metric("logloss"), axis=0), [0.4, 0.6])
+
+
+def test_get_metric_unknown_name_is_a_user_error_listing_the_known():
+    with pytest.raises(UserError, match="unknown metric 'mae'") as info:
+        get_metric("mae")
+    for name in METRICS:
+        assert name in str(info.value)
