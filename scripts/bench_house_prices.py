@@ -16,7 +16,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import main
+from shared.cli import ArgumentParser, main
 
 
 def autogluon_alone(data_dir: Path, preset: str, seconds: float, workdir: Path) -> tuple[float, float]:
@@ -41,7 +41,7 @@ def autogluon_alone(data_dir: Path, preset: str, seconds: float, workdir: Path) 
 
 
 def bench(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", default="2011,1,2", help="demo split seeds (2011 is make_demo's default)")
     p.add_argument("--recipes", default="baseline,linear,gbm")
     p.add_argument("--blend", default="linear,gbm", help="recipes blended with --method weights ('' for none)")

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import REPO_ROOT, add_data_args, main, resolve_spec
+from shared.cli import REPO_ROOT, ArgumentParser, add_data_args, main, resolve_spec
 from shared.errors import UserError
 
 
 def compare(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_args(p)
     p.add_argument("--recipes", help="comma-separated recipe names (default: all of the competition's)")
     p.add_argument("--readme", action="store_true", help="also write the table into README.md's results block")

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import main
+from shared.cli import ArgumentParser, main
 
 
 def ensemble(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", type=Path, help="run directories of one competition, same folds")
     p.add_argument("--method", choices=["mean", "rank", "weights", "stack"], default="weights")
     p.add_argument("--out", type=Path, default=Path("runs"), help="root of run directories (default runs/)")

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import main
+from shared.cli import ArgumentParser, main
 from shared.errors import UserError
 
 
 def make_demo(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("competition")
     p.add_argument("--size", choices=["small", "medium", "full"], default="full",
                    help="demo size (default: full; House Prices' full demo still runs in well under a minute)")

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import main
+from shared.cli import ArgumentParser, main
 
 
 def merge(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", type=Path, help="partial run directories of one recipe")
     p.add_argument("--out", type=Path, default=Path("runs"), help="root of run directories (default runs/)")
     p.add_argument("--data", type=Path, help="data folder, if it moved since the runs were made")

@@ -12,12 +12,12 @@ import sys
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import add_data_args, main, parse_folds, resolve_spec
+from shared.cli import ArgumentParser, add_data_args, main, parse_folds, resolve_spec
 from shared.config import parse_sets
 
 
 def run(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_args(p)
     p.add_argument("--recipe", help="recipe name (default: the competition's strong recipe)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import main
+from shared.cli import ArgumentParser, main
 from shared.errors import UserError
 
 
 def score(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("submission", type=Path)
     p.add_argument("--solution", type=Path, required=True)
     group = p.add_mutually_exclusive_group(required=True)
@@ -38,8 +38,7 @@ def score(argv=None) -> None:
         id_col = args.id_col or read_csv(args.solution, what="solution").columns[0]
     sub = read_csv(args.submission, [id_col], "submission")
     sol = read_csv(args.solution, [id_col], "solution")
-    if metric.positive:
-        submission.validate(sub, sub, id_col, metric, name=str(args.submission))
+    submission.validate(sub, sub, id_col, metric, name=str(args.submission))  # empty, inf, non-positive...
     try:
         value = submission.score(sub, sol, id_col, metric)
     except ValueError as exc:

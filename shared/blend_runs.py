@@ -62,7 +62,7 @@ def ensemble(run_dirs: list[Path], method: str, out_root: Path, data_dir: Path |
     blend = json.loads((run_dir / "metrics.json").read_text())
     row = {"run": run_dir.name, "recipe": f"**ensemble ({method}, nested CV)**", "cv": blend["cv"],
            "holdout": blend["holdout"], "weight": None}
-    write_text(run_dir / "members.md", markdown_table(pd.concat([members, pd.DataFrame([row])], ignore_index=True)))
+    write_text(run_dir / "members.md", markdown_table(pd.DataFrame([*members.to_dict(orient="records"), row])))
     return run_dir
 
 

@@ -12,6 +12,13 @@ from shared.errors import UserError
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the project's error contract: one ``error:`` line and exit 2, no usage block."""
+
+    def error(self, message: str):
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
 def main(entry: Callable[[list[str] | None], object], argv: list[str] | None = None) -> int:
     """Run ``entry``; a UserError prints one line to stderr and exits 2, anything else exits 1."""
     try:

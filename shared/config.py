@@ -58,14 +58,21 @@ def resolve(recipe: Recipe, overrides: dict) -> dict:
 
 
 def _coerce(key, value, default):
+    """Give ``value`` the type of the recipe's default, or say why it cannot have it."""
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise UserError(f"--set {key}={value!r}: expected true or false.")
         return value
-    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(default, (int, float)) and default is not None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"--set {key}={value!r}: expected a number like {default!r}.")
+        if isinstance(default, int):
+            if isinstance(value, float) and not value.is_integer():
+                raise UserError(f"--set {key}={value!r}: expected a whole number like {default!r}.")
+            return int(value)
         return float(value)
-    if isinstance(default, int) and isinstance(value, float) and value.is_integer():
-        return int(value)
-    if default is not None and isinstance(default, (int, float)) and not isinstance(value, (int, float)):
-        raise UserError(f"--set {key}={value!r}: expected a number like {default!r}.")
+    if isinstance(default, str) and not isinstance(value, str):
+        raise UserError(f"--set {key}={value!r}: expected text like {default!r}.")
+    if isinstance(default, list) and not isinstance(value, list):
+        raise UserError(f"--set {key}={value!r}: expected a list like [256, 128].")
     return value

@@ -69,7 +69,7 @@ def load_or_make_folds(cache_dir: Path, ids, n_folds: int, seed: int, kind: str,
     ids = pd.Series(ids).reset_index(drop=True)
     path = Path(cache_dir) / f"folds-{kind}-k{n_folds}-seed{seed}-{fingerprint(ids, target)}.csv"
     if path.is_file():
-        folds = read_csv(path, required=[id_col, "fold"])
+        folds = read_csv(path, required=[id_col, "fold"], dtype={id_col: str})
         if len(folds) == len(ids) and (folds[id_col].astype(str).values == ids.astype(str).values).all():
             return folds
     folds = pd.DataFrame({id_col: ids, "fold": assign_folds(len(ids), n_folds, seed, kind, y=target,

@@ -22,6 +22,18 @@ from shared.metrics import Metric, average
 from shared.runs import get_log, git_version, logging_to, new_run_dir, save_config, start_log
 from shared.spec import CompetitionSpec, Dataset
 
+# OpenMP threads that spin while waiting (LightGBM's) starve anything else on the cores, e.g. a second
+# run beside this one; passive waiting costs nothing measurable here. Set before lightgbm loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def available_cores() -> int:
+    """Cores this process may use (a container's CPU set, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
 
 @dataclass
 class ModelContext:
@@ -142,7 +154,7 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
         train_rows, valid_rows = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
         seed_everything(seed)
         ctx = ModelContext(spec.task, metric.name, n_out if classes else 0, seed, per_fold_budget, run_dir / f"fold{k}",
-                           os.cpu_count() or 1)
+                           available_cores())
         model = recipe.model(config["model"], ctx)
         model.fit(X.iloc[train_rows], target[train_rows])
         pred_valid, pred_test = _predict(model, X.iloc[valid_rows], log_target), _predict(model, X_test, log_target)

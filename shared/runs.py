@@ -40,13 +40,14 @@ def new_run_dir(out_root: Path, competition: str, name: str) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = Path(out_root) / competition / f"{name}-{stamp}"
     path, n = base, 1
-    while path.exists():
-        path, n = Path(f"{base}-{n}"), n + 1
-    try:
-        path.mkdir(parents=True)
-    except OSError as exc:
-        raise UserError(f"cannot create run folder {path}: {exc.strerror}; choose another --out.") from exc
-    return path
+    while True:
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:  # another run took this name (maybe a moment ago): take the next one
+            path, n = Path(f"{base}-{n}"), n + 1
+        except OSError as exc:
+            raise UserError(f"cannot create run folder {path}: {exc.strerror}; choose another --out.") from exc
 
 
 def save_config(run_dir: Path, config: dict) -> None:

@@ -98,6 +98,10 @@ class CompetitionSpec:
         if missing:
             raise UserError(f"{data_dir / self.test_file} lacks column(s) {missing} that "
                             f"{self.train_file} has; use the competition's original files.")
+        extra = [c for c in test.columns if c not in train.columns]
+        if extra:
+            raise UserError(f"{data_dir / self.test_file} has column(s) {extra} that {self.train_file} lacks; "
+                            "use the competition's original files.")
         same = len(sample) == len(test) and (
             sample[self.id_col].astype(str).values == test[self.id_col].astype(str).values).all()
         if not same:

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import FAST_GBM, FAST_LINEAR, assert_user_error, last_line, run_script, snapshot
+
 from shared import submission
 from shared.metrics import get_metric, rmsle
 
@@ -102,6 +102,26 @@ def test_same_seed_gives_identical_results_and_another_seed_other_folds(demo_dir
     assert yaml.safe_load((dirs[0] / "config.yaml").read_text())["model"]["max_rounds"] == 300
 
 
+def test_new_run_dir_never_reuses_a_folder(tmp_path, monkeypatch):
+    from shared import runs
+
+    monkeypatch.setattr(runs.time, "strftime", lambda fmt: "20260101-000000")
+    first = runs.new_run_dir(tmp_path, "comp", "gbm")
+    second = runs.new_run_dir(tmp_path, "comp", "gbm")
+    assert first.name == "gbm-20260101-000000" and second.name == "gbm-20260101-000000-1"
+    assert first.is_dir() and second.is_dir()
+
+
+def test_new_run_dir_survives_a_concurrent_creation(tmp_path, monkeypatch):
+    from shared import runs
+
+    monkeypatch.setattr(runs.time, "strftime", lambda fmt: "20260101-000000")
+    (tmp_path / "comp" / "gbm-20260101-000000").mkdir(parents=True)  # made by another process ...
+    monkeypatch.setattr(runs.Path, "exists", lambda self: False)  # ... just after this one looked
+    path = runs.new_run_dir(tmp_path, "comp", "gbm")
+    assert path.name == "gbm-20260101-000000-1"
+
+
 # --- the error contract ----------------------------------------------------------------------------
 
 def _rename_column(path: Path, old: str, new: str) -> None:
@@ -179,12 +199,6 @@ def test_kaggle_slug_is_accepted(linear_run, demo_dir, tmp_path):
         linear_run[1] / "submission.csv").read_bytes()  # same data, seed and folds: same submission
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG shared/spec.py CompetitionSpec.load checks only that test.csv has train.csv's columns, not the "
-    "reverse: a column only in test.csv reaches the features, and LightGBM fails at predict time with "
-    "'number of features in data (88) is not the same as ... (87)' (exit 1, traceback, and a half-written "
-    "run folder left behind). Fix: in load(), raise a UserError naming the extra test column(s) (or "
-    "drop them with a log line) before anything is written."))
 def test_extra_column_in_test_csv_is_a_user_error(linear_run, demo_copy):
     out = linear_run[0]
     test = pd.read_csv(demo_copy / "test.csv", keep_default_na=False)
@@ -196,10 +210,6 @@ def test_extra_column_in_test_csv_is_a_user_error(linear_run, demo_copy):
     assert snapshot(out) == before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG shared/config.py _coerce accepts --set max_rounds=2.5 for an integer parameter; the run "
-    "then dies inside LightGBM (exit 1 with a traceback, a half-written run folder left in --out) "
-    "instead of exit 2 with one line. Fix: reject non-whole floats (and bools) for int defaults."))
 def test_fractional_integer_parameter_is_a_user_error(linear_run, demo_dir):
     out = linear_run[0]
     before = snapshot(out)
@@ -254,11 +264,6 @@ def test_score_refuses_missing_rows_and_files(linear_run, demo_dir, tmp_path):
     assert "missing file" in assert_user_error(rc, stderr)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG scripts/score.py validates the submission's values only for metrics with positive=True (rmsle): "
-    "with --metric rmse an empty or infinite prediction is scored and it prints 'rmse nan' / 'rmse inf' "
-    "with exit 0, although Kaggle rejects such a file. Fix: always run the numeric checks of "
-    "submission.validate (NaN, non-numeric, inf; positivity only for positive metrics) before scoring."))
 def test_score_refuses_an_empty_prediction_for_rmse(tmp_path):
     pd.DataFrame({"Id": [1, 2, 3], "y": [1.0, None, 3.0]}).to_csv(tmp_path / "sub.csv", index=False)
     pd.DataFrame({"Id": [1, 2, 3], "y": [1.0, 2.0, 3.0]}).to_csv(tmp_path / "sol.csv", index=False)
@@ -422,3 +427,9 @@ def test_compare_unknown_recipe_fails_before_running(demo_dir, tmp_path):
                                     "--folds", "3", "--out", tmp_path)
     assert "unknown recipe 'nope'" in assert_user_error(rc, stderr)
     assert stdout == "" and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [["house_prices", "--folds", "x"], []], ids=["bad-int", "no-competition"])
+def test_malformed_arguments_follow_the_one_line_contract(args):
+    rc, _, stderr = run_script("run", *args)
+    assert_user_error(rc, stderr)

@@ -97,20 +97,11 @@ def test_resolve_through_parse_sets_end_to_end():
     assert config["model"]["linear_base"] == "none" and config["clean_train"] is False
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG shared/config.py _coerce: a non-whole float for an integer parameter passes (2.5 stays 2.5); "
-    "LightGBM then dies with LightGBMError (exit 1, traceback, a half-written run dir) instead of a "
-    "one-line UserError. Fix: for int defaults (not bool) raise UserError unless the value is an int "
-    "or a whole float."))
 def test_resolve_refuses_a_fraction_for_an_integer_parameter():
     with pytest.raises(UserError, match="max_rounds"):
         resolve(RECIPES["gbm"], {"max_rounds": 2.5})
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG shared/config.py _coerce: true/false is accepted for an integer parameter because bool is an "
-    "int subclass (--set num_leaves=true gives num_leaves=True). Fix: reject bool values when the "
-    "default is a non-bool number."))
 def test_resolve_refuses_a_bool_for_an_integer_parameter():
     with pytest.raises(UserError, match="num_leaves"):
         resolve(RECIPES["gbm"], {"num_leaves": True})

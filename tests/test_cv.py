@@ -128,10 +128,6 @@ def test_load_or_make_folds_ignores_a_stale_file_for_other_ids(tmp_path):
     assert pd.read_csv(path)["id"].tolist() == ids.tolist()  # rewritten
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG shared/cv.py load_or_make_folds: the cached folds.csv is read back with pandas' type inference, "
-    "so zero-padded string ids ('007') come back as integers (7) and never match; the cache is never "
-    "used for such ids and is rewritten on every run. Fix: read_csv(path, ..., dtype={id_col: str})."))
 def test_load_or_make_folds_reuses_the_file_for_zero_padded_string_ids(tmp_path):
     ids = pd.Series([f"{i:03d}" for i in range(30)])
     target = np.zeros(30)

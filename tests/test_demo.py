@@ -5,9 +5,9 @@ import re
 
 import pandas as pd
 import pytest
+from conftest import last_line, run_script
 
 from competitions.house_prices import demo
-from conftest import last_line, run_script
 
 # Copied literally from /work/shared/competitions.md §1 ("Columns in order").
 KAGGLE_TRAIN_COLUMNS = [
@@ -112,14 +112,10 @@ def test_build_is_deterministic_and_seeded(tmp_path):
     assert (a / "train.csv").read_bytes() != (c / "train.csv").read_bytes()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG competitions/house_prices/demo.py load_ames: SaleType keeps the R data's trailing blank "
-    "('WD ' in ~87% of rows) where Kaggle's train.csv has 'WD'. Fix: strip whitespace of the object "
-    "columns in load_ames (df[c] = df[c].str.strip())."))
 def test_category_values_have_no_stray_whitespace(demo_dir):
     train = pd.read_csv(demo_dir / "train.csv")
     assert "WD" in set(train["SaleType"])
-    for col in train.columns[train.dtypes == object]:
+    for col in train.select_dtypes(include="object").columns:
         values = train[col].dropna()
         assert (values == values.str.strip()).all(), (col, sorted(set(values[values != values.str.strip()])))
 

