@@ -14,6 +14,7 @@ from shared.compare import markdown_table
 from shared.ensemble import Blender, check_compatible, members_table, nested_oof, stacked_predictions
 from shared.errors import UserError
 from shared.io import write_csv, write_text
+from shared.metrics import squeeze
 from shared.runner import fold_average, write_results
 from shared.runs import Run, new_run_dir, save_config, start_log
 
@@ -44,7 +45,7 @@ def ensemble(run_dirs: list[Path], method: str, out_root: Path, data_dir: Path |
     final = Blender(**args).fit(oof, y)
     test_pred = final.predict(test)
     folds = sorted(np.unique(fold_of))
-    fold_scores = [spec.metric(y[fold_of == k], _squeeze(blended_oof[fold_of == k])) for k in folds]
+    fold_scores = [spec.metric(y[fold_of == k], squeeze(blended_oof[fold_of == k])) for k in folds]
 
     run_dir = new_run_dir(out_root, spec.name, f"ensemble-{method}")
     start_log(run_dir).info(f"ensemble ({method}) of {len(runs)} runs: " + ", ".join(r.path.name for r in runs))
@@ -114,7 +115,3 @@ def merge(run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) ->
                          fold_scores, test_folds, fold_average(test_folds, spec.metric, classes), started,
                          {"recipe": first.config["recipe"], "complete": True, "fold_times_s": fold_times,
                           "merged_from": [str(r.path) for r in runs]})
-
-
-def _squeeze(pred):
-    return pred[:, 0] if pred.ndim == 2 and pred.shape[1] == 1 else pred

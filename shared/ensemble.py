@@ -11,7 +11,7 @@ from scipy.optimize import minimize
 from scipy.stats import rankdata
 
 from shared.errors import UserError
-from shared.metrics import Metric
+from shared.metrics import Metric, squeeze
 from shared.runs import Run
 
 METHODS = ("mean", "rank", "weights", "stack")
@@ -111,7 +111,7 @@ def optimise_weights(preds: np.ndarray, y: np.ndarray, metric: Metric, combine) 
     sign = -1.0 if metric.greater_is_better else 1.0
 
     def loss(w):
-        return sign * metric(y, _squeeze(combine(preds, np.clip(w, 0, None))))
+        return sign * metric(y, squeeze(combine(preds, np.clip(w, 0, None))))
 
     best = None
     for start in [np.full(M, 1.0 / M)] + [np.eye(M)[i] for i in range(M)]:
@@ -147,9 +147,6 @@ def nested_oof(blender_args: dict, preds: np.ndarray, y: np.ndarray, fold_of: np
         out[inside] = blender.predict(preds[:, inside]).reshape(inside.sum(), -1)
     return out
 
-
-def _squeeze(pred):
-    return pred[:, 0] if pred.ndim == 2 and pred.shape[1] == 1 else pred
 
 
 def members_table(runs: list[Run], weights: np.ndarray | None) -> pd.DataFrame:

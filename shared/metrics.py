@@ -89,6 +89,12 @@ def get_metric(name: str) -> Metric:
         raise UserError(f"unknown metric {name!r}; choose one of {sorted(METRICS)}.") from None
 
 
+def squeeze(pred: np.ndarray) -> np.ndarray:
+    """(n, 1) -> (n,): one-output predictions as the metrics take them; (n, C) probabilities unchanged."""
+    pred = np.asarray(pred)
+    return pred[:, 0] if pred.ndim == 2 and pred.shape[1] == 1 else pred
+
+
 def average(preds: np.ndarray, metric: Metric, axis: int = 0, weights=None) -> np.ndarray:
     """Average predictions (e.g. over folds) in the metric's space."""
     stacked = metric.to_space(np.asarray(preds, float))

@@ -18,7 +18,7 @@ from shared.config import resolve
 from shared.cv import load_or_make_folds
 from shared.errors import UserError, show
 from shared.io import read_csv, write_csv, write_json, write_npy
-from shared.metrics import Metric, average
+from shared.metrics import Metric, average, squeeze
 from shared.runs import get_log, git_version, logging_to, new_run_dir, save_config, start_log
 from shared.spec import CompetitionSpec, Dataset
 
@@ -162,7 +162,7 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
             model.cleanup()
         oof[valid_rows] = pred_valid.reshape(len(valid_rows), n_out)
         test_folds.append(pred_test.reshape(len(X_test), n_out))
-        fold_scores.append(metric(y[valid_rows], _squeeze(oof[valid_rows])))
+        fold_scores.append(metric(y[valid_rows], squeeze(oof[valid_rows])))
         fold_times.append(time.time() - t0)
         log.info(f"fold {k}: {metric.name} {fold_scores[-1]:.5f} ({fold_times[-1]:.1f} s, "
                  f"{len(train_rows)} train rows)")
@@ -189,7 +189,7 @@ def write_results(run_dir: Path, spec: CompetitionSpec, data: Dataset, y: np.nda
     log = start_log(run_dir) if not logging_to(run_dir) else get_log()
     metric = spec.metric
     done = np.isin(fold_of, folds_done)
-    cv_score = metric(y[done], _squeeze(oof[done]))
+    cv_score = metric(y[done], squeeze(oof[done]))
     columns = prediction_columns(spec, classes)
     oof_df = pd.DataFrame(oof[done], columns=columns)
     oof_df.insert(0, "target", data.train[spec.target_col].to_numpy()[done])
@@ -201,7 +201,7 @@ def write_results(run_dir: Path, spec: CompetitionSpec, data: Dataset, y: np.nda
     write_csv(run_dir / "test_pred.csv", test_df)
     write_npy(run_dir / "test_folds.npy", test_folds)
 
-    values, target_cols = to_submission_values(spec, _squeeze(test_pred), classes, data.sample_submission)
+    values, target_cols = to_submission_values(spec, squeeze(test_pred), classes, data.sample_submission)
     sub = submission.build(data.sample_submission, spec.id_col, data.test[spec.id_col], values, target_cols)
     submission.write(run_dir / "submission.csv", sub, data.sample_submission, spec.id_col, metric, classes)
 
@@ -216,7 +216,7 @@ def write_results(run_dir: Path, spec: CompetitionSpec, data: Dataset, y: np.nda
                                               metric, classes)
     metrics["wall_time_s"] = time.time() - started
     write_json(run_dir / "metrics.json", metrics)
-    plots.run_plots(run_dir, metric, y[done], _squeeze(oof[done]), folds_done, fold_scores, classes)
+    plots.run_plots(run_dir, metric, y[done], squeeze(oof[done]), folds_done, fold_scores, classes)
 
     holdout = "" if metrics["holdout"] is None else f", local holdout {metrics['holdout']:.5f}"
     log.info(f"CV {metric.name} {cv_score:.5f} (folds {metrics['cv_mean']:.5f} ± {metrics['cv_std']:.5f})"
@@ -228,7 +228,3 @@ def write_results(run_dir: Path, spec: CompetitionSpec, data: Dataset, y: np.nda
 def _predict(model, X: pd.DataFrame, log_target: bool) -> np.ndarray:
     pred = np.asarray(model.predict(X), float)
     return np.expm1(pred) if log_target else pred
-
-
-def _squeeze(pred: np.ndarray) -> np.ndarray:
-    return pred[:, 0] if pred.ndim == 2 and pred.shape[1] == 1 else pred
