@@ -18,18 +18,19 @@ from shared.errors import UserError
 def make_demo(argv=None) -> None:
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("competition")
-    p.add_argument("--size", choices=["small", "medium", "full"], default="full",
-                   help="demo size (default: full; House Prices' full demo still runs in well under a minute)")
+    p.add_argument("--size", choices=["small", "medium", "full"],
+                   help="demo size (default: the competition's, sized to run in about a minute on 2 cores)")
     p.add_argument("--out", type=Path, help="output folder (default data/<competition>/)")
-    p.add_argument("--seed", type=int, default=2011)
+    p.add_argument("--seed", type=int, help="generator / split seed (default: the competition's)")
     args = p.parse_args(argv)
     import competitions
 
     spec = competitions.get(args.competition)
     if spec.make_demo is None:
         raise UserError(f"{spec.name} has no demo builder yet.")
-    out = spec.make_demo(args.out or Path("data") / spec.name, size=args.size, seed=args.seed)
-    print(f"{spec.name} demo ({args.size}) written to {out}", file=sys.stderr)
+    options = {k: v for k, v in (("size", args.size), ("seed", args.seed)) if v is not None}
+    out = spec.make_demo(args.out or Path("data") / spec.name, **options)
+    print(f"{spec.name} demo ({args.size or 'default size'}) written to {out}", file=sys.stderr)
     print(out)
 
 

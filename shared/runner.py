@@ -22,10 +22,6 @@ from shared.metrics import Metric, average, squeeze
 from shared.runs import get_log, git_version, logging_to, new_run_dir, save_config, start_log
 from shared.spec import CompetitionSpec, Dataset
 
-# OpenMP threads that spin while waiting (LightGBM's) starve anything else on the cores, e.g. a second
-# run beside this one; passive waiting costs nothing measurable here. Set before lightgbm loads.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 
 def available_cores() -> int:
     """Cores this process may use (a container's CPU set, not the host's count)."""
