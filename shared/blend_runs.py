@@ -16,7 +16,7 @@ from shared.errors import UserError
 from shared.io import write_csv, write_text
 from shared.metrics import squeeze
 from shared.runner import fold_average, write_results
-from shared.runs import Run, new_run_dir, save_config, start_log
+from shared.runs import Run, load_run, new_run_dir, save_config, start_log
 
 IGNORED_FOR_MERGE = {"only_folds", "command", "code_version", "time_limit"}
 
@@ -32,13 +32,12 @@ def _data_and_target(spec, runs: list[Run], data_dir: Path | None):
 
 def ensemble(run_dirs: list[Path], method: str, out_root: Path, data_dir: Path | None = None) -> Path:
     started = time.time()
-    from shared.runs import load_run
-
     runs = [load_run(p) for p in run_dirs]
     check_compatible(runs)
     spec = spec_from_run_config(runs[0].config)
     data, y, classes = _data_and_target(spec, runs, data_dir)
-    oof, test, _, fold_of = stacked_predictions(runs)
+    oof, test = stacked_predictions(runs)
+    fold_of = runs[0].folds["fold"].to_numpy()
     task = "regression" if classes is None else "classification"
     args = {"method": method, "metric": spec.metric, "task": task}
     blended_oof = nested_oof(args, oof, y, fold_of)
@@ -70,8 +69,6 @@ def ensemble(run_dirs: list[Path], method: str, out_root: Path, data_dir: Path |
 def merge(run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) -> Path:
     """Join partial runs (``--only-folds``) of one recipe into one complete run."""
     started = time.time()
-    from shared.runs import load_run
-
     runs = [load_run(p) for p in run_dirs]
     first = runs[0]
     for r in runs[1:]:
@@ -96,12 +93,7 @@ def merge(run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) ->
 
     spec = spec_from_run_config(first.config)
     data, y, classes = _data_and_target(spec, runs, data_dir)
-    id_col = spec.id_col
-    oof_all = pd.concat([r.oof for r in runs]).set_index(id_col)
-    order = first.folds[id_col].astype(str)
-    oof_all.index = oof_all.index.astype(str)
-    cols = [c for c in first.oof.columns if c == "prediction" or c.startswith("proba_")]
-    oof = oof_all.loc[order, cols].to_numpy(float)
+    oof = first.oof_in_fold_order(pd.concat([r.oof for r in runs]))
     test_folds = np.stack([owner[k].test_folds()[sorted(map(int, owner[k].metrics["folds"])).index(k)]
                            for k in all_folds])
     fold_scores = [owner[k].metrics["folds"][str(k)] for k in all_folds]

@@ -8,8 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shared.errors import UserError
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from shared.runs import REPO_ROOT  # noqa: F401  (re-exported for scripts)
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -41,18 +41,10 @@ def check_compatible(runs: list[Run]) -> None:
             raise UserError(f"{r.path} covers only some folds: merge its partial runs first (scripts/merge.py).")
 
 
-def stacked_predictions(runs: list[Run]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(oof (M, n, K), test (M, n_test, K), y_true, fold_of) with OOF rows in folds.csv order."""
-    id_col = runs[0].config["id_col"]
-    order = runs[0].folds[id_col].astype(str)
-    oofs, tests = [], []
-    for r in runs:
-        oof = r.oof.set_index(r.oof[id_col].astype(str)).loc[order]
-        cols = [c for c in r.oof.columns if c == "prediction" or c.startswith("proba_")]
-        oofs.append(oof[cols].to_numpy(float))
-        tests.append(r.test_pred[cols].to_numpy(float))
-    first = runs[0].oof.set_index(runs[0].oof[id_col].astype(str)).loc[order]
-    return np.stack(oofs), np.stack(tests), first["target"].to_numpy(), runs[0].folds["fold"].to_numpy()
+def stacked_predictions(runs: list[Run]) -> tuple[np.ndarray, np.ndarray]:
+    """(oof (M, n, K), test (M, n_test, K)) with OOF rows in folds.csv order."""
+    return (np.stack([r.oof_in_fold_order() for r in runs]),
+            np.stack([r.test_pred[r.prediction_columns].to_numpy(float) for r in runs]))
 
 
 @dataclass

@@ -95,7 +95,7 @@ def to_submission_values(spec: CompetitionSpec, pred: np.ndarray, classes: list 
 
 def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds: int = 5, seed: int = 42,
         time_limit: float | None = None, out_root: Path = Path("runs"), overrides: dict | None = None,
-        only_folds: list[int] | None = None, extra_config: dict | None = None) -> Path:
+        only_folds: list[int] | None = None) -> Path:
     """Run one recipe with k-fold CV and write a complete run directory; return its path."""
     started = time.time()
     recipe = spec.recipe(recipe_name)
@@ -125,7 +125,7 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
         "metric": metric.name, "classes": classes, "log_target": log_target, "seed": seed,
         "n_folds": n_folds, "fold_kind": spec.fold_kind, "only_folds": None if only_folds is None else todo,
         "time_limit": time_limit, "data_dir": str(Path(data_dir).resolve()), "code_version": git_version(),
-        "command": " ".join(sys.argv), **(extra_config or {}),
+        "command": " ".join(sys.argv),
     })
     save_config(run_dir, config)
     write_csv(run_dir / "folds.csv", folds)

@@ -99,6 +99,17 @@ class Run:
     def competition(self) -> str:
         return self.config["competition"]
 
+    @property
+    def prediction_columns(self) -> list[str]:
+        return [c for c in self.oof.columns if c == "prediction" or c.startswith("proba_")]
+
+    def oof_in_fold_order(self, oof: pd.DataFrame | None = None) -> np.ndarray:
+        """OOF predictions (n, K) in folds.csv row order (``oof``: e.g. the union of partial runs)."""
+        oof = self.oof if oof is None else oof
+        id_col = self.config["id_col"]
+        order = self.folds[id_col].astype(str)
+        return oof.set_index(oof[id_col].astype(str)).loc[order, self.prediction_columns].to_numpy(float)
+
     def test_folds(self) -> np.ndarray:
         return np.load(self.path / "test_folds.npy")
 
