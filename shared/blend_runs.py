@@ -106,4 +106,10 @@ def merge(run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) ->
     return write_results(run_dir, spec, data, y, classes, first.folds["fold"].to_numpy(), oof, all_folds,
                          fold_scores, test_folds, fold_average(test_folds, spec.metric, classes), started,
                          {"recipe": first.config["recipe"], "complete": True, "fold_times_s": fold_times,
-                          "merged_from": [str(r.path) for r in runs]})
+                          "merged_from": [str(r.path) for r in runs],
+                          **_kept(owner[all_folds[0]].metrics, "time_split")})
+
+
+def _kept(metrics: dict, key: str) -> dict:
+    """``{key: value}`` when a partial run recorded it (the time split is scored by the run holding fold 0)."""
+    return {key: metrics[key]} if metrics.get(key) is not None else {}

@@ -11,14 +11,19 @@ from shared.runs import Run
 
 
 def table(runs: list[Run]) -> str:
-    """Markdown: one row per run, CV mean ± std over folds, pooled OOF CV, local holdout, wall time."""
+    """Markdown: one row per run, CV mean ± std over folds, pooled OOF CV, the time-ordered split (for
+    competitions that have one), local holdout, wall time."""
     metric = runs[0].metrics["metric"]
-    lines = [f"| recipe | CV {metric} (mean ± std over folds) | OOF {metric} | local holdout {metric} | wall time |",
-             "|---|---|---|---|---|"]
+    timed = any(r.metrics.get("time_split") for r in runs)
+    time_head = f" time split {metric} |" if timed else ""
+    lines = [f"| recipe | CV {metric} (mean ± std over folds) | OOF {metric} |{time_head} local holdout {metric} | "
+             "wall time |", "|---|---|---|" + "---|" * timed + "---|---|"]
     for r in runs:
         m = r.metrics
         holdout = "—" if m.get("holdout") is None else f"{m['holdout']:.4f}"
-        lines.append(f"| {m['recipe']} | {m['cv_mean']:.4f} ± {m['cv_std']:.4f} | {m['cv']:.4f} | {holdout} | "
+        split = m.get("time_split")
+        time_cell = (f" {split['score']:.4f} |" if split else " — |") if timed else ""
+        lines.append(f"| {m['recipe']} | {m['cv_mean']:.4f} ± {m['cv_std']:.4f} | {m['cv']:.4f} |{time_cell} {holdout} | "
                      f"{m['wall_time_s']:.0f} s |")
     return "\n".join(lines) + "\n"
 

@@ -35,22 +35,35 @@ def _number(value):
     return value
 
 
-def resolve(recipe: Recipe, overrides: dict) -> dict:
-    """Apply overrides to the recipe's feature/model params; an unknown key is an error listing the known."""
+# Run-level settings (not recipe hyperparameters) that --set accepts too, with their defaults.
+RUN_SETTINGS = {
+    "log_target": None,  # None: follow the metric (log space for RMSLE); true / false forces it
+    "clean_train": True,  # drop the competition's known-bad training rows
+    "time_col": "",  # a date column: also score a time-ordered split (train earlier, validate later)
+    "time_valid_fraction": 0.2,  # share of the latest rows held out by that split
+    "sample_weight": "none",  # none | adversarial (test-likeness) | path to a CSV of id,weight
+}
+_SETTING_TYPES = {"log_target": True}  # an example value of the right type where the default is None
+
+
+def resolve(recipe: Recipe, overrides: dict, run_defaults: dict | None = None) -> dict:
+    """Apply overrides to the recipe's feature/model params and the run settings (``RUN_SETTINGS``,
+    with the competition's defaults in ``run_defaults``); an unknown key is an error listing the known."""
     config = {
         "recipe": recipe.name,
         "features": copy.deepcopy(recipe.feature_params),
         "model": copy.deepcopy(recipe.model_params),
+        **RUN_SETTINGS,
         "log_target": recipe.log_target,
-        "clean_train": True,
+        **(run_defaults or {}),
     }
     for key, value in overrides.items():
         section = next((s for s in ("model", "features") if key in config[s]), None)
-        if section is None and key in ("log_target", "clean_train"):
-            config[key] = _coerce(key, value, True)
+        if section is None and key in RUN_SETTINGS:
+            config[key] = _coerce(key, value, _SETTING_TYPES.get(key, RUN_SETTINGS[key]))
             continue
         if section is None:
-            known = sorted([*config["model"], *config["features"], "log_target", "clean_train"])
+            known = sorted([*config["model"], *config["features"], *RUN_SETTINGS])
             raise UserError(f"--set {key}: recipe {recipe.name!r} has no such key; known keys: {known}.")
         default = config[section][key]
         config[section][key] = _coerce(key, value, default)

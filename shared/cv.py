@@ -55,6 +55,23 @@ def assign_folds(n_rows: int, n_folds: int, seed: int, kind: str = "kfold", y=No
     return folds
 
 
+def time_holdout(dates: pd.Series, fraction: float, name: str = "date") -> np.ndarray:
+    """Boolean mask of the validation rows of a time-ordered split: the rows dated on or after the day
+    that leaves ``fraction`` of the dated rows to validation, so every validation row is later than
+    every training row. Rows without a date stay in training."""
+    if not 0 < fraction < 1:
+        raise UserError(f"--set time_valid_fraction={fraction}: expected a fraction between 0 and 1.")
+    known = dates.dropna().sort_values()
+    if len(known) < 10:
+        raise UserError(f"time column {name!r}: only {len(known)} value(s) parse as dates; pick a date column "
+                        "(--set time_col=NAME) or switch the time split off (--set time_col='').")
+    cutoff = known.iloc[min(len(known) - 1, int(round((1 - fraction) * len(known))))]
+    valid = (dates >= cutoff).to_numpy()
+    if valid.all() or not valid.any():
+        raise UserError(f"time column {name!r}: every dated row falls on one side of {cutoff}; no time split possible.")
+    return valid
+
+
 def fingerprint(ids, target) -> str:
     """Short hash of the training ids and target: folds are reused only for the same data."""
     h = hashlib.sha1()

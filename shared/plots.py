@@ -59,3 +59,20 @@ def bar_table(path: Path, names, means, stds, holdouts, metric_name: str, times=
     ax.set_title(f"{metric_name} by recipe (lower is better)" if metric_name in ("rmsle", "rmse", "logloss")
                  else f"{metric_name} by recipe")
     save(fig, Path(path))
+
+
+def adversarial_plot(path: Path, report, title: str, top: int = 15) -> None:
+    """Left: the features the train-vs-test classifier leans on. Right: how test-like the rows look."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.3 * top + 1.8))
+    head = report.features.head(top).iloc[::-1]
+    left.barh(head["feature"].astype(str), head["importance"], color="tab:red")
+    left.set_xlabel("share of the classifier's gain")
+    left.set_title(f"{title}: adversarial AUC {report.auc:.3f}")
+    bins = np.linspace(0, 1, 41)
+    right.hist(report.test_likeness, bins=bins, alpha=0.6, density=True, label="train rows")
+    right.hist(report.test_likeness_test, bins=bins, alpha=0.6, density=True, label="test rows")
+    right.set_xlabel("out-of-fold P(row is from test)")
+    right.set_ylabel("density")
+    right.legend()
+    fig.tight_layout()
+    save(fig, path)

@@ -2,6 +2,8 @@
 test set, score, and write the run directory. Models only need ``fit(X, y)`` and ``predict(X)``."""
 from __future__ import annotations
 
+import copy
+import inspect
 import os
 import random
 import sys
@@ -15,12 +17,14 @@ from tqdm.auto import tqdm
 
 from shared import plots, submission
 from shared.config import resolve
-from shared.cv import load_or_make_folds
+from shared.cv import load_or_make_folds, time_holdout
 from shared.errors import UserError, show
 from shared.io import read_csv, write_csv, write_json, write_npy
 from shared.metrics import Metric, average, squeeze
 from shared.runs import get_log, git_version, logging_to, new_run_dir, save_config, start_log
 from shared.spec import CompetitionSpec, Dataset
+from shared.tabular.features import parse_dates
+from shared.tabular.fold_features import FoldPipeline
 
 
 def available_cores() -> int:
@@ -99,10 +103,20 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
     """Run one recipe with k-fold CV and write a complete run directory; return its path."""
     started = time.time()
     recipe = spec.recipe(recipe_name)
-    config = resolve(recipe, overrides or {})
+    config = resolve(recipe, overrides or {}, {"time_col": spec.time_col})
     data = spec.load(Path(data_dir), clean=config["clean_train"])
     metric: Metric = spec.metric
     y, classes = encode_target(spec, data.train[spec.target_col])
+    weights = None
+    if config["sample_weight"] != "none":  # checked and loaded before anything is written
+        from shared.adversarial import sample_weights
+
+        if "sample_weight" not in inspect.signature(recipe.model.fit).parameters:
+            raise UserError(f"recipe {recipe.name!r} does not take sample weights; drop --set sample_weight or "
+                            "use a recipe whose model does (gbm, linear, automl).")
+        weights = sample_weights(config["sample_weight"], spec, data, seed)
+    time_valid = _time_valid_rows(spec, config, data) if config["time_col"] else None
+
     ids = data.train[spec.id_col]
     folds = load_or_make_folds(Path(out_root) / spec.name / "folds", ids, n_folds, seed, spec.fold_kind,
                                target=y, id_col=spec.id_col)
@@ -111,11 +125,13 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
     bad = [k for k in todo if k not in fold_ids]
     if bad:
         raise UserError(f"--only-folds {bad}: folds run from 0 to {len(fold_ids) - 1}.")
+    if fold_ids[0] not in todo:  # a partial run scores the time split when it holds fold 0 (merge keeps it)
+        time_valid = None
 
     if time_limit is not None and "time_limit" in config["model"]:
         config["model"]["time_limit"] = float(time_limit)  # --time-limit is the recipe's total budget
     budget = config["model"].get("time_limit")
-    per_fold_budget = None if budget is None else budget / len(todo)
+    per_fold_budget = None if budget is None else budget / (len(todo) + (time_valid is not None))
 
     run_dir = new_run_dir(out_root, spec.name, recipe.name)
     log = start_log(run_dir)
@@ -139,37 +155,103 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
     X, X_test = recipe.features(data.train.drop(columns=[spec.id_col, spec.target_col]),
                                 data.test.drop(columns=[spec.id_col]), config["features"])
     log.info(f"features: {X.shape[1]} columns")
+    if weights is not None:
+        log.info(f"sample weights ({config['sample_weight']}): min {weights.min():.3f}, max {weights.max():.3f}")
     target = np.log1p(y) if log_target else y
-    fold_of = folds["fold"].to_numpy()
     n_out = 1 if classes is None else len(classes)
+    model_factory = _model_factory(recipe, config, X, ContextMaker(spec, n_out if classes else 0, seed, per_fold_budget,
+                                                                   run_dir))
+    fold_of = folds["fold"].to_numpy()
     oof = np.full((len(X), n_out), np.nan)
     test_folds, fold_scores, fold_times = [], [], []
 
     for k in tqdm(todo, desc=f"{recipe.name} folds", file=sys.stderr, leave=False):
         t0 = time.time()
         train_rows, valid_rows = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
-        seed_everything(seed)
-        ctx = ModelContext(spec.task, metric.name, n_out if classes else 0, seed, per_fold_budget, run_dir / f"fold{k}",
-                           available_cores())
-        model = recipe.model(config["model"], ctx)
-        model.fit(X.iloc[train_rows], target[train_rows])
+        model = _fit(model_factory(f"fold{k}"), X, target, train_rows, weights)
         pred_valid, pred_test = _predict(model, X.iloc[valid_rows], log_target), _predict(model, X_test, log_target)
-        if hasattr(model, "cleanup"):
-            model.cleanup()
+        _cleanup(model, run_dir / f"fold{k}")
         oof[valid_rows] = pred_valid.reshape(len(valid_rows), n_out)
         test_folds.append(pred_test.reshape(len(X_test), n_out))
         fold_scores.append(metric(y[valid_rows], squeeze(oof[valid_rows])))
         fold_times.append(time.time() - t0)
         log.info(f"fold {k}: {metric.name} {fold_scores[-1]:.5f} ({fold_times[-1]:.1f} s, "
                  f"{len(train_rows)} train rows)")
-        if ctx.workdir.exists() and not any(ctx.workdir.iterdir()):
-            ctx.workdir.rmdir()
 
+    extra = {"recipe": recipe.name, "fold_times_s": dict(zip(map(str, todo), fold_times)),
+             "complete": len(todo) == len(fold_ids)}
+    if time_valid is not None:
+        extra["time_split"] = _time_split(model_factory, X, target, y, time_valid, weights, data, config,
+                                          log_target, metric, run_dir / "time_split")
+        log.info(f"time split on {config['time_col']!r}: {metric.name} {extra['time_split']['score']:.5f} "
+                 f"validating on {extra['time_split']['valid_rows']} rows from {extra['time_split']['valid_from']} "
+                 f"(shuffled folds above mix the periods)")
     test_folds = np.stack(test_folds)
     return write_results(run_dir, spec, data, y, classes, fold_of, oof, todo, fold_scores,
-                         test_folds, fold_average(test_folds, metric, classes), started,
-                         {"recipe": recipe.name, "fold_times_s": dict(zip(map(str, todo), fold_times)),
-                          "complete": len(todo) == len(fold_ids)})
+                         test_folds, fold_average(test_folds, metric, classes), started, extra)
+
+
+@dataclass
+class ContextMaker:
+    """Builds each fit's ``ModelContext`` (its own scratch folder inside the run)."""
+
+    spec: CompetitionSpec
+    n_classes: int
+    seed: int
+    time_limit: float | None
+    run_dir: Path
+
+    def __call__(self, name: str) -> ModelContext:
+        return ModelContext(self.spec.task, self.spec.metric.name, self.n_classes, self.seed, self.time_limit,
+                            self.run_dir / name, available_cores())
+
+
+def _model_factory(recipe, config: dict, X: pd.DataFrame, contexts: ContextMaker):
+    """``factory(name) -> fresh model`` (with the recipe's fold-fitted feature steps in front, if any)."""
+    steps = None if recipe.fold_features is None else recipe.fold_features(X, config["features"], contexts("steps"))
+
+    def factory(name: str):
+        seed_everything(contexts.seed)
+        model = recipe.model(config["model"], contexts(name))
+        return model if steps is None else FoldPipeline(copy.deepcopy(steps), model)
+    return factory
+
+
+def _fit(model, X: pd.DataFrame, target: np.ndarray, rows: np.ndarray, weights: np.ndarray | None):
+    if weights is None:
+        return model.fit(X.iloc[rows], target[rows]) or model
+    return model.fit(X.iloc[rows], target[rows], sample_weight=weights[rows]) or model
+
+
+def _cleanup(model, workdir: Path) -> None:
+    if hasattr(model, "cleanup"):
+        model.cleanup()
+    if workdir.exists() and not any(workdir.iterdir()):
+        workdir.rmdir()
+
+
+def _time_valid_rows(spec: CompetitionSpec, config: dict, data: Dataset) -> np.ndarray:
+    col = config["time_col"]
+    if col not in data.train.columns:
+        raise UserError(f"time column {col!r} is not in {spec.train_file}; pass an existing date column with "
+                        "--set time_col=NAME, or --set time_col='' for no time split.")
+    return time_holdout(parse_dates(data.train[col]), config["time_valid_fraction"], col)
+
+
+def _time_split(model_factory, X, target, y, valid, weights, data, config, log_target, metric,
+                workdir: Path) -> dict:
+    """Fit on the earlier rows, score the later ones: what the competition's time split does to the score."""
+    t0 = time.time()
+    train_rows, valid_rows = np.flatnonzero(~valid), np.flatnonzero(valid)
+    model = _fit(model_factory("time_split"), X, target, train_rows, weights)
+    pred = _predict(model, X.iloc[valid_rows], log_target)
+    _cleanup(model, workdir)
+    dates = parse_dates(data.train[config["time_col"]])
+    return {"score": metric(y[valid_rows], squeeze(pred.reshape(len(valid_rows), -1))),
+            "time_col": config["time_col"], "valid_fraction": config["time_valid_fraction"],
+            "train_rows": int(len(train_rows)), "valid_rows": int(len(valid_rows)),
+            "valid_from": str(dates[valid].min().date()), "valid_to": str(dates[valid].max().date()),
+            "seconds": time.time() - t0}
 
 
 def fold_average(test_folds: np.ndarray, metric: Metric, classes: list | None) -> np.ndarray:

@@ -20,8 +20,8 @@ from shared.metrics import Metric, get_metric
 class Recipe:
     """A named configuration: feature builder + model factory + their hyperparameters.
 
-    ``features(train, test, params) -> (X, X_test)`` runs once before the folds (it must not look at
-    the target of test rows; fold-dependent fitting belongs in the model's own ``fit``).
+    ``features(train, test, params) -> (X, X_test)`` runs once before the folds and learns nothing from
+    rows (no target, no vocabularies); anything fitted belongs in ``fold_features`` or the model's ``fit``.
     ``model(params, ctx) -> object`` with ``fit(X, y)`` and ``predict(X)`` (probabilities for classes).
     """
 
@@ -32,6 +32,9 @@ class Recipe:
     feature_params: dict = field(default_factory=dict)
     model_params: dict = field(default_factory=dict)
     log_target: bool | None = None  # None: follow the metric (log space for RMSLE)
+    # Steps that learn from rows (``fold_features.FoldPipeline``): ``fold_features(X, params, ctx) -> steps``,
+    # fitted inside each fold on its training rows only.
+    fold_features: Callable[[pd.DataFrame, dict, Any], list] | None = None
 
 
 @dataclass
@@ -57,6 +60,7 @@ class CompetitionSpec:
     sample_submission_file: str = "sample_submission.csv"
     solution_file: str = "solution.csv"  # hidden answers written by demo builders; never read by training
     fold_kind: str = "kfold"
+    time_col: str = ""  # a date column: runs also score a time-ordered split on it (train earlier, validate later)
     title: str = ""
     make_demo: Callable[..., Path] | None = None
     # Known-bad training rows to drop before folds are made (they leave training *and* CV scoring);

@@ -13,7 +13,7 @@ from shared import runner
 from shared.runner import ModelContext
 from shared.spec import CompetitionSpec, Recipe
 from shared.tabular.features import as_categories, auto_features, infer_types
-from shared.tabular.models import LGBMModel, LinearModel
+from shared.tabular.models import LGBMModel, LinearModel, SingleFeatureLine
 
 FAST_LGBM = {"learning_rate": 0.1, "num_leaves": 8, "min_data_in_leaf": 5, "feature_fraction": 1.0,
              "bagging_fraction": 1.0, "bagging_freq": 0, "lambda_l2": 0.0, "max_bin": 63, "max_rounds": 100,
@@ -47,7 +47,9 @@ def test_infer_types():
     types = infer_types(mixed_frame())
     assert types == {
         "numeric": ["count", "price"],
+        "numeric_text": [],
         "date": ["listed", "stamp"],
+        "list": [],
         "text": ["summary"],
         "categorical": ["flag", "color", "zip", "empty"],
     }
@@ -67,7 +69,8 @@ def test_auto_features_dates_text_and_shared_categories():
     for col in ("listed_year", "listed_month", "listed_dayofweek", "listed_days", "summary_chars",
                 "summary_words", "count", "price"):
         assert col in X.columns
-    assert "listed" not in X.columns and "summary" not in X.columns
+    assert "listed" not in X.columns and "listed_minus_stamp_days" in X.columns
+    assert isinstance(X["summary"].dtype, pd.StringDtype)  # kept raw for the fold-fitted TF-IDF step
     assert X.loc[0, "listed_year"] == int(train.loc[0, "listed"][:4])
     assert X.loc[0, "summary_words"] == 8 and X.loc[0, "summary_chars"] == len(train.loc[0, "summary"])
     assert isinstance(X["color"].dtype, pd.CategoricalDtype)
@@ -132,6 +135,27 @@ def test_lgbm_linear_base_extrapolates_a_trend(tmp_path):
                       ctx("regression", tmp=tmp_path)).fit(X, y)
     assert trees.predict(far)[0] <= 31  # trees stop at the edge of the training range (y <= 30)
     assert based.predict(far)[0] == pytest.approx(60, abs=2)
+
+
+def test_single_feature_line_follows_the_most_predictive_column_when_the_market_moves(tmp_path):
+    rng = np.random.default_rng(0)
+    listed = np.exp(rng.normal(13, 0.8, 500))  # skewed prices: the line is on log1p(listed)
+    X = pd.DataFrame({"listed": listed, "noise": rng.normal(size=500), "rooms": rng.integers(1, 6, 500).astype(float)})
+    X.loc[:9, "listed"] = np.nan
+    y = np.log1p(listed) + rng.normal(0, 0.05, 500)
+    line = SingleFeatureLine().fit(X, y)
+    assert line.column_ == "listed" and line.log_ and line.slope_ == pytest.approx(1, abs=0.05)
+    assert np.allclose(line.predict(X.iloc[:10]), line.mean_)  # no listing price: the training mean
+    later = X.iloc[10:20].assign(listed=lambda d: d["listed"] * 1.3)  # test period: prices 30% higher
+    trees = LGBMModel(FAST_LGBM, ctx("regression", tmp=tmp_path)).fit(X, y)
+    based = LGBMModel({**FAST_LGBM, "linear_base": "single"}, ctx("regression", tmp=tmp_path)).fit(X, y)
+    truth = np.log1p(later["listed"].to_numpy())
+    assert np.abs(based.predict(later) - truth).mean() < 0.06
+    assert np.abs(based.predict(later) - truth).mean() < np.abs(trees.predict(later) - truth).mean()
+    # auto: the line only where one column carries the target (|r| >= 0.9)
+    auto = {**FAST_LGBM, "linear_base": "auto"}
+    assert LGBMModel(auto, ctx("regression", tmp=tmp_path)).fit(X, y).linear_.column_ == "listed"
+    assert LGBMModel(auto, ctx("regression", tmp=tmp_path)).fit(X[["noise", "rooms"]], y).linear_ is None
 
 
 def test_lgbm_early_stopping_refits_with_more_rounds(tmp_path):

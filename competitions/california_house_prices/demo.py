@@ -50,7 +50,7 @@ KAGGLE_COLUMNS = [
     "Listed Price", "Last Sold On", "Last Sold Price", "City", "Zip", "State",
 ]
 TARGET = "Sold Price"
-SIZES = {"small": (3000, 2000), "medium": (12000, 8000), "full": (47439, 31626)}  # (train, test) rows
+SIZES = {"tiny": (600, 400), "small": (3000, 2000), "medium": (12000, 8000), "full": (47439, 31626)}  # (train, test) rows; tiny: tests
 SQFT_PER_ACRE = 43560.0
 
 # California cities by price tier (0 = cheapest ... 3 = dearest); a leading "*" marks a big city (more

@@ -1,19 +1,12 @@
 """Kaggle "House Prices - Advanced Regression Techniques": predict SalePrice, scored by log-RMSE."""
 from __future__ import annotations
 
-import pandas as pd
-
 from competitions.house_prices import demo
 from competitions.house_prices.features import gbm_features, is_not_outlier, linear_features
 from shared.spec import CompetitionSpec, Recipe
 from shared.tabular.features import d2l_features
-from shared.tabular.models import AutoGluonModel, D2LNet, LGBMModel, LinearModel
-
-
-def raw_features(train: pd.DataFrame, test: pd.DataFrame, params: dict):
-    """AutoGluon does its own feature processing."""
-    return train, test
-
+from shared.tabular.generic import raw_features
+from shared.tabular.models import D2L_MLP_PARAMS, AutoGluonModel, D2LNet, LGBMModel, LinearModel
 
 RECIPES = {
     "baseline": Recipe(
@@ -33,15 +26,7 @@ RECIPES = {
     "baseline_mlp": Recipe(
         "baseline_mlp", "the D2L course notes' MLP variant: 256-128 ReLU, dropout 0.5/0.2, raw prices",
         d2l_features, D2LNet,
-        model_params={
-            "hidden": [256, 128],
-            "dropout": [0.5, 0.2],
-            "lr": 0.3,  # lr 5 (the linear net's) diverges with hidden layers; 1.0 still unstable (measured)
-            "weight_decay": 0.0,
-            "epochs": 100,
-            "batch_size": 64,
-            "clamp_min": 1.0,
-        },
+        model_params=dict(D2L_MLP_PARAMS),
         log_target=False,
     ),
     "linear": Recipe(

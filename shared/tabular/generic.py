@@ -11,28 +11,32 @@ from shared.io import read_csv
 from shared.metrics import get_metric
 from shared.spec import CompetitionSpec, Recipe
 from shared.tabular.features import auto_features
+from shared.tabular.fold_features import STEP_PARAMS, standard_steps
 from shared.tabular.models import AutoGluonModel, LGBMModel, LinearModel
 
 GBM_PARAMS = {
     "learning_rate": 0.03, "num_leaves": 31, "min_data_in_leaf": 20, "feature_fraction": 0.5,
     "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0, "max_bin": 255, "max_rounds": 5000,
-    "early_stopping_rounds": 200, "early_stopping_fraction": 0.15, "linear_base": "none", "linear_alpha": 1.0,
+    "early_stopping_rounds": 200, "early_stopping_fraction": 0.15, "linear_base": "auto", "linear_alpha": 1.0,
 }
 LINEAR_PARAMS = {"kind": "ridge", "alpha": 10.0, "l1_ratio": 0.5, "skew_threshold": 0.75, "min_frequency": 5}
 AUTOML_PARAMS = {"presets": "medium_quality", "time_limit": 300.0, "num_bag_folds": 0, "verbosity": 0,
                  "keep_models": False}
 
 
-def _identity(train, test, params):
+def raw_features(train, test, params):
+    """The columns as they are (AutoGluon types and encodes them itself)."""
     return train, test
 
 
 RECIPES = {
-    "gbm": Recipe("gbm", "LightGBM on inferred column types (numbers, categories, dates, text stats)",
-                  auto_features, LGBMModel, model_params=GBM_PARAMS),
-    "linear": Recipe("linear", "regularised linear model, one-hot categories, skew-corrected numbers",
-                     auto_features, LinearModel, model_params=LINEAR_PARAMS),
-    "automl": Recipe("automl", "AutoGluon TabularPredictor on the same folds", _identity, AutoGluonModel,
+    "gbm": Recipe("gbm", "LightGBM on inferred column types: numbers (also from text), dates, lists, "
+                  "text SVD, categories", auto_features, LGBMModel, fold_features=standard_steps,
+                  feature_params=dict(STEP_PARAMS), model_params=GBM_PARAMS),
+    "linear": Recipe("linear", "regularised linear model, one-hot categories, skew-corrected numbers, text SVD",
+                     auto_features, LinearModel, fold_features=standard_steps, feature_params=dict(STEP_PARAMS),
+                     model_params=LINEAR_PARAMS),
+    "automl": Recipe("automl", "AutoGluon TabularPredictor on the same folds", raw_features, AutoGluonModel,
                      model_params=AUTOML_PARAMS),
 }
 

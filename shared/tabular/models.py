@@ -26,12 +26,14 @@ class LGBMModel:
     (scaled up for the extra data). The CV fold being scored is never seen.
 
     ``linear_base`` (regression): boost from a regularised linear fit (LightGBM ``init_score``) so the
-    trees model what the line misses; trees alone cannot extrapolate trends such as price per area."""
+    trees model what the line misses; trees alone cannot extrapolate trends such as price per area.
+    ``single`` boosts from a line on the one most predictive column (``SingleFeatureLine``); ``auto``
+    does so when that column correlates strongly with the target, and boosts from zero otherwise."""
 
     def __init__(self, params: dict, ctx):
         self.params, self.ctx = dict(params), ctx
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray):
+    def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None):
         import lightgbm as lgb
         from sklearn.model_selection import train_test_split
 
@@ -48,29 +50,36 @@ class LGBMModel:
         }
         self.linear_ = None
         base = np.zeros(len(X))
-        if p.get("linear_base", "none") != "none" and self.ctx.task == "regression":
+        kind = p.get("linear_base", "none")
+        if kind in ("single", "auto") and self.ctx.task == "regression":
+            line = SingleFeatureLine(LGBMModel({**p, "linear_base": "none"}, self.ctx)).fit(X, y, sample_weight)
+            if kind == "single" or line.r_ >= SingleFeatureLine.AUTO_MIN_R:
+                self.linear_ = line
+                base = line.predict(X)
+        elif kind != "none" and self.ctx.task == "regression":
             linear_params = {"kind": p["linear_base"], "alpha": p["linear_alpha"], "l1_ratio": 0.5,
                              "skew_threshold": 0.75, "min_frequency": 3}
-            self.linear_ = LinearModel(linear_params, self.ctx).fit(X, y)
+            self.linear_ = LinearModel(linear_params, self.ctx).fit(X, y, sample_weight)
             base = self.linear_.predict(X)
         stratify = y if self.ctx.task != "regression" else None
         rows = np.arange(len(X))
         inner, early = train_test_split(rows, test_size=p["early_stopping_fraction"], random_state=self.ctx.seed,
                                         stratify=stratify)
-        probe = lgb.train(booster_params, self._dataset(X, y, base, inner), num_boost_round=p["max_rounds"],
-                          valid_sets=[self._dataset(X, y, base, early)],
+        w = sample_weight
+        probe = lgb.train(booster_params, self._dataset(X, y, base, w, inner), num_boost_round=p["max_rounds"],
+                          valid_sets=[self._dataset(X, y, base, w, early)],
                           callbacks=[lgb.early_stopping(p["early_stopping_rounds"], verbose=False)])
         self.best_rounds_ = int(probe.best_iteration or p["max_rounds"])
         rounds = max(1, int(round(self.best_rounds_ / (1 - p["early_stopping_fraction"]))))
-        self.booster_ = lgb.train(booster_params, self._dataset(X, y, base, rows), num_boost_round=rounds)
+        self.booster_ = lgb.train(booster_params, self._dataset(X, y, base, w, rows), num_boost_round=rounds)
         return self
 
     @staticmethod
-    def _dataset(X, y, base, rows):
+    def _dataset(X, y, base, weights, rows):
         import lightgbm as lgb
 
         init = None if not base.any() else base[rows]
-        return lgb.Dataset(X.iloc[rows], y[rows], init_score=init)
+        return lgb.Dataset(X.iloc[rows], y[rows], init_score=init, weight=None if weights is None else weights[rows])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         pred = self.booster_.predict(X)
@@ -79,6 +88,63 @@ class LGBMModel:
         if self.ctx.task == "binary":
             return np.column_stack([1 - pred, pred])
         return pred
+
+
+class SingleFeatureLine:
+    """y ≈ a + b·f(x) on the one numeric column that predicts the target best on the training rows
+    (f = log1p for skewed non-negative columns): e.g. a listing price for a sale price. Boosting from
+    it keeps the trees to small corrections of that column, which they cannot approximate well with
+    steps, and keeps predictions tied to it when the market moves. Rows without the column get the
+    ``fallback`` model, fitted on the columns those rows have (without one: the target's mean)."""
+
+    AUTO_MIN_R = 0.9  # linear_base=auto uses the line only when |correlation| reaches this
+
+    def __init__(self, fallback=None):
+        self.fallback = fallback
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None):
+        w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+        self.mean_ = float(np.average(y, weights=w))
+        self.column_, self.log_, self.r_ = None, False, 0.0
+        for col in X.columns:
+            if not pd.api.types.is_numeric_dtype(X[col]) or isinstance(X[col].dtype, pd.CategoricalDtype):
+                continue
+            x = X[col].to_numpy(float)
+            for use_log in (False, True) if np.nanmin(x, initial=np.inf) >= 0 else (False,):
+                v = np.log1p(x) if use_log else x
+                ok = np.isfinite(v)
+                if ok.mean() < 0.5 or np.std(v[ok]) == 0:
+                    continue
+                r = abs(np.corrcoef(v[ok], y[ok])[0, 1])
+                if r > self.r_:
+                    self.column_, self.log_, self.r_ = col, use_log, float(r)
+        self.fallback_ = None
+        if self.column_ is not None:
+            v = self._values(X)
+            ok = np.isfinite(v)
+            self.slope_, self.intercept_ = np.polyfit(v[ok], y[ok], 1, w=np.sqrt(w[ok]))
+            if self.fallback is not None and (~ok).any():
+                # The fallback serves rows lacking the column: it uses only columns such rows have (which
+                # also leaves out columns derived from this one, e.g. a price per square foot).
+                lacking = X.iloc[np.flatnonzero(~ok)]
+                self.fallback_columns_ = [c for c in X.columns if c != self.column_ and lacking[c].notna().any()]
+                self.fallback_ = self.fallback.fit(X[self.fallback_columns_], y, sample_weight)
+        return self
+
+    def _values(self, X: pd.DataFrame) -> np.ndarray:
+        x = X[self.column_].to_numpy(float)
+        return np.log1p(x) if self.log_ else x
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        if self.column_ is None:
+            return np.full(len(X), self.mean_)
+        v = self._values(X)
+        ok = np.isfinite(v)
+        out = np.full(len(X), self.mean_)
+        out[ok] = self.intercept_ + self.slope_ * v[ok]
+        if self.fallback_ is not None and (~ok).any():
+            out[~ok] = self.fallback_.predict(X[self.fallback_columns_].iloc[np.flatnonzero(~ok)])
+        return out
 
 
 def _linear_preprocessor(X: pd.DataFrame, skew_threshold: float, min_frequency: int):
@@ -111,7 +177,7 @@ class LinearModel:
     def __init__(self, params: dict, ctx):
         self.params, self.ctx = dict(params), ctx
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray):
+    def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None):
         from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
         from sklearn.pipeline import make_pipeline
 
@@ -127,13 +193,26 @@ class LinearModel:
         else:
             raise UserError(f"--set kind={p['kind']!r}: choose ridge, lasso or elasticnet.")
         self.pipeline_ = make_pipeline(_linear_preprocessor(X, p["skew_threshold"], p["min_frequency"]), estimator)
-        self.pipeline_.fit(X, y)
+        weight = {} if sample_weight is None else {f"{self.pipeline_.steps[-1][0]}__sample_weight": sample_weight}
+        self.pipeline_.fit(X, y, **weight)
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         if self.ctx.task != "regression":
             return self.pipeline_.predict_proba(X)
         return self.pipeline_.predict(X)
+
+
+# The D2L course notes' MLP variant of the house-price net, shared by the course baselines.
+D2L_MLP_PARAMS = {
+    "hidden": [256, 128],  # ReLU layers
+    "dropout": [0.5, 0.2],
+    "lr": 0.3,  # Adam; lr 5 (the linear net's) diverges with hidden layers, 1.0 is still unstable (measured)
+    "weight_decay": 0.0,
+    "epochs": 100,
+    "batch_size": 64,
+    "clamp_min": 1.0,  # predictions clamped at 1 before logs, as in the course
+}
 
 
 class D2LNet:
@@ -197,7 +276,7 @@ class AutoGluonModel:
     def __init__(self, params: dict, ctx):
         self.params, self.ctx = dict(params), ctx
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray):
+    def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None):
         try:
             from autogluon.tabular import TabularPredictor
         except ImportError as exc:
@@ -208,9 +287,12 @@ class AutoGluonModel:
         excluded = [] if importlib.util.find_spec("fastai") else ["FASTAI"]
         train = X.copy()
         train["__target__"] = y
+        if sample_weight is not None:
+            train["__weight__"] = sample_weight
         self.predictor_ = TabularPredictor(
             label="__target__", problem_type=problem, eval_metric=_AG_METRICS[self.ctx.metric],
             path=str(self.ctx.workdir), verbosity=p["verbosity"],
+            sample_weight=None if sample_weight is None else "__weight__",
         ).fit(train, presets=p["presets"], time_limit=self.ctx.time_limit or p["time_limit"],
               num_cpus=self.ctx.n_jobs, excluded_model_types=excluded,
               **({"num_bag_folds": p["num_bag_folds"]} if p["num_bag_folds"] else {}))
