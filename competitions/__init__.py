@@ -17,6 +17,8 @@ def names() -> list[str]:
 def get(name: str) -> CompetitionSpec:
     """The spec of a competition given its folder name (``house_prices``) or Kaggle slug."""
     key = name.strip().lower()
+    if key in names():  # the folder name: import only that competition (image ones pull in torch)
+        return importlib.import_module(f"competitions.{key}").SPEC
     for module_name in names():
         spec = importlib.import_module(f"competitions.{module_name}").SPEC
         if key in (spec.name, spec.slug, spec.name.replace("_", "-")):

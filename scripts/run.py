@@ -4,11 +4,14 @@ The last line printed is the run directory.
 
     python scripts/run.py house_prices [--recipe gbm] [--folds 5] [--seed 42] [--set key=value ...]
     python scripts/run.py tabular --data DIR --target COL --id COL --metric rmse [--recipe gbm|linear|automl]
+    python scripts/run.py cifar10 --resume runs/cifar10/fast-20260101-120000   # after a crash or a kill
+    torchrun --nproc_per_node 2 scripts/run.py cifar10 ...                    # DDP (gloo on CPU, NCCL on GPUs)
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
@@ -23,14 +26,17 @@ def run(argv=None) -> None:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe hyperparameter (repeatable); values are read as YAML")
     p.add_argument("--only-folds", help="run only these folds, e.g. 0,2 (join partial runs with merge.py)")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                   help="continue an interrupted run (its saved settings are used; finished folds are kept)")
     args = p.parse_args(argv)
-    from shared import runner
+    from shared import distributed, runner
 
     spec, data_dir = resolve_spec(args)
     run_dir = runner.run(spec, args.recipe, data_dir, n_folds=args.folds, seed=args.seed,
                          time_limit=args.time_limit, out_root=args.out, overrides=parse_sets(args.sets),
-                         only_folds=parse_folds(args.only_folds))
-    print(run_dir)
+                         only_folds=parse_folds(args.only_folds), resume=args.resume)
+    if distributed.is_main():
+        print(run_dir)
 
 
 if __name__ == "__main__":

@@ -76,3 +76,40 @@ def adversarial_plot(path: Path, report, title: str, top: int = 15) -> None:
     right.legend()
     fig.tight_layout()
     save(fig, path)
+
+
+def learning_curves(path: Path, history) -> None:
+    """Per-epoch training loss and (when monitored) validation accuracy of the raw and EMA weights."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    left.plot(history["epoch"], history["train_loss"], marker="o")
+    left.set_xlabel("epoch")
+    left.set_ylabel("training loss")
+    for col, label in (("valid_accuracy", "raw weights"), ("valid_accuracy_ema", "EMA weights")):
+        if col in history:
+            right.plot(history["epoch"], history[col], marker="o", label=label)
+    right.set_xlabel("epoch")
+    right.set_ylabel("validation accuracy")
+    if right.lines:
+        right.legend()
+    fig.tight_layout()
+    save(fig, path)
+
+
+def throughput_plot(path: Path, training: list[dict], inference: list[dict]) -> None:
+    """Left: training img/s, bare PyTorch loop vs ours. Right: peak memory of streaming inference by size."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    labels = [f"{r['device']}{' +EMA' if r['ema'] else ''}" for r in training]
+    x = np.arange(len(training))
+    left.bar(x - 0.2, [r["bare_img_s"] for r in training], 0.4, label="bare PyTorch loop")
+    left.bar(x + 0.2, [r["ours_img_s"] for r in training], 0.4, label="our loop")
+    for xi, r in zip(x, training):
+        left.annotate(f"{r['ratio']:.2f}x", (xi + 0.2, r["ours_img_s"]), ha="center", va="bottom", fontsize=8)
+    left.set_xticks(x, labels)
+    left.set_ylabel("training img/s")
+    left.legend(fontsize=8)
+    right.plot([r["images"] for r in inference], [r["peak_rss_mib"] for r in inference], marker="o")
+    right.set_ylim(0, max(r["peak_rss_mib"] for r in inference) * 1.3)
+    right.set_xlabel("test images")
+    right.set_ylabel("peak RSS during inference (MiB)")
+    fig.tight_layout()
+    save(fig, path)

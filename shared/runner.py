@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from shared import plots, submission
+from shared import distributed, plots, submission
 from shared.config import resolve
 from shared.cv import load_or_make_folds, time_holdout
 from shared.errors import UserError, show
-from shared.io import read_csv, write_csv, write_json, write_npy
+from shared.io import atomic_write, read_csv, write_csv, write_json, write_npy
 from shared.metrics import Metric, average, squeeze
 from shared.runs import get_log, git_version, logging_to, new_run_dir, save_config, start_log
 from shared.spec import CompetitionSpec, Dataset
@@ -46,6 +46,7 @@ class ModelContext:
     time_limit: float | None  # seconds for this fold's fit, when the recipe honours a budget
     workdir: Path  # scratch space inside the run (AutoGluon saves its models here)
     n_jobs: int
+    resume: bool = False  # continue from a checkpoint in workdir (models that checkpoint: images)
 
 
 def seed_everything(seed: int) -> None:
@@ -99,9 +100,39 @@ def to_submission_values(spec: CompetitionSpec, pred: np.ndarray, classes: list 
 
 def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds: int = 5, seed: int = 42,
         time_limit: float | None = None, out_root: Path = Path("runs"), overrides: dict | None = None,
-        only_folds: list[int] | None = None) -> Path:
-    """Run one recipe with k-fold CV and write a complete run directory; return its path."""
+        only_folds: list[int] | None = None, resume: Path | None = None) -> Path:
+    """Run one recipe with k-fold CV and write a complete run directory; return its path.
+
+    Each finished fold leaves ``fold<k>/predictions.npz``; ``resume`` (a run directory of an interrupted
+    run, whose saved config then replaces every other argument) keeps those folds and continues the
+    unfinished one from its checkpoint where the model keeps one. Under torchrun every rank trains and
+    only rank 0 writes."""
     started = time.time()
+    distributed.init()
+    if resume is not None:
+        return _run(*_resume_arguments(spec, Path(resume)), resume_dir=Path(resume), started=started)
+    return _run(spec, recipe_name, data_dir, n_folds, seed, time_limit, out_root, overrides, only_folds,
+                started=started)
+
+
+def _resume_arguments(spec: CompetitionSpec, run_dir: Path) -> tuple:
+    from shared.config import RUN_SETTINGS
+    from shared.runs import load_config
+
+    config = load_config(run_dir)
+    if config.get("competition") != spec.name:
+        raise UserError(f"--resume {run_dir}: that run is of {config.get('competition')!r}, not {spec.name!r}.")
+    if (run_dir / "metrics.json").is_file():
+        raise UserError(f"--resume {run_dir}: that run already finished (metrics.json exists).")
+    overrides = {**config["model"], **config["features"], **{k: config[k] for k in RUN_SETTINGS}}
+    return (spec, config["recipe"], Path(config["data_dir"]), config["n_folds"], config["seed"], config["time_limit"],
+            run_dir.parent.parent, overrides, config["only_folds"])
+
+
+def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds: int, seed: int,
+         time_limit: float | None, out_root: Path, overrides: dict | None, only_folds: list[int] | None,
+         resume_dir: Path | None = None, started: float | None = None) -> Path:
+    started = started or time.time()
     recipe = spec.recipe(recipe_name)
     config = resolve(recipe, overrides or {}, {"time_col": spec.time_col})
     data = spec.load(Path(data_dir), clean=config["clean_train"])
@@ -118,8 +149,10 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
     time_valid = _time_valid_rows(spec, config, data) if config["time_col"] else None
 
     ids = data.train[spec.id_col]
-    folds = load_or_make_folds(Path(out_root) / spec.name / "folds", ids, n_folds, seed, spec.fold_kind,
-                               target=y, id_col=spec.id_col)
+    if distributed.is_main():
+        folds = load_or_make_folds(Path(out_root) / spec.name / "folds", ids, n_folds, seed, spec.fold_kind,
+                                   target=y, id_col=spec.id_col)
+    folds = distributed.broadcast(folds if distributed.is_main() else None)
     fold_ids = sorted(folds["fold"].unique())
     todo = fold_ids if only_folds is None else sorted(set(only_folds))
     bad = [k for k in todo if k not in fold_ids]
@@ -133,8 +166,10 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
     budget = config["model"].get("time_limit")
     per_fold_budget = None if budget is None else budget / (len(todo) + (time_valid is not None))
 
-    run_dir = new_run_dir(out_root, spec.name, recipe.name)
-    log = start_log(run_dir)
+    main = distributed.is_main()
+    run_dir = resume_dir or (new_run_dir(out_root, spec.name, recipe.name) if main else None)
+    run_dir = distributed.broadcast(run_dir)
+    log = start_log(run_dir) if main else get_log()
     log_target = metric.log_space if config["log_target"] is None else config["log_target"]
     config.update({
         "competition": spec.name, "id_col": spec.id_col, "target_col": spec.target_col, "task": spec.task,
@@ -143,8 +178,13 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
         "time_limit": time_limit, "data_dir": str(Path(data_dir).resolve()), "code_version": git_version(),
         "command": " ".join(sys.argv),
     })
-    save_config(run_dir, config)
-    write_csv(run_dir / "folds.csv", folds)
+    if main and resume_dir is None:
+        save_config(run_dir, config)
+        write_csv(run_dir / "folds.csv", folds)
+    if resume_dir is not None:
+        log.info(f"resuming {run_dir}")
+    if distributed.world_size() > 1:
+        log.info(f"torchrun: {distributed.world_size()} processes train together; rank 0 writes")
     log.info(f"{spec.name} / {recipe.name}: {recipe.about}")
     if config["clean_train"] and spec.clean_train is not None:
         log.info(f"clean_train: {spec.clean_train_about} (keep all with --set clean_train=false)")
@@ -160,21 +200,31 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
     target = np.log1p(y) if log_target else y
     n_out = 1 if classes is None else len(classes)
     model_factory = _model_factory(recipe, config, X, ContextMaker(spec, n_out if classes else 0, seed, per_fold_budget,
-                                                                   run_dir))
+                                                                   run_dir, resume_dir is not None))
     fold_of = folds["fold"].to_numpy()
     oof = np.full((len(X), n_out), np.nan)
     test_folds, fold_scores, fold_times = [], [], []
 
-    for k in tqdm(todo, desc=f"{recipe.name} folds", file=sys.stderr, leave=False):
+    for k in tqdm(todo, desc=f"{recipe.name} folds", file=sys.stderr, leave=False, disable=not main or None):
         t0 = time.time()
         train_rows, valid_rows = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
-        model = _fit(model_factory(f"fold{k}"), X, target, train_rows, weights)
-        pred_valid, pred_test = _predict(model, X.iloc[valid_rows], log_target), _predict(model, X_test, log_target)
-        _cleanup(model, run_dir / f"fold{k}")
+        saved = run_dir / f"fold{k}" / "predictions.npz"
+        if saved.is_file():  # finished before the interruption: not retrained
+            with np.load(saved) as done:
+                pred_valid, pred_test, seconds = done["valid"], done["test"], float(done["seconds"])
+            log.info(f"fold {k}: kept from {saved}")
+        else:
+            model = _fit(model_factory(f"fold{k}"), X, target, train_rows, weights, valid_rows)
+            pred_valid, pred_test = _predict(model, X.iloc[valid_rows], log_target), _predict(model, X_test, log_target)
+            _cleanup(model, run_dir / f"fold{k}")
+            seconds = time.time() - t0
+            if main:
+                atomic_write(saved, lambda p, v=pred_valid, t=pred_test, s=seconds: np.savez(
+                    open(p, "wb"), valid=v, test=t, seconds=s))
         oof[valid_rows] = pred_valid.reshape(len(valid_rows), n_out)
         test_folds.append(pred_test.reshape(len(X_test), n_out))
         fold_scores.append(metric(y[valid_rows], squeeze(oof[valid_rows])))
-        fold_times.append(time.time() - t0)
+        fold_times.append(seconds)
         log.info(f"fold {k}: {metric.name} {fold_scores[-1]:.5f} ({fold_times[-1]:.1f} s, "
                  f"{len(train_rows)} train rows)")
 
@@ -187,6 +237,8 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
                  f"validating on {extra['time_split']['valid_rows']} rows from {extra['time_split']['valid_from']} "
                  f"(shuffled folds above mix the periods)")
     test_folds = np.stack(test_folds)
+    if not main:
+        return run_dir
     return write_results(run_dir, spec, data, y, classes, fold_of, oof, todo, fold_scores,
                          test_folds, fold_average(test_folds, metric, classes), started, extra)
 
@@ -200,10 +252,11 @@ class ContextMaker:
     seed: int
     time_limit: float | None
     run_dir: Path
+    resume: bool = False
 
     def __call__(self, name: str) -> ModelContext:
         return ModelContext(self.spec.task, self.spec.metric.name, self.n_classes, self.seed, self.time_limit,
-                            self.run_dir / name, available_cores())
+                            self.run_dir / name, available_cores(), self.resume)
 
 
 def _model_factory(recipe, config: dict, X: pd.DataFrame, contexts: ContextMaker):
@@ -217,10 +270,14 @@ def _model_factory(recipe, config: dict, X: pd.DataFrame, contexts: ContextMaker
     return factory
 
 
-def _fit(model, X: pd.DataFrame, target: np.ndarray, rows: np.ndarray, weights: np.ndarray | None):
-    if weights is None:
-        return model.fit(X.iloc[rows], target[rows]) or model
-    return model.fit(X.iloc[rows], target[rows], sample_weight=weights[rows]) or model
+def _fit(model, X: pd.DataFrame, target: np.ndarray, rows: np.ndarray, weights: np.ndarray | None,
+         valid_rows: np.ndarray):
+    """Fit on ``rows``. Models whose ``fit`` takes ``valid`` get the held-out rows to *monitor* (learning
+    curves, the best-epoch checkpoint); their predictions never depend on them."""
+    kwargs = {} if weights is None else {"sample_weight": weights[rows]}
+    if "valid" in inspect.signature(model.fit).parameters:
+        kwargs["valid"] = (X.iloc[valid_rows], target[valid_rows])
+    return model.fit(X.iloc[rows], target[rows], **kwargs) or model
 
 
 def _cleanup(model, workdir: Path) -> None:
@@ -243,7 +300,7 @@ def _time_split(model_factory, X, target, y, valid, weights, data, config, log_t
     """Fit on the earlier rows, score the later ones: what the competition's time split does to the score."""
     t0 = time.time()
     train_rows, valid_rows = np.flatnonzero(~valid), np.flatnonzero(valid)
-    model = _fit(model_factory("time_split"), X, target, train_rows, weights)
+    model = _fit(model_factory("time_split"), X, target, train_rows, weights, valid_rows)
     pred = _predict(model, X.iloc[valid_rows], log_target)
     _cleanup(model, workdir)
     dates = parse_dates(data.train[config["time_col"]])

@@ -114,6 +114,14 @@ class Run:
         return np.load(self.path / "test_folds.npy")
 
 
+def load_config(path: Path) -> dict:
+    """The resolved config of a run directory (finished or not)."""
+    path = Path(path)
+    if not (path / "config.yaml").is_file():
+        raise UserError(f"{path} is not a run directory (no config.yaml).")
+    return yaml.safe_load((path / "config.yaml").read_text())
+
+
 def load_run(path: Path) -> Run:
     path = Path(path)
     needed = ["config.yaml", "metrics.json", "oof.csv", "test_pred.csv", "folds.csv"]

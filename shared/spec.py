@@ -3,6 +3,7 @@
 needs to know it exists."""
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,11 +57,14 @@ class CompetitionSpec:
     default_recipe: str
     task: str = "regression"  # regression | binary | multiclass
     train_file: str = "train.csv"
-    test_file: str = "test.csv"
+    test_file: str | None = "test.csv"  # None: the test ids are the sample submission's (CIFAR-10)
     sample_submission_file: str = "sample_submission.csv"
     solution_file: str = "solution.csv"  # hidden answers written by demo builders; never read by training
     fold_kind: str = "kfold"
     time_col: str = ""  # a date column: runs also score a time-ordered split on it (train earlier, validate later)
+    # Image competitions: relative image path of each row, ``image_path(frame, split) -> Series``
+    # (split: train | test); ``load`` adds the absolute paths as column ``image_path`` and checks the files.
+    image_path: Callable[[pd.DataFrame, str], pd.Series] | None = None
     title: str = ""
     make_demo: Callable[..., Path] | None = None
     # Known-bad training rows to drop before folds are made (they leave training *and* CV scoring);
@@ -88,18 +92,20 @@ class CompetitionSpec:
                 f"(real data) or `python scripts/make_demo.py {self.name}` (demo), or pass --data DIR."
             )
         train = read_csv(data_dir / self.train_file, [self.id_col, self.target_col], "training data")
-        test = read_csv(data_dir / self.test_file, [self.id_col], "test data")
         sample = read_csv(data_dir / self.sample_submission_file, [self.id_col], "sample submission")
+        test_name = self.test_file or self.sample_submission_file
+        test = (read_csv(data_dir / self.test_file, [self.id_col], "test data") if self.test_file
+                else sample[[self.id_col]].copy())
         check_ids(train, self.id_col, data_dir / self.train_file)
-        check_ids(test, self.id_col, data_dir / self.test_file)
+        check_ids(test, self.id_col, data_dir / test_name)
         if len(test) == 0:
-            raise UserError(f"{data_dir / self.test_file} has no rows: nothing to predict.")
+            raise UserError(f"{data_dir / test_name} has no rows: nothing to predict.")
         if train[self.target_col].isna().any():
             n = int(train[self.target_col].isna().sum())
             raise UserError(f"{data_dir / self.train_file}: column {self.target_col!r} has {n} empty value(s); "
                             "fill or drop those rows.")
         missing = [c for c in train.columns if c not in test.columns and c != self.target_col]
-        if missing:
+        if missing and self.test_file:
             raise UserError(f"{data_dir / self.test_file} lacks column(s) {missing} that "
                             f"{self.train_file} has; use the competition's original files.")
         extra = [c for c in test.columns if c not in train.columns]
@@ -117,6 +123,11 @@ class CompetitionSpec:
                 "use the files of one download.")
         if clean and self.clean_train is not None:
             train = train[np.asarray(self.clean_train(train), bool)].reset_index(drop=True)
+        if self.image_path is not None:
+            train = train.assign(image_path=_existing_images(data_dir, self.image_path(train, "train"),
+                                                             train[self.id_col], self.train_file))
+            test = test.assign(image_path=_existing_images(data_dir, self.image_path(test, "test"),
+                                                           test[self.id_col], test_name))
         return Dataset(train, test, sample, data_dir)
 
 
@@ -127,3 +138,19 @@ def check_ids(df: pd.DataFrame, id_col: str, path: Path) -> None:
     dup = ids[ids.duplicated()]
     if len(dup):
         raise UserError(f"{path}: id {show(dup.iloc[0])} appears more than once in column {id_col!r}; ids must be unique.")
+
+
+def _existing_images(data_dir: Path, relative: pd.Series, ids: pd.Series, listed_in: str) -> list[str]:
+    """Absolute image paths; the first missing file is an error naming the row that lists it. Folders
+    are listed once (300,000 test images are checked in about a second)."""
+    relative = relative.astype(str)
+    listing: dict[Path, set[str]] = {}
+    for folder in {Path(r).parent for r in relative.unique()}:
+        where = data_dir / folder
+        listing[folder] = set(os.listdir(where)) if where.is_dir() else set()
+    for rel, row_id in zip(relative, ids):
+        if Path(rel).name not in listing[Path(rel).parent]:
+            raise UserError(f"{data_dir / listed_in} lists id {show(row_id)} but its image {data_dir / rel} does not "
+                            "exist; restore the image (unzip the competition's archives into the data folder) "
+                            "or remove the row.")
+    return [str(data_dir / r) for r in relative]

@@ -102,6 +102,26 @@ def test_same_seed_gives_identical_results_and_another_seed_other_folds(demo_dir
     assert yaml.safe_load((dirs[0] / "config.yaml").read_text())["model"]["max_rounds"] == 300
 
 
+def test_resume_keeps_finished_folds_and_redoes_the_rest(linear_run, demo_dir):
+    """An interrupted run (here: the last fold's saved predictions and the results removed) resumes from
+    its own config: finished folds are read back, not retrained, and the outputs equal the full run's."""
+    _, run_dir, _, _ = linear_run
+    copy = run_dir.parent / (run_dir.name + "-cut")
+    shutil.copytree(run_dir, copy)
+    for name in ("metrics.json", "oof.csv", "test_pred.csv", "submission.csv", "test_folds.npy"):
+        (copy / name).unlink()
+    (copy / "fold2" / "predictions.npz").unlink()
+    rc, stdout, stderr = run_script("run", "house_prices", "--resume", copy)
+    assert rc == 0, stderr
+    assert last_line(stdout) == str(copy)
+    log = (copy / "log.txt").read_text()
+    assert "fold 0: kept from" in log and "fold 1: kept from" in log and "fold 2: kept from" not in log
+    for name in ("oof.csv", "test_pred.csv", "submission.csv"):
+        assert (copy / name).read_bytes() == (run_dir / name).read_bytes(), name
+    rc, stdout, stderr = run_script("run", "house_prices", "--resume", copy)
+    assert "already finished" in assert_user_error(rc, stderr)
+
+
 def test_new_run_dir_never_reuses_a_folder(tmp_path, monkeypatch):
     from shared import runs
 

@@ -1,0 +1,56 @@
+"""Augmentation presets (albumentations), chosen per recipe by name. Each preset gives a train and an eval
+pipeline ending in a normalised CHW float tensor. Randomness is seeded per image (``ImageDataset``), so
+an epoch's augmentations do not depend on worker count or order, and a resumed run sees the same ones."""
+from __future__ import annotations
+
+import albumentations as A
+import cv2
+from albumentations.pytorch import ToTensorV2
+
+from shared.errors import UserError
+
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)  # the D2L course's values
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def _tail(mean, std) -> list:
+    return [A.Normalize(mean=mean, std=std), ToTensorV2()]
+
+
+def _d2l_cifar(size: int) -> list:
+    """The course's CIFAR-10 recipe: resize to 40, random crop back to 32 at scale 0.64-1, flip."""
+    return [A.Resize(round(size * 1.25), round(size * 1.25)),
+            A.RandomResizedCrop(size=(size, size), scale=(0.64, 1.0), ratio=(1.0, 1.0)), A.HorizontalFlip()]
+
+
+def _flip_translate(size: int) -> list:
+    """airbench: flip and a translation of up to 2 px (reflect padding, random crop)."""
+    pad = max(2, size // 16)
+    return [A.Resize(size, size), A.PadIfNeeded(size + 2 * pad, size + 2 * pad, border_mode=cv2.BORDER_REFLECT_101),
+            A.RandomCrop(size, size), A.HorizontalFlip()]
+
+
+def _natural(size: int) -> list:
+    """Photos (timm-style): random resized crop, flip, mild colour jitter."""
+    return [A.RandomResizedCrop(size=(size, size), scale=(0.35, 1.0)), A.HorizontalFlip(),
+            A.ColorJitter(0.2, 0.2, 0.2, 0.0, p=0.5)]
+
+
+def _leaves(size: int) -> list:
+    """Leaf scans: any orientation (flips, 90-degree turns, rotation), scale, mild colour; shape decides."""
+    return [A.RandomResizedCrop(size=(size, size), scale=(0.5, 1.0)), A.HorizontalFlip(), A.VerticalFlip(),
+            A.RandomRotate90(), A.Affine(rotate=(-20, 20), border_mode=cv2.BORDER_REFLECT_101, p=0.5),
+            A.ColorJitter(0.1, 0.1, 0.1, 0.0, p=0.3)]
+
+
+PRESETS = {"d2l_cifar": (_d2l_cifar, CIFAR_MEAN, CIFAR_STD), "flip_translate": (_flip_translate, CIFAR_MEAN, CIFAR_STD),
+           "natural": (_natural, IMAGENET_MEAN, IMAGENET_STD), "leaves": (_leaves, IMAGENET_MEAN, IMAGENET_STD),
+           "none": (lambda size: [A.Resize(size, size)], IMAGENET_MEAN, IMAGENET_STD)}
+
+
+def pipelines(preset: str, size: int) -> tuple[A.Compose, A.Compose]:
+    """(train, eval) pipelines of a preset; eval only resizes and normalises with the same statistics."""
+    if preset not in PRESETS:
+        raise UserError(f"--set augment={preset!r}: choose one of {sorted(PRESETS)}.")
+    make, mean, std = PRESETS[preset]
+    return A.Compose(make(size) + _tail(mean, std)), A.Compose([A.Resize(size, size)] + _tail(mean, std))

@@ -1,0 +1,77 @@
+"""Networks: any timm model by name (``timm.create_model``), with pretrained weights from the hub or
+from a local file, an optional CIFAR stem for 32-px inputs, and ``airbench`` — a small fast CIFAR net in
+the style of Keller Jordan's airbench (conv-pool-BN-GELU blocks, scaled logits)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from shared.errors import UserError
+
+
+def _conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.GELU()]
+
+
+class AirbenchNet(nn.Module):
+    """airbench94's layout: a 2x2 stem conv, three blocks of (conv, max-pool, conv) with BN + GELU at
+    widths 64/256/256, global max-pool, a linear head whose logits are scaled by 1/9."""
+
+    def __init__(self, num_classes: int, widths=(64, 256, 256), stem: int = 24):
+        super().__init__()
+        layers = [nn.Conv2d(3, stem, 2, padding=0, bias=False), nn.BatchNorm2d(stem), nn.GELU()]
+        c = stem
+        for w in widths:
+            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(w), nn.GELU(),
+                       *_conv_bn(w, w)]
+            c = w
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(c, num_classes, bias=False)
+        self.scale = 1 / 9
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        return self.head(torch.amax(x, dim=(2, 3))) * self.scale
+
+
+def cifar_stem(model: nn.Module) -> nn.Module:
+    """ResNet-style nets for 32-px inputs (as the D2L course's ResNet-18): a 3x3 stride-1 first conv and
+    no max-pool, so the 32x32 image is not shrunk 4x before the first block."""
+    if not (hasattr(model, "conv1") and hasattr(model, "maxpool")):
+        raise UserError(f"--set cifar_stem=true needs a ResNet-style model (conv1 + maxpool); "
+                        f"{type(model).__name__} has none.")
+    out = model.conv1.out_channels
+    model.conv1 = nn.Conv2d(3, out, 3, stride=1, padding=1, bias=False)
+    model.maxpool = nn.Identity()
+    return model
+
+
+def create(name: str, num_classes: int, pretrained: bool = False, weights: str = "", stem: bool = False,
+           drop_rate: float = 0.0) -> nn.Module:
+    """``pretrained`` downloads from the hub (online); ``weights`` loads a local file (offline: a missing
+    file is an error, never a silent random start). The classifier is resized to ``num_classes``."""
+    if name == "airbench":
+        model = AirbenchNet(num_classes)
+    else:
+        import timm
+
+        if not timm.is_model(name):
+            raise UserError(f"--set model={name!r}: not a timm model name (see timm.list_models('*resnet*')).")
+        pretrained_cfg_overlay = None
+        if weights:
+            path = Path(weights)
+            if not path.is_file():
+                raise UserError(f"--set weights={weights}: no such file. Download the weights where you are "
+                                "online (or add them as a Kaggle dataset) and point to the file.")
+            pretrained, pretrained_cfg_overlay = True, {"file": str(path)}
+        try:
+            model = timm.create_model(name, pretrained=pretrained, num_classes=num_classes, drop_rate=drop_rate,
+                                      pretrained_cfg_overlay=pretrained_cfg_overlay)
+        except (OSError, RuntimeError) as exc:
+            if pretrained and not weights:
+                raise UserError(f"could not download pretrained weights for {name!r} ({type(exc).__name__}); "
+                                "offline, pass --set weights=PATH or --set pretrained=false.") from None
+            raise
+    return cifar_stem(model) if stem else model

@@ -1,0 +1,330 @@
+"""The image-classification model behind the shared runner: ``VisionModel(params, ctx)`` with
+``fit(X, y)`` and ``predict(X) -> class probabilities``, ``X`` holding an ``image_path`` column.
+
+One training loop: timm optimizer and scheduler factories (SGD/AdamW/..., cosine or step with warmup,
+stepped per update), mixed precision (bf16/fp16) and channels_last on CUDA, EMA of the weights (timm
+``ModelEmaV3``) scored beside the raw weights, Mixup/CutMix and label smoothing (timm), gradient
+accumulation and clipping, per-epoch metrics and a learning-curve PNG, and full-state checkpoints
+(``last.pt`` every epoch, ``best.pt`` on the best monitored accuracy). Every epoch re-seeds all random
+streams from (seed, epoch) and each image's augmentation from (seed, epoch, index), so a run resumed from
+``last.pt`` continues exactly as if it had never stopped.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from shared import distributed
+from shared.errors import UserError
+from shared.io import atomic_write
+from shared.vision import nets
+from shared.vision.augment import pipelines
+from shared.vision.data import ImageDataset, loader, should_cache
+from shared.vision.images import BAD_IMAGE_POLICIES, load_rgb
+
+PATH_COL = "image_path"
+
+VISION_PARAMS = {
+    "model": "resnet18",  # any timm name, or airbench
+    "pretrained": False,  # download hub weights (online)
+    "weights": "",  # a local weights file (offline); a missing file is an error
+    "cifar_stem": False,  # 3x3 stride-1 stem, no max-pool (32-px inputs)
+    "drop_rate": 0.0,
+    "img_size": 32,
+    "augment": "natural",  # shared.vision.augment.PRESETS
+    "epochs": 10,
+    "batch_size": 128,
+    "accum_steps": 1,  # gradient accumulation: optimizer steps every this many batches
+    "opt": "sgd",  # timm create_optimizer_v2 names: sgd (nesterov), momentum, adamw, lamb, ...
+    "lr": 0.1,
+    "weight_decay": 5e-4,
+    "momentum": 0.9,
+    "sched": "cosine",  # cosine | step | ... (timm create_scheduler_v2)
+    "warmup_epochs": 0,
+    "decay_epochs": 4,  # step schedule: decay every this many epochs ...
+    "decay_rate": 0.9,  # ... by this factor
+    "min_lr": 0.0,
+    "label_smoothing": 0.0,
+    "mixup": 0.0,  # Mixup alpha (0 = off)
+    "cutmix": 0.0,  # CutMix alpha (0 = off)
+    "clip_grad": 0.0,  # max gradient norm (0 = off)
+    "ema": False,
+    "ema_decay": 0.999,
+    "tta": "none",  # none | flip: average the probabilities of the image and its mirror
+    "amp": "auto",  # auto (bf16 on CUDA where supported, else fp16; off on CPU) | bf16 | fp16 | off
+    "channels_last": "auto",  # auto (on CUDA) | on | off
+    "device": "auto",  # auto | cpu | cuda
+    "workers": -1,  # data-loader processes; -1: none for in-memory images, else up to 4
+    "cache_images": "auto",  # keep decoded images in memory: auto | on | off
+    "bad_images": "error",  # error | skip (warn and use a blank image)
+}
+
+
+def _device(setting: str) -> torch.device:
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise UserError("--set device=cuda but no CUDA device is visible; use --set device=auto.")
+    return torch.device(setting)
+
+
+def _amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
+    if setting == "off" or device.type != "cuda":
+        return None
+    if setting == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[setting]
+
+
+def _seed_epoch(seed: int, epoch: int) -> None:
+    s = (seed * 1_000_003 + epoch) % 2**31
+    random.seed(s)
+    np.random.seed(s)
+    torch.manual_seed(s)
+
+
+class Stepper:
+    """One epoch of updates over any iterable of (images, labels) batches: the loop's hot path, kept apart
+    so that ``scripts/bench_vision.py`` can time it against a bare PyTorch loop on in-memory tensors."""
+
+    def __init__(self, model, net, optimizer, scheduler, ema, mixup, criterion, scaler, amp, accum_steps: int,
+                 clip_grad: float, device: torch.device, memory_format: torch.memory_format):
+        self.model, self.net, self.optimizer, self.scheduler, self.ema = model, net, optimizer, scheduler, ema
+        self.mixup, self.criterion, self.scaler, self.amp = mixup, criterion, scaler, amp
+        self.accum_steps, self.clip_grad, self.device, self.memory_format = accum_steps, clip_grad, device, memory_format
+
+    def epoch(self, batches, n_batches: int, update: int) -> tuple[float, int]:
+        """Train on ``batches``; returns (mean training loss, images seen). ``update`` counts optimizer
+        steps before this epoch (the scheduler and EMA are stepped per update)."""
+        total, seen = torch.zeros((), device=self.device), 0  # summed on the device: no sync per step
+        for step, (xb, yb) in enumerate(batches):
+            xb = xb.to(self.device, non_blocking=True, memory_format=self.memory_format)
+            yb = yb.to(self.device, non_blocking=True)
+            if self.mixup is not None:
+                xb, yb = self.mixup(xb, yb)
+            with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
+                loss = self.criterion(self.model(xb), yb)
+            scaled = loss / self.accum_steps
+            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+            total += loss.detach().float() * len(xb)
+            seen += len(xb)
+            if (step + 1) % self.accum_steps == 0 or step + 1 == n_batches:
+                if self.scaler:
+                    self.scaler.unscale_(self.optimizer)
+                if self.clip_grad > 0:
+                    nn.utils.clip_grad_norm_(self.net.parameters(), self.clip_grad)
+                if self.scaler:
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
+                else:
+                    self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                update += 1
+                self.scheduler.step_update(num_updates=update)
+                if self.ema is not None:
+                    self.ema.update(self.net, step=update)
+        return float(total) / max(seen, 1), seen
+
+
+class VisionModel:
+    """A timm (or airbench) classifier trained by the loop above; see ``VISION_PARAMS``."""
+
+    def __init__(self, params: dict, ctx):
+        self.params, self.ctx = {**VISION_PARAMS, **params}, ctx
+        if self.params["bad_images"] not in BAD_IMAGE_POLICIES:
+            raise UserError(f"--set bad_images={self.params['bad_images']!r}: choose error or skip.")
+
+    # ----------------------------------------------------------------------------------------- training
+    def fit(self, X: pd.DataFrame, y: np.ndarray, valid: tuple[pd.DataFrame, np.ndarray] | None = None):
+        p, ctx = self.params, self.ctx
+        from timm.data import Mixup
+        from timm.loss import SoftTargetCrossEntropy
+        from timm.optim import create_optimizer_v2
+        from timm.scheduler import create_scheduler_v2
+        from timm.utils import ModelEmaV3
+
+        torch.set_num_threads(ctx.n_jobs)
+        self.device_ = _device(p["device"])
+        amp = _amp_dtype(p["amp"], self.device_)
+        torch.manual_seed(ctx.seed)
+        n_classes = ctx.n_classes
+        net = nets.create(p["model"], n_classes, p["pretrained"], p["weights"], p["cifar_stem"], p["drop_rate"])
+        net = net.to(self.device_, memory_format=self._memory_format())
+        world = distributed.world_size()
+        model = net  # what trains: net itself, or its DistributedDataParallel wrapper under torchrun
+        if world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            model = DistributedDataParallel(net, device_ids=[self.device_.index] if self.device_.type == "cuda" else None)
+        train_tf, self.eval_tf_ = pipelines(p["augment"], p["img_size"])
+        paths = X[PATH_COL].tolist()
+        dataset = ImageDataset(paths, y, train_tf, p["bad_images"], self._cache(paths), ctx.seed)
+        mixing = p["mixup"] > 0 or p["cutmix"] > 0
+        # batch_size is the global batch: under torchrun each of the `world` ranks takes an equal share.
+        batch = max(1, p["batch_size"] // world)
+        batch += batch % 2 if mixing else 0  # timm's Mixup needs even batches
+        drop_last = len(dataset) // world > batch
+        sampler = None
+        if world > 1:
+            from torch.utils.data.distributed import DistributedSampler
+
+            sampler = DistributedSampler(dataset, world, distributed.rank(), shuffle=True, seed=ctx.seed,
+                                         drop_last=True)
+        per_rank = len(dataset) // world if sampler is not None else len(dataset)
+        batches = per_rank // batch if drop_last else math.ceil(per_rank / batch)
+        updates_per_epoch = math.ceil(batches / p["accum_steps"])
+        optimizer = create_optimizer_v2(net, opt=p["opt"], lr=p["lr"], weight_decay=p["weight_decay"],
+                                        momentum=p["momentum"])
+        scheduler, _ = create_scheduler_v2(optimizer, sched=p["sched"], num_epochs=p["epochs"],
+                                           warmup_epochs=p["warmup_epochs"], decay_epochs=p["decay_epochs"],
+                                           decay_rate=p["decay_rate"], min_lr=p["min_lr"],
+                                           warmup_lr=p["lr"] * 0.01, step_on_epochs=False,
+                                           updates_per_epoch=updates_per_epoch)
+        ema = ModelEmaV3(net, decay=p["ema_decay"]) if p["ema"] else None
+        mixup = Mixup(mixup_alpha=p["mixup"], cutmix_alpha=p["cutmix"], label_smoothing=p["label_smoothing"],
+                      num_classes=n_classes) if mixing else None
+        criterion = SoftTargetCrossEntropy() if mixing else nn.CrossEntropyLoss(label_smoothing=p["label_smoothing"])
+        scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
+
+        stepper = Stepper(model, net, optimizer, scheduler, ema, mixup, criterion, scaler, amp, p["accum_steps"],
+                          p["clip_grad"], self.device_, self._memory_format())
+        workdir = Path(ctx.workdir)
+        state = {"epoch": -1, "history": [], "best": -1.0}
+        if getattr(ctx, "resume", False) and (workdir / "last.pt").is_file():
+            state = self._load(workdir / "last.pt", net, ema, optimizer, scheduler, scaler)
+        history = state["history"]
+        for epoch in range(state["epoch"] + 1, p["epochs"]):
+            started = time.time()
+            _seed_epoch(ctx.seed, epoch)
+            dataset.epoch = epoch
+            net.train()
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            batches_iter = loader(dataset, batch, True, self._workers(dataset), ctx.seed, epoch, drop_last, sampler)
+            # iter(): tqdm.auto would otherwise open a second iterator, advancing the seeded shuffle.
+            progress = tqdm(iter(batches_iter), total=batches, leave=False, disable=None,
+                            desc=f"epoch {epoch + 1}/{p['epochs']}")
+            train_loss, _ = stepper.epoch(progress, batches, epoch * updates_per_epoch)
+            scheduler.step(epoch + 1)
+            row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
+            if valid is not None:
+                row["valid_accuracy"] = self._accuracy(net, valid)
+                if ema is not None:
+                    row["valid_accuracy_ema"] = self._accuracy(ema.module, valid)
+            row["seconds"] = time.time() - started
+            history.append(row)
+            monitored = max(row.get("valid_accuracy", -1.0), row.get("valid_accuracy_ema", -1.0))
+            state = {"epoch": epoch, "history": history, "best": max(state["best"], monitored)}
+            if distributed.is_main():  # every rank holds the same weights; one writes them
+                self._save(workdir / "last.pt", net, ema, optimizer, scheduler, scaler, state)
+                if valid is not None and monitored >= state["best"]:
+                    self._save(workdir / "best.pt", net, ema, optimizer, scheduler, scaler, state)
+        self.history_ = history
+        self.net_ = (ema.module if ema is not None else net).eval()
+        if history and distributed.is_main():
+            from shared.plots import learning_curves
+
+            learning_curves(workdir / "curves.png", pd.DataFrame(history))
+        return self
+
+    # ---------------------------------------------------------------------------------------- inference
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Class probabilities, streamed batch by batch: memory holds one batch of images at a time.
+        Under torchrun each rank predicts every world-th image and the shares are gathered."""
+        dataset = ImageDataset(X[PATH_COL].tolist(), None, self.eval_tf_, self.params["bad_images"], False)
+        return self._probabilities(self.net_, dataset)
+
+    def _probabilities(self, net: nn.Module, dataset: ImageDataset) -> np.ndarray:
+        world = distributed.world_size()
+        if world > 1:
+            mine = list(range(distributed.rank(), len(dataset), world))
+            shares = distributed.gather(self._probabilities_local(net, torch.utils.data.Subset(dataset, mine)))
+            out = np.zeros((len(dataset), self.ctx.n_classes))
+            for r, share in enumerate(shares):
+                out[r::world] = share
+            return out
+        return self._probabilities_local(net, dataset)
+
+    def _probabilities_local(self, net: nn.Module, dataset) -> np.ndarray:
+        net.eval()
+        amp = _amp_dtype(self.params["amp"], self.device_)
+        out = []
+        batches = loader(dataset, self.params["batch_size"] * 2, False, self._workers(dataset), 0)
+        with torch.inference_mode(), torch.autocast(self.device_.type, dtype=amp, enabled=amp is not None):
+            for xb in tqdm(iter(batches), total=len(batches), desc="predict", leave=False, disable=None):
+                xb = xb.to(self.device_, non_blocking=True, memory_format=self._memory_format())
+                prob = net(xb).float().softmax(dim=1)
+                if self.params["tta"] == "flip":
+                    prob = (prob + net(torch.flip(xb, dims=[3])).float().softmax(dim=1)) / 2
+                out.append(prob.cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.ctx.n_classes))
+
+    def _accuracy(self, net: nn.Module, valid: tuple[pd.DataFrame, np.ndarray]) -> float:
+        X, y = valid
+        dataset = ImageDataset(X[PATH_COL].tolist(), None, self.eval_tf_, self.params["bad_images"],
+                               self._cache(X[PATH_COL].tolist()))
+        accuracy = float((self._probabilities(net, dataset).argmax(1) == np.asarray(y)).mean())
+        net.train()
+        return accuracy
+
+    # ------------------------------------------------------------------------------------------ helpers
+    def _memory_format(self) -> torch.memory_format:
+        on = self.params["channels_last"] == "on" or (self.params["channels_last"] == "auto"
+                                                      and self.device_.type == "cuda")
+        return torch.channels_last if on else torch.contiguous_format
+
+    def _cache(self, paths: list[str]) -> bool:
+        sample = load_rgb(paths[0], self.params["bad_images"]).nbytes if paths else 0
+        return should_cache(paths, self.params["cache_images"], sample)
+
+    def _workers(self, dataset) -> int:
+        if self.params["workers"] >= 0:
+            return self.params["workers"]
+        cached = getattr(getattr(dataset, "dataset", dataset), "images", None) is not None
+        return 0 if cached else min(4, self.ctx.n_jobs)
+
+    @staticmethod
+    def _save(path: Path, net, ema, optimizer, scheduler, scaler, state: dict) -> None:
+        checkpoint = {
+            "model": net.state_dict(), "ema": None if ema is None else ema.state_dict(),
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "scaler": None if scaler is None else scaler.state_dict(), **state,
+            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+
+    def _load(self, path: Path, net, ema, optimizer, scheduler, scaler) -> dict:
+        try:
+            checkpoint = torch.load(path, map_location=self.device_, weights_only=False)
+        except Exception as exc:  # a checkpoint cut off by a kill mid-write cannot exist (atomic), but a disk can fail
+            raise UserError(f"checkpoint {path} cannot be read ({type(exc).__name__}); delete it to restart "
+                            "this fold from scratch.") from None
+        net.load_state_dict(checkpoint["model"])
+        if ema is not None and checkpoint["ema"] is not None:
+            ema.load_state_dict(checkpoint["ema"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        if scaler is not None and checkpoint["scaler"] is not None:
+            scaler.load_state_dict(checkpoint["scaler"])
+        rng = checkpoint["rng"]
+        torch.set_rng_state(rng["torch"])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])
+        if rng["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        return {"epoch": checkpoint["epoch"], "history": checkpoint["history"], "best": checkpoint["best"]}
+
+
+def image_features(train: pd.DataFrame, test: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Image recipes read only the image paths (``CompetitionSpec.load`` adds them)."""
+    return train[[PATH_COL]], test[[PATH_COL]]
