@@ -188,7 +188,8 @@ class VisionModel:
                                            decay_rate=p["decay_rate"], min_lr=p["min_lr"],
                                            warmup_lr=p["lr"] * 0.01, step_on_epochs=False,
                                            updates_per_epoch=updates_per_epoch)
-        ema = ModelEmaV3(net, decay=p["ema_decay"]) if p["ema"] else None
+        # EMA warm-up (timm): the decay grows with the step count, so short runs do not average in the random init.
+        ema = ModelEmaV3(net, decay=p["ema_decay"], use_warmup=True) if p["ema"] else None
         mixup = Mixup(mixup_alpha=p["mixup"], cutmix_alpha=p["cutmix"], label_smoothing=p["label_smoothing"],
                       num_classes=n_classes) if mixing else None
         criterion = SoftTargetCrossEntropy() if mixing else nn.CrossEntropyLoss(label_smoothing=p["label_smoothing"])
