@@ -114,8 +114,10 @@ from shared.runner import ModelContext
 from shared.vision.train import VISION_PARAMS, VisionModel
 
 folder, n, model_name, batch = Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+size = int(sys.argv[7])
 paths = [str(folder / f"{i}.png") for i in range(1, n + 1)]
 params = {**VISION_PARAMS, "model": model_name, "cifar_stem": model_name.startswith("resnet"), "epochs": 1,
+          "img_size": size,
           "batch_size": batch, "augment": "flip_translate", "workers": 0, "cache_images": "off"}
 ctx = ModelContext("multiclass", "accuracy", 10, 0, None, Path(sys.argv[6]), 2)
 model = VisionModel(params, ctx).fit(pd.DataFrame({"image_path": paths[:64]}), np.arange(64) % 10)
@@ -139,7 +141,7 @@ print(json.dumps({"images": n, "peak_rss_mib": hwm_kib() / 1024, "rss_before_mib
 """
 
 
-def render_test_set(folder: Path, n: int) -> None:
+def render_test_set(folder: Path, n: int, size: int) -> None:
     import numpy as np
     from PIL import Image
     from sklearn.datasets import load_digits
@@ -149,7 +151,8 @@ def render_test_set(folder: Path, n: int) -> None:
     digits, rng = load_digits(), np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(1, n + 1):
-        Image.fromarray(render(digits.images[i % len(digits.images)], rng)).save(folder / f"{i}.png")
+        image = Image.fromarray(render(digits.images[i % len(digits.images)], rng))
+        (image if size == 32 else image.resize((size, size), Image.BILINEAR)).save(folder / f"{i}.png")
 
 
 def bench(argv=None) -> None:
@@ -158,6 +161,7 @@ def bench(argv=None) -> None:
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--steps", type=int, default=10, help="timed training steps per measurement")
     p.add_argument("--sizes", default="5000,20000", help="two test-set sizes for the inference memory probe")
+    p.add_argument("--probe-px", type=int, default=32, help="side of the probe's test images in pixels")
     p.add_argument("--out", type=Path, default=Path("runs"))
     args = p.parse_args(argv)
     import pandas as pd
@@ -174,12 +178,13 @@ def bench(argv=None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "test"
         print(f"rendering {max(sizes)} test images ...", file=sys.stderr)
-        render_test_set(folder, max(sizes))
+        render_test_set(folder, max(sizes), args.probe_px)
         decode = decode_augment_per_core(folder, "flip_translate", 2000)
         inference = []
         for n in sizes:
             proc = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(REPO_ROOT), str(folder), str(n), args.model,
-                                   str(args.batch), str(Path(tmp) / f"work{n}")], capture_output=True, text=True)
+                                   str(args.batch), str(Path(tmp) / f"work{n}"), str(args.probe_px)],
+                                  capture_output=True, text=True)
             if proc.returncode != 0:
                 raise RuntimeError(proc.stderr[-2000:])
             inference.append(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -190,7 +195,8 @@ def bench(argv=None) -> None:
     text = ("Training throughput, in-memory 32x32 tensors (our loop = timm optimizer + per-update scheduler"
             " [+ EMA]; bare = forward, loss, backward, step):\n\n" + markdown_table(pd.DataFrame(training))
             + f"\nDecode + augment (PNG -> flip_translate tensors), one core: {decode:.0f} img/s\n\n"
-            "Streaming inference from PNG files (peak RSS measured during inference alone):\n\n"
+            f"Streaming inference from {args.probe_px}x{args.probe_px} PNG files (peak RSS measured during "
+            "inference alone):\n\n"
             + markdown_table(pd.DataFrame(inference)))
     write_text(out / "bench.md", text)
     plots.throughput_plot(out / "bench.png", training, inference)

@@ -216,14 +216,14 @@ def test_csv_of_image_paths_layout(tmp_path):
 
 def test_streaming_inference_memory_is_flat_and_the_bench_reports_it(tmp_path):
     rc, out, err = run_script("bench_vision", "--steps", "2", "--batch", "32", "--sizes", "500,3000",
-                              "--out", tmp_path, timeout=600)
+                              "--probe-px", "64", "--out", tmp_path, timeout=600)
     assert rc == 0, err[-3000:]
     result = json.loads((Path(last_line(out)) / "bench.json").read_text())
     small, large = result["inference"]
     assert (small["images"], large["images"]) == (500, 3000)
-    # 6x the images, (almost) the same peak: images are decoded batch by batch, never all at once
-    # (holding the 2,500 extra images as tensors would add ~30 MiB)
-    assert large["peak_rss_mib"] - small["peak_rss_mib"] < 15
+    # 6x the images, (almost) the same peak: images are decoded batch by batch, never all at once.
+    # Holding the 2,500 extra 64x64 images as float tensors would add ~120 MiB; RSS noise is ~20 MiB.
+    assert large["peak_rss_mib"] - small["peak_rss_mib"] < 50
     assert {r["ema"] for r in result["training"]} == {False, True} and all(r["ratio"] > 0 for r in result["training"])
     assert result["decode_augment_img_s_per_core"] > 0
 
