@@ -33,7 +33,7 @@ from shared.vision.images import BAD_IMAGE_POLICIES, load_rgb
 PATH_COL = "image_path"
 
 VISION_PARAMS = {
-    "model": "resnet18",  # any timm name, or airbench
+    "model": "resnet18",  # any timm name, or airbench | airbench_small
     "pretrained": False,  # download hub weights (online)
     "weights": "",  # a local weights file (offline); a missing file is an error
     "cifar_stem": False,  # 3x3 stride-1 stem, no max-pool (32-px inputs)
