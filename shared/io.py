@@ -52,6 +52,14 @@ def write_npy(path, array: np.ndarray) -> Path:
     return atomic_write(path, _save)
 
 
+def write_npz(path, **arrays) -> Path:
+    def _save(p: Path) -> None:
+        with open(p, "wb") as f:  # a file object: np.savez would add ".npz" to the temporary name
+            np.savez(f, **arrays)
+
+    return atomic_write(path, _save)
+
+
 def _json_default(obj):
     if isinstance(obj, np.integer):
         return int(obj)

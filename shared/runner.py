@@ -19,7 +19,7 @@ from shared import distributed, plots, submission
 from shared.config import resolve
 from shared.cv import load_or_make_folds, time_holdout
 from shared.errors import UserError, show
-from shared.io import atomic_write, read_csv, write_csv, write_json, write_npy
+from shared.io import read_csv, write_csv, write_json, write_npy, write_npz
 from shared.metrics import Metric, average, squeeze
 from shared.runs import get_log, git_version, logging_to, new_run_dir, save_config, start_log
 from shared.spec import CompetitionSpec, Dataset
@@ -137,6 +137,7 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
     config = resolve(recipe, overrides or {}, {"time_col": spec.time_col})
     data = spec.load(Path(data_dir), clean=config["clean_train"])
     metric: Metric = spec.metric
+    main = distributed.is_main()  # under torchrun only rank 0 writes
     y, classes = encode_target(spec, data.train[spec.target_col])
     weights = None
     if config["sample_weight"] != "none":  # checked and loaded before anything is written
@@ -146,13 +147,13 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
             raise UserError(f"recipe {recipe.name!r} does not take sample weights; drop --set sample_weight or "
                             "use a recipe whose model does (gbm, linear, automl).")
         weights = sample_weights(config["sample_weight"], spec, data, seed)
-    time_valid = _time_valid_rows(spec, config, data) if config["time_col"] else None
+    time_valid, time_dates = _time_valid_rows(spec, config, data) if config["time_col"] else (None, None)
 
     ids = data.train[spec.id_col]
-    if distributed.is_main():
+    if main:
         folds = load_or_make_folds(Path(out_root) / spec.name / "folds", ids, n_folds, seed, spec.fold_kind,
                                    target=y, id_col=spec.id_col)
-    folds = distributed.broadcast(folds if distributed.is_main() else None)
+    folds = distributed.broadcast(folds if main else None)
     fold_ids = sorted(folds["fold"].unique())
     todo = fold_ids if only_folds is None else sorted(set(only_folds))
     bad = [k for k in todo if k not in fold_ids]
@@ -166,7 +167,6 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
     budget = config["model"].get("time_limit")
     per_fold_budget = None if budget is None else budget / (len(todo) + (time_valid is not None))
 
-    main = distributed.is_main()
     run_dir = resume_dir or (new_run_dir(out_root, spec.name, recipe.name) if main else None)
     run_dir = distributed.broadcast(run_dir)
     log = start_log(run_dir) if main else get_log()
@@ -199,8 +199,8 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
         log.info(f"sample weights ({config['sample_weight']}): min {weights.min():.3f}, max {weights.max():.3f}")
     target = np.log1p(y) if log_target else y
     n_out = 1 if classes is None else len(classes)
-    model_factory = _model_factory(recipe, config, X, ContextMaker(spec, n_out if classes else 0, seed, per_fold_budget,
-                                                                   run_dir, resume_dir is not None))
+    model_factory = ModelFactory(recipe, config, X, ContextMaker(spec, n_out if classes else 0, seed, per_fold_budget,
+                                                                 run_dir, resume_dir is not None))
     fold_of = folds["fold"].to_numpy()
     oof = np.full((len(X), n_out), np.nan)
     test_folds, fold_scores, fold_times = [], [], []
@@ -214,13 +214,11 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
                 pred_valid, pred_test, seconds = done["valid"], done["test"], float(done["seconds"])
             log.info(f"fold {k}: kept from {saved}")
         else:
-            model = _fit(model_factory(f"fold{k}"), X, target, train_rows, weights, valid_rows)
-            pred_valid, pred_test = _predict(model, X.iloc[valid_rows], log_target), _predict(model, X_test, log_target)
-            _cleanup(model, run_dir / f"fold{k}")
+            pred_valid, pred_test = _fit_predict(model_factory, f"fold{k}", X, target, train_rows, valid_rows,
+                                                 weights, log_target, X_test)
             seconds = time.time() - t0
             if main:
-                atomic_write(saved, lambda p, v=pred_valid, t=pred_test, s=seconds: np.savez(
-                    open(p, "wb"), valid=v, test=t, seconds=s))
+                write_npz(saved, valid=pred_valid, test=pred_test, seconds=seconds)
         oof[valid_rows] = pred_valid.reshape(len(valid_rows), n_out)
         test_folds.append(pred_test.reshape(len(X_test), n_out))
         fold_scores.append(metric(y[valid_rows], squeeze(oof[valid_rows])))
@@ -231,8 +229,8 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
     extra = {"recipe": recipe.name, "fold_times_s": dict(zip(map(str, todo), fold_times)),
              "complete": len(todo) == len(fold_ids)}
     if time_valid is not None:
-        extra["time_split"] = _time_split(model_factory, X, target, y, time_valid, weights, data, config,
-                                          log_target, metric, run_dir / "time_split")
+        extra["time_split"] = _time_split(model_factory, X, target, y, time_valid, time_dates, weights, config,
+                                          log_target, metric)
         log.info(f"time split on {config['time_col']!r}: {metric.name} {extra['time_split']['score']:.5f} "
                  f"validating on {extra['time_split']['valid_rows']} rows from {extra['time_split']['valid_from']} "
                  f"(shuffled folds above mix the periods)")
@@ -259,51 +257,58 @@ class ContextMaker:
                             self.run_dir / name, available_cores(), self.resume)
 
 
-def _model_factory(recipe, config: dict, X: pd.DataFrame, contexts: ContextMaker):
-    """``factory(name) -> fresh model`` (with the recipe's fold-fitted feature steps in front, if any)."""
-    steps = None if recipe.fold_features is None else recipe.fold_features(X, config["features"], contexts("steps"))
+class ModelFactory:
+    """``factory(name) -> fresh model`` with its own scratch folder ``run_dir/name`` (and the recipe's
+    fold-fitted feature steps in front, if any)."""
 
-    def factory(name: str):
-        seed_everything(contexts.seed)
-        model = recipe.model(config["model"], contexts(name))
-        return model if steps is None else FoldPipeline(copy.deepcopy(steps), model)
-    return factory
+    def __init__(self, recipe, config: dict, X: pd.DataFrame, contexts: ContextMaker):
+        self.recipe, self.params, self.contexts = recipe, config["model"], contexts
+        self.steps = None if recipe.fold_features is None else recipe.fold_features(X, config["features"],
+                                                                                    contexts("steps"))
+        self.run_dir = contexts.run_dir
+
+    def __call__(self, name: str):
+        seed_everything(self.contexts.seed)
+        model = self.recipe.model(self.params, self.contexts(name))
+        return model if self.steps is None else FoldPipeline(copy.deepcopy(self.steps), model)
 
 
-def _fit(model, X: pd.DataFrame, target: np.ndarray, rows: np.ndarray, weights: np.ndarray | None,
-         valid_rows: np.ndarray):
-    """Fit on ``rows``. Models whose ``fit`` takes ``valid`` get the held-out rows to *monitor* (learning
-    curves, the best-epoch checkpoint); their predictions never depend on them."""
+def _fit_predict(model_factory: ModelFactory, name: str, X: pd.DataFrame, target: np.ndarray, rows: np.ndarray,
+                 valid_rows: np.ndarray, weights: np.ndarray | None, log_target: bool,
+                 X_test: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """A fresh model fitted on ``rows``; its predictions for ``valid_rows`` (and ``X_test``). Models whose
+    ``fit`` takes ``valid`` get the held-out rows to *monitor* (learning curves, the best-epoch checkpoint);
+    their predictions never depend on them. The model's scratch folder goes when it is empty."""
+    model = model_factory(name)
     kwargs = {} if weights is None else {"sample_weight": weights[rows]}
     if "valid" in inspect.signature(model.fit).parameters:
         kwargs["valid"] = (X.iloc[valid_rows], target[valid_rows])
-    return model.fit(X.iloc[rows], target[rows], **kwargs) or model
-
-
-def _cleanup(model, workdir: Path) -> None:
+    model = model.fit(X.iloc[rows], target[rows], **kwargs) or model
+    pred_valid = _predict(model, X.iloc[valid_rows], log_target)
+    pred_test = None if X_test is None else _predict(model, X_test, log_target)
     if hasattr(model, "cleanup"):
         model.cleanup()
+    workdir = model_factory.run_dir / name
     if workdir.exists() and not any(workdir.iterdir()):
         workdir.rmdir()
+    return pred_valid, pred_test
 
 
-def _time_valid_rows(spec: CompetitionSpec, config: dict, data: Dataset) -> np.ndarray:
+def _time_valid_rows(spec: CompetitionSpec, config: dict, data: Dataset) -> tuple[np.ndarray, pd.Series]:
+    """(validation mask of the time split, the parsed dates), checked before anything is written."""
     col = config["time_col"]
     if col not in data.train.columns:
         raise UserError(f"time column {col!r} is not in {spec.train_file}; pass an existing date column with "
                         "--set time_col=NAME, or --set time_col='' for no time split.")
-    return time_holdout(parse_dates(data.train[col]), config["time_valid_fraction"], col)
+    dates = parse_dates(data.train[col])
+    return time_holdout(dates, config["time_valid_fraction"], col), dates
 
 
-def _time_split(model_factory, X, target, y, valid, weights, data, config, log_target, metric,
-                workdir: Path) -> dict:
+def _time_split(model_factory, X, target, y, valid, dates, weights, config, log_target, metric) -> dict:
     """Fit on the earlier rows, score the later ones: what the competition's time split does to the score."""
     t0 = time.time()
     train_rows, valid_rows = np.flatnonzero(~valid), np.flatnonzero(valid)
-    model = _fit(model_factory("time_split"), X, target, train_rows, weights, valid_rows)
-    pred = _predict(model, X.iloc[valid_rows], log_target)
-    _cleanup(model, workdir)
-    dates = parse_dates(data.train[config["time_col"]])
+    pred, _ = _fit_predict(model_factory, "time_split", X, target, train_rows, valid_rows, weights, log_target)
     return {"score": metric(y[valid_rows], squeeze(pred.reshape(len(valid_rows), -1))),
             "time_col": config["time_col"], "valid_fraction": config["time_valid_fraction"],
             "train_rows": int(len(train_rows)), "valid_rows": int(len(valid_rows)),

@@ -52,8 +52,9 @@ class LGBMModel:
         base = np.zeros(len(X))
         kind = p.get("linear_base", "none")
         if kind in ("single", "auto") and self.ctx.task == "regression":
-            line = SingleFeatureLine(LGBMModel({**p, "linear_base": "none"}, self.ctx)).fit(X, y, sample_weight)
-            if kind == "single" or line.r_ >= SingleFeatureLine.AUTO_MIN_R:
+            min_r = SingleFeatureLine.AUTO_MIN_R if kind == "auto" else 0.0
+            line = SingleFeatureLine(LGBMModel({**p, "linear_base": "none"}, self.ctx)).fit(X, y, sample_weight, min_r)
+            if line.column_ is not None:
                 self.linear_ = line
                 base = line.predict(X)
         elif kind != "none" and self.ctx.task == "regression":
@@ -102,7 +103,9 @@ class SingleFeatureLine:
     def __init__(self, fallback=None):
         self.fallback = fallback
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None):
+    def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None, min_r: float = 0.0):
+        """``min_r``: no column correlating at least this well -> no line (``column_`` None), and no
+        fallback fitted for nothing."""
         w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
         self.mean_ = float(np.average(y, weights=w))
         self.column_, self.log_, self.r_ = None, False, 0.0
@@ -119,6 +122,8 @@ class SingleFeatureLine:
                 if r > self.r_:
                     self.column_, self.log_, self.r_ = col, use_log, float(r)
         self.fallback_ = None
+        if self.r_ < min_r:
+            self.column_ = None
         if self.column_ is not None:
             v = self._values(X)
             ok = np.isfinite(v)

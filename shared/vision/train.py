@@ -195,6 +195,11 @@ class VisionModel:
         criterion = SoftTargetCrossEntropy() if mixing else nn.CrossEntropyLoss(label_smoothing=p["label_smoothing"])
         scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
 
+        monitor = None  # the held-out rows, decoded once (kept in memory when small), scored every epoch
+        if valid is not None:
+            valid_paths = valid[0][PATH_COL].tolist()
+            monitor = (ImageDataset(valid_paths, None, self.eval_tf_, p["bad_images"], self._cache(valid_paths)),
+                       valid[1])
         stepper = Stepper(model, net, optimizer, scheduler, ema, mixup, criterion, scaler, amp, p["accum_steps"],
                           p["clip_grad"], self.device_, self._memory_format())
         workdir = Path(ctx.workdir)
@@ -216,17 +221,17 @@ class VisionModel:
             train_loss, _ = stepper.epoch(progress, batches, epoch * updates_per_epoch)
             scheduler.step(epoch + 1)
             row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
-            if valid is not None:
-                row["valid_accuracy"] = self._accuracy(net, valid)
+            if monitor is not None:
+                row["valid_accuracy"] = self._accuracy(net, monitor)
                 if ema is not None:
-                    row["valid_accuracy_ema"] = self._accuracy(ema.module, valid)
+                    row["valid_accuracy_ema"] = self._accuracy(ema.module, monitor)
             row["seconds"] = time.time() - started
             history.append(row)
             monitored = max(row.get("valid_accuracy", -1.0), row.get("valid_accuracy_ema", -1.0))
             state = {"epoch": epoch, "history": history, "best": max(state["best"], monitored)}
             if distributed.is_main():  # every rank holds the same weights; one writes them
                 self._save(workdir / "last.pt", net, ema, optimizer, scheduler, scaler, state)
-                if valid is not None and monitored >= state["best"]:
+                if monitor is not None and monitored >= state["best"]:
                     self._save(workdir / "best.pt", net, ema, optimizer, scheduler, scaler, state)
         self.history_ = history
         self.net_ = (ema.module if ema is not None else net).eval()
@@ -268,10 +273,8 @@ class VisionModel:
                 out.append(prob.cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.ctx.n_classes))
 
-    def _accuracy(self, net: nn.Module, valid: tuple[pd.DataFrame, np.ndarray]) -> float:
-        X, y = valid
-        dataset = ImageDataset(X[PATH_COL].tolist(), None, self.eval_tf_, self.params["bad_images"],
-                               self._cache(X[PATH_COL].tolist()))
+    def _accuracy(self, net: nn.Module, valid: tuple[ImageDataset, np.ndarray]) -> float:
+        dataset, y = valid
         accuracy = float((self._probabilities(net, dataset).argmax(1) == np.asarray(y)).mean())
         net.train()
         return accuracy
