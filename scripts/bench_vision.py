@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -182,9 +183,12 @@ def bench(argv=None) -> None:
         decode = decode_augment_per_core(folder, "flip_translate", 2000)
         inference = []
         for n in sizes:
+            # Large blocks straight from mmap: freed activations leave RSS at once, so the peak measures what
+            # inference holds rather than how glibc's heap happens to fragment over more batches.
+            env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
             proc = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(REPO_ROOT), str(folder), str(n), args.model,
                                    str(args.batch), str(Path(tmp) / f"work{n}"), str(args.probe_px)],
-                                  capture_output=True, text=True)
+                                  capture_output=True, text=True, env=env)
             if proc.returncode != 0:
                 raise RuntimeError(proc.stderr[-2000:])
             inference.append(json.loads(proc.stdout.strip().splitlines()[-1]))
