@@ -6,7 +6,8 @@
   backward, step) on the same model, batch and in-memory tensors;
 * decode + augment throughput of one core (PNG files -> augmented tensors, the recipe's preset);
 * inference throughput and peak memory of streaming test inference from PNG files at two test-set
-  sizes (memory must stay flat as the count grows).
+  sizes (memory must stay flat as the count grows);
+* the cost of test-time augmentation: prediction time and decodes with 1, 2, 4 and 8 views.
 
 Writes bench.json, bench.md and bench.png in runs/cifar10/bench-<timestamp>/ (printed last).
 
@@ -106,6 +107,55 @@ def decode_augment_per_core(folder: Path, preset: str, n: int) -> float:
     return len(dataset) / (time.perf_counter() - t0)
 
 
+def tta_cost(folder: Path, model_name: str, n: int, batch: int, settings=("none", "flip", "hflip,vflip,rot90",
+                                                                          "dihedral")) -> list[dict]:
+    """Seconds to predict ``n`` PNG files with each TTA setting, the decodes it made (counted), and the time of
+    decoding alone: n views should cost about n forward passes on top of one decode per image."""
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    import shared.vision.data as data_module
+    from shared.runner import ModelContext
+    from shared.vision import nets, tta
+    from shared.vision.augment import pipelines
+    from shared.vision.data import ImageDataset
+    from shared.vision.train import VISION_PARAMS, VisionModel
+
+    paths = [str(folder / f"{i}.png") for i in range(1, n + 1)]
+    eval_tf = pipelines("none", 32)[1]
+    t0 = time.perf_counter()
+    for i in range(n):
+        ImageDataset(paths, None, eval_tf)[i]
+    decode_s = time.perf_counter() - t0
+    real, decodes = data_module.load_rgb, [0]
+
+    def counting(path, policy="error", size=None):
+        decodes[0] += 1
+        return real(path, policy, size)
+
+    rows = []
+    for setting in settings:
+        ctx = ModelContext("multiclass", "accuracy", 10, 0, None, Path(folder), torch.get_num_threads())
+        model = VisionModel({**VISION_PARAMS, "model": model_name, "img_size": 32, "tta": setting, "workers": 0,
+                             "batch_size": batch // 2, "cifar_stem": model_name.startswith("resnet")}, ctx)
+        torch.manual_seed(0)
+        model.device_, model.net_, model.eval_tf_ = torch.device("cpu"), nets.create(
+            model_name, 10, stem=model_name.startswith("resnet")).eval(), eval_tf
+        decodes[0] = 0
+        data_module.load_rgb = counting
+        try:
+            t0 = time.perf_counter()
+            out = model.predict(pd.DataFrame({"image_path": paths}))
+            seconds = time.perf_counter() - t0
+        finally:
+            data_module.load_rgb = real
+        assert np.isfinite(out).all()
+        rows.append({"tta": setting, "views": len(tta.views(setting)), "seconds": seconds, "decodes": decodes[0],
+                     "decode_s": decode_s, "forward_s_per_view": (seconds - decode_s) / len(tta.views(setting))})
+    return rows
+
+
 MEMORY_PROBE = r"""
 import json, sys, time
 from pathlib import Path
@@ -163,6 +213,7 @@ def bench(argv=None) -> None:
     p.add_argument("--steps", type=int, default=10, help="timed training steps per measurement")
     p.add_argument("--sizes", default="5000,20000", help="two test-set sizes for the inference memory probe")
     p.add_argument("--probe-px", type=int, default=32, help="side of the probe's test images in pixels")
+    p.add_argument("--tta-images", type=int, default=2000, help="test images for the TTA cost measurement")
     p.add_argument("--out", type=Path, default=Path("runs"))
     args = p.parse_args(argv)
     import pandas as pd
@@ -181,6 +232,8 @@ def bench(argv=None) -> None:
         print(f"rendering {max(sizes)} test images ...", file=sys.stderr)
         render_test_set(folder, max(sizes), args.probe_px)
         decode = decode_augment_per_core(folder, "flip_translate", 2000)
+        print("timing test-time augmentation ...", file=sys.stderr)
+        tta_rows = tta_cost(folder, args.model, args.tta_images, args.batch)
         inference = []
         for n in sizes:
             # Large blocks straight from mmap: freed activations leave RSS at once, so the peak measures what
@@ -193,7 +246,7 @@ def bench(argv=None) -> None:
                 raise RuntimeError(proc.stderr[-2000:])
             inference.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     out = new_run_dir(args.out, "cifar10", "bench")
-    result = {"training": training, "decode_augment_img_s_per_core": decode, "inference": inference,
+    result = {"training": training, "decode_augment_img_s_per_core": decode, "inference": inference, "tta": tta_rows,
               "torch": torch.__version__, "threads": torch.get_num_threads()}
     write_json(out / "bench.json", result)
     text = ("Training throughput, in-memory 32x32 tensors (our loop = timm optimizer + per-update scheduler"
@@ -201,7 +254,9 @@ def bench(argv=None) -> None:
             + f"\nDecode + augment (PNG -> flip_translate tensors), one core: {decode:.0f} img/s\n\n"
             f"Streaming inference from {args.probe_px}x{args.probe_px} PNG files (peak RSS measured during "
             "inference alone):\n\n"
-            + markdown_table(pd.DataFrame(inference)))
+            + markdown_table(pd.DataFrame(inference))
+            + f"\nTest-time augmentation: {args.tta_images} PNG files; views are made from each decoded batch, so "
+            "decodes stay one per image and each view adds one forward pass:\n\n" + markdown_table(pd.DataFrame(tta_rows)))
     write_text(out / "bench.md", text)
     plots.throughput_plot(out / "bench.png", training, inference)
     print(text, file=sys.stderr)

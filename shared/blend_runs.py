@@ -104,7 +104,9 @@ def merge(run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) ->
     write_csv(run_dir / "folds.csv", first.folds)
     fold_times = {str(k): owner[k].metrics.get("fold_times_s", {}).get(str(k)) for k in all_folds}
     return write_results(run_dir, spec, data, y, classes, first.folds["fold"].to_numpy(), oof, all_folds,
-                         fold_scores, test_folds, fold_average(test_folds, spec.metric, classes), started,
+                         fold_scores, test_folds,
+                         fold_average(test_folds, spec.metric, classes, first.config.get("fold_average", "probabilities")),
+                         started,
                          {"recipe": first.config["recipe"], "complete": True, "fold_times_s": fold_times,
                           "merged_from": [str(r.path) for r in runs],
                           **_kept(owner[all_folds[0]].metrics, "time_split")})

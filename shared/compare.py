@@ -12,19 +12,35 @@ from shared.runs import Run
 
 def table(runs: list[Run]) -> str:
     """Markdown: one row per run, CV mean ± std over folds, pooled OOF CV, the time-ordered split (for
-    competitions that have one), local holdout, wall time."""
+    competitions that have one), local holdout, wall time; for image runs also the same models without
+    test-time augmentation and one fold's model alone on the holdout (mean over folds)."""
     metric = runs[0].metrics["metric"]
-    timed = any(r.metrics.get("time_split") for r in runs)
-    time_head = f" time split {metric} |" if timed else ""
-    lines = [f"| recipe | CV {metric} (mean ± std over folds) | OOF {metric} |{time_head} local holdout {metric} | "
-             "wall time |", "|---|---|---|" + "---|" * timed + "---|---|"]
-    for r in runs:
-        m = r.metrics
-        holdout = "—" if m.get("holdout") is None else f"{m['holdout']:.4f}"
-        split = m.get("time_split")
-        time_cell = (f" {split['score']:.4f} |" if split else " — |") if timed else ""
-        lines.append(f"| {m['recipe']} | {m['cv_mean']:.4f} ± {m['cv_std']:.4f} | {m['cv']:.4f} |{time_cell} {holdout} | "
-                     f"{m['wall_time_s']:.0f} s |")
+
+    def score(value) -> str:
+        return "—" if value is None else f"{value:.4f}"
+
+    def one_fold(m: dict):
+        scores = [v for v in (m.get("holdout_folds") or {}).values() if v is not None]
+        return sum(scores) / len(scores) if scores else None
+
+    columns = [("recipe", lambda m: m["recipe"]),
+               (f"CV {metric} (mean ± std over folds)", lambda m: f"{m['cv_mean']:.4f} ± {m['cv_std']:.4f}"),
+               (f"OOF {metric}", lambda m: score(m["cv"]))]
+    if any(r.metrics.get("time_split") for r in runs):
+        columns.append((f"time split {metric}", lambda m: score((m.get("time_split") or {}).get("score"))))
+    tta = any("no_tta" in (r.metrics.get("variants") or {}) for r in runs)
+    if tta:
+        columns.append((f"OOF {metric} without TTA",
+                        lambda m: score(((m.get("variants") or {}).get("no_tta") or {}).get("cv"))))
+    columns.append((f"local holdout {metric}", lambda m: score(m.get("holdout"))))
+    if tta:
+        columns.append(("holdout without TTA",
+                        lambda m: score(((m.get("variants") or {}).get("no_tta") or {}).get("holdout"))))
+    if any(one_fold(r.metrics) is not None for r in runs):
+        columns.append(("holdout, one fold's model (mean)", lambda m: score(one_fold(m))))
+    columns.append(("wall time", lambda m: f"{m['wall_time_s']:.0f} s"))
+    lines = ["| " + " | ".join(name for name, _ in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(get(r.metrics)) for _, get in columns) + " |" for r in runs]
     return "\n".join(lines) + "\n"
 
 

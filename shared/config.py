@@ -42,8 +42,15 @@ RUN_SETTINGS = {
     "time_col": "",  # a date column: also score a time-ordered split (train earlier, validate later)
     "time_valid_fraction": 0.2,  # share of the latest rows held out by that split
     "sample_weight": "none",  # none | adversarial (test-likeness) | path to a CSV of id,weight
+    "fold_average": "probabilities",  # classes: average the folds' test probabilities, or their logits
 }
 _SETTING_TYPES = {"log_target": True}  # an example value of the right type where the default is None
+
+
+# Automatic adjustments that a stated choice turns off: a recipe's small-data rules (shared.vision.train.fit_schedule)
+# may shrink its batch or lengthen its schedule, but `--set epochs=2` means two epochs and `--set batch_size=64`
+# (or a stated lr) means that batch and rate. Setting the guard itself (`--set min_updates=...`) still wins.
+STATED_WINS = {"epochs": ("min_updates",), "batch_size": ("min_steps_per_epoch",), "lr": ("min_steps_per_epoch",)}
 
 
 def resolve(recipe: Recipe, overrides: dict, run_defaults: dict | None = None) -> dict:
@@ -67,6 +74,9 @@ def resolve(recipe: Recipe, overrides: dict, run_defaults: dict | None = None) -
             raise UserError(f"--set {key}: recipe {recipe.name!r} has no such key; known keys: {known}.")
         default = config[section][key]
         config[section][key] = _coerce(key, value, default)
+        for guard in STATED_WINS.get(key, ()):
+            if guard in config[section] and guard not in overrides:
+                config[section][guard] = 0
     return config
 
 
@@ -84,6 +94,8 @@ def _coerce(key, value, default):
                 raise UserError(f"--set {key}={value!r}: expected a whole number like {default!r}.")
             return int(value)
         return float(value)
+    if isinstance(default, str) and isinstance(value, bool):  # a text setting such as pretrained=auto|true|false
+        return str(value).lower()
     if isinstance(default, str) and not isinstance(value, str):
         raise UserError(f"--set {key}={value!r}: expected text like {default!r}.")
     if isinstance(default, list) and not isinstance(value, list):

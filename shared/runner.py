@@ -134,7 +134,11 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
          resume_dir: Path | None = None, started: float | None = None) -> Path:
     started = started or time.time()
     recipe = spec.recipe(recipe_name)
+    if recipe.requires is not None:
+        recipe.requires()
     config = resolve(recipe, overrides or {}, {"time_col": spec.time_col})
+    if config["fold_average"] not in FOLD_AVERAGES:
+        raise UserError(f"--set fold_average={config['fold_average']!r}: choose one of {list(FOLD_AVERAGES)}.")
     data = spec.load(Path(data_dir), clean=config["clean_train"])
     metric: Metric = spec.metric
     main = distributed.is_main()  # under torchrun only rank 0 writes
@@ -204,6 +208,7 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
     fold_of = folds["fold"].to_numpy()
     oof = np.full((len(X), n_out), np.nan)
     test_folds, fold_scores, fold_times = [], [], []
+    variant_preds: dict[str, tuple[np.ndarray, list]] = {}  # e.g. "no_tta": the same models without TTA
 
     for k in tqdm(todo, desc=f"{recipe.name} folds", file=sys.stderr, leave=False, disable=not main or None):
         t0 = time.time()
@@ -212,15 +217,23 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
         if saved.is_file():  # finished before the interruption: not retrained
             with np.load(saved) as done:
                 pred_valid, pred_test, seconds = done["valid"], done["test"], float(done["seconds"])
+                variants = {name[len("valid__"):]: (done[name], done["test__" + name[len("valid__"):]])
+                            for name in done.files if name.startswith("valid__")}
             log.info(f"fold {k}: kept from {saved}")
         else:
-            pred_valid, pred_test = _fit_predict(model_factory, f"fold{k}", X, target, train_rows, valid_rows,
-                                                 weights, log_target, X_test)
+            pred_valid, pred_test, variants = _fit_predict(model_factory, f"fold{k}", X, target, train_rows,
+                                                           valid_rows, weights, log_target, X_test)
             seconds = time.time() - t0
             if main:
-                write_npz(saved, valid=pred_valid, test=pred_test, seconds=seconds)
+                write_npz(saved, valid=pred_valid, test=pred_test, seconds=seconds,
+                          **{f"{part}__{name}": pair[i] for name, pair in variants.items()
+                             for i, part in enumerate(("valid", "test"))})
         oof[valid_rows] = pred_valid.reshape(len(valid_rows), n_out)
         test_folds.append(pred_test.reshape(len(X_test), n_out))
+        for name, (v_valid, v_test) in variants.items():
+            v_oof, v_tests = variant_preds.setdefault(name, (np.full((len(X), n_out), np.nan), []))
+            v_oof[valid_rows] = v_valid.reshape(len(valid_rows), n_out)
+            v_tests.append(v_test.reshape(len(X_test), n_out))
         fold_scores.append(metric(y[valid_rows], squeeze(oof[valid_rows])))
         fold_times.append(seconds)
         log.info(f"fold {k}: {metric.name} {fold_scores[-1]:.5f} ({fold_times[-1]:.1f} s, "
@@ -237,8 +250,17 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
     test_folds = np.stack(test_folds)
     if not main:
         return run_dir
-    return write_results(run_dir, spec, data, y, classes, fold_of, oof, todo, fold_scores,
-                         test_folds, fold_average(test_folds, metric, classes), started, extra)
+    done = np.isin(fold_of, todo)
+    extra["variants"] = {
+        name: {"cv": metric(y[done], squeeze(v_oof[done])),
+               "holdout": holdout_score(spec, data, fold_average(np.stack(v_tests), metric, classes,
+                                                                 config["fold_average"]), classes)}
+        for name, (v_oof, v_tests) in variant_preds.items()}
+    for name, scores in extra["variants"].items():
+        holdout = "" if scores["holdout"] is None else f", local holdout {scores['holdout']:.5f}"
+        log.info(f"{name.replace('_', ' ')}: CV {metric.name} {scores['cv']:.5f}{holdout}")
+    return write_results(run_dir, spec, data, y, classes, fold_of, oof, todo, fold_scores, test_folds,
+                         fold_average(test_folds, metric, classes, config["fold_average"]), started, extra)
 
 
 @dataclass
@@ -275,23 +297,26 @@ class ModelFactory:
 
 def _fit_predict(model_factory: ModelFactory, name: str, X: pd.DataFrame, target: np.ndarray, rows: np.ndarray,
                  valid_rows: np.ndarray, weights: np.ndarray | None, log_target: bool,
-                 X_test: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """A fresh model fitted on ``rows``; its predictions for ``valid_rows`` (and ``X_test``). Models whose
-    ``fit`` takes ``valid`` get the held-out rows to *monitor* (learning curves, the best-epoch checkpoint);
-    their predictions never depend on them. The model's scratch folder goes when it is empty."""
+                 X_test: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """A fresh model fitted on ``rows``; its predictions for ``valid_rows`` (and ``X_test``), and the
+    ``{name: (valid, test)}`` variants of those predictions a model makes in the same pass (``predict_variants``:
+    e.g. without test-time augmentation, so the gain of TTA is measured). Models whose ``fit`` takes ``valid`` get
+    the held-out rows to *monitor* (learning curves, the best-epoch checkpoint); their predictions never depend on
+    them. The model's scratch folder goes when it is empty."""
     model = model_factory(name)
     kwargs = {} if weights is None else {"sample_weight": weights[rows]}
     if "valid" in inspect.signature(model.fit).parameters:
         kwargs["valid"] = (X.iloc[valid_rows], target[valid_rows])
     model = model.fit(X.iloc[rows], target[rows], **kwargs) or model
-    pred_valid = _predict(model, X.iloc[valid_rows], log_target)
-    pred_test = None if X_test is None else _predict(model, X_test, log_target)
+    pred_valid, valid_variants = _predict(model, X.iloc[valid_rows], log_target)
+    pred_test, test_variants = (None, {}) if X_test is None else _predict(model, X_test, log_target)
+    variants = {name: (valid_variants[name], test_variants[name]) for name in valid_variants if name in test_variants}
     if hasattr(model, "cleanup"):
         model.cleanup()
     workdir = model_factory.run_dir / name
     if workdir.exists() and not any(workdir.iterdir()):
         workdir.rmdir()
-    return pred_valid, pred_test
+    return pred_valid, pred_test, variants
 
 
 def _time_valid_rows(spec: CompetitionSpec, config: dict, data: Dataset) -> tuple[np.ndarray, pd.Series]:
@@ -308,7 +333,7 @@ def _time_split(model_factory, X, target, y, valid, dates, weights, config, log_
     """Fit on the earlier rows, score the later ones: what the competition's time split does to the score."""
     t0 = time.time()
     train_rows, valid_rows = np.flatnonzero(~valid), np.flatnonzero(valid)
-    pred, _ = _fit_predict(model_factory, "time_split", X, target, train_rows, valid_rows, weights, log_target)
+    pred, _, _ = _fit_predict(model_factory, "time_split", X, target, train_rows, valid_rows, weights, log_target)
     return {"score": metric(y[valid_rows], squeeze(pred.reshape(len(valid_rows), -1))),
             "time_col": config["time_col"], "valid_fraction": config["time_valid_fraction"],
             "train_rows": int(len(train_rows)), "valid_rows": int(len(valid_rows)),
@@ -316,9 +341,32 @@ def _time_split(model_factory, X, target, y, valid, dates, weights, config, log_
             "seconds": time.time() - t0}
 
 
-def fold_average(test_folds: np.ndarray, metric: Metric, classes: list | None) -> np.ndarray:
-    """Test predictions averaged over folds: in the metric's space for values, plain mean of probabilities."""
-    return average(test_folds, metric, axis=0) if classes is None else test_folds.mean(axis=0)
+FOLD_AVERAGES = ("probabilities", "logits")
+
+
+def fold_average(test_folds: np.ndarray, metric: Metric, classes: list | None,
+                 how: str = "probabilities") -> np.ndarray:
+    """Test predictions averaged over folds: values in the metric's space; class probabilities by their mean
+    (``probabilities``) or by the softmax of their mean log (``logits``: a geometric mean, renormalised)."""
+    if classes is None:
+        return average(test_folds, metric, axis=0)
+    if how not in FOLD_AVERAGES:
+        raise UserError(f"--set fold_average={how!r}: choose one of {list(FOLD_AVERAGES)}.")
+    if how == "logits":
+        mean_log = np.log(np.clip(test_folds, 1e-12, None)).mean(axis=0)
+        weights = np.exp(mean_log - mean_log.max(axis=-1, keepdims=True))
+        return weights / weights.sum(axis=-1, keepdims=True)
+    return test_folds.mean(axis=0)
+
+
+def holdout_score(spec: CompetitionSpec, data: Dataset, test_pred: np.ndarray, classes: list | None) -> float | None:
+    """The local-holdout score of test predictions, where the data have a solution file (the demos do)."""
+    solution = data.data_dir / spec.solution_file
+    if not solution.is_file():
+        return None
+    values, target_cols = to_submission_values(spec, squeeze(test_pred), classes, data.sample_submission)
+    sub = submission.build(data.sample_submission, spec.id_col, data.test[spec.id_col], values, target_cols)
+    return submission.score(sub, read_csv(solution, [spec.id_col], "solution"), spec.id_col, spec.metric, classes)
 
 
 def write_results(run_dir: Path, spec: CompetitionSpec, data: Dataset, y: np.ndarray, classes: list | None,
@@ -354,6 +402,9 @@ def write_results(run_dir: Path, spec: CompetitionSpec, data: Dataset, y: np.nda
     if solution.is_file():
         metrics["holdout"] = submission.score(sub, read_csv(solution, [spec.id_col], "solution"), spec.id_col,
                                               metric, classes)
+        if len(test_folds) > 1:  # each fold's model alone, beside the fold ensemble above
+            metrics["holdout_folds"] = {str(k): holdout_score(spec, data, test_folds[i], classes)
+                                        for i, k in enumerate(folds_done)}
     metrics["wall_time_s"] = time.time() - started
     write_json(run_dir / "metrics.json", metrics)
     plots.run_plots(run_dir, metric, y[done], squeeze(oof[done]), folds_done, fold_scores, classes)
@@ -365,6 +416,12 @@ def write_results(run_dir: Path, spec: CompetitionSpec, data: Dataset, y: np.nda
     return run_dir
 
 
-def _predict(model, X: pd.DataFrame, log_target: bool) -> np.ndarray:
-    pred = np.asarray(model.predict(X), float)
-    return np.expm1(pred) if log_target else pred
+def _predict(model, X: pd.DataFrame, log_target: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(the model's predictions, its named variants from the same pass when it has ``predict_variants``)."""
+    if hasattr(model, "predict_variants"):
+        out = model.predict_variants(X)
+        pred, variants = out.pop(""), out
+    else:
+        pred, variants = model.predict(X), {}
+    back = (lambda p: np.expm1(np.asarray(p, float))) if log_target else (lambda p: np.asarray(p, float))
+    return back(pred), {name: back(p) for name, p in variants.items()}

@@ -36,6 +36,9 @@ class Recipe:
     # Steps that learn from rows (``fold_features.FoldPipeline``): ``fold_features(X, params, ctx) -> steps``,
     # fitted inside each fold on its training rows only.
     fold_features: Callable[[pd.DataFrame, dict, Any], list] | None = None
+    # A check that the recipe can run here (an optional package installed), called before anything is written:
+    # it raises UserError saying what to install.
+    requires: Callable[[], None] | None = None
 
 
 @dataclass
@@ -124,6 +127,12 @@ class CompetitionSpec:
         if clean and self.clean_train is not None:
             train = train[np.asarray(self.clean_train(train), bool)].reset_index(drop=True)
         if self.image_path is not None:
+            both = sorted(set(self.image_path(train, "train").astype(str))
+                          & set(self.image_path(test, "test").astype(str)))
+            if both:  # the same file as a training and a test image
+                raise UserError(f"{show(both[0])} is listed in both {data_dir / self.train_file} and "
+                                f"{data_dir / test_name} ({len(both)} such); an image is either training or test data: "
+                                "use the files of one download.")
             train = train.assign(image_path=_existing_images(data_dir, self.image_path(train, "train"),
                                                              train[self.id_col], self.train_file))
             test = test.assign(image_path=_existing_images(data_dir, self.image_path(test, "test"),

@@ -216,7 +216,7 @@ def test_csv_of_image_paths_layout(tmp_path):
 
 def test_streaming_inference_memory_is_flat_and_the_bench_reports_it(tmp_path):
     rc, out, err = run_script("bench_vision", "--steps", "2", "--batch", "32", "--sizes", "500,3000",
-                              "--probe-px", "64", "--out", tmp_path, timeout=600)
+                              "--probe-px", "64", "--tta-images", "200", "--out", tmp_path, timeout=600)
     assert rc == 0, err[-3000:]
     result = json.loads((Path(last_line(out)) / "bench.json").read_text())
     small, large = result["inference"]
@@ -226,6 +226,8 @@ def test_streaming_inference_memory_is_flat_and_the_bench_reports_it(tmp_path):
     assert large["peak_rss_mib"] - small["peak_rss_mib"] < 50
     assert {r["ema"] for r in result["training"]} == {False, True} and all(r["ratio"] > 0 for r in result["training"])
     assert result["decode_augment_img_s_per_core"] > 0
+    # TTA: 1, 2, 4 and 8 views, and every setting decodes each of the 200 images exactly once.
+    assert [r["views"] for r in result["tta"]] == [1, 2, 4, 8] and {r["decodes"] for r in result["tta"]} == {200}
 
 
 def test_offline_weights_file_is_loaded_and_a_missing_one_is_an_error(tmp_path):
@@ -242,3 +244,23 @@ def test_offline_weights_file_is_loaded_and_a_missing_one_is_an_error(tmp_path):
         nets.create("resnet18", 7, weights=str(tmp_path / "missing.pth"))
     with pytest.raises(UserError, match="not a timm model"):
         nets.create("resnet_nonexistent", 7)
+
+
+def test_small_data_shrinks_the_batch_and_lengthens_the_schedule_unless_stated():
+    from competitions import get
+    from shared.config import resolve
+    from shared.vision.train import fit_schedule
+
+    fast = get("cifar10").recipes["fast"]
+    p = resolve(fast, {})["model"]
+    # Real CIFAR-10 (40,000 training images per fold): the recipe as stated.
+    assert fit_schedule(40_000, p) == (512, 0.2, 10)
+    # 800 images: batch 32 (25 steps per epoch), lr 0.2 * sqrt(32 / 512) = 0.05, 20 epochs for 500 updates.
+    batch, lr, epochs = fit_schedule(800, p)
+    assert (batch, epochs) == (32, 20) and lr == pytest.approx(0.05)
+    assert fit_schedule(100, p)[0] == 16  # never below 16
+    # A stated epoch count, batch or rate is kept as stated; the guards can still be set explicitly.
+    assert fit_schedule(800, resolve(fast, {"epochs": 3})["model"]) == (32, pytest.approx(0.05), 3)
+    assert fit_schedule(800, resolve(fast, {"batch_size": 64})["model"]) == (64, 0.2, 42)  # 12 updates per epoch
+    assert fit_schedule(800, resolve(fast, {"epochs": 3, "min_updates": 100})["model"])[2] == 4
+    assert fit_schedule(800, resolve(fast, {"min_steps_per_epoch": 0, "min_updates": 0})["model"]) == (512, 0.2, 10)

@@ -23,8 +23,12 @@ RECIPES = {
         model_params={**VISION_PARAMS,
                       "model": "resnet18", "cifar_stem": True, "augment": "d2l_cifar", "img_size": 32,
                       "opt": "momentum",  # SGD with momentum 0.9, as taught
-                      "lr": 2e-4, "weight_decay": 5e-4, "sched": "step", "decay_epochs": 4, "decay_rate": 0.9,
-                      "epochs": 20, "batch_size": 128},
+                      # The course: lr 2e-4, weight decay 5e-4 on the *summed* batch loss (l.sum().backward()).
+                      # On the mean loss used here the same updates are lr 2e-4 * 128 and weight decay 5e-4 / 128.
+                      "lr": 2e-4 * 128, "weight_decay": 5e-4 / 128, "sched": "step", "decay_epochs": 4,
+                      "decay_rate": 0.9,
+                      "epochs": 20, "batch_size": 128,
+                      "min_steps_per_epoch": 20, "min_updates": 500},  # small samples only (the demo)
     ),
     "fast": Recipe(
         "fast", "airbench-style: small conv net, flip + 2 px translations, label smoothing 0.2, EMA, flip TTA",
@@ -34,7 +38,8 @@ RECIPES = {
                       "opt": "sgd",  # Nesterov SGD (timm's "sgd")
                       "lr": 0.2, "weight_decay": 5e-4, "sched": "cosine", "warmup_epochs": 1,
                       "label_smoothing": 0.2, "ema": True, "ema_decay": 0.99, "tta": "flip",
-                      "epochs": 10, "batch_size": 512},
+                      "epochs": 10, "batch_size": 512, "min_steps_per_epoch": 20,
+                      "min_updates": 500},
     ),
     "timm": Recipe(
         "timm", "any timm backbone (--set model=NAME), natural-image augmentation, Mixup/CutMix, AdamW, EMA",
@@ -43,7 +48,8 @@ RECIPES = {
                       "model": "resnet18", "cifar_stem": True, "augment": "flip_translate", "img_size": 32,
                       "opt": "adamw", "lr": 2e-3, "weight_decay": 0.05, "sched": "cosine", "warmup_epochs": 1,
                       "mixup": 0.2, "cutmix": 1.0, "label_smoothing": 0.1, "ema": True, "ema_decay": 0.998,
-                      "tta": "flip", "epochs": 15, "batch_size": 128},
+                      "tta": "flip", "epochs": 15, "batch_size": 128,
+                      "min_steps_per_epoch": 20, "min_updates": 500},  # small samples only (the demo)
     ),
 }
 

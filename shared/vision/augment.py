@@ -36,6 +36,13 @@ def _natural(size: int) -> list:
             A.ColorJitter(0.2, 0.2, 0.2, 0.0, p=0.5)]
 
 
+def _d2l_imagenet(size: int) -> list:
+    """The course's ImageNet-style training augmentation (its dog-breed chapter): random resized crop at scale
+    0.08-1 and aspect 3/4-4/3, horizontal flip, colour jitter 0.4."""
+    return [A.RandomResizedCrop(size=(size, size), scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)), A.HorizontalFlip(),
+            A.ColorJitter(0.4, 0.4, 0.4, 0.0, p=1.0)]
+
+
 def _leaves(size: int) -> list:
     """Leaf scans: any orientation (flips, 90-degree turns, rotation), scale, mild colour; shape decides."""
     return [A.RandomResizedCrop(size=(size, size), scale=(0.5, 1.0)), A.HorizontalFlip(), A.VerticalFlip(),
@@ -44,7 +51,8 @@ def _leaves(size: int) -> list:
 
 
 PRESETS = {"d2l_cifar": (_d2l_cifar, CIFAR_MEAN, CIFAR_STD), "flip_translate": (_flip_translate, CIFAR_MEAN, CIFAR_STD),
-           "natural": (_natural, IMAGENET_MEAN, IMAGENET_STD), "leaves": (_leaves, IMAGENET_MEAN, IMAGENET_STD),
+           "natural": (_natural, IMAGENET_MEAN, IMAGENET_STD),
+           "d2l_imagenet": (_d2l_imagenet, IMAGENET_MEAN, IMAGENET_STD), "leaves": (_leaves, IMAGENET_MEAN, IMAGENET_STD),
            "none": (lambda size: [A.Resize(size, size)], IMAGENET_MEAN, IMAGENET_STD)}
 
 

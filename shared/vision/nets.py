@@ -3,6 +3,9 @@ from a local file, an optional CIFAR stem for 32-px inputs, and ``airbench`` —
 the style of Keller Jordan's airbench (conv-pool-BN-GELU blocks, scaled logits)."""
 from __future__ import annotations
 
+import functools
+import os
+import socket
 from pathlib import Path
 
 import torch
@@ -52,10 +55,30 @@ def cifar_stem(model: nn.Module) -> nn.Module:
     return model
 
 
-def create(name: str, num_classes: int, pretrained: bool = False, weights: str = "", stem: bool = False,
+_SCRATCH_WARNED: set[str] = set()  # pretrained=auto fell back to random weights: said once per model name
+
+
+@functools.cache
+def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    """Whether the model hub answers at all (checked once per process): offline, weights come from the cache."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def create(name: str, num_classes: int, pretrained: bool | str = False, weights: str = "", stem: bool = False,
            drop_rate: float = 0.0) -> nn.Module:
-    """``pretrained`` downloads from the hub (online); ``weights`` loads a local file (offline: a missing
-    file is an error, never a silent random start). The classifier is resized to ``num_classes``."""
+    """``pretrained``: true downloads from the hub (an error when it cannot); ``auto`` uses the hub's weights when
+    they can be had (online, or in the local cache) and otherwise trains from scratch, saying so; false never.
+    ``weights`` loads a local file (offline: a missing file is an error, never a silent random start). The
+    classifier is resized to ``num_classes``."""
+    mode = str(pretrained).lower()
+    if mode not in ("true", "false", "auto"):
+        raise UserError(f"--set pretrained={pretrained!r}: choose true, false or auto.")
     if name in AIRBENCH_WIDTHS:
         widths, stem_width = AIRBENCH_WIDTHS[name]
         model = AirbenchNet(num_classes, widths, stem_width)
@@ -70,13 +93,32 @@ def create(name: str, num_classes: int, pretrained: bool = False, weights: str =
             if not path.is_file():
                 raise UserError(f"--set weights={weights}: no such file. Download the weights where you are "
                                 "online (or add them as a Kaggle dataset) and point to the file.")
-            pretrained, pretrained_cfg_overlay = True, {"file": str(path)}
+            mode, pretrained_cfg_overlay = "true", {"file": str(path)}
+
+        def make(use: bool) -> nn.Module:
+            if not use or weights or hub_reachable():
+                return timm.create_model(name, pretrained=use, num_classes=num_classes, drop_rate=drop_rate,
+                                         pretrained_cfg_overlay=pretrained_cfg_overlay)
+            import huggingface_hub.constants as hub  # offline: the local cache only, no minute of retries
+
+            before, hub.HF_HUB_OFFLINE = hub.HF_HUB_OFFLINE, True
+            try:
+                return timm.create_model(name, pretrained=True, num_classes=num_classes, drop_rate=drop_rate)
+            finally:
+                hub.HF_HUB_OFFLINE = before
         try:
-            model = timm.create_model(name, pretrained=pretrained, num_classes=num_classes, drop_rate=drop_rate,
-                                      pretrained_cfg_overlay=pretrained_cfg_overlay)
-        except (OSError, RuntimeError) as exc:
-            if pretrained and not weights:
+            model = make(mode != "false")
+        except Exception as exc:  # no network, no cached file, or a hub error: each surfaces differently
+            if mode == "false" or weights:
+                raise
+            if mode == "true":
                 raise UserError(f"could not download pretrained weights for {name!r} ({type(exc).__name__}); "
-                                "offline, pass --set weights=PATH or --set pretrained=false.") from None
-            raise
+                                "offline, pass --set weights=PATH, or --set pretrained=false.") from None
+            from shared.runs import get_log
+
+            if name not in _SCRATCH_WARNED:
+                _SCRATCH_WARNED.add(name)
+                get_log().warning(f"pretrained=auto: no weights for {name!r} could be had ({type(exc).__name__}); "
+                                  "training from scratch. Online, or with --set weights=PATH, it starts pretrained.")
+            model = make(False)
     return cifar_stem(model) if stem else model

@@ -24,8 +24,9 @@ from tqdm.auto import tqdm
 
 from shared import distributed
 from shared.errors import UserError
-from shared.io import atomic_write
-from shared.vision import nets
+from shared.io import atomic_write, write_csv
+from shared.runs import get_log
+from shared.vision import nets, tta
 from shared.vision.augment import pipelines
 from shared.vision.data import ImageDataset, loader, should_cache
 from shared.vision.images import BAD_IMAGE_POLICIES, load_rgb
@@ -38,10 +39,14 @@ VISION_PARAMS = {
     "weights": "",  # a local weights file (offline); a missing file is an error
     "cifar_stem": False,  # 3x3 stride-1 stem, no max-pool (32-px inputs)
     "drop_rate": 0.0,
-    "img_size": 32,
+    "img_size": 32,  # the side images are resized to; 0: the images' own size
     "augment": "natural",  # shared.vision.augment.PRESETS
     "epochs": 10,
     "batch_size": 128,
+    # Small data: when an epoch would hold fewer optimizer steps than this, the batch halves (down to 16) and the
+    # learning rate follows by the square-root rule, lr * sqrt(new / old). 0 = off; the stated batch is kept.
+    "min_steps_per_epoch": 0,
+    "min_updates": 0,  # small data: epochs grow until training holds this many optimizer updates (0 = off)
     "accum_steps": 1,  # gradient accumulation: optimizer steps every this many batches
     "opt": "sgd",  # timm create_optimizer_v2 names: sgd (nesterov), momentum, adamw, lamb, ...
     "lr": 0.1,
@@ -58,7 +63,8 @@ VISION_PARAMS = {
     "clip_grad": 0.0,  # max gradient norm (0 = off)
     "ema": False,
     "ema_decay": 0.999,
-    "tta": "none",  # none | flip: average the probabilities of the image and its mirror
+    "tta": "none",  # test-time views, comma-separated (shared.vision.tta): none | flip | dihedral | hflip,vflip,...
+    "tta_merge": "probabilities",  # merge the views by mean of probabilities, or of logits
     "amp": "auto",  # auto (bf16 on CUDA where supported, else fp16; off on CPU) | bf16 | fp16 | off
     "channels_last": "auto",  # auto (on CUDA) | on | off
     "device": "auto",  # auto | cpu | cuda
@@ -84,6 +90,37 @@ def _amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[setting]
 
 
+def fit_schedule(n_train: int, p: dict) -> tuple[int, float, int]:
+    """The (global batch, learning rate, epochs) to train ``n_train`` images with. As stated, unless the data are
+    too few for the stated batch and schedule:
+
+    - when an epoch would hold fewer than ``min_steps_per_epoch`` steps, the batch halves until it does (16 at
+      the least) and the learning rate scales by sqrt(new / old);
+    - when all epochs together would hold fewer than ``min_updates`` optimizer updates, epochs grow until they do.
+
+    A recipe tuned for 50,000 images at batch 512 for 10 epochs then still trains a 1,000-image sample properly."""
+    batch, lr, epochs = p["batch_size"], p["lr"], p["epochs"]
+    notes = []
+    if p["min_steps_per_epoch"] > 0 and n_train // batch < p["min_steps_per_epoch"]:
+        new = batch
+        while new > 16 and n_train // new < p["min_steps_per_epoch"]:
+            new //= 2
+        new = max(new, 16)
+        lr *= math.sqrt(new / batch)
+        notes.append(f"batch {batch} -> {new} and lr {p['lr']:.4g} -> {lr:.4g} "
+                     f"(at least {p['min_steps_per_epoch']} steps per epoch)")
+        batch = new
+    updates = math.ceil(max(1, n_train // batch) / p["accum_steps"])
+    if p["min_updates"] > 0 and epochs * updates < p["min_updates"]:
+        new = math.ceil(p["min_updates"] / updates)
+        notes.append(f"epochs {epochs} -> {new} (at least {p['min_updates']} updates)")
+        epochs = new
+    if notes and distributed.is_main():
+        get_log().info("%d training images: %s; --set min_steps_per_epoch=0 min_updates=0 keeps the stated "
+                       "schedule", n_train, "; ".join(notes))
+    return batch, lr, epochs
+
+
 def _seed_epoch(seed: int, epoch: int) -> None:
     s = (seed * 1_000_003 + epoch) % 2**31
     random.seed(s)
@@ -91,31 +128,74 @@ def _seed_epoch(seed: int, epoch: int) -> None:
     torch.manual_seed(s)
 
 
+def save_checkpoint(path: Path, net, ema, optimizer, scheduler, scaler, state: dict) -> None:
+    """The full training state (model, EMA, optimizer, scheduler, scaler, RNGs, ``state``), written atomically."""
+    checkpoint = {
+        "model": net.state_dict(), "ema": None if ema is None else ema.state_dict(),
+        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "scaler": None if scaler is None else scaler.state_dict(), **state,
+        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+
+
+def load_checkpoint(path: Path, device: torch.device, net, ema, optimizer, scheduler, scaler) -> dict:
+    """Restore what ``save_checkpoint`` wrote; returns its epoch, history and best score."""
+    try:
+        checkpoint = torch.load(path, map_location=device, weights_only=False)
+    except Exception as exc:  # a checkpoint cut off by a kill mid-write cannot exist (atomic), but a disk can fail
+        raise UserError(f"checkpoint {path} cannot be read ({type(exc).__name__}); delete it to restart "
+                        "this fold from scratch.") from None
+    net.load_state_dict(checkpoint["model"])
+    if ema is not None and checkpoint["ema"] is not None:
+        ema.load_state_dict(checkpoint["ema"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    scheduler.load_state_dict(checkpoint["scheduler"])
+    if scaler is not None and checkpoint["scaler"] is not None:
+        scaler.load_state_dict(checkpoint["scaler"])
+    rng = checkpoint["rng"]
+    torch.set_rng_state(rng["torch"])
+    np.random.set_state(rng["numpy"])
+    random.setstate(rng["python"])
+    if rng["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    return {"epoch": checkpoint["epoch"], "history": checkpoint["history"], "best": checkpoint["best"]}
+
+
 class Stepper:
     """One epoch of updates over any iterable of (images, labels) batches: the loop's hot path, kept apart
     so that ``scripts/bench_vision.py`` can time it against a bare PyTorch loop on in-memory tensors."""
 
     def __init__(self, model, net, optimizer, scheduler, ema, mixup, criterion, scaler, amp, accum_steps: int,
-                 clip_grad: float, device: torch.device, memory_format: torch.memory_format):
+                 clip_grad: float, device: torch.device, memory_format: torch.memory_format, loss_of=None):
         self.model, self.net, self.optimizer, self.scheduler, self.ema = model, net, optimizer, scheduler, ema
         self.mixup, self.criterion, self.scaler, self.amp = mixup, criterion, scaler, amp
         self.accum_steps, self.clip_grad, self.device, self.memory_format = accum_steps, clip_grad, device, memory_format
+        # Other tasks (detection) bring their own ``loss_of(batch) -> (loss, images)``, device and autocast included.
+        self.loss_of = loss_of
 
     def epoch(self, batches, n_batches: int, update: int) -> tuple[float, int]:
         """Train on ``batches``; returns (mean training loss, images seen). ``update`` counts optimizer
         steps before this epoch (the scheduler and EMA are stepped per update)."""
         total, seen = torch.zeros((), device=self.device), 0  # summed on the device: no sync per step
-        for step, (xb, yb) in enumerate(batches):
-            xb = xb.to(self.device, non_blocking=True, memory_format=self.memory_format)
-            yb = yb.to(self.device, non_blocking=True)
-            if self.mixup is not None:
-                xb, yb = self.mixup(xb, yb)
-            with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
-                loss = self.criterion(self.model(xb), yb)
+        for step, batch in enumerate(batches):
+            if self.loss_of is not None:
+                loss, n = self.loss_of(batch)
+            else:
+                xb, yb = batch
+                xb = xb.to(self.device, non_blocking=True, memory_format=self.memory_format)
+                yb = yb.to(self.device, non_blocking=True)
+                if self.mixup is not None:
+                    xb, yb = self.mixup(xb, yb)
+                with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
+                    loss = self.criterion(self.model(xb), yb)
+                n = len(xb)
             scaled = loss / self.accum_steps
             (self.scaler.scale(scaled) if self.scaler else scaled).backward()
-            total += loss.detach().float() * len(xb)
-            seen += len(xb)
+            total += loss.detach().float() * n
+            seen += n
             if (step + 1) % self.accum_steps == 0 or step + 1 == n_batches:
                 if self.scaler:
                     self.scaler.unscale_(self.optimizer)
@@ -141,6 +221,9 @@ class VisionModel:
         self.params, self.ctx = {**VISION_PARAMS, **params}, ctx
         if self.params["bad_images"] not in BAD_IMAGE_POLICIES:
             raise UserError(f"--set bad_images={self.params['bad_images']!r}: choose error or skip.")
+        tta.views(self.params["tta"])  # an unknown view or merge is an error now, not after training
+        if self.params["tta_merge"] not in tta.MERGES:
+            raise UserError(f"--set tta_merge={self.params['tta_merge']!r}: choose one of {list(tta.MERGES)}.")
 
     # ----------------------------------------------------------------------------------------- training
     def fit(self, X: pd.DataFrame, y: np.ndarray, valid: tuple[pd.DataFrame, np.ndarray] | None = None):
@@ -164,12 +247,15 @@ class VisionModel:
             from torch.nn.parallel import DistributedDataParallel
 
             model = DistributedDataParallel(net, device_ids=[self.device_.index] if self.device_.type == "cuda" else None)
-        train_tf, self.eval_tf_ = pipelines(p["augment"], p["img_size"])
         paths = X[PATH_COL].tolist()
+        # img_size 0: the images' own side (the first training image's longer side): 224 on the real leaves
+        self.img_size_ = p["img_size"] or (max(load_rgb(paths[0], p["bad_images"]).shape[:2]) if paths else 32)
+        train_tf, self.eval_tf_ = pipelines(p["augment"], self.img_size_)
         dataset = ImageDataset(paths, y, train_tf, p["bad_images"], self._cache(paths), ctx.seed)
         mixing = p["mixup"] > 0 or p["cutmix"] > 0
         # batch_size is the global batch: under torchrun each of the `world` ranks takes an equal share.
-        batch = max(1, p["batch_size"] // world)
+        self.batch_size_, self.lr_, epochs = fit_schedule(len(dataset), p)
+        batch = max(1, self.batch_size_ // world)
         batch += batch % 2 if mixing else 0  # timm's Mixup needs even batches
         drop_last = len(dataset) // world > batch
         sampler = None
@@ -181,12 +267,12 @@ class VisionModel:
         per_rank = len(dataset) // world if sampler is not None else len(dataset)
         batches = per_rank // batch if drop_last else math.ceil(per_rank / batch)
         updates_per_epoch = math.ceil(batches / p["accum_steps"])
-        optimizer = create_optimizer_v2(net, opt=p["opt"], lr=p["lr"], weight_decay=p["weight_decay"],
+        optimizer = create_optimizer_v2(net, opt=p["opt"], lr=self.lr_, weight_decay=p["weight_decay"],
                                         momentum=p["momentum"])
-        scheduler, _ = create_scheduler_v2(optimizer, sched=p["sched"], num_epochs=p["epochs"],
+        scheduler, _ = create_scheduler_v2(optimizer, sched=p["sched"], num_epochs=epochs,
                                            warmup_epochs=p["warmup_epochs"], decay_epochs=p["decay_epochs"],
                                            decay_rate=p["decay_rate"], min_lr=p["min_lr"],
-                                           warmup_lr=p["lr"] * 0.01, step_on_epochs=False,
+                                           warmup_lr=self.lr_ * 0.01, step_on_epochs=False,
                                            updates_per_epoch=updates_per_epoch)
         # EMA warm-up (timm): the decay grows with the step count, so short runs do not average in the random init.
         ema = ModelEmaV3(net, decay=p["ema_decay"], use_warmup=True) if p["ema"] else None
@@ -207,7 +293,7 @@ class VisionModel:
         if getattr(ctx, "resume", False) and (workdir / "last.pt").is_file():
             state = self._load(workdir / "last.pt", net, ema, optimizer, scheduler, scaler)
         history = state["history"]
-        for epoch in range(state["epoch"] + 1, p["epochs"]):
+        for epoch in range(state["epoch"] + 1, epochs):
             started = time.time()
             _seed_epoch(ctx.seed, epoch)
             dataset.epoch = epoch
@@ -217,7 +303,7 @@ class VisionModel:
             batches_iter = loader(dataset, batch, True, self._workers(dataset), ctx.seed, epoch, drop_last, sampler)
             # iter(): tqdm.auto would otherwise open a second iterator, advancing the seeded shuffle.
             progress = tqdm(iter(batches_iter), total=batches, leave=False, disable=None,
-                            desc=f"epoch {epoch + 1}/{p['epochs']}")
+                            desc=f"epoch {epoch + 1}/{epochs}")
             train_loss, _ = stepper.epoch(progress, batches, epoch * updates_per_epoch)
             scheduler.step(epoch + 1)
             row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
@@ -238,44 +324,55 @@ class VisionModel:
         if history and distributed.is_main():
             from shared.plots import learning_curves
 
+            write_csv(workdir / "history.csv", pd.DataFrame(history))
             learning_curves(workdir / "curves.png", pd.DataFrame(history))
         return self
 
     # ---------------------------------------------------------------------------------------- inference
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Class probabilities, streamed batch by batch: memory holds one batch of images at a time.
-        Under torchrun each rank predicts every world-th image and the shares are gathered."""
-        dataset = ImageDataset(X[PATH_COL].tolist(), None, self.eval_tf_, self.params["bad_images"], False)
-        return self._probabilities(self.net_, dataset)
+        """Class probabilities (with the ``tta`` views merged), streamed batch by batch: memory holds one batch
+        of images at a time. Under torchrun each rank predicts every world-th image and the shares are gathered."""
+        return self.predict_variants(X)[""]
 
-    def _probabilities(self, net: nn.Module, dataset: ImageDataset) -> np.ndarray:
+    def predict_variants(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        """``{"": with TTA, "no_tta": the identity view alone}`` from one pass (when ``tta`` adds views), so the
+        runner scores both and the gain of TTA is measured."""
+        dataset = ImageDataset(X[PATH_COL].tolist(), None, self.eval_tf_, self.params["bad_images"], False)
+        merged, plain = self._probabilities(self.net_, dataset, self.params["tta"])
+        return {"": merged} if len(tta.views(self.params["tta"])) == 1 else {"": merged, "no_tta": plain}
+
+    def _probabilities(self, net: nn.Module, dataset: ImageDataset, views: str = "none"
+                       ) -> tuple[np.ndarray, np.ndarray]:
         world = distributed.world_size()
         if world > 1:
             mine = list(range(distributed.rank(), len(dataset), world))
-            shares = distributed.gather(self._probabilities_local(net, torch.utils.data.Subset(dataset, mine)))
-            out = np.zeros((len(dataset), self.ctx.n_classes))
+            shares = distributed.gather(self._probabilities_local(net, torch.utils.data.Subset(dataset, mine), views))
+            out = [np.zeros((len(dataset), self.ctx.n_classes)) for _ in range(2)]
             for r, share in enumerate(shares):
-                out[r::world] = share
-            return out
-        return self._probabilities_local(net, dataset)
+                for i in range(2):
+                    out[i][r::world] = share[i]
+            return out[0], out[1]
+        return self._probabilities_local(net, dataset, views)
 
-    def _probabilities_local(self, net: nn.Module, dataset) -> np.ndarray:
+    def _probabilities_local(self, net: nn.Module, dataset, views: str) -> tuple[np.ndarray, np.ndarray]:
         net.eval()
         amp = _amp_dtype(self.params["amp"], self.device_)
-        out = []
+        tta_views = tta.views(views)
+        merged, plain = [], []
         batches = loader(dataset, self.params["batch_size"] * 2, False, self._workers(dataset), 0)
         with torch.inference_mode(), torch.autocast(self.device_.type, dtype=amp, enabled=amp is not None):
             for xb in tqdm(iter(batches), total=len(batches), desc="predict", leave=False, disable=None):
                 xb = xb.to(self.device_, non_blocking=True, memory_format=self._memory_format())
-                prob = net(xb).float().softmax(dim=1)
-                if self.params["tta"] == "flip":
-                    prob = (prob + net(torch.flip(xb, dims=[3])).float().softmax(dim=1)) / 2
-                out.append(prob.cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.ctx.n_classes))
+                m, p = tta.predict_views(net, xb, tta_views, self.params["tta_merge"])
+                merged.append(m.cpu().numpy())
+                plain.append(p.cpu().numpy())
+        if not merged:
+            return np.zeros((0, self.ctx.n_classes)), np.zeros((0, self.ctx.n_classes))
+        return np.concatenate(merged), np.concatenate(plain)
 
     def _accuracy(self, net: nn.Module, valid: tuple[ImageDataset, np.ndarray]) -> float:
         dataset, y = valid
-        accuracy = float((self._probabilities(net, dataset).argmax(1) == np.asarray(y)).mean())
+        accuracy = float((self._probabilities(net, dataset)[1].argmax(1) == np.asarray(y)).mean())
         net.train()
         return accuracy
 
@@ -295,38 +392,11 @@ class VisionModel:
         cached = getattr(getattr(dataset, "dataset", dataset), "images", None) is not None
         return 0 if cached else min(4, self.ctx.n_jobs)
 
-    @staticmethod
-    def _save(path: Path, net, ema, optimizer, scheduler, scaler, state: dict) -> None:
-        checkpoint = {
-            "model": net.state_dict(), "ema": None if ema is None else ema.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "scaler": None if scaler is None else scaler.state_dict(), **state,
-            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
-        }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+    def _save(self, path: Path, net, ema, optimizer, scheduler, scaler, state: dict) -> None:
+        save_checkpoint(path, net, ema, optimizer, scheduler, scaler, state)
 
     def _load(self, path: Path, net, ema, optimizer, scheduler, scaler) -> dict:
-        try:
-            checkpoint = torch.load(path, map_location=self.device_, weights_only=False)
-        except Exception as exc:  # a checkpoint cut off by a kill mid-write cannot exist (atomic), but a disk can fail
-            raise UserError(f"checkpoint {path} cannot be read ({type(exc).__name__}); delete it to restart "
-                            "this fold from scratch.") from None
-        net.load_state_dict(checkpoint["model"])
-        if ema is not None and checkpoint["ema"] is not None:
-            ema.load_state_dict(checkpoint["ema"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        if scaler is not None and checkpoint["scaler"] is not None:
-            scaler.load_state_dict(checkpoint["scaler"])
-        rng = checkpoint["rng"]
-        torch.set_rng_state(rng["torch"])
-        np.random.set_state(rng["numpy"])
-        random.setstate(rng["python"])
-        if rng["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        return {"epoch": checkpoint["epoch"], "history": checkpoint["history"], "best": checkpoint["best"]}
+        return load_checkpoint(path, self.device_, net, ema, optimizer, scheduler, scaler)
 
 
 def image_features(train: pd.DataFrame, test: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,0 +1,63 @@
+"""The D2L course's "Classify Leaves": 176 tree species from leaf images, scored by accuracy.
+
+Layout: ``images/0.jpg ...``; ``train.csv`` (``image,label``: the relative path and the species name),
+``test.csv`` (``image``), ``sample_submission.csv`` (``image,label``); the submission names a species for
+every test image.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from competitions.classify_leaves import automl, demo
+from shared.spec import CompetitionSpec, Recipe
+from shared.vision.train import VISION_PARAMS, VisionModel, image_features
+
+
+def image_file(frame: pd.DataFrame, split: str) -> pd.Series:
+    return frame["image"]
+
+
+RECIPES = {
+    "baseline": Recipe(
+        "baseline", "the course's ResNet-18 from scratch: random resized crops, flips, colour jitter, SGD, step decay",
+        image_features, VisionModel,
+        model_params={**VISION_PARAMS,
+                      "model": "resnet18", "pretrained": False, "img_size": 0, "augment": "d2l_imagenet",
+                      "opt": "momentum", "lr": 0.05, "weight_decay": 5e-4, "sched": "step", "decay_epochs": 4,
+                      "decay_rate": 0.8, "epochs": 20, "batch_size": 128,
+                      "min_steps_per_epoch": 20, "min_updates": 500},  # small samples only (the demo)
+    ),
+    "timm": Recipe(
+        "timm", "a timm backbone (ResNet-50-D; pretrained where weights can be had), leaf augmentation (flips, "
+        "quarter turns, rotation, scale, mild colour), CutMix/Mixup, AdamW + cosine, EMA, flip and rotation TTA",
+        image_features, VisionModel,
+        model_params={**VISION_PARAMS,
+                      "model": "resnet50d", "pretrained": "auto", "img_size": 0, "augment": "leaves",
+                      "opt": "adamw", "lr": 1e-3, "weight_decay": 0.05, "sched": "cosine", "warmup_epochs": 1,
+                      "mixup": 0.2, "cutmix": 1.0, "label_smoothing": 0.1, "ema": True, "ema_decay": 0.998,
+                      "tta": "hflip,vflip,rot90", "epochs": 15, "batch_size": 64,
+                      "min_steps_per_epoch": 20, "min_updates": 500},  # small samples only (the demo)
+    ),
+    "automl": Recipe(
+        "automl", "AutoGluon MultiModalPredictor (an optional extra: requirements-automm.txt, its own environment)",
+        image_features, automl.MultiModalModel, model_params=dict(automl.AUTOMM_PARAMS), requires=automl.require,
+    ),
+}
+
+SPEC = CompetitionSpec(
+    name="classify_leaves",
+    slug="classify-leaves",
+    title="Classify Leaves",
+    metric_name="accuracy",
+    id_col="image",
+    target_col="label",
+    task="multiclass",
+    train_file="train.csv",
+    test_file="test.csv",
+    sample_submission_file="sample_submission.csv",
+    fold_kind="stratified",
+    recipes=RECIPES,
+    default_recipe="timm",
+    image_path=image_file,
+    make_demo=demo.build,
+)

@@ -1,0 +1,311 @@
+"""Detectors from torchvision's zoo trained by the image engine's loop pieces (timm optimizer and per-update
+scheduler, AMP on CUDA, EMA, gradient clipping, full-state checkpoints with exact resume, progress bars,
+learning curves), with albumentations' box-aware augmentation, LVIS-style repeat-factor sampling for rare
+classes, and horizontal-flip test-time augmentation merged by Weighted Boxes Fusion (``ensemble-boxes``).
+
+A model sees contiguous labels 1..K (0 is torchvision's background); the competition's category ids are
+mapped by the caller. Predictions are per image: an array of rows ``[x, y, w, h, score, label]`` in pixels."""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from shared.errors import UserError
+from shared.vision.images import load_rgb
+from shared.vision.train import Stepper, _amp_dtype, _device, _seed_epoch, load_checkpoint, save_checkpoint
+
+ARCHITECTURES = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn_v2", "retinanet_resnet50_fpn_v2",
+                 "fcos_resnet50_fpn")
+DETECTION_PARAMS = {
+    "model": "fasterrcnn_mobilenet_v3_large_fpn",  # one of ARCHITECTURES
+    "pretrained": "false",  # true | auto | false: COCO weights (Faster R-CNN) or ImageNet backbone from the hub
+    "weights": "",  # a local state_dict file (offline); layers whose shapes differ (the class head) start fresh
+    "max_side": 512,  # images are scaled so that their longer side is this
+    "proposals": 1000,  # Faster R-CNN: region proposals kept per image in training (torchvision: 2000)
+    "roi_batch": 256,  # Faster R-CNN: proposals sampled per image for the box head's loss (torchvision: 512)
+    "augment": "flip_scale",  # flip_scale | flip | none
+    "min_visibility": 0.3,  # a box cut by augmentation to less than this share of its area is dropped
+    "epochs": 12,
+    "batch_size": 4,
+    "opt": "sgd",
+    "lr": 0.01,
+    "weight_decay": 1e-4,
+    "momentum": 0.9,
+    "sched": "cosine",
+    "warmup_epochs": 1,
+    "clip_grad": 10.0,
+    "ema": False,
+    "ema_decay": 0.998,
+    "repeat_threshold": 0.0,  # LVIS repeat-factor sampling: images with classes rarer than this share repeat
+    "tta": "none",  # none | hflip: the image and its mirror, boxes merged by Weighted Boxes Fusion
+    "wbf_iou": 0.55,
+    "score_threshold": 0.01,  # detections below this score are not kept
+    "max_detections": 100,  # per image
+    "amp": "auto",
+    "device": "auto",
+    "workers": 0,
+    "bad_images": "error",
+}
+
+
+# ------------------------------------------------------------------------------------------------ data
+def train_transform(name: str, min_visibility: float):
+    import albumentations as A
+
+    steps = {"none": [], "flip": [A.HorizontalFlip()],
+             "flip_scale": [A.HorizontalFlip(), A.Affine(scale=(0.75, 1.25), translate_percent=(-0.1, 0.1), p=0.7),
+                            A.ColorJitter(0.2, 0.2, 0.2, 0.02, p=0.5)]}
+    if name not in steps:
+        raise UserError(f"--set augment={name!r}: choose one of {sorted(steps)}.")
+    return A.Compose(steps[name], bbox_params=A.BboxParams(format="coco", label_fields=["labels"],
+                                                            min_visibility=min_visibility, clip=True))
+
+
+class DetectionDataset(torch.utils.data.Dataset):
+    """Image paths with per-image ``(boxes [N, 4] xywh, labels [N])``; items are (CHW float tensor in [0, 1],
+    target dict with ``boxes`` in xyxy and ``labels``). Augmentation is seeded by (seed, epoch, index)."""
+
+    def __init__(self, paths, targets=None, transform=None, bad_images: str = "error", seed: int = 0):
+        self.paths, self.targets, self.transform = [str(p) for p in paths], targets, transform
+        self.bad_images, self.seed, self.epoch = bad_images, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        image = load_rgb(self.paths[i], self.bad_images)
+        if self.targets is None:
+            return torch.from_numpy(np.array(image)).permute(2, 0, 1).float().div(255)
+        boxes, labels = self.targets[i]
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        labels = np.asarray(labels, np.int64)
+        if self.transform is not None:
+            self.transform.set_random_seed(int(self.seed * 1_000_003 + self.epoch * 10_007 + i) % 2**32)
+            out = self.transform(image=image, bboxes=boxes, labels=labels)
+            image = out["image"]
+            boxes = np.asarray(out["bboxes"], np.float32).reshape(-1, 4)
+            labels = np.asarray(out["labels"], np.int64)
+        xyxy = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
+        target = {"boxes": torch.from_numpy(xyxy).float(), "labels": torch.from_numpy(labels)}
+        return torch.from_numpy(np.array(image)).permute(2, 0, 1).float().div(255), target
+
+
+def collate(batch):
+    return tuple(zip(*batch)) if isinstance(batch[0], tuple) else list(batch)
+
+
+def repeat_factors(labels_per_image: list, threshold: float) -> np.ndarray:
+    """LVIS repeat factors: an image repeats max over its classes of max(1, sqrt(threshold / f_c)), f_c the
+    share of training images that hold class c. 0 switches it off (all 1)."""
+    n = len(labels_per_image)
+    if threshold <= 0 or n == 0:
+        return np.ones(n)
+    counts: dict[int, int] = {}
+    for labels in labels_per_image:
+        for c in set(np.asarray(labels).tolist()):
+            counts[c] = counts.get(c, 0) + 1
+    share = {c: k / n for c, k in counts.items()}
+    return np.array([max([1.0] + [math.sqrt(threshold / share[c]) for c in set(np.asarray(labels).tolist())])
+                     for labels in labels_per_image])
+
+
+def epoch_indices(factors: np.ndarray, seed: int, epoch: int) -> np.ndarray:
+    """This epoch's image order: image i appears floor(r_i) times plus once more with probability frac(r_i)."""
+    rng = np.random.default_rng(seed * 7919 + epoch)
+    repeats = np.floor(factors).astype(int) + (rng.random(len(factors)) < factors - np.floor(factors))
+    return rng.permutation(np.repeat(np.arange(len(factors)), repeats))
+
+
+# ----------------------------------------------------------------------------------------------- models
+def create(name: str, n_classes: int, pretrained: str = "false", weights: str = "", max_side: int = 512,
+           proposals: int = 1000, roi_batch: int = 256) -> nn.Module:
+    """A torchvision detector for ``n_classes`` object classes (plus background)."""
+    from torchvision.models import detection
+
+    if name not in ARCHITECTURES:
+        raise UserError(f"--set model={name!r}: choose one of {list(ARCHITECTURES)}.")
+    mode = str(pretrained).lower()
+    if mode not in ("true", "false", "auto"):
+        raise UserError(f"--set pretrained={pretrained!r}: choose true, false or auto.")
+    build = getattr(detection, name)
+    size = {"min_size": max_side, "max_size": max_side}
+    if name.startswith("fasterrcnn"):  # fewer proposals and sampled boxes: the box head dominates CPU time
+        size.update(rpn_pre_nms_top_n_train=proposals, rpn_post_nms_top_n_train=proposals,
+                    box_batch_size_per_image=roi_batch)
+    model = None
+    if mode != "false" and not weights:
+        try:
+            if name.startswith("fasterrcnn"):
+                from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
+
+                model = build(weights="DEFAULT", **size)
+                in_features = model.roi_heads.box_predictor.cls_score.in_features
+                model.roi_heads.box_predictor = FastRCNNPredictor(in_features, n_classes + 1)
+            else:
+                model = build(weights=None, weights_backbone="DEFAULT", num_classes=n_classes + 1, **size)
+        except Exception as exc:  # offline: torchvision's download fails at once
+            if mode == "true":
+                raise UserError(f"could not download pretrained weights for {name} ({type(exc).__name__}); "
+                                "offline, pass --set weights=PATH, or --set pretrained=false.") from None
+            from shared.runs import get_log
+
+            get_log().warning(f"pretrained=auto: no weights for {name} could be had ({type(exc).__name__}); "
+                              "training from scratch.")
+            model = None
+    if model is None:
+        model = build(weights=None, weights_backbone=None, num_classes=n_classes + 1, **size)
+    if weights:
+        path = Path(weights)
+        if not path.is_file():
+            raise UserError(f"--set weights={weights}: no such file. Download the weights where you are online "
+                            "(or add them as a Kaggle dataset) and point to the file.")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("model", state) if isinstance(state, dict) else state
+        own = model.state_dict()
+        fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        if not fitting:
+            raise UserError(f"--set weights={weights}: none of its tensors fit {name}; is it a {name} state_dict?")
+        model.load_state_dict(fitting, strict=False)
+    return model
+
+
+def wbf_merge(views: list[np.ndarray], width: int, height: int, iou: float, max_det: int) -> np.ndarray:
+    """Weighted Boxes Fusion of the views' detections (rows [x, y, w, h, score, label])."""
+    from ensemble_boxes import weighted_boxes_fusion
+
+    boxes, scores, labels = [], [], []
+    scale = np.array([width, height, width, height], np.float64)
+    for v in views:
+        xyxy = np.concatenate([v[:, :2], v[:, :2] + v[:, 2:4]], axis=1) / scale if len(v) else np.zeros((0, 4))
+        boxes.append(np.clip(xyxy, 0, 1).tolist())
+        scores.append(v[:, 4].tolist() if len(v) else [])
+        labels.append(v[:, 5].tolist() if len(v) else [])
+    if not any(len(s) for s in scores):
+        return np.zeros((0, 6))
+    merged, merged_scores, merged_labels = weighted_boxes_fusion(boxes, scores, labels, iou_thr=iou, skip_box_thr=0.0)
+    merged = np.asarray(merged) * scale
+    out = np.column_stack([merged[:, :2], merged[:, 2:] - merged[:, :2], merged_scores, merged_labels])
+    out = out[(out[:, 2] > 0) & (out[:, 3] > 0)]
+    return out[np.argsort(-out[:, 4])][:max_det]
+
+
+class DetectionModel:
+    """``fit(X, y)`` with X holding ``image_path`` and y an object array of per-image ``(boxes xywh, labels)``;
+    ``predict(X)`` -> a list of per-image arrays of rows [x, y, w, h, score, label]."""
+
+    def __init__(self, params: dict, ctx):
+        self.params, self.ctx = {**DETECTION_PARAMS, **params}, ctx
+        if self.params["tta"] not in ("none", "hflip"):
+            raise UserError(f"--set tta={self.params['tta']!r}: choose none or hflip.")
+
+    def fit(self, X: pd.DataFrame, y, valid=None):
+        from timm.optim import create_optimizer_v2
+        from timm.scheduler import create_scheduler_v2
+        from timm.utils import ModelEmaV3
+
+        p, ctx = self.params, self.ctx
+        torch.set_num_threads(ctx.n_jobs)
+        self.device_ = _device(p["device"])
+        amp = _amp_dtype(p["amp"], self.device_)
+        torch.manual_seed(ctx.seed)
+        net = create(p["model"], ctx.n_classes, p["pretrained"], p["weights"], p["max_side"], p["proposals"],
+                     p["roi_batch"]).to(self.device_)
+        targets = list(y)
+        dataset = DetectionDataset(X["image_path"].tolist(), targets, train_transform(p["augment"], p["min_visibility"]),
+                                   p["bad_images"], ctx.seed)
+        factors = repeat_factors([labels for _, labels in targets], p["repeat_threshold"])
+        batches_per_epoch = max(1, math.ceil(factors.sum() / p["batch_size"]))
+        optimizer = create_optimizer_v2(net, opt=p["opt"], lr=p["lr"], weight_decay=p["weight_decay"],
+                                        momentum=p["momentum"])
+        scheduler, _ = create_scheduler_v2(optimizer, sched=p["sched"], num_epochs=p["epochs"],
+                                           warmup_epochs=p["warmup_epochs"], warmup_lr=p["lr"] * 0.01,
+                                           step_on_epochs=False, updates_per_epoch=batches_per_epoch)
+        ema = ModelEmaV3(net, decay=p["ema_decay"], use_warmup=True) if p["ema"] else None
+        scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
+        device = self.device_
+
+        def loss_of(batch):
+            images, batch_targets = batch
+            images = [im.to(device, non_blocking=True) for im in images]
+            batch_targets = [{k: v.to(device) for k, v in t.items()} for t in batch_targets]
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                losses = net(images, batch_targets)
+            return sum(losses.values()), len(images)
+
+        stepper = Stepper(net, net, optimizer, scheduler, ema, None, None, scaler, amp, 1, p["clip_grad"], device,
+                          torch.contiguous_format, loss_of=loss_of)
+        workdir = Path(ctx.workdir)
+        state = {"epoch": -1, "history": [], "best": -1.0}
+        if getattr(ctx, "resume", False) and (workdir / "last.pt").is_file():
+            state = load_checkpoint(workdir / "last.pt", device, net, ema, optimizer, scheduler, scaler)
+        history = state["history"]
+        self.net_ = net
+        for epoch in range(state["epoch"] + 1, p["epochs"]):
+            started = time.time()
+            _seed_epoch(ctx.seed, epoch)
+            dataset.epoch = epoch
+            net.train()
+            order = epoch_indices(factors, ctx.seed, epoch)
+            loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, order.tolist()),
+                                                 batch_size=p["batch_size"], shuffle=False, num_workers=p["workers"],
+                                                 collate_fn=collate)
+            progress = tqdm(iter(loader), total=len(loader), leave=False, disable=None,
+                            desc=f"epoch {epoch + 1}/{p['epochs']}")
+            train_loss, seen = stepper.epoch(progress, len(loader), epoch * batches_per_epoch)
+            scheduler.step(epoch + 1)
+            row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"],
+                   "train_img_s": seen / max(time.time() - started, 1e-9)}
+            row["seconds"] = time.time() - started
+            history.append(row)
+            state = {"epoch": epoch, "history": history, "best": -1.0}
+            save_checkpoint(workdir / "last.pt", net, ema, optimizer, scheduler, scaler, state)
+        self.history_ = history
+        self.net_ = (ema.module if ema is not None else net).eval()
+        if history:
+            from shared.io import write_csv
+
+            write_csv(workdir / "history.csv", pd.DataFrame(history))
+        return self
+
+    def predict(self, X: pd.DataFrame) -> list[np.ndarray]:
+        """Per image, rows [x, y, w, h, score, label] in the image's pixels, best first."""
+        return self.predict_variants(X)[""]
+
+    def predict_variants(self, X: pd.DataFrame) -> dict[str, list[np.ndarray]]:
+        """``{"": with TTA, "no_tta": the plain view}`` from one pass when TTA is on (``{"": plain}`` when off)."""
+        p = self.params
+        dataset = DetectionDataset(X["image_path"].tolist(), None, None, p["bad_images"])
+        loader = torch.utils.data.DataLoader(dataset, batch_size=p["batch_size"], shuffle=False,
+                                             num_workers=p["workers"], collate_fn=collate)
+        amp = _amp_dtype(p["amp"], self.device_)
+        net = self.net_.eval()
+        plain, merged = [], []
+        with torch.inference_mode(), torch.autocast(self.device_.type, dtype=amp, enabled=amp is not None):
+            for images in tqdm(iter(loader), total=len(loader), desc="predict", leave=False, disable=None):
+                images = [im.to(self.device_) for im in images]
+                outs = [self._rows(o) for o in net(images)]
+                plain += outs
+                if p["tta"] == "hflip":  # the mirror view, from the same decoded tensors
+                    flipped = [self._rows(o) for o in net([torch.flip(im, dims=[2]) for im in images])]
+                    for im, a, b in zip(images, outs, flipped):
+                        width, height = im.shape[2], im.shape[1]
+                        if len(b):
+                            b = b.copy()
+                            b[:, 0] = width - b[:, 0] - b[:, 2]
+                        merged.append(wbf_merge([a, b], width, height, p["wbf_iou"], p["max_detections"]))
+        return {"": merged, "no_tta": plain} if p["tta"] == "hflip" else {"": plain}
+
+    def _rows(self, out: dict) -> np.ndarray:
+        boxes = out["boxes"].float().cpu().numpy()
+        keep = out["scores"].float().cpu().numpy() >= self.params["score_threshold"]
+        boxes = boxes[keep]
+        rows = np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2], out["scores"].float().cpu().numpy()[keep],
+                                out["labels"].cpu().numpy()[keep]])
+        return rows[:self.params["max_detections"]]
