@@ -24,7 +24,7 @@ def compare(argv=None) -> None:
     args = p.parse_args(argv)
     from shared import runner
     from shared.compare import update_readme, write_report
-    from shared.runs import load_run, new_run_dir
+    from shared.runs import load_summary, new_run_dir
 
     spec, data_dir = resolve_spec(args)
     names = args.recipes.split(",") if args.recipes else list(spec.recipes)
@@ -41,7 +41,7 @@ def compare(argv=None) -> None:
     runs = []
     for name in names:
         print(f"== {spec.name}: {name}", file=sys.stderr)
-        runs.append(load_run(runner.run(spec, name, data_dir, n_folds=args.folds, seed=args.seed,
+        runs.append(load_summary(runner.run(spec, name, data_dir, n_folds=args.folds, seed=args.seed,
                                         time_limit=args.time_limit, out_root=args.out)))
     out_dir = new_run_dir(args.out, spec.name, "compare")
     budget = f", automl budget {args.time_limit:.0f} s" if args.time_limit else ""

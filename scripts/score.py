@@ -32,6 +32,20 @@ def score(argv=None) -> None:
         import competitions
 
         spec = competitions.get(args.competition)
+        if spec.metric.name == "map":  # boxes: a zip holding answer.json (or the json) against a COCO json
+            from shared.detection import submission as boxes
+            from shared.detection.coco import evaluate, read_coco
+
+            truth = read_coco(args.solution, getattr(spec, "categories", None))
+            detections = boxes.read(args.submission)
+            boxes.check(detections, truth.images, truth.categories,
+                        {i: (w, h) for i, w, h in zip(truth.images["id"], truth.images["width"], truth.images["height"])},
+                        where=str(args.submission))
+            result = evaluate(truth, detections)
+            per_class = ", ".join(f"{k} {'-' if v is None else f'{v:.4f}'}" for k, v in result["per_class_AP"].items())
+            print(f"map {result['mAP']:.6f} (mAP@[.5:.95]); AP50 {result['AP50']:.6f}; AP75 {result['AP75']:.6f}; "
+                  f"per class: {per_class}")
+            return
         metric, id_col = spec.metric, args.id_col or spec.id_col
     else:
         metric = get_metric(args.metric)

@@ -43,6 +43,7 @@ RUN_SETTINGS = {
     "time_valid_fraction": 0.2,  # share of the latest rows held out by that split
     "sample_weight": "none",  # none | adversarial (test-likeness) | path to a CSV of id,weight
     "fold_average": "probabilities",  # classes: average the folds' test probabilities, or their logits
+    "predict": "test",  # detection: the image list to predict and submit, test.csv or valid.csv
 }
 _SETTING_TYPES = {"log_target": True}  # an example value of the right type where the default is None
 

@@ -73,7 +73,13 @@ class Metric:
         return a > b if self.greater_is_better else a < b
 
 
+def _boxes_only(y_true, y_pred) -> float:
+    raise UserError("mAP is scored from boxes against a COCO json: use scripts/score.py SUBMISSION.zip "
+                    "--solution solution.json --competition cowboy_outfits.")
+
+
 METRICS: dict[str, Metric] = {
+    "map": Metric("map", _boxes_only, True, "detection"),  # COCO mAP@[.5:.95]: shared.detection.coco.evaluate
     "rmsle": Metric("rmsle", rmsle, False, "regression", log_space=True, positive=True),
     "rmse": Metric("rmse", rmse, False, "regression"),
     "accuracy": Metric("accuracy", accuracy, True, "classification"),

@@ -113,3 +113,32 @@ def throughput_plot(path: Path, training: list[dict], inference: list[dict]) -> 
     right.set_ylabel("peak RSS during inference (MiB)")
     fig.tight_layout()
     save(fig, path)
+
+
+def boxes_plot(path: Path, image_paths: list[str], truths: list, predictions: list, names: dict[int, str],
+               min_score: float = 0.3) -> None:
+    """Predicted (red, with score) vs true (green) boxes on a few images. ``truths``: per image (boxes xywh,
+    labels); ``predictions``: per image rows [x, y, w, h, score, label]; ``names``: label -> class name."""
+    from matplotlib.patches import Rectangle
+    from PIL import Image
+
+    n = max(1, len(image_paths))
+    cols = min(3, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, image_path, (boxes, labels), pred in zip(axes.ravel(), image_paths, truths, predictions):
+        with Image.open(image_path) as image:
+            ax.imshow(image.convert("RGB"))
+        for (x, y, w, h), label in zip(boxes, labels):
+            ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor="lime", linewidth=1.5))
+            ax.text(x, y, names.get(int(label), str(label)), color="lime", fontsize=6, va="bottom")
+        for x, y, w, h, score, label in pred:
+            if score >= min_score:
+                ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor="red", linewidth=1, linestyle="--"))
+                ax.text(x, y + h, f"{names.get(int(round(label)), '?')} {score:.2f}", color="red", fontsize=6,
+                        va="top")
+    fig.suptitle(f"true boxes (green) vs predicted (red, score >= {min_score})", fontsize=9)
+    fig.tight_layout()
+    save(fig, path)

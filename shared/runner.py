@@ -139,10 +139,16 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
     config = resolve(recipe, overrides or {}, {"time_col": spec.time_col})
     if config["fold_average"] not in FOLD_AVERAGES:
         raise UserError(f"--set fold_average={config['fold_average']!r}: choose one of {list(FOLD_AVERAGES)}.")
-    data = spec.load(Path(data_dir), clean=config["clean_train"])
+    # Competitions whose predictions are not one table row of values or probabilities per id (detection: boxes)
+    # bring ``outputs``: how to read the target, score rows, average folds and write the results.
+    outputs = getattr(spec, "outputs", None)
+    if outputs is None:
+        data = spec.load(Path(data_dir), clean=config["clean_train"])
+    else:
+        data = spec.load(Path(data_dir), clean=config["clean_train"], predict=config["predict"])
     metric: Metric = spec.metric
     main = distributed.is_main()  # under torchrun only rank 0 writes
-    y, classes = encode_target(spec, data.train[spec.target_col])
+    y, classes = (encode_target(spec, data.train[spec.target_col]) if outputs is None else outputs.encode(data))
     weights = None
     if config["sample_weight"] != "none":  # checked and loaded before anything is written
         from shared.adversarial import sample_weights
@@ -202,9 +208,12 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
     if weights is not None:
         log.info(f"sample weights ({config['sample_weight']}): min {weights.min():.3f}, max {weights.max():.3f}")
     target = np.log1p(y) if log_target else y
-    n_out = 1 if classes is None else len(classes)
-    model_factory = ModelFactory(recipe, config, X, ContextMaker(spec, n_out if classes else 0, seed, per_fold_budget,
-                                                                 run_dir, resume_dir is not None))
+    n_out = outputs.n_out if outputs is not None else 1 if classes is None else len(classes)
+    model_factory = ModelFactory(recipe, config, X, ContextMaker(spec, len(classes) if classes else 0, seed,
+                                                                 per_fold_budget, run_dir, resume_dir is not None))
+
+    def score(rows: np.ndarray, pred: np.ndarray) -> float:
+        return metric(y[rows], squeeze(pred)) if outputs is None else outputs.score(data, rows, pred)
     fold_of = folds["fold"].to_numpy()
     oof = np.full((len(X), n_out), np.nan)
     test_folds, fold_scores, fold_times = [], [], []
@@ -234,7 +243,7 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
             v_oof, v_tests = variant_preds.setdefault(name, (np.full((len(X), n_out), np.nan), []))
             v_oof[valid_rows] = v_valid.reshape(len(valid_rows), n_out)
             v_tests.append(v_test.reshape(len(X_test), n_out))
-        fold_scores.append(metric(y[valid_rows], squeeze(oof[valid_rows])))
+        fold_scores.append(score(valid_rows, oof[valid_rows]))
         fold_times.append(seconds)
         log.info(f"fold {k}: {metric.name} {fold_scores[-1]:.5f} ({fold_times[-1]:.1f} s, "
                  f"{len(train_rows)} train rows)")
@@ -250,15 +259,21 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
     test_folds = np.stack(test_folds)
     if not main:
         return run_dir
-    done = np.isin(fold_of, todo)
-    extra["variants"] = {
-        name: {"cv": metric(y[done], squeeze(v_oof[done])),
-               "holdout": holdout_score(spec, data, fold_average(np.stack(v_tests), metric, classes,
-                                                                 config["fold_average"]), classes)}
-        for name, (v_oof, v_tests) in variant_preds.items()}
+    done = np.flatnonzero(np.isin(fold_of, todo))
+
+    def holdout_of(test_parts: np.ndarray) -> float | None:
+        if outputs is not None:
+            result = outputs.holdout(data, outputs.average(data, test_parts))
+            return None if result is None else result["mAP"]
+        return holdout_score(spec, data, fold_average(test_parts, metric, classes, config["fold_average"]), classes)
+
+    extra["variants"] = {name: {"cv": score(done, v_oof[done]), "holdout": holdout_of(np.stack(v_tests))}
+                         for name, (v_oof, v_tests) in variant_preds.items()}
     for name, scores in extra["variants"].items():
         holdout = "" if scores["holdout"] is None else f", local holdout {scores['holdout']:.5f}"
         log.info(f"{name.replace('_', ' ')}: CV {metric.name} {scores['cv']:.5f}{holdout}")
+    if outputs is not None:
+        return outputs.write_results(run_dir, data, fold_of, oof, todo, fold_scores, test_folds, started, extra)
     return write_results(run_dir, spec, data, y, classes, fold_of, oof, todo, fold_scores, test_folds,
                          fold_average(test_folds, metric, classes, config["fold_average"]), started, extra)
 

@@ -122,11 +122,24 @@ def load_config(path: Path) -> dict:
     return yaml.safe_load((path / "config.yaml").read_text())
 
 
+def load_summary(path: Path) -> Run:
+    """A run's config and metrics only (enough to compare runs; detection runs have no prediction tables)."""
+    path = Path(path)
+    for name in ("config.yaml", "metrics.json"):
+        if not (path / name).is_file():
+            raise UserError(f"{path} is not a complete run directory: missing {name}.")
+    return Run(path, yaml.safe_load((path / "config.yaml").read_text()),
+               json.loads((path / "metrics.json").read_text()), None, None, None)
+
+
 def load_run(path: Path) -> Run:
     path = Path(path)
     needed = ["config.yaml", "metrics.json", "oof.csv", "test_pred.csv", "folds.csv"]
     if not path.is_dir():
         raise UserError(f"{path} is not a run directory (it does not exist).")
+    if (path / "oof_detections.json").is_file():
+        raise UserError(f"{path} is a detection run: blend it with other detection runs only (ensemble.py fuses "
+                        "their boxes); merging partial detection runs is not supported yet.")
     missing = [n for n in needed if not (path / n).is_file()]
     if missing:
         raise UserError(f"{path} is not a complete run directory: missing {missing}.")

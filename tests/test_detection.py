@@ -238,7 +238,7 @@ def test_flip_tta_unmirrors_boxes_and_merges_them_with_wbf(tmp_path):
     model = DetectionModel({**DETECTION_PARAMS, "tta": "hflip"},
                            ModelContext("detection", "map", 3, 0, None, tmp_path, 1))
     model.device_, model.net_ = torch.device("cpu"), _BrightBox()
-    out = model.predict_variants(pd.DataFrame({"image_path": [str(tmp_path / "a.png")]}))
+    out = model.detect(pd.DataFrame({"image_path": [str(tmp_path / "a.png")]}))
     np.testing.assert_allclose(out["no_tta"][0], [[8, 5, 12, 10, 0.9, 2]], atol=1e-5)
     np.testing.assert_allclose(out[""][0], [[8, 5, 12, 10, 0.9, 2]], atol=1e-3)  # both views agree exactly
 
@@ -259,7 +259,104 @@ def test_detector_trains_checkpoints_and_predicts_rows(cowboy, tmp_path):
                             "roi_batch": 32, "score_threshold": 0.0}, ctx).fit(X, y)
     assert len(model.history_) == 1 and np.isfinite(model.history_[0]["train_loss"])
     assert (tmp_path / "fold0" / "last.pt").is_file() and (tmp_path / "fold0" / "history.csv").is_file()
-    out = model.predict(X.iloc[:2])
+    from shared.detection.task import unpad
+
+    out = unpad(model.predict(X.iloc[:2]))
     assert len(out) == 2 and all(o.ndim == 2 and o.shape[1] == 6 for o in out)
     for rows in out:
         assert ((rows[:, 4] >= 0) & (rows[:, 4] <= 1)).all() and set(rows[:, 5]) <= {1, 2, 3, 4, 5}
+
+
+def test_run_writes_answer_json_with_exact_ids_and_scores_it_like_score_py(cowboy, tmp_path):
+    from conftest import last_line, run_script
+
+    rc, out, err = run_script("run", "cowboy_outfits", "--data", cowboy, "--folds", "2", "--set", "epochs=1",
+                              "--set", "max_side=96", "--set", "proposals=100", "--set", "roi_batch=32",
+                              "--set", "pretrained=false", "--set", "predict=valid", "--out", tmp_path, timeout=900)
+    assert rc == 0, err[-3000:]
+    run_dir = Path(last_line(out))
+    valid = read_image_list(cowboy / "valid.csv", cowboy / "images")
+    answer = submission.read(run_dir / "submission.zip")
+    assert answer and {d["image_id"] for d in answer} <= set(valid["id"])
+    assert {d["category_id"] for d in answer} <= {87, 1034, 131, 318, 588}
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["metric"] == "map" and metrics["predict"] == "valid" and set(metrics["folds"]) == {"0", "1"}
+    assert set(metrics["oof"]) >= {"mAP", "AP50", "AP75", "per_class_AP"} and "no_tta" in metrics["variants"]
+    truth = read_coco(cowboy / "solution_valid.json")
+    assert metrics["holdout"] == pytest.approx(evaluate(truth, answer)["mAP"], abs=1e-4)  # answer.json is rounded
+    oof = json.loads((run_dir / "oof_detections.json").read_text())
+    train_ids = set(read_coco(cowboy / "train.json").images["id"])
+    assert oof and {d["image_id"] for d in oof} <= train_ids and {d["fold"] for d in oof} <= {0, 1}
+    folds = pd.read_csv(run_dir / "folds.csv", dtype=str)
+    assert {int(i) for i in folds["id"]} == train_ids  # ids beyond int64 written exactly
+    assert (run_dir / "boxes.png").stat().st_size > 5000 and (run_dir / "fold0" / "curves.png").is_file()
+    rc, out, err = run_script("score", run_dir / "submission.zip", "--solution", cowboy / "solution_valid.json",
+                              "--competition", "cowboy_outfits")
+    assert rc == 0, err
+    assert float(out.split()[1]) == pytest.approx(evaluate(truth, answer)["mAP"], abs=1e-6)
+
+
+def _fake_detection_run(cowboy, out_root: Path, name: str, noise: float, seed: int) -> Path:
+    """A detection run directory from synthetic detections: the true boxes moved by ``noise`` (in box sizes)."""
+    import competitions
+    from shared.cv import assign_folds
+    from shared.detection.task import pad
+    from shared.runs import new_run_dir, save_config
+
+    spec = competitions.get("cowboy_outfits")
+    data = spec.load(cowboy, predict="valid")
+    rng = np.random.default_rng(seed)
+
+    def detections(boxes_labels):
+        out = []
+        for boxes, labels in boxes_labels:
+            rows = []
+            for (x, y, w, h), label in zip(boxes, labels):
+                rows.append([x + rng.normal(0, noise * w), y + rng.normal(0, noise * h), w, h, rng.uniform(0.5, 1), label])
+            rows.append([1.0, 1.0, 20.0, 20.0, rng.uniform(0, 0.5), rng.integers(1, 6)])  # a false alarm
+            out.append(np.array(rows))
+        return pad(out, spec.max_detections)
+
+    truth = read_coco(cowboy / "solution_valid.json")
+    labels = truth.labels
+    valid_truth = []
+    for image_id in data.test["id"]:
+        rows = truth.annotations[truth.annotations["image_id"].map(lambda v, i=image_id: v == i)]
+        valid_truth.append((np.array(rows["bbox"].tolist()).reshape(-1, 4), [labels[c] for c in rows["category_id"]]))
+    fold_of = assign_folds(len(data.train), 2, 42, "kfold")
+    run_dir = new_run_dir(out_root, "cowboy_outfits", name)
+    save_config(run_dir, {"competition": "cowboy_outfits", "id_col": "id", "task": "detection", "metric": "map",
+                          "seed": 42, "n_folds": 2, "fold_kind": "kfold", "data_dir": str(cowboy), "predict": "valid",
+                          "recipe": name})
+    pd.DataFrame({"id": data.train["id"], "fold": fold_of}).to_csv(run_dir / "folds.csv", index=False)
+    oof = detections(list(data.train["annotations"]))
+    test = np.stack([detections(valid_truth), detections(valid_truth)])
+    scores = [spec.outputs.score(data, np.flatnonzero(fold_of == k), oof[fold_of == k]) for k in (0, 1)]
+    spec.outputs.write_results(run_dir, data, fold_of, oof, [0, 1], scores, test, 0.0,
+                               {"recipe": name, "complete": True})
+    return run_dir
+
+
+def test_detection_runs_blend_by_weighted_boxes_fusion_with_nested_weights(cowboy, tmp_path):
+    from conftest import last_line, run_script
+
+    good = _fake_detection_run(cowboy, tmp_path, "good", 0.03, 1)
+    bad = _fake_detection_run(cowboy, tmp_path, "bad", 0.6, 2)
+    rc, out, err = run_script("ensemble", good, bad, "--out", tmp_path, timeout=600)
+    assert rc == 0, err[-3000:]
+    blend_dir = Path(last_line(out))
+    metrics = json.loads((blend_dir / "metrics.json").read_text())
+    good_m = json.loads((good / "metrics.json").read_text())
+    bad_m = json.loads((bad / "metrics.json").read_text())
+    assert good_m["cv"] > bad_m["cv"] + 0.2  # the synthetic runs differ as meant
+    w_good, w_bad = metrics["weights"]
+    assert w_good > w_bad and abs(w_good + w_bad - 1) < 1e-9  # the tuned weights favour the better run
+    assert metrics["cv"] > bad_m["cv"] and metrics["holdout"] > bad_m["holdout"]
+    assert set(metrics["weights_by_fold"]) == {"0", "1"} and (blend_dir / "submission.zip").is_file()
+    assert "ensemble" in (blend_dir / "members.md").read_text()
+    # Refusals: runs on different folds, and a mix of detection and table runs.
+    folds = pd.read_csv(bad / "folds.csv", dtype=str)
+    folds["fold"] = folds["fold"].map({"0": "1", "1": "0"})
+    folds.to_csv(bad / "folds.csv", index=False)
+    rc, out, err = run_script("ensemble", good, bad, "--out", tmp_path)
+    assert "folds.csv differs" in err and rc == 2

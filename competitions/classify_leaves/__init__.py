@@ -19,10 +19,10 @@ def image_file(frame: pd.DataFrame, split: str) -> pd.Series:
 
 RECIPES = {
     "baseline": Recipe(
-        "baseline", "the course's ResNet-18 from scratch: random resized crops, flips, colour jitter, SGD, step decay",
+        "baseline", "the course's ResNet-18 from scratch: resize and horizontal flips, SGD with momentum, step decay",
         image_features, VisionModel,
         model_params={**VISION_PARAMS,
-                      "model": "resnet18", "pretrained": False, "img_size": 0, "augment": "d2l_imagenet",
+                      "model": "resnet18", "pretrained": False, "img_size": 0, "augment": "flip",
                       "opt": "momentum", "lr": 0.05, "weight_decay": 5e-4, "sched": "step", "decay_epochs": 4,
                       "decay_rate": 0.8, "epochs": 20, "batch_size": 128,
                       "min_steps_per_epoch": 20, "min_updates": 500},  # small samples only (the demo)

@@ -176,20 +176,24 @@ def create(name: str, n_classes: int, pretrained: str = "false", weights: str = 
     return model
 
 
-def wbf_merge(views: list[np.ndarray], width: int, height: int, iou: float, max_det: int) -> np.ndarray:
-    """Weighted Boxes Fusion of the views' detections (rows [x, y, w, h, score, label])."""
+def wbf_merge(views: list[np.ndarray], width: int, height: int, iou: float, max_det: int,
+              weights: list[float] | None = None) -> np.ndarray:
+    """Weighted Boxes Fusion of the views' detections (rows [x, y, w, h, score, label]), each view weighted."""
     from ensemble_boxes import weighted_boxes_fusion
 
     boxes, scores, labels = [], [], []
     scale = np.array([width, height, width, height], np.float64)
     for v in views:
-        xyxy = np.concatenate([v[:, :2], v[:, :2] + v[:, 2:4]], axis=1) / scale if len(v) else np.zeros((0, 4))
-        boxes.append(np.clip(xyxy, 0, 1).tolist())
-        scores.append(v[:, 4].tolist() if len(v) else [])
-        labels.append(v[:, 5].tolist() if len(v) else [])
+        v = np.asarray(v, float).reshape(-1, 6)
+        xyxy = np.clip(np.concatenate([v[:, :2], v[:, :2] + v[:, 2:4]], axis=1) / scale, 0, 1)
+        inside = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])  # boxes wholly outside the image go
+        boxes.append(xyxy[inside].tolist())
+        scores.append(v[inside, 4].tolist())
+        labels.append(v[inside, 5].tolist())
     if not any(len(s) for s in scores):
         return np.zeros((0, 6))
-    merged, merged_scores, merged_labels = weighted_boxes_fusion(boxes, scores, labels, iou_thr=iou, skip_box_thr=0.0)
+    merged, merged_scores, merged_labels = weighted_boxes_fusion(boxes, scores, labels, weights=weights, iou_thr=iou,
+                                                                 skip_box_thr=0.0)
     merged = np.asarray(merged) * scale
     out = np.column_stack([merged[:, :2], merged[:, 2:] - merged[:, :2], merged_scores, merged_labels])
     out = out[(out[:, 2] > 0) & (out[:, 3] > 0)]
@@ -270,16 +274,26 @@ class DetectionModel:
         self.net_ = (ema.module if ema is not None else net).eval()
         if history:
             from shared.io import write_csv
+            from shared.plots import learning_curves
 
             write_csv(workdir / "history.csv", pd.DataFrame(history))
+            learning_curves(workdir / "curves.png", pd.DataFrame(history))
         return self
 
-    def predict(self, X: pd.DataFrame) -> list[np.ndarray]:
-        """Per image, rows [x, y, w, h, score, label] in the image's pixels, best first."""
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """One row per image: its detections [x, y, w, h, score, label] in the image's pixels, best first, padded
+        to ``max_detections`` blocks (``shared.detection.task.unpad`` gives the per-image arrays back)."""
         return self.predict_variants(X)[""]
 
-    def predict_variants(self, X: pd.DataFrame) -> dict[str, list[np.ndarray]]:
-        """``{"": with TTA, "no_tta": the plain view}`` from one pass when TTA is on (``{"": plain}`` when off)."""
+    def predict_variants(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        """``{"": with TTA, "no_tta": the plain view}`` from one pass when TTA is on (``{"": plain}`` when off),
+        each a padded table (see ``predict``)."""
+        from shared.detection.task import pad
+
+        return {name: pad(rows, self.params["max_detections"]) for name, rows in self.detect(X).items()}
+
+    def detect(self, X: pd.DataFrame) -> dict[str, list[np.ndarray]]:
+        """Per image, arrays of rows [x, y, w, h, score, label]: ``""`` with TTA, ``no_tta`` without (when on)."""
         p = self.params
         dataset = DetectionDataset(X["image_path"].tolist(), None, None, p["bad_images"])
         loader = torch.utils.data.DataLoader(dataset, batch_size=p["batch_size"], shuffle=False,

@@ -50,9 +50,15 @@ def _leaves(size: int) -> list:
             A.ColorJitter(0.1, 0.1, 0.1, 0.0, p=0.3)]
 
 
+def _flip(size: int) -> list:
+    """The simplest: resize and horizontal flip (a course-style baseline)."""
+    return [A.Resize(size, size), A.HorizontalFlip()]
+
+
 PRESETS = {"d2l_cifar": (_d2l_cifar, CIFAR_MEAN, CIFAR_STD), "flip_translate": (_flip_translate, CIFAR_MEAN, CIFAR_STD),
            "natural": (_natural, IMAGENET_MEAN, IMAGENET_STD),
-           "d2l_imagenet": (_d2l_imagenet, IMAGENET_MEAN, IMAGENET_STD), "leaves": (_leaves, IMAGENET_MEAN, IMAGENET_STD),
+           "d2l_imagenet": (_d2l_imagenet, IMAGENET_MEAN, IMAGENET_STD), "flip": (_flip, IMAGENET_MEAN, IMAGENET_STD),
+           "leaves": (_leaves, IMAGENET_MEAN, IMAGENET_STD),
            "none": (lambda size: [A.Resize(size, size)], IMAGENET_MEAN, IMAGENET_STD)}
 
 

@@ -1,0 +1,127 @@
+"""Blending detection runs: each image's boxes from every run fused by Weighted Boxes Fusion, with run weights
+chosen on the out-of-fold mAP. The reported CV is nested: the weights applied to fold k's images are chosen on
+the other folds' images only. The result is a normal detection run directory (kind ``ensemble``)."""
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from shared.compare import markdown_table
+from shared.detection.model import wbf_merge
+from shared.detection.task import pad, unpad
+from shared.errors import UserError
+from shared.io import write_csv, write_text
+from shared.runs import new_run_dir, save_config, start_log
+
+STEP = 0.1  # weight grid step for up to three runs; more runs are weighted equally
+
+
+def is_detection_run(path: Path) -> bool:
+    return (Path(path) / "oof_table.npy").is_file()
+
+
+def _load(path: Path) -> dict:
+    path = Path(path)
+    needed = ["config.yaml", "metrics.json", "folds.csv", "oof_table.npy", "test_folds.npy"]
+    missing = [n for n in needed if not (path / n).is_file()]
+    if missing:
+        raise UserError(f"{path} is not a complete detection run directory: missing {missing}.")
+    metrics = json.loads((path / "metrics.json").read_text())
+    if not metrics.get("complete", True):
+        raise UserError(f"{path} holds only some folds; merge or finish it before blending.")
+    return {"path": path, "config": yaml.safe_load((path / "config.yaml").read_text()), "metrics": metrics,
+            "folds": pd.read_csv(path / "folds.csv", dtype=str), "oof": np.load(path / "oof_table.npy"),
+            "test_folds": np.load(path / "test_folds.npy")}
+
+
+def _grid(n_runs: int) -> list[np.ndarray]:
+    if n_runs > 3:
+        return [np.full(n_runs, 1 / n_runs)]
+    steps = int(round(1 / STEP))
+    out = [np.array(c) * STEP for c in itertools.product(range(steps + 1), repeat=n_runs) if sum(c) == steps]
+    return [w for w in out if (w > 0).any()]
+
+
+def _fuse(tables: list[np.ndarray], weights: np.ndarray, sizes: list[tuple[int, int]], iou: float,
+          max_det: int) -> np.ndarray:
+    used = [i for i, w in enumerate(weights) if w > 0]
+    per_run = [unpad(tables[i]) for i in used]
+    fused = [wbf_merge([run[j] for run in per_run], w, h, iou, max_det, [float(weights[i]) for i in used])
+             for j, (w, h) in enumerate(sizes)]
+    return pad(fused, max_det)
+
+
+def ensemble(run_dirs: list[Path], out_root: Path, method: str = "weights", data_dir: Path | None = None,
+             iou: float = 0.55) -> Path:
+    """``method``: ``weights`` (grid-searched on OOF mAP, nested) or ``mean`` (equal weights)."""
+    import competitions
+
+    started = time.time()
+    if method not in ("weights", "mean"):
+        raise UserError(f"--method {method}: detection runs blend by Weighted Boxes Fusion with tuned ('weights') "
+                        "or equal ('mean') run weights.")
+    runs = [_load(p) for p in run_dirs]
+    first = runs[0]
+    for r in runs[1:]:
+        for key in ("competition", "predict", "n_folds", "seed"):
+            if r["config"].get(key) != first["config"].get(key):
+                raise UserError(f"{r['path']} differs from {first['path']} in {key!r} ({r['config'].get(key)!r} vs "
+                                f"{first['config'].get(key)!r}): blend runs of one competition, image list and folds.")
+        if not r["folds"].equals(first["folds"]):
+            raise UserError(f"{r['path']}/folds.csv differs from {first['path']}/folds.csv.")
+    spec = competitions.get(first["config"]["competition"])
+    data = spec.load(Path(data_dir or first["config"]["data_dir"]), predict=first["config"].get("predict", "test"))
+    outputs = spec.outputs
+    for r in runs:
+        if r["oof"].shape[0] != len(data.train) or r["test_folds"].shape[1] != len(data.test):
+            raise UserError(f"{r['path']} was made on other data than {data.data_dir}; pass --data DIR.")
+    fold_of = first["folds"]["fold"].astype(int).to_numpy()
+    folds = sorted(np.unique(fold_of))
+    train_sizes = [(int(w), int(h)) for w, h in zip(data.train["width"], data.train["height"])]
+    test_sizes = [(int(w), int(h)) for w, h in zip(data.test["width"], data.test["height"])]
+    max_det = spec.max_detections
+    candidates = _grid(len(runs)) if method == "weights" else [np.full(len(runs), 1 / len(runs))]
+    fused_oof = [_fuse([r["oof"] for r in runs], w, train_sizes, iou, max_det) for w in candidates]
+
+    def best(rows: np.ndarray) -> int:
+        scores = [outputs.score(data, rows, table[rows]) for table in fused_oof]
+        return int(np.argmax(scores))
+
+    blended = np.full_like(first["oof"], np.nan)
+    chosen = {}
+    for k in folds:  # nested: fold k's weights come from the other folds
+        pick = best(np.flatnonzero(fold_of != k))
+        rows = np.flatnonzero(fold_of == k)
+        blended[rows] = fused_oof[pick][rows]
+        chosen[str(k)] = candidates[pick].tolist()
+    weights = candidates[best(np.arange(len(data.train)))]
+    tests = [outputs.average(data, r["test_folds"], iou) for r in runs]
+    test_table = _fuse(tests, weights, test_sizes, iou, max_det)
+    fold_scores = [outputs.score(data, np.flatnonzero(fold_of == k), blended[fold_of == k]) for k in folds]
+
+    run_dir = new_run_dir(out_root, spec.name, f"ensemble-{method}")
+    start_log(run_dir).info(f"ensemble ({method}, Weighted Boxes Fusion) of {len(runs)} runs: "
+                            + ", ".join(r["path"].name for r in runs))
+    save_config(run_dir, {**{k: first["config"][k] for k in ("competition", "id_col", "task", "metric", "seed",
+                                                             "n_folds", "fold_kind", "data_dir", "predict")},
+                          "recipe": f"ensemble-{method}", "kind": "ensemble", "method": method,
+                          "members": [str(r["path"]) for r in runs], "weights": weights.tolist()})
+    write_csv(run_dir / "folds.csv", first["folds"])
+    members = pd.DataFrame([{"run": r["path"].name, "recipe": r["config"]["recipe"], "cv": r["metrics"]["cv"],
+                             "holdout": r["metrics"].get("holdout"), "weight": float(w)}
+                            for r, w in zip(runs, weights)])
+    outputs.write_results(run_dir, data, fold_of, blended, folds, fold_scores, test_table[None], started,
+                          {"recipe": f"ensemble-{method}", "kind": "ensemble", "complete": True,
+                           "members": members.to_dict(orient="records"), "weights": weights.tolist(),
+                           "weights_by_fold": chosen})
+    blend = json.loads((run_dir / "metrics.json").read_text())
+    row = {"run": run_dir.name, "recipe": f"**ensemble ({method}, nested CV)**", "cv": blend["cv"],
+           "holdout": blend["holdout"], "weight": None}
+    write_text(run_dir / "members.md", markdown_table(pd.DataFrame([*members.to_dict(orient="records"), row])))
+    return run_dir

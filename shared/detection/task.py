@@ -1,0 +1,210 @@
+"""Detection competitions through the shared runner.
+
+The runner keeps every prediction as a numeric table, one row per image; a detection table row holds the
+image's detections padded to a fixed count: ``max_detections`` blocks of ``[x, y, w, h, score, label]`` (NaN
+where there are fewer). So the fold loop, saved fold predictions, resume, TTA variants and partial runs work
+unchanged; this module supplies what differs: reading the COCO layout, scoring folds by COCO mAP, averaging the
+folds' test detections by Weighted Boxes Fusion, and writing the outputs (OOF detections, ``submission.zip``
+holding ``answer.json``, metrics with AP50/AP75/per-class AP, a PNG of predicted vs true boxes)."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from shared.detection.coco import Coco, evaluate, read_coco, read_image_list
+from shared.errors import UserError
+from shared.spec import CompetitionSpec, Dataset
+
+ROW = 6  # x, y, w, h, score, label
+PREDICT_SPLITS = ("test", "valid")
+
+
+def pad(detections: list[np.ndarray], max_detections: int) -> np.ndarray:
+    """Per-image detection rows -> one padded table row per image (best scores first)."""
+    out = np.full((len(detections), max_detections * ROW), np.nan)
+    for i, rows in enumerate(detections):
+        rows = np.asarray(rows, float).reshape(-1, ROW)
+        rows = rows[np.argsort(-rows[:, 4], kind="stable")][:max_detections]
+        out[i, :rows.size] = rows.ravel()
+    return out
+
+
+def unpad(table: np.ndarray) -> list[np.ndarray]:
+    table = np.asarray(table, float)
+    rows = table.reshape(len(table), -1, ROW)
+    return [r[~np.isnan(r[:, 4])] for r in rows]
+
+
+def to_results(detections: list[np.ndarray], image_ids, label_to_category: dict[int, int]) -> list[dict]:
+    """COCO results with the original image and category ids."""
+    out = []
+    for image_id, rows in zip(image_ids, detections):
+        for x, y, w, h, score, label in rows:
+            out.append({"image_id": image_id, "category_id": label_to_category[int(round(label))],
+                        "bbox": [float(x), float(y), float(w), float(h)], "score": float(score)})
+    return out
+
+
+@dataclass
+class DetectionSpec(CompetitionSpec):
+    """A COCO-layout competition: ``train_file`` is the COCO json, the images to predict are listed in
+    ``<predict>.csv`` (``id,file_name``; ``--set predict=test|valid``), the answers for local scoring are in
+    ``solution_<predict>.json``. ``categories`` is the fixed id -> name set."""
+
+    categories: dict[int, str] = field(default_factory=dict)
+    image_dir: str = "images"
+    max_detections: int = 100
+
+    def load(self, data_dir: Path, clean: bool = True, predict: str = "test") -> Dataset:
+        data_dir = Path(data_dir)
+        if not data_dir.is_dir():
+            raise UserError(f"data folder {data_dir} does not exist: run `python scripts/make_demo.py {self.name}` "
+                            "(demo) or put the competition's files there, or pass --data DIR.")
+        if predict not in PREDICT_SPLITS:
+            raise UserError(f"--set predict={predict!r}: choose test or valid.")
+        coco = read_coco(data_dir / self.train_file, self.categories)
+        images = data_dir / self.image_dir
+        train = coco.images.copy()
+        present = set(p.name for p in images.iterdir()) if images.is_dir() else set()
+        for image_id, name in zip(train["id"], train["file_name"]):
+            if name not in present:
+                raise UserError(f"{data_dir / self.train_file} lists image {image_id} as {images / name}, which does "
+                                "not exist; restore the image or remove it from the json.")
+        by_image: dict[int, list] = {}
+        for r in coco.annotations.itertuples():
+            by_image.setdefault(r.image_id, []).append((r.bbox, coco.labels[r.category_id]))
+        train["annotations"] = [
+            (np.array([b for b, _ in by_image.get(i, [])], float).reshape(-1, 4),
+             np.array([lab for _, lab in by_image.get(i, [])], np.int64)) for i in train["id"]]
+        train["image_path"] = [str(images / name) for name in train["file_name"]]
+        test = read_image_list(data_dir / f"{predict}.csv", images)
+        both = sorted(set(test["id"]) & set(train["id"]))
+        if both:
+            raise UserError(f"image {both[0]} is in both {self.train_file} and {predict}.csv; use the files of one "
+                            "download.")
+        test["image_path"] = [str(images / name) for name in test["file_name"]]
+        sizes = [_size(p) for p in test["image_path"]]
+        test["width"], test["height"] = [w for w, _ in sizes], [h for _, h in sizes]
+        data = Dataset(train.reset_index(drop=True), test.reset_index(drop=True), None, data_dir)
+        data.coco, data.predict = coco, predict
+        return data
+
+    @property
+    def outputs(self) -> DetectionOutputs:
+        return DetectionOutputs(self)
+
+
+def _size(path: str) -> tuple[int, int]:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except OSError as exc:
+        raise UserError(f"image {path} is unreadable ({exc}); replace or remove it.") from None
+
+
+class DetectionOutputs:
+    """What the runner asks of a competition whose predictions are boxes."""
+
+    def __init__(self, spec: DetectionSpec):
+        self.spec = spec
+        self.n_out = spec.max_detections * ROW
+
+    def encode(self, data: Dataset) -> tuple[np.ndarray, list]:
+        targets = np.empty(len(data.train), dtype=object)
+        targets[:] = list(data.train["annotations"])
+        return targets, list(self.spec.categories)
+
+    def n_classes(self) -> int:
+        return len(self.spec.categories)
+
+    def _truth(self, data: Dataset, rows) -> Coco:
+        return data.coco.subset(data.train["id"].iloc[rows])
+
+    def _categories(self, data: Dataset) -> dict[int, int]:
+        return {label: cid for cid, label in data.coco.labels.items()}
+
+    def evaluate_rows(self, data: Dataset, rows: np.ndarray, table: np.ndarray) -> dict:
+        ids = data.train["id"].iloc[rows].tolist()
+        return evaluate(self._truth(data, rows), to_results(unpad(table), ids, self._categories(data)))
+
+    def score(self, data: Dataset, rows: np.ndarray, table: np.ndarray) -> float:
+        return self.evaluate_rows(data, rows, table)["mAP"]
+
+    def average(self, data: Dataset, test_folds: np.ndarray, iou: float = 0.55) -> np.ndarray:
+        """The folds' detections of each test image fused by Weighted Boxes Fusion."""
+        from shared.detection.model import wbf_merge
+
+        if len(test_folds) == 1:
+            return test_folds[0]
+        per_fold = [unpad(t) for t in test_folds]
+        merged = [wbf_merge([fold[i] for fold in per_fold], int(w), int(h), iou, self.spec.max_detections)
+                  for i, (w, h) in enumerate(zip(data.test["width"], data.test["height"]))]
+        return pad(merged, self.spec.max_detections)
+
+    def holdout(self, data: Dataset, table: np.ndarray) -> dict | None:
+        solution = data.data_dir / f"solution_{data.predict}.json"
+        if not solution.is_file():
+            return None
+        truth = read_coco(solution, self.spec.categories)
+        return evaluate(truth, to_results(unpad(table), data.test["id"].tolist(), self._categories(data)))
+
+    def write_results(self, run_dir: Path, data: Dataset, fold_of: np.ndarray, oof: np.ndarray, folds_done: list[int],
+                      fold_scores: list[float], test_folds: np.ndarray, started: float, extra: dict) -> Path:
+        from shared import plots
+        from shared.detection import submission
+        from shared.io import write_json, write_npy, write_text
+        from shared.runs import get_log, logging_to, start_log
+
+        log = start_log(run_dir) if not logging_to(run_dir) else get_log()
+        categories = self._categories(data)
+        done = np.flatnonzero(np.isin(fold_of, folds_done))
+        oof_metrics = self.evaluate_rows(data, done, oof[done])
+        oof_results = to_results(unpad(oof[done]), data.train["id"].iloc[done].tolist(), categories)
+        fold_by_id = dict(zip(data.train["id"], fold_of))
+        for r in oof_results:
+            r["fold"] = int(fold_by_id[r["image_id"]])
+        write_text(run_dir / "oof_detections.json", json.dumps(oof_results))
+        write_npy(run_dir / "test_folds.npy", test_folds)
+        test_table = self.average(data, test_folds)
+        # The padded tables (see ``pad``) that blends read back: OOF per training image, test after fold fusion.
+        write_npy(run_dir / "oof_table.npy", oof)
+        write_npy(run_dir / "test_table.npy", test_table)
+        test_results = to_results(unpad(test_table), data.test["id"].tolist(), categories)
+        sizes = dict(zip(data.test["id"], zip(data.test["width"], data.test["height"])))
+        submission.write(run_dir / "submission.zip", test_results, data.test, self.spec.categories, sizes)
+        metrics = {"competition": self.spec.name, "metric": "map", "greater_is_better": True, "predict": data.predict,
+                   "cv": oof_metrics["mAP"], "cv_mean": float(np.mean(fold_scores)), "cv_std": float(np.std(fold_scores)),
+                   "folds": dict(zip(map(str, folds_done), map(float, fold_scores))),
+                   "oof": oof_metrics, "holdout": None, **extra}
+        holdout = self.holdout(data, test_table)
+        if holdout is not None:
+            metrics["holdout"], metrics["holdout_metrics"] = holdout["mAP"], holdout
+            if len(test_folds) > 1:
+                metrics["holdout_folds"] = {str(k): self.holdout(data, test_folds[i])["mAP"]
+                                            for i, k in enumerate(folds_done)}
+        metrics["wall_time_s"] = time.time() - started
+        write_json(run_dir / "metrics.json", metrics)
+        shown = done[:6]
+        plots.boxes_plot(run_dir / "boxes.png", data.train["image_path"].iloc[shown].tolist(),
+                         [data.train["annotations"].iloc[i] for i in shown], unpad(oof[shown]),
+                         {label: self.spec.categories[cid] for label, cid in categories.items()})
+        held = "" if holdout is None else (f", local holdout ({data.predict}) mAP {holdout['mAP']:.4f} "
+                                           f"AP50 {holdout['AP50']:.4f}")
+        log.info(f"OOF mAP@[.5:.95] {oof_metrics['mAP']:.4f}, AP50 {oof_metrics['AP50']:.4f} (folds "
+                 f"{metrics['cv_mean']:.4f} ± {metrics['cv_std']:.4f}){held}; {metrics['wall_time_s']:.1f} s")
+        per_class = ", ".join(f"{k} {'—' if v is None else f'{v:.3f}'}" for k, v in oof_metrics["per_class_AP"].items())
+        log.info(f"OOF AP per class: {per_class}")
+        log.info(f"submission: {run_dir / 'submission.zip'} (answer.json for {len(data.test)} {data.predict} images)")
+        return run_dir
+
+
+def detection_features(train: pd.DataFrame, test: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The model reads the images itself: the feature table is just their paths."""
+    return train[["image_path"]].copy(), test[["image_path"]].copy()
