@@ -124,7 +124,7 @@ def _resume_arguments(spec: CompetitionSpec, run_dir: Path) -> tuple:
         raise UserError(f"--resume {run_dir}: that run is of {config.get('competition')!r}, not {spec.name!r}.")
     if (run_dir / "metrics.json").is_file():
         raise UserError(f"--resume {run_dir}: that run already finished (metrics.json exists).")
-    overrides = {**config["model"], **config["features"], **{k: config[k] for k in RUN_SETTINGS}}
+    overrides = {**config["model"], **config["features"], **{k: config.get(k, RUN_SETTINGS[k]) for k in RUN_SETTINGS}}
     return (spec, config["recipe"], Path(config["data_dir"]), config["n_folds"], config["seed"], config["time_limit"],
             run_dir.parent.parent, overrides, config["only_folds"])
 

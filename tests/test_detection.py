@@ -360,3 +360,13 @@ def test_detection_runs_blend_by_weighted_boxes_fusion_with_nested_weights(cowbo
     folds.to_csv(bad / "folds.csv", index=False)
     rc, out, err = run_script("ensemble", good, bad, "--out", tmp_path)
     assert "folds.csv differs" in err and rc == 2
+
+
+def test_weighted_box_fusion_keeps_scores_in_range_with_unequal_weights():
+    from shared.detection.model import wbf_merge
+
+    a = np.array([[10, 10, 20, 20, 0.9, 1], [11, 10, 20, 20, 0.8, 1]], float)  # two overlapping boxes of one run
+    fused = wbf_merge([a, np.zeros((0, 6))], 100, 100, 0.55, 100, [0.9, 0.1])
+    assert len(fused) == 1 and 0 < fused[0, 4] <= 1
+    both = wbf_merge([a[:1], a[:1]], 100, 100, 0.55, 100, [0.5, 0.5])
+    np.testing.assert_allclose(both, a[:1], atol=1e-4)  # two views agreeing: the same box and score

@@ -259,6 +259,7 @@ def test_small_data_shrinks_the_batch_and_lengthens_the_schedule_unless_stated()
     batch, lr, epochs = fit_schedule(800, p)
     assert (batch, epochs) == (32, 20) and lr == pytest.approx(0.05)
     assert fit_schedule(100, p)[0] == 16  # never below 16
+    assert fit_schedule(100, {**p, "batch_size": 8})[:2] == (8, 0.2)  # nor raised when the stated batch is smaller
     # A stated epoch count, batch or rate is kept as stated; the guards can still be set explicitly.
     assert fit_schedule(800, resolve(fast, {"epochs": 3})["model"]) == (32, pytest.approx(0.05), 3)
     assert fit_schedule(800, resolve(fast, {"batch_size": 64})["model"]) == (64, 0.2, 42)  # 12 updates per epoch

@@ -51,6 +51,8 @@ def _grid(n_runs: int) -> list[np.ndarray]:
 def _fuse(tables: list[np.ndarray], weights: np.ndarray, sizes: list[tuple[int, int]], iou: float,
           max_det: int) -> np.ndarray:
     used = [i for i, w in enumerate(weights) if w > 0]
+    if len(used) == 1:  # one run alone: its detections as they are (WBF would also fuse its own overlapping boxes)
+        return tables[used[0]]
     per_run = [unpad(tables[i]) for i in used]
     fused = [wbf_merge([run[j] for run in per_run], w, h, iou, max_det, [float(weights[i]) for i in used])
              for j, (w, h) in enumerate(sizes)]

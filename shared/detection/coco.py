@@ -136,9 +136,8 @@ def read_image_list(path: Path, image_dir: Path) -> pd.DataFrame:
     dup = frame["id"][frame["id"].duplicated()]
     if len(dup):
         raise UserError(f"{path}: id {dup.iloc[0]} is listed more than once.")
-    present = set(p.name for p in Path(image_dir).iterdir()) if Path(image_dir).is_dir() else set()
     for image_id, name in zip(frame["id"], frame["file_name"]):
-        if name not in present:
+        if not (Path(image_dir) / name).is_file():
             raise UserError(f"{path} lists id {image_id} but its image {Path(image_dir) / name} does not exist; "
                             "restore the image or remove the row.")
     return frame[["id", "file_name"]]

@@ -125,7 +125,8 @@ def epoch_indices(factors: np.ndarray, seed: int, epoch: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------------------- models
 def create(name: str, n_classes: int, pretrained: str = "false", weights: str = "", max_side: int = 512,
-           proposals: int = 1000, roi_batch: int = 256) -> nn.Module:
+           proposals: int = 1000, roi_batch: int = 256, score_threshold: float = 0.01,
+           max_detections: int = 100) -> nn.Module:
     """A torchvision detector for ``n_classes`` object classes (plus background)."""
     from torchvision.models import detection
 
@@ -138,7 +139,10 @@ def create(name: str, n_classes: int, pretrained: str = "false", weights: str = 
     size = {"min_size": max_side, "max_size": max_side}
     if name.startswith("fasterrcnn"):  # fewer proposals and sampled boxes: the box head dominates CPU time
         size.update(rpn_pre_nms_top_n_train=proposals, rpn_post_nms_top_n_train=proposals,
-                    box_batch_size_per_image=roi_batch)
+                    box_batch_size_per_image=roi_batch, box_score_thresh=score_threshold,
+                    box_detections_per_img=max_detections)
+    else:  # torchvision's own cut-offs (FCOS: 0.2) would drop the low-score boxes that mAP still counts
+        size.update(score_thresh=score_threshold, detections_per_img=max_detections)
     model = None
     if mode != "false" and not weights:
         try:
@@ -192,8 +196,10 @@ def wbf_merge(views: list[np.ndarray], width: int, height: int, iou: float, max_
         labels.append(v[inside, 5].tolist())
     if not any(len(s) for s in scores):
         return np.zeros((0, 6))
+    # box_and_model_avg: a fused box's score is the mean of its boxes' scores, scaled by the share of views that
+    # found it; it stays in [0, 1] whatever the view weights ('avg' can exceed 1 with unequal weights).
     merged, merged_scores, merged_labels = weighted_boxes_fusion(boxes, scores, labels, weights=weights, iou_thr=iou,
-                                                                 skip_box_thr=0.0)
+                                                                 skip_box_thr=0.0, conf_type="box_and_model_avg")
     merged = np.asarray(merged) * scale
     out = np.column_stack([merged[:, :2], merged[:, 2:] - merged[:, :2], merged_scores, merged_labels])
     out = out[(out[:, 2] > 0) & (out[:, 3] > 0)]
@@ -208,6 +214,10 @@ class DetectionModel:
         self.params, self.ctx = {**DETECTION_PARAMS, **params}, ctx
         if self.params["tta"] not in ("none", "hflip"):
             raise UserError(f"--set tta={self.params['tta']!r}: choose none or hflip.")
+        from shared.detection.task import MAX_DETECTIONS
+
+        if not 1 <= self.params["max_detections"] <= MAX_DETECTIONS:
+            raise UserError(f"--set max_detections={self.params['max_detections']}: choose 1 to {MAX_DETECTIONS}.")
 
     def fit(self, X: pd.DataFrame, y, valid=None):
         from timm.optim import create_optimizer_v2
@@ -220,7 +230,7 @@ class DetectionModel:
         amp = _amp_dtype(p["amp"], self.device_)
         torch.manual_seed(ctx.seed)
         net = create(p["model"], ctx.n_classes, p["pretrained"], p["weights"], p["max_side"], p["proposals"],
-                     p["roi_batch"]).to(self.device_)
+                     p["roi_batch"], p["score_threshold"], p["max_detections"]).to(self.device_)
         targets = list(y)
         dataset = DetectionDataset(X["image_path"].tolist(), targets, train_transform(p["augment"], p["min_visibility"]),
                                    p["bad_images"], ctx.seed)
@@ -288,9 +298,9 @@ class DetectionModel:
     def predict_variants(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         """``{"": with TTA, "no_tta": the plain view}`` from one pass when TTA is on (``{"": plain}`` when off),
         each a padded table (see ``predict``)."""
-        from shared.detection.task import pad
+        from shared.detection.task import MAX_DETECTIONS, pad
 
-        return {name: pad(rows, self.params["max_detections"]) for name, rows in self.detect(X).items()}
+        return {name: pad(rows, MAX_DETECTIONS) for name, rows in self.detect(X).items()}
 
     def detect(self, X: pd.DataFrame) -> dict[str, list[np.ndarray]]:
         """Per image, arrays of rows [x, y, w, h, score, label]: ``""`` with TTA, ``no_tta`` without (when on)."""

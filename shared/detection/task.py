@@ -21,6 +21,7 @@ from shared.errors import UserError
 from shared.spec import CompetitionSpec, Dataset
 
 ROW = 6  # x, y, w, h, score, label
+MAX_DETECTIONS = 100  # the width of a padded row, in detections (COCO scores at most 100 per image)
 PREDICT_SPLITS = ("test", "valid")
 
 
@@ -58,7 +59,7 @@ class DetectionSpec(CompetitionSpec):
 
     categories: dict[int, str] = field(default_factory=dict)
     image_dir: str = "images"
-    max_detections: int = 100
+    max_detections: int = MAX_DETECTIONS
 
     def load(self, data_dir: Path, clean: bool = True, predict: str = "test") -> Dataset:
         data_dir = Path(data_dir)
@@ -70,9 +71,8 @@ class DetectionSpec(CompetitionSpec):
         coco = read_coco(data_dir / self.train_file, self.categories)
         images = data_dir / self.image_dir
         train = coco.images.copy()
-        present = set(p.name for p in images.iterdir()) if images.is_dir() else set()
         for image_id, name in zip(train["id"], train["file_name"]):
-            if name not in present:
+            if not (images / name).is_file():
                 raise UserError(f"{data_dir / self.train_file} lists image {image_id} as {images / name}, which does "
                                 "not exist; restore the image or remove it from the json.")
         by_image: dict[int, list] = {}
@@ -82,6 +82,11 @@ class DetectionSpec(CompetitionSpec):
             (np.array([b for b, _ in by_image.get(i, [])], float).reshape(-1, 4),
              np.array([lab for _, lab in by_image.get(i, [])], np.int64)) for i in train["id"]]
         train["image_path"] = [str(images / name) for name in train["file_name"]]
+        unsized = (train["width"] <= 0) | (train["height"] <= 0)  # a json without sizes: read them from the files
+        if unsized.any():
+            sizes = [_size(p) for p in train.loc[unsized, "image_path"]]
+            train.loc[unsized, "width"] = [w for w, _ in sizes]
+            train.loc[unsized, "height"] = [h for _, h in sizes]
         test = read_image_list(data_dir / f"{predict}.csv", images)
         both = sorted(set(test["id"]) & set(train["id"]))
         if both:

@@ -101,7 +101,7 @@ def fit_schedule(n_train: int, p: dict) -> tuple[int, float, int]:
     A recipe tuned for 50,000 images at batch 512 for 10 epochs then still trains a 1,000-image sample properly."""
     batch, lr, epochs = p["batch_size"], p["lr"], p["epochs"]
     notes = []
-    if p["min_steps_per_epoch"] > 0 and n_train // batch < p["min_steps_per_epoch"]:
+    if p["min_steps_per_epoch"] > 0 and batch > 16 and n_train // batch < p["min_steps_per_epoch"]:
         new = batch
         while new > 16 and n_train // new < p["min_steps_per_epoch"]:
             new //= 2
