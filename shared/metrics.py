@@ -75,7 +75,7 @@ class Metric:
 
 def _boxes_only(y_true, y_pred) -> float:
     raise UserError("mAP is scored from boxes against a COCO json: use scripts/score.py SUBMISSION.zip "
-                    "--solution solution.json --competition cowboy_outfits.")
+                    "--solution SOLUTION.json --competition NAME.")
 
 
 METRICS: dict[str, Metric] = {

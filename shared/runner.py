@@ -263,8 +263,7 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
 
     def holdout_of(test_parts: np.ndarray) -> float | None:
         if outputs is not None:
-            result = outputs.holdout(data, outputs.average(data, test_parts))
-            return None if result is None else result["mAP"]
+            return outputs.holdout_score(data, test_parts)
         return holdout_score(spec, data, fold_average(test_parts, metric, classes, config["fold_average"]), classes)
 
     extra["variants"] = {name: {"cv": score(done, v_oof[done]), "holdout": holdout_of(np.stack(v_tests))}

@@ -160,6 +160,11 @@ class DetectionOutputs:
         truth = read_coco(solution, self.spec.categories)
         return evaluate(truth, to_results(unpad(table), data.test["id"].tolist(), self._categories(data)))
 
+    def holdout_score(self, data: Dataset, test_folds: np.ndarray) -> float | None:
+        """The local-holdout mAP of the folds' test detections, fused; None without a solution file."""
+        result = self.holdout(data, self.average(data, test_folds))
+        return None if result is None else result["mAP"]
+
     def write_results(self, run_dir: Path, data: Dataset, fold_of: np.ndarray, oof: np.ndarray, folds_done: list[int],
                       fold_scores: list[float], test_folds: np.ndarray, started: float, extra: dict) -> Path:
         from shared import plots
