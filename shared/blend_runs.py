@@ -59,10 +59,15 @@ def ensemble(run_dirs: list[Path], method: str, out_root: Path, data_dir: Path |
     write_results(run_dir, spec, data, y, classes, fold_of, blended_oof, folds, fold_scores, test_pred[None],
                   test_pred, started, {"recipe": f"ensemble-{method}", "kind": "ensemble", "complete": True,
                                        "members": members.to_dict(orient="records")})
+    return write_members(run_dir, members.to_dict(orient="records"), method)
+
+
+def write_members(run_dir: Path, members: list[dict], method: str) -> Path:
+    """``members.md``: every member's CV and holdout beside the blend's (read from its metrics.json)."""
     blend = json.loads((run_dir / "metrics.json").read_text())
     row = {"run": run_dir.name, "recipe": f"**ensemble ({method}, nested CV)**", "cv": blend["cv"],
            "holdout": blend["holdout"], "weight": None}
-    write_text(run_dir / "members.md", markdown_table(pd.DataFrame([*members.to_dict(orient="records"), row])))
+    write_text(run_dir / "members.md", markdown_table(pd.DataFrame([*members, row])))
     return run_dir
 
 

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from shared.compare import markdown_table
+from shared.blend_runs import write_members
 from shared.detection.model import wbf_merge
 from shared.detection.task import pad, unpad
 from shared.errors import UserError
-from shared.io import write_csv, write_text
+from shared.io import write_csv
 from shared.runs import new_run_dir, save_config, start_log
 
 STEP = 0.1  # weight grid step for up to three runs; more runs are weighted equally
@@ -122,8 +122,4 @@ def ensemble(run_dirs: list[Path], out_root: Path, method: str = "weights", data
                           {"recipe": f"ensemble-{method}", "kind": "ensemble", "complete": True,
                            "members": members.to_dict(orient="records"), "weights": weights.tolist(),
                            "weights_by_fold": chosen})
-    blend = json.loads((run_dir / "metrics.json").read_text())
-    row = {"run": run_dir.name, "recipe": f"**ensemble ({method}, nested CV)**", "cv": blend["cv"],
-           "holdout": blend["holdout"], "weight": None}
-    write_text(run_dir / "members.md", markdown_table(pd.DataFrame([*members.to_dict(orient="records"), row])))
-    return run_dir
+    return write_members(run_dir, members.to_dict(orient="records"), method)

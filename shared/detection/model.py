@@ -18,7 +18,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from shared.errors import UserError
+from shared.vision.data import augment_seed
 from shared.vision.images import load_rgb
+from shared.vision.nets import no_weights, pretrained_mode, weights_file
 from shared.vision.train import Stepper, _amp_dtype, _device, _seed_epoch, load_checkpoint, save_checkpoint
 
 ARCHITECTURES = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn_v2", "retinanet_resnet50_fpn_v2",
@@ -87,7 +89,7 @@ class DetectionDataset(torch.utils.data.Dataset):
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         labels = np.asarray(labels, np.int64)
         if self.transform is not None:
-            self.transform.set_random_seed(int(self.seed * 1_000_003 + self.epoch * 10_007 + i) % 2**32)
+            self.transform.set_random_seed(augment_seed(self.seed, self.epoch, i))
             out = self.transform(image=image, bboxes=boxes, labels=labels)
             image = out["image"]
             boxes = np.asarray(out["bboxes"], np.float32).reshape(-1, 4)
@@ -132,9 +134,7 @@ def create(name: str, n_classes: int, pretrained: str = "false", weights: str = 
 
     if name not in ARCHITECTURES:
         raise UserError(f"--set model={name!r}: choose one of {list(ARCHITECTURES)}.")
-    mode = str(pretrained).lower()
-    if mode not in ("true", "false", "auto"):
-        raise UserError(f"--set pretrained={pretrained!r}: choose true, false or auto.")
+    mode = pretrained_mode(pretrained)
     build = getattr(detection, name)
     size = {"min_size": max_side, "max_size": max_side}
     if name.startswith("fasterrcnn"):  # fewer proposals and sampled boxes: the box head dominates CPU time
@@ -155,22 +155,12 @@ def create(name: str, n_classes: int, pretrained: str = "false", weights: str = 
             else:
                 model = build(weights=None, weights_backbone="DEFAULT", num_classes=n_classes + 1, **size)
         except Exception as exc:  # offline: torchvision's download fails at once
-            if mode == "true":
-                raise UserError(f"could not download pretrained weights for {name} ({type(exc).__name__}); "
-                                "offline, pass --set weights=PATH, or --set pretrained=false.") from None
-            from shared.runs import get_log
-
-            get_log().warning(f"pretrained=auto: no weights for {name} could be had ({type(exc).__name__}); "
-                              "training from scratch.")
+            no_weights(name, mode, exc)
             model = None
     if model is None:
         model = build(weights=None, weights_backbone=None, num_classes=n_classes + 1, **size)
     if weights:
-        path = Path(weights)
-        if not path.is_file():
-            raise UserError(f"--set weights={weights}: no such file. Download the weights where you are online "
-                            "(or add them as a Kaggle dataset) and point to the file.")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(weights_file(weights), map_location="cpu", weights_only=True)
         state = state.get("model", state) if isinstance(state, dict) else state
         own = model.state_dict()
         fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}

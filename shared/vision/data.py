@@ -12,6 +12,11 @@ from shared.vision.images import load_rgb
 CACHE_LIMIT_BYTES = 2 * 1024**3  # decode once and keep in memory when the images fit in this
 
 
+def augment_seed(seed: int, epoch: int, index: int) -> int:
+    """The seed of one item's random augmentation: a function of (seed, epoch, index) only."""
+    return int(seed * 1_000_003 + epoch * 10_007 + index) % 2**32
+
+
 class ImageDataset(Dataset):
     """``paths`` (and integer ``labels`` for training). ``epoch`` and ``seed`` make each item's random
     augmentation a function of (seed, epoch, index): identical across worker counts and after resume."""
@@ -32,7 +37,7 @@ class ImageDataset(Dataset):
     def __getitem__(self, i: int):
         image = self.image(i)
         if self.transform is not None:
-            self.transform.set_random_seed(int(self.seed * 1_000_003 + self.epoch * 10_007 + i) % 2**32)
+            self.transform.set_random_seed(augment_seed(self.seed, self.epoch, i))
             image = self.transform(image=image)["image"]
         return image if self.labels is None else (image, int(self.labels[i]))
 

@@ -70,15 +70,43 @@ def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
         return False
 
 
+def pretrained_mode(value) -> str:
+    """``--set pretrained``: true | false | auto (booleans accepted)."""
+    mode = str(value).lower()
+    if mode not in ("true", "false", "auto"):
+        raise UserError(f"--set pretrained={value!r}: choose true, false or auto.")
+    return mode
+
+
+def weights_file(weights: str) -> Path:
+    """A local weights file given with ``--set weights``; a missing one is an error, never a random start."""
+    path = Path(weights)
+    if not path.is_file():
+        raise UserError(f"--set weights={weights}: no such file. Download the weights where you are "
+                        "online (or add them as a Kaggle dataset) and point to the file.")
+    return path
+
+
+def no_weights(name: str, mode: str, exc: Exception) -> None:
+    """Hub weights could not be had: an error for pretrained=true; for auto, said once, then from scratch."""
+    if mode == "true":
+        raise UserError(f"could not download pretrained weights for {name!r} ({type(exc).__name__}); "
+                        "offline, pass --set weights=PATH, or --set pretrained=false.") from None
+    if name not in _SCRATCH_WARNED:
+        from shared.runs import get_log
+
+        _SCRATCH_WARNED.add(name)
+        get_log().warning(f"pretrained=auto: no weights for {name!r} could be had ({type(exc).__name__}); "
+                          "training from scratch. Online, or with --set weights=PATH, it starts pretrained.")
+
+
 def create(name: str, num_classes: int, pretrained: bool | str = False, weights: str = "", stem: bool = False,
            drop_rate: float = 0.0) -> nn.Module:
     """``pretrained``: true downloads from the hub (an error when it cannot); ``auto`` uses the hub's weights when
     they can be had (online, or in the local cache) and otherwise trains from scratch, saying so; false never.
     ``weights`` loads a local file (offline: a missing file is an error, never a silent random start). The
     classifier is resized to ``num_classes``."""
-    mode = str(pretrained).lower()
-    if mode not in ("true", "false", "auto"):
-        raise UserError(f"--set pretrained={pretrained!r}: choose true, false or auto.")
+    mode = pretrained_mode(pretrained)
     if name in AIRBENCH_WIDTHS:
         widths, stem_width = AIRBENCH_WIDTHS[name]
         model = AirbenchNet(num_classes, widths, stem_width)
@@ -89,11 +117,7 @@ def create(name: str, num_classes: int, pretrained: bool | str = False, weights:
             raise UserError(f"--set model={name!r}: not a timm model name (see timm.list_models('*resnet*')).")
         pretrained_cfg_overlay = None
         if weights:
-            path = Path(weights)
-            if not path.is_file():
-                raise UserError(f"--set weights={weights}: no such file. Download the weights where you are "
-                                "online (or add them as a Kaggle dataset) and point to the file.")
-            mode, pretrained_cfg_overlay = "true", {"file": str(path)}
+            mode, pretrained_cfg_overlay = "true", {"file": str(weights_file(weights))}
 
         def make(use: bool) -> nn.Module:
             if not use or weights or hub_reachable():
@@ -111,14 +135,6 @@ def create(name: str, num_classes: int, pretrained: bool | str = False, weights:
         except Exception as exc:  # no network, no cached file, or a hub error: each surfaces differently
             if mode == "false" or weights:
                 raise
-            if mode == "true":
-                raise UserError(f"could not download pretrained weights for {name!r} ({type(exc).__name__}); "
-                                "offline, pass --set weights=PATH, or --set pretrained=false.") from None
-            from shared.runs import get_log
-
-            if name not in _SCRATCH_WARNED:
-                _SCRATCH_WARNED.add(name)
-                get_log().warning(f"pretrained=auto: no weights for {name!r} could be had ({type(exc).__name__}); "
-                                  "training from scratch. Online, or with --set weights=PATH, it starts pretrained.")
+            no_weights(name, mode, exc)
             model = make(False)
     return cifar_stem(model) if stem else model
