@@ -74,6 +74,8 @@ class CompetitionSpec:
     # returns a boolean mask of rows to keep. Every recipe sees the same rows; --set clean_train=false keeps all.
     clean_train: Callable[[pd.DataFrame], np.ndarray] | None = None
     clean_train_about: str = ""
+    layout_dirs: tuple[str, ...] = ()  # folders a complete download holds besides the files (images/)
+    submit_note: str = ""  # set where the competition is scored off Kaggle: what to do with the file instead
 
     @property
     def metric(self) -> Metric:
@@ -84,6 +86,11 @@ class CompetitionSpec:
         if name not in self.recipes:
             raise UserError(f"unknown recipe {name!r} for {self.name}; choose one of {sorted(self.recipes)}.")
         return self.recipes[name]
+
+    def layout(self) -> list[str]:
+        """What a complete download holds, relative to the data folder (folders end in /)."""
+        files = [self.train_file, self.test_file, self.sample_submission_file]
+        return [f for f in files if f] + [d.rstrip("/") + "/" for d in self.layout_dirs]
 
     def load(self, data_dir: Path, clean: bool = True) -> Dataset:
         """Read the competition files, checking columns and that test ids match the sample submission;

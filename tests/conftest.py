@@ -28,9 +28,10 @@ FAST_GBM = ["--recipe", "gbm", "--folds", "3", "--set", "max_rounds=300"]
 FAST_LINEAR = ["--recipe", "linear", "--folds", "3"]
 
 
-def run_script(script: str, *args, timeout: float = 300) -> tuple[int, str, str]:
-    """Run ``scripts/<script>`` with this interpreter from the repo root; (returncode, stdout, stderr)."""
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", MPLBACKEND="Agg")
+def run_script(script: str, *args, timeout: float = 300, env: dict | None = None) -> tuple[int, str, str]:
+    """Run ``scripts/<script>`` with this interpreter from the repo root (``env``: extra environment);
+    (returncode, stdout, stderr)."""
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", MPLBACKEND="Agg", **(env or {}))
     name = script if script.endswith(".py") else f"{script}.py"
     proc = subprocess.run([sys.executable, f"scripts/{name}", *map(str, args)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)

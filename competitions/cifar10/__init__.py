@@ -68,5 +68,6 @@ SPEC = CompetitionSpec(
     recipes=RECIPES,
     default_recipe="fast",
     image_path=image_file,
+    layout_dirs=("train", "test"),  # from train.7z and test.7z
     make_demo=demo.build,
 )

@@ -59,5 +59,6 @@ SPEC = CompetitionSpec(
     recipes=RECIPES,
     default_recipe="timm",
     image_path=image_file,
+    layout_dirs=("images",),
     make_demo=demo.build,
 )

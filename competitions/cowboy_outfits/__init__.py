@@ -54,4 +54,6 @@ SPEC = DetectionSpec(
     default_recipe="mobile",
     make_demo=demo.build,
     categories=dict(demo.CATEGORIES),
+    submit_note="CowBoy Outfits is scored off Kaggle (its API takes no submission for it): upload the zip where "
+                "the competition's page, https://www.kaggle.com/competitions/cowboyoutfits, says.",
 )

@@ -61,6 +61,9 @@ class DetectionSpec(CompetitionSpec):
     image_dir: str = "images"
     max_detections: int = MAX_DETECTIONS
 
+    def layout(self) -> list[str]:
+        return [self.train_file, *(f"{split}.csv" for split in PREDICT_SPLITS), self.image_dir.rstrip("/") + "/"]
+
     def load(self, data_dir: Path, clean: bool = True, predict: str = "test") -> Dataset:
         data_dir = Path(data_dir)
         if not data_dir.is_dir():

@@ -1,0 +1,42 @@
+#!/usr/bin/env python
+"""Download a competition's files from Kaggle into data/<competition>/, unpack them (.zip and .7z) and check
+that every file of the competition's layout is there. Needs Kaggle credentials and the accepted rules.
+
+    python scripts/download.py house_prices [--out DIR] [--force]
+    python scripts/download.py cifar-10        # a Kaggle slug works too
+    python scripts/download.py cifar10 --check data/cifar10   # only check a folder you filled yourself
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import _bootstrap  # noqa: F401
+
+from shared.cli import ArgumentParser, main
+
+
+def download(argv=None) -> None:
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("competition", help="competition folder name or Kaggle slug")
+    p.add_argument("--out", type=Path, help="data folder (default data/<competition>/)")
+    p.add_argument("--force", action="store_true", help="replace the files already in the data folder")
+    p.add_argument("--check", type=Path, metavar="DIR", help="download nothing: check that DIR has the layout")
+    args = p.parse_args(argv)
+    import competitions
+    from shared import kaggle_io
+
+    spec = competitions.get(args.competition)
+    if args.check:
+        kaggle_io.check_layout(spec, args.check)
+        print(f"{args.check} has the {spec.title or spec.name} layout: {', '.join(spec.layout())}", file=sys.stderr)
+        print(args.check)
+        return
+    out = kaggle_io.download(spec, args.out or Path("data") / spec.name, force=args.force)
+    print(f"{spec.title or spec.name} downloaded and checked: {', '.join(spec.layout())}", file=sys.stderr)
+    print(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main(download))

@@ -1,0 +1,67 @@
+#!/usr/bin/env python
+"""Build an offline Kaggle bundle for a competition: a code dataset (shared/, competitions/, optional wheels and
+weight files, dataset-metadata.json) and a kernel (the competition's notebook set to your recipe, with
+kernel-metadata.json attaching the dataset and the competition, internet off). Prints the upload steps.
+
+    python scripts/kernel.py house_prices --user NAME
+    python scripts/kernel.py classify_leaves --user NAME --recipe timm --set epochs=30 \\
+        --weights resnet50d_imagenet.pth --wheels ensemble-boxes
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import _bootstrap  # noqa: F401
+
+from shared.cli import ArgumentParser, main
+from shared.config import parse_sets
+from shared.errors import UserError
+
+
+def kernel(argv=None) -> None:
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("competition", help="competition folder name or Kaggle slug")
+    p.add_argument("--user", help="your Kaggle user name (default: from KAGGLE_USERNAME or kaggle.json)")
+    p.add_argument("--recipe", help="recipe the kernel runs (default: the competition's)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="recipe override for the kernel (repeatable)")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--wheels", nargs="+", default=[], metavar="PKG",
+                   help="packages to download as wheels into the bundle (needs pip and the internet here)")
+    p.add_argument("--wheel-file", nargs="+", default=[], type=Path, metavar="WHL", help="wheel files to bundle")
+    p.add_argument("--weights", nargs="+", default=[], type=Path, metavar="FILE",
+                   help="weight files to bundle (one file becomes the recipe's `weights` setting)")
+    gpu = p.add_mutually_exclusive_group()
+    gpu.add_argument("--gpu", dest="gpu", action="store_true", default=None, help="ask for a GPU (image default)")
+    gpu.add_argument("--no-gpu", dest="gpu", action="store_false")
+    p.add_argument("--out", type=Path, help="bundle folder (default dist/kaggle/<competition>/)")
+    args = p.parse_args(argv)
+    import competitions
+    from shared import kernel as bundle
+    from shared.config import resolve
+
+    spec = competitions.get(args.competition)
+    user = args.user or bundle.kaggle_user()
+    if not user:
+        raise UserError("no Kaggle user name: pass --user NAME (or set KAGGLE_USERNAME); the bundle's ids need it.")
+    settings = parse_sets(args.sets)
+    resolve(spec.recipe(args.recipe), settings)  # an unknown --set key fails here, not on Kaggle
+    out = bundle.build(spec, args.out or Path("dist") / "kaggle" / spec.name, user, recipe=args.recipe,
+                       settings=settings, folds=args.folds, seed=args.seed, wheels=args.wheels,
+                       wheel_files=args.wheel_file, weights=args.weights, gpu=args.gpu)
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    print(f"bundle for {spec.name}: {len(files)} files, {bundle.size(out) / 1e6:.2f} MB in {out}", file=sys.stderr)
+    hint = bundle.MAYBE_MISSING.get(spec.name)
+    if hint and not (args.wheels or args.wheel_file):
+        print(f"if Kaggle's image lacks {hint}, rebuild with --wheels {' '.join(hint)}", file=sys.stderr)
+    print("upload it (kaggle CLI, credentials as for scripts/download.py):", file=sys.stderr)
+    for step in bundle.steps(out):
+        print(f"    {step}", file=sys.stderr)
+    print(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main(kernel))

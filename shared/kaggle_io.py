@@ -1,0 +1,234 @@
+"""Kaggle through its official ``kaggle`` package: credentials, downloading a competition's files into
+``data/<competition>/`` (unpacked, ``.7z`` archives too, and checked against the competition's layout), and
+submitting a validated file.
+
+``import kaggle`` authenticates at import time and prints a help text (or exits) when no credentials exist,
+so this module imports the API class only, and only after it has found credentials itself."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+from shared.errors import UserError
+
+TOKEN_PAGE = "https://www.kaggle.com/settings/api"
+HOW_TO_AUTHENTICATE = (
+    f"no Kaggle credentials found: create an API token at {TOKEN_PAGE} (\"Generate New Token\") and either "
+    "export KAGGLE_API_TOKEN=<token> or save it to ~/.kaggle/access_token; a legacy kaggle.json key also works "
+    "(~/.kaggle/kaggle.json, $KAGGLE_CONFIG_DIR/kaggle.json, or KAGGLE_USERNAME and KAGGLE_KEY), as does "
+    "`kaggle auth login`."
+)
+ARCHIVES = (".zip", ".7z")
+
+
+def find_credentials(env: dict | None = None, home: Path | None = None) -> str | None:
+    """Where the ``kaggle`` package would find credentials, in its own order, or None: an API token
+    (``KAGGLE_API_TOKEN``, its value or a file it names; ``~/.kaggle/access_token[.txt]``), a legacy key
+    (``KAGGLE_USERNAME`` + ``KAGGLE_KEY``; ``kaggle.json`` in ``$KAGGLE_CONFIG_DIR``, ``~/.kaggle`` or
+    ``$XDG_CONFIG_HOME/kaggle``), or the OAuth credentials ``kaggle auth login`` caches."""
+    env = os.environ if env is None else env
+    home = Path(home) if home is not None else Path.home()
+    kaggle_dir = home / ".kaggle"
+    if env.get("KAGGLE_API_TOKEN"):
+        return "KAGGLE_API_TOKEN"
+    for name in ("access_token", "access_token.txt"):
+        if _non_empty(kaggle_dir / name):
+            return str(kaggle_dir / name)
+    if env.get("KAGGLE_USERNAME") and env.get("KAGGLE_KEY"):
+        return "KAGGLE_USERNAME and KAGGLE_KEY"
+    config_dirs = [Path(env["KAGGLE_CONFIG_DIR"])] if env.get("KAGGLE_CONFIG_DIR") else [
+        kaggle_dir, Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "kaggle"]
+    for folder in config_dirs:
+        if _non_empty(folder / "kaggle.json"):
+            return str(folder / "kaggle.json")
+    if _non_empty(kaggle_dir / "credentials.json"):
+        return str(kaggle_dir / "credentials.json")
+    return None
+
+
+def _non_empty(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > 0
+
+
+def connect():
+    """An authenticated ``KaggleApi``, or a one-line UserError saying how to get credentials."""
+    if find_credentials() is None:
+        raise UserError(HOW_TO_AUTHENTICATE)
+    from kaggle.api.kaggle_api_extended import KaggleApi
+
+    client = KaggleApi()
+    try:
+        client.authenticate()
+    except SystemExit:  # the package prints its help and exits when every method fails
+        raise UserError(f"Kaggle rejected the credentials ({find_credentials()}): {HOW_TO_AUTHENTICATE}") from None
+    return client
+
+
+def api_error(exc: Exception, slug: str, action: str) -> UserError:
+    """The HTTP failure of an API call as one line that says what to do."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    if status is None:
+        found = re.search(r"\b(401|403|404|429)\b", str(exc))
+        status = int(found.group(1)) if found else None
+    page = f"https://www.kaggle.com/competitions/{slug}"
+    if status == 403:
+        return UserError(f"Kaggle refused to {action} {slug} (403): accept the competition's rules at {page}/rules "
+                         "with the account of your token, then run this again.")
+    if status == 401:
+        return UserError(f"Kaggle rejected the credentials (401) while trying to {action} {slug}: "
+                         f"create a new token at {TOKEN_PAGE}.")
+    if status == 404:
+        return UserError(f"Kaggle knows no competition {slug!r} (404); check the slug at {page}.")
+    if status == 429:
+        return UserError(f"Kaggle is rate-limiting this account (429) while trying to {action} {slug}; wait and retry.")
+    return UserError(f"could not {action} {slug}: {type(exc).__name__}: {exc}")
+
+
+# ---------------------------------------------------------------------------------------------------- download
+
+def download(spec, dest: Path, force: bool = False, client=None) -> Path:
+    """Download the competition's files into ``dest``, unpack them and check the layout. The files land in a
+    sibling temporary folder first; ``dest`` is replaced only by a complete, checked download (and is never
+    overwritten unless ``force``)."""
+    dest = Path(dest)
+    if dest.exists() and any(dest.iterdir()) and not force:
+        raise UserError(f"{dest} already holds files; pass --force to replace them, or --out another folder.")
+    work = dest.with_name(f".{dest.name}.download")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    client = client or connect()
+    try:
+        client.competition_download_files(spec.slug, path=str(work), quiet=False)
+    except Exception as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        raise api_error(exc, spec.slug, "download") from None
+    unpack_all(work)
+    root = layout_root(spec, work)
+    try:
+        check_layout(spec, root)
+    except UserError as exc:
+        raise UserError(f"{exc} The download is kept in {work} for a look; {dest} is unchanged.") from None
+    if dest.exists():
+        shutil.rmtree(dest)
+    root.rename(dest)
+    shutil.rmtree(work, ignore_errors=True)
+    return dest
+
+
+def unpack(archive: Path, into: Path) -> None:
+    """Extract a .zip or .7z archive into ``into``, refusing members that would land outside it."""
+    archive, into = Path(archive), Path(into)
+    into.mkdir(parents=True, exist_ok=True)
+    root = into.resolve()
+    try:
+        if archive.suffix.lower() == ".zip":
+            with zipfile.ZipFile(archive) as z:
+                names = z.namelist()
+                _inside(root, names, archive)
+                z.extractall(into)
+        elif archive.suffix.lower() == ".7z":
+            import py7zr
+
+            with py7zr.SevenZipFile(archive) as z:
+                _inside(root, z.getnames(), archive)
+                z.extractall(into)
+        else:
+            raise UserError(f"{archive}: not a .zip or .7z archive.")
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise UserError(f"{archive} is damaged or incomplete ({exc}); download it again.") from None
+    except Exception as exc:  # py7zr's own errors (Bad7zFile, CrcError, ...)
+        if type(exc).__module__.startswith("py7zr"):
+            raise UserError(f"{archive} is damaged or incomplete ({type(exc).__name__}: {exc}); "
+                            "download it again.") from None
+        raise
+
+
+def _inside(root: Path, names: list[str], archive: Path) -> None:
+    for name in names:
+        if not (root / name).resolve().is_relative_to(root):
+            raise UserError(f"{archive}: member {name!r} would be written outside {root}; not extracting it.")
+
+
+def unpack_all(folder: Path) -> None:
+    """Extract every archive in ``folder`` (and those that extraction brings, like CIFAR-10's train.7z inside
+    the competition zip) next to itself, deleting each archive once it is extracted."""
+    folder = Path(folder)
+    for _ in range(5):  # archives inside archives, a few levels at most
+        archives = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in ARCHIVES)
+        if not archives:
+            return
+        for archive in archives:
+            unpack(archive, archive.parent)
+            archive.unlink()
+
+
+def layout_root(spec, folder: Path) -> Path:
+    """The folder that holds the competition's files: ``folder`` itself, or the one subfolder (at most two levels
+    down) that holds its training file, as some downloads wrap everything in a folder."""
+    folder = Path(folder)
+    if (folder / spec.train_file).exists():
+        return folder
+    found = sorted({p.parent for p in folder.glob(f"*/{spec.train_file}")} |
+                   {p.parent for p in folder.glob(f"*/*/{spec.train_file}")})
+    return found[0] if len(found) == 1 else folder
+
+
+def missing_files(spec, data_dir: Path) -> list[str]:
+    data_dir = Path(data_dir)
+    return [item for item in spec.layout()
+            if not ((data_dir / item).is_dir() if item.endswith("/") else (data_dir / item).is_file())]
+
+
+def check_layout(spec, data_dir: Path) -> None:
+    """One line naming everything the competition's layout lacks in ``data_dir``; then the full check of
+    columns, ids and image files that every run makes."""
+    data_dir = Path(data_dir)
+    missing = missing_files(spec, data_dir)
+    if missing:
+        present = sorted(p.name + ("/" if p.is_dir() else "") for p in data_dir.iterdir())[:12] if data_dir.is_dir() else []
+        raise UserError(f"{data_dir} is not the {spec.title or spec.name} layout: missing {missing} "
+                        f"(found {present}); expected {spec.layout()}.")
+    spec.load(data_dir)
+
+
+# ---------------------------------------------------------------------------------------------------- submit
+
+def check_submission(spec, file: Path, data_dir: Path, predict: str = "test") -> None:
+    """Validate a submission file against the competition's data before anything is sent."""
+    file = Path(file)
+    if not file.is_file():
+        raise UserError(f"{file} does not exist; pass the submission file a run wrote (its run directory's "
+                        "submission.csv or submission.zip).")
+    if spec.metric.name == "map":
+        from shared.detection import submission as boxes
+
+        data = spec.load(data_dir, predict=predict)
+        boxes.check(boxes.read(file), data.test, spec.categories,
+                    {i: (w, h) for i, w, h in zip(data.test["id"], data.test["width"], data.test["height"])},
+                    where=str(file))
+        return
+    from shared import submission
+    from shared.io import read_csv
+
+    data = spec.load(data_dir)
+    labels = sorted(data.train[spec.target_col].astype(str).unique()) if spec.task == "multiclass" else None
+    sub = read_csv(file, [spec.id_col], "submission")
+    submission.validate(sub, data.sample_submission, spec.id_col, spec.metric, labels=labels, name=str(file))
+
+
+def submit(spec, file: Path, message: str, client=None) -> str:
+    """Send a (validated) file; the API's answer as a line. Competitions scored off Kaggle say what to do."""
+    if spec.submit_note:
+        return f"{file} is valid. {spec.submit_note}"
+    client = client or connect()
+    try:
+        response = client.competition_submit(str(file), message, spec.slug, quiet=False)
+    except Exception as exc:
+        raise api_error(exc, spec.slug, "submit to") from None
+    answer = getattr(response, "message", None) or str(response)
+    return (f"submitted {file} to {spec.slug}: {answer}; see "
+            f"https://www.kaggle.com/competitions/{spec.slug}/submissions")

@@ -1,0 +1,143 @@
+"""An offline Kaggle bundle for one competition: a dataset holding this project's code (``shared/`` and
+``competitions/``), optional wheels for packages Kaggle's image lacks and optional weight files, and a
+kernel — the competition's notebook from ``notebooks/`` with the chosen recipe — that attaches the dataset and
+the competition and runs with the internet off.
+
+    <out>/code/dataset-metadata.json, code/kaggle_templates/{shared,competitions}, code/wheels/, code/weights/
+    <out>/kernel/kernel-metadata.json, kernel/<competition>.ipynb
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from shared.errors import UserError
+from shared.io import write_json, write_text
+from shared.notebook import CODE_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("shared", "competitions")
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
+CODE_SLUG = "kaggle-templates-code"
+# Packages our code imports that a Kaggle notebook image may not have: worth bundling as wheels (--wheels).
+MAYBE_MISSING = {"cowboy_outfits": ["ensemble-boxes"], "cifar10": ["py7zr"]}
+
+
+def slugify(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def kaggle_user(env=None) -> str | None:
+    """The Kaggle user name from the legacy credentials (KAGGLE_USERNAME or kaggle.json), if any."""
+    import os
+
+    env = os.environ if env is None else env
+    if env.get("KAGGLE_USERNAME"):
+        return env["KAGGLE_USERNAME"]
+    folder = Path(env["KAGGLE_CONFIG_DIR"]) if env.get("KAGGLE_CONFIG_DIR") else Path.home() / ".kaggle"
+    try:
+        return json.loads((folder / "kaggle.json").read_text()).get("username")
+    except (OSError, ValueError):
+        return None
+
+
+def wheel_command(packages: list[str], dest: Path, python: str = sys.executable) -> list[str]:
+    """The pip command that fetches ``packages`` as wheels (no dependencies: Kaggle has the common ones)."""
+    return [python, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--dest", str(dest), *packages]
+
+
+def build(spec, out: Path, user: str, recipe: str | None = None, settings: dict | None = None, folds: int = 5,
+          seed: int = 42, wheels: list[str] = (), wheel_files: list[Path] = (), weights: list[Path] = (),
+          gpu: bool | None = None, fetch=subprocess.run) -> Path:
+    """Write the bundle into ``out`` (replacing an earlier bundle there) and return ``out``."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", user or ""):
+        raise UserError(f"--user {user!r}: give your Kaggle user name (letters, digits, - and _).")
+    recipe = spec.recipe(recipe).name  # an unknown recipe is an error naming the known ones
+    notebook = ROOT / "notebooks" / f"{spec.name}.ipynb"
+    if not notebook.is_file():
+        raise UserError(f"{notebook} does not exist: every competition's notebook lives in notebooks/.")
+    weights = [Path(w) for w in weights]
+    for file in [*weights, *map(Path, wheel_files)]:
+        if not file.is_file():
+            raise UserError(f"{file} does not exist; pass an existing file.")
+    out = Path(out)
+    staging = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    code, kernel = staging / "code", staging / "kernel"
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, code / CODE_DIR / package, ignore=IGNORE)
+    if wheels:
+        (code / "wheels").mkdir(parents=True, exist_ok=True)
+        done = fetch(wheel_command(list(wheels), code / "wheels"), check=False)
+        if done.returncode != 0:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise UserError(f"pip could not download wheels for {list(wheels)} (exit {done.returncode}); "
+                            "build the bundle online, or pass wheel files with --wheel-file.")
+    for file in wheel_files:
+        (code / "wheels").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(file, code / "wheels" / Path(file).name)
+    settings = dict(settings or {})
+    for file in weights:
+        (code / "weights").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(file, code / "weights" / file.name)
+    if len(weights) == 1 and "weights" not in settings:
+        settings["weights"] = f"weights/{weights[0].name}"  # resolved against the bundle by the notebook
+    dataset_id = f"{user}/{CODE_SLUG}"
+    write_json(code / "dataset-metadata.json", {
+        "title": "kaggle templates code", "id": dataset_id, "licenses": [{"name": "CC0-1.0"}],
+    })
+    title = f"{spec.name.replace('_', ' ')} {recipe}"
+    uses_gpu = (spec.image_path is not None or spec.task == "detection") if gpu is None else gpu
+    write_json(kernel / "kernel-metadata.json", {
+        "id": f"{user}/{slugify(title)}", "title": title, "code_file": notebook.name, "language": "python",
+        "kernel_type": "notebook", "is_private": True, "enable_gpu": bool(uses_gpu), "enable_internet": False,
+        "dataset_sources": [dataset_id], "competition_sources": [spec.slug], "kernel_sources": [],
+        "model_sources": [],
+    })
+    write_text(kernel / notebook.name, _with_parameters(notebook, recipe, settings, folds, seed))
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+    return out
+
+
+def _with_parameters(notebook: Path, recipe: str, settings: dict, folds: int, seed: int) -> str:
+    """The notebook, without outputs, with its ``parameters`` cell set to this bundle's recipe and settings."""
+    nb = set_parameters(json.loads(notebook.read_text()),
+                        {"RECIPE": recipe, "SETTINGS": settings, "FOLDS": folds, "SEED": seed}, where=notebook)
+    for c in nb["cells"]:
+        if c["cell_type"] == "code":
+            c["outputs"], c["execution_count"] = [], None
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+
+
+def set_parameters(nb: dict, values: dict, where="the notebook") -> dict:
+    """Set ``NAME = value`` lines of the notebook's cell tagged ``parameters`` (in place; returns ``nb``)."""
+    cell = next((c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        raise UserError(f"{where} has no cell tagged 'parameters'.")
+    source = "".join(cell["source"])
+    for name, value in values.items():
+        source, n = re.subn(rf"^{name} = [^#\n]*?\s*(#|$)",
+                            lambda m, v=value, k=name: f"{k} = {v!r}" + ("  #" if m.group(1) else ""),
+                            source, count=1, flags=re.M)
+        if n != 1:
+            raise UserError(f"{where}: its parameters cell lacks {name}.")
+    cell["source"] = source
+    return nb
+
+
+def size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+
+
+def steps(out: Path) -> list[str]:
+    """The commands that put the bundle on Kaggle."""
+    return [f"kaggle datasets create -p {out / 'code'} --dir-mode zip   # later: kaggle datasets version -p "
+            f"{out / 'code'} --dir-mode zip -m 'new code'",
+            f"kaggle kernels push -p {out / 'kernel'}",
+            f"kaggle kernels status {json.loads((out / 'kernel' / 'kernel-metadata.json').read_text())['id']}"]

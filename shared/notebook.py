@@ -1,0 +1,153 @@
+"""What the notebooks in ``notebooks/`` call, so that a notebook is the same code as ``scripts/run.py``:
+where the data is (Kaggle's ``/kaggle/input/<slug>``, else ``data/<competition>/`` with the demo built there
+when it is empty), where runs go, the offline code bundle's wheels, and showing a finished run.
+
+``KAGGLE_INPUT`` / ``KAGGLE_WORKING`` (environment) stand in for ``/kaggle/input`` and ``/kaggle/working``, so
+that a Kaggle session can be reproduced in any folder."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+import competitions
+from shared.errors import UserError
+
+CODE_DIR = "kaggle_templates"  # the folder holding shared/ and competitions/ inside the code bundle dataset
+ROOT = Path(__file__).resolve().parents[1]  # the clone, or the bundle's code folder
+
+
+def kaggle_input() -> Path:
+    return Path(os.environ.get("KAGGLE_INPUT", "/kaggle/input"))
+
+
+def kaggle_working() -> Path:
+    return Path(os.environ.get("KAGGLE_WORKING", "/kaggle/working"))
+
+
+def competition_data(spec) -> Path | None:
+    """The competition's attached files on Kaggle: /kaggle/input/<slug> (or .../competitions/<slug>)."""
+    root = kaggle_input()
+    for folder in (root / spec.slug, root / "competitions" / spec.slug):
+        if folder.is_dir():
+            return folder
+    return None
+
+
+def install_wheels(code_root: Path = ROOT) -> list[str]:
+    """Install the bundle's wheels (``wheels/`` beside its code) without the internet; returns their names."""
+    wheels = sorted((Path(code_root).parent / "wheels").glob("*.whl"))
+    if wheels:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps",
+                        *map(str, wheels)], check=True)
+    return [w.name for w in wheels]
+
+
+def prepare(competition: str, data_dir=None, out=None, demo_size: str | None = None):
+    """``(spec, data_dir, out_root)`` for a notebook: the given folder, else Kaggle's attached data, else
+    ``data/<competition>/`` beside the code — with the embedded demo written there when it holds nothing."""
+    from shared.kaggle_io import ARCHIVES, missing_files
+
+    spec = competitions.get(competition)
+    install_wheels()
+    attached = competition_data(spec)
+    data_dir = Path(data_dir) if data_dir else attached or ROOT / "data" / spec.name
+    if not (data_dir.is_dir() and any(data_dir.iterdir())):
+        if spec.make_demo is None:
+            raise UserError(f"{data_dir} is empty and {spec.name} has no demo; attach or download its data.")
+        spec.make_demo(data_dir, **({"size": demo_size} if demo_size else {}))
+        print(f"built the {spec.name} demo in {data_dir}")
+    missing = missing_files(spec, data_dir)
+    if missing and any(p.suffix.lower() in ARCHIVES for p in data_dir.iterdir()):
+        data_dir = unpacked(data_dir, kaggle_working() / "data" / spec.name if attached else data_dir)
+        missing = missing_files(spec, data_dir)
+    if missing:
+        raise UserError(f"{data_dir} lacks {missing} of the {spec.name} layout; attach the competition's data.")
+    if out is None:
+        out = kaggle_working() / "runs" if attached is not None else ROOT / "runs"
+    print(f"data {data_dir}; runs under {out}")
+    return spec, data_dir, Path(out)
+
+
+def unpacked(data_dir: Path, target: Path) -> Path:
+    """The competition's files with their archives extracted (Kaggle attaches CIFAR-10's train.7z and test.7z
+    packed): into ``target``, a writable folder, linking the files that are not archives (read-only input)."""
+    from shared.kaggle_io import ARCHIVES, unpack
+
+    target.mkdir(parents=True, exist_ok=True)
+    for item in sorted(Path(data_dir).iterdir()):
+        if item.suffix.lower() in ARCHIVES:
+            print(f"extracting {item.name} into {target}")
+            unpack(item, target)
+            if target == Path(data_dir):
+                item.unlink()
+        elif target != Path(data_dir) and not (target / item.name).exists():
+            (target / item.name).symlink_to(item.resolve())
+    return target
+
+
+def resolve_settings(settings: dict) -> dict:
+    """Recipe overrides with relative file paths that name a file of the code bundle (``weights/x.pth``)
+    made absolute, so a kernel finds the weights it was bundled with wherever Kaggle mounts the bundle."""
+    bundle = ROOT.parent
+    return {k: str(bundle / v) if isinstance(v, str) and v and not Path(v).is_absolute() and (bundle / v).is_file()
+            else v for k, v in (settings or {}).items()}
+
+
+def summary(run_dir: Path) -> pd.DataFrame:
+    """The run's score per fold, its CV score and local holdout (and their no-TTA values), as a table."""
+    metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
+    rows = [{"fold": str(k), metrics["metric"]: v} for k, v in metrics["folds"].items()]
+    rows.append({"fold": "CV (out of fold)", metrics["metric"]: metrics["cv"]})
+    if metrics.get("holdout") is not None:
+        rows.append({"fold": "local holdout", metrics["metric"]: metrics["holdout"]})
+    table = pd.DataFrame(rows).set_index("fold")
+    for name, variant in metrics.get("variants", {}).items():
+        table.loc["CV (out of fold)", name] = variant.get("cv")
+        table.loc["local holdout", name] = variant.get("holdout")
+    return table
+
+
+def pictures(run_dir: Path) -> list[Path]:
+    """The run's PNGs: its own, then fold 0's (learning curves)."""
+    run_dir = Path(run_dir)
+    return sorted(run_dir.glob("*.png")) + sorted((run_dir / "fold0").glob("*.png"))
+
+
+def show(run_dir: Path) -> pd.DataFrame:
+    """Display the score table and every picture of a run (in a notebook); return the table."""
+    from IPython.display import Image, display
+
+    table = summary(run_dir)
+    display(table)
+    for png in pictures(run_dir):
+        print(png.relative_to(run_dir))
+        display(Image(filename=str(png)))
+    return table
+
+
+def submission_file(run_dir: Path) -> Path:
+    run_dir = Path(run_dir)
+    for name in ("submission.csv", "submission.zip"):
+        if (run_dir / name).is_file():
+            return run_dir / name
+    raise UserError(f"{run_dir} has no submission file; was the run complete?")
+
+
+def export(run_dir: Path, to: Path | None = None) -> Path:
+    """Copy the run's submission to Kaggle's output folder (``/kaggle/working``, where a kernel's submission
+    is picked up) or ``to``; return the copy. Off Kaggle, without ``to``, return the run's own file."""
+    source = submission_file(run_dir)
+    if to is None and not kaggle_input().is_dir():
+        return source
+    folder = Path(to) if to is not None else kaggle_working()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / source.name
+    shutil.copyfile(source, target.with_name(target.name + ".tmp"))
+    os.replace(target.with_name(target.name + ".tmp"), target)
+    return target
