@@ -139,7 +139,7 @@ def load_run(path: Path) -> Run:
         raise UserError(f"{path} is not a run directory (it does not exist).")
     if (path / "oof_detections.json").is_file():
         raise UserError(f"{path} is a detection run: blend it with other detection runs only (ensemble.py fuses "
-                        "their boxes); merging partial detection runs is not supported yet.")
+                        "their boxes) and merge.py joins partial detection runs.")
     missing = [n for n in needed if not (path / n).is_file()]
     if missing:
         raise UserError(f"{path} is not a complete run directory: missing {missing}.")

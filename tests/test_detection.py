@@ -282,6 +282,10 @@ def test_run_writes_answer_json_with_exact_ids_and_scores_it_like_score_py(cowbo
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["metric"] == "map" and metrics["predict"] == "valid" and set(metrics["folds"]) == {"0", "1"}
     assert set(metrics["oof"]) >= {"mAP", "AP50", "AP75", "per_class_AP"} and "no_tta" in metrics["variants"]
+    timing = metrics["timing"]  # speeds from the folds' histories and prediction passes
+    assert timing["train_img_s"] > 0 and timing["predict_img_s"] > 0 and timing["coco_eval_s"] > 0
+    assert timing["coco_eval_images"] == sum(1 for _ in open(run_dir / "folds.csv")) - 1
+    assert json.loads((run_dir / "fold0" / "predict.json").read_text())["views"] == 2
     truth = read_coco(cowboy / "solution_valid.json")
     assert metrics["holdout"] == pytest.approx(evaluate(truth, answer)["mAP"], abs=1e-4)  # answer.json is rounded
     oof = json.loads((run_dir / "oof_detections.json").read_text())
@@ -370,3 +374,28 @@ def test_weighted_box_fusion_keeps_scores_in_range_with_unequal_weights():
     assert len(fused) == 1 and 0 < fused[0, 4] <= 1
     both = wbf_merge([a[:1], a[:1]], 100, 100, 0.55, 100, [0.5, 0.5])
     np.testing.assert_allclose(both, a[:1], atol=1e-4)  # two views agreeing: the same box and score
+
+
+def test_merged_partial_detection_runs_equal_a_full_run(cowboy, tmp_path):
+    from conftest import assert_user_error, last_line, run_script
+
+    fast = ["--folds", "2", "--set", "epochs=1", "--set", "max_side=96", "--set", "proposals=100", "--set",
+            "roi_batch=32", "--set", "pretrained=false", "--set", "tta=none", "--data", cowboy, "--out", tmp_path]
+    dirs = []
+    for only in (None, "0", "1"):
+        rc, out, err = run_script("run", "cowboy_outfits", *fast, *(["--only-folds", only] if only else []), timeout=900)
+        assert rc == 0, err[-3000:]
+        dirs.append(Path(last_line(out)))
+    full, part0, part1 = dirs
+    rc, out, err = run_script("merge", part0, part1, "--out", tmp_path)
+    assert rc == 0, err[-3000:]
+    merged = Path(last_line(out))
+    for name in ("oof_table.npy", "test_table.npy", "test_folds.npy"):
+        np.testing.assert_array_equal(np.load(merged / name), np.load(full / name), err_msg=name)
+    m, f = (json.loads((d / "metrics.json").read_text()) for d in (merged, full))
+    assert m["complete"] and m["cv"] == f["cv"] and m["holdout"] == f["holdout"] and m["folds"] == f["folds"]
+    assert (merged / "submission.zip").is_file() and (merged / "fold1" / "history.csv").is_file()
+    rc, _, err = run_script("merge", part0, part0, "--out", tmp_path)
+    assert "fold 0 is in both" in assert_user_error(rc, err)
+    rc, _, err = run_script("merge", part0, "--out", tmp_path)
+    assert "fold(s) [1] are in none" in assert_user_error(rc, err)

@@ -26,14 +26,14 @@ def is_detection_run(path: Path) -> bool:
     return (Path(path) / "oof_table.npy").is_file()
 
 
-def _load(path: Path) -> dict:
+def _load(path: Path, partial: bool = False) -> dict:
     path = Path(path)
     needed = ["config.yaml", "metrics.json", "folds.csv", "oof_table.npy", "test_folds.npy"]
     missing = [n for n in needed if not (path / n).is_file()]
     if missing:
         raise UserError(f"{path} is not a complete detection run directory: missing {missing}.")
     metrics = json.loads((path / "metrics.json").read_text())
-    if not metrics.get("complete", True):
+    if not partial and not metrics.get("complete", True):
         raise UserError(f"{path} holds only some folds; merge or finish it before blending.")
     return {"path": path, "config": yaml.safe_load((path / "config.yaml").read_text()), "metrics": metrics,
             "folds": pd.read_csv(path / "folds.csv", dtype=str), "oof": np.load(path / "oof_table.npy"),
@@ -123,3 +123,58 @@ def ensemble(run_dirs: list[Path], out_root: Path, method: str = "weights", data
                            "members": members.to_dict(orient="records"), "weights": weights.tolist(),
                            "weights_by_fold": chosen})
     return write_members(run_dir, members.to_dict(orient="records"), method)
+
+
+def merge(run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) -> Path:
+    """Join partial detection runs of one recipe (``--only-folds``) into one complete run: each fold's OOF
+    detections and test predictions from the run that trained it, fused over folds as a full run fuses them."""
+    import shutil
+
+    import competitions
+    from shared.blend_runs import IGNORED_FOR_MERGE
+
+    started = time.time()
+    runs = [_load(p, partial=True) for p in run_dirs]
+    first = runs[0]
+    for r in runs[1:]:
+        for key in set(first["config"]) | set(r["config"]):
+            if key not in IGNORED_FOR_MERGE and first["config"].get(key) != r["config"].get(key):
+                raise UserError(f"{r['path']} differs from {first['path']} in {key!r} ({r['config'].get(key)!r} vs "
+                                f"{first['config'].get(key)!r}): merge runs of one recipe and configuration only.")
+        if not r["folds"].equals(first["folds"]):
+            raise UserError(f"{r['path']}/folds.csv differs from {first['path']}/folds.csv.")
+    owner: dict[int, dict] = {}
+    for r in runs:
+        for k in map(int, r["metrics"]["folds"]):
+            if k in owner:
+                raise UserError(f"fold {k} is in both {owner[k]['path']} and {r['path']}: each fold must come from "
+                                "one run.")
+            owner[k] = r
+    fold_of = first["folds"]["fold"].astype(int).to_numpy()
+    folds = sorted(int(k) for k in np.unique(fold_of))
+    missing = [k for k in folds if k not in owner]
+    if missing:
+        raise UserError(f"fold(s) {missing} are in none of the runs: run them with --only-folds "
+                        f"{','.join(map(str, missing))} and merge again.")
+    spec = competitions.get(first["config"]["competition"])
+    data = spec.load(Path(data_dir or first["config"]["data_dir"]), predict=first["config"].get("predict", "test"))
+    oof = first["oof"].copy()
+    for k in folds:
+        oof[fold_of == k] = owner[k]["oof"][fold_of == k]
+    test_folds = np.stack([owner[k]["test_folds"][sorted(map(int, owner[k]["metrics"]["folds"])).index(k)]
+                           for k in folds])
+    fold_scores = [owner[k]["metrics"]["folds"][str(k)] for k in folds]
+    run_dir = new_run_dir(out_root, spec.name, f"{first['config']['recipe']}-merged")
+    start_log(run_dir).info("merge of " + ", ".join(r["path"].name for r in runs))
+    save_config(run_dir, {**first["config"], "only_folds": None, "merged_from": [str(r["path"]) for r in runs]})
+    write_csv(run_dir / "folds.csv", first["folds"])
+    for k in folds:  # each fold's small records (learning curves, speeds); not its checkpoint
+        for name in ("history.csv", "curves.png", "predict.json"):
+            source = owner[k]["path"] / f"fold{k}" / name
+            if source.is_file():
+                (run_dir / f"fold{k}").mkdir(exist_ok=True)
+                shutil.copy2(source, run_dir / f"fold{k}" / name)
+    fold_times = {str(k): owner[k]["metrics"].get("fold_times_s", {}).get(str(k)) for k in folds}
+    return spec.outputs.write_results(run_dir, data, fold_of, oof, folds, fold_scores, test_folds, started,
+                                      {"recipe": first["config"]["recipe"], "complete": True,
+                                       "fold_times_s": fold_times, "merged_from": [str(r["path"]) for r in runs]})

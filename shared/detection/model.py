@@ -245,7 +245,7 @@ class DetectionModel:
 
         stepper = Stepper(net, net, optimizer, scheduler, ema, None, None, scaler, amp, 1, p["clip_grad"], device,
                           torch.contiguous_format, loss_of=loss_of)
-        workdir = Path(ctx.workdir)
+        workdir = self.workdir_ = Path(ctx.workdir)
         state = {"epoch": -1, "history": [], "best": -1.0}
         if getattr(ctx, "resume", False) and (workdir / "last.pt").is_file():
             state = load_checkpoint(workdir / "last.pt", device, net, ema, optimizer, scheduler, scaler)
@@ -301,6 +301,7 @@ class DetectionModel:
         amp = _amp_dtype(p["amp"], self.device_)
         net = self.net_.eval()
         plain, merged = [], []
+        started = time.time()
         with torch.inference_mode(), torch.autocast(self.device_.type, dtype=amp, enabled=amp is not None):
             for images in tqdm(iter(loader), total=len(loader), desc="predict", leave=False, disable=None):
                 images = [im.to(self.device_) for im in images]
@@ -314,6 +315,13 @@ class DetectionModel:
                             b = b.copy()
                             b[:, 0] = width - b[:, 0] - b[:, 2]
                         merged.append(wbf_merge([a, b], width, height, p["wbf_iou"], p["max_detections"]))
+        seconds = time.time() - started
+        speed = {"images": len(dataset), "seconds": seconds, "img_s": len(dataset) / max(seconds, 1e-9),
+                 "views": 2 if p["tta"] == "hflip" else 1}
+        if getattr(self, "workdir_", None) is not None:  # the fold's last prediction speed, for the run's metrics
+            from shared.io import write_json
+
+            write_json(Path(self.workdir_) / "predict.json", speed)
         return {"": merged, "no_tta": plain} if p["tta"] == "hflip" else {"": plain}
 
     def _rows(self, out: dict) -> np.ndarray:

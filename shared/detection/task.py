@@ -107,6 +107,21 @@ class DetectionSpec(CompetitionSpec):
         return DetectionOutputs(self)
 
 
+def _timing(run_dir: Path, folds: list[int], eval_s: float, n_images: int) -> dict:
+    """Training speed (images per second over each fold's epochs), inference speed and the time pycocotools
+    took to score the OOF detections, from the folds' ``history.csv`` / ``predict.json``."""
+    train, predict = [], []
+    for k in folds:
+        history, speed = Path(run_dir) / f"fold{k}" / "history.csv", Path(run_dir) / f"fold{k}" / "predict.json"
+        if history.is_file():
+            train.append(float(pd.read_csv(history)["train_img_s"].mean()))
+        if speed.is_file():
+            predict.append(json.loads(speed.read_text())["img_s"])
+    return {"train_img_s": float(np.mean(train)) if train else None,
+            "predict_img_s": float(np.mean(predict)) if predict else None,
+            "coco_eval_s": eval_s, "coco_eval_images": n_images}
+
+
 def _size(path: str) -> tuple[int, int]:
     from PIL import Image
 
@@ -178,7 +193,9 @@ class DetectionOutputs:
         log = start_log(run_dir) if not logging_to(run_dir) else get_log()
         categories = self._categories(data)
         done = np.flatnonzero(np.isin(fold_of, folds_done))
+        eval_started = time.time()
         oof_metrics = self.evaluate_rows(data, done, oof[done])
+        eval_s = time.time() - eval_started
         oof_results = to_results(unpad(oof[done]), data.train["id"].iloc[done].tolist(), categories)
         fold_by_id = dict(zip(data.train["id"], fold_of))
         for r in oof_results:
@@ -203,6 +220,7 @@ class DetectionOutputs:
                 metrics["holdout_folds"] = {str(k): self.holdout(data, test_folds[i])["mAP"]
                                             for i, k in enumerate(folds_done)}
         metrics["wall_time_s"] = time.time() - started
+        metrics["timing"] = _timing(run_dir, folds_done, eval_s, len(done))
         write_json(run_dir / "metrics.json", metrics)
         shown = done[:6]
         plots.boxes_plot(run_dir / "boxes.png", data.train["image_path"].iloc[shown].tolist(),
@@ -212,6 +230,10 @@ class DetectionOutputs:
                                            f"AP50 {holdout['AP50']:.4f}")
         log.info(f"OOF mAP@[.5:.95] {oof_metrics['mAP']:.4f}, AP50 {oof_metrics['AP50']:.4f} (folds "
                  f"{metrics['cv_mean']:.4f} ± {metrics['cv_std']:.4f}){held}; {metrics['wall_time_s']:.1f} s")
+        timing = metrics["timing"]
+        if timing["train_img_s"] is not None and timing["predict_img_s"] is not None:
+            log.info(f"training {timing['train_img_s']:.1f} img/s, inference {timing['predict_img_s']:.1f} img/s, "
+                     f"COCO evaluation of {timing['coco_eval_images']} images {timing['coco_eval_s']:.2f} s")
         per_class = ", ".join(f"{k} {'—' if v is None else f'{v:.3f}'}" for k, v in oof_metrics["per_class_AP"].items())
         log.info(f"OOF AP per class: {per_class}")
         log.info(f"submission: {run_dir / 'submission.zip'} (answer.json for {len(data.test)} {data.predict} images)")
