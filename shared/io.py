@@ -1,6 +1,7 @@
 """Atomic writes (temp file in the same folder, then rename) and CSV reading with clear errors."""
 from __future__ import annotations
 
+import csv
 import json
 import os
 import tempfile
@@ -72,6 +73,17 @@ def _json_default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def _check_header(path: Path, encoding: str) -> None:
+    """pandas renames a repeated column (``LotArea``, ``LotArea.1``); say so instead."""
+    with open(path, newline="", encoding=encoding, errors="replace") as f:
+        header = next(csv.reader(f), [])
+    seen = set()
+    for name in header:
+        if name in seen:
+            raise UserError(f"{path}: column {name!r} appears more than once in the header; keep one of them.")
+        seen.add(name)
+
+
 def read_csv(path, required: Iterable[str] = (), what: str = "", **kwargs) -> pd.DataFrame:
     """Read a CSV; a missing file or missing columns is a one-line UserError naming them."""
     path = Path(path)
@@ -82,6 +94,7 @@ def read_csv(path, required: Iterable[str] = (), what: str = "", **kwargs) -> pd
         df = pd.read_csv(path, **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot parse {path}: {exc}") from exc
+    _check_header(path, kwargs.get("encoding") or "utf-8")
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise UserError(

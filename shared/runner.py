@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from shared import distributed, plots, submission
+from shared import distributed, plots, runs, submission
 from shared.config import resolve
 from shared.cv import load_or_make_folds, time_holdout
 from shared.errors import UserError, show
@@ -111,8 +111,13 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
     distributed.init()
     if resume is not None:
         return _run(*_resume_arguments(spec, Path(resume)), resume_dir=Path(resume), started=started)
-    return _run(spec, recipe_name, data_dir, n_folds, seed, time_limit, out_root, overrides, only_folds,
-                started=started)
+    made = len(runs.CREATED)
+    try:
+        return _run(spec, recipe_name, data_dir, n_folds, seed, time_limit, out_root, overrides, only_folds,
+                    started=started)
+    except UserError:  # e.g. an unreadable image met in the first epoch: no half-made run is left behind
+        runs.discard_unfinished(runs.CREATED[made:])
+        raise
 
 
 def _resume_arguments(spec: CompetitionSpec, run_dir: Path) -> tuple:
@@ -161,6 +166,8 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
 
     ids = data.train[spec.id_col]
     if main:
+        runs.check_writable(Path(out_root))
+        runs.check_writable(Path(out_root) / spec.name)
         folds = load_or_make_folds(Path(out_root) / spec.name / "folds", ids, n_folds, seed, spec.fold_kind,
                                    target=y, id_col=spec.id_col)
     folds = distributed.broadcast(folds if main else None)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -35,14 +37,37 @@ def git_version() -> str:
     return "unknown"
 
 
+CREATED: list[Path] = []  # run folders this process made (the runner removes those a failed run left empty)
+
+
+def check_writable(path: Path) -> None:
+    """Refuse a folder that is read-only (by its mode bits too, which even root's writes should respect)."""
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if folder.is_dir() and (not os.access(folder, os.W_OK) or not folder.stat().st_mode & 0o222):
+        raise UserError(f"{folder} is read-only: make it writable or pass --out another folder.")
+
+
+def discard_unfinished(created: list[Path]) -> None:
+    """Remove run folders made by a run that then failed, when they hold nothing to resume (no finished fold,
+    no checkpoint): a failed run leaves no half-made run behind; one with work done stays for ``--resume``."""
+    for path in created:
+        if path.is_dir() and not any(path.glob("fold*/predictions.npz")) and not any(path.glob("fold*/*.pt")):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def new_run_dir(out_root: Path, competition: str, name: str) -> Path:
     """A fresh, unique run folder (timestamp, then a counter if two runs start in the same second)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = Path(out_root) / competition / f"{name}-{stamp}"
+    check_writable(Path(out_root))
+    check_writable(base)
     path, n = base, 1
     while True:
         try:
             path.mkdir(parents=True)
+            CREATED.append(path)
             return path
         except FileExistsError:  # another run took this name (maybe a moment ago): take the next one
             path, n = Path(f"{base}-{n}"), n + 1
