@@ -30,7 +30,9 @@ def kernel(argv=None) -> None:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--wheels", nargs="+", default=[], metavar="PKG",
-                   help="packages to download as wheels into the bundle (needs pip and the internet here)")
+                   help="packages to download, with their dependencies, as wheels into the bundle (needs the internet)")
+    p.add_argument("--python-version", help="with --wheels: Kaggle's Python (e.g. 3.11; default: this one's)")
+    p.add_argument("--platform", help="with --wheels: Kaggle's platform tag (e.g. manylinux2014_x86_64)")
     p.add_argument("--wheel-file", nargs="+", default=[], type=Path, metavar="WHL", help="wheel files to bundle")
     p.add_argument("--weights", nargs="+", default=[], type=Path, metavar="FILE",
                    help="weight files to bundle (one file becomes the recipe's `weights` setting)")
@@ -41,17 +43,15 @@ def kernel(argv=None) -> None:
     args = p.parse_args(argv)
     import competitions
     from shared import kernel as bundle
-    from shared.config import resolve
 
     spec = competitions.get(args.competition)
     user = args.user or bundle.kaggle_user()
     if not user:
         raise UserError("no Kaggle user name: pass --user NAME (or set KAGGLE_USERNAME); the bundle's ids need it.")
-    settings = parse_sets(args.sets)
-    resolve(spec.recipe(args.recipe), settings)  # an unknown --set key fails here, not on Kaggle
     out = bundle.build(spec, args.out or Path("dist") / "kaggle" / spec.name, user, recipe=args.recipe,
-                       settings=settings, folds=args.folds, seed=args.seed, wheels=args.wheels,
-                       wheel_files=args.wheel_file, weights=args.weights, gpu=args.gpu)
+                       settings=parse_sets(args.sets), folds=args.folds, seed=args.seed, wheels=args.wheels,
+                       wheel_files=args.wheel_file, weights=args.weights, gpu=args.gpu,
+                       python_version=args.python_version, platform=args.platform)
     files = sorted(p for p in out.rglob("*") if p.is_file())
     print(f"bundle for {spec.name}: {len(files)} files, {bundle.size(out) / 1e6:.2f} MB in {out}", file=sys.stderr)
     hint = bundle.MAYBE_MISSING.get(spec.name)

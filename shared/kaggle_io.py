@@ -6,6 +6,9 @@ submitting a validated file.
 so this module imports the API class only, and only after it has found credentials itself."""
 from __future__ import annotations
 
+import contextlib
+import errno
+import io
 import os
 import re
 import shutil
@@ -39,11 +42,14 @@ def find_credentials(env: dict | None = None, home: Path | None = None) -> str |
             return str(kaggle_dir / name)
     if env.get("KAGGLE_USERNAME") and env.get("KAGGLE_KEY"):
         return "KAGGLE_USERNAME and KAGGLE_KEY"
-    config_dirs = [Path(env["KAGGLE_CONFIG_DIR"])] if env.get("KAGGLE_CONFIG_DIR") else [
-        kaggle_dir, Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "kaggle"]
-    for folder in config_dirs:
-        if _non_empty(folder / "kaggle.json"):
-            return str(folder / "kaggle.json")
+    if env.get("KAGGLE_CONFIG_DIR"):
+        config_dir = Path(env["KAGGLE_CONFIG_DIR"])
+    elif kaggle_dir.exists():  # the package reads ~/.kaggle when it exists, else the XDG folder
+        config_dir = kaggle_dir
+    else:
+        config_dir = Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "kaggle"
+    if _non_empty(config_dir / "kaggle.json"):
+        return str(config_dir / "kaggle.json")
     if _non_empty(kaggle_dir / "credentials.json"):
         return str(kaggle_dir / "credentials.json")
     return None
@@ -54,16 +60,26 @@ def _non_empty(path: Path) -> bool:
 
 
 def connect():
-    """An authenticated ``KaggleApi``, or a one-line UserError saying how to get credentials."""
-    if find_credentials() is None:
+    """An authenticated ``KaggleApi``, or a one-line UserError saying how to get credentials. The package's own
+    help text (printed when it imports and when authentication fails) is kept off the output."""
+    source = find_credentials()
+    if source is None:
         raise UserError(HOW_TO_AUTHENTICATE)
-    from kaggle.api.kaggle_api_extended import KaggleApi
+    unusable = (f"the Kaggle credentials in {source} are unusable (expired, revoked or malformed): create a new "
+                f"API token at {TOKEN_PAGE}.")
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:  # importing the package's module imports `kaggle`, which tries to authenticate at once
+            from kaggle.api.kaggle_api_extended import KaggleApi
 
-    client = KaggleApi()
-    try:
-        client.authenticate()
-    except SystemExit:  # the package prints its help and exits when every method fails
-        raise UserError(f"Kaggle rejected the credentials ({find_credentials()}): {HOW_TO_AUTHENTICATE}") from None
+            client = KaggleApi()
+            client.authenticate()
+        except SystemExit:  # every method failed: the package printed its help and called exit()
+            raise UserError(unusable) from None
+        except Exception as exc:  # a token is checked online: no network, or the server said no
+            if type(exc).__module__.split(".")[0] in ("requests", "urllib3", "socket"):
+                raise UserError(f"could not reach Kaggle to check the credentials in {source} "
+                                f"({type(exc).__name__}); check the connection and retry.") from None
+            raise
     return client
 
 
@@ -97,10 +113,10 @@ def download(spec, dest: Path, force: bool = False, client=None) -> Path:
     dest = Path(dest)
     if dest.exists() and any(dest.iterdir()) and not force:
         raise UserError(f"{dest} already holds files; pass --force to replace them, or --out another folder.")
+    client = client or connect()
     work = dest.with_name(f".{dest.name}.download")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    client = client or connect()
     try:
         client.competition_download_files(spec.slug, path=str(work), quiet=False)
     except Exception as exc:
@@ -138,7 +154,12 @@ def unpack(archive: Path, into: Path) -> None:
                 z.extractall(into)
         else:
             raise UserError(f"{archive}: not a .zip or .7z archive.")
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise UserError(f"no space left on the disk of {into} while extracting {archive}; free space and "
+                            "run again.") from None
+        raise UserError(f"{archive} is damaged or incomplete ({exc}); download it again.") from None
+    except (zipfile.BadZipFile, EOFError) as exc:
         raise UserError(f"{archive} is damaged or incomplete ({exc}); download it again.") from None
     except Exception as exc:  # py7zr's own errors (Bad7zFile, CrcError, ...)
         if type(exc).__module__.startswith("py7zr"):
@@ -230,5 +251,8 @@ def submit(spec, file: Path, message: str, client=None) -> str:
     except Exception as exc:
         raise api_error(exc, spec.slug, "submit to") from None
     answer = getattr(response, "message", None) or str(response)
+    if answer == getattr(type(client), "COMPETITION_SUBMIT_UPLOAD_FAILED_MESSAGE", None) or "Could not submit" in answer:
+        raise UserError(f"Kaggle did not take {file} ({answer}); check the file's size and the competition's daily "
+                        "submission limit, then retry.")
     return (f"submitted {file} to {spec.slug}: {answer}; see "
             f"https://www.kaggle.com/competitions/{spec.slug}/submissions")

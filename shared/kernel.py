@@ -22,7 +22,6 @@ from shared.notebook import CODE_DIR
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("shared", "competitions")
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
-CODE_SLUG = "kaggle-templates-code"
 # Packages our code imports that a Kaggle notebook image may not have: worth bundling as wheels (--wheels).
 MAYBE_MISSING = {"cowboy_outfits": ["ensemble-boxes"], "cifar10": ["py7zr"]}
 
@@ -45,18 +44,42 @@ def kaggle_user(env=None) -> str | None:
         return None
 
 
-def wheel_command(packages: list[str], dest: Path, python: str = sys.executable) -> list[str]:
-    """The pip command that fetches ``packages`` as wheels (no dependencies: Kaggle has the common ones)."""
-    return [python, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--dest", str(dest), *packages]
+def code_slug(spec) -> str:
+    """The code dataset's slug: one per competition, so that updating one bundle never changes another's."""
+    return f"kaggle-templates-{slugify(spec.name)}"
+
+
+def wheel_command(packages: list[str], dest: Path, python_version: str | None = None,
+                  platform: str | None = None, python: str = sys.executable) -> list[str]:
+    """The pip command that fetches ``packages`` and their dependencies as wheels, for this interpreter or for
+    ``python_version`` / ``platform`` (Kaggle's, e.g. 3.11 / manylinux2014_x86_64)."""
+    target = [*(["--python-version", python_version] if python_version else []),
+              *(["--platform", platform] if platform else [])]
+    return [python, "-m", "pip", "download", "--only-binary=:all:", *target, "--dest", str(dest), *packages]
+
+
+def wheel_name(file: Path) -> str:
+    """The project name a wheel file installs (``ensemble_boxes-1.0.9-py3-none-any.whl`` -> ``ensemble_boxes``)."""
+    return Path(file).name.split("-")[0]
 
 
 def build(spec, out: Path, user: str, recipe: str | None = None, settings: dict | None = None, folds: int = 5,
           seed: int = 42, wheels: list[str] = (), wheel_files: list[Path] = (), weights: list[Path] = (),
-          gpu: bool | None = None, fetch=subprocess.run) -> Path:
+          gpu: bool | None = None, python_version: str | None = None, platform: str | None = None,
+          fetch=subprocess.run) -> Path:
     """Write the bundle into ``out`` (replacing an earlier bundle there) and return ``out``."""
+    from shared.config import resolve
+
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", user or ""):
         raise UserError(f"--user {user!r}: give your Kaggle user name (letters, digits, - and _).")
     recipe = spec.recipe(recipe).name  # an unknown recipe is an error naming the known ones
+    settings = dict(settings or {})
+    if len(weights) == 1 and "weights" not in settings:
+        settings["weights"] = f"weights/{Path(weights[0]).name}"  # resolved against the bundle by the notebook
+    if "weights" in settings and "weights" not in spec.recipe(recipe).model_params:
+        raise UserError(f"recipe {recipe!r} of {spec.name} takes no weights file; bundle weights for a recipe "
+                        "with a `weights` setting (the image and detection recipes).")
+    resolve(spec.recipe(recipe), settings)  # an unknown --set key fails here, not on Kaggle
     notebook = ROOT / "notebooks" / f"{spec.name}.ipynb"
     if not notebook.is_file():
         raise UserError(f"{notebook} does not exist: every competition's notebook lives in notebooks/.")
@@ -72,7 +95,7 @@ def build(spec, out: Path, user: str, recipe: str | None = None, settings: dict 
         shutil.copytree(ROOT / package, code / CODE_DIR / package, ignore=IGNORE)
     if wheels:
         (code / "wheels").mkdir(parents=True, exist_ok=True)
-        done = fetch(wheel_command(list(wheels), code / "wheels"), check=False)
+        done = fetch(wheel_command(list(wheels), code / "wheels", python_version, platform), check=False)
         if done.returncode != 0:
             shutil.rmtree(staging, ignore_errors=True)
             raise UserError(f"pip could not download wheels for {list(wheels)} (exit {done.returncode}); "
@@ -80,15 +103,15 @@ def build(spec, out: Path, user: str, recipe: str | None = None, settings: dict 
     for file in wheel_files:
         (code / "wheels").mkdir(parents=True, exist_ok=True)
         shutil.copy2(file, code / "wheels" / Path(file).name)
-    settings = dict(settings or {})
+    if wheels or wheel_files:  # what the notebook installs; pip takes dependencies from wheels/ only if missing
+        write_text(code / "wheels" / "requirements.txt",
+                   "".join(f"{name}\n" for name in [*wheels, *map(wheel_name, wheel_files)]))
     for file in weights:
         (code / "weights").mkdir(parents=True, exist_ok=True)
         shutil.copy2(file, code / "weights" / file.name)
-    if len(weights) == 1 and "weights" not in settings:
-        settings["weights"] = f"weights/{weights[0].name}"  # resolved against the bundle by the notebook
-    dataset_id = f"{user}/{CODE_SLUG}"
+    dataset_id = f"{user}/{code_slug(spec)}"
     write_json(code / "dataset-metadata.json", {
-        "title": "kaggle templates code", "id": dataset_id, "licenses": [{"name": "CC0-1.0"}],
+        "title": code_slug(spec).replace("-", " "), "id": dataset_id, "licenses": [{"name": "CC0-1.0"}],
     })
     title = f"{spec.name.replace('_', ' ')} {recipe}"
     uses_gpu = (spec.image_path is not None or spec.task == "detection") if gpu is None else gpu
@@ -137,7 +160,7 @@ def size(folder: Path) -> int:
 
 def steps(out: Path) -> list[str]:
     """The commands that put the bundle on Kaggle."""
-    return [f"kaggle datasets create -p {out / 'code'} --dir-mode zip   # later: kaggle datasets version -p "
-            f"{out / 'code'} --dir-mode zip -m 'new code'",
+    return [f"kaggle datasets create -p {out / 'code'} --dir-mode zip   # the first time; afterwards: "
+            f"kaggle datasets version -p {out / 'code'} --dir-mode zip -m 'new code'",
             f"kaggle kernels push -p {out / 'kernel'}",
             f"kaggle kernels status {json.loads((out / 'kernel' / 'kernel-metadata.json').read_text())['id']}"]

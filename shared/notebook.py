@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -39,13 +40,28 @@ def competition_data(spec) -> Path | None:
     return None
 
 
+def kaggle_scratch() -> Path:
+    """A writable folder that is not saved as the notebook's output (unlike /kaggle/working)."""
+    return Path(os.environ.get("KAGGLE_TEMP") or ("/kaggle/temp" if Path("/kaggle/temp").is_dir()
+                                                  else tempfile.gettempdir()))
+
+
+def bundle_root(code_root: Path = ROOT) -> Path | None:
+    """The code bundle's folder (holding ``kaggle_templates/``, ``wheels/``, ``weights/``) when this code runs
+    from a bundle that ``scripts/kernel.py`` built; None in a clone."""
+    return Path(code_root).parent if Path(code_root).name == CODE_DIR else None
+
+
 def install_wheels(code_root: Path = ROOT) -> list[str]:
-    """Install the bundle's wheels (``wheels/`` beside its code) without the internet; returns their names."""
-    wheels = sorted((Path(code_root).parent / "wheels").glob("*.whl"))
-    if wheels:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps",
-                        *map(str, wheels)], check=True)
-    return [w.name for w in wheels]
+    """Install the packages the bundle carries as wheels (``wheels/requirements.txt``) without the internet;
+    pip takes a dependency from ``wheels/`` only when the image lacks it. Returns the packages."""
+    bundle = bundle_root(code_root)
+    wanted = bundle / "wheels" / "requirements.txt" if bundle else None
+    if wanted is None or not wanted.is_file():
+        return []
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--find-links",
+                    str(wanted.parent), "-r", str(wanted)], check=True)
+    return wanted.read_text().split()
 
 
 def prepare(competition: str, data_dir=None, out=None, demo_size: str | None = None):
@@ -56,6 +72,10 @@ def prepare(competition: str, data_dir=None, out=None, demo_size: str | None = N
     spec = competitions.get(competition)
     install_wheels()
     attached = competition_data(spec)
+    on_kaggle = kaggle_input().is_dir()
+    if on_kaggle and attached is None and data_dir is None:
+        raise UserError(f"no {spec.slug} under {kaggle_input()}: attach the competition's data to this notebook "
+                        "(Add Input -> Competitions), or set DATA_DIR.")
     data_dir = Path(data_dir) if data_dir else attached or ROOT / "data" / spec.name
     if not (data_dir.is_dir() and any(data_dir.iterdir())):
         if spec.make_demo is None:
@@ -64,12 +84,12 @@ def prepare(competition: str, data_dir=None, out=None, demo_size: str | None = N
         print(f"built the {spec.name} demo in {data_dir}")
     missing = missing_files(spec, data_dir)
     if missing and any(p.suffix.lower() in ARCHIVES for p in data_dir.iterdir()):
-        data_dir = unpacked(data_dir, kaggle_working() / "data" / spec.name if attached else data_dir)
+        data_dir = unpacked(data_dir, kaggle_scratch() / "data" / spec.name if attached else data_dir)
         missing = missing_files(spec, data_dir)
     if missing:
         raise UserError(f"{data_dir} lacks {missing} of the {spec.name} layout; attach the competition's data.")
     if out is None:
-        out = kaggle_working() / "runs" if attached is not None else ROOT / "runs"
+        out = kaggle_working() / "runs" if on_kaggle else ROOT / "runs"
     print(f"data {data_dir}; runs under {out}")
     return spec, data_dir, Path(out)
 
@@ -94,7 +114,9 @@ def unpacked(data_dir: Path, target: Path) -> Path:
 def resolve_settings(settings: dict) -> dict:
     """Recipe overrides with relative file paths that name a file of the code bundle (``weights/x.pth``)
     made absolute, so a kernel finds the weights it was bundled with wherever Kaggle mounts the bundle."""
-    bundle = ROOT.parent
+    bundle = bundle_root()
+    if bundle is None:
+        return dict(settings or {})
     return {k: str(bundle / v) if isinstance(v, str) and v and not Path(v).is_absolute() and (bundle / v).is_file()
             else v for k, v in (settings or {}).items()}
 
@@ -109,7 +131,8 @@ def summary(run_dir: Path) -> pd.DataFrame:
     table = pd.DataFrame(rows).set_index("fold")
     for name, variant in metrics.get("variants", {}).items():
         table.loc["CV (out of fold)", name] = variant.get("cv")
-        table.loc["local holdout", name] = variant.get("holdout")
+        if metrics.get("holdout") is not None:
+            table.loc["local holdout", name] = variant.get("holdout")
     return table
 
 

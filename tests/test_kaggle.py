@@ -30,7 +30,8 @@ def _clear_credentials(monkeypatch, home: Path):
                                   "config_dir", "xdg", "oauth"])
 def test_every_credential_form_is_found(tmp_path, form):
     home = tmp_path / "home"
-    (home / ".kaggle").mkdir(parents=True)
+    if form != "xdg":  # the package reads the XDG folder only when ~/.kaggle does not exist
+        (home / ".kaggle").mkdir(parents=True)
     env = {}
     expected = {
         "token_env": lambda: env.update(KAGGLE_API_TOKEN="KGAT_abc") or "KAGGLE_API_TOKEN",
@@ -58,6 +59,16 @@ def test_download_without_credentials_says_how_to_get_them(tmp_path, monkeypatch
                                    "KAGGLE_KEY": "", "KAGGLE_CONFIG_DIR": "", "XDG_CONFIG_HOME": ""})
     line = assert_user_error(rc, err)
     assert "https://www.kaggle.com/settings/api" in line and not (tmp_path / "d").exists()
+    assert not (tmp_path / ".d.download").exists()
+
+
+def test_unusable_credentials_are_one_quiet_error(tmp_path, monkeypatch, capsys):
+    _clear_credentials(monkeypatch, tmp_path / "home")
+    (tmp_path / "home" / ".kaggle").mkdir(parents=True)
+    (tmp_path / "home" / ".kaggle" / "kaggle.json").write_text("{}")  # found, but holds no key
+    with pytest.raises(UserError, match=r"kaggle\.json are unusable .* create a new API token"):
+        kaggle_io.connect()
+    assert capsys.readouterr().out == ""  # the package's help text is kept off the output
 
 
 def test_legacy_credentials_authenticate_quietly(tmp_path, monkeypatch, capsys):
@@ -75,8 +86,8 @@ def test_legacy_credentials_authenticate_quietly(tmp_path, monkeypatch, capsys):
 class FakeApi:
     """Stands in for KaggleApi: 'downloads' a local archive, or fails like the API does."""
 
-    def __init__(self, archive: Path | None = None, status: int | None = None):
-        self.archive, self.status, self.calls = archive, status, []
+    def __init__(self, archive: Path | None = None, status: int | None = None, answer="Successfully submitted"):
+        self.archive, self.status, self.answer, self.calls = archive, status, answer, []
 
     def competition_download_files(self, competition, path=None, quiet=True, **_):
         self.calls.append(("download", competition, path))
@@ -86,7 +97,7 @@ class FakeApi:
 
     def competition_submit(self, file_name, message, competition, quiet=False):
         self.calls.append(("submit", file_name, message, competition))
-        return type("Response", (), {"message": "Successfully submitted"})()
+        return type("Response", (), {"message": self.answer})()
 
 
 class _HTTPError(Exception):
@@ -148,9 +159,11 @@ def test_notebook_extracts_attached_7z_into_working(tmp_path, monkeypatch):
     shutil.copytree(packed, inputs / spec.slug)
     monkeypatch.setenv("KAGGLE_INPUT", str(inputs))
     monkeypatch.setenv("KAGGLE_WORKING", str(working))
+    monkeypatch.setenv("KAGGLE_TEMP", str(tmp_path / "temp"))
     before = snapshot(inputs)
     _, data_dir, out_root = notebook.prepare("cifar10")
-    assert data_dir == working / "data" / "cifar10" and out_root == working / "runs"
+    # extracted where the notebook's saved output does not grow; runs go to the output folder
+    assert data_dir == tmp_path / "temp" / "data" / "cifar10" and out_root == working / "runs"
     assert kaggle_io.missing_files(spec, data_dir) == []
     assert len(spec.load(data_dir).train) == len(spec.load(demo).train)
     assert snapshot(inputs) == before  # the read-only input is left as it was
@@ -208,6 +221,8 @@ def test_submit_validates_then_sends(demo_dir, tmp_path):
     fake = FakeApi()
     assert "Successfully submitted" in kaggle_io.submit(spec, good, "msg", client=fake)
     assert fake.calls == [("submit", str(good), "msg", spec.slug)]
+    with pytest.raises(UserError, match="Kaggle did not take"):
+        kaggle_io.submit(spec, good, "msg", client=FakeApi(answer="Could not submit to competition"))
     bad = tmp_path / "bad.csv"
     bad.write_text("\n".join(sample.splitlines()[:-1]) + "\n")  # one test id short
     rc, _, err = run_script("submit", "house_prices", bad, "-m", "x", "--data", demo_dir)
@@ -226,8 +241,9 @@ def test_cowboy_submission_is_checked_and_not_sent(tmp_path):
     detections = [{"image_id": image["id"], "category_id": 87, "bbox": [1.0, 2.0, 10.0, 12.0], "score": 0.5}]
     boxes.write(tmp_path / "submission.zip", detections, data.test, spec.categories)
     kaggle_io.check_submission(spec, tmp_path / "submission.zip", demo)
-    line = kaggle_io.submit(spec, tmp_path / "submission.zip", "", client=FakeApi(status=500))
-    assert "scored off Kaggle" in line and "upload the zip" in line
+    fake = FakeApi(status=500)
+    line = kaggle_io.submit(spec, tmp_path / "submission.zip", "", client=fake)
+    assert "scored off Kaggle" in line and "upload the zip" in line and fake.calls == []
     detections[0]["category_id"] = 5
     boxes_json = tmp_path / "answer.json"
     boxes_json.write_text(json.dumps(detections))
@@ -251,22 +267,27 @@ def test_kernel_bundle_files_and_metadata(tmp_path):
         return type("Done", (), {"returncode": 0})()
 
     out = kernel.build(spec, tmp_path / "bundle", "alice", recipe="baseline", settings={"epochs": 3}, folds=3,
-                       wheels=["py7zr"], wheel_files=[wheel], weights=[weights], fetch=fake_pip)
-    assert fetched == [[sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--dest",
-                        str(tmp_path / ".bundle.partial" / "code" / "wheels"), "py7zr"]]
+                       wheels=["py7zr"], wheel_files=[wheel], weights=[weights], python_version="3.11",
+                       fetch=fake_pip)
+    assert fetched == [[sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--python-version", "3.11",
+                        "--dest", str(tmp_path / ".bundle.partial" / "code" / "wheels"), "py7zr"]]
     code, kern = out / "code", out / "kernel"
     meta = json.loads((code / "dataset-metadata.json").read_text())
-    assert meta["id"] == "alice/kaggle-templates-code" and meta["licenses"] == [{"name": "CC0-1.0"}]
+    assert meta == {"title": "kaggle templates classify leaves", "id": "alice/kaggle-templates-classify-leaves",
+                    "licenses": [{"name": "CC0-1.0"}]}
     kmeta = json.loads((kern / "kernel-metadata.json").read_text())
     assert kmeta == {"id": "alice/classify-leaves-baseline", "title": "classify leaves baseline",
                      "code_file": "classify_leaves.ipynb", "language": "python", "kernel_type": "notebook",
                      "is_private": True, "enable_gpu": True, "enable_internet": False,
-                     "dataset_sources": ["alice/kaggle-templates-code"], "competition_sources": ["classify-leaves"],
+                     "dataset_sources": ["alice/kaggle-templates-classify-leaves"],
+                     "competition_sources": ["classify-leaves"],
                      "kernel_sources": [], "model_sources": []}
     assert (code / "kaggle_templates" / "shared" / "runner.py").is_file()
     assert (code / "kaggle_templates" / "competitions" / "classify_leaves" / "__init__.py").is_file()
     assert not list(code.rglob("__pycache__"))
-    assert sorted(p.name for p in (code / "wheels").iterdir()) == [wheel.name, "py7zr-1.1.4-py3-none-any.whl"]
+    assert sorted(p.name for p in (code / "wheels").iterdir()) == [wheel.name, "py7zr-1.1.4-py3-none-any.whl",
+                                                                    "requirements.txt"]
+    assert (code / "wheels" / "requirements.txt").read_text() == "py7zr\nensemble_boxes\n"
     assert (code / "weights" / "resnet18.pth").read_bytes() == weights.read_bytes()
     nb = json.loads((kern / "classify_leaves.ipynb").read_text())
     params = "".join(next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))["source"])
@@ -278,6 +299,9 @@ def test_kernel_bundle_files_and_metadata(tmp_path):
         kernel.build(spec, tmp_path / "b2", "alice", recipe="nope")
     with pytest.raises(UserError, match="--user"):
         kernel.build(spec, tmp_path / "b3", "not a name")
+    with pytest.raises(UserError, match="recipe 'linear' of house_prices takes no weights file"):
+        kernel.build(competitions.get("house_prices"), tmp_path / "b5", "alice", recipe="linear", weights=[weights])
+    assert not (tmp_path / "b5").exists()
     rc, _, err = run_script("kernel", "house_prices", "--user", "alice", "--set", "nope=1", "--out", tmp_path / "b4")
     assert "nope" in assert_user_error(rc, err) and not (tmp_path / "b4").exists()
 
@@ -317,7 +341,7 @@ def test_kernel_bundle_runs_from_a_clean_folder(demo_dir, tmp_path, monkeypatch)
     spec = competitions.get("house_prices")
     out = kernel.build(spec, tmp_path / "bundle", "alice", recipe="linear", folds=2)
     inputs, working = tmp_path / "input", tmp_path / "working"
-    shutil.copytree(out / "code", inputs / kernel.CODE_SLUG)
+    shutil.copytree(out / "code", inputs / kernel.code_slug(spec))
     shutil.copytree(demo_dir, inputs / spec.slug)
     working.mkdir()
     monkeypatch.setenv("KAGGLE_INPUT", str(inputs))
@@ -332,7 +356,7 @@ def test_kernel_bundle_runs_from_a_clean_folder(demo_dir, tmp_path, monkeypatch)
     assert len(runs) == 1 and json.loads((runs[0] / "metrics.json").read_text())["complete"]
     # the code came from the bundle, not from this clone
     probe = execute(_probe_notebook(tmp_path), working)
-    assert str(inputs / kernel.CODE_SLUG / "kaggle_templates") in _text(probe)
+    assert str(inputs / kernel.code_slug(spec) / "kaggle_templates") in _text(probe)
 
 
 def _probe_notebook(tmp_path: Path) -> Path:
@@ -387,3 +411,10 @@ def test_notebook_runs_end_to_end(name, tmp_path, monkeypatch):
     assert len(images) == len(notebook.pictures(run_dir)) >= 1
     assert str(notebook.submission_file(run_dir)) in text
     print(f"{name} notebook: {seconds:.1f} s")
+
+
+def test_on_kaggle_without_the_competition_attached_is_one_error(tmp_path, monkeypatch):
+    (tmp_path / "input" / "some-other-data").mkdir(parents=True)
+    monkeypatch.setenv("KAGGLE_INPUT", str(tmp_path / "input"))
+    with pytest.raises(UserError, match=r"no house-prices-advanced-regression-techniques under .*attach"):
+        notebook.prepare("house_prices")
