@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Build a competition's embedded demo data in its exact Kaggle layout (plus a hidden solution file).
 
-    python scripts/make_demo.py house_prices [--size small|medium|full] [--out DIR]
+    python scripts/make_demo.py house_prices [--size tiny|small|medium|full] [--out DIR]
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from shared.errors import UserError
 def make_demo(argv=None) -> None:
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("competition")
-    p.add_argument("--size", choices=["small", "medium", "full"],
-                   help="demo size (default: the competition's, sized to run in about a minute on 2 cores)")
+    p.add_argument("--size", help="demo size: tiny (image competitions and California; for tests), small, medium "
+                                  "or full (default: the competition's, sized to run in about a minute on 2 cores)")
     p.add_argument("--out", type=Path, help="output folder (default data/<competition>/)")
     p.add_argument("--seed", type=int, help="generator / split seed (default: the competition's)")
     args = p.parse_args(argv)
@@ -28,6 +28,9 @@ def make_demo(argv=None) -> None:
     spec = competitions.get(args.competition)
     if spec.make_demo is None:
         raise UserError(f"{spec.name} has no demo builder yet.")
+    sizes = getattr(sys.modules.get(spec.make_demo.__module__), "SIZES", None)
+    if args.size is not None and sizes is not None and args.size not in sizes:
+        raise UserError(f"--size {args.size}: {spec.name}'s demo comes in {list(sizes)}.")
     options = {k: v for k, v in (("size", args.size), ("seed", args.seed)) if v is not None}
     out = spec.make_demo(args.out or Path("data") / spec.name, **options)
     print(f"{spec.name} demo ({args.size or 'default size'}) written to {out}", file=sys.stderr)

@@ -148,6 +148,8 @@ CASES = [
     Case("generic path: unknown metric", "house_prices", "run",
          lambda env: ["--data", env.data, "--target", "SalePrice", "--id", "Id", "--metric", "r2", "--out", env.out],
          None, r"r2"),
+    Case("a demo size the competition does not have", "house_prices", "make_demo",
+         lambda env: ["--size", "tiny", "--out", env.out / "demo"], None, r"--size tiny: house_prices's demo comes in"),
     # California House Prices
     Case("renamed column with a space", "california_house_prices", "run", run("--recipe", "linear"),
          lambda d: _header(d / "train.csv", "Sold Price", "SoldPrice"), r"missing column\(s\) \['Sold Price'\]"),
