@@ -24,9 +24,11 @@ def ensemble(argv=None) -> None:
     p.add_argument("--data", type=Path, help="data folder, if it moved since the runs were made")
     args = p.parse_args(argv)
     from shared import blend_runs
-    from shared.detection import blend
+    from shared.runs import is_detection_run
 
-    if any(blend.is_detection_run(r) for r in args.runs):  # boxes: Weighted Boxes Fusion across runs
+    if any(is_detection_run(r) for r in args.runs):  # boxes: Weighted Boxes Fusion across runs
+        from shared.detection import blend
+
         print(blend.ensemble(args.runs, args.out, args.method, args.data))
         return
     print(blend_runs.ensemble(args.runs, args.method, args.out, args.data))

@@ -22,8 +22,9 @@ def merge(argv=None) -> None:
     p.add_argument("--data", type=Path, help="data folder, if it moved since the runs were made")
     args = p.parse_args(argv)
     from shared import blend_runs
+    from shared.runs import is_detection_run
 
-    if (args.runs[0] / "oof_table.npy").is_file():  # boxes: the detection engine joins them
+    if is_detection_run(args.runs[0]):  # boxes: the detection engine joins them
         from shared.detection import blend
 
         print(blend.merge(args.runs, args.out, args.data))

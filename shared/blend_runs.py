@@ -21,6 +21,34 @@ from shared.runs import Run, load_run, new_run_dir, save_config, start_log
 IGNORED_FOR_MERGE = {"only_folds", "command", "code_version", "time_limit"}
 
 
+def fold_owners(parts: list[tuple[Path, dict, pd.DataFrame, dict]]) -> tuple[dict[int, int], list[int]]:
+    """Partial runs as (path, config, folds.csv frame, their per-fold scores): check that they are one recipe and
+    configuration on the same folds, each fold in exactly one of them; return {fold: index of the run holding
+    it} and every fold. Shared by the table and the detection merge."""
+    first_path, first_config, first_folds, _ = parts[0]
+    for path, config, folds, _ in parts[1:]:
+        for key in set(first_config) | set(config):
+            if key not in IGNORED_FOR_MERGE and first_config.get(key) != config.get(key):
+                raise UserError(f"{path} differs from {first_path} in {key!r} ({config.get(key)!r} vs "
+                                f"{first_config.get(key)!r}): merge runs of one recipe and configuration only.")
+        a, b = first_folds.astype(str).values, folds.astype(str).values
+        if a.shape != b.shape or not (a == b).all():
+            raise UserError(f"{path}/folds.csv differs from {first_path}/folds.csv.")
+    owner: dict[int, int] = {}
+    for i, (path, _, _, scores) in enumerate(parts):
+        for k in map(int, scores):
+            if k in owner:
+                raise UserError(f"fold {k} is in both {parts[owner[k]][0]} and {path}: each fold must come from "
+                                "one run.")
+            owner[k] = i
+    all_folds = sorted(int(k) for k in first_folds["fold"].unique())
+    missing = [k for k in all_folds if k not in owner]
+    if missing:
+        raise UserError(f"fold(s) {missing} are in none of the runs: run them with --only-folds "
+                        f"{','.join(map(str, missing))} and merge again.")
+    return owner, all_folds
+
+
 def _data_and_target(spec, runs: list[Run], data_dir: Path | None):
     data = spec.load(Path(data_dir or runs[0].config["data_dir"]), clean=runs[0].config.get("clean_train", True))
     classes = runs[0].config.get("classes")
@@ -76,25 +104,8 @@ def merge(run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) ->
     started = time.time()
     runs = [load_run(p) for p in run_dirs]
     first = runs[0]
-    for r in runs[1:]:
-        for key in set(first.config) | set(r.config):
-            if key not in IGNORED_FOR_MERGE and first.config.get(key) != r.config.get(key):
-                raise UserError(f"{r.path} differs from {first.path} in {key!r} "
-                                f"({r.config.get(key)!r} vs {first.config.get(key)!r}): merge runs of one recipe "
-                                "and configuration only.")
-        if not (first.folds.astype(str).values == r.folds.astype(str).values).all():
-            raise UserError(f"{r.path}/folds.csv differs from {first.path}/folds.csv.")
-    owner: dict[int, Run] = {}
-    for r in runs:
-        for k in map(int, r.metrics["folds"]):
-            if k in owner:
-                raise UserError(f"fold {k} is in both {owner[k].path} and {r.path}: each fold must come from one run.")
-            owner[k] = r
-    all_folds = sorted(int(k) for k in first.folds["fold"].unique())
-    missing = [k for k in all_folds if k not in owner]
-    if missing:
-        raise UserError(f"fold(s) {missing} are in none of the runs: run them with --only-folds "
-                        f"{','.join(map(str, missing))} and merge again.")
+    owner_of, all_folds = fold_owners([(r.path, r.config, r.folds, r.metrics["folds"]) for r in runs])
+    owner = {k: runs[i] for k, i in owner_of.items()}
 
     spec = spec_from_run_config(first.config)
     data, y, classes = _data_and_target(spec, runs, data_dir)

@@ -42,17 +42,24 @@ def find_credentials(env: dict | None = None, home: Path | None = None) -> str |
             return str(kaggle_dir / name)
     if env.get("KAGGLE_USERNAME") and env.get("KAGGLE_KEY"):
         return "KAGGLE_USERNAME and KAGGLE_KEY"
-    if env.get("KAGGLE_CONFIG_DIR"):
-        config_dir = Path(env["KAGGLE_CONFIG_DIR"])
-    elif kaggle_dir.exists():  # the package reads ~/.kaggle when it exists, else the XDG folder
-        config_dir = kaggle_dir
-    else:
-        config_dir = Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "kaggle"
-    if _non_empty(config_dir / "kaggle.json"):
-        return str(config_dir / "kaggle.json")
+    legacy = config_dir(env, home) / "kaggle.json"
+    if _non_empty(legacy):
+        return str(legacy)
     if _non_empty(kaggle_dir / "credentials.json"):
         return str(kaggle_dir / "credentials.json")
     return None
+
+
+def config_dir(env: dict | None = None, home: Path | None = None) -> Path:
+    """The folder of ``kaggle.json`` as the package finds it: ``$KAGGLE_CONFIG_DIR``, else ``~/.kaggle`` when it
+    exists, else ``$XDG_CONFIG_HOME/kaggle`` (``~/.config/kaggle``)."""
+    env = os.environ if env is None else env
+    home = Path(home) if home is not None else Path.home()
+    if env.get("KAGGLE_CONFIG_DIR"):
+        return Path(env["KAGGLE_CONFIG_DIR"])
+    if (home / ".kaggle").exists():
+        return home / ".kaggle"
+    return Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "kaggle"
 
 
 def _non_empty(path: Path) -> bool:

@@ -34,12 +34,13 @@ def kaggle_user(env=None) -> str | None:
     """The Kaggle user name from the legacy credentials (KAGGLE_USERNAME or kaggle.json), if any."""
     import os
 
+    from shared.kaggle_io import config_dir
+
     env = os.environ if env is None else env
     if env.get("KAGGLE_USERNAME"):
         return env["KAGGLE_USERNAME"]
-    folder = Path(env["KAGGLE_CONFIG_DIR"]) if env.get("KAGGLE_CONFIG_DIR") else Path.home() / ".kaggle"
     try:
-        return json.loads((folder / "kaggle.json").read_text()).get("username")
+        return json.loads((config_dir(env) / "kaggle.json").read_text()).get("username")
     except (OSError, ValueError):
         return None
 

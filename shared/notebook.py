@@ -96,18 +96,20 @@ def prepare(competition: str, data_dir=None, out=None, demo_size: str | None = N
 
 def unpacked(data_dir: Path, target: Path) -> Path:
     """The competition's files with their archives extracted (Kaggle attaches CIFAR-10's train.7z and test.7z
-    packed): into ``target``, a writable folder, linking the files that are not archives (read-only input)."""
-    from shared.kaggle_io import ARCHIVES, unpack
+    packed): in place (``target == data_dir``, as download.py does), or into ``target``, a writable folder,
+    linking the files that are not archives (the input is read-only)."""
+    from shared.kaggle_io import ARCHIVES, unpack, unpack_all
 
-    target.mkdir(parents=True, exist_ok=True)
-    for item in sorted(Path(data_dir).iterdir()):
-        if item.suffix.lower() in ARCHIVES:
-            print(f"extracting {item.name} into {target}")
-            unpack(item, target)
-            if target == Path(data_dir):
-                item.unlink()
-        elif target != Path(data_dir) and not (target / item.name).exists():
-            (target / item.name).symlink_to(item.resolve())
+    data_dir = Path(data_dir)
+    if target != data_dir:
+        target.mkdir(parents=True, exist_ok=True)
+        for item in sorted(data_dir.iterdir()):
+            if item.suffix.lower() in ARCHIVES:
+                print(f"extracting {item.name} into {target}")
+                unpack(item, target)
+            elif not (target / item.name).exists():
+                (target / item.name).symlink_to(item.resolve())
+    unpack_all(target)  # archives inside archives, and the archives themselves when extracting in place
     return target
 
 

@@ -166,8 +166,7 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
 
     ids = data.train[spec.id_col]
     if main:
-        runs.check_writable(Path(out_root))
-        runs.check_writable(Path(out_root) / spec.name)
+        runs.check_writable(Path(out_root), Path(out_root) / spec.name)  # before the folds file is written
         folds = load_or_make_folds(Path(out_root) / spec.name / "folds", ids, n_folds, seed, spec.fold_kind,
                                    target=y, id_col=spec.id_col)
     folds = distributed.broadcast(folds if main else None)

@@ -37,16 +37,24 @@ def git_version() -> str:
     return "unknown"
 
 
+def is_detection_run(path: Path) -> bool:
+    """A run whose predictions are boxes (its OOF is the padded detection table), blended and merged by
+    ``shared.detection.blend``."""
+    return (Path(path) / "oof_table.npy").is_file()
+
+
 CREATED: list[Path] = []  # run folders this process made (the runner removes those a failed run left empty)
 
 
-def check_writable(path: Path) -> None:
-    """Refuse a folder that is read-only (by its mode bits too, which even root's writes should respect)."""
-    folder = Path(path)
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if folder.is_dir() and (not os.access(folder, os.W_OK) or not folder.stat().st_mode & 0o222):
-        raise UserError(f"{folder} is read-only: make it writable or pass --out another folder.")
+def check_writable(*paths: Path) -> None:
+    """Refuse a folder (or, for one not made yet, its nearest existing parent) that is read-only, by its mode
+    bits too, which even root's writes should respect."""
+    for path in paths:
+        folder = Path(path)
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if folder.is_dir() and (not os.access(folder, os.W_OK) or not folder.stat().st_mode & 0o222):
+            raise UserError(f"{folder} is read-only: make it writable or pass --out another folder.")
 
 
 def discard_unfinished(created: list[Path]) -> None:
@@ -61,8 +69,7 @@ def new_run_dir(out_root: Path, competition: str, name: str) -> Path:
     """A fresh, unique run folder (timestamp, then a counter if two runs start in the same second)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = Path(out_root) / competition / f"{name}-{stamp}"
-    check_writable(Path(out_root))
-    check_writable(base)
+    check_writable(Path(out_root), base)
     path, n = base, 1
     while True:
         try:

@@ -22,10 +22,6 @@ from shared.runs import new_run_dir, save_config, start_log
 STEP = 0.1  # weight grid step for up to three runs; more runs are weighted equally
 
 
-def is_detection_run(path: Path) -> bool:
-    return (Path(path) / "oof_table.npy").is_file()
-
-
 def _load(path: Path, partial: bool = False) -> dict:
     path = Path(path)
     needed = ["config.yaml", "metrics.json", "folds.csv", "oof_table.npy", "test_folds.npy"]
@@ -131,31 +127,14 @@ def merge(run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) ->
     import shutil
 
     import competitions
-    from shared.blend_runs import IGNORED_FOR_MERGE
+    from shared.blend_runs import fold_owners
 
     started = time.time()
     runs = [_load(p, partial=True) for p in run_dirs]
     first = runs[0]
-    for r in runs[1:]:
-        for key in set(first["config"]) | set(r["config"]):
-            if key not in IGNORED_FOR_MERGE and first["config"].get(key) != r["config"].get(key):
-                raise UserError(f"{r['path']} differs from {first['path']} in {key!r} ({r['config'].get(key)!r} vs "
-                                f"{first['config'].get(key)!r}): merge runs of one recipe and configuration only.")
-        if not r["folds"].equals(first["folds"]):
-            raise UserError(f"{r['path']}/folds.csv differs from {first['path']}/folds.csv.")
-    owner: dict[int, dict] = {}
-    for r in runs:
-        for k in map(int, r["metrics"]["folds"]):
-            if k in owner:
-                raise UserError(f"fold {k} is in both {owner[k]['path']} and {r['path']}: each fold must come from "
-                                "one run.")
-            owner[k] = r
+    owner_of, folds = fold_owners([(r["path"], r["config"], r["folds"], r["metrics"]["folds"]) for r in runs])
+    owner = {k: runs[i] for k, i in owner_of.items()}
     fold_of = first["folds"]["fold"].astype(int).to_numpy()
-    folds = sorted(int(k) for k in np.unique(fold_of))
-    missing = [k for k in folds if k not in owner]
-    if missing:
-        raise UserError(f"fold(s) {missing} are in none of the runs: run them with --only-folds "
-                        f"{','.join(map(str, missing))} and merge again.")
     spec = competitions.get(first["config"]["competition"])
     data = spec.load(Path(data_dir or first["config"]["data_dir"]), predict=first["config"].get("predict", "test"))
     oof = first["oof"].copy()
