@@ -19,7 +19,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import ArgumentParser, main
+from shared.cli import FOLDS, ArgumentParser, main
 
 
 def autogluon_alone(spec, data_dir: Path, preset: str, seconds: float, workdir: Path) -> tuple[float, float]:
@@ -27,8 +27,13 @@ def autogluon_alone(spec, data_dir: Path, preset: str, seconds: float, workdir: 
     import numpy as np
 
     from shared import submission
-    from shared.io import read_csv
-    from shared.runner import ModelContext, available_cores, encode_target, to_submission_values
+    from shared.runner import (
+        ModelContext,
+        available_cores,
+        encode_target,
+        read_solution,
+        to_submission_values,
+    )
     from shared.tabular.models import AutoGluonModel
 
     t0 = time.time()
@@ -43,8 +48,7 @@ def autogluon_alone(spec, data_dir: Path, preset: str, seconds: float, workdir: 
     model.cleanup()
     values, cols = to_submission_values(spec, np.expm1(pred) if log_target else pred, classes, data.sample_submission)
     sub = submission.build(data.sample_submission, spec.id_col, data.test[spec.id_col], values, cols)
-    solution = read_csv(data_dir / spec.solution_file, [spec.id_col], "solution")
-    return submission.score(sub, solution, spec.id_col, spec.metric, classes), time.time() - t0
+    return submission.score(sub, read_solution(spec, data), spec.id_col, spec.metric, classes), time.time() - t0
 
 
 def bench(argv=None) -> None:
@@ -53,7 +57,7 @@ def bench(argv=None) -> None:
     p.add_argument("--generic", action="store_true", help="use the generic path (run.py tabular) on the demo files")
     p.add_argument("--size", help="demo size (default: full for house_prices, the competition's default otherwise)")
     p.add_argument("--seeds", help="demo split seeds (default: the demo's own seed, then 1 and 2)")
-    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--folds", type=FOLDS, default=5)
     p.add_argument("--recipes", help="comma-separated (default: linear,gbm)", default="linear,gbm")
     p.add_argument("--blend", default="linear,gbm", help="recipes blended with --method weights ('' for none)")
     p.add_argument("--automl", default="medium_quality:60,best_quality:300", help="preset:seconds,... ('' for none)")

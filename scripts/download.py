@@ -21,7 +21,9 @@ def download(argv=None) -> None:
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("competition", help="competition folder name or Kaggle slug")
     p.add_argument("--out", type=Path, help="data folder (default data/<competition>/)")
-    p.add_argument("--force", action="store_true", help="replace the files already in the data folder")
+    p.add_argument("--force", action="store_true",
+                   help="write into a data folder that holds files: those of the download's names (and an earlier "
+                        "download's) are replaced, the others kept")
     p.add_argument("--check", type=Path, metavar="DIR", help="download nothing: check that DIR has the layout")
     args = p.parse_args(argv)
     import competitions

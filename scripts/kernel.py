@@ -15,7 +15,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import ArgumentParser, main
+from shared.cli import FOLDS, SEED, ArgumentParser, main
 from shared.config import parse_sets
 from shared.errors import UserError
 
@@ -27,8 +27,8 @@ def kernel(argv=None) -> None:
     p.add_argument("--recipe", help="recipe the kernel runs (default: the competition's)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="recipe override for the kernel (repeatable)")
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--folds", type=FOLDS, default=5)
+    p.add_argument("--seed", type=SEED, default=42)
     p.add_argument("--wheels", nargs="+", default=[], metavar="PKG",
                    help="packages to download, with their dependencies, as wheels into the bundle (needs the internet)")
     p.add_argument("--python-version", help="with --wheels: Kaggle's Python (e.g. 3.11; default: this one's)")
@@ -39,7 +39,10 @@ def kernel(argv=None) -> None:
     gpu = p.add_mutually_exclusive_group()
     gpu.add_argument("--gpu", dest="gpu", action="store_true", default=None, help="ask for a GPU (image default)")
     gpu.add_argument("--no-gpu", dest="gpu", action="store_false")
-    p.add_argument("--out", type=Path, help="bundle folder (default dist/kaggle/<competition>/)")
+    p.add_argument("--out", type=Path, help="bundle folder: new, empty, or an earlier bundle, which is replaced "
+                                            "(default dist/kaggle/<competition>/)")
+    p.add_argument("--force", action="store_true",
+                   help="write into a folder holding other files too (code/ and kernel/ there are replaced)")
     args = p.parse_args(argv)
     import competitions
     from shared import kernel as bundle
@@ -51,9 +54,10 @@ def kernel(argv=None) -> None:
     out = bundle.build(spec, args.out or Path("dist") / "kaggle" / spec.name, user, recipe=args.recipe,
                        settings=parse_sets(args.sets), folds=args.folds, seed=args.seed, wheels=args.wheels,
                        wheel_files=args.wheel_file, weights=args.weights, gpu=args.gpu,
-                       python_version=args.python_version, platform=args.platform)
-    files = sorted(p for p in out.rglob("*") if p.is_file())
-    print(f"bundle for {spec.name}: {len(files)} files, {bundle.size(out) / 1e6:.2f} MB in {out}", file=sys.stderr)
+                       python_version=args.python_version, platform=args.platform, force=args.force)
+    files = bundle.files(out)
+    print(f"bundle for {spec.name}: {len(files)} files, {sum(p.stat().st_size for p in files) / 1e6:.2f} MB in {out}",
+          file=sys.stderr)
     hint = bundle.MAYBE_MISSING.get(spec.name)
     if hint and not (args.wheels or args.wheel_file):
         print(f"if Kaggle's image lacks {hint}, rebuild with --wheels {' '.join(hint)}", file=sys.stderr)

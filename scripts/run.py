@@ -17,6 +17,7 @@ import _bootstrap  # noqa: F401
 
 from shared.cli import ArgumentParser, add_data_args, main, parse_folds, resolve_spec
 from shared.config import parse_sets
+from shared.errors import UserError
 
 
 def run(argv=None) -> None:
@@ -31,7 +32,16 @@ def run(argv=None) -> None:
     args = p.parse_args(argv)
     from shared import distributed, runner
 
-    spec, data_dir = resolve_spec(args)
+    if args.resume is not None and args.competition == "tabular":  # the generic path's columns are in the run
+        from shared.cli import spec_from_run_config
+        from shared.runs import load_config
+
+        config = load_config(args.resume)
+        if config.get("competition") != "tabular":
+            raise UserError(f"--resume {args.resume}: that run is of {config.get('competition')!r}, not 'tabular'.")
+        spec, data_dir = spec_from_run_config(config), None
+    else:
+        spec, data_dir = resolve_spec(args)
     run_dir = runner.run(spec, args.recipe, data_dir, n_folds=args.folds, seed=args.seed,
                          time_limit=args.time_limit, out_root=args.out, overrides=parse_sets(args.sets),
                          only_folds=parse_folds(args.only_folds), resume=args.resume)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shared.errors import UserError
+from shared.errors import UserError, show
 from shared.io import read_csv
 from shared.spec import CompetitionSpec, Dataset
 
@@ -119,7 +119,10 @@ def sample_weights(setting: str, spec: CompetitionSpec, data: Dataset, seed: int
     if not path.is_file():
         raise UserError(f"--set sample_weight={setting!r}: expected none, adversarial, or an existing CSV file "
                         f"with columns {spec.id_col!r} and 'weight'.")
-    table = read_csv(path, [spec.id_col, "weight"], "sample weights")
+    table = read_csv(path, [spec.id_col, "weight"], "sample weights", dtype={spec.id_col: str})
+    if table[spec.id_col].duplicated().any():
+        raise UserError(f"{path}: id {show(table[spec.id_col][table[spec.id_col].duplicated()].iloc[0])} has more "
+                        "than one weight; give each training id one row.")
     by_id = pd.Series(table["weight"].to_numpy(), index=table[spec.id_col].astype(str))
     ids = data.train[spec.id_col].astype(str)
     lacking = ids[~ids.isin(by_id.index)]

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shared.errors import UserError
+from shared.io import FULL, disk_full
 from shared.runs import REPO_ROOT  # noqa: F401  (re-exported for scripts)
 
 
@@ -30,17 +31,49 @@ def main(entry: Callable[[list[str] | None], object], argv: list[str] | None = N
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # an unexpected bug: full traceback, then a one-line summary
+        if isinstance(exc, OSError) and exc.errno in FULL:  # a full disk met by a library (AutoGluon saving models)
+            print(f"error: {disk_full(Path(exc.filename).parent if exc.filename else Path.cwd())}", file=sys.stderr)
+            return 2
         traceback.print_exc()
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
 
 
+def whole(low: int, high: int | None = None, what: str = "a whole number"):
+    """An argparse type: a whole number in [low, high] (argparse names the flag in its one-line error)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"{value} is out of range: {what} {bound}")
+        return value
+    return parse
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is out of range: a positive, finite number of seconds")
+    return value
+
+
+SEED = whole(0, 2**32 - 1, "a seed")  # numpy's and LightGBM's seeds are 32-bit
+FOLDS = whole(2, None, "a fold count")
+
+
 def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("competition", help="competition folder name (house_prices, ...), Kaggle slug, or 'tabular'")
     p.add_argument("--data", type=Path, help="data folder (default: data/<competition>/)")
-    p.add_argument("--folds", type=int, default=5, help="number of CV folds (default 5)")
-    p.add_argument("--seed", type=int, default=42, help="seed for folds and models (default 42)")
-    p.add_argument("--time-limit", type=float, help="seconds for recipes that honour a budget (automl)")
+    p.add_argument("--folds", type=FOLDS, default=5, help="number of CV folds (default 5)")
+    p.add_argument("--seed", type=SEED, default=42, help="seed for folds and models (default 42, 0 to 2**32-1)")
+    p.add_argument("--time-limit", type=seconds, help="seconds for recipes that honour a budget (automl)")
     p.add_argument("--out", type=Path, default=Path("runs"), help="root of run directories (default runs/)")
     p.add_argument("--target", help="tabular: the target column")
     p.add_argument("--id", dest="id_col", help="tabular: the id column")

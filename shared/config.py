@@ -1,8 +1,19 @@
 """Recipe configuration: defaults from the recipe, ``--set key=value`` overrides, the resolved dict that
-is saved in every run (config.yaml)."""
+is saved in every run (config.yaml).
+
+Every setting declares what it accepts beside its default (``Recipe.ranges``, ``RUN_RANGES``), in a small
+vocabulary: ``Range`` (finite numbers within bounds, whole numbers for integer settings), ``Choice`` (one of
+a few values), ``Flag`` (true or false), ``Text`` (free text, optionally matching a pattern or passing a
+check), ``Items`` (a list whose items each satisfy one declaration) and ``Either`` (any of several). A
+``Rule`` under a tuple of names relates several settings. ``resolve`` checks every resolved value, defaults
+and overrides alike, before any work starts."""
 from __future__ import annotations
 
 import copy
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import yaml
 
@@ -35,7 +46,161 @@ def _number(value):
     return value
 
 
-# Run-level settings (not recipe hyperparameters) that --set accepts too, with their defaults.
+# ------------------------------------------------------------------------------------- declarations
+def _show(value) -> str:
+    """A value for a message, as YAML reads it after --set: true/false/null, numbers as written, text quoted."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return repr(value)  # numbers as written (nan, inf too), text quoted
+
+
+def _bound(x: float) -> str:
+    return f"{x:g}"
+
+
+@dataclass(frozen=True)
+class Range:
+    """A finite number (NaN and infinities refused) within optional bounds, open or closed; ``integer``
+    for whole-number settings (their default is an int)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    integer: bool = False
+
+    def describe(self, finite: bool = False) -> str:
+        bounds = []
+        if self.low is not None:
+            bounds.append(f"{'>' if self.low_open else '>='} {_bound(self.low)}")
+        if self.high is not None:
+            bounds.append(f"{'<' if self.high_open else '<='} {_bound(self.high)}")
+        kind = ("a finite " if finite or not bounds else "a ") + ("whole number" if self.integer else "number")
+        return " ".join([kind, " and ".join(bounds)]).strip()
+
+    def problem(self, value) -> str | None:
+        """None when ``value`` is allowed, else what it must be."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"must be {self.describe()}"
+        if not math.isfinite(value):
+            return f"must be {self.describe(finite=True)}"
+        if self.integer and not float(value).is_integer():
+            return f"must be {self.describe()}"
+        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        return f"must be {self.describe()}" if too_low or too_high else None
+
+
+class Choice:
+    """One of a few values. A text choice also takes a boolean as its text (``pretrained`` auto|true|false
+    accepts false), and a number or boolean option matches only a value of its own type (1 is not true)."""
+
+    def __init__(self, *options):
+        self.options = options
+
+    def describe(self) -> str:
+        shown = [o if isinstance(o, str) else _show(o) for o in self.options]
+        return shown[0] if len(shown) == 1 else "one of " + ", ".join(shown)
+
+    def allows(self, value) -> bool:
+        if isinstance(value, bool) and not any(isinstance(o, bool) for o in self.options):
+            value = str(value).lower()
+        return any(type(value) is type(o) and value == o for o in self.options)
+
+    def problem(self, value) -> str | None:
+        return None if self.allows(value) else f"must be {self.describe()}"
+
+
+class Flag:
+    """true or false."""
+
+    def describe(self) -> str:
+        return "true or false"
+
+    def problem(self, value) -> str | None:
+        return None if isinstance(value, bool) else "must be true or false"
+
+
+class Text:
+    """Free text; with ``pattern`` it must match it whole, with ``check`` (a function that raises UserError
+    on a bad value) it must pass it. ``about`` says what is expected."""
+
+    def __init__(self, about: str = "text", pattern: str | None = None,
+                 check: Callable[[str], object] | None = None):
+        self.about, self.pattern, self.check = about, pattern, check
+
+    def describe(self) -> str:
+        return self.about
+
+    def problem(self, value) -> str | None:
+        if not isinstance(value, str):
+            return f"must be {self.about}"
+        if self.pattern is not None and not re.fullmatch(self.pattern, value):
+            return f"must be {self.about}"
+        if self.check is not None:
+            try:
+                self.check(value)
+            except UserError:
+                return f"must be {self.about}"
+        return None
+
+
+class Items:
+    """A list whose items each satisfy ``item``."""
+
+    def __init__(self, item):
+        self.item = item
+
+    def describe(self) -> str:
+        return f"a list, each item {self.item.describe()}"
+
+    def problem(self, value) -> str | None:
+        if not isinstance(value, list) or any(self.item.problem(v) is not None for v in value):
+            return f"must be {self.describe()}"
+        return None
+
+
+class Either:
+    """Any of several declarations: ``Either(Choice(0), Range(low=2, integer=True))`` is 0 or at least 2."""
+
+    def __init__(self, *alternatives):
+        self.alternatives = alternatives
+
+    def describe(self) -> str:
+        return " or ".join(a.describe() for a in self.alternatives)
+
+    def problem(self, value) -> str | None:
+        if any(a.problem(value) is None for a in self.alternatives):
+            return None
+        return f"must be {self.describe()}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A condition on several settings, declared under the tuple of their names:
+    ``{("hidden", "dropout"): Rule(lambda hidden, dropout: len(dropout) <= len(hidden), "...")}``."""
+
+    holds: Callable[..., bool]
+    about: str
+
+
+# Shorthands for the common ranges.
+POSITIVE = Range(low=0, low_open=True)  # > 0: learning rates, regularisation strengths, budgets
+NON_NEGATIVE = Range(low=0)  # >= 0: penalties, alphas of Mixup/CutMix, 0 = off
+FRACTION = Range(low=0, high=1)  # a share in [0, 1]
+OPEN_FRACTION = Range(low=0, high=1, low_open=True, high_open=True)  # strictly between 0 and 1
+SHARE = Range(low=0, high=1, low_open=True)  # (0, 1]: sampled fractions of rows or columns
+BELOW_ONE = Range(low=0, high=1, high_open=True)  # [0, 1): dropout, smoothing, momentum, EMA decay
+COUNT = Range(low=1, integer=True)  # whole numbers >= 1: epochs, batch sizes, rounds
+WHOLE = Range(low=0, integer=True)  # whole numbers >= 0, 0 usually meaning off
+FLAG = Flag()
+
+
+# Run-level settings (not recipe hyperparameters) that --set accepts too, with their defaults ...
 RUN_SETTINGS = {
     "log_target": None,  # None: follow the metric (log space for RMSLE); true / false forces it
     "clean_train": True,  # drop the competition's known-bad training rows
@@ -44,6 +209,16 @@ RUN_SETTINGS = {
     "sample_weight": "none",  # none | adversarial (test-likeness) | path to a CSV of id,weight
     "fold_average": "probabilities",  # classes: average the folds' test probabilities, or their logits
     "predict": "test",  # detection: the image list to predict and submit, test.csv or valid.csv
+}
+# ... and what each accepts.
+RUN_RANGES = {
+    "log_target": Choice(None, True, False),
+    "clean_train": FLAG,
+    "time_col": Text("a column name, or empty for no time split"),
+    "time_valid_fraction": OPEN_FRACTION,
+    "sample_weight": Text("none, adversarial, or the path of a CSV of id,weight", pattern=r"\S.*"),
+    "fold_average": Choice("probabilities", "logits"),  # shared.runner.FOLD_AVERAGES
+    "predict": Choice("test", "valid"),  # shared.detection.task.PREDICT_SPLITS
 }
 _SETTING_TYPES = {"log_target": True}  # an example value of the right type where the default is None
 
@@ -54,9 +229,11 @@ _SETTING_TYPES = {"log_target": True}  # an example value of the right type wher
 STATED_WINS = {"epochs": ("min_updates",), "batch_size": ("min_steps_per_epoch",), "lr": ("min_steps_per_epoch",)}
 
 
-def resolve(recipe: Recipe, overrides: dict, run_defaults: dict | None = None) -> dict:
+def resolve(recipe: Recipe, overrides: dict, run_defaults: dict | None = None, competition: str | None = None) -> dict:
     """Apply overrides to the recipe's feature/model params and the run settings (``RUN_SETTINGS``,
-    with the competition's defaults in ``run_defaults``); an unknown key is an error listing the known."""
+    with the competition's defaults in ``run_defaults``); an unknown key is an error listing the known, and
+    a value outside its declared range (``Recipe.ranges``, ``RUN_RANGES``) an error naming the range.
+    ``competition`` only names the recipe's competition in those errors."""
     config = {
         "recipe": recipe.name,
         "features": copy.deepcopy(recipe.feature_params),
@@ -78,7 +255,28 @@ def resolve(recipe: Recipe, overrides: dict, run_defaults: dict | None = None) -
         for guard in STATED_WINS.get(key, ()):
             if guard in config[section] and guard not in overrides:
                 config[section][guard] = 0
+    check_ranges(config, recipe, overrides, competition)
     return config
+
+
+def check_ranges(config: dict, recipe: Recipe, overrides: dict, competition: str | None = None) -> None:
+    """Every resolved value against its declaration, then the cross-setting rules; the first breach is a
+    UserError naming the setting, its value and what it must be."""
+    values = {**{k: config[k] for k in RUN_SETTINGS if k in config}, **config["features"], **config["model"]}
+    where = f"recipe {recipe.name!r}" + (f" of {competition}" if competition else "")
+    declared = {**RUN_RANGES, **recipe.ranges}
+    for key, value in values.items():
+        declaration = declared.get(key)
+        problem = None if declaration is None else declaration.problem(value)
+        if problem is not None:
+            told = f"--set {key}={_show(overrides[key])}" if key in overrides else f"{key}={_show(value)} (the default)"
+            raise UserError(f"{told}: {key} {problem} ({where}).")
+    for names, rule in recipe.ranges.items():
+        if isinstance(names, tuple) and all(n in values for n in names) and not rule.holds(*(values[n] for n in names)):
+            stated = [n for n in names if n in overrides]
+            got = ", ".join(f"{n}={_show(values[n])}" for n in names)
+            told = "--set " + " ".join(f"{n}={_show(values[n])}" for n in stated) if stated else "the defaults"
+            raise UserError(f"{told}: {rule.about}; got {got} ({where}).")
 
 
 def _coerce(key, value, default):

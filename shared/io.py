@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 import tempfile
@@ -13,6 +14,9 @@ import pandas as pd
 
 from shared.errors import UserError
 
+UMASK = os.umask(0o022)
+os.umask(UMASK)  # read once: the process's umask, for the modes of files written through a temporary name
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` then rename onto ``path``: readers never see a half-written file."""
@@ -22,14 +26,39 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         raise UserError(f"cannot write {path}: the folder {path.parent} is not writable; choose another --out.")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp's 0600 would hide results from the group: modes as open() gives them
     tmp_path = Path(tmp)
     try:
         write(tmp_path)
         os.replace(tmp_path, path)
+    except OSError as exc:
+        if exc.errno in FULL:
+            raise disk_full(path.parent) from None
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
     return path
+
+
+FULL = (errno.ENOSPC, errno.EDQUOT)  # no space left on the device / disk quota exceeded
+
+
+def disk_full(folder: Path) -> UserError:
+    """The one-line error for a full disk while writing into ``folder``: what was written before stays whole
+    (every file goes to a temporary name first), so a run can be resumed once there is room."""
+    return UserError(f"the disk holding {folder} is full (no space left on device): free some space or pass "
+                     "--out on another disk; files written before are intact, and a run continues with --resume.")
+
+
+def inside(base: Path, relative: str, where: str) -> Path:
+    """``base / relative`` for a path listed in a data file, refused when it leaves ``base`` (an absolute path,
+    ``..``): a data folder's files never point at the rest of the machine."""
+    rel = Path(str(relative))
+    if rel.is_absolute() or ".." in rel.parts or str(relative).startswith(("~", "\\")):
+        raise UserError(f"{where} lists the path {str(relative)!r}, which leaves the data folder {base}; list "
+                        "files relative to the data folder (like images/0.jpg).")
+    return Path(base) / rel
 
 
 def write_text(path, text: str) -> Path:
@@ -84,12 +113,28 @@ def _check_header(path: Path, encoding: str) -> None:
         seen.add(name)
 
 
+def _where_it_may_be(path: Path) -> str:
+    """What to do about a missing data file: the folder above the data (a file one or two folders down), an
+    archive not yet unpacked, or no data at all."""
+    folder = path.parent
+    if folder.is_dir():
+        below = sorted(p for p in [*folder.glob(f"*/{path.name}"), *folder.glob(f"*/*/{path.name}")] if p.is_file())
+        if below:
+            return f"it is in {below[0].parent}: pass --data {below[0].parent}."
+        archives = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in (".zip", ".7z"))
+        if archives:
+            return f"{folder} holds {archives[0]}: unpack it there (or get the data with scripts/download.py)."
+    return "check --data, or build the demo with scripts/make_demo.py."
+
+
 def read_csv(path, required: Iterable[str] = (), what: str = "", **kwargs) -> pd.DataFrame:
     """Read a CSV; a missing file or missing columns is a one-line UserError naming them."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not a CSV file{f' ({what})' if what else ''}: pass the file itself.")
     if not path.is_file():
         hint = f" ({what})" if what else ""
-        raise UserError(f"missing file {path}{hint}: check --data, or build the demo with scripts/make_demo.py.")
+        raise UserError(f"missing file {path}{hint}: {_where_it_may_be(path)}")
     try:
         df = pd.read_csv(path, **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

@@ -11,10 +11,10 @@ import errno
 import io
 import os
 import re
-import shutil
 import zipfile
 from pathlib import Path
 
+from shared import outputs
 from shared.errors import UserError
 
 TOKEN_PAGE = "https://www.kaggle.com/settings/api"
@@ -115,30 +115,24 @@ def api_error(exc: Exception, slug: str, action: str) -> UserError:
 
 def download(spec, dest: Path, force: bool = False, client=None) -> Path:
     """Download the competition's files into ``dest``, unpack them and check the layout. The files land in a
-    sibling temporary folder first; ``dest`` is replaced only by a complete, checked download (and is never
-    overwritten unless ``force``)."""
+    hidden sibling folder first; ``dest`` gets them only once they are complete and checked. A folder that
+    already holds files is refused unless ``force``; then the files of the same names and those of an earlier
+    download are replaced, and the others kept (see shared.outputs)."""
     dest = Path(dest)
-    if dest.exists() and any(dest.iterdir()) and not force:
-        raise UserError(f"{dest} already holds files; pass --force to replace them, or --out another folder.")
-    client = client or connect()
-    work = dest.with_name(f".{dest.name}.download")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    try:
-        client.competition_download_files(spec.slug, path=str(work), quiet=False)
-    except Exception as exc:
-        shutil.rmtree(work, ignore_errors=True)
-        raise api_error(exc, spec.slug, "download") from None
-    unpack_all(work)
-    root = layout_root(spec, work)
-    try:
-        check_layout(spec, root)
-    except UserError as exc:
-        raise UserError(f"{exc} The download is kept in {work} for a look; {dest} is unchanged.") from None
-    if dest.exists():
-        shutil.rmtree(dest)
-    root.rename(dest)
-    shutil.rmtree(work, ignore_errors=True)
+    with outputs.writing(dest, "download", force=force, again=False, suffix="download",
+                         about={"competition": spec.slug}) as stage:
+        client = client or connect()
+        try:
+            client.competition_download_files(spec.slug, path=str(stage.path), quiet=False)
+        except Exception as exc:
+            raise api_error(exc, spec.slug, "download") from None
+        unpack_all(stage.path)
+        stage.root = layout_root(spec, stage.path)
+        try:
+            check_layout(spec, stage.root)
+        except UserError as exc:
+            stage.keep = True
+            raise UserError(f"{exc} The download is kept in {stage.path} for a look; {dest} is unchanged.") from None
     return dest
 
 
@@ -244,7 +238,7 @@ def check_submission(spec, file: Path, data_dir: Path, predict: str = "test") ->
 
     data = spec.load(data_dir)
     labels = sorted(data.train[spec.target_col].astype(str).unique()) if spec.task == "multiclass" else None
-    sub = read_csv(file, [spec.id_col], "submission")
+    sub = read_csv(file, [spec.id_col], "submission", dtype={spec.id_col: str})
     submission.validate(sub, data.sample_submission, spec.id_col, spec.metric, labels=labels, name=str(file))
 
 

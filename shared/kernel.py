@@ -5,6 +5,7 @@ the competition and runs with the internet off.
 
     <out>/code/dataset-metadata.json, code/kaggle_templates/{shared,competitions}, code/wheels/, code/weights/
     <out>/kernel/kernel-metadata.json, kernel/<competition>.ipynb
+    <out>/.kaggle-templates.json   marks the folder as a bundle (rebuilt in place; see shared.outputs)
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from shared import outputs
 from shared.errors import UserError
 from shared.io import write_json, write_text
 from shared.notebook import CODE_DIR
@@ -22,6 +24,7 @@ from shared.notebook import CODE_DIR
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("shared", "competitions")
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
+KIND = "kernel bundle"  # what its folder's marker says it holds (shared.outputs)
 # Packages our code imports that a Kaggle notebook image may not have: worth bundling as wheels (--wheels).
 MAYBE_MISSING = {"cowboy_outfits": ["ensemble-boxes"], "cifar10": ["py7zr"]}
 
@@ -67,8 +70,9 @@ def wheel_name(file: Path) -> str:
 def build(spec, out: Path, user: str, recipe: str | None = None, settings: dict | None = None, folds: int = 5,
           seed: int = 42, wheels: list[str] = (), wheel_files: list[Path] = (), weights: list[Path] = (),
           gpu: bool | None = None, python_version: str | None = None, platform: str | None = None,
-          fetch=subprocess.run) -> Path:
-    """Write the bundle into ``out`` (replacing an earlier bundle there) and return ``out``."""
+          fetch=subprocess.run, force: bool = False) -> Path:
+    """Write the bundle into ``out`` and return ``out``: a new or empty folder, or one holding an earlier bundle
+    (which is replaced; other files there are kept); any other folder only with ``force`` (see shared.outputs)."""
     from shared.config import resolve
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", user or ""):
@@ -80,7 +84,7 @@ def build(spec, out: Path, user: str, recipe: str | None = None, settings: dict 
     if "weights" in settings and "weights" not in spec.recipe(recipe).model_params:
         raise UserError(f"recipe {recipe!r} of {spec.name} takes no weights file; bundle weights for a recipe "
                         "with a `weights` setting (the image and detection recipes).")
-    resolve(spec.recipe(recipe), settings)  # an unknown --set key fails here, not on Kaggle
+    resolve(spec.recipe(recipe), settings, competition=spec.name)  # an unknown --set key fails here, not on Kaggle
     notebook = ROOT / "notebooks" / f"{spec.name}.ipynb"
     if not notebook.is_file():
         raise UserError(f"{notebook} does not exist: every competition's notebook lives in notebooks/.")
@@ -89,43 +93,38 @@ def build(spec, out: Path, user: str, recipe: str | None = None, settings: dict 
         if not file.is_file():
             raise UserError(f"{file} does not exist; pass an existing file.")
     out = Path(out)
-    staging = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    code, kernel = staging / "code", staging / "kernel"
-    for package in PACKAGES:
-        shutil.copytree(ROOT / package, code / CODE_DIR / package, ignore=IGNORE)
-    if wheels:
-        (code / "wheels").mkdir(parents=True, exist_ok=True)
-        done = fetch(wheel_command(list(wheels), code / "wheels", python_version, platform), check=False)
-        if done.returncode != 0:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise UserError(f"pip could not download wheels for {list(wheels)} (exit {done.returncode}); "
-                            "build the bundle online, or pass wheel files with --wheel-file.")
-    for file in wheel_files:
-        (code / "wheels").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(file, code / "wheels" / Path(file).name)
-    if wheels or wheel_files:  # what the notebook installs; pip takes dependencies from wheels/ only if missing
-        write_text(code / "wheels" / "requirements.txt",
-                   "".join(f"{name}\n" for name in [*wheels, *map(wheel_name, wheel_files)]))
-    for file in weights:
-        (code / "weights").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(file, code / "weights" / file.name)
-    dataset_id = f"{user}/{code_slug(spec)}"
-    write_json(code / "dataset-metadata.json", {
-        "title": code_slug(spec).replace("-", " "), "id": dataset_id, "licenses": [{"name": "CC0-1.0"}],
-    })
-    title = f"{spec.name.replace('_', ' ')} {recipe}"
-    uses_gpu = (spec.image_path is not None or spec.task == "detection") if gpu is None else gpu
-    write_json(kernel / "kernel-metadata.json", {
-        "id": f"{user}/{slugify(title)}", "title": title, "code_file": notebook.name, "language": "python",
-        "kernel_type": "notebook", "is_private": True, "enable_gpu": bool(uses_gpu), "enable_internet": False,
-        "dataset_sources": [dataset_id], "competition_sources": [spec.slug], "kernel_sources": [],
-        "model_sources": [],
-    })
-    write_text(kernel / notebook.name, _with_parameters(notebook, recipe, settings, folds, seed))
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
+    with outputs.writing(out, KIND, force=force, about={"competition": spec.name, "recipe": recipe}) as stage:
+        code, kernel = stage.path / "code", stage.path / "kernel"
+        for package in PACKAGES:
+            shutil.copytree(ROOT / package, code / CODE_DIR / package, ignore=IGNORE)
+        if wheels:
+            (code / "wheels").mkdir(parents=True, exist_ok=True)
+            done = fetch(wheel_command(list(wheels), code / "wheels", python_version, platform), check=False)
+            if done.returncode != 0:
+                raise UserError(f"pip could not download wheels for {list(wheels)} (exit {done.returncode}); "
+                                "build the bundle online, or pass wheel files with --wheel-file.")
+        for file in wheel_files:
+            (code / "wheels").mkdir(parents=True, exist_ok=True)
+            shutil.copy2(file, code / "wheels" / Path(file).name)
+        if wheels or wheel_files:  # what the notebook installs; pip takes dependencies from wheels/ only when missing
+            write_text(code / "wheels" / "requirements.txt",
+                       "".join(f"{name}\n" for name in [*wheels, *map(wheel_name, wheel_files)]))
+        for file in weights:
+            (code / "weights").mkdir(parents=True, exist_ok=True)
+            shutil.copy2(file, code / "weights" / file.name)
+        dataset_id = f"{user}/{code_slug(spec)}"
+        write_json(code / "dataset-metadata.json", {
+            "title": code_slug(spec).replace("-", " "), "id": dataset_id, "licenses": [{"name": "CC0-1.0"}],
+        })
+        title = f"{spec.name.replace('_', ' ')} {recipe}"
+        uses_gpu = (spec.image_path is not None or spec.task == "detection") if gpu is None else gpu
+        write_json(kernel / "kernel-metadata.json", {
+            "id": f"{user}/{slugify(title)}", "title": title, "code_file": notebook.name, "language": "python",
+            "kernel_type": "notebook", "is_private": True, "enable_gpu": bool(uses_gpu), "enable_internet": False,
+            "dataset_sources": [dataset_id], "competition_sources": [spec.slug], "kernel_sources": [],
+            "model_sources": [],
+        })
+        write_text(kernel / notebook.name, _with_parameters(notebook, recipe, settings, folds, seed))
     return out
 
 
@@ -155,8 +154,9 @@ def set_parameters(nb: dict, values: dict, where="the notebook") -> dict:
     return nb
 
 
-def size(folder: Path) -> int:
-    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+def files(out: Path) -> list[Path]:
+    """The bundle's files: those of its code dataset and its kernel (not what else its folder holds)."""
+    return sorted(p for part in ("code", "kernel") for p in (Path(out) / part).rglob("*") if p.is_file())
 
 
 def steps(out: Path) -> list[str]:

@@ -18,6 +18,7 @@ import pandas as pd
 
 import competitions
 from shared.errors import UserError
+from shared.io import atomic_write
 
 CODE_DIR = "kaggle_templates"  # the folder holding shared/ and competitions/ inside the code bundle dataset
 ROOT = Path(__file__).resolve().parents[1]  # the clone, or the bundle's code folder
@@ -80,7 +81,9 @@ def prepare(competition: str, data_dir=None, out=None, demo_size: str | None = N
     if not (data_dir.is_dir() and any(data_dir.iterdir())):
         if spec.make_demo is None:
             raise UserError(f"{data_dir} is empty and {spec.name} has no demo; attach or download its data.")
-        spec.make_demo(data_dir, **({"size": demo_size} if demo_size else {}))
+        from shared.outputs import write_demo
+
+        write_demo(spec, data_dir, **({"size": demo_size} if demo_size else {}))
         print(f"built the {spec.name} demo in {data_dir}")
     missing = missing_files(spec, data_dir)
     if missing and any(p.suffix.lower() in ARCHIVES for p in data_dir.iterdir()):
@@ -172,7 +175,4 @@ def export(run_dir: Path, to: Path | None = None) -> Path:
         return source
     folder = Path(to) if to is not None else kaggle_working()
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / source.name
-    shutil.copyfile(source, target.with_name(target.name + ".tmp"))
-    os.replace(target.with_name(target.name + ".tmp"), target)
-    return target
+    return atomic_write(folder / source.name, lambda tmp: shutil.copyfile(source, tmp))

@@ -71,6 +71,13 @@ def encode_target(spec: CompetitionSpec, y: pd.Series) -> tuple[np.ndarray, list
     classes = sorted(pd.unique(y), key=str)
     if len(classes) < 2:
         raise UserError(f"target column {spec.target_col!r} has a single class; nothing to learn.")
+    text = pd.Series([str(c) for c in classes])
+    stripped = text.str.strip()
+    clash = stripped[stripped.duplicated(keep=False)]
+    if len(clash):  # " yes", "yes " and "yes" would become three classes, and the sample's "yes" never predicted
+        same = text[stripped == clash.iloc[0]].tolist()
+        raise UserError(f"target column {spec.target_col!r} has labels that differ only by surrounding spaces: "
+                        f"{same}; strip the spaces in {spec.train_file} so that each class is written one way.")
     codes = pd.Categorical(y, categories=classes).codes
     return codes.astype(int), [c.item() if hasattr(c, "item") else c for c in classes]
 
@@ -98,6 +105,53 @@ def to_submission_values(spec: CompetitionSpec, pred: np.ndarray, classes: list 
                     f"nor the classes {classes}.")
 
 
+def check_sample_layout(spec: CompetitionSpec, data: Dataset, classes: list | None) -> None:
+    """Before any training: the sample submission's columns are ones the predictions will fill (a value, one
+    label column, or one probability column per class)."""
+    n = 1 if classes is None else len(classes)
+    values, columns = to_submission_values(spec, np.full((1, n), 1 / n) if classes else np.zeros(1), classes,
+                                           data.sample_submission)
+    width = 1 if np.ndim(values) == 1 else np.shape(values)[1]
+    if width != len(columns):
+        what = "a value" if classes is None else "one label or probability column" if width == 1 else "the classes"
+        raise UserError(f"{data.data_dir / spec.sample_submission_file} has column(s) {columns} besides "
+                        f"{spec.id_col!r}, but the predictions fill {what}; use the competition's sample submission "
+                        "(its id column and the answer column(s)).")
+
+
+def prediction_floor(spec: CompetitionSpec, y: np.ndarray) -> float | None:
+    """The lowest prediction a regression may make: a non-negative target is never predicted below 0, and one
+    scored on logs (RMSLE) never below its smallest positive training value (a log of 0 or less does not exist)."""
+    if spec.task != "regression" or len(y) == 0 or np.nanmin(y) < 0:
+        return None
+    return float(np.min(y[y > 0])) if spec.metric.positive and (y > 0).any() else 0.0
+
+
+MIN_TRAIN_ROWS = 10  # fewer rows per fold model than this is no cross-validation, whatever the recipe
+
+
+def check_enough_rows(spec: CompetitionSpec, n_rows: int, y: np.ndarray, classes: list | None, n_folds: int) -> None:
+    """Before the folds are made: every fold's model trains on enough rows, and (stratified folds) every class
+    has an example for each fold to hold out while the others train on it."""
+    if n_folds < 2:
+        raise UserError(f"--folds must be at least 2 (got {n_folds}).")
+    if n_rows - -(-n_rows // n_folds) < MIN_TRAIN_ROWS:
+        raise UserError(f"{spec.train_file} has {n_rows} row(s): {n_folds}-fold CV would train each model on fewer "
+                        f"than {MIN_TRAIN_ROWS}; use the full training data (or fewer --folds).")
+    if classes is not None and spec.fold_kind == "stratified":
+        counts = np.bincount(np.asarray(y, int), minlength=len(classes))
+        rare = int(np.argmin(counts))
+        if counts[rare] < n_folds:
+            raise UserError(f"class {show(classes[rare])} of {spec.target_col!r} has {counts[rare]} example(s) in "
+                            f"{spec.train_file}; stratified {n_folds}-fold CV needs at least {n_folds} per class: add "
+                            "examples, merge the class into another, drop its rows, or use fewer --folds.")
+
+
+def check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise UserError(f"--seed {seed!r}: a seed is a whole number from 0 to {2**32 - 1}.")
+
+
 def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds: int = 5, seed: int = 42,
         time_limit: float | None = None, out_root: Path = Path("runs"), overrides: dict | None = None,
         only_folds: list[int] | None = None, resume: Path | None = None) -> Path:
@@ -115,20 +169,24 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
     try:
         return _run(spec, recipe_name, data_dir, n_folds, seed, time_limit, out_root, overrides, only_folds,
                     started=started)
-    except UserError:  # e.g. an unreadable image met in the first epoch: no half-made run is left behind
+    except Exception:  # e.g. an unreadable image met in the first epoch: no half-made run is left behind
         runs.discard_unfinished(runs.CREATED[made:])
         raise
 
 
 def _resume_arguments(spec: CompetitionSpec, run_dir: Path) -> tuple:
     from shared.config import RUN_SETTINGS
-    from shared.runs import load_config
+    from shared.fingerprint import check_resume
+    from shared.runs import CONFIG_KEYS, load_config
 
-    config = load_config(run_dir)
+    config = load_config(run_dir, required=(*CONFIG_KEYS, "model", "features", "time_limit", "only_folds"))
+    if not isinstance(config["model"], dict) or not isinstance(config["features"], dict):
+        raise UserError(f"{run_dir / 'config.yaml'}: 'model' and 'features' must be mappings; restore it or rerun.")
     if config.get("competition") != spec.name:
         raise UserError(f"--resume {run_dir}: that run is of {config.get('competition')!r}, not {spec.name!r}.")
     if (run_dir / "metrics.json").is_file():
         raise UserError(f"--resume {run_dir}: that run already finished (metrics.json exists).")
+    check_resume(spec, run_dir, config)  # before anything is written: the data must be those the run was made on
     overrides = {**config["model"], **config["features"], **{k: config.get(k, RUN_SETTINGS[k]) for k in RUN_SETTINGS}}
     return (spec, config["recipe"], Path(config["data_dir"]), config["n_folds"], config["seed"], config["time_limit"],
             run_dir.parent.parent, overrides, config["only_folds"])
@@ -138,10 +196,11 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
          time_limit: float | None, out_root: Path, overrides: dict | None, only_folds: list[int] | None,
          resume_dir: Path | None = None, started: float | None = None) -> Path:
     started = started or time.time()
+    check_seed(seed)
     recipe = spec.recipe(recipe_name)
     if recipe.requires is not None:
         recipe.requires()
-    config = resolve(recipe, overrides or {}, {"time_col": spec.time_col})
+    config = resolve(recipe, overrides or {}, {"time_col": spec.time_col}, competition=spec.name)
     if config["fold_average"] not in FOLD_AVERAGES:
         raise UserError(f"--set fold_average={config['fold_average']!r}: choose one of {list(FOLD_AVERAGES)}.")
     # Competitions whose predictions are not one table row of values or probabilities per id (detection: boxes)
@@ -154,6 +213,8 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
     metric: Metric = spec.metric
     main = distributed.is_main()  # under torchrun only rank 0 writes
     y, classes = (encode_target(spec, data.train[spec.target_col]) if outputs is None else outputs.encode(data))
+    if outputs is None:
+        check_sample_layout(spec, data, classes)
     weights = None
     if config["sample_weight"] != "none":  # checked and loaded before anything is written
         from shared.adversarial import sample_weights
@@ -165,6 +226,7 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
     time_valid, time_dates = _time_valid_rows(spec, config, data) if config["time_col"] else (None, None)
 
     ids = data.train[spec.id_col]
+    check_enough_rows(spec, len(ids), y, classes if outputs is None else None, n_folds)
     if main:
         runs.check_writable(Path(out_root), Path(out_root) / spec.name)  # before the folds file is written
         folds = load_or_make_folds(Path(out_root) / spec.name / "folds", ids, n_folds, seed, spec.fold_kind,
@@ -192,7 +254,7 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
         "metric": metric.name, "classes": classes, "log_target": log_target, "seed": seed,
         "n_folds": n_folds, "fold_kind": spec.fold_kind, "only_folds": None if only_folds is None else todo,
         "time_limit": time_limit, "data_dir": str(Path(data_dir).resolve()), "code_version": git_version(),
-        "command": " ".join(sys.argv),
+        "command": " ".join(sys.argv), "data_fingerprint": runs.data_fingerprint(spec, data, resume_dir),
     })
     if main and resume_dir is None:
         save_config(run_dir, config)
@@ -216,7 +278,8 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
     target = np.log1p(y) if log_target else y
     n_out = outputs.n_out if outputs is not None else 1 if classes is None else len(classes)
     model_factory = ModelFactory(recipe, config, X, ContextMaker(spec, len(classes) if classes else 0, seed,
-                                                                 per_fold_budget, run_dir, resume_dir is not None))
+                                                                 per_fold_budget, run_dir, resume_dir is not None),
+                                 floor=None if outputs is not None else prediction_floor(spec, y))
 
     def score(rows: np.ndarray, pred: np.ndarray) -> float:
         return metric(y[rows], squeeze(pred)) if outputs is None else outputs.score(data, rows, pred)
@@ -303,8 +366,9 @@ class ModelFactory:
     """``factory(name) -> fresh model`` with its own scratch folder ``run_dir/name`` (and the recipe's
     fold-fitted feature steps in front, if any)."""
 
-    def __init__(self, recipe, config: dict, X: pd.DataFrame, contexts: ContextMaker):
+    def __init__(self, recipe, config: dict, X: pd.DataFrame, contexts: ContextMaker, floor: float | None = None):
         self.recipe, self.params, self.contexts = recipe, config["model"], contexts
+        self.floor = floor  # the lowest prediction the target allows (``prediction_floor``), None: no bound
         self.steps = None if recipe.fold_features is None else recipe.fold_features(X, config["features"],
                                                                                     contexts("steps"))
         self.run_dir = contexts.run_dir
@@ -328,8 +392,9 @@ def _fit_predict(model_factory: ModelFactory, name: str, X: pd.DataFrame, target
     if "valid" in inspect.signature(model.fit).parameters:
         kwargs["valid"] = (X.iloc[valid_rows], target[valid_rows])
     model = model.fit(X.iloc[rows], target[rows], **kwargs) or model
-    pred_valid, valid_variants = _predict(model, X.iloc[valid_rows], log_target)
-    pred_test, test_variants = (None, {}) if X_test is None else _predict(model, X_test, log_target)
+    floor = model_factory.floor
+    pred_valid, valid_variants = _predict(model, X.iloc[valid_rows], log_target, floor)
+    pred_test, test_variants = (None, {}) if X_test is None else _predict(model, X_test, log_target, floor)
     variants = {name: (valid_variants[name], test_variants[name]) for name in valid_variants if name in test_variants}
     if hasattr(model, "cleanup"):
         model.cleanup()
@@ -379,14 +444,21 @@ def fold_average(test_folds: np.ndarray, metric: Metric, classes: list | None,
     return test_folds.mean(axis=0)
 
 
+def read_solution(spec: CompetitionSpec, data: Dataset) -> pd.DataFrame | None:
+    """The data folder's hidden answers (the demos write them; a Kaggle download has none), ids as text."""
+    path = data.data_dir / spec.solution_file
+    text = {spec.id_col: str, **({} if spec.task == "regression" else {spec.target_col: str})}
+    return read_csv(path, [spec.id_col], "solution", dtype=text) if path.is_file() else None
+
+
 def holdout_score(spec: CompetitionSpec, data: Dataset, test_pred: np.ndarray, classes: list | None) -> float | None:
     """The local-holdout score of test predictions, where the data have a solution file (the demos do)."""
-    solution = data.data_dir / spec.solution_file
-    if not solution.is_file():
+    solution = read_solution(spec, data)
+    if solution is None:
         return None
     values, target_cols = to_submission_values(spec, squeeze(test_pred), classes, data.sample_submission)
     sub = submission.build(data.sample_submission, spec.id_col, data.test[spec.id_col], values, target_cols)
-    return submission.score(sub, read_csv(solution, [spec.id_col], "solution"), spec.id_col, spec.metric, classes)
+    return submission.score(sub, solution, spec.id_col, spec.metric, classes)
 
 
 def write_results(run_dir: Path, spec: CompetitionSpec, data: Dataset, y: np.ndarray, classes: list | None,
@@ -418,10 +490,9 @@ def write_results(run_dir: Path, spec: CompetitionSpec, data: Dataset, y: np.nda
         "cv": cv_score, "cv_mean": float(np.mean(fold_scores)), "cv_std": float(np.std(fold_scores)),
         "folds": dict(zip(map(str, folds_done), map(float, fold_scores))), "holdout": None, **extra,
     }
-    solution = data.data_dir / spec.solution_file
-    if solution.is_file():
-        metrics["holdout"] = submission.score(sub, read_csv(solution, [spec.id_col], "solution"), spec.id_col,
-                                              metric, classes)
+    solution = read_solution(spec, data)
+    if solution is not None:
+        metrics["holdout"] = submission.score(sub, solution, spec.id_col, metric, classes)
         if len(test_folds) > 1:  # each fold's model alone, beside the fold ensemble above
             metrics["holdout_folds"] = {str(k): holdout_score(spec, data, test_folds[i], classes)
                                         for i, k in enumerate(folds_done)}
@@ -436,12 +507,18 @@ def write_results(run_dir: Path, spec: CompetitionSpec, data: Dataset, y: np.nda
     return run_dir
 
 
-def _predict(model, X: pd.DataFrame, log_target: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(the model's predictions, its named variants from the same pass when it has ``predict_variants``)."""
+def _predict(model, X: pd.DataFrame, log_target: bool,
+             floor: float | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(the model's predictions, its named variants from the same pass when it has ``predict_variants``), back in
+    the target's space and clipped at ``floor`` (an extrapolating model never predicts a price below it)."""
     if hasattr(model, "predict_variants"):
         out = model.predict_variants(X)
         pred, variants = out.pop(""), out
     else:
         pred, variants = model.predict(X), {}
-    back = (lambda p: np.expm1(np.asarray(p, float))) if log_target else (lambda p: np.asarray(p, float))
+
+    def back(p):
+        p = np.expm1(np.asarray(p, float)) if log_target else np.asarray(p, float)
+        return p if floor is None else np.maximum(p, floor)
+
     return back(pred), {name: back(p) for name, p in variants.items()}

@@ -3,6 +3,7 @@ oof.csv, test_pred.csv (+ test_folds.npy), metrics.json, submission.csv, log.txt
 ``compare``, ``ensemble`` and ``score`` read only these files."""
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from shared import fingerprint
 from shared.errors import UserError
 from shared.io import write_text
 
@@ -53,6 +55,8 @@ def check_writable(*paths: Path) -> None:
         folder = Path(path)
         while not folder.exists() and folder != folder.parent:
             folder = folder.parent
+        if folder.exists() and not folder.is_dir():
+            raise UserError(f"{folder} is a file, not a folder: pass --out a folder (it is made if missing).")
         if folder.is_dir() and (not os.access(folder, os.W_OK) or not folder.stat().st_mode & 0o222):
             raise UserError(f"{folder} is read-only: make it writable or pass --out another folder.")
 
@@ -86,6 +90,16 @@ def save_config(run_dir: Path, config: dict) -> None:
     write_text(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
 
 
+class RunLogHandler(logging.FileHandler):
+    """``log.txt``: a line that a full disk stops is dropped quietly (the run's own writes say so in one line)
+    instead of a logging traceback on every later line."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        exc = sys.exc_info()[1]
+        if not (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)):
+            super().handleError(record)
+
+
 def start_log(run_dir: Path) -> logging.Logger:
     """Log to stderr and to ``log.txt`` in the run (stdout stays free for the run path)."""
     logger = logging.getLogger(LOGGER)
@@ -99,7 +113,7 @@ def start_log(run_dir: Path) -> logging.Logger:
         console = logging.StreamHandler(sys.stderr)
         console.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(console)
-    file = logging.FileHandler(run_dir / "log.txt", encoding="utf-8")
+    file = RunLogHandler(run_dir / "log.txt", encoding="utf-8")
     file.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     logger.addHandler(file)
     logger.propagate = False
@@ -146,12 +160,71 @@ class Run:
         return np.load(self.path / "test_folds.npy")
 
 
-def load_config(path: Path) -> dict:
-    """The resolved config of a run directory (finished or not)."""
+CONFIG_KEYS = ("competition", "recipe", "id_col", "data_dir", "n_folds", "seed")  # in every run's config.yaml
+METRICS_KEYS = ("metric", "cv", "folds")  # in every run's metrics.json
+
+
+def load_config(path: Path, required: tuple[str, ...] = CONFIG_KEYS) -> dict:
+    """The resolved config of a run directory (finished or not): a YAML mapping holding ``required``, read with
+    ``yaml.safe_load`` (nothing in it runs); anything else is one line naming the file."""
     path = Path(path)
     if not (path / "config.yaml").is_file():
         raise UserError(f"{path} is not a run directory (no config.yaml).")
-    return yaml.safe_load((path / "config.yaml").read_text())
+    file = path / "config.yaml"
+    try:
+        config = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
+        raise UserError(f"{file} is not readable YAML ({_problem(exc)}); restore it or rerun.") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{file} is not a run config (a YAML mapping; found {_kind(config)}); restore it or rerun.")
+    missing = [k for k in required if k not in config]
+    if missing:
+        raise UserError(f"{file} lacks {missing}: it is not a complete run config; restore it or rerun.")
+    return config
+
+
+def load_metrics(path: Path, required: tuple[str, ...] = METRICS_KEYS) -> dict:
+    """A run's metrics.json: a JSON object holding ``required`` (``folds`` a mapping); else one line naming it."""
+    file = Path(path) / "metrics.json"
+    try:
+        metrics = json.loads(file.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise UserError(f"{file} is not readable JSON ({_problem(exc)}); restore it or rerun.") from None
+    if not isinstance(metrics, dict):
+        raise UserError(f"{file} is not a run's metrics (a JSON object; found {_kind(metrics)}); restore it or "
+                        "rerun.")
+    missing = [k for k in required if k not in metrics]
+    if missing:
+        raise UserError(f"{file} lacks {missing}: it is not a complete run's metrics; restore it or rerun.")
+    if "folds" in required and not isinstance(metrics["folds"], dict):
+        raise UserError(f"{file}: 'folds' is not a mapping of fold to score; restore it or rerun.")
+    return metrics
+
+
+def _problem(exc: Exception) -> str:
+    """What a parser said, short: the problem and its line for YAML, the first line otherwise."""
+    mark = getattr(exc, "problem_mark", None)
+    if getattr(exc, "problem", None) and mark is not None:
+        return f"{exc.problem} at line {mark.line + 1}"
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _kind(value) -> str:
+    return "nothing" if value is None else f"a {type(value).__name__}"
+
+
+def data_fingerprint(spec, data, resume_dir: Path | None = None) -> dict | None:
+    """The fingerprint of the data a run reads (``shared.fingerprint``) for its config.yaml. A resumed run keeps
+    the one it recorded (``shared.fingerprint.check_resume`` compared them before); one written before
+    fingerprints were recorded is resumed with a warning in its log."""
+    if resume_dir is None:
+        return fingerprint.of(spec, data)
+    recorded = load_config(resume_dir, required=()).get(fingerprint.KEY)
+    if recorded is None:
+        get_log().warning(f"{resume_dir} records no data fingerprint (made by an older version): resuming without "
+                          "checking that the data are those the run was made on.")
+    return recorded
 
 
 def load_summary(path: Path) -> Run:
@@ -160,8 +233,7 @@ def load_summary(path: Path) -> Run:
     for name in ("config.yaml", "metrics.json"):
         if not (path / name).is_file():
             raise UserError(f"{path} is not a complete run directory: missing {name}.")
-    return Run(path, yaml.safe_load((path / "config.yaml").read_text()),
-               json.loads((path / "metrics.json").read_text()), None, None, None)
+    return Run(path, load_config(path), load_metrics(path), None, None, None)
 
 
 def load_run(path: Path) -> Run:
@@ -175,8 +247,7 @@ def load_run(path: Path) -> Run:
     missing = [n for n in needed if not (path / n).is_file()]
     if missing:
         raise UserError(f"{path} is not a complete run directory: missing {missing}.")
-    config = yaml.safe_load((path / "config.yaml").read_text())
-    metrics = json.loads((path / "metrics.json").read_text())
+    config, metrics = load_config(path), load_metrics(path)
     id_col = config["id_col"]
     def read(name):  # round_trip: floats read back bit-exact, so merged runs equal full runs
         return pd.read_csv(path / name, dtype={id_col: str}, float_precision="round_trip")

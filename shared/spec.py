@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from shared.errors import UserError, show
-from shared.io import read_csv
+from shared.io import inside, read_csv
 from shared.metrics import Metric, get_metric
 
 
@@ -39,6 +39,9 @@ class Recipe:
     # A check that the recipe can run here (an optional package installed), called before anything is written:
     # it raises UserError saying what to install.
     requires: Callable[[], None] | None = None
+    # What each feature/model setting accepts (``shared.config``: Range, Choice, Flag, Text, Items, Either; a
+    # Rule under a tuple of names), declared beside its default and checked by ``config.resolve``.
+    ranges: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -101,15 +104,26 @@ class CompetitionSpec:
                 f"data folder {data_dir} does not exist: run `python scripts/download.py {self.name}` "
                 f"(real data) or `python scripts/make_demo.py {self.name}` (demo), or pass --data DIR."
             )
-        train = read_csv(data_dir / self.train_file, [self.id_col, self.target_col], "training data")
-        sample = read_csv(data_dir / self.sample_submission_file, [self.id_col], "sample submission")
+        ids = {"dtype": {self.id_col: str}}  # ids are text end to end: 001001 stays 001001
+        labels = {} if self.task == "regression" else {self.target_col: str}  # so are class labels ("007")
+        train = read_csv(data_dir / self.train_file, [self.id_col, self.target_col], "training data",
+                         dtype={self.id_col: str, **labels})
+        sample = read_csv(data_dir / self.sample_submission_file, [self.id_col], "sample submission", **ids)
         test_name = self.test_file or self.sample_submission_file
-        test = (read_csv(data_dir / self.test_file, [self.id_col], "test data") if self.test_file
+        test = (read_csv(data_dir / self.test_file, [self.id_col], "test data", **ids) if self.test_file
                 else sample[[self.id_col]].copy())
+        if len(train) == 0:
+            raise UserError(f"{data_dir / self.train_file} has no rows (only a header): nothing to learn from; "
+                            "use the competition's full training file.")
         check_ids(train, self.id_col, data_dir / self.train_file)
         check_ids(test, self.id_col, data_dir / test_name)
         if len(test) == 0:
             raise UserError(f"{data_dir / test_name} has no rows: nothing to predict.")
+        if self.test_file and self.target_col in test.columns:
+            raise UserError(f"{data_dir / self.test_file} has the target column {self.target_col!r}: a test set holds "
+                            f"no answers. Check that it is not a copy of {self.train_file}, or drop that column.")
+        check_finite(train, self.id_col, data_dir / self.train_file)
+        check_finite(test, self.id_col, data_dir / test_name)
         if train[self.target_col].isna().any():
             n = int(train[self.target_col].isna().sum())
             raise UserError(f"{data_dir / self.train_file}: column {self.target_col!r} has {n} empty value(s); "
@@ -147,6 +161,16 @@ class CompetitionSpec:
         return Dataset(train, test, sample, data_dir)
 
 
+def check_finite(df: pd.DataFrame, id_col: str, path: Path) -> None:
+    """``inf`` in a numeric column is no number a model can use (an empty cell is a missing value; that is fine)."""
+    numeric = df.select_dtypes("number")
+    bad = np.isinf(numeric.to_numpy(float))
+    if bad.any():
+        row, col = map(int, np.argwhere(bad)[0])
+        raise UserError(f"{path}: column {numeric.columns[col]!r} is infinite at id {show(df[id_col].iloc[row])} "
+                        f"({int(bad.sum())} such value(s)); write a finite number or leave the cell empty.")
+
+
 def check_ids(df: pd.DataFrame, id_col: str, path: Path) -> None:
     ids = df[id_col]
     if ids.isna().any():
@@ -160,6 +184,8 @@ def _existing_images(data_dir: Path, relative: pd.Series, ids: pd.Series, listed
     """Absolute image paths; the first missing file is an error naming the row that lists it. Folders
     are listed once (300,000 test images are checked in about a second)."""
     relative = relative.astype(str)
+    for rel in relative.unique():
+        inside(data_dir, rel, str(data_dir / listed_in))
     listing: dict[Path, set[str]] = {}
     for folder in {Path(r).parent for r in relative.unique()}:
         where = data_dir / folder

@@ -160,7 +160,7 @@ CASES = [
     Case("missing label column", "cifar10", "run", run(*TINY_IMAGES),
          lambda d: _header(d / "trainLabels.csv", "label", "class"), r"missing column\(s\) \['label'\]"),
     Case("missing image", "cifar10", "run", run(*TINY_IMAGES),
-         lambda d: (d / "train" / "3.png").unlink(), r"lists id 3 but its image .*train/3\.png does not exist"),
+         lambda d: (d / "train" / "3.png").unlink(), r"lists id '3' but its image .*train/3\.png does not exist"),
     Case("corrupt image", "cifar10", "run", run(*TINY_IMAGES),
          lambda d: (d / "train" / "2.png").write_bytes(b"not a png"), r"train/2\.png is unreadable.*bad_images=skip"),
     Case("unseen label in a submission", "cifar10", "submit",

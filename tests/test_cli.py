@@ -176,7 +176,7 @@ BAD_INPUTS = {
                                     r"lacks column\(s\) \['GrLivArea'\]"),
     "test ids differ from sample": (_change_first_test_id, [], "test ids in test.csv differ from sample_submission"),
     "duplicate id in train.csv": (lambda d: _edit_train(d, lambda t: t.__setitem__("Id", [1, *t["Id"][:-1]])), [],
-                                  "id 1 appears more than once"),
+                                  "id '1' appears more than once"),
     "empty target value": (lambda d: _edit_train(d, lambda t: t.__setitem__("SalePrice", ["", *t["SalePrice"][1:]])),
                            [], "'SalePrice' has 1 empty value"),
     "unknown recipe": (None, ["--recipe", "xgboost"], "unknown recipe 'xgboost'"),

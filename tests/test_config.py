@@ -1,12 +1,30 @@
-"""--set parsing (values read as YAML) and resolving overrides against a recipe's parameters."""
+"""--set parsing (values read as YAML), resolving overrides against a recipe's parameters, and the declared
+range of every setting (checked before any work starts)."""
 from __future__ import annotations
 
-import pytest
+import math
 
+import pytest
+from conftest import assert_user_error, run_cli, snapshot
+
+import competitions
 from competitions.house_prices import RECIPES
-from shared.config import parse_sets, resolve
+from shared.config import (
+    RUN_RANGES,
+    RUN_SETTINGS,
+    Choice,
+    Either,
+    Flag,
+    Items,
+    Range,
+    Rule,
+    Text,
+    parse_sets,
+    resolve,
+)
 from shared.errors import UserError
 from shared.spec import Recipe
+from shared.tabular import generic
 
 
 def _recipe():
@@ -105,3 +123,145 @@ def test_resolve_refuses_a_fraction_for_an_integer_parameter():
 def test_resolve_refuses_a_bool_for_an_integer_parameter():
     with pytest.raises(UserError, match="num_leaves"):
         resolve(RECIPES["gbm"], {"num_leaves": True})
+
+
+# --- declared ranges: every setting says what it accepts, checked before any work ---------------------
+
+
+def _all_recipes():
+    """(where, recipe) for every recipe of every competition and of the generic tabular path."""
+    for name in competitions.names():
+        for recipe in competitions.get(name).recipes.values():
+            yield name, recipe
+    for recipe in generic.RECIPES.values():
+        yield "tabular", recipe
+
+
+@pytest.mark.parametrize("competition, recipe, pair, fragments", [
+    ("house_prices", "linear", "alpha=-1", ["--set alpha=-1:", "alpha must be a number > 0"]),
+    ("house_prices", "linear", "alpha=.nan", ["--set alpha=nan:", "alpha must be a finite number > 0"]),
+    ("house_prices", "gbm", "learning_rate=-1", ["--set learning_rate=-1:", "learning_rate must be a number > 0"]),
+    ("house_prices", "gbm", "max_rounds=0", ["--set max_rounds=0:", "max_rounds must be a whole number >= 1"]),
+    ("house_prices", "baseline", "lr=-1", ["--set lr=-1:", "lr must be a number > 0"]),
+    ("cifar10", "fast", "lr=-1", ["--set lr=-1:", "lr must be a number > 0"]),
+    ("cifar10", "fast", "batch_size=0", ["--set batch_size=0:", "batch_size must be a whole number >= 1"]),
+    ("cifar10", "fast", "epochs=0", ["--set epochs=0:", "epochs must be a whole number >= 1"]),
+    ("cowboy_outfits", "mobile", "epochs=0", ["--set epochs=0:", "epochs must be a whole number >= 1"]),
+    ("house_prices", "gbm", "feature_fraction=1.5", ["feature_fraction must be a number > 0 and <= 1"]),
+    ("house_prices", "gbm", "linear_base=rige", ["--set linear_base='rige':", "one of none, auto, single, ridge"]),
+    ("house_prices", "linear", "kind=lasoo", ["kind must be one of ridge, lasso, elasticnet"]),
+    ("house_prices", "automl", "num_bag_folds=1", ["num_bag_folds must be 0 or a whole number >= 2"]),
+    ("house_prices", "baseline_mlp", "hidden=[256,0]", ["hidden must be a list, each item a whole number >= 1"]),
+    ("cifar10", "fast", "tta=flip,spin", ["tta must be comma-separated test-time views"]),
+    ("classify_leaves", "timm", "pretrained=maybe", ["pretrained must be one of auto, true, false"]),
+    ("house_prices", "linear", "time_valid_fraction=1", ["time_valid_fraction must be a number > 0 and < 1"]),
+])
+def test_an_out_of_range_setting_is_one_error_naming_setting_value_and_range(competition, recipe, pair, fragments):
+    recipe = competitions.get(competition).recipe(recipe)
+    with pytest.raises(UserError) as info:
+        resolve(recipe, parse_sets([pair]), competition=competition)
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    assert message.endswith(f"(recipe {recipe.name!r} of {competition}).") and "\n" not in message
+
+
+def test_every_setting_of_every_recipe_declares_a_range_that_holds_its_default():
+    seen = 0
+    for where, recipe in _all_recipes():
+        params = {**recipe.feature_params, **recipe.model_params}
+        names = [k for k in recipe.ranges if not isinstance(k, tuple)]
+        assert sorted(params) == sorted(names), (where, recipe.name, set(params) ^ set(names))
+        for key, default in params.items():
+            declared = recipe.ranges[key]
+            assert declared.problem(default) is None, (where, recipe.name, key, default, declared.describe())
+            if isinstance(declared, Range):  # whole-number settings are exactly those with an int default
+                assert declared.integer == (type(default) is int), (where, recipe.name, key, default)
+        for names, rule in recipe.ranges.items():
+            if isinstance(names, tuple):
+                assert isinstance(rule, Rule) and set(names) <= set(params), (where, recipe.name, names)
+                assert rule.holds(*(params[n] for n in names)), (where, recipe.name, names)
+        assert not set(params) & set(RUN_SETTINGS), (where, recipe.name)  # a --set key means one thing
+        resolve(recipe, {})  # the defaults resolve
+        seen += 1
+    assert seen >= 21  # 18 competition recipes + 3 generic
+
+
+def test_every_run_setting_declares_a_range_that_holds_its_default():
+    assert sorted(RUN_SETTINGS) == sorted(RUN_RANGES)
+    for key, default in RUN_SETTINGS.items():
+        assert RUN_RANGES[key].problem(default) is None, key
+    for log_target in (None, True, False):
+        assert RUN_RANGES["log_target"].problem(log_target) is None
+
+
+def test_range_bounds_open_and_closed_finite_and_whole():
+    positive, share = Range(low=0, low_open=True), Range(low=0, high=1, low_open=True)
+    assert positive.problem(1e-9) is None and positive.problem(0) == "must be a number > 0"
+    assert share.problem(1) is None and share.problem(0.0) is not None and share.problem(1.01) is not None
+    assert Range(low=0, high=1, high_open=True).problem(1) == "must be a number >= 0 and < 1"
+    for bad in (math.nan, math.inf, -math.inf):
+        assert Range().problem(bad) == "must be a finite number"
+        assert positive.problem(bad) == "must be a finite number > 0"
+    count = Range(low=1, integer=True)
+    assert count.problem(3) is None and count.problem(2.5) == "must be a whole number >= 1"
+    assert count.problem(True) is not None and count.problem("3") is not None  # no bools or text for numbers
+
+
+def test_choice_flag_text_items_either():
+    pretrained = Choice("auto", "true", "false")
+    assert pretrained.problem(False) is None and pretrained.problem("auto") is None  # booleans read as their text
+    assert pretrained.problem("yes") == "must be one of auto, true, false"
+    optional = Choice(None, True, False)
+    assert optional.problem(None) is None and optional.problem(1) is not None  # 1 is not true
+    assert Choice(0).problem(0.0) is not None and Choice(0).problem(False) is not None
+    assert Flag().problem(True) is None and Flag().problem("true") == "must be true or false"
+    device = Text("auto, cpu or cuda", pattern=r"auto|cpu|cuda")
+    assert device.problem("cpu") is None and device.problem("gpu") == "must be auto, cpu or cuda"
+    assert device.problem(3) is not None
+
+    def no_spaces(value):
+        if " " in value:
+            raise UserError("spaces")
+    assert Text("a word", check=no_spaces).problem("a b") == "must be a word"
+    hidden = Items(Range(low=1, integer=True))
+    assert hidden.problem([]) is None and hidden.problem([256, 128]) is None
+    assert hidden.problem([256, 0]) is not None and hidden.problem(256) is not None
+    folds = Either(Choice(0), Range(low=2, integer=True))
+    assert folds.problem(0) is None and folds.problem(5) is None and folds.problem(1) == "must be 0 or a whole number >= 2"
+
+
+def _ranged_recipe():
+    return Recipe("toy", "a toy recipe with ranges", lambda tr, te, p: (tr, te), object,
+                  model_params={"lr": -1.0, "hidden": [64], "dropout": [0.5]},
+                  ranges={"lr": Range(low=0, low_open=True), "hidden": Items(Range(low=1, integer=True)),
+                          "dropout": Items(Range(low=0, high=1, high_open=True)),
+                          ("hidden", "dropout"): Rule(lambda h, d: len(d) <= len(h), "one dropout per hidden layer")})
+
+
+def test_a_default_out_of_range_is_named_as_the_default():
+    with pytest.raises(UserError, match=r"^lr=-1.0 \(the default\): lr must be a number > 0 \(recipe 'toy'\)\.$"):
+        resolve(_ranged_recipe(), {})
+    assert resolve(_ranged_recipe(), {"lr": 0.1})["model"]["lr"] == 0.1
+
+
+def test_a_cross_setting_rule_is_checked():
+    with pytest.raises(UserError, match=r"--set dropout=\[0.5, 0.2\]: one dropout per hidden layer; "
+                                        r"got hidden=\[64\], dropout=\[0.5, 0.2\]"):
+        resolve(_ranged_recipe(), {"lr": 0.1, "dropout": [0.5, 0.2]})
+    with pytest.raises(UserError, match="hidden must be a list, each item a whole number >= 1"):
+        resolve(_ranged_recipe(), {"lr": 0.1, "hidden": [64, -1]})
+
+
+def test_the_d2l_rule_refuses_more_dropouts_than_hidden_layers():
+    with pytest.raises(UserError, match="dropout gives at most one rate per hidden layer"):
+        resolve(RECIPES["baseline"], {"dropout": [0.5]})  # the linear baseline has no hidden layer
+
+
+def test_run_refuses_an_out_of_range_set_in_one_line_and_writes_nothing(demo_dir, tmp_path):
+    out = tmp_path / "runs"
+    rc, stdout, stderr = run_cli("run", "house_prices", "--data", demo_dir, "--recipe", "linear",
+                                 "--set", "alpha=-1", "--out", out)
+    line = assert_user_error(rc, stderr)
+    assert "--set alpha=-1: alpha must be a number > 0" in line and "recipe 'linear'" in line
+    assert stdout == "" and (not out.exists() or snapshot(out) == {})

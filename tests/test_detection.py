@@ -287,7 +287,7 @@ def test_run_writes_answer_json_with_exact_ids_and_scores_it_like_score_py(cowbo
     assert timing["coco_eval_images"] == sum(1 for _ in open(run_dir / "folds.csv")) - 1
     assert json.loads((run_dir / "fold0" / "predict.json").read_text())["views"] == 2
     truth = read_coco(cowboy / "solution_valid.json")
-    assert metrics["holdout"] == pytest.approx(evaluate(truth, answer)["mAP"], abs=1e-4)  # answer.json is rounded
+    assert metrics["holdout"] == pytest.approx(evaluate(truth, answer)["mAP"], abs=1e-12)  # answer.json: full precision
     oof = json.loads((run_dir / "oof_detections.json").read_text())
     train_ids = set(read_coco(cowboy / "train.json").images["id"])
     assert oof and {d["image_id"] for d in oof} <= train_ids and {d["fold"] for d in oof} <= {0, 1}

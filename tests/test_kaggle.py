@@ -16,6 +16,7 @@ from conftest import ROOT, assert_user_error, run_script, snapshot
 import competitions
 from shared import kaggle_io, kernel, notebook
 from shared.errors import UserError
+from shared.outputs import MARKER
 
 
 def _clear_credentials(monkeypatch, home: Path):
@@ -59,7 +60,7 @@ def test_download_without_credentials_says_how_to_get_them(tmp_path, monkeypatch
                                    "KAGGLE_KEY": "", "KAGGLE_CONFIG_DIR": "", "XDG_CONFIG_HOME": ""})
     line = assert_user_error(rc, err)
     assert "https://www.kaggle.com/settings/api" in line and not (tmp_path / "d").exists()
-    assert not (tmp_path / ".d.download").exists()
+    assert not list(tmp_path.glob(".d.*"))
 
 
 def test_unusable_credentials_are_one_quiet_error(tmp_path, monkeypatch, capsys):
@@ -119,10 +120,11 @@ def test_download_unpacks_and_checks_the_layout(demo_dir, tmp_path):
     archive = _zip_folder(demo_dir, tmp_path / "hp.zip")
     fake = FakeApi(archive)
     out = kaggle_io.download(spec, tmp_path / "data" / "house_prices", client=fake)
-    assert fake.calls == [("download", spec.slug, str(tmp_path / "data" / ".house_prices.download"))]
-    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in demo_dir.iterdir())
-    assert not (tmp_path / "data" / ".house_prices.download").exists()
-    with pytest.raises(UserError, match="already holds files; pass --force"):
+    [(call, slug, where)] = fake.calls
+    assert (call, slug) == ("download", spec.slug) and Path(where).name.startswith(".house_prices.download-")
+    assert sorted(p.name for p in out.iterdir()) == sorted([*(p.name for p in demo_dir.iterdir()), MARKER])
+    assert not list((tmp_path / "data").glob(".house_prices.*"))
+    with pytest.raises(UserError, match="already holds files .*--force"):
         kaggle_io.download(spec, out, client=fake)
     assert kaggle_io.download(spec, out, client=fake, force=True) == out
 
@@ -269,8 +271,10 @@ def test_kernel_bundle_files_and_metadata(tmp_path):
     out = kernel.build(spec, tmp_path / "bundle", "alice", recipe="baseline", settings={"epochs": 3}, folds=3,
                        wheels=["py7zr"], wheel_files=[wheel], weights=[weights], python_version="3.11",
                        fetch=fake_pip)
+    dest = Path(fetched[0][fetched[0].index("--dest") + 1])  # inside the hidden staging folder beside the bundle
     assert fetched == [[sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--python-version", "3.11",
-                        "--dest", str(tmp_path / ".bundle.partial" / "code" / "wheels"), "py7zr"]]
+                        "--dest", str(dest), "py7zr"]]
+    assert dest.parent.parent.parent == tmp_path and dest.parent.parent.name.startswith(".bundle.partial-")
     code, kern = out / "code", out / "kernel"
     meta = json.loads((code / "dataset-metadata.json").read_text())
     assert meta == {"title": "kaggle templates classify leaves", "id": "alice/kaggle-templates-classify-leaves",
@@ -294,7 +298,7 @@ def test_kernel_bundle_files_and_metadata(tmp_path):
     assert "RECIPE = 'baseline'" in params and "FOLDS = 3\n" in params
     assert "SETTINGS = {'epochs': 3, 'weights': 'weights/resnet18.pth'}" in params
     assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
-    assert not (tmp_path / ".bundle.partial").exists()
+    assert not list(tmp_path.glob(".bundle.*"))
     with pytest.raises(UserError, match="unknown recipe|no recipe"):
         kernel.build(spec, tmp_path / "b2", "alice", recipe="nope")
     with pytest.raises(UserError, match="--user"):

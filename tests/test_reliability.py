@@ -59,7 +59,7 @@ def _same_run(a: Path, b: Path) -> None:
     for key in ("cv", "folds", "holdout", "variants", "holdout_folds"):
         assert ma.get(key) == mb.get(key), key
     for k in (0, 1):
-        wa, wb = (torch.load(d / f"fold{k}" / "last.pt", weights_only=False) for d in (a, b))
+        wa, wb = (torch.load(d / f"fold{k}" / "last.pt", weights_only=True) for d in (a, b))
         assert wa["epoch"] == wb["epoch"]
         for key in wa["model"]:
             assert torch.equal(wa["model"][key], wb["model"][key]), (k, key)
@@ -74,7 +74,7 @@ def uninterrupted(cifar, tmp_path_factory) -> Path:
 
 def _epochs_done(checkpoint: Path) -> int:
     try:
-        return torch.load(checkpoint, weights_only=False)["epoch"] + 1
+        return torch.load(checkpoint, weights_only=True)["epoch"] + 1
     except Exception:  # not there yet (it is written atomically, so never half-read)
         return 0
 

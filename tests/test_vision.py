@@ -97,7 +97,7 @@ def test_missing_image_names_the_row(cifar, tmp_path):
     (data / "train" / "7.png").unlink()
     rc, out, err = run_script("run", "cifar10", "--data", data, "--out", tmp_path / "runs")
     line = assert_user_error(rc, err)
-    assert "lists id 7" in line and "train/7.png does not exist" in line
+    assert "lists id '7'" in line and "train/7.png does not exist" in line
     assert not (tmp_path / "runs").exists()
 
 
@@ -145,9 +145,9 @@ np.save(workdir / "probs.npy", model.predict(X.iloc[:20]))
     time.sleep(1.0)  # inside epoch 2 (its batches are slowed)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert torch.load(cut / "last.pt", weights_only=False)["epoch"] == 0  # killed during epoch 2
+    assert torch.load(cut / "last.pt", weights_only=True)["epoch"] == 0  # killed during epoch 2
     subprocess.run([sys.executable, script, cut, "1", "0"], check=True, env=env, timeout=300)
-    a, b = torch.load(full / "last.pt", weights_only=False), torch.load(cut / "last.pt", weights_only=False)
+    a, b = torch.load(full / "last.pt", weights_only=True), torch.load(cut / "last.pt", weights_only=True)
     assert a["epoch"] == b["epoch"] == 2
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key

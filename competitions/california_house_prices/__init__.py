@@ -8,21 +8,29 @@ from __future__ import annotations
 from competitions.california_house_prices import demo
 from competitions.california_house_prices.features import fold_steps, gbm_features, numeric_features
 from shared.spec import CompetitionSpec, Recipe
-from shared.tabular.fold_features import STEP_PARAMS
-from shared.tabular.generic import AUTOML_PARAMS, raw_features
-from shared.tabular.models import D2L_MLP_PARAMS, AutoGluonModel, D2LNet, LGBMModel, LinearModel
+from shared.tabular.fold_features import STEP_PARAMS, STEP_RANGES
+from shared.tabular.generic import AUTOML_PARAMS, AUTOML_RANGES, GBM_RANGES, LINEAR_RANGES, raw_features
+from shared.tabular.models import (
+    D2L_MLP_PARAMS,
+    D2L_MLP_RANGES,
+    AutoGluonModel,
+    D2LNet,
+    LGBMModel,
+    LinearModel,
+)
 
 RECIPES = {
     "baseline": Recipe(
         "baseline", "the D2L course's MLP on the numeric columns, raw prices (reference, kept faithful)",
         numeric_features, D2LNet,
-        model_params=dict(D2L_MLP_PARAMS),  # as house_prices' baseline_mlp
+        model_params=dict(D2L_MLP_PARAMS), ranges=D2L_MLP_RANGES,  # as house_prices' baseline_mlp
         log_target=False,
     ),
     "linear": Recipe(
         "linear", "ridge on log price: skew-corrected numbers, multi-hot lists, text SVD, target-encoded places",
         gbm_features, LinearModel, fold_features=fold_steps, feature_params=dict(STEP_PARAMS),
         model_params={"kind": "ridge", "alpha": 3.0, "l1_ratio": 0.5, "skew_threshold": 0.75, "min_frequency": 20},
+        ranges={**LINEAR_RANGES, **STEP_RANGES},
     ),
     "gbm": Recipe(
         "gbm", "LightGBM on log price: numbers from text, dates, multi-hot lists, text SVD, target-encoded places",
@@ -44,9 +52,10 @@ RECIPES = {
             "linear_base": "single",
             "linear_alpha": 3.0,  # ridge strength if linear_base is ridge / lasso / elasticnet
         },
+        ranges={**GBM_RANGES, **STEP_RANGES},
     ),
     "automl": Recipe("automl", "AutoGluon TabularPredictor on the raw columns (its own text and date handling)",
-                     raw_features, AutoGluonModel, model_params=dict(AUTOML_PARAMS)),
+                     raw_features, AutoGluonModel, model_params=dict(AUTOML_PARAMS), ranges=AUTOML_RANGES),
 }
 
 SPEC = CompetitionSpec(

@@ -9,7 +9,7 @@ import pandas as pd
 
 from competitions.cifar10 import demo
 from shared.spec import CompetitionSpec, Recipe
-from shared.vision.train import VISION_PARAMS, VisionModel, image_features
+from shared.vision.train import VISION_PARAMS, VISION_RANGES, VisionModel, image_features
 
 
 def image_file(frame: pd.DataFrame, split: str) -> pd.Series:
@@ -29,6 +29,7 @@ RECIPES = {
                       "decay_rate": 0.9,
                       "epochs": 20, "batch_size": 128,
                       "min_steps_per_epoch": 20, "min_updates": 500},  # small samples only (the demo)
+        ranges=VISION_RANGES,
     ),
     "fast": Recipe(
         "fast", "airbench-style: small conv net, flip + 2 px translations, label smoothing 0.2, EMA, flip TTA",
@@ -40,6 +41,7 @@ RECIPES = {
                       "label_smoothing": 0.2, "ema": True, "ema_decay": 0.99, "tta": "flip",
                       "epochs": 10, "batch_size": 512, "min_steps_per_epoch": 20,
                       "min_updates": 500},
+        ranges=VISION_RANGES,
     ),
     "timm": Recipe(
         "timm", "any timm backbone (--set model=NAME), natural-image augmentation, Mixup/CutMix, AdamW, EMA",
@@ -50,6 +52,7 @@ RECIPES = {
                       "mixup": 0.2, "cutmix": 1.0, "label_smoothing": 0.1, "ema": True, "ema_decay": 0.998,
                       "tta": "flip", "epochs": 15, "batch_size": 128,
                       "min_steps_per_epoch": 20, "min_updates": 500},  # small samples only (the demo)
+        ranges=VISION_RANGES,
     ),
 }
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from competitions.classify_leaves import automl, demo
 from shared.spec import CompetitionSpec, Recipe
-from shared.vision.train import VISION_PARAMS, VisionModel, image_features
+from shared.vision.train import VISION_PARAMS, VISION_RANGES, VisionModel, image_features
 
 
 def image_file(frame: pd.DataFrame, split: str) -> pd.Series:
@@ -26,6 +26,7 @@ RECIPES = {
                       "opt": "momentum", "lr": 0.05, "weight_decay": 5e-4, "sched": "step", "decay_epochs": 4,
                       "decay_rate": 0.8, "epochs": 20, "batch_size": 128,
                       "min_steps_per_epoch": 20, "min_updates": 500},  # small samples only (the demo)
+        ranges=VISION_RANGES,
     ),
     "timm": Recipe(
         "timm", "a timm backbone (ResNet-50-D; pretrained where weights can be had), leaf augmentation (flips, "
@@ -37,10 +38,12 @@ RECIPES = {
                       "mixup": 0.2, "cutmix": 1.0, "label_smoothing": 0.1, "ema": True, "ema_decay": 0.998,
                       "tta": "hflip,vflip,rot90", "epochs": 15, "batch_size": 64,
                       "min_steps_per_epoch": 20, "min_updates": 500},  # small samples only (the demo)
+        ranges=VISION_RANGES,
     ),
     "automl": Recipe(
         "automl", "AutoGluon MultiModalPredictor (an optional extra: requirements-automm.txt, its own environment)",
-        image_features, automl.MultiModalModel, model_params=dict(automl.AUTOMM_PARAMS), requires=automl.require,
+        image_features, automl.MultiModalModel, model_params=dict(automl.AUTOMM_PARAMS),
+        ranges=automl.AUTOMM_RANGES, requires=automl.require,
     ),
 }
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from shared.config import FLAG, POSITIVE, Choice, Text
 from shared.errors import UserError
 
 AUTOMM_PARAMS = {
@@ -21,6 +22,12 @@ AUTOMM_PARAMS = {
     "presets": "medium_quality",  # AutoGluon presets: medium_quality | high_quality | best_quality
     "checkpoint": "",  # a timm backbone name to use instead of the preset's (model.timm_image.checkpoint_name)
     "keep_models": False,  # keep each fold's predictor folder (large) in the run directory
+}
+AUTOMM_RANGES = {  # what each setting accepts (shared.config.resolve checks it before any work)
+    "time_limit": POSITIVE,
+    "presets": Choice("medium_quality", "high_quality", "best_quality"),
+    "checkpoint": Text("a timm model name, or empty for the preset's"),
+    "keep_models": FLAG,
 }
 INSTALL = ("python -m venv .venv-automm && .venv-automm/bin/pip install -r requirements-automm.txt, then run "
            ".venv-automm/bin/python scripts/run.py classify_leaves --recipe automl")

@@ -9,7 +9,7 @@ inside ``submission.zip``.
 from __future__ import annotations
 
 from competitions.cowboy_outfits import demo
-from shared.detection.model import DETECTION_PARAMS, DetectionModel
+from shared.detection.model import DETECTION_PARAMS, DETECTION_RANGES, DetectionModel
 from shared.detection.task import DetectionSpec, detection_features
 from shared.spec import Recipe
 
@@ -19,6 +19,7 @@ RECIPES = {
         detection_features, DetectionModel,
         model_params={**DETECTION_PARAMS, "model": "fasterrcnn_resnet50_fpn_v2", "pretrained": "auto",
                       "augment": "flip", "max_side": 800, "epochs": 12, "batch_size": 4, "lr": 0.01},
+        ranges=DETECTION_RANGES,
     ),
     "strong": Recipe(
         "strong", "Faster R-CNN ResNet-50-FPN v2 with scale/colour augmentation, repeat-factor sampling for the "
@@ -27,6 +28,7 @@ RECIPES = {
         model_params={**DETECTION_PARAMS, "model": "fasterrcnn_resnet50_fpn_v2", "pretrained": "auto",
                       "augment": "flip_scale", "max_side": 800, "epochs": 16, "batch_size": 4, "lr": 0.01,
                       "repeat_threshold": 0.1, "ema": True, "tta": "hflip"},
+        ranges=DETECTION_RANGES,
     ),
     "mobile": Recipe(
         "mobile", "the strong recipe on Faster R-CNN MobileNetV3-Large-FPN at 320 px: minutes on a CPU",
@@ -34,6 +36,7 @@ RECIPES = {
         model_params={**DETECTION_PARAMS, "model": "fasterrcnn_mobilenet_v3_large_fpn", "pretrained": "auto",
                       "augment": "flip_scale", "max_side": 320, "epochs": 12, "batch_size": 4, "lr": 0.02,
                       "proposals": 300, "roi_batch": 64, "repeat_threshold": 0.1, "tta": "hflip"},
+        ranges=DETECTION_RANGES,
     ),
 }
 

@@ -5,8 +5,15 @@ from competitions.house_prices import demo
 from competitions.house_prices.features import gbm_features, is_not_outlier, linear_features
 from shared.spec import CompetitionSpec, Recipe
 from shared.tabular.features import d2l_features
-from shared.tabular.generic import raw_features
-from shared.tabular.models import D2L_MLP_PARAMS, AutoGluonModel, D2LNet, LGBMModel, LinearModel
+from shared.tabular.generic import AUTOML_RANGES, GBM_RANGES, LINEAR_RANGES, raw_features
+from shared.tabular.models import (
+    D2L_MLP_PARAMS,
+    D2L_MLP_RANGES,
+    AutoGluonModel,
+    D2LNet,
+    LGBMModel,
+    LinearModel,
+)
 
 RECIPES = {
     "baseline": Recipe(
@@ -21,12 +28,13 @@ RECIPES = {
             "batch_size": 64,
             "clamp_min": 1.0,  # predictions clamped at 1 before logs, as in the course
         },
+        ranges=D2L_MLP_RANGES,
         log_target=False,
     ),
     "baseline_mlp": Recipe(
         "baseline_mlp", "the D2L course notes' MLP variant: 256-128 ReLU, dropout 0.5/0.2, raw prices",
         d2l_features, D2LNet,
-        model_params=dict(D2L_MLP_PARAMS),
+        model_params=dict(D2L_MLP_PARAMS), ranges=D2L_MLP_RANGES,
         log_target=False,
     ),
     "linear": Recipe(
@@ -39,6 +47,7 @@ RECIPES = {
             "skew_threshold": 0.75,  # |skew| above this -> log1p
             "min_frequency": 3,  # rarer categories share one 'infrequent' column
         },
+        ranges=LINEAR_RANGES,
     ),
     "gbm": Recipe(
         "gbm", "LightGBM on log price, native categoricals, engineered features, inner early stopping",
@@ -58,6 +67,7 @@ RECIPES = {
             "linear_base": "lasso",  # boost from a Lasso fit (none | ridge | lasso | elasticnet)
             "linear_alpha": 0.0005,
         },
+        ranges=GBM_RANGES,
     ),
     "automl": Recipe(
         "automl", "AutoGluon TabularPredictor on log price, on the same folds",
@@ -69,6 +79,7 @@ RECIPES = {
             "verbosity": 0,
             "keep_models": False,
         },
+        ranges=AUTOML_RANGES,
     ),
 }
 

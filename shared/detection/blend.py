@@ -4,20 +4,19 @@ the other folds' images only. The result is a normal detection run directory (ki
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from shared.blend_runs import write_members
+from shared import fingerprint
+from shared.blend_runs import warn_unproven, write_members
 from shared.detection.model import wbf_merge
 from shared.detection.task import pad, unpad
 from shared.errors import UserError
 from shared.io import write_csv
-from shared.runs import new_run_dir, save_config, start_log
+from shared.runs import load_config, load_metrics, new_run_dir, save_config, start_log
 
 STEP = 0.1  # weight grid step for up to three runs; more runs are weighted equally
 
@@ -28,10 +27,10 @@ def _load(path: Path, partial: bool = False) -> dict:
     missing = [n for n in needed if not (path / n).is_file()]
     if missing:
         raise UserError(f"{path} is not a complete detection run directory: missing {missing}.")
-    metrics = json.loads((path / "metrics.json").read_text())
+    config, metrics = load_config(path), load_metrics(path)
     if not partial and not metrics.get("complete", True):
         raise UserError(f"{path} holds only some folds; merge or finish it before blending.")
-    return {"path": path, "config": yaml.safe_load((path / "config.yaml").read_text()), "metrics": metrics,
+    return {"path": path, "config": config, "metrics": metrics,
             "folds": pd.read_csv(path / "folds.csv", dtype=str), "oof": np.load(path / "oof_table.npy"),
             "test_folds": np.load(path / "test_folds.npy")}
 
@@ -79,6 +78,8 @@ def ensemble(run_dirs: list[Path], out_root: Path, method: str = "weights", data
     for r in runs:
         if r["oof"].shape[0] != len(data.train) or r["test_folds"].shape[1] != len(data.test):
             raise UserError(f"{r['path']} was made on other data than {data.data_dir}; pass --data DIR.")
+    current = fingerprint.of(spec, data)
+    fingerprint.check_blend([(r["path"], r["config"]) for r in runs], current, data.data_dir, answers=spec.train_file)
     fold_of = first["folds"]["fold"].astype(int).to_numpy()
     folds = sorted(np.unique(fold_of))
     train_sizes = [(int(w), int(h)) for w, h in zip(data.train["width"], data.train["height"])]
@@ -109,7 +110,8 @@ def ensemble(run_dirs: list[Path], out_root: Path, method: str = "weights", data
     save_config(run_dir, {**{k: first["config"][k] for k in ("competition", "id_col", "task", "metric", "seed",
                                                              "n_folds", "fold_kind", "data_dir", "predict")},
                           "recipe": f"ensemble-{method}", "kind": "ensemble", "method": method,
-                          "members": [str(r["path"]) for r in runs], "weights": weights.tolist()})
+                          "members": [str(r["path"]) for r in runs], "weights": weights.tolist(),
+                          fingerprint.KEY: current})
     write_csv(run_dir / "folds.csv", first["folds"])
     members = pd.DataFrame([{"run": r["path"].name, "recipe": r["config"]["recipe"], "cv": r["metrics"]["cv"],
                              "holdout": r["metrics"].get("holdout"), "weight": float(w)}
@@ -137,6 +139,8 @@ def merge(run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) ->
     fold_of = first["folds"]["fold"].astype(int).to_numpy()
     spec = competitions.get(first["config"]["competition"])
     data = spec.load(Path(data_dir or first["config"]["data_dir"]), predict=first["config"].get("predict", "test"))
+    current = fingerprint.of(spec, data)
+    unproven = fingerprint.check_current([(r["path"], r["config"]) for r in runs], current, data.data_dir)
     oof = first["oof"].copy()
     for k in folds:
         oof[fold_of == k] = owner[k]["oof"][fold_of == k]
@@ -144,8 +148,11 @@ def merge(run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) ->
                            for k in folds])
     fold_scores = [owner[k]["metrics"]["folds"][str(k)] for k in folds]
     run_dir = new_run_dir(out_root, spec.name, f"{first['config']['recipe']}-merged")
-    start_log(run_dir).info("merge of " + ", ".join(r["path"].name for r in runs))
-    save_config(run_dir, {**first["config"], "only_folds": None, "merged_from": [str(r["path"]) for r in runs]})
+    log = start_log(run_dir)
+    log.info("merge of " + ", ".join(r["path"].name for r in runs))
+    warn_unproven(log, unproven)
+    save_config(run_dir, {**first["config"], "only_folds": None, "merged_from": [str(r["path"]) for r in runs],
+                          fingerprint.KEY: current})
     write_csv(run_dir / "folds.csv", first["folds"])
     for k in folds:  # each fold's small records (learning curves, speeds); not its checkpoint
         for name in ("history.csv", "curves.png", "predict.json"):

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from shared.errors import UserError, show
+from shared.io import inside
 
 
 @dataclass
@@ -69,6 +70,8 @@ def _int_id(value, where: str) -> int:
 def read_coco(path: Path, categories: dict[int, str] | None = None) -> Coco:
     """Read and check a COCO json (``categories``, when given, is the competition's fixed set)."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not a COCO json file: pass the json file itself.")
     if not path.is_file():
         raise UserError(f"{path} does not exist; put the competition's files in the data folder.")
     try:
@@ -137,7 +140,7 @@ def read_image_list(path: Path, image_dir: Path) -> pd.DataFrame:
     if len(dup):
         raise UserError(f"{path}: id {dup.iloc[0]} is listed more than once.")
     for image_id, name in zip(frame["id"], frame["file_name"]):
-        if not (Path(image_dir) / name).is_file():
+        if not inside(Path(image_dir), name, str(path)).is_file():
             raise UserError(f"{path} lists id {image_id} but its image {Path(image_dir) / name} does not exist; "
                             "restore the image or remove the row.")
     return frame[["id", "file_name"]]

@@ -17,9 +17,23 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from shared.config import (
+    BELOW_ONE,
+    COUNT,
+    FLAG,
+    FRACTION,
+    NON_NEGATIVE,
+    POSITIVE,
+    SHARE,
+    WHOLE,
+    Choice,
+    Range,
+    Text,
+)
+from shared.detection.task import MAX_DETECTIONS
 from shared.errors import UserError
 from shared.vision.data import augment_seed
-from shared.vision.images import load_rgb
+from shared.vision.images import BAD_IMAGE_POLICIES, load_rgb
 from shared.vision.nets import no_weights, pretrained_mode, weights_file
 from shared.vision.train import Stepper, _amp_dtype, _device, _seed_epoch, load_checkpoint, save_checkpoint
 
@@ -54,6 +68,36 @@ DETECTION_PARAMS = {
     "device": "auto",
     "workers": 0,
     "bad_images": "error",
+}
+DETECTION_RANGES = {  # what each setting accepts (shared.config.resolve checks it before any work)
+    "model": Choice(*ARCHITECTURES),
+    "pretrained": Choice("true", "auto", "false"),
+    "weights": Text("the path of a state_dict file, or empty"),
+    "max_side": Range(low=64, integer=True),  # the backbones downsample 32x: smaller leaves their last stage 1 px
+    "proposals": COUNT,
+    "roi_batch": COUNT,
+    "augment": Choice("flip_scale", "flip", "none"),
+    "min_visibility": FRACTION,
+    "epochs": COUNT,
+    "batch_size": COUNT,
+    "opt": Text("a timm optimizer name (timm.optim.list_optimizers())", pattern=r"\S+"),
+    "lr": POSITIVE,
+    "weight_decay": NON_NEGATIVE,
+    "momentum": BELOW_ONE,
+    "sched": Choice("cosine", "step", "tanh", "poly", "constant"),  # timm's that step per update with our arguments
+    "warmup_epochs": WHOLE,
+    "clip_grad": NON_NEGATIVE,
+    "ema": FLAG,
+    "ema_decay": BELOW_ONE,
+    "repeat_threshold": FRACTION,  # a share of the training images
+    "tta": Choice("none", "hflip"),
+    "wbf_iou": SHARE,
+    "score_threshold": FRACTION,
+    "max_detections": Range(low=1, high=MAX_DETECTIONS, integer=True),  # the padded prediction row's width
+    "amp": Choice("auto", "bf16", "fp16", "off"),
+    "device": Text("auto, cpu, cuda or cuda:N", pattern=r"auto|cpu|cuda(:\d+)?"),
+    "workers": WHOLE,
+    "bad_images": Choice(*BAD_IMAGE_POLICIES),
 }
 
 

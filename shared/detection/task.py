@@ -18,6 +18,7 @@ import pandas as pd
 
 from shared.detection.coco import Coco, evaluate, read_coco, read_image_list
 from shared.errors import UserError
+from shared.io import inside
 from shared.spec import CompetitionSpec, Dataset
 
 ROW = 6  # x, y, w, h, score, label
@@ -75,7 +76,7 @@ class DetectionSpec(CompetitionSpec):
         images = data_dir / self.image_dir
         train = coco.images.copy()
         for image_id, name in zip(train["id"], train["file_name"]):
-            if not (images / name).is_file():
+            if not inside(images, name, str(data_dir / self.train_file)).is_file():
                 raise UserError(f"{data_dir / self.train_file} lists image {image_id} as {images / name}, which does "
                                 "not exist; restore the image or remove it from the json.")
         by_image: dict[int, list] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from shared.config import COUNT, FLAG, WHOLE
 from shared.tabular.features import LIST_SEPARATOR, infer_types
 
 STEP_PARAMS = {
@@ -18,6 +19,8 @@ STEP_PARAMS = {
     "target_encode_min_unique": 50,  # categoricals with more levels get an out-of-fold target mean ...
     "target_encode_keep": False,  # ... instead of the raw levels (LightGBM overfits and slows on them)
 }
+STEP_RANGES = {"text_svd_components": WHOLE, "text_max_features": COUNT, "list_min_count": COUNT,
+               "target_encode_min_unique": COUNT, "target_encode_keep": FLAG}
 
 
 class MultiHot:

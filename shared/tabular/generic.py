@@ -6,12 +6,24 @@ from pathlib import Path
 
 import pandas as pd
 
+from shared.config import (
+    COUNT,
+    FLAG,
+    NON_NEGATIVE,
+    OPEN_FRACTION,
+    POSITIVE,
+    SHARE,
+    WHOLE,
+    Choice,
+    Either,
+    Range,
+)
 from shared.errors import UserError
 from shared.io import read_csv
 from shared.metrics import get_metric
 from shared.spec import CompetitionSpec, Recipe
 from shared.tabular.features import auto_features
-from shared.tabular.fold_features import STEP_PARAMS, standard_steps
+from shared.tabular.fold_features import STEP_PARAMS, STEP_RANGES, standard_steps
 from shared.tabular.models import AutoGluonModel, LGBMModel, LinearModel
 
 GBM_PARAMS = {
@@ -23,6 +35,32 @@ LINEAR_PARAMS = {"kind": "ridge", "alpha": 10.0, "l1_ratio": 0.5, "skew_threshol
 AUTOML_PARAMS = {"presets": "medium_quality", "time_limit": 300.0, "num_bag_folds": 0, "verbosity": 0,
                  "keep_models": False}
 
+# What each setting accepts (checked by shared.config.resolve before any work); LightGBM's own constraints
+# where it has them (num_leaves > 1, max_bin > 1, fractions in (0, 1]).
+GBM_RANGES = {
+    "learning_rate": POSITIVE, "num_leaves": Range(low=2, high=131072, integer=True), "min_data_in_leaf": COUNT,
+    "feature_fraction": SHARE, "bagging_fraction": SHARE, "bagging_freq": WHOLE, "lambda_l2": NON_NEGATIVE,
+    "max_bin": Range(low=2, integer=True), "max_rounds": COUNT, "early_stopping_rounds": COUNT,
+    "early_stopping_fraction": OPEN_FRACTION,  # the inner split's share; the refit scales rounds by 1 / (1 - it)
+    "linear_base": Choice("none", "auto", "single", "ridge", "lasso", "elasticnet"),
+    "linear_alpha": POSITIVE,
+}
+LINEAR_RANGES = {
+    "kind": Choice("ridge", "lasso", "elasticnet"),
+    "alpha": POSITIVE,  # classification uses C = 1 / alpha
+    "l1_ratio": Range(low=0, high=1),
+    "skew_threshold": NON_NEGATIVE,
+    "min_frequency": COUNT,  # scikit-learn OneHotEncoder: a whole count >= 1
+}
+AUTOML_RANGES = {
+    "presets": Choice("medium_quality", "good_quality", "high_quality", "best_quality", "extreme_quality",
+                      "optimize_for_deployment", "interpretable", "ignore_text"),
+    "time_limit": POSITIVE,
+    "num_bag_folds": Either(Choice(0), Range(low=2, integer=True)),  # AutoGluon refuses 1
+    "verbosity": Range(low=0, high=4, integer=True),
+    "keep_models": FLAG,
+}
+
 
 def raw_features(train, test, params):
     """The columns as they are (AutoGluon types and encodes them itself)."""
@@ -32,12 +70,12 @@ def raw_features(train, test, params):
 RECIPES = {
     "gbm": Recipe("gbm", "LightGBM on inferred column types: numbers (also from text), dates, lists, "
                   "text SVD, categories", auto_features, LGBMModel, fold_features=standard_steps,
-                  feature_params=dict(STEP_PARAMS), model_params=GBM_PARAMS),
+                  feature_params=dict(STEP_PARAMS), model_params=GBM_PARAMS, ranges={**GBM_RANGES, **STEP_RANGES}),
     "linear": Recipe("linear", "regularised linear model, one-hot categories, skew-corrected numbers, text SVD",
                      auto_features, LinearModel, fold_features=standard_steps, feature_params=dict(STEP_PARAMS),
-                     model_params=LINEAR_PARAMS),
+                     model_params=LINEAR_PARAMS, ranges={**LINEAR_RANGES, **STEP_RANGES}),
     "automl": Recipe("automl", "AutoGluon TabularPredictor on the same folds", raw_features, AutoGluonModel,
-                     model_params=AUTOML_PARAMS),
+                     model_params=AUTOML_PARAMS, ranges=AUTOML_RANGES),
 }
 
 
@@ -53,8 +91,11 @@ def spec_for(data_dir: Path, target: str | None, id_col: str | None, metric_name
     missing = [flag for flag, v in (("--target", target), ("--id", id_col), ("--metric", metric_name)) if not v]
     if missing:
         raise UserError(f"the generic tabular path needs {' '.join(missing)} (e.g. --target price --id Id --metric rmse).")
+    if id_col == target:
+        raise UserError(f"--id and --target are both {target!r}: the id column names the rows and the target column "
+                        "holds the answers; pass two different columns of train.csv.")
     metric = get_metric(metric_name)
-    train = read_csv(Path(data_dir) / "train.csv", [id_col, target], "training data")
+    train = read_csv(Path(data_dir) / "train.csv", [id_col, target], "training data", dtype={id_col: str})
     task = infer_task(metric_name, train[target])
     return CompetitionSpec(
         name="tabular", slug="tabular", title=f"generic tabular: {Path(data_dir).name}", metric_name=metric.name,

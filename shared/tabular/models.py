@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pandas as pd
 
+from shared.config import BELOW_ONE, COUNT, NON_NEGATIVE, POSITIVE, Items, Range, Rule
 from shared.errors import UserError
 
 
@@ -18,6 +19,16 @@ def _objective(task: str, n_classes: int) -> dict:
     if task == "binary":
         return {"objective": "binary", "metric": "binary_logloss"}
     return {"objective": "multiclass", "metric": "multi_logloss", "num_class": n_classes}
+
+
+def _stratify(y: np.ndarray, fraction: float, task: str) -> np.ndarray | None:
+    """The labels to stratify an inner split by, where every class can be on both sides of it (a class met
+    once in a fold's training rows, or more classes than the split has rows, make it a plain random split)."""
+    if task == "regression":
+        return None
+    counts = np.unique(y, return_counts=True)[1]
+    held = int(np.ceil(fraction * len(y)))
+    return y if counts.min() >= 2 and min(held, len(y) - held) >= len(counts) else None
 
 
 class LGBMModel:
@@ -62,10 +73,9 @@ class LGBMModel:
                              "skew_threshold": 0.75, "min_frequency": 3}
             self.linear_ = LinearModel(linear_params, self.ctx).fit(X, y, sample_weight)
             base = self.linear_.predict(X)
-        stratify = y if self.ctx.task != "regression" else None
         rows = np.arange(len(X))
         inner, early = train_test_split(rows, test_size=p["early_stopping_fraction"], random_state=self.ctx.seed,
-                                        stratify=stratify)
+                                        stratify=_stratify(y, p["early_stopping_fraction"], self.ctx.task))
         w = sample_weight
         probe = lgb.train(booster_params, self._dataset(X, y, base, w, inner), num_boost_round=p["max_rounds"],
                           valid_sets=[self._dataset(X, y, base, w, early)],
@@ -217,6 +227,13 @@ D2L_MLP_PARAMS = {
     "epochs": 100,
     "batch_size": 64,
     "clamp_min": 1.0,  # predictions clamped at 1 before logs, as in the course
+}
+D2L_MLP_RANGES = {  # what each setting accepts (shared.config.resolve checks it before any work)
+    "hidden": Items(COUNT), "dropout": Items(BELOW_ONE), "lr": POSITIVE, "weight_decay": NON_NEGATIVE,
+    "epochs": COUNT, "batch_size": COUNT,
+    "clamp_min": Range(),  # any finite floor for the predictions (0 or below switches the course's clamp off)
+    ("hidden", "dropout"): Rule(lambda hidden, dropout: len(dropout) <= len(hidden),
+                                "dropout gives at most one rate per hidden layer"),
 }
 
 

@@ -12,6 +12,7 @@ streams from (seed, epoch) and each image's augmentation from (seed, epoch, inde
 from __future__ import annotations
 
 import math
+import pickle
 import random
 import time
 from pathlib import Path
@@ -23,11 +24,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from shared import distributed
+from shared.config import BELOW_ONE, COUNT, FLAG, NON_NEGATIVE, POSITIVE, WHOLE, Choice, Either, Range, Text
 from shared.errors import UserError
 from shared.io import atomic_write, write_csv
 from shared.runs import get_log
 from shared.vision import nets, tta
-from shared.vision.augment import pipelines
+from shared.vision.augment import PRESETS, pipelines
 from shared.vision.data import ImageDataset, loader, should_cache
 from shared.vision.images import BAD_IMAGE_POLICIES, load_rgb
 
@@ -71,6 +73,44 @@ VISION_PARAMS = {
     "workers": -1,  # data-loader processes; -1: none for in-memory images, else up to 4
     "cache_images": "auto",  # keep decoded images in memory: auto | on | off
     "bad_images": "error",  # error | skip (warn and use a blank image)
+}
+VISION_RANGES = {  # what each setting accepts (shared.config.resolve checks it before any work)
+    "model": Text("a timm model name, airbench or airbench_small", pattern=r"\S+"),
+    "pretrained": Choice("auto", "true", "false"),
+    "weights": Text("the path of a weights file, or empty"),
+    "cifar_stem": FLAG,
+    "drop_rate": BELOW_ONE,
+    "img_size": Either(Choice(0), Range(low=16, integer=True)),  # 0: own size; airbench halves it 3 times, ResNets 5
+    "augment": Choice(*PRESETS),
+    "epochs": COUNT,
+    "batch_size": COUNT,
+    "min_steps_per_epoch": WHOLE,
+    "min_updates": WHOLE,
+    "accum_steps": COUNT,
+    "opt": Text("a timm optimizer name (timm.optim.list_optimizers())", pattern=r"\S+"),
+    "lr": POSITIVE,
+    "weight_decay": NON_NEGATIVE,
+    "momentum": BELOW_ONE,
+    "sched": Choice("cosine", "step", "tanh", "poly", "constant"),  # timm's that step per update with our arguments
+    "warmup_epochs": WHOLE,
+    "decay_epochs": COUNT,
+    "decay_rate": POSITIVE,  # step: the factor; poly: the power
+    "min_lr": NON_NEGATIVE,
+    "label_smoothing": BELOW_ONE,
+    "mixup": NON_NEGATIVE,
+    "cutmix": NON_NEGATIVE,
+    "clip_grad": NON_NEGATIVE,
+    "ema": FLAG,
+    "ema_decay": BELOW_ONE,
+    "tta": Text("comma-separated test-time views, e.g. none, flip, dihedral or hflip,vflip,rot90 "
+                "(shared.vision.tta)", check=tta.views),
+    "tta_merge": Choice(*tta.MERGES),
+    "amp": Choice("auto", "bf16", "fp16", "off"),
+    "channels_last": Choice("auto", "on", "off"),
+    "device": Text("auto, cpu, cuda or cuda:N", pattern=r"auto|cpu|cuda(:\d+)?"),
+    "workers": Range(low=-1, integer=True),
+    "cache_images": Choice("auto", "on", "off"),
+    "bad_images": Choice(*BAD_IMAGE_POLICIES),
 }
 
 
@@ -129,39 +169,82 @@ def _seed_epoch(seed: int, epoch: int) -> None:
 
 
 def save_checkpoint(path: Path, net, ema, optimizer, scheduler, scaler, state: dict) -> None:
-    """The full training state (model, EMA, optimizer, scheduler, scaler, RNGs, ``state``), written atomically."""
+    """The full training state (model, EMA, optimizer, scheduler, scaler, RNGs, ``state``), written atomically.
+    Only tensors and plain values (dicts, lists, numbers, text), so that ``load_checkpoint`` reads it with
+    ``weights_only=True``: the RNG states become tensors and numbers, ``state`` plain floats and lists."""
     checkpoint = {
         "model": net.state_dict(), "ema": None if ema is None else ema.state_dict(),
         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "scaler": None if scaler is None else scaler.state_dict(), **state,
-        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+        "scaler": None if scaler is None else scaler.state_dict(),
+        "epoch": int(state["epoch"]), "best": float(state["best"]),
+        "history": [{k: _plain(v) for k, v in row.items()} for row in state["history"]],
+        "rng": _rng_state(),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
 def load_checkpoint(path: Path, device: torch.device, net, ema, optimizer, scheduler, scaler) -> dict:
-    """Restore what ``save_checkpoint`` wrote; returns its epoch, history and best score."""
+    """Restore what ``save_checkpoint`` wrote; returns its epoch, history and best score. Read with
+    ``weights_only=True``: a checkpoint holding any other object (which unpickling would let run code) is
+    refused, and nothing in it runs."""
     try:
-        checkpoint = torch.load(path, map_location=device, weights_only=False)
+        checkpoint = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        raise UserError(f"checkpoint {path} holds objects other than tensors and plain values, which are never "
+                        "loaded (they could run code; an older version of this code also wrote such checkpoints): "
+                        "delete it to restart this fold from scratch.") from None
     except Exception as exc:  # a checkpoint cut off by a kill mid-write cannot exist (atomic), but a disk can fail
         raise UserError(f"checkpoint {path} cannot be read ({type(exc).__name__}); delete it to restart "
                         "this fold from scratch.") from None
-    net.load_state_dict(checkpoint["model"])
-    if ema is not None and checkpoint["ema"] is not None:
-        ema.load_state_dict(checkpoint["ema"])
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    scheduler.load_state_dict(checkpoint["scheduler"])
-    if scaler is not None and checkpoint["scaler"] is not None:
-        scaler.load_state_dict(checkpoint["scaler"])
-    rng = checkpoint["rng"]
-    torch.set_rng_state(rng["torch"])
-    np.random.set_state(rng["numpy"])
-    random.setstate(rng["python"])
+    try:
+        net.load_state_dict(checkpoint["model"])
+        if ema is not None and checkpoint["ema"] is not None:
+            ema.load_state_dict(checkpoint["ema"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        if scaler is not None and checkpoint["scaler"] is not None:
+            scaler.load_state_dict(checkpoint["scaler"])
+        _set_rng_state(checkpoint["rng"])
+        return {"epoch": int(checkpoint["epoch"]), "history": list(checkpoint["history"]),
+                "best": float(checkpoint["best"])}
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
+        raise UserError(f"checkpoint {path} does not fit this run ({type(exc).__name__}: "
+                        f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'wrong content'}); delete it "
+                        "to restart this fold from scratch.") from None
+
+
+def _plain(value):
+    """A number or text as a plain Python value (numpy and 0-d tensor scalars become floats / ints)."""
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if isinstance(value, (np.generic, torch.Tensor)):
+        return value.item()
+    raise TypeError(f"a checkpoint's history holds numbers and text only, not {type(value).__name__}")
+
+
+def _rng_state() -> dict:
+    """Every random stream's state as tensors and numbers (numpy's and Python's tuples have no tensor form)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    version, words, gauss_next = random.getstate()
+    return {"torch": torch.get_rng_state(),
+            "numpy": {"name": str(name), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+            "python": {"version": int(version), "words": torch.tensor(words, dtype=torch.int64),
+                       "gauss_next": None if gauss_next is None else float(gauss_next)},
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def _set_rng_state(rng: dict) -> None:
+    torch.set_rng_state(rng["torch"].cpu())  # RNG states are CPU byte tensors whatever map_location was
+    numpy = rng["numpy"]
+    np.random.set_state((numpy["name"], numpy["keys"].cpu().numpy().astype(np.uint32), int(numpy["pos"]),
+                         int(numpy["has_gauss"]), float(numpy["cached_gaussian"])))
+    python = rng["python"]
+    random.setstate((int(python["version"]), tuple(int(w) for w in python["words"].tolist()),
+                     None if python["gauss_next"] is None else float(python["gauss_next"])))
     if rng["cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["cuda"])
-    return {"epoch": checkpoint["epoch"], "history": checkpoint["history"], "best": checkpoint["best"]}
+        torch.cuda.set_rng_state_all([state.cpu() for state in rng["cuda"]])
 
 
 class Stepper:

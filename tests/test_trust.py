@@ -1,0 +1,370 @@
+"""Inputs that used to give a silently wrong submission or a traceback: ids written differently from the sample,
+labels that differ by spaces, negative prices, paths that leave the data folder, data too small for the folds, and
+a full disk. Every refusal is one ``error:`` line, exit 2, with every file that existed before byte-identical and
+nothing left behind. Runs are in-process (``run_cli``) on small generated tables: seconds, not minutes."""
+from __future__ import annotations
+
+import errno
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import last_line, run_cli, snapshot
+
+import competitions
+
+
+def table(folder: Path, n: int = 80, labels=None, ids=None, seed: int = 0) -> Path:
+    """A generic-path competition: ``id,a,b,c,y`` (train), the test rows without ``y``, a sample submission and
+    the solution. ``labels``: a function of the first feature giving class labels (else a positive price)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(2 * n, 3))
+    ids = ids if ids is not None else [f"{i:06d}" for i in range(1000, 1000 + 2 * n)]  # leading zeros
+    y = labels(x[:, 0]) if labels is not None else np.exp(10 + 0.3 * x[:, 0] + 0.1 * x[:, 1])
+    frame = pd.DataFrame({"id": ids, "a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": y})
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.iloc[:n].to_csv(folder / "train.csv", index=False)
+    frame.iloc[n:].drop(columns="y").to_csv(folder / "test.csv", index=False)
+    placeholder = frame["y"].iloc[0] if labels is not None else 0.0
+    frame.iloc[n:][["id"]].assign(y=placeholder).to_csv(folder / "sample_submission.csv", index=False)
+    frame.iloc[n:][["id", "y"]].to_csv(folder / "solution.csv", index=False)
+    return folder
+
+
+def generic(data: Path, out: Path, metric: str, *extra) -> list:
+    return ["tabular", "--data", data, "--target", "y", "--id", "id", "--metric", metric, "--folds", "2",
+            "--out", out, *extra]
+
+
+def refused(tmp_path: Path, script: str, *args) -> str:
+    """Run a command that must refuse: one error line, exit 2, nothing under ``tmp_path`` changed or added."""
+    before = snapshot(tmp_path)
+    rc, _, err = run_cli(script, *args)
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith("error: "), f"exit {rc}: {err}"
+    after = snapshot(tmp_path)
+    assert after == before, {p: after.get(p) for p in set(before) ^ set(after) | {
+        p for p in before if after.get(p) != before[p]}}
+    return lines[0]
+
+
+# ---------------------------------------------------------------------------------------- the submission's ids
+
+def test_ids_with_leading_zeros_are_written_byte_identical_to_the_sample(tmp_path):
+    data = table(tmp_path / "data")
+    rc, out, err = run_cli("run", *generic(data, tmp_path / "runs", "rmsle", "--recipe", "linear"))
+    assert rc == 0, err
+    run_dir = Path(last_line(out))
+    ids = [line.split(",")[0] for line in (run_dir / "submission.csv").read_text().splitlines()]
+    sample = [line.split(",")[0] for line in (data / "sample_submission.csv").read_text().splitlines()]
+    assert ids == sample and ids[1] == "001080"
+    oof = pd.read_csv(run_dir / "oof.csv", dtype=str)
+    assert set(oof["id"]) == set(pd.read_csv(data / "train.csv", dtype=str)["id"])  # 001000, not 1000
+    assert json.loads((run_dir / "metrics.json").read_text())["holdout"] < 0.2  # the solution's ids matched
+
+
+def test_house_prices_ids_stay_text(demo_copy, tmp_path):
+    for name in ("train.csv", "test.csv", "sample_submission.csv", "solution.csv"):
+        frame = pd.read_csv(demo_copy / name, dtype=str, keep_default_na=False)
+        frame.assign(Id=frame["Id"].str.zfill(6)).to_csv(demo_copy / name, index=False)
+    rc, out, err = run_cli("run", "house_prices", "--data", demo_copy, "--recipe", "linear", "--folds", "2",
+                           "--out", tmp_path / "runs")
+    assert rc == 0, err
+    written = (Path(last_line(out)) / "submission.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in written] == [
+        r.split(",")[0] for r in (demo_copy / "sample_submission.csv").read_text().splitlines()]
+
+
+def test_labels_differing_only_by_spaces_are_refused(tmp_path):
+    def spaced(x):
+        labels = np.where(x > 0, "yes", "no").astype(object)
+        labels[:80:3] = [" yes" if v == "yes" else "no " for v in labels[:80:3]]
+        return labels
+
+    data = table(tmp_path / "data", labels=spaced)
+    line = refused(tmp_path, "run", *generic(data, tmp_path / "runs", "accuracy", "--recipe", "linear"))
+    assert re.search(r"differ only by surrounding spaces: \[' ?yes ?', ' ?yes ?'\]", line), line
+
+
+# ----------------------------------------------------------------------------- predictions a target can take
+
+@pytest.mark.parametrize("recipe", ["gbm", "linear"])
+def test_a_test_row_outside_the_training_range_never_gives_a_negative_price(recipe, tmp_path):
+    data = table(tmp_path / "data")
+    test = pd.read_csv(data / "test.csv", dtype={"id": str})
+    test.loc[0, ["a", "b"]] = [-80.0, -80.0]  # far below anything in training: a line extrapolates to < 0
+    test.to_csv(data / "test.csv", index=False)
+    rc, out, err = run_cli("run", *generic(data, tmp_path / "runs", "rmsle", "--recipe", recipe,
+                                           "--set", "log_target=false"))
+    assert rc == 0, err
+    run_dir = Path(last_line(out))
+    sub = pd.read_csv(run_dir / "submission.csv")
+    floor = pd.read_csv(data / "train.csv")["y"].min()
+    assert (sub["y"] >= floor - 1e-9).all() and (run_dir / "metrics.json").is_file()
+    assert (pd.read_csv(run_dir / "oof.csv")["prediction"] >= floor - 1e-9).all()
+
+
+def test_prediction_floor_follows_the_target():
+    from shared import runner
+
+    spec = competitions.get("house_prices")
+    assert runner.prediction_floor(spec, np.array([5.0, 3.0, 9.0])) == 3.0  # log metric: > 0, the smallest price
+    rmse = competitions.get("house_prices").__class__(**{**spec.__dict__, "metric_name": "rmse"})
+    assert runner.prediction_floor(rmse, np.array([0.0, 3.0])) == 0.0  # non-negative target
+    assert runner.prediction_floor(rmse, np.array([-1.0, 3.0])) is None  # a target that goes negative: no bound
+
+
+# ------------------------------------------------------------------------- paths that leave the data folder
+
+@pytest.mark.parametrize("path", ["../outside.jpg", "images/../../outside.jpg", "/etc/hostname"])
+def test_image_paths_that_leave_the_data_folder_are_refused(path, tmp_path):
+    spec = competitions.get("classify_leaves")
+    data = spec.make_demo(tmp_path / "leaves", size="tiny")
+    (tmp_path / "outside.jpg").write_bytes((data / "images" / "0.jpg").read_bytes())
+    train = pd.read_csv(data / "train.csv")
+    train.loc[0, "image"] = path
+    train.to_csv(data / "train.csv", index=False)
+    line = refused(tmp_path, "run", "classify_leaves", "--data", data, "--out", tmp_path / "runs", "--folds", "2",
+                   "--recipe", "baseline", "--set", "epochs=1")
+    assert "leaves the data folder" in line and repr(path) in line
+
+
+def test_detection_image_paths_that_leave_the_data_folder_are_refused(tmp_path):
+    from shared.errors import UserError
+
+    spec = competitions.get("cowboy_outfits")
+    data = spec.make_demo(tmp_path / "cowboy", size="tiny")
+    valid = pd.read_csv(data / "valid.csv", dtype=str)
+    valid.loc[0, "file_name"] = "../" + valid.loc[0, "file_name"]
+    valid.to_csv(data / "valid.csv", index=False)
+    shutil.copy(data / "images" / valid.loc[1, "file_name"], tmp_path / valid.loc[0, "file_name"][3:])
+    with pytest.raises(UserError, match="leaves the data folder"):
+        spec.load(data, predict="valid")
+    coco = json.loads((data / "train.json").read_text())
+    coco["images"][0]["file_name"] = "/etc/hostname"
+    (data / "train.json").write_text(json.dumps(coco))
+    with pytest.raises(UserError, match="leaves the data folder"):
+        spec.load(data)
+
+
+# ------------------------------------------------------------------ inputs checked before any work is done
+
+def _edit(path: Path, change) -> None:
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    change(frame).to_csv(path, index=False)
+
+
+HOUSE_CASES = {
+    "header-only train.csv": ("train.csv", lambda f: f.iloc[:0], r"train\.csv has no rows \(only a header\)"),
+    "three rows": ("train.csv", lambda f: f.iloc[:3], r"train\.csv has 3 row\(s\): 2-fold CV would train each"),
+    "target column in test.csv": ("test.csv", lambda f: f.assign(SalePrice="100000"),
+                                  r"test\.csv has the target column 'SalePrice'"),
+    "inf in the target": ("train.csv", lambda f: f.assign(SalePrice=f["SalePrice"].where(f.index != 3, "inf")),
+                          r"train\.csv: column 'SalePrice' is infinite at id '4'"),
+    "inf in a feature": ("test.csv", lambda f: f.assign(LotArea=f["LotArea"].where(f.index != 2, "-inf")),
+                         r"test\.csv: column 'LotArea' is infinite at id"),
+    "extra column in the sample submission": ("sample_submission.csv", lambda f: f.assign(Extra="1"),
+                                              r"sample_submission\.csv has column\(s\) \['SalePrice', 'Extra'\]"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOUSE_CASES))
+@pytest.mark.parametrize("recipe", ["gbm", "linear"])
+def test_bad_data_is_refused_before_anything_is_written(case, recipe, demo_copy, tmp_path):
+    name, change, expect = HOUSE_CASES[case]
+    _edit(demo_copy / name, change)
+    line = refused(tmp_path, "run", "house_prices", "--data", demo_copy, "--recipe", recipe, "--folds", "2",
+                   "--out", tmp_path / "runs")
+    assert re.search(expect, line), line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_class_with_fewer_examples_than_folds_is_refused(tmp_path):
+    def rare(x):
+        labels = np.where(x > 0, "a", "b").astype(object)
+        labels[5] = "c"
+        return labels
+
+    data = table(tmp_path / "data", labels=rare)
+    line = refused(tmp_path, "run", *generic(data, tmp_path / "runs", "accuracy"))
+    assert "class 'c' of 'y' has 1 example(s)" in line and "stratified 2-fold CV needs at least 2" in line
+
+
+def test_gbm_runs_with_two_examples_of_a_class(tmp_path):
+    def rare(x):
+        labels = np.where(x > 0, "a", "b").astype(object)
+        labels[[5, 6]] = "c"
+        return labels
+
+    data = table(tmp_path / "data", labels=rare)
+    rc, out, err = run_cli("run", *generic(data, tmp_path / "runs", "accuracy", "--set", "max_rounds=50"))
+    assert rc == 0, err
+    assert set(pd.read_csv(Path(last_line(out)) / "submission.csv")["y"]) <= {"a", "b", "c"}
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["--seed", "-1"], r"--seed: -1 is out of range: a seed from 0 to 4294967295"),
+    (["--seed", str(2**40)], r"--seed: 1099511627776 is out of range"),
+    (["--folds", "1"], r"--folds: 1 is out of range: a fold count at least 2"),
+    (["--time-limit", "-5"], r"--time-limit: -5 is out of range"),
+    (["--id", "y"], r"--id and --target are both 'y'"),
+])
+def test_bad_arguments_are_one_line(args, expect, tmp_path):
+    data = table(tmp_path / "data")
+    argv = generic(data, tmp_path / "runs", "rmse", "--recipe", "linear")
+    if "--id" in args:
+        argv[argv.index("--id") + 1] = "y"
+    else:
+        argv += args
+    assert re.search(expect, refused(tmp_path, "run", *argv))
+
+
+def test_out_that_is_a_file_is_refused(tmp_path):
+    data = table(tmp_path / "data")
+    (tmp_path / "notes.txt").write_text("my notes\n")
+    line = refused(tmp_path, "run", *generic(data, tmp_path / "notes.txt", "rmse", "--recipe", "linear"))
+    assert "notes.txt is a file, not a folder" in line
+
+
+def test_a_programmatic_run_checks_its_seed(tmp_path):
+    from shared import runner
+    from shared.errors import UserError
+    from shared.tabular import generic as path
+
+    data = table(tmp_path / "data")
+    spec = path.spec_for(data, "y", "id", "rmse")
+    for seed in (-1, 2**40, 1.5):
+        with pytest.raises(UserError, match="a seed is a whole number"):
+            runner.run(spec, "linear", data, n_folds=2, seed=seed, out_root=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
+
+
+# --------------------------------------------------------------------------------------------- a full disk
+
+def test_a_full_disk_is_one_line_keeps_finished_folds_and_resumes(tmp_path, monkeypatch):
+    data = table(tmp_path / "data")
+    real_savez = np.savez
+    calls = []
+
+    def savez(*args, **kwargs):  # the second fold's predictions meet a full disk
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_savez(*args, **kwargs)
+
+    monkeypatch.setattr(np, "savez", savez)
+    rc, _, err = run_cli("run", *generic(data, tmp_path / "runs", "rmse", "--recipe", "linear"))
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1, err
+    run_dir = next((tmp_path / "runs" / "tabular").glob("linear-*"))
+    assert f"the disk holding {run_dir / 'fold1'} is full" in lines[0] and "--resume" in lines[0]
+    kept = snapshot(run_dir / "fold0")
+    assert list(kept) == ["predictions.npz"] and not list(run_dir.rglob("*.tmp"))
+    monkeypatch.setattr(np, "savez", real_savez)
+    rc, out, err = run_cli("run", "tabular", "--resume", run_dir)
+    assert rc == 0, err
+    assert snapshot(run_dir / "fold0") == kept and (run_dir / "metrics.json").is_file()
+
+
+def test_a_full_disk_met_by_a_library_is_one_line(capsys, tmp_path):
+    from shared.cli import main
+
+    def entry(argv):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "models" / "model.pkl"))
+
+    assert main(entry, []) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"the disk holding {tmp_path / 'models'} is full" in err[0]
+
+
+def test_a_log_line_stopped_by_a_full_disk_prints_no_traceback(tmp_path, capsys):
+    import logging
+
+    from shared.runs import RunLogHandler
+
+    handler = RunLogHandler(tmp_path / "log.txt", encoding="utf-8")
+
+    class Full:
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            pass
+
+    handler.stream = Full()
+    handler.emit(logging.LogRecord("x", logging.INFO, __file__, 1, "fold 0: done", None, None))
+    assert capsys.readouterr().err == ""
+    handler.stream = None
+    handler.close()
+
+
+def test_class_labels_are_text_too(tmp_path):
+    data = table(tmp_path / "data", labels=lambda x: np.where(x > 0.5, "007", np.where(x > -0.5, "07", "7")))
+    rc, out, err = run_cli("run", *generic(data, tmp_path / "runs", "accuracy", "--recipe", "linear"))
+    assert rc == 0, err
+    run_dir = Path(last_line(out))
+    labels = {line.split(",")[1] for line in (run_dir / "submission.csv").read_text().splitlines()[1:]}
+    assert labels == {"007", "07", "7"}
+    sub = pd.read_csv(run_dir / "submission.csv", dtype=str)
+    truth = pd.read_csv(data / "solution.csv", dtype=str)
+    by_text = float((sub["y"].to_numpy() == truth["y"].to_numpy()).mean())  # the same id order
+    assert by_text > 0.6 and json.loads((run_dir / "metrics.json").read_text())["holdout"] == pytest.approx(by_text)
+
+
+def test_a_data_folder_one_level_up_or_still_zipped_says_where_the_data_is(demo_dir, tmp_path):
+    parent = tmp_path / "downloads"
+    shutil.copytree(demo_dir, parent / "house-prices-advanced-regression-techniques")
+    line = refused(tmp_path, "run", "house_prices", "--data", parent, "--recipe", "linear", "--out", tmp_path / "r")
+    assert f"it is in {parent / 'house-prices-advanced-regression-techniques'}: pass --data" in line
+    zipped = tmp_path / "zipped"
+    zipped.mkdir()
+    (zipped / "house-prices-advanced-regression-techniques.zip").write_bytes(b"PK")
+    line = refused(tmp_path, "run", "house_prices", "--data", zipped, "--recipe", "linear", "--out", tmp_path / "r")
+    assert "holds house-prices-advanced-regression-techniques.zip: unpack it there" in line
+
+
+def test_ensemble_refuses_runs_whose_target_changed(tmp_path):
+    data = table(tmp_path / "data")
+    runs = []
+    for recipe in (["linear"], ["gbm", "--set", "max_rounds=50"]):
+        rc, out, err = run_cli("run", *generic(data, tmp_path / "runs", "rmsle", "--recipe", *recipe))
+        assert rc == 0, err
+        runs.append(Path(last_line(out)))
+    rc, out, err = run_cli("ensemble", *runs, "--out", tmp_path / "blends")
+    assert rc == 0, err
+    blend = Path(last_line(out))
+    train = pd.read_csv(data / "train.csv", dtype={"id": str})
+    train["y"] = train["y"] * 2  # the same ids and rows, other answers
+    train.to_csv(data / "train.csv", index=False)
+    line = refused(tmp_path, "ensemble", *runs, "--out", tmp_path / "blends")
+    assert "the training target changed" in line and "pass --data" in line
+    assert "data_fingerprint" in (blend / "config.yaml").read_text()
+
+
+def test_partial_runs_of_the_same_data_at_two_paths_merge(tmp_path):
+    first = table(tmp_path / "machine_a" / "data")
+    second = Path(shutil.copytree(first, tmp_path / "machine_b" / "data"))
+    parts = []
+    for data, fold in ((first, "0"), (second, "1")):
+        rc, out, err = run_cli("run", *generic(data, tmp_path / "runs", "rmsle", "--recipe", "linear",
+                                               "--only-folds", fold))
+        assert rc == 0, err
+        parts.append(Path(last_line(out)))
+    rc, out, err = run_cli("merge", *parts, "--out", tmp_path / "merged")
+    assert rc == 0, err
+    assert json.loads((Path(last_line(out)) / "metrics.json").read_text())["complete"] is True
+
+
+@pytest.mark.parametrize("script, args", [
+    ("kernel", ["house_prices", "--user", "me", "--seed", "-3", "--out", "bundle"]),
+    ("kernel", ["house_prices", "--user", "me", "--folds", "0", "--out", "bundle"]),
+    ("make_demo", ["house_prices", "--seed", str(2**33), "--out", "demo"]),
+    ("adversarial", ["house_prices", "--top", "0", "--data", "data"]),
+])
+def test_every_command_checks_its_numbers(script, args, tmp_path):
+    line = refused(tmp_path, script, *[tmp_path / a if a in ("bundle", "demo", "data") else a for a in args])
+    assert "is out of range" in line
