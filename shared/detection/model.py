@@ -23,7 +23,6 @@ from shared.config import (
     FLAG,
     FRACTION,
     NON_NEGATIVE,
-    POSITIVE,
     SHARE,
     WHOLE,
     Choice,
@@ -35,7 +34,15 @@ from shared.errors import UserError
 from shared.vision.data import augment_seed
 from shared.vision.images import BAD_IMAGE_POLICIES, load_rgb
 from shared.vision.nets import no_weights, pretrained_mode, weights_file
-from shared.vision.train import Stepper, _amp_dtype, _device, _seed_epoch, load_checkpoint, save_checkpoint
+from shared.vision.train import (
+    OPTIMIZER_RANGES,
+    Stepper,
+    _amp_dtype,
+    _device,
+    _seed_epoch,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 ARCHITECTURES = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn_v2", "retinanet_resnet50_fpn_v2",
                  "fcos_resnet50_fpn")
@@ -80,12 +87,7 @@ DETECTION_RANGES = {  # what each setting accepts (shared.config.resolve checks 
     "min_visibility": FRACTION,
     "epochs": COUNT,
     "batch_size": COUNT,
-    "opt": Text("a timm optimizer name (timm.optim.list_optimizers())", pattern=r"\S+"),
-    "lr": POSITIVE,
-    "weight_decay": NON_NEGATIVE,
-    "momentum": BELOW_ONE,
-    "sched": Choice("cosine", "step", "tanh", "poly", "constant"),  # timm's that step per update with our arguments
-    "warmup_epochs": WHOLE,
+    **OPTIMIZER_RANGES,
     "clip_grad": NON_NEGATIVE,
     "ema": FLAG,
     "ema_decay": BELOW_ONE,

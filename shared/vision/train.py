@@ -74,6 +74,14 @@ VISION_PARAMS = {
     "cache_images": "auto",  # keep decoded images in memory: auto | on | off
     "bad_images": "error",  # error | skip (warn and use a blank image)
 }
+OPTIMIZER_RANGES = {  # the optimizer and schedule settings image and detection recipes share
+    "opt": Text("a timm optimizer name (timm.optim.list_optimizers())", pattern=r"\S+"),
+    "lr": POSITIVE,
+    "weight_decay": NON_NEGATIVE,
+    "momentum": BELOW_ONE,
+    "sched": Choice("cosine", "step", "tanh", "poly", "constant"),  # timm's that step per update with our arguments
+    "warmup_epochs": WHOLE,
+}
 VISION_RANGES = {  # what each setting accepts (shared.config.resolve checks it before any work)
     "model": Text("a timm model name, airbench or airbench_small", pattern=r"\S+"),
     "pretrained": Choice("auto", "true", "false"),
@@ -87,12 +95,7 @@ VISION_RANGES = {  # what each setting accepts (shared.config.resolve checks it 
     "min_steps_per_epoch": WHOLE,
     "min_updates": WHOLE,
     "accum_steps": COUNT,
-    "opt": Text("a timm optimizer name (timm.optim.list_optimizers())", pattern=r"\S+"),
-    "lr": POSITIVE,
-    "weight_decay": NON_NEGATIVE,
-    "momentum": BELOW_ONE,
-    "sched": Choice("cosine", "step", "tanh", "poly", "constant"),  # timm's that step per update with our arguments
-    "warmup_epochs": WHOLE,
+    **OPTIMIZER_RANGES,
     "decay_epochs": COUNT,
     "decay_rate": POSITIVE,  # step: the factor; poly: the power
     "min_lr": NON_NEGATIVE,
