@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-slow lint compare clean
+.PHONY: install demo test test-integration test-slow lint compare clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,9 +20,13 @@ demo: install
 	$(BIN)/python scripts/make_demo.py house_prices
 	$(BIN)/python scripts/run.py house_prices
 
-## The default test suite (fast; slow tests run with `make test-slow`).
+## The default test suite (fast; end-to-end runs: `make test-integration`; slow tests: `make test-slow`).
 test: install
 	$(BIN)/python -m pytest -n 2
+
+## End-to-end runs: notebooks, kill and resume, torchrun, determinism of the image recipes.
+test-integration: install
+	$(BIN)/python -m pytest -n 2 -m integration
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow

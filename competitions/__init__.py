@@ -1,5 +1,8 @@
-"""One package per competition, each exposing ``SPEC`` (a ``shared.spec.CompetitionSpec``).
-Adding a competition means adding a folder here; ``get`` finds it by folder name or Kaggle slug."""
+"""The registry: one package per competition, each exposing ``SPEC`` (a ``shared.spec.CompetitionSpec``).
+Adding a competition means adding a folder here (see README.md beside this file); ``get`` finds it by folder
+name or Kaggle slug, ``for_arguments`` from a command line (the generic ``tabular`` path too), ``for_run`` from a
+run folder's config. The entry points (scripts/, notebooks/) use it; the engine in shared/ takes specs and knows
+no competition."""
 from __future__ import annotations
 
 import importlib
@@ -7,7 +10,9 @@ import pkgutil
 from pathlib import Path
 
 from shared.errors import UserError
+from shared.runs import load_config
 from shared.spec import CompetitionSpec
+from shared.tabular import generic
 
 
 def names() -> list[str]:
@@ -25,3 +30,40 @@ def get(name: str) -> CompetitionSpec:
             return spec
     raise UserError(f"unknown competition {name!r}; choose one of {names()} (or a Kaggle slug), "
                     "or `tabular` for any CSV competition.")
+
+
+def for_arguments(args) -> tuple[CompetitionSpec, Path]:
+    """(spec, data folder) of a command line's ``competition`` and ``--data`` (and, for the generic path,
+    ``--target``, ``--id``, ``--metric``)."""
+    if args.competition == "tabular":
+        if args.data is None:
+            raise UserError("the generic tabular path needs --data DIR holding train.csv, test.csv, sample_submission.csv.")
+        if args.metric:
+            metric(args.metric)  # a competition's own metric works on the generic path too
+        return generic.spec_for(args.data, args.target, args.id_col, args.metric), args.data
+    spec = get(args.competition)
+    return spec, args.data or Path("data") / spec.name
+
+
+def for_run(config: dict) -> CompetitionSpec:
+    """The spec a run was made with: its competition, or the generic path rebuilt from the columns it records."""
+    if config["competition"] == "tabular":
+        return generic.spec_for(Path(config["data_dir"]), config["target_col"], config["id_col"], config["metric"])
+    return get(config["competition"])
+
+
+def of_runs(run_dirs: list[Path]) -> CompetitionSpec:
+    """The spec of the runs passed to ensemble or merge (the first one's; the engine checks the others match)."""
+    if not run_dirs:
+        raise UserError("pass at least one run folder.")
+    return for_run(load_config(Path(run_dirs[0])))
+
+
+def metric(name: str):
+    """A metric by name, also one that a competition registers (``shared.metrics.register``) when it is imported."""
+    from shared.metrics import METRICS, get_metric
+
+    if name not in METRICS:
+        for module_name in names():
+            importlib.import_module(f"competitions.{module_name}")
+    return get_metric(name)

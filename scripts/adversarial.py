@@ -14,7 +14,7 @@ import sys
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import ArgumentParser, add_data_args, main, resolve_spec, whole
+from shared.cli import ArgumentParser, add_data_args, main, whole
 
 
 def adversarial(argv=None) -> None:
@@ -26,12 +26,13 @@ def adversarial(argv=None) -> None:
     p.add_argument("--weights", action="store_true", help="also write weights.csv (id, weight) for training rows")
     p.add_argument("--top", type=whole(1, what="a count"), default=10, help="how many shifted features to print (default 10)")
     args = p.parse_args(argv)
+    import competitions
     from shared import adversarial as adv
     from shared.io import write_csv, write_json
     from shared.plots import adversarial_plot
     from shared.runs import new_run_dir
 
-    spec, data_dir = resolve_spec(args)
+    spec, data_dir = competitions.for_arguments(args)
     data = spec.load(data_dir)
     drop = [c.strip() for c in args.drop.split(",") if c.strip()]
     report = adv.for_spec(spec, data, args.seed, drop=drop, keep_time=args.keep_time)

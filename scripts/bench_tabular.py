@@ -27,13 +27,8 @@ def autogluon_alone(spec, data_dir: Path, preset: str, seconds: float, workdir: 
     import numpy as np
 
     from shared import submission
-    from shared.runner import (
-        ModelContext,
-        available_cores,
-        encode_target,
-        read_solution,
-        to_submission_values,
-    )
+    from shared.models import ModelContext, available_cores
+    from shared.tables import encode_target, read_solution, to_submission_values
     from shared.tabular.models import AutoGluonModel
 
     t0 = time.time()
@@ -69,9 +64,10 @@ def bench(argv=None) -> None:
     import pandas as pd
 
     import competitions
-    from shared import blend_runs, plots, runner
+    from shared import plots, runner
     from shared.compare import markdown_table
     from shared.io import write_csv, write_text
+    from shared.models import available_cores
     from shared.runs import load_run, new_run_dir
     from shared.tabular import generic
 
@@ -96,7 +92,7 @@ def bench(argv=None) -> None:
                              "holdout": run.metrics["holdout"], "wall_s": time.time() - t0})
             if args.blend:
                 members = args.blend.split(",")
-                blend = load_run(blend_runs.ensemble([runs[m].path for m in members], "weights", Path(tmp) / "runs"))
+                blend = load_run(spec.outputs.ensemble([runs[m].path for m in members], "weights", Path(tmp) / "runs"))
                 rows.append({"split_seed": seed, "model": "blend(" + "+".join(members) + ")",
                              "cv": blend.metrics["cv"], "time_split": None, "holdout": blend.metrics["holdout"],
                              "wall_s": sum(r["wall_s"] for r in rows if r["split_seed"] == seed and r["model"] in members)})
@@ -113,7 +109,7 @@ def bench(argv=None) -> None:
     write_csv(out / "bench.csv", df)
     path = "the generic path (run.py tabular)" if args.generic else "the competition's recipes"
     text = (f"Local-holdout {named.metric_name} on the {named.name} demo ({size}), {path}, split seeds "
-            f"{','.join(map(str, seeds))}, {args.folds}-fold CV, {runner.available_cores()} CPU cores.\n\n"
+            f"{','.join(map(str, seeds))}, {args.folds}-fold CV, {available_cores()} CPU cores.\n\n"
             + markdown_table(summary) + "\nPer split:\n\n" + markdown_table(df))
     write_text(out / "bench.md", text)
     plots.bar_table(out / "bench.png", list(summary["model"]), list(summary["holdout_mean"]),

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Image-engine benchmark on this machine (CPU, and the GPU when one is visible):
 
-* training throughput (img/s) of our loop (``shared.vision.train.Stepper``: timm optimizer + per-update
+* training throughput (img/s) of our loop (``shared.training.Stepper``: timm optimizer + per-update
   scheduler, AMP/channels_last on CUDA, optional EMA) against a bare PyTorch loop (forward, loss,
   backward, step) on the same model, batch and in-memory tensors;
 * decode + augment throughput of one core (PNG files -> augmented tensors, the recipe's preset);
@@ -37,12 +37,13 @@ def train_throughput(model_name: str, batch: int, steps: int, device: str, ema: 
     from timm.scheduler import create_scheduler_v2
     from timm.utils import ModelEmaV3
 
+    from shared.training import Stepper, amp_dtype, memory_format
     from shared.vision import nets
-    from shared.vision.train import Stepper, _amp_dtype
+    from shared.vision.train import classification_loss
 
     dev = torch.device(device)
-    amp = _amp_dtype("auto", dev)
-    fmt = torch.channels_last if dev.type == "cuda" else torch.contiguous_format
+    amp = amp_dtype(dev, "auto")
+    fmt = memory_format(dev, "auto")
     g = torch.Generator().manual_seed(0)
     data = [(torch.randn(batch, 3, 32, 32, generator=g), torch.randint(0, 10, (batch,), generator=g))
             for _ in range(4)]
@@ -77,9 +78,10 @@ def train_throughput(model_name: str, batch: int, steps: int, device: str, ema: 
 
     net, opt = make()
     sched, _ = create_scheduler_v2(opt, sched="cosine", num_epochs=1, step_on_epochs=False, updates_per_epoch=steps + 2)
-    stepper = Stepper(net, net, opt, sched, ModelEmaV3(net, decay=0.99) if ema else None, None,
-                      torch.nn.CrossEntropyLoss(), torch.amp.GradScaler("cuda") if amp == torch.float16 else None,
-                      amp, 1, 0.0, dev, fmt)
+    stepper = Stepper(net=net, optimizer=opt, scheduler=sched,
+                      loss_of=classification_loss(net, torch.nn.CrossEntropyLoss(), dev, amp, fmt),
+                      ema=ModelEmaV3(net, decay=0.99) if ema else None,
+                      scaler=torch.amp.GradScaler("cuda") if amp == torch.float16 else None)
     net.train()
     stepper.epoch(batches(2), 2, 0)  # warm-up
     sync()
@@ -116,7 +118,7 @@ def tta_cost(folder: Path, model_name: str, n: int, batch: int, settings=("none"
     import torch
 
     import shared.vision.data as data_module
-    from shared.runner import ModelContext
+    from shared.models import ModelContext
     from shared.vision import nets, tta
     from shared.vision.augment import pipelines
     from shared.vision.data import ImageDataset
@@ -161,7 +163,7 @@ import json, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 import numpy as np, pandas as pd
-from shared.runner import ModelContext
+from shared.models import ModelContext
 from shared.vision.train import VISION_PARAMS, VisionModel
 
 folder, n, model_name, batch = Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import REPO_ROOT, ArgumentParser, add_data_args, main, resolve_spec
+from shared.cli import REPO_ROOT, ArgumentParser, add_data_args, main
 from shared.errors import UserError
 
 
@@ -22,11 +22,12 @@ def compare(argv=None) -> None:
     p.add_argument("--recipes", help="comma-separated recipe names (default: all of the competition's)")
     p.add_argument("--readme", action="store_true", help="also write the table into README.md's results block")
     args = p.parse_args(argv)
+    import competitions
     from shared import runner
     from shared.compare import update_readme, write_report
     from shared.runs import load_summary, new_run_dir
 
-    spec, data_dir = resolve_spec(args)
+    spec, data_dir = competitions.for_arguments(args)
     names = args.recipes.split(",") if args.recipes else list(spec.recipes)
     for name in list(names):
         recipe = spec.recipe(name)  # unknown names fail before anything runs

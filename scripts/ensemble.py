@@ -23,15 +23,10 @@ def ensemble(argv=None) -> None:
     p.add_argument("--out", type=Path, default=Path("runs"), help="root of run directories (default runs/)")
     p.add_argument("--data", type=Path, help="data folder, if it moved since the runs were made")
     args = p.parse_args(argv)
-    from shared import blend_runs
-    from shared.runs import is_detection_run
+    import competitions
 
-    if any(is_detection_run(r) for r in args.runs):  # boxes: Weighted Boxes Fusion across runs
-        from shared.detection import blend
-
-        print(blend.ensemble(args.runs, args.out, args.method, args.data))
-        return
-    print(blend_runs.ensemble(args.runs, args.method, args.out, args.data))
+    spec = competitions.of_runs(args.runs)  # what its predictions are decides how they blend (boxes: WBF)
+    print(spec.outputs.ensemble(args.runs, args.method, args.out, args.data))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def make_demo(argv=None) -> None:
                    help="write into a folder holding other files (those of the demo's names are replaced)")
     args = p.parse_args(argv)
     import competitions
-    from shared.outputs import write_demo
+    from shared.folders import write_demo
 
     spec = competitions.get(args.competition)
     if spec.make_demo is None:

@@ -21,15 +21,9 @@ def merge(argv=None) -> None:
     p.add_argument("--out", type=Path, default=Path("runs"), help="root of run directories (default runs/)")
     p.add_argument("--data", type=Path, help="data folder, if it moved since the runs were made")
     args = p.parse_args(argv)
-    from shared import blend_runs
-    from shared.runs import is_detection_run
+    import competitions
 
-    if is_detection_run(args.runs[0]):  # boxes: the detection engine joins them
-        from shared.detection import blend
-
-        print(blend.merge(args.runs, args.out, args.data))
-        return
-    print(blend_runs.merge(args.runs, args.out, args.data))
+    print(competitions.of_runs(args.runs).outputs.merge(args.runs, args.out, args.data))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import ArgumentParser, add_data_args, main, parse_folds, resolve_spec
+from shared.cli import ArgumentParser, add_data_args, main, parse_folds
 from shared.config import parse_sets
 from shared.errors import UserError
 
@@ -30,18 +30,18 @@ def run(argv=None) -> None:
     p.add_argument("--resume", type=Path, metavar="RUN_DIR",
                    help="continue an interrupted run (its saved settings are used; finished folds are kept)")
     args = p.parse_args(argv)
+    import competitions
     from shared import distributed, runner
 
     if args.resume is not None and args.competition == "tabular":  # the generic path's columns are in the run
-        from shared.cli import spec_from_run_config
         from shared.runs import load_config
 
         config = load_config(args.resume)
         if config.get("competition") != "tabular":
             raise UserError(f"--resume {args.resume}: that run is of {config.get('competition')!r}, not 'tabular'.")
-        spec, data_dir = spec_from_run_config(config), None
+        spec, data_dir = competitions.for_run(config), None
     else:
-        spec, data_dir = resolve_spec(args)
+        spec, data_dir = competitions.for_arguments(args)
     run_dir = runner.run(spec, args.recipe, data_dir, n_folds=args.folds, seed=args.seed,
                          time_limit=args.time_limit, out_root=args.out, overrides=parse_sets(args.sets),
                          only_folds=parse_folds(args.only_folds), resume=args.resume)

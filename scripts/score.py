@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
 from shared.cli import ArgumentParser, main
-from shared.errors import UserError
 
 
 def score(argv=None) -> None:
@@ -32,50 +30,17 @@ def score(argv=None) -> None:
     p.add_argument("--sample", type=Path, help="sample submission whose ids the file must hold exactly "
                                                "(default: the competition's, beside the solution file)")
     args = p.parse_args(argv)
-    from shared import submission
-    from shared.metrics import get_metric
+    from shared.tables import score_table_file
 
     if args.competition:
         import competitions
 
-        spec = competitions.get(args.competition)
-        if spec.metric.name == "map":  # boxes: a zip holding answer.json (or the json) against a COCO json
-            score_boxes(spec, args.submission, args.solution)
-            return
-        metric, id_col = spec.metric, args.id_col or spec.id_col
-        beside = args.solution.parent / spec.sample_submission_file
-        sample = args.sample or (beside if beside.is_file() else None)
-    else:
-        metric, id_col, sample = get_metric(args.metric), args.id_col, args.sample
-    expected = None if sample else (f"the solution {args.solution} (if it lists only the scored ids, pass the "
-                                    "sample submission with --sample)")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            value = submission.score_files(args.submission, args.solution, id_col, metric, sample, expected)
-        except ValueError as exc:
-            raise UserError(f"cannot score {args.submission}: {exc}") from exc
-    for warning in caught:
-        print(f"warning: {warning.message}", file=sys.stderr)
-    print(f"{metric.name} {value:.6f}")
+        spec = competitions.get(args.competition)  # what its submissions are decides how they are scored
+        print(spec.outputs.score_file(args.submission, args.solution, args.sample, args.id_col))
+        return
+    import competitions
 
-
-def score_boxes(spec, answer: Path, solution: Path) -> None:
-    from shared.detection import submission as boxes
-    from shared.detection.coco import evaluate, read_coco
-    from shared.submission import require_file
-
-    require_file(solution, "the solution", ("solution_test.json", "solution_valid.json"),
-                 "the demos write solution_test.json and solution_valid.json in the data folder")
-    truth = read_coco(solution, getattr(spec, "categories", None))
-    detections = boxes.read(answer)
-    boxes.check(detections, truth.images, truth.categories,
-                {i: (w, h) for i, w, h in zip(truth.images["id"], truth.images["width"], truth.images["height"])},
-                where=str(answer))
-    result = evaluate(truth, detections)
-    per_class = ", ".join(f"{k} {'-' if v is None else f'{v:.4f}'}" for k, v in result["per_class_AP"].items())
-    print(f"map {result['mAP']:.6f} (mAP@[.5:.95]); AP50 {result['AP50']:.6f}; AP75 {result['AP75']:.6f}; "
-          f"per class: {per_class}")
+    print(score_table_file(args.submission, args.solution, competitions.metric(args.metric), args.id_col, args.sample))
 
 
 if __name__ == "__main__":

@@ -36,8 +36,7 @@ def submit(argv=None) -> None:
     if not data_dir.is_dir():
         raise UserError(f"data folder {data_dir} does not exist; the submission is checked against the competition's "
                         f"files: run `python scripts/download.py {spec.name}` or pass --data DIR.")
-    usual = ("submission.zip", "answer.json") if spec.metric.name == "map" else ("submission.csv",)
-    require_file(args.file, "the submission", usual, "pass the submission file a run wrote (in its run directory)")
+    require_file(args.file, "the submission", spec.outputs.submission_files, "pass the submission file a run wrote (in its run directory)")
     kaggle_io.check_submission(spec, args.file, data_dir, predict=args.predict)
     if args.dry_run:
         print(f"{args.file} is a valid {spec.name} submission (not sent: --dry-run).")

@@ -96,7 +96,7 @@ def for_spec(spec: CompetitionSpec, data: Dataset, seed: int, drop: list[str] | 
     """Adversarial validation of a competition's files. The id column is always left out (ids are
     usually ordered train-then-test); so is the competition's time column unless ``keep_time``: a
     temporal split is defined by it and it would separate the sets perfectly, hiding every other shift."""
-    from shared.runner import available_cores
+    from shared.models import available_cores
 
     drop = list(drop or [])
     missing = [c for c in drop if c not in data.train.columns]

@@ -80,20 +80,6 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metric", help="tabular: rmsle | rmse | accuracy | logloss | auc")
 
 
-def resolve_spec(args):
-    """(spec, data_dir) for a named competition or the generic tabular path."""
-    from shared.tabular import generic
-
-    if args.competition == "tabular":
-        if args.data is None:
-            raise UserError("the generic tabular path needs --data DIR holding train.csv, test.csv, sample_submission.csv.")
-        return generic.spec_for(args.data, args.target, args.id_col, args.metric), args.data
-    import competitions
-
-    spec = competitions.get(args.competition)
-    return spec, args.data or Path("data") / spec.name
-
-
 def parse_folds(text: str | None) -> list[int] | None:
     if not text:
         return None
@@ -101,14 +87,3 @@ def parse_folds(text: str | None) -> list[int] | None:
         return [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise UserError(f"--only-folds expects comma-separated fold numbers like 0,2 (got {text!r}).") from None
-
-
-def spec_from_run_config(config: dict):
-    """The spec a run was made with (named competition, or the generic path rebuilt from its config)."""
-    from shared.tabular import generic
-
-    if config["competition"] == "tabular":
-        return generic.spec_for(Path(config["data_dir"]), config["target_col"], config["id_col"], config["metric"])
-    import competitions
-
-    return competitions.get(config["competition"])

@@ -217,7 +217,7 @@ RUN_RANGES = {
     "time_col": Text("a column name, or empty for no time split"),
     "time_valid_fraction": OPEN_FRACTION,
     "sample_weight": Text("none, adversarial, or the path of a CSV of id,weight", pattern=r"\S.*"),
-    "fold_average": Choice("probabilities", "logits"),  # shared.runner.FOLD_AVERAGES
+    "fold_average": Choice("probabilities", "logits"),  # shared.tables.FOLD_AVERAGES
     "predict": Choice("test", "valid"),  # shared.detection.task.PREDICT_SPLITS
 }
 _SETTING_TYPES = {"log_target": True}  # an example value of the right type where the default is None

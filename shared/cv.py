@@ -3,6 +3,7 @@ competition sees the same folds: the condition for honest comparison and blendin
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,15 @@ def assign_folds(n_rows: int, n_folds: int, seed: int, kind: str = "kfold", y=No
     return folds
 
 
+def parse_dates(s: pd.Series) -> pd.Series:
+    """Dates from text; a value that does not parse becomes NaT (its features NaN), never an error."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pd.to_datetime(s, errors="coerce", format="mixed")
+
+
 def time_holdout(dates: pd.Series, fraction: float, name: str = "date") -> np.ndarray:
     """Boolean mask of the validation rows of a time-ordered split: the rows dated on or after the day
     that leaves ``fraction`` of the dated rows to validation, so every validation row is later than
@@ -72,11 +82,12 @@ def time_holdout(dates: pd.Series, fraction: float, name: str = "date") -> np.nd
     return valid
 
 
-def fingerprint(ids, target) -> str:
-    """Short hash of the training ids and target: folds are reused only for the same data."""
+def fingerprint(ids, target, *columns) -> str:
+    """Short hash of the training ids and target (and of the group / order column the folds read): folds are
+    reused only for the same data."""
     h = hashlib.sha1()
-    h.update(pd.Series(ids).astype(str).str.cat(sep=",").encode())
-    h.update(pd.Series(target).astype(str).str.cat(sep=",").encode())
+    for values in (ids, target, *(c for c in columns if c is not None)):
+        h.update(pd.Series(values).astype(str).str.cat(sep=",").encode())
     return h.hexdigest()[:10]
 
 
@@ -84,7 +95,7 @@ def load_or_make_folds(cache_dir: Path, ids, n_folds: int, seed: int, kind: str,
                        order=None, id_col: str = "id") -> pd.DataFrame:
     """Folds for this dataset + seed + kind, made once and saved under ``cache_dir``."""
     ids = pd.Series(ids).reset_index(drop=True)
-    path = Path(cache_dir) / f"folds-{kind}-k{n_folds}-seed{seed}-{fingerprint(ids, target)}.csv"
+    path = Path(cache_dir) / f"folds-{kind}-k{n_folds}-seed{seed}-{fingerprint(ids, target, groups, order)}.csv"
     if path.is_file():
         folds = read_csv(path, required=[id_col, "fold"], dtype={id_col: str})
         if len(folds) == len(ids) and (folds[id_col].astype(str).values == ids.astype(str).values).all():

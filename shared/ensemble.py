@@ -3,14 +3,19 @@ weights, or a level-2 model. Weights and level-2 models are fitted inside the sa
 the blend's reported CV never scores rows the blend was fitted on."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 from scipy.stats import rankdata
 
+from shared import fingerprint
+from shared.compare import markdown_table
 from shared.errors import UserError
+from shared.io import write_text
 from shared.metrics import Metric, squeeze
 from shared.runs import Run
 
@@ -147,3 +152,58 @@ def members_table(runs: list[Run], weights: np.ndarray | None) -> pd.DataFrame:
         rows.append({"run": r.path.name, "recipe": r.config.get("recipe"), "cv": r.metrics["cv"],
                      "holdout": r.metrics.get("holdout"), "weight": None if weights is None else float(weights[i])})
     return pd.DataFrame(rows)
+
+
+IGNORED_FOR_MERGE = {"only_folds", "command", "code_version", "time_limit", fingerprint.KEY}  # data: compared apart
+
+
+
+def fold_owners(parts: list[tuple[Path, dict, pd.DataFrame, dict]]) -> tuple[dict[int, int], list[int]]:
+    """Partial runs as (path, config, folds.csv frame, their per-fold scores): check that they are one recipe and
+    configuration on the same folds, each fold in exactly one of them; return {fold: index of the run holding
+    it} and every fold. Shared by the table and the detection merge."""
+    first_path, first_config, first_folds, _ = parts[0]
+    for path, config, _, _ in parts[1:]:
+        proven = first_config.get(fingerprint.KEY) is not None and config.get(fingerprint.KEY) is not None
+        ignored = IGNORED_FOR_MERGE | ({"data_dir"} if proven else set())  # same data at another path: fine
+        for key in set(first_config) | set(config):
+            if key not in ignored and first_config.get(key) != config.get(key):
+                raise UserError(f"{path} differs from {first_path} in {key!r} ({config.get(key)!r} vs "
+                                f"{first_config.get(key)!r}): merge runs of one recipe and configuration only.")
+    fingerprint.check_same_data([(path, config) for path, config, _, _ in parts])  # other data: other folds too
+    for path, _, folds, _ in parts[1:]:
+        a, b = first_folds.astype(str).values, folds.astype(str).values
+        if a.shape != b.shape or not (a == b).all():
+            raise UserError(f"{path}/folds.csv differs from {first_path}/folds.csv.")
+    owner: dict[int, int] = {}
+    for i, (path, _, _, scores) in enumerate(parts):
+        for k in map(int, scores):
+            if k in owner:
+                raise UserError(f"fold {k} is in both {parts[owner[k]][0]} and {path}: each fold must come from "
+                                "one run.")
+            owner[k] = i
+    all_folds = sorted(int(k) for k in first_folds["fold"].unique())
+    missing = [k for k in all_folds if k not in owner]
+    if missing:
+        raise UserError(f"fold(s) {missing} are in none of the runs: run them with --only-folds "
+                        f"{','.join(map(str, missing))} and merge again.")
+    return owner, all_folds
+
+
+
+def write_members(run_dir: Path, members: list[dict], method: str) -> Path:
+    """``members.md``: every member's CV and holdout beside the blend's (read from its metrics.json)."""
+    blend = json.loads((run_dir / "metrics.json").read_text())
+    row = {"run": run_dir.name, "recipe": f"**ensemble ({method}, nested CV)**", "cv": blend["cv"],
+           "holdout": blend["holdout"], "weight": None}
+    write_text(run_dir / "members.md", markdown_table(pd.DataFrame([*members, row])))
+    return run_dir
+
+
+
+def warn_unproven(log, runs: list[Path]) -> None:
+    """Partial runs made before data fingerprints were recorded are merged as before, with a warning."""
+    for path in runs:
+        log.warning(f"{path} records no data fingerprint (made by an older version): merged without checking that "
+                    "it was made on the same data.")
+

@@ -36,7 +36,7 @@ def of(spec, data) -> dict:
     for part, frame in (("train_rows", data.train), ("test_rows", data.test)):
         ids = frame[spec.id_col] if spec.id_col in frame.columns else frame.index.to_series()
         out[part] = {"count": int(len(ids)), "sha256": _text_sha256(ids.astype(str))}
-    if getattr(spec, "outputs", None) is None:  # a table's answers (detection's are the COCO json's, hashed above)
+    if spec.outputs.kind == "table":  # a table's answers (detection's are the COCO json's, hashed above)
         target = data.train[spec.target_col]
         out["train_target"] = {"count": int(len(target)), "sha256": _text_sha256(target.astype(str))}
     return out
@@ -45,7 +45,7 @@ def of(spec, data) -> dict:
 def input_files(spec, data) -> list[str]:
     """The competition files a run reads, by name inside the data folder (folders of images are listed apart)."""
     names = [name for name in spec.layout() if not name.endswith("/")]
-    predict = getattr(data, "predict", None)
+    predict = data.extra.get("predict")
     if predict is not None:  # detection: the COCO json and the one image list it predicts (test.csv or valid.csv)
         names = [spec.train_file, f"{predict}.csv"]
     return names
@@ -53,10 +53,7 @@ def input_files(spec, data) -> list[str]:
 
 def load_data(spec, config: dict, data_dir: Path | None = None):
     """The dataset as the runner loads it for a run of ``config``."""
-    data_dir = Path(data_dir or config["data_dir"])
-    if getattr(spec, "outputs", None) is None:
-        return spec.load(data_dir, clean=config.get("clean_train", True))
-    return spec.load(data_dir, clean=config.get("clean_train", True), predict=config.get("predict", "test"))
+    return spec.load_run_data(Path(data_dir or config["data_dir"]), config)
 
 
 def differences(recorded, current: dict, labels: tuple[str, str] = ("then", "now")) -> list[str]:

@@ -14,7 +14,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from shared import outputs
+from shared import folders
 from shared.errors import UserError
 
 TOKEN_PAGE = "https://www.kaggle.com/settings/api"
@@ -117,9 +117,12 @@ def download(spec, dest: Path, force: bool = False, client=None) -> Path:
     """Download the competition's files into ``dest``, unpack them and check the layout. The files land in a
     hidden sibling folder first; ``dest`` gets them only once they are complete and checked. A folder that
     already holds files is refused unless ``force``; then the files of the same names and those of an earlier
-    download are replaced, and the others kept (see shared.outputs)."""
+    download are replaced, and the others kept (see shared.folders)."""
     dest = Path(dest)
-    with outputs.writing(dest, "download", force=force, again=False, suffix="download",
+    if not spec.on_kaggle:
+        raise UserError(f"{spec.name} is not a Kaggle competition: its real data come with this project; build them "
+                        f"with `python scripts/make_demo.py {spec.name} --size full`.")
+    with folders.writing(dest, "download", force=force, again=False, suffix="download",
                          about={"competition": spec.slug}) as stage:
         client = client or connect()
         try:
@@ -225,21 +228,7 @@ def check_submission(spec, file: Path, data_dir: Path, predict: str = "test") ->
     if not file.is_file():
         raise UserError(f"{file} does not exist; pass the submission file a run wrote (its run directory's "
                         "submission.csv or submission.zip).")
-    if spec.metric.name == "map":
-        from shared.detection import submission as boxes
-
-        data = spec.load(data_dir, predict=predict)
-        boxes.check(boxes.read(file), data.test, spec.categories,
-                    {i: (w, h) for i, w, h in zip(data.test["id"], data.test["width"], data.test["height"])},
-                    where=str(file))
-        return
-    from shared import submission
-    from shared.io import read_csv
-
-    data = spec.load(data_dir)
-    labels = sorted(data.train[spec.target_col].astype(str).unique()) if spec.task == "multiclass" else None
-    sub = read_csv(file, [spec.id_col], "submission", dtype={spec.id_col: str})
-    submission.validate(sub, data.sample_submission, spec.id_col, spec.metric, labels=labels, name=str(file))
+    spec.outputs.check_submission(file, spec.load_run_data(Path(data_dir), {"predict": predict}))
 
 
 def submit(spec, file: Path, message: str, client=None) -> str:

@@ -5,7 +5,7 @@ the competition and runs with the internet off.
 
     <out>/code/dataset-metadata.json, code/kaggle_templates/{shared,competitions}, code/wheels/, code/weights/
     <out>/kernel/kernel-metadata.json, kernel/<competition>.ipynb
-    <out>/.kaggle-templates.json   marks the folder as a bundle (rebuilt in place; see shared.outputs)
+    <out>/.kaggle-templates.json   marks the folder as a bundle (rebuilt in place; see shared.folders)
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared import outputs
+from shared import folders
 from shared.errors import UserError
 from shared.io import write_json, write_text
 from shared.notebook import CODE_DIR
@@ -24,7 +24,7 @@ from shared.notebook import CODE_DIR
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("shared", "competitions")
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
-KIND = "kernel bundle"  # what its folder's marker says it holds (shared.outputs)
+KIND = "kernel bundle"  # what its folder's marker says it holds (shared.folders)
 # Packages our code imports that a Kaggle notebook image may not have: worth bundling as wheels (--wheels).
 MAYBE_MISSING = {"cowboy_outfits": ["ensemble-boxes"], "cifar10": ["py7zr"]}
 
@@ -72,7 +72,7 @@ def build(spec, out: Path, user: str, recipe: str | None = None, settings: dict 
           gpu: bool | None = None, python_version: str | None = None, platform: str | None = None,
           fetch=subprocess.run, force: bool = False) -> Path:
     """Write the bundle into ``out`` and return ``out``: a new or empty folder, or one holding an earlier bundle
-    (which is replaced; other files there are kept); any other folder only with ``force`` (see shared.outputs)."""
+    (which is replaced; other files there are kept); any other folder only with ``force`` (see shared.folders)."""
     from shared.config import resolve
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", user or ""):
@@ -93,7 +93,7 @@ def build(spec, out: Path, user: str, recipe: str | None = None, settings: dict 
         if not file.is_file():
             raise UserError(f"{file} does not exist; pass an existing file.")
     out = Path(out)
-    with outputs.writing(out, KIND, force=force, about={"competition": spec.name, "recipe": recipe}) as stage:
+    with folders.writing(out, KIND, force=force, about={"competition": spec.name, "recipe": recipe}) as stage:
         code, kernel = stage.path / "code", stage.path / "kernel"
         for package in PACKAGES:
             shutil.copytree(ROOT / package, code / CODE_DIR / package, ignore=IGNORE)
@@ -117,11 +117,11 @@ def build(spec, out: Path, user: str, recipe: str | None = None, settings: dict 
             "title": code_slug(spec).replace("-", " "), "id": dataset_id, "licenses": [{"name": "CC0-1.0"}],
         })
         title = f"{spec.name.replace('_', ' ')} {recipe}"
-        uses_gpu = (spec.image_path is not None or spec.task == "detection") if gpu is None else gpu
+        uses_gpu = spec.wants_gpu if gpu is None else gpu
         write_json(kernel / "kernel-metadata.json", {
             "id": f"{user}/{slugify(title)}", "title": title, "code_file": notebook.name, "language": "python",
             "kernel_type": "notebook", "is_private": True, "enable_gpu": bool(uses_gpu), "enable_internet": False,
-            "dataset_sources": [dataset_id], "competition_sources": [spec.slug], "kernel_sources": [],
+            "dataset_sources": [dataset_id], "competition_sources": [spec.slug] if spec.on_kaggle else [], "kernel_sources": [],
             "model_sources": [],
         })
         write_text(kernel / notebook.name, _with_parameters(notebook, recipe, settings, folds, seed))

@@ -58,6 +58,9 @@ class Metric:
     task: str  # "regression" or "classification"
     log_space: bool = False  # average/fit in log1p space (RMSLE)
     positive: bool = False  # predictions must be > 0 (log metrics)
+    takes: str = "values"  # what a submission holds for it: values | labels | probabilities | boxes
+    autogluon: str | None = None  # the AutoGluon eval_metric that ranks models as this one does (its own name
+    # when AutoGluon knows it; e.g. "roc_auc" for a Gini), for the automl recipes
 
     def __call__(self, y_true, y_pred) -> float:
         return self.fn(y_true, y_pred)
@@ -73,19 +76,24 @@ class Metric:
         return a > b if self.greater_is_better else a < b
 
 
-def _boxes_only(y_true, y_pred) -> float:
-    raise UserError("mAP is scored from boxes against a COCO json: use scripts/score.py SUBMISSION.zip "
-                    "--solution SOLUTION.json --competition NAME.")
-
-
 METRICS: dict[str, Metric] = {
-    "map": Metric("map", _boxes_only, True, "detection"),  # COCO mAP@[.5:.95]: shared.detection.coco.evaluate
     "rmsle": Metric("rmsle", rmsle, False, "regression", log_space=True, positive=True),
     "rmse": Metric("rmse", rmse, False, "regression"),
-    "accuracy": Metric("accuracy", accuracy, True, "classification"),
-    "logloss": Metric("logloss", logloss, False, "classification"),
-    "auc": Metric("auc", auc, True, "classification"),
+    "accuracy": Metric("accuracy", accuracy, True, "classification", takes="labels"),
+    "logloss": Metric("logloss", logloss, False, "classification", takes="probabilities"),
+    "auc": Metric("auc", auc, True, "classification", takes="probabilities"),
 }
+
+
+def register(metric: Metric) -> Metric:
+    """Add a competition's own metric (by its name; the same definition again is a no-op)."""
+    if metric.takes not in ("values", "labels", "probabilities", "boxes"):
+        raise ValueError(f"metric {metric.name!r}: takes must be values, labels, probabilities or boxes")
+    known = METRICS.get(metric.name)
+    if known is not None and known != metric:
+        raise ValueError(f"a different metric named {metric.name!r} is registered already")
+    METRICS[metric.name] = metric
+    return metric
 
 
 def get_metric(name: str) -> Metric:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pandas as pd
 
-import competitions
 from shared.errors import UserError
 from shared.io import atomic_write
 
@@ -65,23 +64,25 @@ def install_wheels(code_root: Path = ROOT) -> list[str]:
     return wanted.read_text().split()
 
 
-def prepare(competition: str, data_dir=None, out=None, demo_size: str | None = None):
-    """``(spec, data_dir, out_root)`` for a notebook: the given folder, else Kaggle's attached data, else
-    ``data/<competition>/`` beside the code — with the embedded demo written there when it holds nothing."""
+def prepare(spec, data_dir=None, out=None, demo_size: str | None = None):
+    """``(data_dir, out_root)`` for a notebook of ``spec`` (``competitions.get(NAME)``): the given folder, else
+    Kaggle's attached data, else ``data/<competition>/`` beside the code — with the embedded demo written there
+    when it holds nothing."""
     from shared.kaggle_io import ARCHIVES, missing_files
 
-    spec = competitions.get(competition)
     install_wheels()
-    attached = competition_data(spec)
+    attached = competition_data(spec) if spec.on_kaggle else None
     on_kaggle = kaggle_input().is_dir()
-    if on_kaggle and attached is None and data_dir is None:
+    if on_kaggle and attached is None and data_dir is None and spec.on_kaggle:
         raise UserError(f"no {spec.slug} under {kaggle_input()}: attach the competition's data to this notebook "
                         "(Add Input -> Competitions), or set DATA_DIR.")
-    data_dir = Path(data_dir) if data_dir else attached or ROOT / "data" / spec.name
+    # a competition that is not on Kaggle builds its data; in a kernel the code folder is read-only: scratch space
+    here = kaggle_scratch() if on_kaggle else ROOT
+    data_dir = Path(data_dir) if data_dir else attached or here / "data" / spec.name
     if not (data_dir.is_dir() and any(data_dir.iterdir())):
         if spec.make_demo is None:
             raise UserError(f"{data_dir} is empty and {spec.name} has no demo; attach or download its data.")
-        from shared.outputs import write_demo
+        from shared.folders import write_demo
 
         write_demo(spec, data_dir, **({"size": demo_size} if demo_size else {}))
         print(f"built the {spec.name} demo in {data_dir}")
@@ -94,7 +95,7 @@ def prepare(competition: str, data_dir=None, out=None, demo_size: str | None = N
     if out is None:
         out = kaggle_working() / "runs" if on_kaggle else ROOT / "runs"
     print(f"data {data_dir}; runs under {out}")
-    return spec, data_dir, Path(out)
+    return data_dir, Path(out)
 
 
 def unpacked(data_dir: Path, target: Path) -> Path:

@@ -1,9 +1,9 @@
 """The one k-fold loop: for each saved fold fit a fresh model, predict the held-out rows (OOF) and the
-test set, score, and write the run directory. Models only need ``fit(X, y)`` and ``predict(X)``."""
+test set, score, and write the run directory. Models follow ``shared.models`` (``fit`` / ``predict``); what a
+competition's predictions are (a table row per id, or boxes) is its ``spec.outputs`` (``shared.spec.Outputs``)."""
 from __future__ import annotations
 
 import copy
-import inspect
 import os
 import random
 import sys
@@ -15,38 +15,15 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from shared import distributed, plots, runs, submission
+from shared import distributed, runs
 from shared.config import resolve
-from shared.cv import load_or_make_folds, time_holdout
-from shared.errors import UserError, show
-from shared.io import read_csv, write_csv, write_json, write_npy, write_npz
-from shared.metrics import Metric, average, squeeze
-from shared.runs import get_log, git_version, logging_to, new_run_dir, save_config, start_log
+from shared.cv import load_or_make_folds, parse_dates, time_holdout
+from shared.errors import UserError
+from shared.io import write_csv, write_npz
+from shared.metrics import squeeze
+from shared.models import FoldPipeline, ModelContext, available_cores, takes
+from shared.runs import get_log, git_version, new_run_dir, save_config, start_log
 from shared.spec import CompetitionSpec, Dataset
-from shared.tabular.features import parse_dates
-from shared.tabular.fold_features import FoldPipeline
-
-
-def available_cores() -> int:
-    """Cores this process may use (a container's CPU set, not the host's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-@dataclass
-class ModelContext:
-    """What a model factory may need besides its hyperparameters."""
-
-    task: str  # regression | binary | multiclass
-    metric: str  # the competition metric's name
-    n_classes: int
-    seed: int
-    time_limit: float | None  # seconds for this fold's fit, when the recipe honours a budget
-    workdir: Path  # scratch space inside the run (AutoGluon saves its models here)
-    n_jobs: int
-    resume: bool = False  # continue from a checkpoint in workdir (models that checkpoint: images)
 
 
 def seed_everything(seed: int) -> None:
@@ -59,92 +36,16 @@ def seed_everything(seed: int) -> None:
         torch.manual_seed(seed)
 
 
-def encode_target(spec: CompetitionSpec, y: pd.Series) -> tuple[np.ndarray, list | None]:
-    if spec.task == "regression":
-        values = pd.to_numeric(y, errors="coerce")
-        if values.isna().any():
-            raise UserError(f"target column {spec.target_col!r} has non-numeric value "
-                            f"{show(y[values.isna()].iloc[0])}; a regression target must be numeric.")
-        if spec.metric.positive and (values <= -1).any():
-            raise UserError(f"target column {spec.target_col!r} has values <= -1, which {spec.metric.name} cannot take.")
-        return values.to_numpy(float), None
-    classes = sorted(pd.unique(y), key=str)
-    if len(classes) < 2:
-        raise UserError(f"target column {spec.target_col!r} has a single class; nothing to learn.")
-    text = pd.Series([str(c) for c in classes])
-    stripped = text.str.strip()
-    clash = stripped[stripped.duplicated(keep=False)]
-    if len(clash):  # " yes", "yes " and "yes" would become three classes, and the sample's "yes" never predicted
-        same = text[stripped == clash.iloc[0]].tolist()
-        raise UserError(f"target column {spec.target_col!r} has labels that differ only by surrounding spaces: "
-                        f"{same}; strip the spaces in {spec.train_file} so that each class is written one way.")
-    codes = pd.Categorical(y, categories=classes).codes
-    return codes.astype(int), [c.item() if hasattr(c, "item") else c for c in classes]
-
-
-def prediction_columns(spec: CompetitionSpec, classes: list | None) -> list[str]:
-    if classes is None:
-        return ["prediction"]
-    return [f"proba_{c}" for c in classes]
-
-
-def to_submission_values(spec: CompetitionSpec, pred: np.ndarray, classes: list | None,
-                         sample: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    """Turn averaged predictions into the sample submission's columns (values, labels or probabilities)."""
-    target_cols = [c for c in sample.columns if c != spec.id_col]
-    if classes is None:
-        return pred, target_cols
-    if len(target_cols) == len(classes) and {str(c) for c in target_cols} == {str(c) for c in classes}:
-        order = [[str(c) for c in classes].index(str(col)) for col in target_cols]
-        return pred[:, order], target_cols
-    if spec.metric.name == "accuracy":
-        return np.asarray(classes, dtype=object)[pred.argmax(axis=1)], target_cols
-    if len(classes) == 2:
-        return pred[:, 1], target_cols
-    raise UserError(f"the sample submission's columns {target_cols} match neither one label column "
-                    f"nor the classes {classes}.")
-
-
-def check_sample_layout(spec: CompetitionSpec, data: Dataset, classes: list | None) -> None:
-    """Before any training: the sample submission's columns are ones the predictions will fill (a value, one
-    label column, or one probability column per class)."""
-    n = 1 if classes is None else len(classes)
-    values, columns = to_submission_values(spec, np.full((1, n), 1 / n) if classes else np.zeros(1), classes,
-                                           data.sample_submission)
-    width = 1 if np.ndim(values) == 1 else np.shape(values)[1]
-    if width != len(columns):
-        what = "a value" if classes is None else "one label or probability column" if width == 1 else "the classes"
-        raise UserError(f"{data.data_dir / spec.sample_submission_file} has column(s) {columns} besides "
-                        f"{spec.id_col!r}, but the predictions fill {what}; use the competition's sample submission "
-                        "(its id column and the answer column(s)).")
-
-
-def prediction_floor(spec: CompetitionSpec, y: np.ndarray) -> float | None:
-    """The lowest prediction a regression may make: a non-negative target is never predicted below 0, and one
-    scored on logs (RMSLE) never below its smallest positive training value (a log of 0 or less does not exist)."""
-    if spec.task != "regression" or len(y) == 0 or np.nanmin(y) < 0:
-        return None
-    return float(np.min(y[y > 0])) if spec.metric.positive and (y > 0).any() else 0.0
-
-
 MIN_TRAIN_ROWS = 10  # fewer rows per fold model than this is no cross-validation, whatever the recipe
 
 
-def check_enough_rows(spec: CompetitionSpec, n_rows: int, y: np.ndarray, classes: list | None, n_folds: int) -> None:
-    """Before the folds are made: every fold's model trains on enough rows, and (stratified folds) every class
-    has an example for each fold to hold out while the others train on it."""
+def check_enough_rows(spec: CompetitionSpec, n_rows: int, n_folds: int) -> None:
+    """Before the folds are made: every fold's model trains on enough rows."""
     if n_folds < 2:
         raise UserError(f"--folds must be at least 2 (got {n_folds}).")
     if n_rows - -(-n_rows // n_folds) < MIN_TRAIN_ROWS:
         raise UserError(f"{spec.train_file} has {n_rows} row(s): {n_folds}-fold CV would train each model on fewer "
                         f"than {MIN_TRAIN_ROWS}; use the full training data (or fewer --folds).")
-    if classes is not None and spec.fold_kind == "stratified":
-        counts = np.bincount(np.asarray(y, int), minlength=len(classes))
-        rare = int(np.argmin(counts))
-        if counts[rare] < n_folds:
-            raise UserError(f"class {show(classes[rare])} of {spec.target_col!r} has {counts[rare]} example(s) in "
-                            f"{spec.train_file}; stratified {n_folds}-fold CV needs at least {n_folds} per class: add "
-                            "examples, merge the class into another, drop its rows, or use fewer --folds.")
 
 
 def check_seed(seed) -> None:
@@ -201,42 +102,35 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
     if recipe.requires is not None:
         recipe.requires()
     config = resolve(recipe, overrides or {}, {"time_col": spec.time_col}, competition=spec.name)
-    if config["fold_average"] not in FOLD_AVERAGES:
-        raise UserError(f"--set fold_average={config['fold_average']!r}: choose one of {list(FOLD_AVERAGES)}.")
-    # Competitions whose predictions are not one table row of values or probabilities per id (detection: boxes)
-    # bring ``outputs``: how to read the target, score rows, average folds and write the results.
-    outputs = getattr(spec, "outputs", None)
-    if outputs is None:
-        data = spec.load(Path(data_dir), clean=config["clean_train"])
-    else:
-        data = spec.load(Path(data_dir), clean=config["clean_train"], predict=config["predict"])
-    metric: Metric = spec.metric
+    data = spec.load_run_data(Path(data_dir), config)
+    outputs = spec.outputs  # what the predictions are: how to read the target, score, average and write them
+    metric = spec.metric
     main = distributed.is_main()  # under torchrun only rank 0 writes
-    y, classes = (encode_target(spec, data.train[spec.target_col]) if outputs is None else outputs.encode(data))
-    if outputs is None:
-        check_sample_layout(spec, data, classes)
+    y, classes = outputs.encode(data)
+    outputs.check(data, y, classes, n_folds)
     weights = None
     if config["sample_weight"] != "none":  # checked and loaded before anything is written
         from shared.adversarial import sample_weights
 
-        if "sample_weight" not in inspect.signature(recipe.model.fit).parameters:
+        if not takes(recipe.model, "sample_weight"):
             raise UserError(f"recipe {recipe.name!r} does not take sample weights; drop --set sample_weight or "
                             "use a recipe whose model does (gbm, linear, automl).")
         weights = sample_weights(config["sample_weight"], spec, data, seed)
     time_valid, time_dates = _time_valid_rows(spec, config, data) if config["time_col"] else (None, None)
 
     ids = data.train[spec.id_col]
-    check_enough_rows(spec, len(ids), y, classes if outputs is None else None, n_folds)
+    check_enough_rows(spec, len(ids), n_folds)
+    bad = sorted(set(only_folds or ()) - set(range(n_folds)))
+    if bad:  # before the folds file is written
+        raise UserError(f"--only-folds {bad}: folds run from 0 to {n_folds - 1}.")
+    groups, order = spec.fold_values(data)
     if main:
         runs.check_writable(Path(out_root), Path(out_root) / spec.name)  # before the folds file is written
         folds = load_or_make_folds(Path(out_root) / spec.name / "folds", ids, n_folds, seed, spec.fold_kind,
-                                   target=y, id_col=spec.id_col)
+                                   target=y, groups=groups, order=order, id_col=spec.id_col)
     folds = distributed.broadcast(folds if main else None)
     fold_ids = sorted(folds["fold"].unique())
     todo = fold_ids if only_folds is None else sorted(set(only_folds))
-    bad = [k for k in todo if k not in fold_ids]
-    if bad:
-        raise UserError(f"--only-folds {bad}: folds run from 0 to {len(fold_ids) - 1}.")
     if fold_ids[0] not in todo:  # a partial run scores the time split when it holds fold 0 (merge keeps it)
         time_valid = None
 
@@ -252,7 +146,8 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
     config.update({
         "competition": spec.name, "id_col": spec.id_col, "target_col": spec.target_col, "task": spec.task,
         "metric": metric.name, "classes": classes, "log_target": log_target, "seed": seed,
-        "n_folds": n_folds, "fold_kind": spec.fold_kind, "only_folds": None if only_folds is None else todo,
+        "n_folds": n_folds, "fold_kind": spec.fold_kind, "fold_col": spec.fold_col, "outputs": outputs.kind,
+        "only_folds": None if only_folds is None else todo,
         "time_limit": time_limit, "data_dir": str(Path(data_dir).resolve()), "code_version": git_version(),
         "command": " ".join(sys.argv), "data_fingerprint": runs.data_fingerprint(spec, data, resume_dir),
     })
@@ -276,13 +171,13 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
     if weights is not None:
         log.info(f"sample weights ({config['sample_weight']}): min {weights.min():.3f}, max {weights.max():.3f}")
     target = np.log1p(y) if log_target else y
-    n_out = outputs.n_out if outputs is not None else 1 if classes is None else len(classes)
+    n_out = outputs.width(classes)
     model_factory = ModelFactory(recipe, config, X, ContextMaker(spec, len(classes) if classes else 0, seed,
                                                                  per_fold_budget, run_dir, resume_dir is not None),
-                                 floor=None if outputs is not None else prediction_floor(spec, y))
+                                 floor=outputs.floor(y))
 
     def score(rows: np.ndarray, pred: np.ndarray) -> float:
-        return metric(y[rows], squeeze(pred)) if outputs is None else outputs.score(data, rows, pred)
+        return outputs.score(data, y, rows, pred)
     fold_of = folds["fold"].to_numpy()
     oof = np.full((len(X), n_out), np.nan)
     test_folds, fold_scores, fold_times = [], [], []
@@ -330,20 +225,14 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
         return run_dir
     done = np.flatnonzero(np.isin(fold_of, todo))
 
-    def holdout_of(test_parts: np.ndarray) -> float | None:
-        if outputs is not None:
-            return outputs.holdout_score(data, test_parts)
-        return holdout_score(spec, data, fold_average(test_parts, metric, classes, config["fold_average"]), classes)
-
-    extra["variants"] = {name: {"cv": score(done, v_oof[done]), "holdout": holdout_of(np.stack(v_tests))}
+    extra["variants"] = {name: {"cv": score(done, v_oof[done]),
+                                "holdout": outputs.holdout_score(data, np.stack(v_tests), classes, config)}
                          for name, (v_oof, v_tests) in variant_preds.items()}
     for name, scores in extra["variants"].items():
         holdout = "" if scores["holdout"] is None else f", local holdout {scores['holdout']:.5f}"
         log.info(f"{name.replace('_', ' ')}: CV {metric.name} {scores['cv']:.5f}{holdout}")
-    if outputs is not None:
-        return outputs.write_results(run_dir, data, fold_of, oof, todo, fold_scores, test_folds, started, extra)
-    return write_results(run_dir, spec, data, y, classes, fold_of, oof, todo, fold_scores, test_folds,
-                         fold_average(test_folds, metric, classes, config["fold_average"]), started, extra)
+    return outputs.write_results(run_dir, data, y, classes, fold_of, oof, todo, fold_scores, test_folds, config,
+                                 started, extra)
 
 
 @dataclass
@@ -389,7 +278,7 @@ def _fit_predict(model_factory: ModelFactory, name: str, X: pd.DataFrame, target
     them. The model's scratch folder goes when it is empty."""
     model = model_factory(name)
     kwargs = {} if weights is None else {"sample_weight": weights[rows]}
-    if "valid" in inspect.signature(model.fit).parameters:
+    if takes(model, "valid"):
         kwargs["valid"] = (X.iloc[valid_rows], target[valid_rows])
     model = model.fit(X.iloc[rows], target[rows], **kwargs) or model
     floor = model_factory.floor
@@ -424,87 +313,6 @@ def _time_split(model_factory, X, target, y, valid, dates, weights, config, log_
             "train_rows": int(len(train_rows)), "valid_rows": int(len(valid_rows)),
             "valid_from": str(dates[valid].min().date()), "valid_to": str(dates[valid].max().date()),
             "seconds": time.time() - t0}
-
-
-FOLD_AVERAGES = ("probabilities", "logits")
-
-
-def fold_average(test_folds: np.ndarray, metric: Metric, classes: list | None,
-                 how: str = "probabilities") -> np.ndarray:
-    """Test predictions averaged over folds: values in the metric's space; class probabilities by their mean
-    (``probabilities``) or by the softmax of their mean log (``logits``: a geometric mean, renormalised)."""
-    if classes is None:
-        return average(test_folds, metric, axis=0)
-    if how not in FOLD_AVERAGES:
-        raise UserError(f"--set fold_average={how!r}: choose one of {list(FOLD_AVERAGES)}.")
-    if how == "logits":
-        mean_log = np.log(np.clip(test_folds, 1e-12, None)).mean(axis=0)
-        weights = np.exp(mean_log - mean_log.max(axis=-1, keepdims=True))
-        return weights / weights.sum(axis=-1, keepdims=True)
-    return test_folds.mean(axis=0)
-
-
-def read_solution(spec: CompetitionSpec, data: Dataset) -> pd.DataFrame | None:
-    """The data folder's hidden answers (the demos write them; a Kaggle download has none), ids as text."""
-    path = data.data_dir / spec.solution_file
-    text = {spec.id_col: str, **({} if spec.task == "regression" else {spec.target_col: str})}
-    return read_csv(path, [spec.id_col], "solution", dtype=text) if path.is_file() else None
-
-
-def holdout_score(spec: CompetitionSpec, data: Dataset, test_pred: np.ndarray, classes: list | None) -> float | None:
-    """The local-holdout score of test predictions, where the data have a solution file (the demos do)."""
-    solution = read_solution(spec, data)
-    if solution is None:
-        return None
-    values, target_cols = to_submission_values(spec, squeeze(test_pred), classes, data.sample_submission)
-    sub = submission.build(data.sample_submission, spec.id_col, data.test[spec.id_col], values, target_cols)
-    return submission.score(sub, solution, spec.id_col, spec.metric, classes)
-
-
-def write_results(run_dir: Path, spec: CompetitionSpec, data: Dataset, y: np.ndarray, classes: list | None,
-                  fold_of: np.ndarray, oof: np.ndarray, folds_done: list[int], fold_scores: list[float],
-                  test_folds: np.ndarray, test_pred: np.ndarray, started: float, extra: dict) -> Path:
-    """Write OOF, test predictions, the validated submission, metrics (with the local holdout when a
-    solution file exists) and plots. Shared by runs, merged runs and ensembles."""
-    log = start_log(run_dir) if not logging_to(run_dir) else get_log()
-    metric = spec.metric
-    done = np.isin(fold_of, folds_done)
-    cv_score = metric(y[done], squeeze(oof[done]))
-    columns = prediction_columns(spec, classes)
-    oof_df = pd.DataFrame(oof[done], columns=columns)
-    oof_df.insert(0, "target", data.train[spec.target_col].to_numpy()[done])
-    oof_df.insert(0, "fold", fold_of[done])
-    oof_df.insert(0, spec.id_col, data.train[spec.id_col].to_numpy()[done])
-    write_csv(run_dir / "oof.csv", oof_df)
-    test_df = pd.DataFrame(test_pred.reshape(len(data.test), -1), columns=columns)
-    test_df.insert(0, spec.id_col, data.test[spec.id_col].to_numpy())
-    write_csv(run_dir / "test_pred.csv", test_df)
-    write_npy(run_dir / "test_folds.npy", test_folds)
-
-    values, target_cols = to_submission_values(spec, squeeze(test_pred), classes, data.sample_submission)
-    sub = submission.build(data.sample_submission, spec.id_col, data.test[spec.id_col], values, target_cols)
-    submission.write(run_dir / "submission.csv", sub, data.sample_submission, spec.id_col, metric, classes)
-
-    metrics = {
-        "competition": spec.name, "metric": metric.name, "greater_is_better": metric.greater_is_better,
-        "cv": cv_score, "cv_mean": float(np.mean(fold_scores)), "cv_std": float(np.std(fold_scores)),
-        "folds": dict(zip(map(str, folds_done), map(float, fold_scores))), "holdout": None, **extra,
-    }
-    solution = read_solution(spec, data)
-    if solution is not None:
-        metrics["holdout"] = submission.score(sub, solution, spec.id_col, metric, classes)
-        if len(test_folds) > 1:  # each fold's model alone, beside the fold ensemble above
-            metrics["holdout_folds"] = {str(k): holdout_score(spec, data, test_folds[i], classes)
-                                        for i, k in enumerate(folds_done)}
-    metrics["wall_time_s"] = time.time() - started
-    write_json(run_dir / "metrics.json", metrics)
-    plots.run_plots(run_dir, metric, y[done], squeeze(oof[done]), folds_done, fold_scores, classes)
-
-    holdout = "" if metrics["holdout"] is None else f", local holdout {metrics['holdout']:.5f}"
-    log.info(f"CV {metric.name} {cv_score:.5f} (folds {metrics['cv_mean']:.5f} ± {metrics['cv_std']:.5f})"
-             f"{holdout}; {metrics['wall_time_s']:.1f} s")
-    log.info(f"submission: {run_dir / 'submission.csv'}")
-    return run_dir
 
 
 def _predict(model, X: pd.DataFrame, log_target: bool,

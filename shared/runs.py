@@ -39,12 +39,6 @@ def git_version() -> str:
     return "unknown"
 
 
-def is_detection_run(path: Path) -> bool:
-    """A run whose predictions are boxes (its OOF is the padded detection table), blended and merged by
-    ``shared.detection.blend``."""
-    return (Path(path) / "oof_table.npy").is_file()
-
-
 CREATED: list[Path] = []  # run folders this process made (the runner removes those a failed run left empty)
 
 
@@ -236,18 +230,25 @@ def load_summary(path: Path) -> Run:
     return Run(path, load_config(path), load_metrics(path), None, None, None)
 
 
+def outputs_of(config: dict) -> str:
+    """What a run's predictions are (``Outputs.kind``), as its config.yaml records it (runs made before it was
+    recorded: a detection run is one of the detection competition)."""
+    return config.get("outputs") or ("detection" if config.get("metric") == "map" else "table")
+
+
 def load_run(path: Path) -> Run:
     path = Path(path)
     needed = ["config.yaml", "metrics.json", "oof.csv", "test_pred.csv", "folds.csv"]
     if not path.is_dir():
         raise UserError(f"{path} is not a run directory (it does not exist).")
-    if (path / "oof_detections.json").is_file():
-        raise UserError(f"{path} is a detection run: blend it with other detection runs only (ensemble.py fuses "
-                        "their boxes) and merge.py joins partial detection runs.")
+    config = load_config(path)
+    if outputs_of(config) != "table":
+        raise UserError(f"{path} is a {outputs_of(config)} run: blend it with other {outputs_of(config)} runs only "
+                        "(ensemble.py), and merge.py joins partial runs of one recipe.")
     missing = [n for n in needed if not (path / n).is_file()]
     if missing:
         raise UserError(f"{path} is not a complete run directory: missing {missing}.")
-    config, metrics = load_config(path), load_metrics(path)
+    metrics = load_metrics(path)
     id_col = config["id_col"]
     def read(name):  # round_trip: floats read back bit-exact, so merged runs equal full runs
         return pd.read_csv(path / name, dtype={id_col: str}, float_precision="round_trip")

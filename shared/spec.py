@@ -1,17 +1,31 @@
-"""``CompetitionSpec`` (what a competition is: files, columns, metric, submission format) and ``Recipe``
-(a named model configuration). A competition folder provides one ``SPEC``; nothing else in shared/
-needs to know it exists."""
+"""``CompetitionSpec`` (what a competition is: files, columns, metric, folds, submission format) and
+``Recipe`` (a named model configuration). A competition folder provides one ``SPEC``; nothing in shared/
+knows it exists (the registry, ``competitions``, is what the entry points use).
+
+The extension points, all declared here:
+- ``task``, ``metric_name`` (any metric in ``shared.metrics``; a competition may register its own with
+  ``shared.metrics.register(Metric(...))``, saying its direction and whether it takes values, labels or
+  probabilities);
+- ``fold_kind`` with its ``fold_col`` (the group column of ``group`` folds, the date or order column of
+  ``time`` folds);
+- ``load`` / ``load_run_data`` (what a run reads; extra loaded data go in ``Dataset.extra``);
+- ``outputs``: what the predictions are (``Outputs``): a table row per id (``shared.tables.TableOutputs``,
+  the default) or a competition's own kind (detection: boxes); it says how runs are scored, averaged,
+  written, blended, merged and how a submission file is checked and scored;
+- ``image_path`` (rows that are images), ``clean_train``, ``time_col``, ``make_demo``, ``accelerator``;
+- the model interface of recipes is ``shared.models``."""
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
+from shared.cv import SPLITTERS, parse_dates
 from shared.errors import UserError, show
 from shared.io import inside, read_csv
 from shared.metrics import Metric, get_metric
@@ -48,8 +62,53 @@ class Recipe:
 class Dataset:
     train: pd.DataFrame
     test: pd.DataFrame
-    sample_submission: pd.DataFrame
+    sample_submission: pd.DataFrame | None
     data_dir: Path
+    extra: dict = field(default_factory=dict)  # what else a competition loads (detection: the COCO ground truth)
+
+
+@runtime_checkable
+class Outputs(Protocol):
+    """What a competition's predictions are, for the runner, the blends and the scripts. ``kind`` is recorded in
+    every run's config.yaml (``outputs``), so that ensemble, merge and score route on it."""
+
+    kind: str
+    submission_files: tuple[str, ...]  # the file(s) a run writes for Kaggle, the first the one to submit
+
+    def encode(self, data: Dataset) -> tuple[np.ndarray, list | None]:
+        """(the training target as the models and metric take it, the classes or None)."""
+
+    def check(self, data: Dataset, y: np.ndarray, classes: list | None, n_folds: int) -> None:
+        """Refuse, before anything is written, data the predictions could not be submitted for."""
+
+    def width(self, classes: list | None) -> int:
+        """Numbers per row of the saved prediction table."""
+
+    def floor(self, y: np.ndarray) -> float | None:
+        """The lowest value a prediction may take (None: no bound)."""
+
+    def score(self, data: Dataset, y: np.ndarray, rows: np.ndarray, pred: np.ndarray) -> float:
+        """The metric of predictions for training ``rows``."""
+
+    def holdout_score(self, data: Dataset, test_folds: np.ndarray, classes: list | None, config: dict) -> float | None:
+        """The local-holdout score of the folds' test predictions, averaged; None without a solution file."""
+
+    def write_results(self, run_dir: Path, data: Dataset, y: np.ndarray, classes: list | None, fold_of: np.ndarray,
+                      oof: np.ndarray, folds_done: list[int], fold_scores: list[float], test_folds: np.ndarray,
+                      config: dict, started: float, extra: dict) -> Path:
+        """OOF, test predictions, the checked submission, metrics.json and pictures."""
+
+    def ensemble(self, run_dirs: list[Path], method: str, out_root: Path, data_dir: Path | None = None) -> Path:
+        """Blend finished runs into a new run folder."""
+
+    def merge(self, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) -> Path:
+        """Join partial runs (``--only-folds``) into one complete run folder."""
+
+    def score_file(self, file: Path, solution: Path, sample: Path | None = None, id_col: str | None = None) -> str:
+        """``score.py``'s line for a submission file against a solution file."""
+
+    def check_submission(self, file: Path, data: Dataset) -> None:
+        """Refuse a submission file the competition would not accept."""
 
 
 @dataclass
@@ -66,7 +125,8 @@ class CompetitionSpec:
     test_file: str | None = "test.csv"  # None: the test ids are the sample submission's (CIFAR-10)
     sample_submission_file: str = "sample_submission.csv"
     solution_file: str = "solution.csv"  # hidden answers written by demo builders; never read by training
-    fold_kind: str = "kfold"
+    fold_kind: str = "kfold"  # kfold | stratified | group | time (shared.cv.SPLITTERS)
+    fold_col: str = ""  # group folds: the group column (a group never spans two folds); time folds: the order
     time_col: str = ""  # a date column: runs also score a time-ordered split on it (train earlier, validate later)
     # Image competitions: relative image path of each row, ``image_path(frame, split) -> Series``
     # (split: train | test); ``load`` adds the absolute paths as column ``image_path`` and checks the files.
@@ -79,10 +139,53 @@ class CompetitionSpec:
     clean_train_about: str = ""
     layout_dirs: tuple[str, ...] = ()  # folders a complete download holds besides the files (images/)
     submit_note: str = ""  # set where the competition is scored off Kaggle: what to do with the file instead
+    accelerator: bool | None = None  # a Kaggle kernel asks for a GPU (None: for image competitions)
+    on_kaggle: bool = True  # False: the data come from ``make_demo`` only (no Kaggle download, no attached data)
+
+    def __post_init__(self):
+        if self.fold_kind not in SPLITTERS:
+            raise ValueError(f"{self.name}: fold_kind {self.fold_kind!r} is not one of {SPLITTERS}")
+        if self.fold_kind in ("group", "time") and not self.fold_col:
+            raise ValueError(f"{self.name}: {self.fold_kind} folds need fold_col (the column they read)")
 
     @property
     def metric(self) -> Metric:
         return get_metric(self.metric_name)
+
+    @property
+    def outputs(self) -> Outputs:
+        """What the predictions are; a table row per id unless a competition brings its own kind."""
+        from shared.tables import TableOutputs
+
+        return TableOutputs(self)
+
+    @property
+    def wants_gpu(self) -> bool:
+        return self.image_path is not None if self.accelerator is None else self.accelerator
+
+    def load_run_data(self, data_dir: Path, config: dict) -> Dataset:
+        """The data a run of ``config`` reads (its run settings may choose, e.g. detection's image list)."""
+        return self.load(Path(data_dir), clean=config.get("clean_train", True))
+
+    def fold_values(self, data: Dataset) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(groups, order) that ``fold_kind`` reads from ``fold_col`` (None where it reads none)."""
+        if self.fold_kind not in ("group", "time"):
+            return None, None
+        if self.fold_col not in data.train.columns:
+            raise UserError(f"{data.data_dir / self.train_file} lacks column {self.fold_col!r}, which {self.name}'s "
+                            f"{self.fold_kind} folds read; use the competition's original file.")
+        values = data.train[self.fold_col]
+        if values.isna().any():
+            raise UserError(f"{data.data_dir / self.train_file}: column {self.fold_col!r} is empty at id "
+                            f"{show(data.train[self.id_col][values.isna()].iloc[0])}; {self.fold_kind} folds need "
+                            "a value in every row.")
+        if self.fold_kind == "group":
+            return values.astype(str).to_numpy(), None
+        order = values if pd.api.types.is_numeric_dtype(values) else parse_dates(values)
+        if order.isna().any():
+            raise UserError(f"{data.data_dir / self.train_file}: column {self.fold_col!r} has {show(values[order.isna()].iloc[0])}, "
+                            "which is neither a number nor a date; time folds order the rows by it.")
+        return None, order.to_numpy()
 
     def recipe(self, name: str | None) -> Recipe:
         name = name or self.default_recipe

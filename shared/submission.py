@@ -42,8 +42,8 @@ def build(sample: pd.DataFrame, id_col: str, ids, values, columns: list[str] | N
 
 
 def is_label_column(metric: Metric, columns: list[str]) -> bool:
-    """Accuracy on a single column: the column holds labels, compared as text (not probabilities)."""
-    return metric.name == "accuracy" and len(columns) == 1
+    """A label metric (accuracy) on a single column: the column holds labels, compared as text."""
+    return metric.takes == "labels" and len(columns) == 1
 
 
 def validate(sub: pd.DataFrame, sample: pd.DataFrame, id_col: str, metric: Metric,

@@ -1,5 +1,6 @@
-"""Shared fixtures: the small House Prices demo (built once per test session / xdist worker), a runner
-for the scripts as subprocesses, and helpers to snapshot a folder byte for byte."""
+"""Shared fixtures: the demo of every competition (built once per test session / xdist worker), a runner
+for the scripts in-process and one as subprocesses, a generated table, and helpers to snapshot a folder byte for
+byte."""
 from __future__ import annotations
 
 import hashlib
@@ -65,8 +66,13 @@ def run_cli(script: str, *args) -> tuple[int, str, str]:
     if not any(type(h) is logging.StreamHandler for h in log.handlers):
         log.addHandler(logging.StreamHandler(sys.stderr))
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(entry, [str(a) for a in args])
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = main(entry, [str(a) for a in args])
+    finally:  # as at the end of a process: the run's log.txt is closed, so no later command writes into it
+        for handler in [h for h in log.handlers if isinstance(h, logging.FileHandler)]:
+            log.removeHandler(handler)
+            handler.close()
     return rc, out.getvalue(), err.getvalue()
 
 
@@ -94,6 +100,32 @@ def assert_user_error(rc: int, stderr: str) -> str:
     return lines[0]
 
 
+# The demo size tests use for each competition: the smallest each has.
+TEST_SIZES = {"house_prices": "small", "california_house_prices": "tiny", "cifar10": "tiny",
+              "classify_leaves": "tiny", "cowboy_outfits": "tiny"}
+
+
+@pytest.fixture(scope="session")
+def demos(request, tmp_path_factory):
+    """``demos(name, size=None)``: the demo of a competition (``TEST_SIZES`` by default), built the first time a
+    test of this session asks for it. Read-only for tests: copy it before changing anything."""
+    import competitions
+
+    built = {}
+
+    def get(name: str, size: str | None = None) -> Path:
+        size = size or TEST_SIZES[name]
+        if (name, size) not in built:
+            if (name, size) == ("house_prices", "small"):
+                built[name, size] = request.getfixturevalue("demo_dir")
+            else:
+                folder = tmp_path_factory.mktemp(f"{name}-{size}") / name
+                built[name, size] = competitions.get(name).make_demo(folder, size=size)
+        return built[name, size]
+
+    return get
+
+
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
     """The small House Prices demo (500 train / 500 test rows, real Ames data) in Kaggle's layout.
@@ -116,3 +148,28 @@ def linear_run(demo_dir, tmp_path_factory) -> tuple[Path, Path, str, str]:
     rc, stdout, stderr = run_script("run", "house_prices", "--data", demo_dir, *FAST_LINEAR, "--out", out)
     assert rc == 0, stderr
     return out, Path(last_line(stdout)), stdout, stderr
+
+
+def synthetic_classification(folder: Path, n_classes: int) -> Path:
+    """A generic-path competition in ``folder`` with ``n_classes`` classes named alpha, beta, gamma (``target``,
+    id ``row_id``): a number, a colour, a date and text with commas, quotes, newlines and accents."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 400
+    x = rng.normal(size=n)
+    colour = rng.choice(["red", "green", "blue"], n)
+    labels = np.array(["alpha", "beta", "gamma"])[:n_classes]
+    score = x + (colour == "red") * 1.5
+    y = labels[np.digitize(score, np.quantile(score, np.linspace(0, 1, n_classes + 1)[1:-1]))]
+    dates = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D")
+    text = [f"a lovely, \"quiet\" place near {c}\nwith {t} trees é" for c, t in zip(colour, rng.integers(0, 10**6, n))]
+    df = pd.DataFrame({"row_id": np.arange(n) + 1000, "x": x, "colour": colour, "when": dates.strftime("%Y-%m-%d"),
+                       "notes": text, "target": y})
+    folder.mkdir(parents=True)
+    df.iloc[:300].to_csv(folder / "train.csv", index=False)
+    df.iloc[300:].drop(columns="target").to_csv(folder / "test.csv", index=False)
+    df.iloc[300:][["row_id"]].assign(target=labels[0]).to_csv(folder / "sample_submission.csv", index=False)
+    df.iloc[300:][["row_id", "target"]].to_csv(folder / "solution.csv", index=False)
+    return folder

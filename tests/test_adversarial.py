@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import assert_user_error, last_line, run_script, snapshot
+from conftest import assert_user_error, last_line, run_cli, snapshot
 
 from shared.adversarial import adversarial_validation
 from shared.cv import time_holdout
@@ -58,48 +58,47 @@ def test_time_holdout_validates_on_the_latest_rows():
 
 
 @pytest.fixture(scope="module")
-def chp(tmp_path_factory) -> Path:
-    from competitions.california_house_prices.demo import build
-
-    return build(tmp_path_factory.mktemp("chp") / "california_house_prices", size="small")
+def chp(demos) -> Path:
+    return demos("california_house_prices")
 
 
 def test_adversarial_script_on_a_competition(chp, tmp_path):
-    rc, out, err = run_script("adversarial", "california_house_prices", "--data", chp, "--weights",
-                              "--out", tmp_path)
+    rc, out, err = run_cli("adversarial", "california_house_prices", "--data", chp, "--weights",
+                           "--out", tmp_path)
     assert rc == 0, err[-2000:]
     run_dir = Path(last_line(out))
     report = json.loads((run_dir / "report.json").read_text())
     assert report["dropped"] == ["Listed On"]  # the split's own time column, left out by default
     assert 0.5 <= report["auc"] <= 1 and len(report["top_features"]) == 10
     weights = pd.read_csv(run_dir / "weights.csv")
-    assert list(weights.columns) == ["Id", "weight"] and len(weights) == 3000
+    assert list(weights.columns) == ["Id", "weight"]
+    assert weights["Id"].tolist() == pd.read_csv(chp / "train.csv")["Id"].tolist()  # one weight per training row
     assert abs(weights["weight"].mean() - 1) < 1e-6
     assert (run_dir / "adversarial.png").stat().st_size > 10_000
     # the weights file feeds a run; a file missing an id is refused before anything is written
-    rc, out, err = run_script("run", "california_house_prices", "--data", chp, "--recipe", "linear", "--folds", "2",
-                              "--set", f"sample_weight={run_dir / 'weights.csv'}", "--out", tmp_path)
+    rc, out, err = run_cli("run", "california_house_prices", "--data", chp, "--recipe", "linear", "--folds", "2",
+                           "--set", f"sample_weight={run_dir / 'weights.csv'}", "--out", tmp_path)
     assert rc == 0, err[-2000:]
     assert "sample weights" in (Path(last_line(out)) / "log.txt").read_text()
     weights.iloc[1:].to_csv(tmp_path / "short.csv", index=False)
     before = snapshot(tmp_path / "california_house_prices")
-    rc, out, err = run_script("run", "california_house_prices", "--data", chp, "--recipe", "linear",
-                              "--set", f"sample_weight={tmp_path / 'short.csv'}", "--out", tmp_path)
+    rc, out, err = run_cli("run", "california_house_prices", "--data", chp, "--recipe", "linear",
+                           "--set", f"sample_weight={tmp_path / 'short.csv'}", "--out", tmp_path)
     assert "no weight for training id '0'" in assert_user_error(rc, err)
     assert snapshot(tmp_path / "california_house_prices") == before
 
 
 def test_adversarial_script_generic_path_and_bad_drop(demo_dir, tmp_path):
-    rc, out, err = run_script("adversarial", "tabular", "--data", demo_dir, "--target", "SalePrice", "--id", "Id",
-                              "--metric", "rmsle", "--out", tmp_path)
+    rc, out, err = run_cli("adversarial", "tabular", "--data", demo_dir, "--target", "SalePrice", "--id", "Id",
+                           "--metric", "rmsle", "--out", tmp_path)
     assert rc == 0, err[-2000:]
     assert json.loads((Path(last_line(out)) / "report.json").read_text())["auc"] < 0.75  # Kaggle-like random split
-    rc, out, err = run_script("adversarial", "house_prices", "--data", demo_dir, "--drop", "NoSuchColumn",
-                              "--out", tmp_path)
+    rc, out, err = run_cli("adversarial", "house_prices", "--data", demo_dir, "--drop", "NoSuchColumn",
+                           "--out", tmp_path)
     assert "NoSuchColumn" in assert_user_error(rc, err)
 
 
 def test_recipe_without_sample_weights_says_so(chp, tmp_path):
-    rc, out, err = run_script("run", "california_house_prices", "--data", chp, "--recipe", "baseline",
-                              "--set", "sample_weight=adversarial", "--out", tmp_path)
+    rc, out, err = run_cli("run", "california_house_prices", "--data", chp, "--recipe", "baseline",
+                           "--set", "sample_weight=adversarial", "--out", tmp_path)
     assert "does not take sample weights" in assert_user_error(rc, err)

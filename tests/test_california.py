@@ -10,17 +10,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import assert_user_error, last_line, run_script, snapshot
+from conftest import assert_user_error, last_line, run_cli, snapshot
 
-from competitions.california_house_prices.demo import build
 from competitions.california_house_prices.features import gbm_features
 
 FAST = ["--folds", "3", "--set", "max_rounds=150", "--set", "text_svd_components=4"]
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    return build(tmp_path_factory.mktemp("chp") / "california_house_prices", size="tiny")
+def tiny(demos) -> Path:
+    return demos("california_house_prices", "tiny")
 
 
 @pytest.fixture
@@ -55,7 +54,7 @@ def test_features_parse_text_numbers_and_keep_lists_and_text_for_the_folds():
 
 
 def test_gbm_run_records_shuffled_and_time_split_scores(tiny, tmp_path):
-    rc, out, err = run_script("run", "california-house-prices", "--data", tiny, *FAST, "--out", tmp_path)
+    rc, out, err = run_cli("run", "california-house-prices", "--data", tiny, *FAST, "--out", tmp_path)
     assert rc == 0, err[-2000:]
     run_dir = Path(last_line(out))
     sub, sample = pd.read_csv(run_dir / "submission.csv"), pd.read_csv(tiny / "sample_submission.csv")
@@ -66,8 +65,8 @@ def test_gbm_run_records_shuffled_and_time_split_scores(tiny, tmp_path):
     assert split["time_col"] == "Listed On" and split["valid_rows"] + split["train_rows"] == 600
     assert 90 <= split["valid_rows"] <= 150 and split["valid_from"] >= "2020-05-01"
     assert 0 < split["score"] < 0.4 and 0 < metrics["cv"] < 0.4 and metrics["holdout"] < 0.4
-    rc, out, err = run_script("run", "california-house-prices", "--data", tiny, *FAST, "--set", "time_col=''",
-                              "--out", tmp_path)
+    rc, out, err = run_cli("run", "california-house-prices", "--data", tiny, *FAST, "--set", "time_col=''",
+                           "--out", tmp_path)
     assert rc == 0, err[-2000:]
     assert "time_split" not in json.loads((Path(last_line(out)) / "metrics.json").read_text())
 
@@ -85,7 +84,7 @@ def test_messy_values_are_handled(tiny_copy, tmp_path):
         df["Listed Price"] = df["Listed Price"].map(lambda v: "" if pd.isna(v) else f"${v:,.0f}")
     train.to_csv(tiny_copy / "train.csv", index=False)
     test.to_csv(tiny_copy / "test.csv", index=False)
-    rc, out, err = run_script("run", "california_house_prices", "--data", tiny_copy, *FAST, "--out", tmp_path)
+    rc, out, err = run_cli("run", "california_house_prices", "--data", tiny_copy, *FAST, "--out", tmp_path)
     assert rc == 0, err[-2000:]
     run_dir = Path(last_line(out))
     sub = pd.read_csv(run_dir / "submission.csv")
@@ -96,31 +95,31 @@ def test_messy_values_are_handled(tiny_copy, tmp_path):
 def test_column_missing_from_test_is_one_clear_error(tiny_copy, tmp_path):
     pd.read_csv(tiny_copy / "test.csv").drop(columns=["Summary"]).to_csv(tiny_copy / "test.csv", index=False)
     (tmp_path / "out").mkdir()
-    rc, out, err = run_script("run", "california_house_prices", "--data", tiny_copy, "--out", tmp_path / "out")
+    rc, out, err = run_cli("run", "california_house_prices", "--data", tiny_copy, "--out", tmp_path / "out")
     line = assert_user_error(rc, err)
     assert "test.csv lacks column(s) ['Summary']" in line
     assert snapshot(tmp_path / "out") == {}
 
 
 def test_unknown_time_column_is_one_clear_error(tiny, tmp_path):
-    rc, out, err = run_script("run", "california_house_prices", "--data", tiny, "--set", "time_col=Sold On",
-                              "--out", tmp_path)
+    rc, out, err = run_cli("run", "california_house_prices", "--data", tiny, "--set", "time_col=Sold On",
+                           "--out", tmp_path)
     assert "time column 'Sold On' is not in train.csv" in assert_user_error(rc, err)
 
 
 def test_merged_partial_runs_keep_the_time_split(tiny, tmp_path):
-    from shared import blend_runs
+    import competitions
     from shared.compare import table
     from shared.runs import load_run
 
     parts = []
     for folds in ("1,2", "0"):
-        rc, out, err = run_script("run", "california_house_prices", "--data", tiny, *FAST, "--only-folds", folds,
-                                  "--out", tmp_path)
+        rc, out, err = run_cli("run", "california_house_prices", "--data", tiny, *FAST, "--only-folds", folds,
+                               "--out", tmp_path)
         assert rc == 0, err[-2000:]
         parts.append(load_run(Path(last_line(out))))
     assert "time_split" not in parts[0].metrics and "time_split" in parts[1].metrics  # fold 0's run scores it
-    merged = load_run(blend_runs.merge([p.path for p in parts], tmp_path))
+    merged = load_run(competitions.get("california_house_prices").outputs.merge([p.path for p in parts], tmp_path))
     assert merged.metrics["time_split"] == parts[1].metrics["time_split"]
     text = table([merged])
     assert "time split rmsle" in text.splitlines()[0]

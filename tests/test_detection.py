@@ -23,10 +23,8 @@ INT64_MAX = 2**63 - 1
 
 
 @pytest.fixture(scope="module")
-def cowboy(tmp_path_factory) -> Path:
-    from competitions.cowboy_outfits.demo import build
-
-    return build(tmp_path_factory.mktemp("cowboy") / "cowboy_outfits", size="tiny")
+def cowboy(demos) -> Path:
+    return demos("cowboy_outfits")
 
 
 def test_demo_has_the_exact_layout_with_ids_beyond_int64(cowboy):
@@ -259,7 +257,7 @@ def test_detector_trains_checkpoints_and_predicts_rows(cowboy, tmp_path):
                             "roi_batch": 32, "score_threshold": 0.0}, ctx).fit(X, y)
     assert len(model.history_) == 1 and np.isfinite(model.history_[0]["train_loss"])
     assert (tmp_path / "fold0" / "last.pt").is_file() and (tmp_path / "fold0" / "history.csv").is_file()
-    from shared.detection.task import unpad
+    from shared.detection.boxes import unpad
 
     out = unpad(model.predict(X.iloc[:2]))
     assert len(out) == 2 and all(o.ndim == 2 and o.shape[1] == 6 for o in out)
@@ -268,11 +266,11 @@ def test_detector_trains_checkpoints_and_predicts_rows(cowboy, tmp_path):
 
 
 def test_run_writes_answer_json_with_exact_ids_and_scores_it_like_score_py(cowboy, tmp_path):
-    from conftest import last_line, run_script
+    from conftest import last_line, run_cli
 
-    rc, out, err = run_script("run", "cowboy_outfits", "--data", cowboy, "--folds", "2", "--set", "epochs=1",
-                              "--set", "max_side=96", "--set", "proposals=100", "--set", "roi_batch=32",
-                              "--set", "pretrained=false", "--set", "predict=valid", "--out", tmp_path, timeout=900)
+    rc, out, err = run_cli("run", "cowboy_outfits", "--data", cowboy, "--folds", "2", "--set", "epochs=1",
+                           "--set", "max_side=96", "--set", "proposals=100", "--set", "roi_batch=32",
+                           "--set", "pretrained=false", "--set", "predict=valid", "--out", tmp_path)
     assert rc == 0, err[-3000:]
     run_dir = Path(last_line(out))
     valid = read_image_list(cowboy / "valid.csv", cowboy / "images")
@@ -294,8 +292,8 @@ def test_run_writes_answer_json_with_exact_ids_and_scores_it_like_score_py(cowbo
     folds = pd.read_csv(run_dir / "folds.csv", dtype=str)
     assert {int(i) for i in folds["id"]} == train_ids  # ids beyond int64 written exactly
     assert (run_dir / "boxes.png").stat().st_size > 5000 and (run_dir / "fold0" / "curves.png").is_file()
-    rc, out, err = run_script("score", run_dir / "submission.zip", "--solution", cowboy / "solution_valid.json",
-                              "--competition", "cowboy_outfits")
+    rc, out, err = run_cli("score", run_dir / "submission.zip", "--solution", cowboy / "solution_valid.json",
+                           "--competition", "cowboy_outfits")
     assert rc == 0, err
     assert float(out.split()[1]) == pytest.approx(evaluate(truth, answer)["mAP"], abs=1e-6)
 
@@ -304,7 +302,7 @@ def _fake_detection_run(cowboy, out_root: Path, name: str, noise: float, seed: i
     """A detection run directory from synthetic detections: the true boxes moved by ``noise`` (in box sizes)."""
     import competitions
     from shared.cv import assign_folds
-    from shared.detection.task import pad
+    from shared.detection.boxes import pad
     from shared.runs import new_run_dir, save_config
 
     spec = competitions.get("cowboy_outfits")
@@ -335,18 +333,18 @@ def _fake_detection_run(cowboy, out_root: Path, name: str, noise: float, seed: i
     pd.DataFrame({"id": data.train["id"], "fold": fold_of}).to_csv(run_dir / "folds.csv", index=False)
     oof = detections(list(data.train["annotations"]))
     test = np.stack([detections(valid_truth), detections(valid_truth)])
-    scores = [spec.outputs.score(data, np.flatnonzero(fold_of == k), oof[fold_of == k]) for k in (0, 1)]
-    spec.outputs.write_results(run_dir, data, fold_of, oof, [0, 1], scores, test, 0.0,
-                               {"recipe": name, "complete": True})
+    scores = [spec.outputs.score(data, None, np.flatnonzero(fold_of == k), oof[fold_of == k]) for k in (0, 1)]
+    spec.outputs.write_results(run_dir, data, None, None, fold_of, oof, [0, 1], scores, test, {"predict": "valid"},
+                               0.0, {"recipe": name, "complete": True})
     return run_dir
 
 
 def test_detection_runs_blend_by_weighted_boxes_fusion_with_nested_weights(cowboy, tmp_path):
-    from conftest import last_line, run_script
+    from conftest import last_line, run_cli
 
     good = _fake_detection_run(cowboy, tmp_path, "good", 0.03, 1)
     bad = _fake_detection_run(cowboy, tmp_path, "bad", 0.6, 2)
-    rc, out, err = run_script("ensemble", good, bad, "--out", tmp_path, timeout=600)
+    rc, out, err = run_cli("ensemble", good, bad, "--out", tmp_path)
     assert rc == 0, err[-3000:]
     blend_dir = Path(last_line(out))
     metrics = json.loads((blend_dir / "metrics.json").read_text())
@@ -362,12 +360,12 @@ def test_detection_runs_blend_by_weighted_boxes_fusion_with_nested_weights(cowbo
     folds = pd.read_csv(bad / "folds.csv", dtype=str)
     folds["fold"] = folds["fold"].map({"0": "1", "1": "0"})
     folds.to_csv(bad / "folds.csv", index=False)
-    rc, out, err = run_script("ensemble", good, bad, "--out", tmp_path)
+    rc, out, err = run_cli("ensemble", good, bad, "--out", tmp_path)
     assert "folds.csv differs" in err and rc == 2
 
 
 def test_weighted_box_fusion_keeps_scores_in_range_with_unequal_weights():
-    from shared.detection.model import wbf_merge
+    from shared.detection.boxes import wbf_merge
 
     a = np.array([[10, 10, 20, 20, 0.9, 1], [11, 10, 20, 20, 0.8, 1]], float)  # two overlapping boxes of one run
     fused = wbf_merge([a, np.zeros((0, 6))], 100, 100, 0.55, 100, [0.9, 0.1])
@@ -376,6 +374,7 @@ def test_weighted_box_fusion_keeps_scores_in_range_with_unequal_weights():
     np.testing.assert_allclose(both, a[:1], atol=1e-4)  # two views agreeing: the same box and score
 
 
+@pytest.mark.integration  # three trainings
 def test_merged_partial_detection_runs_equal_a_full_run(cowboy, tmp_path):
     from conftest import assert_user_error, last_line, run_script
 

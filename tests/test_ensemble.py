@@ -10,16 +10,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import synthetic_classification
 
 import competitions
 from competitions.house_prices import demo
-from shared import blend_runs, runner
+from shared import runner
 from shared.ensemble import Blender, nested_oof
 from shared.errors import UserError
 from shared.metrics import get_metric, rmse
 
 ROOT = Path(__file__).resolve().parents[1]
 RMSE, RMSLE, LOGLOSS = get_metric("rmse"), get_metric("rmsle"), get_metric("logloss")
+
+
+def blend(run_dirs, method, out, data_dir=None):
+    """scripts/ensemble.py's call: the runs' spec blends them."""
+    return competitions.of_runs(run_dirs).outputs.ensemble(run_dirs, method, out, data_dir)
+
+
+def merge(run_dirs, out, data_dir=None):
+    return competitions.of_runs(run_dirs).outputs.merge(run_dirs, out, data_dir)
 
 
 def _members(y, sigmas, seed=0):
@@ -118,7 +128,7 @@ def house_runs(tmp_path_factory):
 @pytest.mark.parametrize("method", ["mean", "rank", "weights", "stack"])
 def test_ensemble_writes_a_complete_run(house_runs, method):
     data, out, runs = house_runs
-    run_dir = blend_runs.ensemble([runs["linear"], runs["gbm"]], method, out)
+    run_dir = blend([runs["linear"], runs["gbm"]], method, out)
     for name in ["config.yaml", "folds.csv", "oof.csv", "test_pred.csv", "metrics.json", "submission.csv",
                  "members.md", "fold_scores.png"]:
         assert (run_dir / name).is_file(), name
@@ -132,41 +142,41 @@ def test_ensemble_writes_a_complete_run(house_runs, method):
     sub, sample = pd.read_csv(run_dir / "submission.csv"), pd.read_csv(data / "sample_submission.csv")
     assert list(sub["Id"]) == list(sample["Id"]) and (sub["SalePrice"] > 0).all()
     # an ensemble is itself a run: it can be blended again
-    again = blend_runs.ensemble([run_dir, runs["gbm"]], "mean", out)
+    again = blend([run_dir, runs["gbm"]], "mean", out)
     assert (again / "submission.csv").is_file()
 
 
 def test_ensemble_refusals(house_runs, tmp_path):
     data, out, runs = house_runs
     with pytest.raises(UserError, match="folds.csv differs"):
-        blend_runs.ensemble([runs["linear"], runs["linear_4folds"]], "mean", out)
+        blend([runs["linear"], runs["linear_4folds"]], "mean", out)
     with pytest.raises(UserError, match="only some folds"):
-        blend_runs.ensemble([runs["linear"], runs["gbm_part_a"]], "mean", out)
+        blend([runs["linear"], runs["gbm_part_a"]], "mean", out)
     with pytest.raises(UserError, match="at least two"):
-        blend_runs.ensemble([runs["linear"]], "mean", out)
+        blend([runs["linear"]], "mean", out)
     broken = tmp_path / "no_oof"
     shutil.copytree(runs["gbm"], broken)
     (broken / "oof.csv").unlink()
     with pytest.raises(UserError, match="missing .*oof.csv"):
-        blend_runs.ensemble([runs["linear"], broken], "mean", out)
+        blend([runs["linear"], broken], "mean", out)
     other_ids = tmp_path / "other_ids"
     shutil.copytree(runs["gbm"], other_ids)
     pred = pd.read_csv(other_ids / "test_pred.csv")
     pred.loc[0, "Id"] = 999999
     pred.to_csv(other_ids / "test_pred.csv", index=False)
     with pytest.raises(UserError, match="other test ids"):
-        blend_runs.ensemble([runs["linear"], other_ids], "mean", out)
+        blend([runs["linear"], other_ids], "mean", out)
     other_comp = tmp_path / "other_comp"
     shutil.copytree(runs["gbm"], other_comp)
     cfg = (other_comp / "config.yaml").read_text().replace("competition: house_prices", "competition: tabular")
     (other_comp / "config.yaml").write_text(cfg)
     with pytest.raises(UserError, match="one competition only"):
-        blend_runs.ensemble([runs["linear"], other_comp], "mean", out)
+        blend([runs["linear"], other_comp], "mean", out)
 
 
 def test_merge_of_partial_runs_equals_the_full_run(house_runs):
     data, out, runs = house_runs
-    merged = blend_runs.merge([runs["gbm_part_b"], runs["gbm_part_a"]], out)
+    merged = merge([runs["gbm_part_b"], runs["gbm_part_a"]], out)
     for name in ["oof.csv", "test_pred.csv", "submission.csv", "folds.csv"]:
         assert pd.read_csv(merged / name).equals(pd.read_csv(runs["gbm"] / name)), name
     assert np.array_equal(np.load(merged / "test_folds.npy"), np.load(runs["gbm"] / "test_folds.npy"))
@@ -179,11 +189,11 @@ def test_merge_of_partial_runs_equals_the_full_run(house_runs):
 def test_merge_refusals(house_runs):
     data, out, runs = house_runs
     with pytest.raises(UserError, match="fold 0 is in both"):
-        blend_runs.merge([runs["gbm_part_a"], runs["gbm"]], out)
+        merge([runs["gbm_part_a"], runs["gbm"]], out)
     with pytest.raises(UserError, match=r"fold\(s\) \[1, 2\] are in none"):
-        blend_runs.merge([runs["gbm_part_a"]], out)
+        merge([runs["gbm_part_a"]], out)
     with pytest.raises(UserError, match="differs from"):
-        blend_runs.merge([runs["gbm_part_a"], runs["linear"]], out)
+        merge([runs["gbm_part_a"], runs["linear"]], out)
 
 
 def test_ensemble_cli_prints_the_run_dir_last(house_runs):
@@ -200,9 +210,7 @@ def test_ensemble_cli_prints_the_run_dir_last(house_runs):
 
 def test_ensemble_of_classification_runs(tmp_path):
     """Probabilities blend like values: the blend's submission holds class names, its CV is nested."""
-    from test_house_prices import _synthetic_classification
-
-    data = _synthetic_classification(tmp_path / "data", 3)
+    data = synthetic_classification(tmp_path / "data", 3)
     from shared.tabular import generic
 
     spec = generic.spec_for(data, "target", "row_id", "accuracy")
@@ -210,7 +218,7 @@ def test_ensemble_of_classification_runs(tmp_path):
     a = runner.run(spec, "gbm", data, n_folds=3, out_root=out, overrides={"max_rounds": 100})
     b = runner.run(spec, "linear", data, n_folds=3, out_root=out)
     for method in ("weights", "stack", "rank"):
-        run_dir = blend_runs.ensemble([a, b], method, out)
+        run_dir = blend([a, b], method, out)
         sub = pd.read_csv(run_dir / "submission.csv")
         assert set(sub["target"]) <= {"alpha", "beta", "gamma"}
         oof = pd.read_csv(run_dir / "oof.csv")

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared.runner import ModelContext
+from shared.models import FoldPipeline, ModelContext
 from shared.tabular.features import auto_features, date_parts, infer_types, parse_numbers
-from shared.tabular.fold_features import FoldPipeline, MultiHot, TargetEncode, TextSVD, standard_steps
+from shared.tabular.fold_features import MultiHot, TargetEncode, TextSVD, standard_steps
 from shared.tabular.models import LinearModel
 
 CTX = ModelContext("regression", "rmse", 0, 0, None, Path("."), 1)

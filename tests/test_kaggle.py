@@ -1,6 +1,7 @@
 """Kaggle integration up to the network: credentials, the API calls we make (a fake client), unpacking
 archives into the competition layouts, layout errors, submission checks, the offline kernel bundle (run from a
-clean folder with only the bundle on sys.path), and every notebook executed end to end on tiny demo data."""
+clean folder with only the bundle on sys.path), and every notebook executed end to end on tiny demo data (these two
+are in the integration tier)."""
 from __future__ import annotations
 
 import json
@@ -11,12 +12,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, assert_user_error, run_script, snapshot
+from conftest import ROOT, assert_user_error, run_cli, snapshot
 
 import competitions
 from shared import kaggle_io, kernel, notebook
 from shared.errors import UserError
-from shared.outputs import MARKER
+from shared.folders import MARKER
 
 
 def _clear_credentials(monkeypatch, home: Path):
@@ -55,9 +56,9 @@ def test_download_without_credentials_says_how_to_get_them(tmp_path, monkeypatch
     _clear_credentials(monkeypatch, tmp_path / "home")
     with pytest.raises(UserError, match="KAGGLE_API_TOKEN.*access_token.*kaggle.json"):
         kaggle_io.connect()
-    rc, out, err = run_script("download", "house_prices", "--out", tmp_path / "d",
-                              env={"HOME": str(tmp_path / "home"), "KAGGLE_API_TOKEN": "", "KAGGLE_USERNAME": "",
-                                   "KAGGLE_KEY": "", "KAGGLE_CONFIG_DIR": "", "XDG_CONFIG_HOME": ""})
+    for name in ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_CONFIG_DIR", "XDG_CONFIG_HOME"):
+        monkeypatch.setenv(name, "")  # set but empty is no credential either
+    rc, out, err = run_cli("download", "house_prices", "--out", tmp_path / "d")
     line = assert_user_error(rc, err)
     assert "https://www.kaggle.com/settings/api" in line and not (tmp_path / "d").exists()
     assert not list(tmp_path.glob(".d.*"))
@@ -129,11 +130,11 @@ def test_download_unpacks_and_checks_the_layout(demo_dir, tmp_path):
     assert kaggle_io.download(spec, out, client=fake, force=True) == out
 
 
-def _packed_cifar(tmp_path: Path) -> tuple[Path, Path]:
+def _packed_cifar(demos, tmp_path: Path) -> tuple[Path, Path]:
     """The CIFAR-10 tiny demo, and a copy packed as Kaggle attaches it: train.7z and test.7z beside the csvs."""
     import py7zr
 
-    demo = competitions.get("cifar10").make_demo(tmp_path / "demo", size="tiny")
+    demo = demos("cifar10")
     packed = tmp_path / "packed"
     packed.mkdir()
     for split in ("train", "test"):
@@ -144,9 +145,9 @@ def _packed_cifar(tmp_path: Path) -> tuple[Path, Path]:
     return demo, packed
 
 
-def test_cifar_7z_archives_inside_the_zip_become_train_and_test(tmp_path):
+def test_cifar_7z_archives_inside_the_zip_become_train_and_test(demos, tmp_path):
     spec = competitions.get("cifar10")
-    demo, packed = _packed_cifar(tmp_path)
+    demo, packed = _packed_cifar(demos, tmp_path)
     archive = _zip_folder(packed, tmp_path / "cifar-10.zip", prefix="cifar-10/")  # wrapped in a folder too
     out = kaggle_io.download(spec, tmp_path / "data" / "cifar10", client=FakeApi(archive))
     assert kaggle_io.missing_files(spec, out) == []
@@ -154,16 +155,16 @@ def test_cifar_7z_archives_inside_the_zip_become_train_and_test(tmp_path):
     assert not list(out.rglob("*.7z"))
 
 
-def test_notebook_extracts_attached_7z_into_working(tmp_path, monkeypatch):
+def test_notebook_extracts_attached_7z_into_working(demos, tmp_path, monkeypatch):
     spec = competitions.get("cifar10")
-    demo, packed = _packed_cifar(tmp_path)
+    demo, packed = _packed_cifar(demos, tmp_path)
     inputs, working = tmp_path / "input", tmp_path / "working"
     shutil.copytree(packed, inputs / spec.slug)
     monkeypatch.setenv("KAGGLE_INPUT", str(inputs))
     monkeypatch.setenv("KAGGLE_WORKING", str(working))
     monkeypatch.setenv("KAGGLE_TEMP", str(tmp_path / "temp"))
     before = snapshot(inputs)
-    _, data_dir, out_root = notebook.prepare("cifar10")
+    data_dir, out_root = notebook.prepare(competitions.get("cifar10"))
     # extracted where the notebook's saved output does not grow; runs go to the output folder
     assert data_dir == tmp_path / "temp" / "data" / "cifar10" and out_root == working / "runs"
     assert kaggle_io.missing_files(spec, data_dir) == []
@@ -171,16 +172,16 @@ def test_notebook_extracts_attached_7z_into_working(tmp_path, monkeypatch):
     assert snapshot(inputs) == before  # the read-only input is left as it was
 
 
-def test_layout_errors_name_every_missing_file(tmp_path):
+def test_layout_errors_name_every_missing_file(demos, tmp_path):
     spec = competitions.get("classify_leaves")
-    demo = spec.make_demo(tmp_path / "leaves", size="tiny")
+    demo = Path(shutil.copytree(demos("classify_leaves"), tmp_path / "leaves"))
     shutil.rmtree(demo / "images")
     (demo / "sample_submission.csv").unlink()
     with pytest.raises(UserError, match=r"missing \['sample_submission.csv', 'images/'\]"):
         kaggle_io.check_layout(spec, demo)
     cowboy = competitions.get("cowboy_outfits")
     assert cowboy.layout() == ["train.json", "test.csv", "valid.csv", "images/"]
-    rc, _, err = run_script("download", "cowboy_outfits", "--check", tmp_path / "leaves")
+    rc, _, err = run_cli("download", "cowboy_outfits", "--check", tmp_path / "leaves")
     assert "missing ['train.json', 'valid.csv', 'images/']" in assert_user_error(rc, err)
 
 
@@ -227,17 +228,17 @@ def test_submit_validates_then_sends(demo_dir, tmp_path):
         kaggle_io.submit(spec, good, "msg", client=FakeApi(answer="Could not submit to competition"))
     bad = tmp_path / "bad.csv"
     bad.write_text("\n".join(sample.splitlines()[:-1]) + "\n")  # one test id short
-    rc, _, err = run_script("submit", "house_prices", bad, "-m", "x", "--data", demo_dir)
+    rc, _, err = run_cli("submit", "house_prices", bad, "-m", "x", "--data", demo_dir)
     assert "bad.csv" in assert_user_error(rc, err)
-    rc, out, err = run_script("submit", "house_prices", good, "--dry-run", "--data", demo_dir)
+    rc, out, err = run_cli("submit", "house_prices", good, "--dry-run", "--data", demo_dir)
     assert rc == 0 and "valid house_prices submission" in out
 
 
-def test_cowboy_submission_is_checked_and_not_sent(tmp_path):
+def test_cowboy_submission_is_checked_and_not_sent(demos, tmp_path):
     from shared.detection import submission as boxes
 
     spec = competitions.get("cowboy_outfits")
-    demo = spec.make_demo(tmp_path / "cowboy", size="tiny")
+    demo = demos("cowboy_outfits")
     data = spec.load(demo)
     image = data.test.iloc[0]
     detections = [{"image_id": image["id"], "category_id": 87, "bbox": [1.0, 2.0, 10.0, 12.0], "score": 0.5}]
@@ -306,7 +307,7 @@ def test_kernel_bundle_files_and_metadata(tmp_path):
     with pytest.raises(UserError, match="recipe 'linear' of house_prices takes no weights file"):
         kernel.build(competitions.get("house_prices"), tmp_path / "b5", "alice", recipe="linear", weights=[weights])
     assert not (tmp_path / "b5").exists()
-    rc, _, err = run_script("kernel", "house_prices", "--user", "alice", "--set", "nope=1", "--out", tmp_path / "b4")
+    rc, _, err = run_cli("kernel", "house_prices", "--user", "alice", "--set", "nope=1", "--out", tmp_path / "b4")
     assert "nope" in assert_user_error(rc, err) and not (tmp_path / "b4").exists()
 
 
@@ -338,6 +339,7 @@ def _text(nb) -> str:
                      for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
 
+@pytest.mark.integration
 def test_kernel_bundle_runs_from_a_clean_folder(demo_dir, tmp_path, monkeypatch):
     """A Kaggle session in miniature: /kaggle/input holds the competition and the code bundle, the notebook
     runs from an empty working folder, and only the bundle provides our code."""
@@ -398,6 +400,7 @@ def test_every_competition_has_a_notebook_without_outputs():
                    for c in nb["cells"] if c["cell_type"] == "code"), f"{path} is stored with outputs"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_notebook_runs_end_to_end(name, tmp_path, monkeypatch):
     _kernelspec(tmp_path, monkeypatch)
@@ -421,4 +424,4 @@ def test_on_kaggle_without_the_competition_attached_is_one_error(tmp_path, monke
     (tmp_path / "input" / "some-other-data").mkdir(parents=True)
     monkeypatch.setenv("KAGGLE_INPUT", str(tmp_path / "input"))
     with pytest.raises(UserError, match=r"no house-prices-advanced-regression-techniques under .*attach"):
-        notebook.prepare("house_prices")
+        notebook.prepare(competitions.get("house_prices"))

@@ -16,7 +16,7 @@ import pytest
 from conftest import ROOT, assert_user_error, last_line, snapshot
 
 import competitions
-from shared import kaggle_io, outputs
+from shared import folders, kaggle_io
 from shared.cli import main
 from shared.errors import UserError
 
@@ -81,7 +81,7 @@ def test_kernel_over_an_earlier_bundle_replaces_it_and_keeps_the_users_files(tmp
     rc, stdout, err = _run(capsys, "kernel", "house_prices", "--user", "alice", "--recipe", "gbm",
                            "--wheel-file", wheel, "--out", out)
     assert rc == 0, err
-    assert json.loads((out / outputs.MARKER).read_text())["kind"] == "kernel bundle"
+    assert json.loads((out / folders.MARKER).read_text())["kind"] == "kernel bundle"
     (out / "upload-log.txt").write_text("pushed version 3\n")  # the user's own file beside the bundle
     rc, stdout, err = _run(capsys, "kernel", "house_prices", "--user", "alice", "--recipe", "linear", "--out", out)
     assert rc == 0, err
@@ -89,7 +89,7 @@ def test_kernel_over_an_earlier_bundle_replaces_it_and_keeps_the_users_files(tmp
     assert json.loads((out / "kernel" / "kernel-metadata.json").read_text())["id"] == "alice/house-prices-linear"
     assert not (out / "code" / "wheels").exists()  # the earlier bundle is gone whole, not merged
     assert (out / "upload-log.txt").read_text() == "pushed version 3\n"
-    assert sorted(p.name for p in out.iterdir()) == [outputs.MARKER, "code", "kernel", "upload-log.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [folders.MARKER, "code", "kernel", "upload-log.txt"]
     assert _leftovers(out) == []
 
 
@@ -149,7 +149,7 @@ def test_make_demo_twice_replaces_the_earlier_demo_cleanly(tmp_path, capsys):
     assert len(list((out / "train").iterdir())) == len(labels) == 200  # no images left from the larger demo
     assert (out / "my-notes.md").read_text() == "baseline 0.61\n"
     assert kaggle_io.missing_files(competitions.get("cifar10"), out) == []
-    assert json.loads((out / outputs.MARKER).read_text())["size"] == "tiny"
+    assert json.loads((out / folders.MARKER).read_text())["size"] == "tiny"
     assert _leftovers(out) == []
 
 

@@ -4,7 +4,10 @@
   predictions, metrics and submission as an uninterrupted run; killed between folds, it keeps the finished
   fold (read back, not retrained).
 - The same seed gives identical OOF predictions and scores for every tabular recipe (AutoGluon aside: its
-  bagged models train in parallel worker processes and it documents no bit-exact mode) and for image recipes."""
+  bagged models train in parallel worker processes and it documents no bit-exact mode) and for image recipes.
+
+Both run real commands and are in the integration tier (``make test-integration``); the guard that every result
+is written atomically is a fast test of the default tier."""
 from __future__ import annotations
 
 import json
@@ -20,15 +23,13 @@ import pytest
 import torch
 from conftest import ROOT, last_line, run_script
 
-import competitions
-
 CIFAR_FAST = ["--folds", "2", "--set", "model=airbench_small", "--set", "epochs=3", "--set", "batch_size=32",
               "--set", "lr=0.05", "--set", "tta=flip"]
 
 
 @pytest.fixture(scope="module")
-def cifar(tmp_path_factory) -> Path:
-    return competitions.get("cifar10").make_demo(tmp_path_factory.mktemp("cifar") / "cifar10", size="tiny")
+def cifar(demos) -> Path:
+    return demos("cifar10")
 
 
 def _start(data: Path, out: Path) -> subprocess.Popen:
@@ -79,6 +80,7 @@ def _epochs_done(checkpoint: Path) -> int:
         return 0
 
 
+@pytest.mark.integration
 def test_killed_mid_epoch_resumes_to_the_same_weights_and_metrics(cifar, uninterrupted, tmp_path):
     proc = _start(cifar, tmp_path)
     # after fold 0's first epoch is saved (epoch 2 is under way): mid-training, mid-epoch
@@ -93,6 +95,7 @@ def test_killed_mid_epoch_resumes_to_the_same_weights_and_metrics(cifar, uninter
     _same_run(run_dir, uninterrupted)
 
 
+@pytest.mark.integration
 def test_killed_between_folds_keeps_the_finished_fold(cifar, uninterrupted, tmp_path):
     proc = _start(cifar, tmp_path)
     run_dir = _kill_when(proc, tmp_path, lambda d: (d / "fold0" / "predictions.npz").is_file())
@@ -109,16 +112,19 @@ def test_killed_between_folds_keeps_the_finished_fold(cifar, uninterrupted, tmp_
 
 # ---------------------------------------------------------------------------------------------- determinism
 
-TABULAR = [("house_prices", r, extra) for r, extra in (("baseline", ["--set", "epochs=5"]),
-                                                       ("baseline_mlp", ["--set", "epochs=5"]),
-                                                       ("linear", []), ("gbm", ["--set", "max_rounds=100"]))] + \
-          [("california_house_prices", r, extra) for r, extra in (("baseline", ["--set", "epochs=5"]),
-                                                                  ("linear", []),
-                                                                  ("gbm", ["--set", "max_rounds=50"]))]
+# Two runs in two processes per case: the integration tier (the default tier holds one tabular case, in
+# test_cli.py: test_same_seed_gives_identical_results_and_another_seed_other_folds).
+INTEGRATION = pytest.mark.integration
+TABULAR = [pytest.param("house_prices", r, extra, marks=INTEGRATION)
+           for r, extra in (("baseline", ["--set", "epochs=5"]), ("baseline_mlp", ["--set", "epochs=5"]),
+                            ("linear", []), ("gbm", ["--set", "max_rounds=100"]))] + \
+          [pytest.param("california_house_prices", r, extra, marks=INTEGRATION)
+           for r, extra in (("baseline", ["--set", "epochs=5"]), ("linear", []), ("gbm", ["--set", "max_rounds=50"]))]
 SLOW = pytest.mark.slow  # ResNet-18 from scratch: about a minute each on 2 cores (make test-slow)
-IMAGES = [("cifar10", "fast", ["--set", "model=airbench_small", "--set", "epochs=1"]),
+IMAGES = [pytest.param("cifar10", "fast", ["--set", "model=airbench_small", "--set", "epochs=1"], marks=INTEGRATION),
           pytest.param("cifar10", "baseline", ["--set", "epochs=1", "--set", "batch_size=64"], marks=SLOW),
-          ("classify_leaves", "baseline", ["--set", "epochs=1", "--set", "img_size=32"]),
+          pytest.param("classify_leaves", "baseline", ["--set", "epochs=1", "--set", "img_size=32"],
+                       marks=INTEGRATION),
           pytest.param("classify_leaves", "timm", ["--set", "model=resnet18", "--set", "epochs=1", "--set",
                                                    "img_size=32", "--set", "pretrained=false"], marks=SLOW),
           # detection is also checked by test_detection's merged-equals-full test (three identical trainings)
@@ -131,20 +137,12 @@ def _id(case) -> str:
     return f"{values[0]}-{values[1]}"
 
 
-@pytest.fixture(scope="module")
-def demos(tmp_path_factory) -> dict:
-    root = tmp_path_factory.mktemp("demos")
-    sizes = {"house_prices": "small", "california_house_prices": "small", "cifar10": "tiny",
-             "classify_leaves": "tiny", "cowboy_outfits": "tiny"}
-    return {name: competitions.get(name).make_demo(root / name, size=size) for name, size in sizes.items()}
-
-
 @pytest.mark.parametrize("competition,recipe,extra", TABULAR + IMAGES,
                          ids=[_id(c) for c in TABULAR + IMAGES])
 def test_same_seed_same_oof_and_scores(competition, recipe, extra, demos, tmp_path):
     outs = []
     for name in ("a", "b"):
-        rc, out, err = run_script("run", competition, "--data", demos[competition], "--recipe", recipe,
+        rc, out, err = run_script("run", competition, "--data", demos(competition), "--recipe", recipe,
                                   "--folds", "2", *extra, "--out", tmp_path / name, timeout=900)
         assert rc == 0, err[-2000:]
         outs.append(Path(last_line(out)))

@@ -90,9 +90,9 @@ class _Payload:
 
 
 @pytest.fixture(scope="module")
-def cifar_partial(tmp_path_factory) -> Path:
+def cifar_partial(demos, tmp_path_factory) -> Path:
     """A tiny image run of fold 0 of 2 (one epoch), with its ``fold0/last.pt``."""
-    data = competitions.get("cifar10").make_demo(tmp_path_factory.mktemp("cifar") / "cifar10", size="tiny")
+    data = demos("cifar10")
     out = tmp_path_factory.mktemp("runs")
     rc, stdout, stderr = call("run", "cifar10", "--data", data, "--recipe", "fast", "--folds", "2", "--only-folds",
                               "0", "--set", "model=airbench_small", "--set", "epochs=1", "--set", "batch_size=32",
@@ -252,8 +252,8 @@ def test_fingerprint_names_what_changed():
     assert fingerprint.differences("garbage", base) == ["the recorded data fingerprint is unreadable"]
 
 
-def test_image_fingerprint_lists_images_without_reading_them(tmp_path):
-    data = competitions.get("cifar10").make_demo(tmp_path / "cifar10", size="tiny")
+def test_image_fingerprint_lists_images_without_reading_them(demos, tmp_path):
+    data = Path(shutil.copytree(demos("cifar10"), tmp_path / "cifar10"))
     spec = competitions.get("cifar10")
     before = fingerprint.of(spec, spec.load(data))
     assert before["images"]["count"] == len(spec.load(data).train) + len(spec.load(data).test)

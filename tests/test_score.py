@@ -187,9 +187,8 @@ def test_submit_names_a_folder_passed_as_the_file(demo_dir, tmp_path, capsys):
 # ------------------------------------------------------------------------------------------ answer.json
 
 @pytest.fixture(scope="module")
-def cowboy(tmp_path_factory) -> Path:
-    return competitions.get("cowboy_outfits").make_demo(tmp_path_factory.mktemp("cowboy") / "cowboy_outfits",
-                                                        size="tiny")
+def cowboy(demos) -> Path:
+    return demos("cowboy_outfits")
 
 
 def _one(cowboy: Path, **change) -> list[dict]:
@@ -264,7 +263,7 @@ RUNS = {  # competition: (demo size, recipe, settings): the cheapest runs that w
 
 
 @pytest.fixture(scope="module", params=list(RUNS))
-def real_run(request, cowboy, tmp_path_factory) -> tuple[str, Path, Path]:
+def real_run(request, demos, tmp_path_factory) -> tuple[str, Path, Path]:
     """(competition, its demo folder, a finished 2-fold run on it), each made once."""
     from shared import runner
 
@@ -272,7 +271,7 @@ def real_run(request, cowboy, tmp_path_factory) -> tuple[str, Path, Path]:
     size, recipe, settings = RUNS[name]
     spec = competitions.get(name)
     root = tmp_path_factory.mktemp(name)
-    data = cowboy if name == "cowboy_outfits" else spec.make_demo(root / name, size=size)
+    data = demos(name, size)
     run_dir = runner.run(spec, recipe, data, n_folds=2, out_root=root / "runs", overrides=settings)
     return name, data, Path(run_dir)
 

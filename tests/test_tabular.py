@@ -10,7 +10,7 @@ import pytest
 
 from competitions.house_prices.features import gbm_features
 from shared import runner
-from shared.runner import ModelContext
+from shared.models import ModelContext
 from shared.spec import CompetitionSpec, Recipe
 from shared.tabular.features import as_categories, auto_features, infer_types
 from shared.tabular.models import LGBMModel, LinearModel, SingleFeatureLine

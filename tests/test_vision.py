@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import ROOT, assert_user_error, last_line, run_script
+from conftest import ROOT, assert_user_error, last_line, run_cli, run_script
 from PIL import Image
 
 from shared.errors import UserError
@@ -30,10 +30,8 @@ TINY = {**VISION_PARAMS, "model": "airbench", "augment": "flip_translate", "opt"
 
 
 @pytest.fixture(scope="module")
-def cifar(tmp_path_factory) -> Path:
-    from competitions.cifar10.demo import build
-
-    return build(tmp_path_factory.mktemp("cifar") / "cifar10", size="tiny")
+def cifar(demos) -> Path:
+    return demos("cifar10")
 
 
 @pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "LA", "P", "CMYK", "I;16", "1"])
@@ -95,7 +93,7 @@ def test_missing_image_names_the_row(cifar, tmp_path):
 
     data = Path(shutil.copytree(cifar, tmp_path / "cifar10"))
     (data / "train" / "7.png").unlink()
-    rc, out, err = run_script("run", "cifar10", "--data", data, "--out", tmp_path / "runs")
+    rc, out, err = run_cli("run", "cifar10", "--data", data, "--out", tmp_path / "runs")
     line = assert_user_error(rc, err)
     assert "lists id '7'" in line and "train/7.png does not exist" in line
     assert not (tmp_path / "runs").exists()
@@ -105,6 +103,7 @@ def _ctx(workdir: Path, resume=False) -> ModelContext:
     return ModelContext("multiclass", "accuracy", 10, 0, None, workdir, 1, resume)
 
 
+@pytest.mark.integration
 def test_resume_after_a_kill_ends_with_the_same_weights(cifar, tmp_path):
     """Train 3 epochs straight; train again but SIGKILL the process in epoch 2, then resume: the final
     weights, EMA and per-epoch history are identical."""
@@ -121,15 +120,15 @@ workdir, resume, slow = Path(sys.argv[1]), sys.argv[2] == "1", sys.argv[3] == "1
 labels = pd.read_csv({str(cifar / 'trainLabels.csv')!r})
 X = pd.DataFrame({{"image_path": [{str(cifar)!r} + f"/train/{{i}}.png" for i in labels["id"]]}})
 y = pd.Categorical(labels["label"]).codes.astype(int)
-if slow:  # make epoch 2 slow enough to be killed in the middle
-    import shared.vision.train as t
-    orig = t.loader
-    def slow_loader(*a, **k):
-        for batch in orig(*a, **k):
-            if len(a) > 5 and a[5] == 1:
-                import time; time.sleep(0.5)
-            yield batch
-    t.loader = slow_loader
+if slow:  # make epoch 2 slow enough to be killed in the middle: its images (dataset.epoch == 1) load slowly
+    import time
+    from shared.vision.data import ImageDataset
+    item = ImageDataset.__getitem__
+    def slow_item(self, i):
+        if self.epoch == 1:
+            time.sleep(0.02)
+        return item(self, i)
+    ImageDataset.__getitem__ = slow_item
 ctx = ModelContext("multiclass", "accuracy", 10, 0, None, workdir, 1, resume)
 model = VisionModel(TINY, ctx).fit(X, y)
 np.save(workdir / "probs.npy", model.predict(X.iloc[:20]))
@@ -158,9 +157,8 @@ np.save(workdir / "probs.npy", model.predict(X.iloc[:20]))
 
 
 def test_run_writes_class_name_submission_and_learning_curves(cifar, tmp_path):
-    rc, out, err = run_script("run", "cifar10", "--data", cifar, "--recipe", "fast", "--folds", "2",
-                              "--set", "epochs=2", "--set", "batch_size=32", "--set", "lr=0.05",
-                              "--out", tmp_path, timeout=600)
+    rc, out, err = run_cli("run", "cifar10", "--data", cifar, "--recipe", "fast", "--folds", "2",
+                           "--set", "epochs=2", "--set", "batch_size=32", "--set", "lr=0.05", "--out", tmp_path)
     assert rc == 0, err[-3000:]
     run_dir = Path(last_line(out))
     sub = pd.read_csv(run_dir / "submission.csv")
@@ -176,6 +174,7 @@ def test_run_writes_class_name_submission_and_learning_curves(cifar, tmp_path):
     assert metrics["metric"] == "accuracy" and 0 <= metrics["holdout"] <= 1
 
 
+@pytest.mark.integration
 def test_torchrun_two_gloo_processes_write_one_run(cifar, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE", MPLBACKEND="Agg")
     proc = subprocess.run([str(Path(sys.executable).parent / "torchrun"), "--nproc_per_node", "2",
@@ -214,6 +213,7 @@ def test_csv_of_image_paths_layout(tmp_path):
         spec.load(tmp_path)
 
 
+@pytest.mark.integration
 def test_streaming_inference_memory_is_flat_and_the_bench_reports_it(tmp_path):
     rc, out, err = run_script("bench_vision", "--steps", "2", "--batch", "32", "--sizes", "500,3000",
                               "--probe-px", "64", "--tta-images", "200", "--out", tmp_path, timeout=600)

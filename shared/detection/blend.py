@@ -4,6 +4,7 @@ the other folds' images only. The result is a normal detection run directory (ki
 from __future__ import annotations
 
 import itertools
+import shutil
 import time
 from pathlib import Path
 
@@ -11,9 +12,8 @@ import numpy as np
 import pandas as pd
 
 from shared import fingerprint
-from shared.blend_runs import warn_unproven, write_members
-from shared.detection.model import wbf_merge
-from shared.detection.task import pad, unpad
+from shared.detection.boxes import pad, unpad, wbf_merge
+from shared.ensemble import fold_owners, warn_unproven, write_members
 from shared.errors import UserError
 from shared.io import write_csv
 from shared.runs import load_config, load_metrics, new_run_dir, save_config, start_log
@@ -54,11 +54,10 @@ def _fuse(tables: list[np.ndarray], weights: np.ndarray, sizes: list[tuple[int, 
     return pad(fused, max_det)
 
 
-def ensemble(run_dirs: list[Path], out_root: Path, method: str = "weights", data_dir: Path | None = None,
+def ensemble(spec, run_dirs: list[Path], out_root: Path, method: str = "weights", data_dir: Path | None = None,
              iou: float = 0.55) -> Path:
-    """``method``: ``weights`` (grid-searched on OOF mAP, nested) or ``mean`` (equal weights)."""
-    import competitions
-
+    """Blend finished detection runs of ``spec`` (a ``DetectionSpec``): ``method`` ``weights`` (grid-searched on
+    OOF mAP, nested) or ``mean`` (equal weights)."""
     started = time.time()
     if method not in ("weights", "mean"):
         raise UserError(f"--method {method}: detection runs blend by Weighted Boxes Fusion with tuned ('weights') "
@@ -72,8 +71,9 @@ def ensemble(run_dirs: list[Path], out_root: Path, method: str = "weights", data
                                 f"{first['config'].get(key)!r}): blend runs of one competition, image list and folds.")
         if not r["folds"].equals(first["folds"]):
             raise UserError(f"{r['path']}/folds.csv differs from {first['path']}/folds.csv.")
-    spec = competitions.get(first["config"]["competition"])
-    data = spec.load(Path(data_dir or first["config"]["data_dir"]), predict=first["config"].get("predict", "test"))
+    if first["config"].get("competition") != spec.name:
+        raise UserError(f"{first['path']} is a run of {first['config'].get('competition')!r}, not {spec.name!r}.")
+    data = spec.load_run_data(Path(data_dir or first["config"]["data_dir"]), first["config"])
     outputs = spec.outputs
     for r in runs:
         if r["oof"].shape[0] != len(data.train) or r["test_folds"].shape[1] != len(data.test):
@@ -89,7 +89,7 @@ def ensemble(run_dirs: list[Path], out_root: Path, method: str = "weights", data
     fused_oof = [_fuse([r["oof"] for r in runs], w, train_sizes, iou, max_det) for w in candidates]
 
     def best(rows: np.ndarray) -> int:
-        scores = [outputs.score(data, rows, table[rows]) for table in fused_oof]
+        scores = [outputs.score(data, None, rows, table[rows]) for table in fused_oof]
         return int(np.argmax(scores))
 
     blended = np.full_like(first["oof"], np.nan)
@@ -102,7 +102,7 @@ def ensemble(run_dirs: list[Path], out_root: Path, method: str = "weights", data
     weights = candidates[best(np.arange(len(data.train)))]
     tests = [outputs.average(data, r["test_folds"], iou) for r in runs]
     test_table = _fuse(tests, weights, test_sizes, iou, max_det)
-    fold_scores = [outputs.score(data, np.flatnonzero(fold_of == k), blended[fold_of == k]) for k in folds]
+    fold_scores = [outputs.score(data, None, np.flatnonzero(fold_of == k), blended[fold_of == k]) for k in folds]
 
     run_dir = new_run_dir(out_root, spec.name, f"ensemble-{method}")
     start_log(run_dir).info(f"ensemble ({method}, Weighted Boxes Fusion) of {len(runs)} runs: "
@@ -110,35 +110,32 @@ def ensemble(run_dirs: list[Path], out_root: Path, method: str = "weights", data
     save_config(run_dir, {**{k: first["config"][k] for k in ("competition", "id_col", "task", "metric", "seed",
                                                              "n_folds", "fold_kind", "data_dir", "predict")},
                           "recipe": f"ensemble-{method}", "kind": "ensemble", "method": method,
-                          "members": [str(r["path"]) for r in runs], "weights": weights.tolist(),
+                          "outputs": outputs.kind, "members": [str(r["path"]) for r in runs], "weights": weights.tolist(),
                           fingerprint.KEY: current})
     write_csv(run_dir / "folds.csv", first["folds"])
     members = pd.DataFrame([{"run": r["path"].name, "recipe": r["config"]["recipe"], "cv": r["metrics"]["cv"],
                              "holdout": r["metrics"].get("holdout"), "weight": float(w)}
                             for r, w in zip(runs, weights)])
-    outputs.write_results(run_dir, data, fold_of, blended, folds, fold_scores, test_table[None], started,
+    outputs.write_results(run_dir, data, None, None, fold_of, blended, folds, fold_scores, test_table[None],
+                          first["config"], started,
                           {"recipe": f"ensemble-{method}", "kind": "ensemble", "complete": True,
                            "members": members.to_dict(orient="records"), "weights": weights.tolist(),
                            "weights_by_fold": chosen})
     return write_members(run_dir, members.to_dict(orient="records"), method)
 
 
-def merge(run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) -> Path:
-    """Join partial detection runs of one recipe (``--only-folds``) into one complete run: each fold's OOF
-    detections and test predictions from the run that trained it, fused over folds as a full run fuses them."""
-    import shutil
-
-    import competitions
-    from shared.blend_runs import fold_owners
-
+def merge(spec, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) -> Path:
+    """Join partial detection runs of one recipe of ``spec`` (``--only-folds``) into one complete run: each fold's
+    OOF detections and test predictions from the run that trained it, fused over folds as a full run fuses them."""
     started = time.time()
     runs = [_load(p, partial=True) for p in run_dirs]
     first = runs[0]
     owner_of, folds = fold_owners([(r["path"], r["config"], r["folds"], r["metrics"]["folds"]) for r in runs])
     owner = {k: runs[i] for k, i in owner_of.items()}
     fold_of = first["folds"]["fold"].astype(int).to_numpy()
-    spec = competitions.get(first["config"]["competition"])
-    data = spec.load(Path(data_dir or first["config"]["data_dir"]), predict=first["config"].get("predict", "test"))
+    if first["config"].get("competition") != spec.name:
+        raise UserError(f"{first['path']} is a run of {first['config'].get('competition')!r}, not {spec.name!r}.")
+    data = spec.load_run_data(Path(data_dir or first["config"]["data_dir"]), first["config"])
     current = fingerprint.of(spec, data)
     unproven = fingerprint.check_current([(r["path"], r["config"]) for r in runs], current, data.data_dir)
     oof = first["oof"].copy()
@@ -161,6 +158,7 @@ def merge(run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) ->
                 (run_dir / f"fold{k}").mkdir(exist_ok=True)
                 shutil.copy2(source, run_dir / f"fold{k}" / name)
     fold_times = {str(k): owner[k]["metrics"].get("fold_times_s", {}).get(str(k)) for k in folds}
-    return spec.outputs.write_results(run_dir, data, fold_of, oof, folds, fold_scores, test_folds, started,
+    return spec.outputs.write_results(run_dir, data, None, None, fold_of, oof, folds, fold_scores, test_folds,
+                                      first["config"], started,
                                       {"recipe": first["config"]["recipe"], "complete": True,
                                        "fold_times_s": fold_times, "merged_from": [str(r["path"]) for r in runs]})

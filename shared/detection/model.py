@@ -1,5 +1,5 @@
-"""Detectors from torchvision's zoo trained by the image engine's loop pieces (timm optimizer and per-update
-scheduler, AMP on CUDA, EMA, gradient clipping, full-state checkpoints with exact resume, progress bars,
+"""Detectors from torchvision's zoo trained by the shared scaffold (``shared.training``: timm optimizer and
+per-update scheduler, AMP on CUDA, EMA, gradient clipping, full-state checkpoints with exact resume, progress bars,
 learning curves), with albumentations' box-aware augmentation, LVIS-style repeat-factor sampling for rare
 classes, and horizontal-flip test-time augmentation merged by Weighted Boxes Fusion (``ensemble-boxes``).
 
@@ -29,20 +29,12 @@ from shared.config import (
     Range,
     Text,
 )
-from shared.detection.task import MAX_DETECTIONS
+from shared.detection.boxes import MAX_DETECTIONS, pad, wbf_merge
 from shared.errors import UserError
+from shared.training import OPTIMIZER_RANGES, Trainer, amp_dtype, autocast
 from shared.vision.data import augment_seed
 from shared.vision.images import BAD_IMAGE_POLICIES, load_rgb
 from shared.vision.nets import no_weights, pretrained_mode, weights_file
-from shared.vision.train import (
-    OPTIMIZER_RANGES,
-    Stepper,
-    _amp_dtype,
-    _device,
-    _seed_epoch,
-    load_checkpoint,
-    save_checkpoint,
-)
 
 ARCHITECTURES = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn_v2", "retinanet_resnet50_fpn_v2",
                  "fcos_resnet50_fpn")
@@ -216,32 +208,6 @@ def create(name: str, n_classes: int, pretrained: str = "false", weights: str = 
     return model
 
 
-def wbf_merge(views: list[np.ndarray], width: int, height: int, iou: float, max_det: int,
-              weights: list[float] | None = None) -> np.ndarray:
-    """Weighted Boxes Fusion of the views' detections (rows [x, y, w, h, score, label]), each view weighted."""
-    from ensemble_boxes import weighted_boxes_fusion
-
-    boxes, scores, labels = [], [], []
-    scale = np.array([width, height, width, height], np.float64)
-    for v in views:
-        v = np.asarray(v, float).reshape(-1, 6)
-        xyxy = np.clip(np.concatenate([v[:, :2], v[:, :2] + v[:, 2:4]], axis=1) / scale, 0, 1)
-        inside = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])  # boxes wholly outside the image go
-        boxes.append(xyxy[inside].tolist())
-        scores.append(v[inside, 4].tolist())
-        labels.append(v[inside, 5].tolist())
-    if not any(len(s) for s in scores):
-        return np.zeros((0, 6))
-    # box_and_model_avg: a fused box's score is the mean of its boxes' scores, scaled by the share of views that
-    # found it; it stays in [0, 1] whatever the view weights ('avg' can exceed 1 with unequal weights).
-    merged, merged_scores, merged_labels = weighted_boxes_fusion(boxes, scores, labels, weights=weights, iou_thr=iou,
-                                                                 skip_box_thr=0.0, conf_type="box_and_model_avg")
-    merged = np.asarray(merged) * scale
-    out = np.column_stack([merged[:, :2], merged[:, 2:] - merged[:, :2], merged_scores, merged_labels])
-    out = out[(out[:, 2] > 0) & (out[:, 3] > 0)]
-    return out[np.argsort(-out[:, 4])][:max_det]
-
-
 class DetectionModel:
     """``fit(X, y)`` with X holding ``image_path`` and y an object array of per-image ``(boxes xywh, labels)``;
     ``predict(X)`` -> a list of per-image arrays of rows [x, y, w, h, score, label]."""
@@ -250,91 +216,49 @@ class DetectionModel:
         self.params, self.ctx = {**DETECTION_PARAMS, **params}, ctx
         if self.params["tta"] not in ("none", "hflip"):
             raise UserError(f"--set tta={self.params['tta']!r}: choose none or hflip.")
-        from shared.detection.task import MAX_DETECTIONS
-
         if not 1 <= self.params["max_detections"] <= MAX_DETECTIONS:
             raise UserError(f"--set max_detections={self.params['max_detections']}: choose 1 to {MAX_DETECTIONS}.")
 
     def fit(self, X: pd.DataFrame, y, valid=None):
-        from timm.optim import create_optimizer_v2
-        from timm.scheduler import create_scheduler_v2
-        from timm.utils import ModelEmaV3
-
         p, ctx = self.params, self.ctx
-        torch.set_num_threads(ctx.n_jobs)
-        self.device_ = _device(p["device"])
-        amp = _amp_dtype(p["amp"], self.device_)
-        torch.manual_seed(ctx.seed)
+        trainer = Trainer(p, ctx)
+        device = self.device_ = trainer.device
         net = create(p["model"], ctx.n_classes, p["pretrained"], p["weights"], p["max_side"], p["proposals"],
-                     p["roi_batch"], p["score_threshold"], p["max_detections"]).to(self.device_)
+                     p["roi_batch"], p["score_threshold"], p["max_detections"]).to(device)
         targets = list(y)
         dataset = DetectionDataset(X["image_path"].tolist(), targets, train_transform(p["augment"], p["min_visibility"]),
                                    p["bad_images"], ctx.seed)
         factors = repeat_factors([labels for _, labels in targets], p["repeat_threshold"])
-        batches_per_epoch = max(1, math.ceil(factors.sum() / p["batch_size"]))
-        optimizer = create_optimizer_v2(net, opt=p["opt"], lr=p["lr"], weight_decay=p["weight_decay"],
-                                        momentum=p["momentum"])
-        scheduler, _ = create_scheduler_v2(optimizer, sched=p["sched"], num_epochs=p["epochs"],
-                                           warmup_epochs=p["warmup_epochs"], warmup_lr=p["lr"] * 0.01,
-                                           step_on_epochs=False, updates_per_epoch=batches_per_epoch)
-        ema = ModelEmaV3(net, decay=p["ema_decay"], use_warmup=True) if p["ema"] else None
-        scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
-        device = self.device_
+
+        def batches(epoch: int):
+            dataset.epoch = epoch
+            order = epoch_indices(factors, ctx.seed, epoch)
+            return torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, order.tolist()),
+                                               batch_size=p["batch_size"], shuffle=False, num_workers=p["workers"],
+                                               collate_fn=collate)
 
         def loss_of(batch):
             images, batch_targets = batch
             images = [im.to(device, non_blocking=True) for im in images]
             batch_targets = [{k: v.to(device) for k, v in t.items()} for t in batch_targets]
-            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            with trainer.autocast():
                 losses = net(images, batch_targets)
             return sum(losses.values()), len(images)
 
-        stepper = Stepper(net, net, optimizer, scheduler, ema, None, None, scaler, amp, 1, p["clip_grad"], device,
-                          torch.contiguous_format, loss_of=loss_of)
-        workdir = self.workdir_ = Path(ctx.workdir)
-        state = {"epoch": -1, "history": [], "best": -1.0}
-        if getattr(ctx, "resume", False) and (workdir / "last.pt").is_file():
-            state = load_checkpoint(workdir / "last.pt", device, net, ema, optimizer, scheduler, scaler)
-        history = state["history"]
-        self.net_ = net
-        for epoch in range(state["epoch"] + 1, p["epochs"]):
-            started = time.time()
-            _seed_epoch(ctx.seed, epoch)
-            dataset.epoch = epoch
-            net.train()
-            order = epoch_indices(factors, ctx.seed, epoch)
-            loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, order.tolist()),
-                                                 batch_size=p["batch_size"], shuffle=False, num_workers=p["workers"],
-                                                 collate_fn=collate)
-            progress = tqdm(iter(loader), total=len(loader), leave=False, disable=None,
-                            desc=f"epoch {epoch + 1}/{p['epochs']}")
-            train_loss, seen = stepper.epoch(progress, len(loader), epoch * batches_per_epoch)
-            scheduler.step(epoch + 1)
-            row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"],
-                   "train_img_s": seen / max(time.time() - started, 1e-9)}
-            row["seconds"] = time.time() - started
-            history.append(row)
-            state = {"epoch": epoch, "history": history, "best": -1.0}
-            save_checkpoint(workdir / "last.pt", net, ema, optimizer, scheduler, scaler, state)
-        self.history_ = history
-        self.net_ = (ema.module if ema is not None else net).eval()
-        if history:
-            from shared.io import write_csv
-            from shared.plots import learning_curves
-
-            write_csv(workdir / "history.csv", pd.DataFrame(history))
-            learning_curves(workdir / "curves.png", pd.DataFrame(history))
+        self.workdir_ = Path(ctx.workdir)
+        # the schedule counts the expected batches: repeat-factor sampling varies an epoch's length around it
+        self.net_, self.history_ = trainer.fit(net, loss_of, batches, epochs=p["epochs"],
+                                               updates_per_epoch=max(1, math.ceil(factors.sum() / p["batch_size"])))
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """One row per image: its detections [x, y, w, h, score, label] in the image's pixels, best first, padded
-        to ``max_detections`` blocks (``shared.detection.task.unpad`` gives the per-image arrays back)."""
+        to ``max_detections`` blocks (``shared.detection.boxes.unpad`` gives the per-image arrays back)."""
         return self.predict_variants(X)[""]
 
     def predict_variants(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         """``{"": with TTA, "no_tta": the plain view}`` from one pass when TTA is on (``{"": plain}`` when off),
         each a padded table (see ``predict``)."""
-        from shared.detection.task import MAX_DETECTIONS, pad
 
         return {name: pad(rows, MAX_DETECTIONS) for name, rows in self.detect(X).items()}
 
@@ -344,11 +268,10 @@ class DetectionModel:
         dataset = DetectionDataset(X["image_path"].tolist(), None, None, p["bad_images"])
         loader = torch.utils.data.DataLoader(dataset, batch_size=p["batch_size"], shuffle=False,
                                              num_workers=p["workers"], collate_fn=collate)
-        amp = _amp_dtype(p["amp"], self.device_)
         net = self.net_.eval()
         plain, merged = [], []
         started = time.time()
-        with torch.inference_mode(), torch.autocast(self.device_.type, dtype=amp, enabled=amp is not None):
+        with torch.inference_mode(), autocast(self.device_, amp_dtype(self.device_, p["amp"])):
             for images in tqdm(iter(loader), total=len(loader), desc="predict", leave=False, disable=None):
                 images = [im.to(self.device_) for im in images]
                 outs = [self._rows(o) for o in net(images)]

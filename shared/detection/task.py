@@ -16,40 +16,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from shared.detection.boxes import MAX_DETECTIONS, ROW, pad, to_results, unpad, wbf_merge
 from shared.detection.coco import Coco, evaluate, read_coco, read_image_list
 from shared.errors import UserError
 from shared.io import inside
+from shared.metrics import Metric, register
 from shared.spec import CompetitionSpec, Dataset
 
-ROW = 6  # x, y, w, h, score, label
-MAX_DETECTIONS = 100  # the width of a padded row, in detections (COCO scores at most 100 per image)
+
+def _boxes_only(y_true, y_pred) -> float:
+    raise UserError("mAP is scored from boxes against a COCO json: use scripts/score.py SUBMISSION.zip "
+                    "--solution SOLUTION.json --competition NAME.")
+
+
+MAP = register(Metric("map", _boxes_only, True, "detection", takes="boxes"))  # COCO mAP@[.5:.95]: coco.evaluate
+
 PREDICT_SPLITS = ("test", "valid")
-
-
-def pad(detections: list[np.ndarray], max_detections: int) -> np.ndarray:
-    """Per-image detection rows -> one padded table row per image (best scores first)."""
-    out = np.full((len(detections), max_detections * ROW), np.nan)
-    for i, rows in enumerate(detections):
-        rows = np.asarray(rows, float).reshape(-1, ROW)
-        rows = rows[np.argsort(-rows[:, 4], kind="stable")][:max_detections]
-        out[i, :rows.size] = rows.ravel()
-    return out
-
-
-def unpad(table: np.ndarray) -> list[np.ndarray]:
-    table = np.asarray(table, float)
-    rows = table.reshape(len(table), -1, ROW)
-    return [r[~np.isnan(r[:, 4])] for r in rows]
-
-
-def to_results(detections: list[np.ndarray], image_ids, label_to_category: dict[int, int]) -> list[dict]:
-    """COCO results with the original image and category ids."""
-    out = []
-    for image_id, rows in zip(image_ids, detections):
-        for x, y, w, h, score, label in rows:
-            out.append({"image_id": image_id, "category_id": label_to_category[int(round(label))],
-                        "bbox": [float(x), float(y), float(w), float(h)], "score": float(score)})
-    return out
 
 
 @dataclass
@@ -99,13 +81,19 @@ class DetectionSpec(CompetitionSpec):
         test["image_path"] = [str(images / name) for name in test["file_name"]]
         sizes = [_size(p) for p in test["image_path"]]
         test["width"], test["height"] = [w for w, _ in sizes], [h for _, h in sizes]
-        data = Dataset(train.reset_index(drop=True), test.reset_index(drop=True), None, data_dir)
-        data.coco, data.predict = coco, predict
-        return data
+        return Dataset(train.reset_index(drop=True), test.reset_index(drop=True), None, data_dir,
+                       extra={"coco": coco, "predict": predict})
+
+    def load_run_data(self, data_dir: Path, config: dict) -> Dataset:
+        return self.load(Path(data_dir), clean=config.get("clean_train", True), predict=config.get("predict", "test"))
 
     @property
     def outputs(self) -> DetectionOutputs:
         return DetectionOutputs(self)
+
+    @property
+    def wants_gpu(self) -> bool:
+        return True if self.accelerator is None else self.accelerator
 
 
 def _timing(run_dir: Path, folds: list[int], eval_s: float, n_images: int) -> dict:
@@ -134,37 +122,43 @@ def _size(path: str) -> tuple[int, int]:
 
 
 class DetectionOutputs:
-    """What the runner asks of a competition whose predictions are boxes."""
+    """The ``Outputs`` (``shared.spec.Outputs``) of a competition whose predictions are boxes."""
+
+    kind = "detection"
+    submission_files = ("submission.zip", "answer.json")
 
     def __init__(self, spec: DetectionSpec):
         self.spec = spec
-        self.n_out = spec.max_detections * ROW
 
     def encode(self, data: Dataset) -> tuple[np.ndarray, list]:
         targets = np.empty(len(data.train), dtype=object)
         targets[:] = list(data.train["annotations"])
         return targets, list(self.spec.categories)
 
-    def n_classes(self) -> int:
-        return len(self.spec.categories)
+    def check(self, data: Dataset, y: np.ndarray, classes: list, n_folds: int) -> None:
+        """``load`` checked the json, the image lists and the images already."""
+
+    def width(self, classes: list | None) -> int:
+        return self.spec.max_detections * ROW
+
+    def floor(self, y: np.ndarray) -> None:
+        return None
 
     def _truth(self, data: Dataset, rows) -> Coco:
-        return data.coco.subset(data.train["id"].iloc[rows])
+        return data.extra["coco"].subset(data.train["id"].iloc[rows])
 
     def _categories(self, data: Dataset) -> dict[int, int]:
-        return {label: cid for cid, label in data.coco.labels.items()}
+        return {label: cid for cid, label in data.extra["coco"].labels.items()}
 
     def evaluate_rows(self, data: Dataset, rows: np.ndarray, table: np.ndarray) -> dict:
         ids = data.train["id"].iloc[rows].tolist()
         return evaluate(self._truth(data, rows), to_results(unpad(table), ids, self._categories(data)))
 
-    def score(self, data: Dataset, rows: np.ndarray, table: np.ndarray) -> float:
+    def score(self, data: Dataset, y, rows: np.ndarray, table: np.ndarray) -> float:
         return self.evaluate_rows(data, rows, table)["mAP"]
 
     def average(self, data: Dataset, test_folds: np.ndarray, iou: float = 0.55) -> np.ndarray:
         """The folds' detections of each test image fused by Weighted Boxes Fusion."""
-        from shared.detection.model import wbf_merge
-
         if len(test_folds) == 1:
             return test_folds[0]
         per_fold = [unpad(t) for t in test_folds]
@@ -173,19 +167,54 @@ class DetectionOutputs:
         return pad(merged, self.spec.max_detections)
 
     def holdout(self, data: Dataset, table: np.ndarray) -> dict | None:
-        solution = data.data_dir / f"solution_{data.predict}.json"
+        solution = data.data_dir / f"solution_{data.extra['predict']}.json"
         if not solution.is_file():
             return None
         truth = read_coco(solution, self.spec.categories)
         return evaluate(truth, to_results(unpad(table), data.test["id"].tolist(), self._categories(data)))
 
-    def holdout_score(self, data: Dataset, test_folds: np.ndarray) -> float | None:
+    def holdout_score(self, data: Dataset, test_folds: np.ndarray, classes=None, config=None) -> float | None:
         """The local-holdout mAP of the folds' test detections, fused; None without a solution file."""
         result = self.holdout(data, self.average(data, test_folds))
         return None if result is None else result["mAP"]
 
-    def write_results(self, run_dir: Path, data: Dataset, fold_of: np.ndarray, oof: np.ndarray, folds_done: list[int],
-                      fold_scores: list[float], test_folds: np.ndarray, started: float, extra: dict) -> Path:
+    def ensemble(self, run_dirs: list[Path], method: str, out_root: Path, data_dir: Path | None = None) -> Path:
+        from shared.detection import blend
+
+        return blend.ensemble(self.spec, run_dirs, out_root, method, data_dir)
+
+    def merge(self, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) -> Path:
+        from shared.detection import blend
+
+        return blend.merge(self.spec, run_dirs, out_root, data_dir)
+
+    def score_file(self, file: Path, solution: Path, sample: Path | None = None, id_col: str | None = None) -> str:
+        """A zip holding answer.json (or the json itself) against a COCO json of the answers."""
+        from shared.detection import submission as boxes
+        from shared.submission import require_file
+
+        require_file(solution, "the solution", ("solution_test.json", "solution_valid.json"),
+                     "the demos write solution_test.json and solution_valid.json in the data folder")
+        truth = read_coco(solution, self.spec.categories)
+        detections = boxes.read(file)
+        boxes.check(detections, truth.images, truth.categories,
+                    {i: (w, h) for i, w, h in zip(truth.images["id"], truth.images["width"], truth.images["height"])},
+                    where=str(file))
+        result = evaluate(truth, detections)
+        per_class = ", ".join(f"{k} {'-' if v is None else f'{v:.4f}'}" for k, v in result["per_class_AP"].items())
+        return (f"map {result['mAP']:.6f} (mAP@[.5:.95]); AP50 {result['AP50']:.6f}; AP75 {result['AP75']:.6f}; "
+                f"per class: {per_class}")
+
+    def check_submission(self, file: Path, data: Dataset) -> None:
+        from shared.detection import submission as boxes
+
+        boxes.check(boxes.read(file), data.test, self.spec.categories,
+                    {i: (w, h) for i, w, h in zip(data.test["id"], data.test["width"], data.test["height"])},
+                    where=str(file))
+
+    def write_results(self, run_dir: Path, data: Dataset, y, classes, fold_of: np.ndarray, oof: np.ndarray,
+                      folds_done: list[int], fold_scores: list[float], test_folds: np.ndarray, config: dict,
+                      started: float, extra: dict) -> Path:
         from shared import plots
         from shared.detection import submission
         from shared.io import write_json, write_npy, write_text
@@ -210,7 +239,8 @@ class DetectionOutputs:
         test_results = to_results(unpad(test_table), data.test["id"].tolist(), categories)
         sizes = dict(zip(data.test["id"], zip(data.test["width"], data.test["height"])))
         submission.write(run_dir / "submission.zip", test_results, data.test, self.spec.categories, sizes)
-        metrics = {"competition": self.spec.name, "metric": "map", "greater_is_better": True, "predict": data.predict,
+        metrics = {"competition": self.spec.name, "metric": "map", "greater_is_better": True,
+                   "predict": data.extra["predict"],
                    "cv": oof_metrics["mAP"], "cv_mean": float(np.mean(fold_scores)), "cv_std": float(np.std(fold_scores)),
                    "folds": dict(zip(map(str, folds_done), map(float, fold_scores))),
                    "oof": oof_metrics, "holdout": None, **extra}
@@ -227,7 +257,7 @@ class DetectionOutputs:
         plots.boxes_plot(run_dir / "boxes.png", data.train["image_path"].iloc[shown].tolist(),
                          [data.train["annotations"].iloc[i] for i in shown], unpad(oof[shown]),
                          {label: self.spec.categories[cid] for label, cid in categories.items()})
-        held = "" if holdout is None else (f", local holdout ({data.predict}) mAP {holdout['mAP']:.4f} "
+        held = "" if holdout is None else (f", local holdout ({data.extra['predict']}) mAP {holdout['mAP']:.4f} "
                                            f"AP50 {holdout['AP50']:.4f}")
         log.info(f"OOF mAP@[.5:.95] {oof_metrics['mAP']:.4f}, AP50 {oof_metrics['AP50']:.4f} (folds "
                  f"{metrics['cv_mean']:.4f} ± {metrics['cv_std']:.4f}){held}; {metrics['wall_time_s']:.1f} s")
@@ -237,7 +267,7 @@ class DetectionOutputs:
                      f"COCO evaluation of {timing['coco_eval_images']} images {timing['coco_eval_s']:.2f} s")
         per_class = ", ".join(f"{k} {'—' if v is None else f'{v:.3f}'}" for k, v in oof_metrics["per_class_AP"].items())
         log.info(f"OOF AP per class: {per_class}")
-        log.info(f"submission: {run_dir / 'submission.zip'} (answer.json for {len(data.test)} {data.predict} images)")
+        log.info(f"submission: {run_dir / 'submission.zip'} (answer.json for {len(data.test)} {data.extra['predict']} images)")
         return run_dir
 
 

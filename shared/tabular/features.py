@@ -5,11 +5,12 @@ in ``fold_features`` and is fitted on each fold's training rows only."""
 from __future__ import annotations
 
 import re
-import warnings
 from itertools import combinations
 
 import numpy as np
 import pandas as pd
+
+from shared.cv import parse_dates
 
 _DATE_HINT = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")
 # A number as people write it: optional currency sign, thousands separators, decimals, then maybe a unit.
@@ -47,7 +48,7 @@ def _column_type(s: pd.Series) -> str:
     if len(values) == 0:
         return "categorical"
     sample = values.sample(min(len(values), 1000), random_state=0)
-    if sample.str.match(_DATE_HINT).mean() > 0.9 and _parse_dates(sample).notna().mean() > 0.9:
+    if sample.str.match(_DATE_HINT).mean() > 0.9 and parse_dates(sample).notna().mean() > 0.9:
         return "date"
     if sample.str.match(_NUMBER_TEXT).mean() >= 0.8 and not sample.str.match(r"^\s*0\d+\s*$").mean() > 0.1:
         return "numeric_text"  # (digit strings with leading zeros are codes, such as zips: categorical)
@@ -68,17 +69,6 @@ def _is_list(sample: pd.Series) -> bool:
         return False
     tokens = items.explode().str.strip()
     return tokens.nunique() <= max(20, 0.05 * len(tokens)) and tokens.str.split().str.len().mean() <= 4
-
-
-def _parse_dates(s: pd.Series) -> pd.Series:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pd.to_datetime(s, errors="coerce", format="mixed")
-
-
-def parse_dates(s: pd.Series) -> pd.Series:
-    """Dates from text; a value that does not parse becomes NaT (its features NaN), never an error."""
-    return s if pd.api.types.is_datetime64_any_dtype(s) else _parse_dates(s)
 
 
 def parse_numbers(s: pd.Series, units: dict[str, float] | None = None) -> pd.Series:

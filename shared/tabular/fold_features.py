@@ -2,8 +2,8 @@
 each fold on its training rows only, then applied to that fold's validation rows and to the test set.
 
 A step has ``fit_transform(X, y)`` (training rows; may differ from ``transform`` on them, e.g. target
-encoding is cross-fitted there) and ``transform(X)``. ``FoldPipeline`` chains steps before a model, so
-the runner treats the whole as one model, and ``standard_steps`` picks steps from the column types."""
+encoding is cross-fitted there) and ``transform(X)``. ``shared.models.FoldPipeline`` chains steps before a
+model, so the runner treats the whole as one model, and ``standard_steps`` picks steps from the column types."""
 from __future__ import annotations
 
 import numpy as np
@@ -116,30 +116,6 @@ class TargetEncode:
         names = [f"{c}_te" if per_col == 1 else f"{c}_te{k}" for c in self.cols for k in range(per_col)]
         kept = X if self.keep else X.drop(columns=self.cols)
         return pd.concat([kept, pd.DataFrame(encoded, index=X.index, columns=names)], axis=1)
-
-
-class FoldPipeline:
-    """Steps then a model, as one model for the runner: everything is fitted on the rows given to
-    ``fit`` (a fold's training rows) and only applied to the rows given to ``predict``."""
-
-    def __init__(self, steps: list, model):
-        self.steps, self.model = steps, model
-
-    def fit(self, X: pd.DataFrame, y: np.ndarray, **fit_kwargs):
-        for step in self.steps:
-            X = step.fit_transform(X, y)
-        self.columns_ = list(X.columns)
-        self.model.fit(X, y, **fit_kwargs)
-        return self
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        for step in self.steps:
-            X = step.transform(X)
-        return self.model.predict(X[self.columns_])
-
-    def cleanup(self) -> None:
-        if hasattr(self.model, "cleanup"):
-            self.model.cleanup()
 
 
 def standard_steps(X: pd.DataFrame, params: dict, ctx, types: dict[str, list[str]] | None = None) -> list:

@@ -291,6 +291,14 @@ _AG_METRICS = {"rmsle": "root_mean_squared_error", "rmse": "root_mean_squared_er
                "logloss": "log_loss", "auc": "roc_auc"}
 
 
+def autogluon_metric(name: str) -> str | None:
+    """AutoGluon's name for a metric: a registered metric may say which of AutoGluon's ranks models as it does;
+    otherwise AutoGluon's default for the problem type (None)."""
+    from shared.metrics import get_metric
+
+    return _AG_METRICS.get(name) or get_metric(name).autogluon
+
+
 class AutoGluonModel:
     """AutoGluon ``TabularPredictor`` as one fold's model: the same saved folds as every other recipe,
     so its OOF predictions compare and blend honestly. The time budget is split evenly over folds."""
@@ -312,7 +320,7 @@ class AutoGluonModel:
         if sample_weight is not None:
             train["__weight__"] = sample_weight
         self.predictor_ = TabularPredictor(
-            label="__target__", problem_type=problem, eval_metric=_AG_METRICS[self.ctx.metric],
+            label="__target__", problem_type=problem, eval_metric=autogluon_metric(self.ctx.metric),
             path=str(self.ctx.workdir), verbosity=p["verbosity"],
             sample_weight=None if sample_weight is None else "__weight__",
         ).fit(train, presets=p["presets"], time_limit=self.ctx.time_limit or p["time_limit"],

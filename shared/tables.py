@@ -1,0 +1,352 @@
+"""Predictions that are one table row per id: a value (regression) or one probability per class
+(classification). ``TableOutputs`` is what ``CompetitionSpec.outputs`` gives every competition that does not
+bring its own (detection brings boxes): how the runner reads the target, checks the data before training,
+scores rows, averages folds, writes the results, and how runs of it are blended, merged and scored."""
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from shared import fingerprint, plots, submission
+from shared.ensemble import (
+    Blender,
+    check_compatible,
+    fold_owners,
+    members_table,
+    nested_oof,
+    stacked_predictions,
+    warn_unproven,
+    write_members,
+)
+from shared.errors import UserError, show
+from shared.io import read_csv, write_csv, write_json, write_npy
+from shared.metrics import Metric, average, squeeze
+from shared.runs import Run, get_log, load_run, logging_to, new_run_dir, save_config, start_log
+
+if TYPE_CHECKING:  # the spec module builds TableOutputs: a type-only import keeps the two acyclic
+    from shared.spec import CompetitionSpec, Dataset
+
+
+class TableOutputs:
+    """The ``Outputs`` of table competitions (see ``shared.spec.Outputs``)."""
+
+    kind = "table"
+    submission_files = ("submission.csv",)
+
+    def __init__(self, spec: CompetitionSpec):
+        self.spec = spec
+
+    def encode(self, data: Dataset) -> tuple[np.ndarray, list | None]:
+        return encode_target(self.spec, data.train[self.spec.target_col])
+
+    def check(self, data: Dataset, y: np.ndarray, classes: list | None, n_folds: int) -> None:
+        check_sample_layout(self.spec, data, classes)
+        if classes is not None and self.spec.fold_kind == "stratified":
+            check_class_counts(self.spec, y, classes, n_folds)
+
+    def width(self, classes: list | None) -> int:
+        return 1 if classes is None else len(classes)
+
+    def floor(self, y: np.ndarray) -> float | None:
+        return prediction_floor(self.spec, y)
+
+    def score(self, data: Dataset, y: np.ndarray, rows: np.ndarray, pred: np.ndarray) -> float:
+        return self.spec.metric(y[rows], squeeze(pred))
+
+    def holdout_score(self, data: Dataset, test_folds: np.ndarray, classes: list | None, config: dict) -> float | None:
+        how = config.get("fold_average", "probabilities")
+        return holdout_score(self.spec, data, fold_average(test_folds, self.spec.metric, classes, how), classes)
+
+    def write_results(self, run_dir: Path, data: Dataset, y: np.ndarray, classes: list | None, fold_of: np.ndarray,
+                      oof: np.ndarray, folds_done: list[int], fold_scores: list[float], test_folds: np.ndarray,
+                      config: dict, started: float, extra: dict) -> Path:
+        test_pred = fold_average(test_folds, self.spec.metric, classes, config.get("fold_average", "probabilities"))
+        return write_results(run_dir, self.spec, data, y, classes, fold_of, oof, folds_done, fold_scores, test_folds,
+                             test_pred, started, extra)
+
+    def ensemble(self, run_dirs: list[Path], method: str, out_root: Path, data_dir: Path | None = None) -> Path:
+        return ensemble(self.spec, run_dirs, method, out_root, data_dir)
+
+    def merge(self, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) -> Path:
+        return merge(self.spec, run_dirs, out_root, data_dir)
+
+    def score_file(self, file: Path, solution: Path, sample: Path | None = None, id_col: str | None = None) -> str:
+        """``score.py``'s line for a submission file against a solution file (and, when given, the sample whose
+        ids it must hold; else the sample beside the solution, else exactly the solution's ids)."""
+        beside = Path(solution).parent / self.spec.sample_submission_file
+        return score_table_file(file, solution, self.spec.metric, id_col or self.spec.id_col,
+                                sample or (beside if beside.is_file() else None))
+
+    def check_submission(self, file: Path, data: Dataset) -> None:
+        """A submission file against the competition's data, before it is sent."""
+        spec = self.spec
+        labels = sorted(data.train[spec.target_col].astype(str).unique()) if spec.task == "multiclass" else None
+        sub = read_csv(file, [spec.id_col], "submission", dtype={spec.id_col: str})
+        submission.validate(sub, data.sample_submission, spec.id_col, spec.metric, labels=labels, name=str(file))
+
+
+def score_table_file(file: Path, solution: Path, metric: Metric, id_col: str | None, sample: Path | None) -> str:
+    """Score a CSV submission (ids as text, each once, none the sample lacks); warnings go to stderr."""
+    expected = None if sample else (f"the solution {solution} (if it lists only the scored ids, pass the "
+                                    "sample submission with --sample)")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            value = submission.score_files(file, solution, id_col, metric, sample, expected)
+        except ValueError as exc:
+            raise UserError(f"cannot score {file}: {exc}") from exc
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    return f"{metric.name} {value:.6f}"
+
+
+def check_class_counts(spec: CompetitionSpec, y: np.ndarray, classes: list, n_folds: int) -> None:
+    """Stratified folds: every class has an example for each fold to hold out while the others train on it."""
+    counts = np.bincount(np.asarray(y, int), minlength=len(classes))
+    rare = int(np.argmin(counts))
+    if counts[rare] < n_folds:
+        raise UserError(f"class {show(classes[rare])} of {spec.target_col!r} has {counts[rare]} example(s) in "
+                        f"{spec.train_file}; stratified {n_folds}-fold CV needs at least {n_folds} per class: add "
+                        "examples, merge the class into another, drop its rows, or use fewer --folds.")
+
+
+def encode_target(spec: CompetitionSpec, y: pd.Series) -> tuple[np.ndarray, list | None]:
+    if spec.task == "regression":
+        values = pd.to_numeric(y, errors="coerce")
+        if values.isna().any():
+            raise UserError(f"target column {spec.target_col!r} has non-numeric value "
+                            f"{show(y[values.isna()].iloc[0])}; a regression target must be numeric.")
+        if spec.metric.positive and (values <= -1).any():
+            raise UserError(f"target column {spec.target_col!r} has values <= -1, which {spec.metric.name} cannot take.")
+        return values.to_numpy(float), None
+    classes = sorted(pd.unique(y), key=str)
+    if len(classes) < 2:
+        raise UserError(f"target column {spec.target_col!r} has a single class; nothing to learn.")
+    text = pd.Series([str(c) for c in classes])
+    stripped = text.str.strip()
+    clash = stripped[stripped.duplicated(keep=False)]
+    if len(clash):  # " yes", "yes " and "yes" would become three classes, and the sample's "yes" never predicted
+        same = text[stripped == clash.iloc[0]].tolist()
+        raise UserError(f"target column {spec.target_col!r} has labels that differ only by surrounding spaces: "
+                        f"{same}; strip the spaces in {spec.train_file} so that each class is written one way.")
+    codes = pd.Categorical(y, categories=classes).codes
+    return codes.astype(int), [c.item() if hasattr(c, "item") else c for c in classes]
+
+
+def prediction_columns(spec: CompetitionSpec, classes: list | None) -> list[str]:
+    if classes is None:
+        return ["prediction"]
+    return [f"proba_{c}" for c in classes]
+
+
+def to_submission_values(spec: CompetitionSpec, pred: np.ndarray, classes: list | None,
+                         sample: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Turn averaged predictions into the sample submission's columns (values, labels or probabilities)."""
+    target_cols = [c for c in sample.columns if c != spec.id_col]
+    if classes is None:
+        return pred, target_cols
+    if len(target_cols) == len(classes) and {str(c) for c in target_cols} == {str(c) for c in classes}:
+        order = [[str(c) for c in classes].index(str(col)) for col in target_cols]
+        return pred[:, order], target_cols
+    if spec.metric.takes == "labels":
+        return np.asarray(classes, dtype=object)[pred.argmax(axis=1)], target_cols
+    if len(classes) == 2:
+        return pred[:, 1], target_cols
+    raise UserError(f"the sample submission's columns {target_cols} match neither one label column "
+                    f"nor the classes {classes}.")
+
+
+def check_sample_layout(spec: CompetitionSpec, data: Dataset, classes: list | None) -> None:
+    """Before any training: the sample submission's columns are ones the predictions will fill (a value, one
+    label column, or one probability column per class)."""
+    n = 1 if classes is None else len(classes)
+    values, columns = to_submission_values(spec, np.full((1, n), 1 / n) if classes else np.zeros(1), classes,
+                                           data.sample_submission)
+    width = 1 if np.ndim(values) == 1 else np.shape(values)[1]
+    if width != len(columns):
+        what = "a value" if classes is None else "one label or probability column" if width == 1 else "the classes"
+        raise UserError(f"{data.data_dir / spec.sample_submission_file} has column(s) {columns} besides "
+                        f"{spec.id_col!r}, but the predictions fill {what}; use the competition's sample submission "
+                        "(its id column and the answer column(s)).")
+
+
+def prediction_floor(spec: CompetitionSpec, y: np.ndarray) -> float | None:
+    """The lowest prediction a regression may make: a non-negative target is never predicted below 0, and one
+    scored on logs (RMSLE) never below its smallest positive training value (a log of 0 or less does not exist)."""
+    if spec.task != "regression" or len(y) == 0 or np.nanmin(y) < 0:
+        return None
+    return float(np.min(y[y > 0])) if spec.metric.positive and (y > 0).any() else 0.0
+
+
+FOLD_AVERAGES = ("probabilities", "logits")
+
+
+def fold_average(test_folds: np.ndarray, metric: Metric, classes: list | None,
+                 how: str = "probabilities") -> np.ndarray:
+    """Test predictions averaged over folds: values in the metric's space; class probabilities by their mean
+    (``probabilities``) or by the softmax of their mean log (``logits``: a geometric mean, renormalised)."""
+    if classes is None:
+        return average(test_folds, metric, axis=0)
+    if how not in FOLD_AVERAGES:
+        raise UserError(f"--set fold_average={how!r}: choose one of {list(FOLD_AVERAGES)}.")
+    if how == "logits":
+        mean_log = np.log(np.clip(test_folds, 1e-12, None)).mean(axis=0)
+        weights = np.exp(mean_log - mean_log.max(axis=-1, keepdims=True))
+        return weights / weights.sum(axis=-1, keepdims=True)
+    return test_folds.mean(axis=0)
+
+
+def read_solution(spec: CompetitionSpec, data: Dataset) -> pd.DataFrame | None:
+    """The data folder's hidden answers (the demos write them; a Kaggle download has none), ids as text."""
+    path = data.data_dir / spec.solution_file
+    text = {spec.id_col: str, **({} if spec.task == "regression" else {spec.target_col: str})}
+    return read_csv(path, [spec.id_col], "solution", dtype=text) if path.is_file() else None
+
+
+def holdout_score(spec: CompetitionSpec, data: Dataset, test_pred: np.ndarray, classes: list | None) -> float | None:
+    """The local-holdout score of test predictions, where the data have a solution file (the demos do)."""
+    solution = read_solution(spec, data)
+    if solution is None:
+        return None
+    values, target_cols = to_submission_values(spec, squeeze(test_pred), classes, data.sample_submission)
+    sub = submission.build(data.sample_submission, spec.id_col, data.test[spec.id_col], values, target_cols)
+    return submission.score(sub, solution, spec.id_col, spec.metric, classes)
+
+
+def write_results(run_dir: Path, spec: CompetitionSpec, data: Dataset, y: np.ndarray, classes: list | None,
+                  fold_of: np.ndarray, oof: np.ndarray, folds_done: list[int], fold_scores: list[float],
+                  test_folds: np.ndarray, test_pred: np.ndarray, started: float, extra: dict) -> Path:
+    """Write OOF, test predictions, the validated submission, metrics (with the local holdout when a
+    solution file exists) and plots. Shared by runs, merged runs and ensembles."""
+    log = start_log(run_dir) if not logging_to(run_dir) else get_log()
+    metric = spec.metric
+    done = np.isin(fold_of, folds_done)
+    cv_score = metric(y[done], squeeze(oof[done]))
+    columns = prediction_columns(spec, classes)
+    oof_df = pd.DataFrame(oof[done], columns=columns)
+    oof_df.insert(0, "target", data.train[spec.target_col].to_numpy()[done])
+    oof_df.insert(0, "fold", fold_of[done])
+    oof_df.insert(0, spec.id_col, data.train[spec.id_col].to_numpy()[done])
+    write_csv(run_dir / "oof.csv", oof_df)
+    test_df = pd.DataFrame(test_pred.reshape(len(data.test), -1), columns=columns)
+    test_df.insert(0, spec.id_col, data.test[spec.id_col].to_numpy())
+    write_csv(run_dir / "test_pred.csv", test_df)
+    write_npy(run_dir / "test_folds.npy", test_folds)
+
+    values, target_cols = to_submission_values(spec, squeeze(test_pred), classes, data.sample_submission)
+    sub = submission.build(data.sample_submission, spec.id_col, data.test[spec.id_col], values, target_cols)
+    submission.write(run_dir / "submission.csv", sub, data.sample_submission, spec.id_col, metric, classes)
+
+    metrics = {
+        "competition": spec.name, "metric": metric.name, "greater_is_better": metric.greater_is_better,
+        "cv": cv_score, "cv_mean": float(np.mean(fold_scores)), "cv_std": float(np.std(fold_scores)),
+        "folds": dict(zip(map(str, folds_done), map(float, fold_scores))), "holdout": None, **extra,
+    }
+    solution = read_solution(spec, data)
+    if solution is not None:
+        metrics["holdout"] = submission.score(sub, solution, spec.id_col, metric, classes)
+        if len(test_folds) > 1:  # each fold's model alone, beside the fold ensemble above
+            metrics["holdout_folds"] = {str(k): holdout_score(spec, data, test_folds[i], classes)
+                                        for i, k in enumerate(folds_done)}
+    metrics["wall_time_s"] = time.time() - started
+    write_json(run_dir / "metrics.json", metrics)
+    plots.run_plots(run_dir, metric, y[done], squeeze(oof[done]), folds_done, fold_scores, classes)
+
+    holdout = "" if metrics["holdout"] is None else f", local holdout {metrics['holdout']:.5f}"
+    log.info(f"CV {metric.name} {cv_score:.5f} (folds {metrics['cv_mean']:.5f} ± {metrics['cv_std']:.5f})"
+             f"{holdout}; {metrics['wall_time_s']:.1f} s")
+    log.info(f"submission: {run_dir / 'submission.csv'}")
+    return run_dir
+
+
+# ------------------------------------------------------------------- blends and merges of table runs
+def _data_and_target(spec: CompetitionSpec, runs: list[Run], data_dir: Path | None):
+    data = spec.load_run_data(Path(data_dir or runs[0].config["data_dir"]), runs[0].config)
+    classes = runs[0].config.get("classes")
+    target = data.train[spec.target_col]
+    if classes is None:
+        return data, target.to_numpy(float), None
+    return data, pd.Categorical(target.astype(str), categories=[str(c) for c in classes]).codes, classes
+
+
+def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root: Path,
+             data_dir: Path | None = None) -> Path:
+    """Blend finished runs of ``spec`` (``--method mean|rank|weights|stack``) by their OOF, nested honestly."""
+    started = time.time()
+    runs = [load_run(p) for p in run_dirs]
+    check_compatible(runs)
+    data, y, classes = _data_and_target(spec, runs, data_dir)
+    current = fingerprint.of(spec, data)
+    fingerprint.check_blend([(r.path, r.config) for r in runs], current, data.data_dir)
+    oof, test = stacked_predictions(runs)
+    fold_of = runs[0].folds["fold"].to_numpy()
+    task = "regression" if classes is None else "classification"
+    args = {"method": method, "metric": spec.metric, "task": task}
+    blended_oof = nested_oof(args, oof, y, fold_of)
+    final = Blender(**args).fit(oof, y)
+    test_pred = final.predict(test)
+    floor = prediction_floor(spec, y)  # a stacker's intercept may reach below what the target allows
+    if floor is not None:
+        blended_oof, test_pred = np.maximum(blended_oof, floor), np.maximum(test_pred, floor)
+    folds = sorted(np.unique(fold_of))
+    fold_scores = [spec.metric(y[fold_of == k], squeeze(blended_oof[fold_of == k])) for k in folds]
+
+    run_dir = new_run_dir(out_root, spec.name, f"ensemble-{method}")
+    start_log(run_dir).info(f"ensemble ({method}) of {len(runs)} runs: " + ", ".join(r.path.name for r in runs))
+    weights = getattr(final, "weights_", None) if method in ("mean", "weights") else None
+    members = members_table(runs, weights)
+    config = {**{k: runs[0].config[k] for k in ("competition", "id_col", "target_col", "task", "metric",
+                                                 "classes", "seed", "n_folds", "fold_kind", "data_dir")},
+              "recipe": f"ensemble-{method}", "kind": "ensemble", "method": method, "outputs": TableOutputs.kind,
+              "members": [str(r.path) for r in runs], "weights": None if weights is None else weights.tolist(),
+              fingerprint.KEY: current}
+    save_config(run_dir, config)
+    write_csv(run_dir / "folds.csv", runs[0].folds)
+    write_results(run_dir, spec, data, y, classes, fold_of, blended_oof, folds, fold_scores, test_pred[None],
+                  test_pred, started, {"recipe": f"ensemble-{method}", "kind": "ensemble", "complete": True,
+                                       "members": members.to_dict(orient="records")})
+    return write_members(run_dir, members.to_dict(orient="records"), method)
+
+
+def merge(spec: CompetitionSpec, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) -> Path:
+    """Join partial runs (``--only-folds``) of one recipe of ``spec`` into one complete run."""
+    started = time.time()
+    runs = [load_run(p) for p in run_dirs]
+    first = runs[0]
+    owner_of, all_folds = fold_owners([(r.path, r.config, r.folds, r.metrics["folds"]) for r in runs])
+    owner = {k: runs[i] for k, i in owner_of.items()}
+    data, y, classes = _data_and_target(spec, runs, data_dir)
+    current = fingerprint.of(spec, data)
+    unproven = fingerprint.check_current([(r.path, r.config) for r in runs], current, data.data_dir)
+    oof = first.oof_in_fold_order(pd.concat([r.oof for r in runs]))
+    test_folds = np.stack([owner[k].test_folds()[sorted(map(int, owner[k].metrics["folds"])).index(k)]
+                           for k in all_folds])
+    fold_scores = [owner[k].metrics["folds"][str(k)] for k in all_folds]
+
+    run_dir = new_run_dir(out_root, spec.name, f"{first.config['recipe']}-merged")
+    log = start_log(run_dir)
+    log.info("merge of " + ", ".join(r.path.name for r in runs))
+    warn_unproven(log, unproven)
+    save_config(run_dir, {**first.config, "only_folds": None, "merged_from": [str(r.path) for r in runs],
+                          fingerprint.KEY: current})
+    write_csv(run_dir / "folds.csv", first.folds)
+    fold_times = {str(k): owner[k].metrics.get("fold_times_s", {}).get(str(k)) for k in all_folds}
+    return write_results(run_dir, spec, data, y, classes, first.folds["fold"].to_numpy(), oof, all_folds,
+                         fold_scores, test_folds,
+                         fold_average(test_folds, spec.metric, classes, first.config.get("fold_average", "probabilities")),
+                         started,
+                         {"recipe": first.config["recipe"], "complete": True, "fold_times_s": fold_times,
+                          "merged_from": [str(r.path) for r in runs],
+                          **_kept(owner[all_folds[0]].metrics, "time_split")})
+
+
+def _kept(metrics: dict, key: str) -> dict:
+    """``{key: value}`` when a partial run recorded it (the time split is scored by the run holding fold 0)."""
+    return {key: metrics[key]} if metrics.get(key) is not None else {}
+

@@ -1,0 +1,291 @@
+"""The training scaffold that image classification (``shared.vision.train``) and detection
+(``shared.detection.model``) share, so that each task supplies only what differs: its network, the batches of an
+epoch, the loss of a batch and, optionally, the score of a validation pass.
+
+    trainer = Trainer(params, ctx)  # threads, device, precision, channels_last; seeds the initial weights
+    net = build_network().to(trainer.device)
+    net_, history_ = trainer.fit(net, loss_of, batches, epochs=10, updates_per_epoch=len(batches(0)))
+
+``fit`` makes the timm optimizer and per-update scheduler, the EMA of the weights (timm ``ModelEmaV3``) and the
+fp16 GradScaler, runs the epochs with progress bars, records the history (``history.csv``, ``curves.png``), saves
+full-state checkpoints (``last.pt`` every epoch, ``best.pt`` on the best validation score) and resumes from
+``last.pt``. Every epoch re-seeds all random streams from (seed, epoch), so a resumed run continues exactly as if
+it had never stopped.
+"""
+from __future__ import annotations
+
+import pickle
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from shared import distributed
+from shared.config import BELOW_ONE, NON_NEGATIVE, POSITIVE, WHOLE, Choice, Text
+from shared.errors import UserError
+from shared.io import atomic_write, write_csv
+
+OPTIMIZER_RANGES = {  # the optimizer and schedule settings image and detection recipes share
+    "opt": Text("a timm optimizer name (timm.optim.list_optimizers())", pattern=r"\S+"),
+    "lr": POSITIVE,
+    "weight_decay": NON_NEGATIVE,
+    "momentum": BELOW_ONE,
+    "sched": Choice("cosine", "step", "tanh", "poly", "constant"),  # timm's that step per update with our arguments
+    "warmup_epochs": WHOLE,
+}
+
+
+def pick_device(setting: str) -> torch.device:
+    """``auto`` (CUDA when visible, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise UserError("--set device=cuda but no CUDA device is visible; use --set device=auto.")
+    return torch.device(setting)
+
+
+def amp_dtype(device: torch.device, setting: str) -> torch.dtype | None:
+    """The autocast dtype (None: full precision): ``auto`` is bf16 on CUDA where supported, else fp16; off on CPU."""
+    if setting == "off" or device.type != "cuda":
+        return None
+    if setting == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[setting]
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """Mixed precision in ``dtype`` on ``device``; a no-op when ``dtype`` is None."""
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def memory_format(device: torch.device, setting: str) -> torch.memory_format:
+    """channels_last for ``on``, or ``auto`` on CUDA (faster convolutions there); else contiguous."""
+    on = setting == "on" or (setting == "auto" and device.type == "cuda")
+    return torch.channels_last if on else torch.contiguous_format
+
+
+def seed_epoch(seed: int, epoch: int) -> None:
+    """Seed Python's, numpy's and torch's random streams from (seed, epoch): what an epoch draws depends on nothing
+    else, so a run resumed at any epoch draws the same."""
+    s = (seed * 1_000_003 + epoch) % 2**31
+    random.seed(s)
+    np.random.seed(s)
+    torch.manual_seed(s)
+
+
+# ------------------------------------------------------------------------------------------------ checkpoints
+def save_checkpoint(path: Path, net, ema, optimizer, scheduler, scaler, state: dict) -> None:
+    """The full training state (model, EMA, optimizer, scheduler, scaler, RNGs, ``state``), written atomically.
+    Only tensors and plain values (dicts, lists, numbers, text), so that ``load_checkpoint`` reads it with
+    ``weights_only=True``: the RNG states become tensors and numbers, ``state`` plain floats and lists."""
+    checkpoint = {
+        "model": net.state_dict(), "ema": None if ema is None else ema.state_dict(),
+        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "scaler": None if scaler is None else scaler.state_dict(),
+        "epoch": int(state["epoch"]), "best": float(state["best"]),
+        "history": [{k: _plain(v) for k, v in row.items()} for row in state["history"]],
+        "rng": _rng_state(),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+
+
+def load_checkpoint(path: Path, device: torch.device, net, ema, optimizer, scheduler, scaler) -> dict:
+    """Restore what ``save_checkpoint`` wrote; returns its epoch, history and best score. Read with
+    ``weights_only=True``: a checkpoint holding any other object (which unpickling would let run code) is
+    refused, and nothing in it runs."""
+    try:
+        checkpoint = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        raise UserError(f"checkpoint {path} holds objects other than tensors and plain values, which are never "
+                        "loaded (they could run code; an older version of this code also wrote such checkpoints): "
+                        "delete it to restart this fold from scratch.") from None
+    except Exception as exc:  # a checkpoint cut off by a kill mid-write cannot exist (atomic), but a disk can fail
+        raise UserError(f"checkpoint {path} cannot be read ({type(exc).__name__}); delete it to restart "
+                        "this fold from scratch.") from None
+    try:
+        net.load_state_dict(checkpoint["model"])
+        if ema is not None and checkpoint["ema"] is not None:
+            ema.load_state_dict(checkpoint["ema"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        if scaler is not None and checkpoint["scaler"] is not None:
+            scaler.load_state_dict(checkpoint["scaler"])
+        _set_rng_state(checkpoint["rng"])
+        return {"epoch": int(checkpoint["epoch"]), "history": list(checkpoint["history"]),
+                "best": float(checkpoint["best"])}
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
+        raise UserError(f"checkpoint {path} does not fit this run ({type(exc).__name__}: "
+                        f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'wrong content'}); delete it "
+                        "to restart this fold from scratch.") from None
+
+
+def _plain(value):
+    """A number or text as a plain Python value (numpy and 0-d tensor scalars become floats / ints)."""
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if isinstance(value, (np.generic, torch.Tensor)):
+        return value.item()
+    raise TypeError(f"a checkpoint's history holds numbers and text only, not {type(value).__name__}")
+
+
+def _rng_state() -> dict:
+    """Every random stream's state as tensors and numbers (numpy's and Python's tuples have no tensor form)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    version, words, gauss_next = random.getstate()
+    return {"torch": torch.get_rng_state(),
+            "numpy": {"name": str(name), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+            "python": {"version": int(version), "words": torch.tensor(words, dtype=torch.int64),
+                       "gauss_next": None if gauss_next is None else float(gauss_next)},
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def _set_rng_state(rng: dict) -> None:
+    torch.set_rng_state(rng["torch"].cpu())  # RNG states are CPU byte tensors whatever map_location was
+    numpy = rng["numpy"]
+    np.random.set_state((numpy["name"], numpy["keys"].cpu().numpy().astype(np.uint32), int(numpy["pos"]),
+                         int(numpy["has_gauss"]), float(numpy["cached_gaussian"])))
+    python = rng["python"]
+    random.setstate((int(python["version"]), tuple(int(w) for w in python["words"].tolist()),
+                     None if python["gauss_next"] is None else float(python["gauss_next"])))
+    if rng["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([state.cpu() for state in rng["cuda"]])
+
+
+# --------------------------------------------------------------------------------------------------- the loop
+@dataclass
+class Stepper:
+    """One epoch of updates over any iterable of batches: the loop's hot path, kept apart so that
+    ``scripts/bench_vision.py`` can time it against a bare PyTorch loop on in-memory tensors.
+
+    ``loss_of(batch) -> (loss, images in the batch)`` is the task's part (to the device, autocast, forward, loss);
+    the rest is shared: gradient accumulation and clipping, the (fp16) GradScaler, the scheduler and the EMA
+    stepped per optimizer update."""
+
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object  # a timm scheduler (``step_update``)
+    loss_of: Callable
+    ema: nn.Module | None = None
+    scaler: torch.amp.GradScaler | None = None
+    accum_steps: int = 1  # the optimizer steps every this many batches
+    clip_grad: float = 0.0  # max gradient norm (0 = off)
+
+    def epoch(self, batches: Iterable, n_batches: int, update: int) -> tuple[float, int]:
+        """Train on ``batches``; returns (mean training loss, images seen). ``update`` counts optimizer
+        steps before this epoch (the scheduler and EMA are stepped per update)."""
+        total, seen = 0.0, 0  # becomes a tensor on the loss's device: no sync per step
+        for step, batch in enumerate(batches):
+            loss, n = self.loss_of(batch)
+            scaled = loss / self.accum_steps
+            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+            total += loss.detach().float() * n
+            seen += n
+            if (step + 1) % self.accum_steps == 0 or step + 1 == n_batches:
+                if self.scaler:
+                    self.scaler.unscale_(self.optimizer)
+                if self.clip_grad > 0:
+                    nn.utils.clip_grad_norm_(self.net.parameters(), self.clip_grad)
+                if self.scaler:
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
+                else:
+                    self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                update += 1
+                self.scheduler.step_update(num_updates=update)
+                if self.ema is not None:
+                    self.ema.update(self.net, step=update)
+        return float(total) / max(seen, 1), seen
+
+
+class Trainer:
+    """One fit's training: made first (it sets the threads, picks the device and precision, and seeds the
+    network's initial weights), then ``fit`` trains the network built on ``trainer.device``.
+
+    ``params`` holds the recipe's settings: device, amp, opt, lr, weight_decay, momentum, sched, warmup_epochs,
+    clip_grad, ema, ema_decay; optionally channels_last (off), accum_steps (1) and decay_epochs, decay_rate,
+    min_lr (timm's defaults). ``ctx`` gives seed, n_jobs, workdir (checkpoints, history) and resume."""
+
+    def __init__(self, params: dict, ctx):
+        self.params, self.seed = params, ctx.seed
+        self.workdir, self.resume = Path(ctx.workdir), getattr(ctx, "resume", False)
+        torch.set_num_threads(ctx.n_jobs)
+        self.device = pick_device(params["device"])
+        self.amp = amp_dtype(self.device, params["amp"])
+        self.memory_format = memory_format(self.device, params.get("channels_last", "off"))
+        torch.manual_seed(ctx.seed)
+
+    def autocast(self):
+        return autocast(self.device, self.amp)
+
+    def fit(self, net: nn.Module, loss_of: Callable, batches: Callable[[int], Iterable], *, epochs: int,
+            updates_per_epoch: int, lr: float | None = None, score: Callable[[nn.Module], float] | None = None,
+            metric: str = "accuracy") -> tuple[nn.Module, list[dict]]:
+        """Train ``net`` for ``epochs`` (continuing from ``last.pt`` when resuming); returns the weights to predict
+        with (the EMA's when on), in eval mode, and the per-epoch history.
+
+        ``loss_of(batch) -> (loss, images)``; ``batches(epoch)``: that epoch's batches, with a length (a
+        DataLoader); ``updates_per_epoch``: optimizer updates the schedule counts per epoch; ``lr``: the peak
+        learning rate (default ``params["lr"]``); ``score(net)``: the validation ``metric`` of some weights, higher
+        is better, recorded for the raw and EMA weights, the best epoch saved as ``best.pt``."""
+        from timm.optim import create_optimizer_v2
+        from timm.scheduler import create_scheduler_v2
+        from timm.utils import ModelEmaV3
+
+        p = self.params
+        lr = p["lr"] if lr is None else lr
+        optimizer = create_optimizer_v2(net, opt=p["opt"], lr=lr, weight_decay=p["weight_decay"],
+                                        momentum=p["momentum"])
+        decay = {k: p[k] for k in ("decay_epochs", "decay_rate", "min_lr") if k in p}
+        scheduler, _ = create_scheduler_v2(optimizer, sched=p["sched"], num_epochs=epochs,
+                                           warmup_epochs=p["warmup_epochs"], warmup_lr=lr * 0.01,
+                                           step_on_epochs=False, updates_per_epoch=updates_per_epoch, **decay)
+        # EMA warm-up (timm): the decay grows with the step count, so short runs do not average in the random init.
+        ema = ModelEmaV3(net, decay=p["ema_decay"], use_warmup=True) if p["ema"] else None
+        scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
+        stepper = Stepper(net=net, optimizer=optimizer, scheduler=scheduler, loss_of=loss_of, ema=ema, scaler=scaler,
+                          accum_steps=p.get("accum_steps", 1), clip_grad=p["clip_grad"])
+        parts = (net, ema, optimizer, scheduler, scaler)
+        state = {"epoch": -1, "history": [], "best": -1.0}
+        if self.resume and (self.workdir / "last.pt").is_file():
+            state = load_checkpoint(self.workdir / "last.pt", self.device, *parts)
+        history = state["history"]
+        for epoch in range(state["epoch"] + 1, epochs):
+            started = time.time()
+            seed_epoch(self.seed, epoch)
+            net.train()
+            loader = batches(epoch)
+            # iter(): tqdm.auto would otherwise open a second iterator, advancing the seeded shuffle.
+            progress = tqdm(iter(loader), total=len(loader), leave=False, disable=None,
+                            desc=f"epoch {epoch + 1}/{epochs}")
+            train_loss, seen = stepper.epoch(progress, len(loader), epoch * updates_per_epoch)
+            scheduler.step(epoch + 1)
+            row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"],
+                   "train_img_s": seen / max(time.time() - started, 1e-9)}
+            if score is not None:
+                row[f"valid_{metric}"] = score(net)
+                if ema is not None:
+                    row[f"valid_{metric}_ema"] = score(ema.module)
+            row["seconds"] = time.time() - started
+            history.append(row)
+            monitored = max(row.get(f"valid_{metric}", -1.0), row.get(f"valid_{metric}_ema", -1.0))
+            state = {"epoch": epoch, "history": history, "best": max(state["best"], monitored)}
+            if distributed.is_main():  # every rank holds the same weights; one writes them
+                save_checkpoint(self.workdir / "last.pt", *parts, state)
+                if score is not None and monitored >= state["best"]:
+                    save_checkpoint(self.workdir / "best.pt", *parts, state)
+        if history and distributed.is_main():
+            from shared.plots import learning_curves
+
+            write_csv(self.workdir / "history.csv", pd.DataFrame(history))
+            learning_curves(self.workdir / "curves.png", pd.DataFrame(history))
+        return (ema.module if ema is not None else net).eval(), history
