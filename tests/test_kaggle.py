@@ -383,6 +383,7 @@ def _probe_notebook(tmp_path: Path) -> Path:
 TINY = {  # each notebook on tiny demo data with a short schedule
     "house_prices": {"RECIPE": "linear", "FOLDS": 2},
     "california_house_prices": {"RECIPE": "linear", "FOLDS": 2},
+    "contraception": {"RECIPE": "baseline", "FOLDS": 2, "DEMO_SIZE": "tiny"},
     "cifar10": {"FOLDS": 2, "DEMO_SIZE": "tiny",
                 "SETTINGS": {"model": "airbench_small", "epochs": 1, "batch_size": 32, "tta": "none"}},
     "classify_leaves": {"RECIPE": "baseline", "FOLDS": 2, "DEMO_SIZE": "tiny",
