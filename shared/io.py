@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import errno
 import json
 import os
@@ -127,8 +128,9 @@ def _where_it_may_be(path: Path) -> str:
     return "check --data, or build the demo with scripts/make_demo.py."
 
 
-def read_csv(path, required: Iterable[str] = (), what: str = "", **kwargs) -> pd.DataFrame:
-    """Read a CSV; a missing file or missing columns is a one-line UserError naming them."""
+def read_csv(path, required: Iterable[str] = (), what: str = "", fix: str = "", **kwargs) -> pd.DataFrame:
+    """Read a CSV; a missing file or missing columns is a one-line UserError naming them (and the closest column,
+    and ``fix``: what to do, where that is not "use the original file", e.g. a flag that named the column)."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path} is a folder, not a CSV file{f' ({what})' if what else ''}: pass the file itself.")
@@ -142,8 +144,9 @@ def read_csv(path, required: Iterable[str] = (), what: str = "", **kwargs) -> pd
     _check_header(path, kwargs.get("encoding") or "utf-8")
     missing = [c for c in required if c not in df.columns]
     if missing:
-        raise UserError(
-            f"{path} is missing column(s) {missing}; it has {list(df.columns)[:12]}"
-            f"{' ...' if len(df.columns) > 12 else ''}. Use the competition's original file."
-        )
+        close = difflib.get_close_matches(str(missing[0]), [str(c) for c in df.columns], n=1, cutoff=0.6)
+        hint = (f" Did you mean {close[0]!r}?" if close else "") + (f" {fix}" if fix else
+                                                                    " Use the competition's original file.")
+        raise UserError(f"{path} is missing column(s) {missing}; it has {list(df.columns)[:12]}"
+                        f"{' ...' if len(df.columns) > 12 else ''}.{hint}")
     return df

@@ -292,3 +292,24 @@ def test_partial_runs_of_the_same_data_at_two_paths_merge(tmp_path):
     rc, out, err = run_cli("merge", *parts, "--out", tmp_path / "merged")
     assert rc == 0, err
     assert json.loads((Path(last_line(out)) / "metrics.json").read_text())["complete"] is True
+
+
+def test_a_mistyped_target_is_named_with_the_closest_column_and_the_flag(demo_dir, tmp_path):
+    rc, _, err = run_cli("run", "tabular", "--data", demo_dir, "--target", "Saleprice", "--id", "Id",
+                         "--metric", "rmsle", "--out", tmp_path / "runs")
+    assert rc == 2 and "missing column(s) ['Saleprice']" in err and "Did you mean 'SalePrice'?" in err
+    assert "Pass --target and --id" in err and "original file" not in err
+
+
+def test_sample_weights_are_matched_by_text_ids_and_a_repeated_id_is_refused(tmp_path):
+    data = table(tmp_path / "data")
+    ids = pd.read_csv(data / "train.csv", dtype=str)["id"]
+    weights = tmp_path / "weights.csv"
+    pd.DataFrame({"id": ids, "weight": 1.0}).to_csv(weights, index=False)  # written as 001000: read back as text
+    rc, _, err = run_cli("run", *generic(data, tmp_path / "runs", "rmsle", "--recipe", "linear",
+                                         "--set", f"sample_weight={weights}"))
+    assert rc == 0, err
+    pd.DataFrame({"id": [*ids, ids[0]], "weight": 1.0}).to_csv(weights, index=False)
+    line = refused(tmp_path, "run", *generic(data, tmp_path / "runs", "rmsle", "--recipe", "linear",
+                                             "--set", f"sample_weight={weights}"))
+    assert "id '001000' has more than one weight" in line

@@ -95,7 +95,8 @@ def spec_for(data_dir: Path, target: str | None, id_col: str | None, metric_name
         raise UserError(f"--id and --target are both {target!r}: the id column names the rows and the target column "
                         "holds the answers; pass two different columns of train.csv.")
     metric = get_metric(metric_name)
-    train = read_csv(Path(data_dir) / "train.csv", [id_col, target], "training data", dtype={id_col: str})
+    train = read_csv(Path(data_dir) / "train.csv", [id_col, target], "training data", dtype={id_col: str},
+                     fix="Pass --target and --id the names of columns of train.csv.")
     task = infer_task(metric_name, train[target])
     return CompetitionSpec(
         name="tabular", slug="tabular", title=f"generic tabular: {Path(data_dir).name}", metric_name=metric.name,
