@@ -5,6 +5,7 @@ run folder's config. The entry points (scripts/, notebooks/) use it; the engine 
 no competition."""
 from __future__ import annotations
 
+import difflib
 import importlib
 import pkgutil
 from pathlib import Path
@@ -24,11 +25,15 @@ def get(name: str) -> CompetitionSpec:
     key = name.strip().lower()
     if key in names():  # the folder name: import only that competition (image ones pull in torch)
         return importlib.import_module(f"competitions.{key}").SPEC
+    known = {"tabular": "tabular"}  # every name a command line takes -> the one to suggest
     for module_name in names():
         spec = importlib.import_module(f"competitions.{module_name}").SPEC
         if key in (spec.name, spec.slug, spec.name.replace("_", "-")):
             return spec
-    raise UserError(f"unknown competition {name!r}; choose one of {names()} (or a Kaggle slug), "
+        known.update({spec.slug: spec.name, spec.name.replace("_", "-"): spec.name, spec.name: spec.name})
+    close = difflib.get_close_matches(key, list(known), n=1)
+    hint = f" did you mean {known[close[0]]!r}?" if close else ""
+    raise UserError(f"unknown competition {name!r};{hint} choose one of {names()} (or a Kaggle slug), "
                     "or `tabular` for any CSV competition.")
 
 

@@ -1,8 +1,16 @@
 #!/usr/bin/env python
-"""Run several recipes on the same folds and compare them: a markdown table and a PNG in a run
-directory (runs/<competition>/compare-<timestamp>/). The last line printed is that directory.
+"""Compare recipes, or runs that exist: a markdown table, compare.json and a PNG in a folder
+(runs/<competition>/compare-<timestamp>/). The last line printed is that folder.
 
     python scripts/compare.py house_prices [--recipes baseline,linear,gbm,automl] [--time-limit SEC]
+                                           [--set key=value ...]
+    python scripts/compare.py house_prices --runs RUN_DIR RUN_DIR...   # a leaderboard of finished runs
+    python scripts/compare.py house_prices --from runs/                # every finished run under runs/
+
+Running recipes: each runs on the same folds; `--set` goes to every recipe that has the key (the others run
+without it, with a note; a key that no recipe has is an error). A leaderboard ranks the runs by CV beside
+their holdout and wall time and the settings that differ from the most common ones, and plots CV against
+holdout; folders of other competitions, unfinished and partial runs are skipped with a note each.
 """
 from __future__ import annotations
 
@@ -20,11 +28,32 @@ def compare(argv=None) -> None:
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_args(p)
     p.add_argument("--recipes", help="comma-separated recipe names (default: all of the competition's)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a hyperparameter in every recipe that has it (repeatable; values read as YAML)")
+    p.add_argument("--runs", nargs="+", type=Path, default=[], metavar="RUN_DIR",
+                   help="tabulate these finished run folders instead of running recipes")
+    p.add_argument("--from", dest="roots", action="append", type=Path, default=[], metavar="DIR",
+                   help="tabulate every finished run of the competition under DIR (repeatable)")
     p.add_argument("--readme", action="store_true", help="also write the table into README.md's results block")
     args = p.parse_args(argv)
+    name, out_dir, header, text = leaderboard(args) if args.runs or args.roots else run_recipes(args)
+    print(text, file=sys.stderr)
+    if args.readme:
+        from shared.compare import update_readme
+
+        readme = REPO_ROOT / "README.md"
+        if not readme.is_file():
+            raise UserError(f"{readme} not found.")
+        update_readme(readme, name, header + "\n\n" + text)
+    print(out_dir)
+
+
+def run_recipes(args) -> tuple[str, Path, str, str]:
+    """Run each recipe on the same folds; (competition, compare folder, header, table)."""
     import competitions
     from shared import runner
-    from shared.compare import update_readme, write_report
+    from shared.compare import split_overrides, write_report
+    from shared.config import RUN_SETTINGS, parse_sets, resolve
     from shared.runs import load_summary, new_run_dir
 
     spec, data_dir = competitions.for_arguments(args)
@@ -39,23 +68,55 @@ def compare(argv=None) -> None:
                     raise
                 print(f"== {spec.name}: {name} left out: {exc}", file=sys.stderr)
                 names.remove(name)
+    overrides = parse_sets(args.sets)
+    keys = {n: {*spec.recipe(n).feature_params, *spec.recipe(n).model_params, *RUN_SETTINGS} for n in names}
+    per_recipe = split_overrides(keys, overrides)
+    for name in names:  # every recipe's settings are checked before the first one runs
+        resolve(spec.recipe(name), per_recipe[name][0], {"time_col": spec.time_col}, competition=spec.name)
     runs = []
     for name in names:
+        taken, lacking = per_recipe[name]
         print(f"== {spec.name}: {name}", file=sys.stderr)
+        if lacking:
+            print(f"note: recipe {name!r} has no {', '.join(lacking)}: it runs without "
+                  f"{'that setting' if len(lacking) == 1 else 'those settings'}.", file=sys.stderr)
         runs.append(load_summary(runner.run(spec, name, data_dir, n_folds=args.folds, seed=args.seed,
-                                        time_limit=args.time_limit, out_root=args.out)))
+                                            time_limit=args.time_limit, out_root=args.out, overrides=taken)))
     out_dir = new_run_dir(args.out, spec.name, "compare")
     budget = f", automl budget {args.time_limit:.0f} s" if args.time_limit else ""
-    header = (f"{spec.name}: {args.folds}-fold CV (seed {args.seed}) on {Path(data_dir)}{budget}. "
+    sets = ""
+    if overrides:
+        lacking = [f"{n} without {', '.join(per_recipe[n][1])}" for n in names if per_recipe[n][1]]
+        sets = ". Settings: " + " ".join(f"--set {s}" for s in args.sets) + (f" ({'; '.join(lacking)})" if lacking else "")
+    header = (f"{spec.name}: {args.folds}-fold CV (seed {args.seed}) on {Path(data_dir)}{budget}{sets}. "
               "Runs: " + ", ".join(r.path.name for r in runs))
-    text = write_report(out_dir, runs, header)
-    print(text, file=sys.stderr)
-    if args.readme:
-        readme = REPO_ROOT / "README.md"
-        if not readme.is_file():
-            raise UserError(f"{readme} not found.")
-        update_readme(readme, spec.name, header + "\n\n" + text)
-    print(out_dir)
+    return spec.name, out_dir, header, write_report(out_dir, runs, header)
+
+
+def leaderboard(args) -> tuple[str, Path, str, str]:
+    """Rank the finished runs named by --runs / found under --from; (competition, compare folder, header, table)."""
+    import competitions
+    from shared.compare import finished_runs, run_folders, write_leaderboard
+    from shared.runs import new_run_dir
+
+    given = [flag for flag, value in (("--recipes", args.recipes), ("--set", args.sets),
+                                      ("--time-limit", args.time_limit), ("--data", args.data)) if value]
+    if given:
+        raise UserError(f"{given[0]} is for running recipes; --runs and --from tabulate runs that are finished "
+                        "(their settings and data are in their folders): use one or the other.")
+    name = "tabular" if args.competition == "tabular" else competitions.get(args.competition).name
+    runs, notes = finished_runs(run_folders(args.runs, args.roots), name)
+    sources = " and ".join([*([f"{len(args.runs)} folder(s) given"] if args.runs else []), *map(str, args.roots)])
+    if not runs:
+        skipped = f" ({len(notes)} skipped; the first: {notes[0]})" if notes else ""
+        raise UserError(f"no finished run of {name} in {sources}{skipped}: pass run folders of {name}, or make "
+                        f"some with run.py {name}.")
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    out_dir = new_run_dir(args.out, name, "compare")
+    header = (f"{name}: {len(runs)} finished run(s) from {sources}, best CV first"
+              + (f" ({len(notes)} folder(s) skipped)" if notes else "") + ".")
+    return name, out_dir, header, write_leaderboard(out_dir, runs, header, notes)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 
     python scripts/ensemble.py RUN_DIR RUN_DIR... [--method mean|rank|weights|stack] [--out DIR]
 
-Weights and level-2 models are fitted inside the saved folds, so the reported CV is honest.
+Weights and level-2 models are fitted inside the saved folds, so the reported CV is honest. The members'
+CV, holdout and weight are printed beside the blend's (and kept in members.md), with a warning when the blend
+does not beat its best member. A run passed twice, or two folders with identical predictions, is refused.
 """
 from __future__ import annotations
 

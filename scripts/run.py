@@ -5,6 +5,7 @@ The last line printed is the run directory.
     python scripts/run.py house_prices [--recipe gbm] [--folds 5] [--seed 42] [--set key=value ...]
     python scripts/run.py tabular --data DIR --target COL --id COL --metric rmse [--recipe gbm|linear|automl]
     python scripts/run.py cifar10 --resume runs/cifar10/fast-20260101-120000   # after a crash or a kill
+    python scripts/run.py house_prices --list [--recipe gbm]   # the recipes and every setting: default, range, meaning
     torchrun --nproc_per_node 2 scripts/run.py cifar10 ...                    # DDP (gloo on CPU, NCCL on GPUs)
 """
 from __future__ import annotations
@@ -29,8 +30,13 @@ def run(argv=None) -> None:
     p.add_argument("--only-folds", help="run only these folds, e.g. 0,2 (join partial runs with merge.py)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR",
                    help="continue an interrupted run (its saved settings are used; finished folds are kept)")
+    p.add_argument("--list", action="store_true",
+                   help="list the recipes and their settings (default, range, meaning), then exit; needs no data")
     args = p.parse_args(argv)
     import competitions
+    if args.list:
+        print(listing(args.competition, args.recipe))
+        return
     from shared import distributed, runner
 
     if args.resume is not None and args.competition == "tabular":  # the generic path's columns are in the run
@@ -47,6 +53,24 @@ def run(argv=None) -> None:
                          only_folds=parse_folds(args.only_folds), resume=args.resume)
     if distributed.is_main():
         print(run_dir)
+
+
+def listing(competition: str, recipe: str | None) -> str:
+    """The text of ``--list``: a competition's recipes and settings, or the generic tabular path's."""
+    from shared import settings
+
+    if competition == "tabular":
+        from shared.tabular import generic
+
+        return settings.listing("tabular", "any CSV competition (--data DIR --target COL --id COL --metric M)",
+                                generic.RECIPES, generic.DEFAULT_RECIPE, {}, recipe)
+    import competitions
+
+    spec = competitions.get(competition)
+    if recipe is not None:
+        spec.recipe(recipe)  # an unknown name is the same error as for a run
+    return settings.listing(spec.name, spec.title, spec.recipes, spec.default_recipe,
+                            settings.competition_defaults(spec), recipe)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,11 @@ def main(entry: Callable[[list[str] | None], object], argv: list[str] | None = N
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `run.py ... --list | head`: the reader has what it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
     except Exception as exc:  # an unexpected bug: full traceback, then a one-line summary
         if isinstance(exc, OSError) and exc.errno in FULL:  # a full disk met by a library (AutoGluon saving models)
             print(f"error: {disk_full(Path(exc.filename).parent if exc.filename else Path.cwd())}", file=sys.stderr)

@@ -1,13 +1,22 @@
-"""Side-by-side comparison of runs from their run directories: a markdown table and a PNG."""
+"""Side-by-side comparison of runs from their run directories: a markdown table and a PNG. Either the runs
+that compare.py has just made (one per recipe, on the same folds), or a leaderboard of run folders that exist:
+each run's CV, holdout and wall time beside the settings that set it apart from the others."""
 from __future__ import annotations
 
+import json
+import os
 import re
+from collections import Counter
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from shared import plots
 from shared.errors import UserError
+from shared.fingerprint import KEY as FINGERPRINT
 from shared.io import write_json, write_text
-from shared.runs import Run
+from shared.runs import Run, load_config, load_metrics
 
 
 def table(runs: list[Run]) -> str:
@@ -44,15 +53,26 @@ def table(runs: list[Run]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cell(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "—"
+    return f"{value:.5f}" if isinstance(value, float) else str(value)
+
+
 def markdown_table(df) -> str:
     """A pandas frame as a GitHub markdown table (floats to 5 decimals, None as a dash)."""
-    def cell(v):
-        if v is None or (isinstance(v, float) and v != v):
-            return "—"
-        return f"{v:.5f}" if isinstance(v, float) else str(v)
-
     lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    lines += ["| " + " | ".join(_cell(v).replace("|", "\\|") for v in row) + " |"
+              for row in df.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def text_table(df) -> str:
+    """The same frame as aligned plain text, for the terminal and the log (the same cells as ``markdown_table``)."""
+    rows = [list(map(str, df.columns))] + [[_cell(v) for v in row] for row in df.itertuples(index=False)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines) + "\n"
 
 
@@ -74,3 +94,206 @@ def update_readme(readme: Path, key: str, text: str) -> None:
     if not pattern.search(content):
         raise UserError(f"{readme} has no '<!-- results:{key} -->' ... '<!-- /results:{key} -->' block to update.")
     write_text(readme, pattern.sub(lambda m: m.group(1) + text + m.group(2), content))
+
+
+# ------------------------------------------------------------------------------ --set for every recipe
+def split_overrides(keys: dict[str, set[str]], overrides: dict) -> dict[str, tuple[dict, list[str]]]:
+    """``keys``: each recipe's name -> the keys ``--set`` may name for it. Returns ``{recipe: (the overrides it
+    takes, the keys it lacks)}``: a key that some recipes lack is left out for them; a key that none of them has is
+    a typo, refused with the keys they know."""
+    known = set().union(*keys.values())
+    unknown = [k for k in overrides if k not in known]
+    if unknown:
+        raise UserError(f"--set {unknown[0]}: none of the recipes to compare ({', '.join(keys)}) has such a key; "
+                        f"known keys: {sorted(known)}.")
+    return {name: ({k: v for k, v in overrides.items() if k in mine}, [k for k in overrides if k not in mine])
+            for name, mine in keys.items()}
+
+
+# ------------------------------------------------------------------------- leaderboard of existing runs
+# What a run's config records that is not a setting to compare: what the competition is, bookkeeping, and what an
+# ensemble blends (its recipe, ensemble-<method>, already says how). The data are compared by their fingerprint.
+NOT_SETTINGS = {"competition", "recipe", "id_col", "target_col", "task", "metric", "classes", "outputs", "kind",
+                "method", "members", "weights", "merged_from", "only_folds", "code_version", "command", "data_dir",
+                FINGERPRINT}
+TABLE_METRICS = ("cv", "cv_mean", "cv_std", "wall_time_s")  # what a run's metrics.json needs for a row
+
+
+def run_folders(runs: list[Path], roots: list[Path]) -> list[Path]:
+    """The folders named by ``--runs`` and every folder holding a config.yaml under the ``--from`` folders
+    (not looking inside a run), each once, in the order given (``--from``: sorted by path)."""
+    found = []
+    for path in map(Path, runs):
+        if not path.is_dir():
+            raise UserError(f"--runs {path}: no such folder.")
+        found.append(path)
+    for root in map(Path, roots):
+        if not root.is_dir():
+            raise UserError(f"--from {root}: no such folder.")
+        inside = []
+        for folder, subfolders, files in os.walk(root):
+            if "config.yaml" in files:
+                inside.append(Path(folder))
+                subfolders[:] = []  # a run's own fold folders are no runs
+            subfolders.sort()
+        found += sorted(inside)
+    unique, seen = [], set()
+    for path in found:
+        if path.resolve() not in seen:
+            seen.add(path.resolve())
+            unique.append(path)
+    return unique
+
+
+def finished_runs(folders: list[Path], competition: str) -> tuple[list[Run], list[str]]:
+    """The finished runs of ``competition`` among ``folders``; one note for each folder left out and why (another
+    competition, unfinished, partial, unreadable, or scored with another metric than the first run)."""
+    runs, notes = [], []
+    for path in folders:
+        run, why = _finished_run(path, competition, runs[0] if runs else None)
+        if run is None:
+            notes.append(f"{path} skipped: {why}")
+        else:
+            runs.append(run)
+    return runs, notes
+
+
+def _finished_run(path: Path, competition: str, first: Run | None) -> tuple[Run | None, str]:
+    if not (path / "config.yaml").is_file():
+        return None, "not a run folder (no config.yaml)"
+    try:
+        config = load_config(path, required=("competition", "recipe"))
+    except UserError as exc:
+        return None, str(exc)
+    if config["competition"] != competition:
+        return None, f"a run of {config['competition']!r}, not {competition!r}"
+    if not (path / "metrics.json").is_file():
+        return None, "unfinished (no metrics.json yet)"
+    try:
+        metrics = load_metrics(path, required=("metric", *TABLE_METRICS))
+    except UserError as exc:
+        return None, str(exc)
+    if metrics.get("complete", True) is False:
+        return None, "it holds only some folds (--only-folds): join its parts with merge.py"
+    if first is not None and metrics["metric"] != first.metrics["metric"]:
+        return None, f"scored with {metrics['metric']}, not {first.metrics['metric']} like {first.path}"
+    return Run(path, config, {"recipe": config["recipe"], **metrics}, None, None, None), ""
+
+
+def settings(config: dict) -> dict[tuple[str | None, str], object]:
+    """A run's settings by the names ``--set`` takes, each under its group: the recipe for its model and feature
+    settings (those of two recipes are not compared), None for the run settings, the folds and ``data`` (its data
+    fingerprint, else its data folder), which all runs share."""
+    out: dict[tuple[str | None, str], object] = {
+        (None, k): v for k, v in config.items() if k not in NOT_SETTINGS and k not in ("model", "features")}
+    for section in ("features", "model"):
+        params = config.get(section)
+        for k, v in (params.items() if isinstance(params, dict) else ()):
+            out[config.get("recipe"), f"{section}.{k}" if (config.get("recipe"), k) in out else k] = v
+    out[None, "data"] = config.get(FINGERPRINT) or config.get("data_dir")
+    return out
+
+
+def _key(value) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def differences(configs: list[dict]) -> list[dict]:
+    """For each config, the settings whose value is not the most common one among the configs that have that
+    setting (a tie: the value of the earliest of them), as ``{name: value}`` (``data``: the data folder)."""
+    flat = [settings(c) for c in configs]
+    common = {}
+    for key in dict.fromkeys(k for f in flat for k in f):
+        values = [_key(f[key]) for f in flat if key in f]
+        counts = Counter(values)
+        top = max(counts.values())
+        common[key] = next(v for v in values if counts[v] == top)
+    return [{key[1]: (c.get("data_dir") if key == (None, "data") else v) for key, v in f.items()
+             if _key(v) != common[key]} for c, f in zip(configs, flat)]
+
+
+def setting_text(value) -> str:
+    """A setting as ``--set`` would take it."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(setting_text(v) for v in value) + "]"
+    if isinstance(value, str) and (value == "" or value != value.strip()):
+        return repr(value)
+    return str(value)
+
+
+def rank(runs: list[Run]) -> list[Run]:
+    """Best CV first (the pooled out-of-fold score, as the run and the ensemble report it); ties by run name."""
+    sign = -1.0 if runs[0].metrics.get("greater_is_better") else 1.0
+    return sorted(runs, key=lambda r: (sign * r.metrics["cv"], r.path.name))
+
+
+def leaderboard_frame(runs: list[Run], diffs: list[dict]) -> pd.DataFrame:
+    """One row per run, in the order given: its rank, scores, wall time and differing settings."""
+    metric = runs[0].metrics["metric"]
+    rows = [{"#": i, "run": r.path.name, "recipe": r.metrics["recipe"],
+             f"CV {metric}": f"{r.metrics['cv']:.5f}",
+             "folds mean ± std": f"{r.metrics['cv_mean']:.5f} ± {r.metrics['cv_std']:.5f}",
+             f"holdout {metric}": r.metrics.get("holdout"),
+             "wall time": f"{r.metrics['wall_time_s']:.1f} s",
+             "differs from the most common": ", ".join(f"{k}={setting_text(v)}" for k, v in d.items()) or "—"}
+            for i, (r, d) in enumerate(zip(runs, diffs), 1)]
+    return pd.DataFrame(rows)
+
+
+def write_leaderboard(out_dir: Path, runs: list[Run], header: str, notes: list[str]) -> str:
+    """compare.md (markdown) and compare.json (each run's metrics, run folder and differing settings, best CV
+    first), and compare.png (CV against holdout); returns the plain-text table."""
+    by_path = dict(zip((r.path for r in runs), differences([r.config for r in runs])))  # ties: the earliest given
+    runs = rank(runs)
+    diffs = [by_path[r.path] for r in runs]
+    frame = leaderboard_frame(runs, diffs)
+    skipped = "".join(f"- {note}\n" for note in notes)
+    write_text(out_dir / "compare.md", f"{header}\n\n{markdown_table(frame)}"
+                                        + (f"\nSkipped:\n\n{skipped}" if skipped else ""))
+    write_json(out_dir / "compare.json", [{"run_dir": str(r.path), "differs": d, **r.metrics}
+                                          for r, d in zip(runs, diffs)])
+    cv_holdout_plot(out_dir / "compare.png", [f"{i} {r.path.name}" for i, r in enumerate(runs, 1)],
+                    [r.metrics["cv"] for r in runs], [r.metrics["cv_std"] for r in runs],
+                    [r.metrics.get("holdout") for r in runs], runs[0].metrics["metric"])
+    return text_table(frame)
+
+
+def cv_holdout_plot(path: Path, labels: list[str], cvs: list[float], stds: list[float], holdouts: list,
+                    metric: str) -> None:
+    """One point per run, numbered as in the table and named in the legend: CV (bars: ± std over folds) against
+    the local holdout, with the line where the two agree. Runs without a holdout are named in the title; with none,
+    CV per run."""
+    plt = plots.plt
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    scored = [i for i, h in enumerate(holdouts) if h is not None]
+    markers = "osD^vP*Xh<>p"
+    if scored:
+        for n, i in enumerate(scored):
+            ax.errorbar([cvs[i]], [holdouts[i]], xerr=[stds[i]], fmt=markers[n // 10 % len(markers)], capsize=3,
+                        color=f"C{n % 10}", label=labels[i])
+            ax.annotate(labels[i].split()[0], (cvs[i], holdouts[i]), xytext=(4, 4), textcoords="offset points",
+                        fontsize=8, color=f"C{n % 10}")
+        values = np.array([cvs[i] for i in scored] + [holdouts[i] for i in scored], float)
+        lo, hi = values.min(), values.max()
+        pad = (hi - lo) * 0.05 + 1e-12
+        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k--", lw=1, label="holdout = CV")
+        ax.set_ylabel(f"local holdout {metric}")
+        left_out = [labels[i] for i in range(len(labels)) if i not in scored]
+        title = f"{metric}: CV against local holdout, one point per run"
+        if left_out:
+            title += f"\n(no holdout, not shown: {', '.join(left_out)})"
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8, frameon=False)
+    else:
+        ys = np.arange(len(labels))[::-1]
+        ax.errorbar(cvs, ys, xerr=stds, fmt="o", capsize=3)
+        ax.set_yticks(ys, labels)
+        title = f"{metric}: CV per run (no run has a local holdout)"
+    ax.set_xlabel(f"CV {metric} (out of fold; bars: ± std over folds)")
+    ax.set_title(title, fontsize=9)
+    plots.save(fig, Path(path))

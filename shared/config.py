@@ -6,14 +6,19 @@ vocabulary: ``Range`` (finite numbers within bounds, whole numbers for integer s
 a few values), ``Flag`` (true or false), ``Text`` (free text, optionally matching a pattern or passing a
 check), ``Items`` (a list whose items each satisfy one declaration) and ``Either`` (any of several). A
 ``Rule`` under a tuple of names relates several settings. ``resolve`` checks every resolved value, defaults
-and overrides alike, before any work starts."""
+and overrides alike, before any work starts.
+
+Each declaration also carries ``doc``, the one line that says what the setting is (``COUNT.with_doc("passes over
+the training rows")``, or ``Choice(..., doc="...")``): ``run.py COMPETITION --list`` and docs/settings.md
+(``shared.settings``) read it, so the text lives beside the default and the range, where a comment would."""
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import yaml
 
@@ -62,8 +67,32 @@ def _bound(x: float) -> str:
     return f"{x:g}"
 
 
+def did_you_mean(word, options) -> str:
+    """" did you mean 'X'?" for the option closest to ``word`` (case aside; the one option it begins, or the
+    closest spelling), or "" when none is close."""
+    if not isinstance(word, str) or not word:
+        return ""
+    by_lower = {str(o).lower(): o for o in options}
+    begun = [o for o in by_lower if o.startswith(word.lower())]
+    close = begun if len(begun) == 1 else difflib.get_close_matches(word.lower(), list(by_lower), n=1)
+    return f" did you mean {by_lower[close[0]]!r}?" if close else ""
+
+
+class Declaration:
+    """What every declaration has besides ``describe`` / ``problem``: ``doc``, the one line saying what the
+    setting is, and ``with_doc`` to give a shared declaration (``COUNT``, ``FLAG``) that line."""
+
+    doc: str = ""
+
+    def with_doc(self, doc: str):
+        """A copy of this declaration with ``doc`` as its one line."""
+        documented = copy.copy(self)
+        object.__setattr__(documented, "doc", doc)  # also on the frozen Range
+        return documented
+
+
 @dataclass(frozen=True)
-class Range:
+class Range(Declaration):
     """A finite number (NaN and infinities refused) within optional bounds, open or closed; ``integer``
     for whole-number settings (their default is an int)."""
 
@@ -72,6 +101,7 @@ class Range:
     low_open: bool = False
     high_open: bool = False
     integer: bool = False
+    doc: str = field(default="", compare=False)
 
     def describe(self, finite: bool = False) -> str:
         bounds = []
@@ -95,12 +125,13 @@ class Range:
         return f"must be {self.describe()}" if too_low or too_high else None
 
 
-class Choice:
+class Choice(Declaration):
     """One of a few values. A text choice also takes a boolean as its text (``pretrained`` auto|true|false
-    accepts false), and a number or boolean option matches only a value of its own type (1 is not true)."""
+    accepts false), and a number or boolean option matches only a value of its own type (1 is not true).
+    A text close to a text option is told that option ("did you mean 'lasso'?")."""
 
-    def __init__(self, *options):
-        self.options = options
+    def __init__(self, *options, doc: str = ""):
+        self.options, self.doc = options, doc
 
     def describe(self) -> str:
         shown = [o if isinstance(o, str) else _show(o) for o in self.options]
@@ -112,11 +143,17 @@ class Choice:
         return any(type(value) is type(o) and value == o for o in self.options)
 
     def problem(self, value) -> str | None:
-        return None if self.allows(value) else f"must be {self.describe()}"
+        if self.allows(value):
+            return None
+        hint = did_you_mean(value, [o for o in self.options if isinstance(o, str)])
+        return f"must be {self.describe()}" + (f";{hint}" if hint else "")
 
 
-class Flag:
+class Flag(Declaration):
     """true or false."""
+
+    def __init__(self, doc: str = ""):
+        self.doc = doc
 
     def describe(self) -> str:
         return "true or false"
@@ -125,13 +162,13 @@ class Flag:
         return None if isinstance(value, bool) else "must be true or false"
 
 
-class Text:
+class Text(Declaration):
     """Free text; with ``pattern`` it must match it whole, with ``check`` (a function that raises UserError
-    on a bad value) it must pass it. ``about`` says what is expected."""
+    on a bad value) it must pass it. ``about`` says what is expected (``doc`` what the setting is)."""
 
     def __init__(self, about: str = "text", pattern: str | None = None,
-                 check: Callable[[str], object] | None = None):
-        self.about, self.pattern, self.check = about, pattern, check
+                 check: Callable[[str], object] | None = None, doc: str = ""):
+        self.about, self.pattern, self.check, self.doc = about, pattern, check, doc
 
     def describe(self) -> str:
         return self.about
@@ -149,11 +186,11 @@ class Text:
         return None
 
 
-class Items:
+class Items(Declaration):
     """A list whose items each satisfy ``item``."""
 
-    def __init__(self, item):
-        self.item = item
+    def __init__(self, item, doc: str = ""):
+        self.item, self.doc = item, doc
 
     def describe(self) -> str:
         return f"a list, each item {self.item.describe()}"
@@ -164,11 +201,11 @@ class Items:
         return None
 
 
-class Either:
+class Either(Declaration):
     """Any of several declarations: ``Either(Choice(0), Range(low=2, integer=True))`` is 0 or at least 2."""
 
-    def __init__(self, *alternatives):
-        self.alternatives = alternatives
+    def __init__(self, *alternatives, doc: str = ""):
+        self.alternatives, self.doc = alternatives, doc
 
     def describe(self) -> str:
         return " or ".join(a.describe() for a in self.alternatives)
@@ -210,15 +247,20 @@ RUN_SETTINGS = {
     "fold_average": "probabilities",  # classes: average the folds' test probabilities, or their logits
     "predict": "test",  # detection: the image list to predict and submit, test.csv or valid.csv
 }
-# ... and what each accepts.
+# ... and what each accepts, and is.
 RUN_RANGES = {
-    "log_target": Choice(None, True, False),
-    "clean_train": FLAG,
-    "time_col": Text("a column name, or empty for no time split"),
-    "time_valid_fraction": OPEN_FRACTION,
-    "sample_weight": Text("none, adversarial, or the path of a CSV of id,weight", pattern=r"\S.*"),
-    "fold_average": Choice("probabilities", "logits"),  # shared.tables.FOLD_AVERAGES
-    "predict": Choice("test", "valid"),  # shared.detection.task.PREDICT_SPLITS
+    "log_target": Choice(None, True, False, doc="fit the target in log space: null follows the metric (log for "
+                                                "RMSLE), true or false forces it"),
+    "clean_train": FLAG.with_doc("drop the competition's known-bad training rows (from training and CV scoring)"),
+    "time_col": Text("a column name, or empty for no time split",
+                     doc="a date column: also score a time-ordered split (train earlier, validate later)"),
+    "time_valid_fraction": OPEN_FRACTION.with_doc("share of the latest rows that the time-ordered split holds out"),
+    "sample_weight": Text("none, adversarial, or the path of a CSV of id,weight", pattern=r"\S.*",
+                          doc="training-row weights: none, adversarial (test-likeness) or a CSV of id,weight"),
+    "fold_average": Choice("probabilities", "logits",  # shared.tables.FOLD_AVERAGES
+                           doc="classes: average the fold models' test probabilities, or their logits"),
+    "predict": Choice("test", "valid",  # shared.detection.task.PREDICT_SPLITS
+                      doc="detection: the image list to predict and submit, test.csv or valid.csv"),
 }
 _SETTING_TYPES = {"log_target": True}  # an example value of the right type where the default is None
 
@@ -249,7 +291,9 @@ def resolve(recipe: Recipe, overrides: dict, run_defaults: dict | None = None, c
             continue
         if section is None:
             known = sorted([*config["model"], *config["features"], *RUN_SETTINGS])
-            raise UserError(f"--set {key}: recipe {recipe.name!r} has no such key; known keys: {known}.")
+            listing = f" (`python scripts/run.py {competition} --list` says what each is)" if competition else ""
+            raise UserError(f"--set {key}: recipe {recipe.name!r} has no such key;{did_you_mean(key, known)} "
+                            f"known keys: {known}{listing}.")
         default = config[section][key]
         config[section][key] = _coerce(key, value, default)
         for guard in STATED_WINS.get(key, ()):

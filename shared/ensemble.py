@@ -13,11 +13,11 @@ from scipy.optimize import minimize
 from scipy.stats import rankdata
 
 from shared import fingerprint
-from shared.compare import markdown_table
+from shared.compare import markdown_table, text_table
 from shared.errors import UserError
 from shared.io import write_text
 from shared.metrics import Metric, squeeze
-from shared.runs import Run
+from shared.runs import Run, get_log
 
 METHODS = ("mean", "rank", "weights", "stack")
 
@@ -26,6 +26,7 @@ def check_compatible(runs: list[Run]) -> None:
     """Refuse runs that cannot be blended honestly, with one line naming the offending run."""
     if len(runs) < 2:
         raise UserError("an ensemble needs at least two run directories.")
+    check_distinct_folders([r.path for r in runs])
     first = runs[0]
     for r in runs[1:]:
         for key in ("competition", "metric", "target_col", "id_col"):
@@ -44,6 +45,30 @@ def check_compatible(runs: list[Run]) -> None:
     for r in runs:
         if not r.metrics.get("complete", True) or len(r.oof) != len(r.folds):
             raise UserError(f"{r.path} covers only some folds: merge its partial runs first (scripts/merge.py).")
+    check_distinct_predictions([(r.path, r.oof_in_fold_order()) for r in runs])
+
+
+def check_distinct_folders(paths: list[Path]) -> None:
+    """One run passed twice (the same path, or two paths to one folder) would pass for a blend of two models."""
+    seen: dict[Path, Path] = {}
+    for path in map(Path, paths):
+        key = path.resolve()
+        if key in seen:
+            earlier = seen[key]
+            what = (f"{path} is passed twice" if str(earlier) == str(path)
+                    else f"{earlier} and {path} are the same run folder ({key})")
+            raise UserError(f"{what}: pass each run once; a blend needs different runs.")
+        seen[key] = path
+
+
+def check_distinct_predictions(oofs: list[tuple[Path, np.ndarray]]) -> None:
+    """Two folders with the same out-of-fold predictions hold one model (a copied run, or a rerun of the same
+    settings): the blend would only repeat it."""
+    for i, (path, oof) in enumerate(oofs):
+        for other, other_oof in oofs[:i]:
+            if oof.shape == other_oof.shape and np.array_equal(oof, other_oof, equal_nan=True):
+                raise UserError(f"{path} and {other} have identical out-of-fold predictions (one run copied, or "
+                                "the same settings run twice): blend runs of different models.")
 
 
 def stacked_predictions(runs: list[Run]) -> tuple[np.ndarray, np.ndarray]:
@@ -191,14 +216,40 @@ def fold_owners(parts: list[tuple[Path, dict, pd.DataFrame, dict]]) -> tuple[dic
 
 
 
-def write_members(run_dir: Path, members: list[dict], method: str) -> Path:
-    """``members.md``: every member's CV and holdout beside the blend's (read from its metrics.json)."""
+def write_members(run_dir: Path, members: list[dict], method: str, methods: tuple[str, ...] = METHODS) -> Path:
+    """Each member's CV, holdout and weight beside the blend's nested CV and holdout (read back from the blend's
+    metrics.json): in the log (stderr and log.txt) and in ``members.md``, with one warning line when the blend
+    does not beat its best member. ``methods``: the blend methods to suggest instead."""
     blend = json.loads((run_dir / "metrics.json").read_text())
-    row = {"run": run_dir.name, "recipe": f"**ensemble ({method}, nested CV)**", "cv": blend["cv"],
-           "holdout": blend["holdout"], "weight": None}
-    write_text(run_dir / "members.md", markdown_table(pd.DataFrame([*members, row])))
+    label = f"ensemble ({method}, nested CV)"
+    row = {"run": run_dir.name, "cv": blend["cv"], "holdout": blend.get("holdout"), "weight": None}
+    names = {"cv": f"CV {blend['metric']}", "holdout": f"holdout {blend['metric']}"}
+
+    def frame(recipe: str) -> pd.DataFrame:
+        return pd.DataFrame([*members, {**row, "recipe": recipe}])[["run", "recipe", "cv", "holdout", "weight"]]
+
+    log = get_log()
+    log.info("members and blend:\n" + text_table(frame(label).rename(columns=names)).rstrip("\n"))
+    warning = not_better(members, blend, method, methods)
+    if warning:
+        log.warning(warning)
+    table = markdown_table(frame(f"**{label}**").rename(columns=names))
+    write_text(run_dir / "members.md", table + (f"\n{warning}\n" if warning else ""))
     return run_dir
 
+
+def not_better(members: list[dict], blend: dict, method: str, methods: tuple[str, ...]) -> str | None:
+    """The warning line when the blend's CV does not beat its best member's (a tie does not beat it), else None."""
+    sign = 1.0 if blend["greater_is_better"] else -1.0
+    best = max(members, key=lambda m: sign * m["cv"])
+    if sign * blend["cv"] > sign * best["cv"]:
+        return None
+    others = sorted((m for m in methods if m != method), key=lambda m: m != "weights")  # weights can pick one run
+    tip = ""
+    if others:
+        tip = ", or try --method " + (f"{', '.join(others[:-1])} or " if len(others) > 1 else "") + others[-1]
+    return (f"warning: the blend's CV {blend['metric']} {blend['cv']:.5f} does not beat its best member "
+            f"{best['run']} ({best['recipe']}) at {best['cv']:.5f}: submit {best['run']} alone{tip}.")
 
 
 def warn_unproven(log, runs: list[Path]) -> None:

@@ -18,12 +18,38 @@ need besides its hyperparameters."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
+
+
+@dataclass
+class Progress:
+    """Where one fit stands in its run, for the ETAs of its log lines. The runner keeps it up to date before each
+    fit; a model reads it while training (``shared.training.Trainer``'s per-epoch lines)."""
+
+    name: str = ""  # the fit, as the log names it: "fold 0"; empty outside a run
+    fits_after: int = 0  # fits the run still makes after this one
+    fit_seconds: list[float] = field(default_factory=list)  # seconds of the run's finished fits
+
+    def run_left(self, fit_left: float, fit_total: float) -> float:
+        """Seconds the run still needs: ``fit_left`` for this fit, then each later fit as long as the finished ones
+        on average (as this one, ``fit_total`` seconds in all, before any has finished)."""
+        per_fit = sum(self.fit_seconds) / len(self.fit_seconds) if self.fit_seconds else fit_total
+        return fit_left + self.fits_after * per_fit
+
+
+def clock(seconds: float) -> str:
+    """A duration as the log writes it: 45s, 3m05s, 2h03m."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 @dataclass
@@ -38,6 +64,7 @@ class ModelContext:
     workdir: Path  # scratch space inside the run (AutoGluon saves its models here, images their checkpoints)
     n_jobs: int
     resume: bool = False  # continue from a checkpoint in workdir (models that checkpoint: images)
+    progress: Progress = field(default_factory=Progress)  # where this fit stands in the run (ETAs in the log)
 
 
 @runtime_checkable

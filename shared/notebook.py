@@ -177,3 +177,14 @@ def export(run_dir: Path, to: Path | None = None) -> Path:
     folder = Path(to) if to is not None else kaggle_working()
     folder.mkdir(parents=True, exist_ok=True)
     return atomic_write(folder / source.name, lambda tmp: shutil.copyfile(source, tmp))
+
+
+def settings(spec, recipe: str | None = None) -> pd.DataFrame:
+    """The recipe's settings as a table a notebook shows (default, what it accepts, what it is): change any of them
+    in the parameters cell's ``SETTINGS`` dict, as ``--set KEY=VALUE`` does on the command line."""
+    from shared.settings import recipe_settings, shown
+
+    chosen = spec.recipe(recipe)
+    rows = [{"setting": name, "default": shown(default), "accepts": declared.describe(), "what it is": declared.doc}
+            for name, default, declared in recipe_settings(chosen)]
+    return pd.DataFrame(rows).set_index("setting")

@@ -8,12 +8,13 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from shared import distributed, runs
 from shared.config import resolve
@@ -21,7 +22,7 @@ from shared.cv import load_or_make_folds, parse_dates, time_holdout
 from shared.errors import UserError
 from shared.io import write_csv, write_npz
 from shared.metrics import squeeze
-from shared.models import FoldPipeline, ModelContext, available_cores, takes
+from shared.models import FoldPipeline, ModelContext, Progress, available_cores, clock, takes
 from shared.runs import get_log, git_version, new_run_dir, save_config, start_log
 from shared.spec import CompetitionSpec, Dataset
 
@@ -167,7 +168,8 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
     seed_everything(seed)
     X, X_test = recipe.features(data.train.drop(columns=[spec.id_col, spec.target_col]),
                                 data.test.drop(columns=[spec.id_col]), config["features"])
-    log.info(f"features: {X.shape[1]} columns")
+    if spec.image_path is None:  # an image recipe's one column is the image paths
+        log.info(f"features: {X.shape[1]} columns")
     if weights is not None:
         log.info(f"sample weights ({config['sample_weight']}): min {weights.min():.3f}, max {weights.max():.3f}")
     target = np.log1p(y) if log_target else y
@@ -183,38 +185,51 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
     test_folds, fold_scores, fold_times = [], [], []
     variant_preds: dict[str, tuple[np.ndarray, list]] = {}  # e.g. "no_tta": the same models without TTA
 
-    for k in tqdm(todo, desc=f"{recipe.name} folds", file=sys.stderr, leave=False, disable=not main or None):
-        t0 = time.time()
-        train_rows, valid_rows = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
-        saved = run_dir / f"fold{k}" / "predictions.npz"
-        if saved.is_file():  # finished before the interruption: not retrained
-            with np.load(saved) as done:
-                pred_valid, pred_test, seconds = done["valid"], done["test"], float(done["seconds"])
-                variants = {name[len("valid__"):]: (done[name], done["test__" + name[len("valid__"):]])
-                            for name in done.files if name.startswith("valid__")}
-            log.info(f"fold {k}: kept from {saved}")
-        else:
-            pred_valid, pred_test, variants = _fit_predict(model_factory, f"fold{k}", X, target, train_rows,
-                                                           valid_rows, weights, log_target, X_test)
-            seconds = time.time() - t0
-            if main:
-                write_npz(saved, valid=pred_valid, test=pred_test, seconds=seconds,
-                          **{f"{part}__{name}": pair[i] for name, pair in variants.items()
-                             for i, part in enumerate(("valid", "test"))})
-        oof[valid_rows] = pred_valid.reshape(len(valid_rows), n_out)
-        test_folds.append(pred_test.reshape(len(X_test), n_out))
-        for name, (v_valid, v_test) in variants.items():
-            v_oof, v_tests = variant_preds.setdefault(name, (np.full((len(X), n_out), np.nan), []))
-            v_oof[valid_rows] = v_valid.reshape(len(valid_rows), n_out)
-            v_tests.append(v_test.reshape(len(X_test), n_out))
-        fold_scores.append(score(valid_rows, oof[valid_rows]))
-        fold_times.append(seconds)
-        log.info(f"fold {k}: {metric.name} {fold_scores[-1]:.5f} ({fold_times[-1]:.1f} s, "
-                 f"{len(train_rows)} train rows)")
+    # Where each fit stands, for the ETAs in the log: the folds to go, then the time split; the seconds of those done.
+    progress = model_factory.contexts.progress
+    progress.fit_seconds = fold_times
+    fits = len(todo) + (time_valid is not None)
+    # The bar stays on a terminal (it is off elsewhere: Kaggle's saved log, nohup, a pipe); the log's lines are the
+    # record everywhere, written above the bar while it shows.
+    bar = tqdm(todo, desc=f"{recipe.name} folds", file=sys.stderr, leave=True, disable=not main or None)
+    with logging_redirect_tqdm(loggers=[log]):
+        for position, k in enumerate(bar):
+            progress.name, progress.fits_after = f"fold {k}", fits - position - 1
+            t0 = time.time()
+            train_rows, valid_rows = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
+            saved = run_dir / f"fold{k}" / "predictions.npz"
+            if saved.is_file():  # finished before the interruption: not retrained
+                with np.load(saved) as done:
+                    pred_valid, pred_test, seconds = done["valid"], done["test"], float(done["seconds"])
+                    variants = {name[len("valid__"):]: (done[name], done["test__" + name[len("valid__"):]])
+                                for name in done.files if name.startswith("valid__")}
+                log.info(f"fold {k}: kept from {saved}")
+            else:
+                pred_valid, pred_test, variants = _fit_predict(model_factory, f"fold{k}", X, target, train_rows,
+                                                               valid_rows, weights, log_target, X_test)
+                seconds = time.time() - t0
+                if main:
+                    write_npz(saved, valid=pred_valid, test=pred_test, seconds=seconds,
+                              **{f"{part}__{name}": pair[i] for name, pair in variants.items()
+                                 for i, part in enumerate(("valid", "test"))})
+            oof[valid_rows] = pred_valid.reshape(len(valid_rows), n_out)
+            test_folds.append(pred_test.reshape(len(X_test), n_out))
+            for name, (v_valid, v_test) in variants.items():
+                v_oof, v_tests = variant_preds.setdefault(name, (np.full((len(X), n_out), np.nan), []))
+                v_oof[valid_rows] = v_valid.reshape(len(valid_rows), n_out)
+                v_tests.append(v_test.reshape(len(X_test), n_out))
+            fold_scores.append(score(valid_rows, oof[valid_rows]))
+            fold_times.append(seconds)
+            left = "" if not progress.fits_after else (
+                f"; {progress.fits_after} of {fits} {'fits' if time_valid is not None else 'folds'} to go, run ETA "
+                f"{clock(progress.run_left(0, seconds))}")
+            log.info(f"fold {k}: {metric.name} {fold_scores[-1]:.5f} ({fold_times[-1]:.1f} s, "
+                     f"{len(train_rows)} train rows){left}")
 
     extra = {"recipe": recipe.name, "fold_times_s": dict(zip(map(str, todo), fold_times)),
              "complete": len(todo) == len(fold_ids)}
     if time_valid is not None:
+        progress.name, progress.fits_after = "time split", 0
         extra["time_split"] = _time_split(model_factory, X, target, y, time_valid, time_dates, weights, config,
                                           log_target, metric)
         log.info(f"time split on {config['time_col']!r}: {metric.name} {extra['time_split']['score']:.5f} "
@@ -245,10 +260,11 @@ class ContextMaker:
     time_limit: float | None
     run_dir: Path
     resume: bool = False
+    progress: Progress = field(default_factory=Progress)  # the fit under way, kept up to date by the fold loop
 
     def __call__(self, name: str) -> ModelContext:
         return ModelContext(self.spec.task, self.spec.metric.name, self.n_classes, self.seed, self.time_limit,
-                            self.run_dir / name, available_cores(), self.resume)
+                            self.run_dir / name, available_cores(), self.resume, self.progress)
 
 
 class ModelFactory:

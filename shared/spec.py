@@ -16,6 +16,7 @@ The extension points, all declared here:
 - the model interface of recipes is ``shared.models``."""
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -190,7 +191,9 @@ class CompetitionSpec:
     def recipe(self, name: str | None) -> Recipe:
         name = name or self.default_recipe
         if name not in self.recipes:
-            raise UserError(f"unknown recipe {name!r} for {self.name}; choose one of {sorted(self.recipes)}.")
+            close = difflib.get_close_matches(str(name).lower(), self.recipes, n=1)
+            hint = f" did you mean {close[0]!r}?" if close else ""
+            raise UserError(f"unknown recipe {name!r} for {self.name};{hint} choose one of {sorted(self.recipes)}.")
         return self.recipes[name]
 
     def layout(self) -> list[str]:

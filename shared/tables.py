@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from shared import fingerprint, plots, submission
+from shared import fingerprint, plots, report, submission
 from shared.ensemble import (
     Blender,
     check_compatible,
@@ -223,7 +223,7 @@ def write_results(run_dir: Path, spec: CompetitionSpec, data: Dataset, y: np.nda
                   fold_of: np.ndarray, oof: np.ndarray, folds_done: list[int], fold_scores: list[float],
                   test_folds: np.ndarray, test_pred: np.ndarray, started: float, extra: dict) -> Path:
     """Write OOF, test predictions, the validated submission, metrics (with the local holdout when a
-    solution file exists) and plots. Shared by runs, merged runs and ensembles."""
+    solution file exists), plots and ``report.html``. Shared by runs, merged runs and ensembles."""
     log = start_log(run_dir) if not logging_to(run_dir) else get_log()
     metric = spec.metric
     done = np.isin(fold_of, folds_done)
@@ -257,11 +257,13 @@ def write_results(run_dir: Path, spec: CompetitionSpec, data: Dataset, y: np.nda
     metrics["wall_time_s"] = time.time() - started
     write_json(run_dir / "metrics.json", metrics)
     plots.run_plots(run_dir, metric, y[done], squeeze(oof[done]), folds_done, fold_scores, classes)
+    plots.run_curves(run_dir)  # image runs: every fold's learning curves in one figure
 
     holdout = "" if metrics["holdout"] is None else f", local holdout {metrics['holdout']:.5f}"
     log.info(f"CV {metric.name} {cv_score:.5f} (folds {metrics['cv_mean']:.5f} ± {metrics['cv_std']:.5f})"
              f"{holdout}; {metrics['wall_time_s']:.1f} s")
     log.info(f"submission: {run_dir / 'submission.csv'}")
+    log.info(f"report: {report.write(run_dir, spec)}")
     return run_dir
 
 
@@ -299,7 +301,7 @@ def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root:
 
     run_dir = new_run_dir(out_root, spec.name, f"ensemble-{method}")
     start_log(run_dir).info(f"ensemble ({method}) of {len(runs)} runs: " + ", ".join(r.path.name for r in runs))
-    weights = getattr(final, "weights_", None) if method in ("mean", "weights") else None
+    weights = getattr(final, "weights_", None) if method != "stack" else None  # rank averages ranks equally
     members = members_table(runs, weights)
     config = {**{k: runs[0].config[k] for k in ("competition", "id_col", "target_col", "task", "metric",
                                                  "classes", "seed", "n_folds", "fold_kind", "data_dir")},

@@ -7,10 +7,13 @@ epoch, the loss of a batch and, optionally, the score of a validation pass.
     net_, history_ = trainer.fit(net, loss_of, batches, epochs=10, updates_per_epoch=len(batches(0)))
 
 ``fit`` makes the timm optimizer and per-update scheduler, the EMA of the weights (timm ``ModelEmaV3``) and the
-fp16 GradScaler, runs the epochs with progress bars, records the history (``history.csv``, ``curves.png``), saves
-full-state checkpoints (``last.pt`` every epoch, ``best.pt`` on the best validation score) and resumes from
-``last.pt``. Every epoch re-seeds all random streams from (seed, epoch), so a resumed run continues exactly as if
-it had never stopped.
+fp16 GradScaler, runs the epochs (a line per epoch in the run log: losses, metric, lr, seconds, ETAs), records the
+history (``history.csv``, ``curves.png``) and checkpoints. While a fit is under way ``last.pt`` holds its full
+state (weights, EMA, optimizer, scheduler, scaler, RNGs), rewritten every epoch, and a resumed run continues from
+it: every epoch re-seeds all random streams from (seed, epoch), so it continues exactly as if it had never
+stopped. A finished fit keeps one set of weights and no optimizer state, as its ``keep`` setting says
+(``keep_checkpoints``): ``last.pt`` with the weights it predicts with, ``best.pt`` with the best validation
+epoch's, or none.
 """
 from __future__ import annotations
 
@@ -31,15 +34,21 @@ from shared import distributed
 from shared.config import BELOW_ONE, NON_NEGATIVE, POSITIVE, WHOLE, Choice, Text
 from shared.errors import UserError
 from shared.io import atomic_write, write_csv
+from shared.models import Progress, clock
+from shared.runs import get_log
 
 OPTIMIZER_RANGES = {  # the optimizer and schedule settings image and detection recipes share
-    "opt": Text("a timm optimizer name (timm.optim.list_optimizers())", pattern=r"\S+"),
-    "lr": POSITIVE,
-    "weight_decay": NON_NEGATIVE,
-    "momentum": BELOW_ONE,
-    "sched": Choice("cosine", "step", "tanh", "poly", "constant"),  # timm's that step per update with our arguments
-    "warmup_epochs": WHOLE,
+    "opt": Text("a timm optimizer name (timm.optim.list_optimizers())", pattern=r"\S+",
+                doc="the optimizer (timm create_optimizer_v2): sgd (Nesterov), momentum, adamw, lamb, ..."),
+    "lr": POSITIVE.with_doc("peak learning rate, on the batch's mean loss"),
+    "weight_decay": NON_NEGATIVE.with_doc("the optimizer's weight decay"),
+    "momentum": BELOW_ONE.with_doc("momentum of the SGD-style optimizers"),
+    "sched": Choice("cosine", "step", "tanh", "poly", "constant",  # timm's that step per update with our arguments
+                    doc="learning-rate schedule (timm create_scheduler_v2), stepped every update"),
+    "warmup_epochs": WHOLE.with_doc("epochs of linear learning-rate warm-up, from 1 % of lr"),
 }
+# What a finished fit keeps (the ``keep`` setting): one set of weights, or none. ``best`` needs a validation score.
+KEEP = ("last", "best", "none")
 
 
 def pick_device(setting: str) -> torch.device:
@@ -82,25 +91,39 @@ def seed_epoch(seed: int, epoch: int) -> None:
 
 # ------------------------------------------------------------------------------------------------ checkpoints
 def save_checkpoint(path: Path, net, ema, optimizer, scheduler, scaler, state: dict) -> None:
-    """The full training state (model, EMA, optimizer, scheduler, scaler, RNGs, ``state``), written atomically.
-    Only tensors and plain values (dicts, lists, numbers, text), so that ``load_checkpoint`` reads it with
-    ``weights_only=True``: the RNG states become tensors and numbers, ``state`` plain floats and lists."""
+    """The full training state (model, EMA, optimizer, scheduler, scaler, RNGs, ``state``), written atomically:
+    what resuming a fit under way needs. Only tensors and plain values (dicts, lists, numbers, text), so that
+    ``load_checkpoint`` reads it with ``weights_only=True``: the RNG states become tensors and numbers, ``state``
+    plain floats and lists."""
     checkpoint = {
         "model": net.state_dict(), "ema": None if ema is None else ema.state_dict(),
         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "scaler": None if scaler is None else scaler.state_dict(),
-        "epoch": int(state["epoch"]), "best": float(state["best"]),
-        "history": [{k: _plain(v) for k, v in row.items()} for row in state["history"]],
-        "rng": _rng_state(),
+        "scaler": None if scaler is None else scaler.state_dict(), **_record(state),
     }
+    _save(path, checkpoint)
+
+
+def save_weights(path: Path, weights: nn.Module, which: str, state: dict) -> None:
+    """One set of weights (``which``: ``raw``, or ``ema`` for the averaged ones) with the epoch, best score,
+    history and RNG state, and no optimizer, scheduler or scaler state: what a finished fit keeps, and
+    ``best.pt``. ``model`` is the network's plain state_dict, which loads into a fresh network of the recipe."""
+    _save(path, {"model": weights.state_dict(), "weights": which, **_record(state)})
+
+
+def _record(state: dict) -> dict:
+    return {"epoch": int(state["epoch"]), "best": float(state["best"]),
+            "history": [{k: _plain(v) for k, v in row.items()} for row in state["history"]], "rng": _rng_state()}
+
+
+def _save(path: Path, checkpoint: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
 def load_checkpoint(path: Path, device: torch.device, net, ema, optimizer, scheduler, scaler) -> dict:
-    """Restore what ``save_checkpoint`` wrote; returns its epoch, history and best score. Read with
-    ``weights_only=True``: a checkpoint holding any other object (which unpickling would let run code) is
-    refused, and nothing in it runs."""
+    """Restore what ``save_checkpoint`` (or, for a finished fit, ``save_weights``) wrote; returns its epoch,
+    history, best score and whether the fit had finished. Read with ``weights_only=True``: a checkpoint holding
+    any other object (which unpickling would let run code) is refused, and nothing in it runs."""
     try:
         checkpoint = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError:
@@ -111,20 +134,33 @@ def load_checkpoint(path: Path, device: torch.device, net, ema, optimizer, sched
         raise UserError(f"checkpoint {path} cannot be read ({type(exc).__name__}); delete it to restart "
                         "this fold from scratch.") from None
     try:
-        net.load_state_dict(checkpoint["model"])
-        if ema is not None and checkpoint["ema"] is not None:
-            ema.load_state_dict(checkpoint["ema"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        if scaler is not None and checkpoint["scaler"] is not None:
-            scaler.load_state_dict(checkpoint["scaler"])
+        finished = "optimizer" not in checkpoint  # a finished fit's weights (save_weights)
+        if finished:
+            (ema.module if ema is not None and checkpoint["weights"] == "ema" else net).load_state_dict(
+                checkpoint["model"])
+        else:
+            net.load_state_dict(checkpoint["model"])
+            if ema is not None and checkpoint["ema"] is not None:
+                ema.load_state_dict(checkpoint["ema"])
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            scheduler.load_state_dict(checkpoint["scheduler"])
+            if scaler is not None and checkpoint["scaler"] is not None:
+                scaler.load_state_dict(checkpoint["scaler"])
         _set_rng_state(checkpoint["rng"])
         return {"epoch": int(checkpoint["epoch"]), "history": list(checkpoint["history"]),
-                "best": float(checkpoint["best"])}
+                "best": float(checkpoint["best"]), "finished": finished}
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
         raise UserError(f"checkpoint {path} does not fit this run ({type(exc).__name__}: "
                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'wrong content'}); delete it "
                         "to restart this fold from scratch.") from None
+
+
+def keep_checkpoints(workdir: Path, keep: str) -> None:
+    """Once a fit's predictions are made, what its folder keeps: ``last.pt`` (keep=last), ``best.pt`` (keep=best;
+    ``last.pt`` where no validation picked a best epoch) or neither (keep=none). Until then ``last.pt`` stays, so
+    that a run killed while predicting resumes without training again."""
+    if keep == "none" or (keep == "best" and (Path(workdir) / "best.pt").is_file()):
+        (Path(workdir) / "last.pt").unlink(missing_ok=True)
 
 
 def _plain(value):
@@ -212,12 +248,14 @@ class Trainer:
     network's initial weights), then ``fit`` trains the network built on ``trainer.device``.
 
     ``params`` holds the recipe's settings: device, amp, opt, lr, weight_decay, momentum, sched, warmup_epochs,
-    clip_grad, ema, ema_decay; optionally channels_last (off), accum_steps (1) and decay_epochs, decay_rate,
-    min_lr (timm's defaults). ``ctx`` gives seed, n_jobs, workdir (checkpoints, history) and resume."""
+    clip_grad, ema, ema_decay; optionally channels_last (off), accum_steps (1), keep (last) and decay_epochs,
+    decay_rate, min_lr (timm's defaults). ``ctx`` gives seed, n_jobs, workdir (checkpoints, history), resume and
+    progress (the fit's place in the run, for the ETAs in the log)."""
 
     def __init__(self, params: dict, ctx):
         self.params, self.seed = params, ctx.seed
         self.workdir, self.resume = Path(ctx.workdir), getattr(ctx, "resume", False)
+        self.progress = getattr(ctx, "progress", None) or Progress()
         torch.set_num_threads(ctx.n_jobs)
         self.device = pick_device(params["device"])
         self.amp = amp_dtype(self.device, params["amp"])
@@ -228,21 +266,25 @@ class Trainer:
         return autocast(self.device, self.amp)
 
     def fit(self, net: nn.Module, loss_of: Callable, batches: Callable[[int], Iterable], *, epochs: int,
-            updates_per_epoch: int, lr: float | None = None, score: Callable[[nn.Module], float] | None = None,
+            updates_per_epoch: int, lr: float | None = None,
+            score: Callable[[nn.Module], float | dict[str, float]] | None = None,
             metric: str = "accuracy") -> tuple[nn.Module, list[dict]]:
         """Train ``net`` for ``epochs`` (continuing from ``last.pt`` when resuming); returns the weights to predict
         with (the EMA's when on), in eval mode, and the per-epoch history.
 
         ``loss_of(batch) -> (loss, images)``; ``batches(epoch)``: that epoch's batches, with a length (a
         DataLoader); ``updates_per_epoch``: optimizer updates the schedule counts per epoch; ``lr``: the peak
-        learning rate (default ``params["lr"]``); ``score(net)``: the validation ``metric`` of some weights, higher
-        is better, recorded for the raw and EMA weights, the best epoch saved as ``best.pt``."""
+        learning rate (default ``params["lr"]``); ``score(net)``: the validation ``metric`` of some weights (higher
+        is better), or a dict of named values holding it (e.g. ``{"accuracy": 0.9, "loss": 0.3}``), each recorded
+        as ``valid_<name>`` for the raw and ``valid_<name>_ema`` for the EMA weights; with ``keep=best`` the best
+        epoch's weights are saved as ``best.pt``."""
         from timm.optim import create_optimizer_v2
         from timm.scheduler import create_scheduler_v2
         from timm.utils import ModelEmaV3
 
         p = self.params
         lr = p["lr"] if lr is None else lr
+        keep = p.get("keep", "last")
         optimizer = create_optimizer_v2(net, opt=p["opt"], lr=lr, weight_decay=p["weight_decay"],
                                         momentum=p["momentum"])
         decay = {k: p[k] for k in ("decay_epochs", "decay_rate", "min_lr") if k in p}
@@ -255,10 +297,16 @@ class Trainer:
         stepper = Stepper(net=net, optimizer=optimizer, scheduler=scheduler, loss_of=loss_of, ema=ema, scaler=scaler,
                           accum_steps=p.get("accum_steps", 1), clip_grad=p["clip_grad"])
         parts = (net, ema, optimizer, scheduler, scaler)
-        state = {"epoch": -1, "history": [], "best": -1.0}
-        if self.resume and (self.workdir / "last.pt").is_file():
-            state = load_checkpoint(self.workdir / "last.pt", self.device, *parts)
+        last, main = self.workdir / "last.pt", distributed.is_main()  # every rank holds the same weights; one writes
+        state, finished = {"epoch": -1, "history": [], "best": -1.0}, False
+        if self.resume and last.is_file():
+            state = load_checkpoint(last, self.device, *parts)
+            finished = state.pop("finished")
+            if finished and state["epoch"] + 1 < epochs:
+                raise UserError(f"checkpoint {last} holds the weights of a fit finished after {state['epoch'] + 1} "
+                                f"epochs, not the state to train {epochs} from; delete it to restart this fold.")
         history = state["history"]
+        fit_started, epoch_seconds = time.time(), []
         for epoch in range(state["epoch"] + 1, epochs):
             started = time.time()
             seed_epoch(self.seed, epoch)
@@ -272,20 +320,49 @@ class Trainer:
             row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"],
                    "train_img_s": seen / max(time.time() - started, 1e-9)}
             if score is not None:
-                row[f"valid_{metric}"] = score(net)
+                row.update(_validation(score(net), metric, ""))
                 if ema is not None:
-                    row[f"valid_{metric}_ema"] = score(ema.module)
+                    row.update(_validation(score(ema.module), metric, "_ema"))
             row["seconds"] = time.time() - started
             history.append(row)
-            monitored = max(row.get(f"valid_{metric}", -1.0), row.get(f"valid_{metric}_ema", -1.0))
-            state = {"epoch": epoch, "history": history, "best": max(state["best"], monitored)}
-            if distributed.is_main():  # every rank holds the same weights; one writes them
-                save_checkpoint(self.workdir / "last.pt", *parts, state)
-                if score is not None and monitored >= state["best"]:
-                    save_checkpoint(self.workdir / "best.pt", *parts, state)
-        if history and distributed.is_main():
+            raw, averaged = row.get(f"valid_{metric}", -1.0), row.get(f"valid_{metric}_ema", -1.0)
+            improved = score is not None and max(raw, averaged) >= state["best"]
+            state = {"epoch": epoch, "history": history, "best": max(state["best"], raw, averaged)}
+            if main:
+                save_checkpoint(last, *parts, state)
+                if keep == "best" and improved:  # the better of the raw and EMA weights, without training state
+                    which = "ema" if ema is not None and averaged >= raw else "raw"
+                    save_weights(self.workdir / "best.pt", ema.module if which == "ema" else net, which, state)
+                epoch_seconds.append(time.time() - started)
+                fit_left = sum(epoch_seconds) / len(epoch_seconds) * (epochs - epoch - 1)
+                run_left = self.progress.run_left(fit_left, time.time() - fit_started + fit_left)
+                get_log().info(epoch_line(row, epochs, metric, self.progress.name, fit_left, run_left))
+        weights, which = (ema.module, "ema") if ema is not None else (net, "raw")
+        if main and not finished:  # the fit is done: its optimizer, scheduler and scaler state go
+            save_weights(last, weights, which, state)
+        if history and main:
             from shared.plots import learning_curves
 
             write_csv(self.workdir / "history.csv", pd.DataFrame(history))
             learning_curves(self.workdir / "curves.png", pd.DataFrame(history))
-        return (ema.module if ema is not None else net).eval(), history
+        return weights.eval(), history
+
+
+def _validation(value: float | dict[str, float], metric: str, suffix: str) -> dict[str, float]:
+    """A ``score`` callback's answer as history columns: ``valid_<name><suffix>`` for each value it names."""
+    values = value if isinstance(value, dict) else {metric: value}
+    return {f"valid_{name}{suffix}": float(v) for name, v in values.items()}
+
+
+def epoch_line(row: dict, epochs: int, metric: str, name: str, fit_left: float, run_left: float) -> str:
+    """An epoch's line in the run log: e.g. ``fold 0, epoch 3/10: train loss 1.2034, valid loss 1.1020, accuracy
+    0.6120 (EMA 0.6250), lr 0.0812, 41.3 s; fold ETA 4m49s, run ETA 31m10s``."""
+    parts = [f"train loss {row['train_loss']:.4f}"]
+    if "valid_loss" in row:
+        parts.append(f"valid loss {row['valid_loss']:.4f}")
+    if f"valid_{metric}" in row:
+        ema = f" (EMA {row[f'valid_{metric}_ema']:.4f})" if f"valid_{metric}_ema" in row else ""
+        parts.append(f"{metric} {row[f'valid_{metric}']:.4f}{ema}")
+    parts += [f"lr {row['lr']:.3g}", f"{row['seconds']:.1f} s"]
+    return (f"{name + ', ' if name else ''}epoch {row['epoch']}/{epochs}: {', '.join(parts)}; "
+            f"fold ETA {clock(fit_left)}, run ETA {clock(run_left)}")

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import synthetic_classification
+from conftest import assert_user_error, last_line, run_cli, snapshot, synthetic_classification
 
 import competitions
 from competitions.house_prices import demo
 from shared import runner
-from shared.ensemble import Blender, nested_oof
+from shared.ensemble import Blender, nested_oof, not_better
 from shared.errors import UserError
 from shared.metrics import get_metric, rmse
 
@@ -121,6 +121,7 @@ def house_runs(tmp_path_factory):
         "gbm_part_a": runner.run(spec, "gbm", data, n_folds=3, out_root=out, overrides=fast, only_folds=[0]),
         "gbm_part_b": runner.run(spec, "gbm", data, n_folds=3, out_root=out, overrides=fast, only_folds=[1, 2]),
         "linear_4folds": runner.run(spec, "linear", data, n_folds=4, out_root=out),
+        "flat": runner.run(spec, "linear", data, n_folds=3, out_root=out, overrides={"alpha": 1.0}),  # ~ constant
     }
     return data, out, runs
 
@@ -225,4 +226,130 @@ def test_ensemble_of_classification_runs(tmp_path):
         proba = oof[["proba_alpha", "proba_beta", "proba_gamma"]].to_numpy()
         assert np.allclose(proba.sum(axis=1), 1)
         table = (run_dir / "members.md").read_text()
-        assert table.count("\n") == 5 and "nested CV" in table  # header, rule, two members, the blend
+        rows = [line for line in table.splitlines() if line.startswith("|")]
+        assert len(rows) == 5 and "nested CV" in table  # header, rule, two members, the blend
+
+
+# --- what the ensemble reports -----------------------------------------------------------------------
+
+def _json(path: Path) -> dict:
+    import json
+
+    return json.loads(path.read_text())
+
+
+def _table_rows(text: str, names: list[str]) -> dict[str, list[str]]:
+    """The cells of the plain-text member table's rows, by run folder name."""
+    rows = {}
+    for line in text.splitlines():
+        cells = line.split()
+        if cells and cells[0] in names:
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_ensemble_prints_members_weights_and_scores(house_runs, tmp_path):
+    data, out, runs = house_runs
+    members = [runs["linear"], runs["gbm"]]
+    rc, stdout, stderr = run_cli("ensemble", *members, "--method", "weights", "--out", tmp_path)
+    assert rc == 0, stderr
+    blend_dir = Path(last_line(stdout))
+    log = (blend_dir / "log.txt").read_text()  # the log: what stderr showed
+    import yaml
+
+    weights = yaml.safe_load((blend_dir / "config.yaml").read_text())["weights"]
+    blend = _json(blend_dir / "metrics.json")
+    rows = _table_rows(log, [m.name for m in members] + [blend_dir.name])
+    assert "CV rmsle" in log and "holdout rmsle" in log and "weight" in log
+    for member, weight in zip(members, weights):
+        m = _json(member / "metrics.json")
+        cells = rows[member.name]
+        assert cells[1] == m["recipe"]
+        assert cells[2:5] == [f"{m['cv']:.5f}", f"{m['holdout']:.5f}", f"{weight:.5f}"]
+    assert rows[blend_dir.name][-3:] == [f"{blend['cv']:.5f}", f"{blend['holdout']:.5f}", "—"]
+    assert "(weights, nested CV)" in log
+    assert sum(weights) == pytest.approx(1.0)
+    # members.md holds the same numbers
+    table = (blend_dir / "members.md").read_text()
+    for member, weight in zip(members, weights):
+        m = _json(member / "metrics.json")
+        assert f"| {member.name} | {m['recipe']} | {m['cv']:.5f} | {m['holdout']:.5f} | {weight:.5f} |" in table
+
+
+def test_ensemble_warns_when_the_blend_is_worse_than_its_best_member(house_runs, tmp_path):
+    data, out, runs = house_runs
+    good, bad = _json(runs["gbm"] / "metrics.json"), _json(runs["flat"] / "metrics.json")
+    assert good["cv"] * 2 < bad["cv"]  # a near-constant model: the mean can only spoil gbm
+    rc, stdout, stderr = run_cli("ensemble", runs["gbm"], runs["flat"], "--method", "mean", "--out", tmp_path)
+    assert rc == 0, stderr
+    blend_dir = Path(last_line(stdout))
+    blend = _json(blend_dir / "metrics.json")
+    assert blend["cv"] > good["cv"]
+    warnings = [line for line in (blend_dir / "log.txt").read_text().splitlines() if "warning:" in line]
+    assert len(warnings) == 1
+    line = warnings[0]
+    assert f"the blend's CV rmsle {blend['cv']:.5f} does not beat its best member {runs['gbm'].name} (gbm) at " \
+           f"{good['cv']:.5f}: submit {runs['gbm'].name} alone, or try --method weights, rank or stack." in line
+    assert line[line.index("warning:"):] in (blend_dir / "members.md").read_text()
+    # mean weights are equal, and printed
+    assert blend["members"][0]["weight"] == blend["members"][1]["weight"] == 0.5
+
+
+def test_the_warning_compares_in_the_metric_direction():
+    members = [{"run": "a", "recipe": "gbm", "cv": 0.10}, {"run": "b", "recipe": "linear", "cv": 0.20}]
+    lower = {"metric": "rmse", "greater_is_better": False}
+    assert not_better(members, {**lower, "cv": 0.09}, "mean", ("mean", "weights")) is None
+    tie = not_better(members, {**lower, "cv": 0.10}, "mean", ("mean", "weights"))  # a tie does not beat it
+    assert tie == ("warning: the blend's CV rmse 0.10000 does not beat its best member a (gbm) at 0.10000: submit a "
+                   "alone, or try --method weights.")
+    higher = {"metric": "accuracy", "greater_is_better": True}
+    assert "best member b (linear) at 0.20000" in not_better(members, {**higher, "cv": 0.15}, "weights", ("weights",))
+    assert not_better(members, {**higher, "cv": 0.21}, "weights", ("weights",)) is None
+
+
+def test_the_same_run_twice_is_refused_and_nothing_is_written(house_runs, tmp_path):
+    data, out, runs = house_runs
+    run = runs["gbm"]
+    (tmp_path / "link").symlink_to(run, target_is_directory=True)
+    copy = Path(shutil.copytree(run, tmp_path / "copy"))
+    before = {"runs": snapshot(out), "tmp": snapshot(tmp_path)}
+    same_folder = [[run, run], [run, run.parent / ".." / run.parent.name / run.name], [run, tmp_path / "link"]]
+    for pair in same_folder:
+        line = assert_user_error(*run_cli("ensemble", *pair, "--out", tmp_path / "blends")[::2])
+        assert "pass each run once" in line, line
+    assert f"{run} is passed twice" in assert_user_error(*run_cli("ensemble", run, run, "--out", tmp_path)[::2])
+    line = assert_user_error(*run_cli("ensemble", runs["linear"], run, tmp_path / "link", "--out", tmp_path)[::2])
+    assert f"{run} and {tmp_path / 'link'} are the same run folder ({run.resolve()})" in line
+    line = assert_user_error(*run_cli("ensemble", run, copy, "--method", "weights", "--out", tmp_path)[::2])
+    assert f"{copy} and {run} have identical out-of-fold predictions" in line
+    assert {"runs": snapshot(out), "tmp": snapshot(tmp_path)} == before
+
+
+def _fake_detection_dir(folder: Path, oof: np.ndarray) -> Path:
+    """The files a detection blend reads first (no data needed to reach the refusals)."""
+    import json
+
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text("competition: cowboy_outfits\nrecipe: frcnn\nid_col: id\ndata_dir: /nowhere\n"
+                                        "n_folds: 2\nseed: 42\npredict: valid\noutputs: detection\n")
+    (folder / "metrics.json").write_text(json.dumps({"metric": "map", "cv": 0.1, "folds": {"0": 0.1, "1": 0.1}}))
+    pd.DataFrame({"id": ["1", "2"], "fold": [0, 1]}).to_csv(folder / "folds.csv", index=False)
+    np.save(folder / "oof_table.npy", oof)
+    np.save(folder / "test_folds.npy", np.zeros((2, 1, 1, 6)))
+    return folder
+
+
+def test_detection_blend_refuses_the_same_run_twice(tmp_path):
+    from shared.detection.blend import ensemble as blend_boxes
+
+    boxes = np.array([[[10, 10, 5, 5, 0.9, 1]], [[np.nan] * 6]])  # padded rows are NaN
+    a = _fake_detection_dir(tmp_path / "a", boxes)
+    copy = _fake_detection_dir(tmp_path / "copy", boxes.copy())
+    before = snapshot(tmp_path)
+    with pytest.raises(UserError, match="is passed twice: pass each run once"):
+        blend_boxes(None, [a, a], tmp_path / "out")
+    with pytest.raises(UserError, match="are the same run folder"):
+        blend_boxes(None, [a, tmp_path / "copy" / ".." / "a"], tmp_path / "out")
+    with pytest.raises(UserError, match="have identical out-of-fold predictions"):
+        blend_boxes(None, [a, copy], tmp_path / "out")
+    assert snapshot(tmp_path) == before

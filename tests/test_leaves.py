@@ -177,11 +177,20 @@ def test_run_writes_species_submission_tta_gain_and_each_fold_alone(leaves, tmp_
         assert {"valid", "test", "valid__no_tta", "test__no_tta"} <= set(saved.files)
         assert saved["test"].shape == saved["test__no_tta"].shape == (len(test), 6)
     assert (run_dir / "fold0" / "history.csv").is_file() and (run_dir / "fold0" / "curves.png").is_file()
-    # Image runs blend through the ensemble command like tabular runs.
-    rc, out, err = run_cli("ensemble", run_dir, run_dir, "--method", "mean", "--out", tmp_path)
+    # Image runs blend through the ensemble command like tabular runs (a second member: the same recipe, no TTA).
+    rc, out, err = run_cli("run", "classify_leaves", "--data", leaves, "--recipe", "timm", "--folds", "3",
+                           *SMALL, "--set", "tta=none", "--out", tmp_path)
     assert rc == 0, err[-3000:]
-    blend = json.loads((Path(last_line(out)) / "metrics.json").read_text())
-    assert blend["cv"] == pytest.approx(metrics["cv"])
+    other = Path(last_line(out))
+    rc, out, err = run_cli("ensemble", run_dir, other, "--method", "mean", "--out", tmp_path)
+    assert rc == 0, err[-3000:]
+    blend = pd.read_csv(Path(last_line(out)) / "oof.csv")
+    members = [pd.read_csv(d / "oof.csv").set_index("image").loc[blend["image"]] for d in (run_dir, other)]
+    column = next(c for c in blend.columns if c.startswith("proba_"))
+    # the mean blend of two members' probabilities lies between them, row by row
+    low = np.minimum(members[0][column].to_numpy(), members[1][column].to_numpy())
+    high = np.maximum(members[0][column].to_numpy(), members[1][column].to_numpy())
+    assert ((blend[column].to_numpy() >= low - 1e-9) & (blend[column].to_numpy() <= high + 1e-9)).all()
 
 
 def test_unreadable_image_can_be_skipped_with_a_warning(leaves, tmp_path):

@@ -16,7 +16,8 @@ from shared.runner import ModelContext
 from shared.training import Stepper, Trainer, amp_dtype, memory_format, pick_device, seed_epoch
 
 PARAMS = {"device": "cpu", "amp": "auto", "opt": "sgd", "lr": 0.1, "weight_decay": 1e-4, "momentum": 0.9,
-          "sched": "cosine", "warmup_epochs": 1, "clip_grad": 1.0, "ema": True, "ema_decay": 0.9, "accum_steps": 2}
+          "sched": "cosine", "warmup_epochs": 1, "clip_grad": 1.0, "ema": True, "ema_decay": 0.9, "accum_steps": 2,
+          "keep": "best"}  # best.pt too: the toy fit checks which epoch it holds
 X = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))
 Y = (X[:, 0] + X[:, 1] > 0).long()
 

@@ -23,11 +23,13 @@ AUTOMM_PARAMS = {
     "checkpoint": "",  # a timm backbone name to use instead of the preset's (model.timm_image.checkpoint_name)
     "keep_models": False,  # keep each fold's predictor folder (large) in the run directory
 }
-AUTOMM_RANGES = {  # what each setting accepts (shared.config.resolve checks it before any work)
-    "time_limit": POSITIVE,
-    "presets": Choice("medium_quality", "high_quality", "best_quality"),
-    "checkpoint": Text("a timm model name, or empty for the preset's"),
-    "keep_models": FLAG,
+AUTOMM_RANGES = {  # what each setting accepts (shared.config.resolve checks it before any work), and is
+    "time_limit": POSITIVE.with_doc("seconds for the whole run, split evenly over the folds (--time-limit sets it)"),
+    "presets": Choice("medium_quality", "high_quality", "best_quality",
+                      doc="AutoGluon MultiModalPredictor's presets: more quality, more time"),
+    "checkpoint": Text("a timm model name, or empty for the preset's",
+                       doc="the timm backbone instead of the preset's (model.timm_image.checkpoint_name)"),
+    "keep_models": FLAG.with_doc("keep each fold's predictor folder in the run folder (large)"),
 }
 INSTALL = ("python -m venv .venv-automm && .venv-automm/bin/pip install -r requirements-automm.txt, then run "
            ".venv-automm/bin/python scripts/run.py classify_leaves --recipe automl")

@@ -13,7 +13,13 @@ import pandas as pd
 
 from shared import fingerprint
 from shared.detection.boxes import pad, unpad, wbf_merge
-from shared.ensemble import fold_owners, warn_unproven, write_members
+from shared.ensemble import (
+    check_distinct_folders,
+    check_distinct_predictions,
+    fold_owners,
+    warn_unproven,
+    write_members,
+)
 from shared.errors import UserError
 from shared.io import write_csv
 from shared.runs import load_config, load_metrics, new_run_dir, save_config, start_log
@@ -62,6 +68,7 @@ def ensemble(spec, run_dirs: list[Path], out_root: Path, method: str = "weights"
     if method not in ("weights", "mean"):
         raise UserError(f"--method {method}: detection runs blend by Weighted Boxes Fusion with tuned ('weights') "
                         "or equal ('mean') run weights.")
+    check_distinct_folders(run_dirs)
     runs = [_load(p) for p in run_dirs]
     first = runs[0]
     for r in runs[1:]:
@@ -71,6 +78,7 @@ def ensemble(spec, run_dirs: list[Path], out_root: Path, method: str = "weights"
                                 f"{first['config'].get(key)!r}): blend runs of one competition, image list and folds.")
         if not r["folds"].equals(first["folds"]):
             raise UserError(f"{r['path']}/folds.csv differs from {first['path']}/folds.csv.")
+    check_distinct_predictions([(r["path"], r["oof"]) for r in runs])
     if first["config"].get("competition") != spec.name:
         raise UserError(f"{first['path']} is a run of {first['config'].get('competition')!r}, not {spec.name!r}.")
     data = spec.load_run_data(Path(data_dir or first["config"]["data_dir"]), first["config"])
@@ -121,7 +129,7 @@ def ensemble(spec, run_dirs: list[Path], out_root: Path, method: str = "weights"
                           {"recipe": f"ensemble-{method}", "kind": "ensemble", "complete": True,
                            "members": members.to_dict(orient="records"), "weights": weights.tolist(),
                            "weights_by_fold": chosen})
-    return write_members(run_dir, members.to_dict(orient="records"), method)
+    return write_members(run_dir, members.to_dict(orient="records"), method, ("weights", "mean"))
 
 
 def merge(spec, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) -> Path:

@@ -1,7 +1,8 @@
 """Detectors from torchvision's zoo trained by the shared scaffold (``shared.training``: timm optimizer and
-per-update scheduler, AMP on CUDA, EMA, gradient clipping, full-state checkpoints with exact resume, progress bars,
-learning curves), with albumentations' box-aware augmentation, LVIS-style repeat-factor sampling for rare
-classes, and horizontal-flip test-time augmentation merged by Weighted Boxes Fusion (``ensemble-boxes``).
+per-update scheduler, AMP on CUDA, EMA, gradient clipping, checkpoints with exact resume of a fold under way,
+a log line per epoch, learning curves), with albumentations' box-aware augmentation, LVIS-style repeat-factor
+sampling for rare classes, and horizontal-flip test-time augmentation merged by Weighted Boxes Fusion
+(``ensemble-boxes``).
 
 A model sees contiguous labels 1..K (0 is torchvision's background); the competition's category ids are
 mapped by the caller. Predictions are per image: an array of rows ``[x, y, w, h, score, label]`` in pixels."""
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from shared import distributed
 from shared.config import (
     BELOW_ONE,
     COUNT,
@@ -31,7 +33,7 @@ from shared.config import (
 )
 from shared.detection.boxes import MAX_DETECTIONS, pad, wbf_merge
 from shared.errors import UserError
-from shared.training import OPTIMIZER_RANGES, Trainer, amp_dtype, autocast
+from shared.training import OPTIMIZER_RANGES, Trainer, amp_dtype, autocast, keep_checkpoints
 from shared.vision.data import augment_seed
 from shared.vision.images import BAD_IMAGE_POLICIES, load_rgb
 from shared.vision.nets import no_weights, pretrained_mode, weights_file
@@ -67,31 +69,46 @@ DETECTION_PARAMS = {
     "device": "auto",
     "workers": 0,
     "bad_images": "error",
+    # What a finished fold keeps: last (fold<k>/last.pt, the weights it predicted with, no optimizer state) or none.
+    # A fold under way holds last.pt with its full training state, for --resume.
+    "keep": "last",
 }
-DETECTION_RANGES = {  # what each setting accepts (shared.config.resolve checks it before any work)
-    "model": Choice(*ARCHITECTURES),
-    "pretrained": Choice("true", "auto", "false"),
-    "weights": Text("the path of a state_dict file, or empty"),
-    "max_side": Range(low=64, integer=True),  # the backbones downsample 32x: smaller leaves their last stage 1 px
-    "proposals": COUNT,
-    "roi_batch": COUNT,
-    "augment": Choice("flip_scale", "flip", "none"),
-    "min_visibility": FRACTION,
-    "epochs": COUNT,
-    "batch_size": COUNT,
+DETECTION_RANGES = {  # what each setting accepts (shared.config.resolve checks it before any work), and is
+    "model": Choice(*ARCHITECTURES, doc="the torchvision detector"),
+    "pretrained": Choice("true", "auto", "false", doc="start from the hub: COCO weights (Faster R-CNN) or an "
+                         "ImageNet backbone; auto: when they can be had, else from scratch"),
+    "weights": Text("the path of a state_dict file, or empty", doc="a local state_dict to start from (offline); "
+                    "layers whose shapes differ (the class head) start fresh"),
+    "max_side": Range(low=64, integer=True,  # the backbones downsample 32x: smaller leaves their last stage 1 px
+                      doc="images are scaled so that their longer side is this (px)"),
+    "proposals": COUNT.with_doc("Faster R-CNN: region proposals kept per image in training (torchvision: 2000)"),
+    "roi_batch": COUNT.with_doc("Faster R-CNN: proposals sampled per image for the box head's loss "
+                                "(torchvision: 512)"),
+    "augment": Choice("flip_scale", "flip", "none", doc="box-aware training augmentation: flips, and with "
+                      "flip_scale also scale, shift and colour"),
+    "min_visibility": FRACTION.with_doc("a box cut by augmentation to less than this share of its area is dropped"),
+    "epochs": COUNT.with_doc("passes over the training images"),
+    "batch_size": COUNT.with_doc("images per batch"),
     **OPTIMIZER_RANGES,
-    "clip_grad": NON_NEGATIVE,
-    "ema": FLAG,
-    "ema_decay": BELOW_ONE,
-    "repeat_threshold": FRACTION,  # a share of the training images
-    "tta": Choice("none", "hflip"),
-    "wbf_iou": SHARE,
-    "score_threshold": FRACTION,
-    "max_detections": Range(low=1, high=MAX_DETECTIONS, integer=True),  # the padded prediction row's width
-    "amp": Choice("auto", "bf16", "fp16", "off"),
-    "device": Text("auto, cpu, cuda or cuda:N", pattern=r"auto|cpu|cuda(:\d+)?"),
-    "workers": WHOLE,
-    "bad_images": Choice(*BAD_IMAGE_POLICIES),
+    "clip_grad": NON_NEGATIVE.with_doc("max gradient norm; 0 = off"),
+    "ema": FLAG.with_doc("predict with an exponential moving average of the weights"),
+    "ema_decay": BELOW_ONE.with_doc("the EMA's decay per update"),
+    "repeat_threshold": FRACTION.with_doc("LVIS repeat-factor sampling: images with a class in fewer than this "
+                                          "share of images repeat; 0 = off"),
+    "tta": Choice("none", "hflip", doc="hflip: predict the image and its mirror, boxes merged by Weighted Boxes "
+                  "Fusion"),
+    "wbf_iou": SHARE.with_doc("Weighted Boxes Fusion: boxes overlapping by this IoU merge"),
+    "score_threshold": FRACTION.with_doc("detections scored below this are not kept"),
+    "max_detections": Range(low=1, high=MAX_DETECTIONS, integer=True,  # the padded prediction row's width
+                            doc="detections kept per image"),
+    "amp": Choice("auto", "bf16", "fp16", "off",
+                  doc="mixed precision: auto is bf16 on CUDA where supported, else fp16; off on CPU"),
+    "device": Text("auto, cpu, cuda or cuda:N", pattern=r"auto|cpu|cuda(:\d+)?",
+                   doc="where to train; auto: CUDA when visible, else CPU"),
+    "workers": WHOLE.with_doc("data-loader processes; 0: load in the training process"),
+    "bad_images": Choice(*BAD_IMAGE_POLICIES, doc="an unreadable image: error, or skip (warn, use a blank image)"),
+    "keep": Choice("last", "none",  # no validation score picks a best epoch here
+                   doc="what a finished fold keeps: last (the weights it predicted with) or none"),
 }
 
 
@@ -250,6 +267,11 @@ class DetectionModel:
         self.net_, self.history_ = trainer.fit(net, loss_of, batches, epochs=p["epochs"],
                                                updates_per_epoch=max(1, math.ceil(factors.sum() / p["batch_size"])))
         return self
+
+    def cleanup(self) -> None:
+        """Once the fold's predictions are made: its checkpoint goes unless ``keep=last``."""
+        if distributed.is_main():
+            keep_checkpoints(self.ctx.workdir, self.params["keep"])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """One row per image: its detections [x, y, w, h, score, label] in the image's pixels, best first, padded

@@ -215,7 +215,7 @@ class DetectionOutputs:
     def write_results(self, run_dir: Path, data: Dataset, y, classes, fold_of: np.ndarray, oof: np.ndarray,
                       folds_done: list[int], fold_scores: list[float], test_folds: np.ndarray, config: dict,
                       started: float, extra: dict) -> Path:
-        from shared import plots
+        from shared import plots, report
         from shared.detection import submission
         from shared.io import write_json, write_npy, write_text
         from shared.runs import get_log, logging_to, start_log
@@ -256,7 +256,11 @@ class DetectionOutputs:
         shown = done[:6]
         plots.boxes_plot(run_dir / "boxes.png", data.train["image_path"].iloc[shown].tolist(),
                          [data.train["annotations"].iloc[i] for i in shown], unpad(oof[shown]),
-                         {label: self.spec.categories[cid] for label, cid in categories.items()})
+                         {label: self.spec.categories[cid] for label, cid in categories.items()},
+                         title=f"{plots.run_title(run_dir)}: out-of-fold boxes of {len(shown)} training images, "
+                               f"mAP CV {oof_metrics['mAP']:.4f}")
+        plots.fold_scores_plot(run_dir / "fold_scores.png", MAP, folds_done, fold_scores, plots.run_title(run_dir))
+        plots.run_curves(run_dir)
         held = "" if holdout is None else (f", local holdout ({data.extra['predict']}) mAP {holdout['mAP']:.4f} "
                                            f"AP50 {holdout['AP50']:.4f}")
         log.info(f"OOF mAP@[.5:.95] {oof_metrics['mAP']:.4f}, AP50 {oof_metrics['AP50']:.4f} (folds "
@@ -268,6 +272,7 @@ class DetectionOutputs:
         per_class = ", ".join(f"{k} {'—' if v is None else f'{v:.3f}'}" for k, v in oof_metrics["per_class_AP"].items())
         log.info(f"OOF AP per class: {per_class}")
         log.info(f"submission: {run_dir / 'submission.zip'} (answer.json for {len(data.test)} {data.extra['predict']} images)")
+        log.info(f"report: {report.write(run_dir, self.spec)}")
         return run_dir
 
 

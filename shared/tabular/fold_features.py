@@ -19,8 +19,13 @@ STEP_PARAMS = {
     "target_encode_min_unique": 50,  # categoricals with more levels get an out-of-fold target mean ...
     "target_encode_keep": False,  # ... instead of the raw levels (LightGBM overfits and slows on them)
 }
-STEP_RANGES = {"text_svd_components": WHOLE, "text_max_features": COUNT, "list_min_count": COUNT,
-               "target_encode_min_unique": COUNT, "target_encode_keep": FLAG}
+STEP_RANGES = {  # what each setting accepts (shared.config.resolve checks it before any work), and is
+    "text_svd_components": WHOLE.with_doc("SVD dimensions per text column; 0: text length stats only"),
+    "text_max_features": COUNT.with_doc("TF-IDF vocabulary size at most (word 1-2 grams)"),
+    "list_min_count": COUNT.with_doc("a list item becomes a 0/1 column when this many training rows have it"),
+    "target_encode_min_unique": COUNT.with_doc("categoricals with this many levels get an out-of-fold target mean"),
+    "target_encode_keep": FLAG.with_doc("keep such categoricals' raw levels beside their target mean"),
+}
 
 
 class MultiHot:

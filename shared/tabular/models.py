@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import time
 
 import numpy as np
 import pandas as pd
 
 from shared.config import BELOW_ONE, COUNT, NON_NEGATIVE, POSITIVE, Items, Range, Rule
 from shared.errors import UserError
+from shared.runs import get_log
 
 
 def _objective(task: str, n_classes: int) -> dict:
@@ -31,6 +33,33 @@ def _stratify(y: np.ndarray, fraction: float, task: str) -> np.ndarray | None:
     return y if counts.min() >= 2 and min(held, len(y) - held) >= len(counts) else None
 
 
+class _BoostingLog:
+    """A LightGBM callback: a line in the run log every ``every`` seconds of a long boosting, with the round and,
+    where there is a validation set, its score and the best round so far. Short fits stay silent."""
+
+    order = 40  # after the early-stopping callback (30), whose stop ends the fit before a line about it
+
+    def __init__(self, label: str, every: float):
+        self.label, self.every = label, every
+        self.started = self.spoke = time.monotonic()
+        self.lines, self.best = 0, None  # (score, round)
+
+    def __call__(self, env) -> None:
+        rounds = env.iteration + 1
+        score = None
+        if env.evaluation_result_list:
+            _, name, score, higher_is_better = env.evaluation_result_list[0][:4]
+            if self.best is None or (score > self.best[0] if higher_is_better else score < self.best[0]):
+                self.best = (score, rounds)
+        now = time.monotonic()
+        if now - self.spoke < self.every:
+            return
+        self.spoke, self.lines = now, self.lines + 1
+        valid = "" if score is None else (f", valid {name} {score:.5g} (best {self.best[0]:.5g} at round "
+                                          f"{self.best[1]})")
+        get_log().info(f"{self.label}: round {rounds}/{env.end_iteration}{valid}, {now - self.started:.0f} s")
+
+
 class LGBMModel:
     """LightGBM with native categoricals. Early stopping happens *inside* the training rows: an inner
     split finds the number of rounds, then the model is refit on all training rows with that many
@@ -39,7 +68,11 @@ class LGBMModel:
     ``linear_base`` (regression): boost from a regularised linear fit (LightGBM ``init_score``) so the
     trees model what the line misses; trees alone cannot extrapolate trends such as price per area.
     ``single`` boosts from a line on the one most predictive column (``SingleFeatureLine``); ``auto``
-    does so when that column correlates strongly with the target, and boosts from zero otherwise."""
+    does so when that column correlates strongly with the target, and boosts from zero otherwise.
+
+    A fit that boosts for long writes a line to the run log every ``LOG_SECONDS``."""
+
+    LOG_SECONDS = 30.0
 
     def __init__(self, params: dict, ctx):
         self.params, self.ctx = dict(params), ctx
@@ -77,12 +110,17 @@ class LGBMModel:
         inner, early = train_test_split(rows, test_size=p["early_stopping_fraction"], random_state=self.ctx.seed,
                                         stratify=_stratify(y, p["early_stopping_fraction"], self.ctx.task))
         w = sample_weight
+        probing = _BoostingLog("lightgbm, finding the rounds on an inner split", self.LOG_SECONDS)
         probe = lgb.train(booster_params, self._dataset(X, y, base, w, inner), num_boost_round=p["max_rounds"],
                           valid_sets=[self._dataset(X, y, base, w, early)],
-                          callbacks=[lgb.early_stopping(p["early_stopping_rounds"], verbose=False)])
+                          callbacks=[lgb.early_stopping(p["early_stopping_rounds"], verbose=False), probing])
         self.best_rounds_ = int(probe.best_iteration or p["max_rounds"])
         rounds = max(1, int(round(self.best_rounds_ / (1 - p["early_stopping_fraction"]))))
-        self.booster_ = lgb.train(booster_params, self._dataset(X, y, base, w, rows), num_boost_round=rounds)
+        if probing.lines:
+            get_log().info(f"lightgbm: best round {self.best_rounds_} of {probe.current_iteration()}; refitting "
+                           f"on all {len(X)} training rows for {rounds} rounds")
+        self.booster_ = lgb.train(booster_params, self._dataset(X, y, base, w, rows), num_boost_round=rounds,
+                                  callbacks=[_BoostingLog("lightgbm, refit", self.LOG_SECONDS)])
         return self
 
     @staticmethod
@@ -228,10 +266,15 @@ D2L_MLP_PARAMS = {
     "batch_size": 64,
     "clamp_min": 1.0,  # predictions clamped at 1 before logs, as in the course
 }
-D2L_MLP_RANGES = {  # what each setting accepts (shared.config.resolve checks it before any work)
-    "hidden": Items(COUNT), "dropout": Items(BELOW_ONE), "lr": POSITIVE, "weight_decay": NON_NEGATIVE,
-    "epochs": COUNT, "batch_size": COUNT,
-    "clamp_min": Range(),  # any finite floor for the predictions (0 or below switches the course's clamp off)
+D2L_MLP_RANGES = {  # what each setting accepts (shared.config.resolve checks it before any work), and is
+    "hidden": Items(COUNT, doc="widths of the hidden ReLU layers; []: a linear net"),
+    "dropout": Items(BELOW_ONE, doc="dropout after each hidden layer, one rate per layer at most"),
+    "lr": POSITIVE.with_doc("Adam's learning rate"),
+    "weight_decay": NON_NEGATIVE.with_doc("Adam's weight decay"),
+    "epochs": COUNT.with_doc("passes over the training rows"),
+    "batch_size": COUNT.with_doc("rows per batch"),
+    "clamp_min": Range(  # any finite floor for the predictions (0 or below switches the course's clamp off)
+        doc="predictions are clamped at this floor before logs are taken, as in the course"),
     ("hidden", "dropout"): Rule(lambda hidden, dropout: len(dropout) <= len(hidden),
                                 "dropout gives at most one rate per hidden layer"),
 }
@@ -319,13 +362,19 @@ class AutoGluonModel:
         train["__target__"] = y
         if sample_weight is not None:
             train["__weight__"] = sample_weight
+        budget, started = self.ctx.time_limit or p["time_limit"], time.monotonic()
+        log = get_log()
+        log.info(f"autogluon: presets {p['presets']}, {budget:.0f} s budget, {self.ctx.n_jobs} "
+                 f"{'core' if self.ctx.n_jobs == 1 else 'cores'}, "
+                 f"{len(X)} rows x {X.shape[1]} columns (its own log: --set verbosity=2)")
         self.predictor_ = TabularPredictor(
             label="__target__", problem_type=problem, eval_metric=autogluon_metric(self.ctx.metric),
             path=str(self.ctx.workdir), verbosity=p["verbosity"],
             sample_weight=None if sample_weight is None else "__weight__",
-        ).fit(train, presets=p["presets"], time_limit=self.ctx.time_limit or p["time_limit"],
-              num_cpus=self.ctx.n_jobs, excluded_model_types=excluded,
-              **({"num_bag_folds": p["num_bag_folds"]} if p["num_bag_folds"] else {}))
+        ).fit(train, presets=p["presets"], time_limit=budget, num_cpus=self.ctx.n_jobs,
+              excluded_model_types=excluded, **({"num_bag_folds": p["num_bag_folds"]} if p["num_bag_folds"] else {}))
+        log.info(f"autogluon: chose {self.predictor_.model_best} of {len(self.predictor_.model_names())} models "
+                 f"in {time.monotonic() - started:.0f} s")
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

@@ -3,7 +3,8 @@
 
 Trained by the shared scaffold (``shared.training``: timm optimizer and per-update scheduler, mixed precision
 and channels_last on CUDA, EMA of the weights scored beside the raw weights, gradient accumulation and clipping,
-per-epoch history and learning curves, full-state checkpoints with exact resume); this module adds the timm (or
+per-epoch history, log lines and learning curves, checkpoints with exact resume of a fold under way and one lean
+set of weights kept per finished fold); this module adds the timm (or
 airbench) network, the seeded image batches (each image's augmentation seeded by (seed, epoch, index)),
 Mixup/CutMix and label smoothing (timm), the small-data schedule, DDP under torchrun, and TTA at prediction.
 """
@@ -21,7 +22,15 @@ from shared import distributed
 from shared.config import BELOW_ONE, COUNT, FLAG, NON_NEGATIVE, POSITIVE, WHOLE, Choice, Either, Range, Text
 from shared.errors import UserError
 from shared.runs import get_log
-from shared.training import OPTIMIZER_RANGES, Trainer, amp_dtype, autocast, memory_format
+from shared.training import (
+    KEEP,
+    OPTIMIZER_RANGES,
+    Trainer,
+    amp_dtype,
+    autocast,
+    keep_checkpoints,
+    memory_format,
+)
 from shared.vision import nets, tta
 from shared.vision.augment import PRESETS, pipelines
 from shared.vision.data import ImageDataset, loader, should_cache
@@ -67,39 +76,55 @@ VISION_PARAMS = {
     "workers": -1,  # data-loader processes; -1: none for in-memory images, else up to 4
     "cache_images": "auto",  # keep decoded images in memory: auto | on | off
     "bad_images": "error",  # error | skip (warn and use a blank image)
+    # What a finished fold keeps, without optimizer state: last (fold<k>/last.pt, the weights it predicted with:
+    # the EMA's when on), best (best.pt, the best validation epoch's raw or EMA weights) or none. ResNet-50-D:
+    # about 95 MB per fold (fp32). A fold under way holds last.pt with its full training state, for --resume.
+    "keep": "last",
 }
-VISION_RANGES = {  # what each setting accepts (shared.config.resolve checks it before any work)
-    "model": Text("a timm model name, airbench or airbench_small", pattern=r"\S+"),
-    "pretrained": Choice("auto", "true", "false"),
-    "weights": Text("the path of a weights file, or empty"),
-    "cifar_stem": FLAG,
-    "drop_rate": BELOW_ONE,
-    "img_size": Either(Choice(0), Range(low=16, integer=True)),  # 0: own size; airbench halves it 3 times, ResNets 5
-    "augment": Choice(*PRESETS),
-    "epochs": COUNT,
-    "batch_size": COUNT,
-    "min_steps_per_epoch": WHOLE,
-    "min_updates": WHOLE,
-    "accum_steps": COUNT,
+VISION_RANGES = {  # what each setting accepts (shared.config.resolve checks it before any work), and is
+    "model": Text("a timm model name, airbench or airbench_small", pattern=r"\S+",
+                  doc="the network: any timm model name, or airbench / airbench_small (small CIFAR nets)"),
+    "pretrained": Choice("auto", "true", "false", doc="start from the hub's weights: true (an error when they cannot "
+                         "be had), auto (when they can, else from scratch, said once) or false"),
+    "weights": Text("the path of a weights file, or empty",
+                    doc="a local weights file to start from (offline); a missing file is an error"),
+    "cifar_stem": FLAG.with_doc("a 3x3 stride-1 stem without max-pool, for 32-px inputs"),
+    "drop_rate": BELOW_ONE.with_doc("dropout before the classifier (timm drop_rate)"),
+    "img_size": Either(Choice(0), Range(low=16, integer=True),  # airbench halves it 3 times, ResNets 5
+                       doc="the side (px) images are resized to; 0: the images' own size"),
+    "augment": Choice(*PRESETS, doc="the training augmentation preset (shared.vision.augment.PRESETS)"),
+    "epochs": COUNT.with_doc("passes over the training images"),
+    "batch_size": COUNT.with_doc("images per batch (over all processes under torchrun)"),
+    "min_steps_per_epoch": WHOLE.with_doc("small data: below this many steps per epoch the batch halves (to 16) "
+                                          "and lr follows by the square-root rule; 0 = off"),
+    "min_updates": WHOLE.with_doc("small data: epochs grow until training holds this many optimizer updates; "
+                                  "0 = off"),
+    "accum_steps": COUNT.with_doc("gradient accumulation: an optimizer step every this many batches"),
     **OPTIMIZER_RANGES,
-    "decay_epochs": COUNT,
-    "decay_rate": POSITIVE,  # step: the factor; poly: the power
-    "min_lr": NON_NEGATIVE,
-    "label_smoothing": BELOW_ONE,
-    "mixup": NON_NEGATIVE,
-    "cutmix": NON_NEGATIVE,
-    "clip_grad": NON_NEGATIVE,
-    "ema": FLAG,
-    "ema_decay": BELOW_ONE,
+    "decay_epochs": COUNT.with_doc("step schedule: decay the learning rate every this many epochs"),
+    "decay_rate": POSITIVE.with_doc("step schedule: the decay factor; poly: the power"),
+    "min_lr": NON_NEGATIVE.with_doc("the learning rate the schedule ends at"),
+    "label_smoothing": BELOW_ONE.with_doc("label smoothing of the cross-entropy"),
+    "mixup": NON_NEGATIVE.with_doc("Mixup alpha; 0 = off"),
+    "cutmix": NON_NEGATIVE.with_doc("CutMix alpha; 0 = off"),
+    "clip_grad": NON_NEGATIVE.with_doc("max gradient norm; 0 = off"),
+    "ema": FLAG.with_doc("predict with an exponential moving average of the weights (validated beside the raw)"),
+    "ema_decay": BELOW_ONE.with_doc("the EMA's decay per update"),
     "tta": Text("comma-separated test-time views, e.g. none, flip, dihedral or hflip,vflip,rot90 "
-                "(shared.vision.tta)", check=tta.views),
-    "tta_merge": Choice(*tta.MERGES),
-    "amp": Choice("auto", "bf16", "fp16", "off"),
-    "channels_last": Choice("auto", "on", "off"),
-    "device": Text("auto, cpu, cuda or cuda:N", pattern=r"auto|cpu|cuda(:\d+)?"),
-    "workers": Range(low=-1, integer=True),
-    "cache_images": Choice("auto", "on", "off"),
-    "bad_images": Choice(*BAD_IMAGE_POLICIES),
+                "(shared.vision.tta)", check=tta.views, doc="test-time augmentation: the views predicted and merged"),
+    "tta_merge": Choice(*tta.MERGES, doc="merge the test-time views by the mean of their probabilities, or logits"),
+    "amp": Choice("auto", "bf16", "fp16", "off",
+                  doc="mixed precision: auto is bf16 on CUDA where supported, else fp16; off on CPU"),
+    "channels_last": Choice("auto", "on", "off", doc="channels_last memory format; auto: on CUDA"),
+    "device": Text("auto, cpu, cuda or cuda:N", pattern=r"auto|cpu|cuda(:\d+)?",
+                   doc="where to train; auto: CUDA when visible, else CPU"),
+    "workers": Range(low=-1, integer=True,
+                     doc="data-loader processes; -1: none for in-memory images, else up to 4"),
+    "cache_images": Choice("auto", "on", "off",
+                           doc="keep the decoded images in memory; auto: when they fit"),
+    "bad_images": Choice(*BAD_IMAGE_POLICIES, doc="an unreadable image: error, or skip (warn, use a blank image)"),
+    "keep": Choice(*KEEP, doc="what a finished fold keeps: last (the weights it predicted with), best (the best "
+                   "validation epoch's) or none"),
 }
 
 
@@ -114,23 +139,26 @@ def fit_schedule(n_train: int, p: dict) -> tuple[int, float, int]:
     A recipe tuned for 50,000 images at batch 512 for 10 epochs then still trains a 1,000-image sample properly."""
     batch, lr, epochs = p["batch_size"], p["lr"], p["epochs"]
     notes = []
-    if p["min_steps_per_epoch"] > 0 and batch > 16 and n_train // batch < p["min_steps_per_epoch"]:
+    wanted = p["min_steps_per_epoch"]
+    if wanted > 0 and batch > 16 and n_train // batch < wanted:
         new = batch
-        while new > 16 and n_train // new < p["min_steps_per_epoch"]:
+        while new > 16 and n_train // new < wanted:
             new //= 2
         new = max(new, 16)
         lr *= math.sqrt(new / batch)
-        notes.append(f"batch {batch} -> {new} and lr {p['lr']:.4g} -> {lr:.4g} "
-                     f"(at least {p['min_steps_per_epoch']} steps per epoch)")
+        steps = max(1, n_train // new)
+        why = (f"min_steps_per_epoch={wanted}" if steps >= wanted else
+               f"fewer than min_steps_per_epoch={wanted}: 16 is the smallest batch it halves to")
+        notes.append(f"batch {batch} -> {new} and lr {p['lr']:.4g} -> {lr:.4g}: {steps} steps per epoch ({why})")
         batch = new
     updates = math.ceil(max(1, n_train // batch) / p["accum_steps"])
     if p["min_updates"] > 0 and epochs * updates < p["min_updates"]:
         new = math.ceil(p["min_updates"] / updates)
-        notes.append(f"epochs {epochs} -> {new} (at least {p['min_updates']} updates)")
+        notes.append(f"epochs {epochs} -> {new}: {new * updates} updates (min_updates={p['min_updates']})")
         epochs = new
     if notes and distributed.is_main():
-        get_log().info("%d training images: %s; --set min_steps_per_epoch=0 min_updates=0 keeps the stated "
-                       "schedule", n_train, "; ".join(notes))
+        get_log().info("%d training images: %s; --set min_steps_per_epoch=0 --set min_updates=0 keeps the "
+                       "stated schedule", n_train, "; ".join(notes))
     return batch, lr, epochs
 
 
@@ -193,14 +221,23 @@ class VisionModel:
             valid_paths = valid[0][PATH_COL].tolist()
             monitor = ImageDataset(valid_paths, None, self.eval_tf_, p["bad_images"], self._cache(valid_paths))
 
-            def score(net: nn.Module) -> float:
-                return float((self._probabilities(net, monitor)[1].argmax(1) == np.asarray(valid[1])).mean())
+            def score(net: nn.Module) -> dict[str, float]:
+                """Accuracy and cross-entropy of the held-out images (one view, no label smoothing)."""
+                probabilities, truth = self._probabilities(net, monitor)[1], np.asarray(valid[1])
+                picked = probabilities[np.arange(len(truth)), truth]
+                return {"accuracy": float((probabilities.argmax(1) == truth).mean()),
+                        "loss": float(-np.log(np.clip(picked, 1e-12, None)).mean())}
 
         self.net_, self.history_ = trainer.fit(
             net, classification_loss(model, criterion, device, trainer.amp, trainer.memory_format, mixup), batches,
             epochs=epochs, updates_per_epoch=math.ceil(len(batches(0)) / p["accum_steps"]), lr=self.lr_,
             score=score)
         return self
+
+    def cleanup(self) -> None:
+        """Once the fold's predictions are made: the checkpoints ``keep`` does not keep go."""
+        if distributed.is_main():
+            keep_checkpoints(self.ctx.workdir, self.params["keep"])
 
     # ---------------------------------------------------------------------------------------- inference
     def predict(self, X: pd.DataFrame) -> np.ndarray:

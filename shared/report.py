@@ -1,0 +1,285 @@
+"""``report.html``: one page per run, written at the end of every run, merge and ensemble. It shows what was run
+(the recipe and the settings changed from its defaults), how it scored (CV ± std over folds, local holdout, each
+fold's score and time, variants such as no TTA, ensemble members), every PNG of the run, and the first rows of
+the submission. Pictures are linked by relative paths, so the folder can be moved or copied whole;
+``show(run_dir)`` displays the page in a notebook with the pictures inlined."""
+from __future__ import annotations
+
+import base64
+import html
+import math
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from shared.errors import UserError
+from shared.io import write_text
+from shared.plots import run_title
+from shared.runs import load_config, load_metrics
+
+SUBMISSION_ROWS = 10  # rows of the submission the page shows
+# Run-level pictures first, in this order; the others (and every fold's) after them.
+PICTURE_ORDER = ("fold_scores.png", "oof.png", "residuals.png", "confusion.png", "calibration.png", "boxes.png",
+                 "curves.png")
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1300px; color: #222; }
+h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.6em; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; margin: 0.4em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
+figcaption { font-size: 0.85em; color: #555; } code { font-size: 0.9em; }
+"""
+
+
+def write(run_dir: Path, spec=None) -> Path:
+    """Write ``run_dir/report.html`` from the run's files (config.yaml, metrics.json, PNGs, submission); ``spec``
+    (the competition) gives the recipe's defaults, so that the page lists only the settings that differ."""
+    run_dir = Path(run_dir)
+    config = load_config(run_dir, required=())
+    metrics = load_metrics(run_dir, required=())
+    parts = [f"<h1>{_e(config.get('competition', run_dir.parent.name))} / {_e(run_dir.name)}</h1>",
+             _scores(metrics), _run_config(config, spec), _folds(metrics), _variants(metrics),
+             _members(metrics), _detection(metrics), _pictures(run_dir), _submission(run_dir), _files(run_dir)]
+    page = ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+            f"<title>{_e(run_title(run_dir))}</title><style>{STYLE}</style></head>\n<body>\n"
+            + "\n".join(p for p in parts if p) + "\n</body></html>\n")
+    return write_text(run_dir / "report.html", page)
+
+
+def show(run_dir: Path):
+    """The run's report for a notebook cell: an ``IPython.display.HTML`` of the page with its pictures inlined
+    (a notebook resolves relative paths against itself, not the run), or, outside IPython, the file's path."""
+    path = Path(run_dir) / "report.html"
+    if not path.is_file():
+        raise UserError(f"{run_dir} has no report.html: it is written when a run finishes; finish (or --resume) "
+                        "the run, or pass a finished run's folder.")
+    shell = sys.modules.get("IPython")
+    if shell is None or shell.get_ipython() is None:
+        return path
+    from IPython.display import HTML
+
+    return HTML(inline_pictures(path.read_text(encoding="utf-8"), path.parent))
+
+
+def inline_pictures(page: str, folder: Path) -> str:
+    """``page`` with each ``<img src="relative.png">`` inside ``folder`` replaced by the picture's bytes."""
+    def inline(match: re.Match) -> str:
+        relative = html.unescape(match.group(1))
+        file = Path(folder) / relative
+        if Path(relative).is_absolute() or ".." in Path(relative).parts or not file.is_file():
+            return match.group(0)
+        data = base64.b64encode(file.read_bytes()).decode("ascii")
+        return f'<img src="data:image/png;base64,{data}"'
+
+    return re.sub(r'<img src="([^"]+\.png)"', inline, page)
+
+
+# ------------------------------------------------------------------------------------------------ sections
+def _e(value) -> str:
+    return html.escape(str(value))
+
+
+def _number(value, digits: int = 5) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return _e(value)
+
+
+def _table(header: list[str] | None, rows: list[list], numeric: set[int] = frozenset()) -> str:
+    """A table of cells already escaped (``header`` None: a key / value table without a header row)."""
+    head = "" if header is None else "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr>"
+    body = "".join("<tr>" + "".join(f'<td class="num">{cell}</td>' if i in numeric else f"<td>{cell}</td>"
+                                    for i, cell in enumerate(row)) + "</tr>" for row in rows)
+    return f"<table>{head}{body}</table>"
+
+
+def _scores(metrics: dict) -> str:
+    name = metrics.get("metric", "score")
+    better = "higher" if metrics.get("greater_is_better") else "lower"
+    rows = [["CV (all out-of-fold rows)", _number(metrics.get("cv"))],
+            ["folds: mean ± std", f"{_number(metrics.get('cv_mean'))} ± {_number(metrics.get('cv_std'))}"],
+            ["local holdout", _number(metrics.get("holdout"))]]
+    split = metrics.get("time_split")
+    if split:
+        rows.append([f"time split on {_e(split.get('time_col'))} (from {_e(split.get('valid_from'))})",
+                     _number(split.get("score"))])
+    if metrics.get("wall_time_s") is not None:
+        rows.append(["wall time", f"{metrics['wall_time_s']:.1f} s"])
+    if metrics.get("complete") is False:
+        rows.append(["complete", "no: a partial run (--only-folds); merge.py joins it with the other folds"])
+    return f"<h2>Scores ({_e(name)}, {better} is better)</h2>" + _table(None, rows, {1})
+
+
+def changed_settings(config: dict, spec) -> list[tuple[str, object, object]] | None:
+    """(setting, value in this run, the recipe's default) for each recipe setting the run changed; None when
+    the recipe is not one of ``spec`` (an ensemble) or no spec is given."""
+    recipes = getattr(spec, "recipes", None) or {}
+    recipe = recipes.get(config.get("recipe"))
+    if recipe is None:
+        return None
+    changed = []
+    for section, defaults in (("features", recipe.feature_params), ("model", recipe.model_params)):
+        values = config.get(section) or {}
+        for key in sorted({*defaults, *values}):
+            if values.get(key) != defaults.get(key):
+                changed.append((key, values.get(key), defaults.get(key)))
+    if recipe.log_target is not None and config.get("log_target") != recipe.log_target:
+        changed.append(("log_target", config.get("log_target"), recipe.log_target))
+    return changed
+
+
+RUN_SETTING_KEYS = ("log_target", "clean_train", "time_col", "time_valid_fraction", "sample_weight", "fold_average",
+                    "predict")  # the run-level settings (shared.config.RUN_SETTINGS) a config.yaml records
+
+
+def _short(value) -> str:
+    """A setting's value on one line (YAML's spelling: true, null, [256, 128]), cut at 200 characters."""
+    if value == "":
+        return "—"
+    text = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
+    text = text.removesuffix("\n...").strip()
+    return _e(text if len(text) <= 200 else text[:200] + " …")
+
+
+def _run_config(config: dict, spec) -> str:
+    kind = ("ensemble" if config.get("kind") == "ensemble" else "merge of partial runs" if config.get("merged_from")
+            else "run")
+    recipe = config.get("recipe", "")
+    about = getattr((getattr(spec, "recipes", None) or {}).get(recipe), "about", "")
+    folds = f"{config.get('n_folds')} ({config.get('fold_kind', '')})"
+    if config.get("only_folds"):
+        folds += f", this run: {config['only_folds']}"
+    rows = [["recipe", f"<b>{_e(recipe)}</b>" + (f" — {_e(about)}" if about else "")], ["kind", _e(kind)],
+            ["folds", _e(folds)], ["seed", _e(config.get("seed"))]]
+    for key, label in (("method", "blend method"), ("time_limit", "time limit (s)"), ("data_dir", "data"),
+                       ("code_version", "code version"), ("command", "command")):
+        if config.get(key) not in (None, ""):
+            rows.append([label, f"<code>{_e(config[key])}</code>"])
+    for key, label in (("members", "members"), ("merged_from", "merged from")):
+        if config.get(key):
+            rows.append([label, "<br>".join(f"<code>{_e(p)}</code>" for p in config[key])])
+    settings = {k: config[k] for k in RUN_SETTING_KEYS if k in config}
+    if settings:
+        rows.append(["run settings", ", ".join(f"{_e(k)}={_short(v)}" for k, v in settings.items())])
+    out = "<h2>Run</h2>" + _table(None, rows)
+    changed = changed_settings(config, spec)
+    if changed is None:
+        return out
+    if not changed:
+        return out + f"<p>All settings are the recipe's defaults ({_e(recipe)}).</p>"
+    return out + (f"<p>Settings that differ from the recipe's defaults ({_e(recipe)}):</p>"
+                  + _table(["setting", "this run", "default"],
+                           [[_e(k), _short(v), _short(d)] for k, v, d in changed]))
+
+
+def _folds(metrics: dict) -> str:
+    folds = metrics.get("folds") or {}
+    if not folds:
+        return ""
+    times = metrics.get("fold_times_s") or {}
+    alone = metrics.get("holdout_folds") or {}
+    header = ["fold", metrics.get("metric", "score")] + (["holdout (this fold's model alone)"] if alone else [])
+    header.append("time (s)")
+    rows = []
+    for k, score in folds.items():
+        seconds = times.get(k)
+        rows.append([_e(k), _number(score)] + ([_number(alone.get(k))] if alone else [])
+                    + ["—" if seconds is None else f"{seconds:.1f}"])
+    return "<h2>Folds</h2>" + _table(header, rows, set(range(1, len(header))))
+
+
+def _variants(metrics: dict) -> str:
+    variants = metrics.get("variants") or {}
+    if not variants:
+        return ""
+    rows = [["this run", _number(metrics.get("cv")), _number(metrics.get("holdout"))]]
+    rows += [[_e(name.replace("_", " ")), _number(v.get("cv")), _number(v.get("holdout"))]
+             for name, v in variants.items()]
+    return ("<h2>Variants (the same models, predicted another way)</h2>"
+            + _table(["", "CV", "local holdout"], rows, {1, 2}))
+
+
+def _members(metrics: dict) -> str:
+    members = metrics.get("members") or []
+    if not members:
+        return ""
+    frame = pd.DataFrame(members)
+    rows = [[_number(v) for v in row] for row in frame.itertuples(index=False)]
+    return "<h2>Ensemble members</h2>" + _table(list(frame.columns), rows)
+
+
+def _detection(metrics: dict) -> str:
+    oof = metrics.get("oof")
+    if not isinstance(oof, dict) or "per_class_AP" not in oof:
+        return ""
+    held = metrics.get("holdout_metrics") or {}
+    rows = [[_e(k), _number(oof.get(k), 4), _number(held.get(k), 4)] for k in ("mAP", "AP50", "AP75")]
+    oof_ap, held_ap = oof["per_class_AP"], held.get("per_class_AP") or {}
+    rows += [[f"AP {_e(c)}", _number(oof_ap.get(c), 4), _number(held_ap.get(c), 4)]
+             for c in sorted(set(oof_ap) | set(held_ap))]
+    out = "<h2>Detection (COCO)</h2>" + _table(["", "out of fold", "local holdout"], rows, {1, 2})
+    timing = metrics.get("timing") or {}
+    speeds = [f"{label} {timing[key]:.1f} img/s" for key, label in (("train_img_s", "training"),
+                                                                    ("predict_img_s", "inference"))
+              if timing.get(key) is not None]
+    return out + (f"<p>{_e(', '.join(speeds))}</p>" if speeds else "")
+
+
+def pictures(run_dir: Path) -> list[str]:
+    """The run's PNGs relative to it: its own (``PICTURE_ORDER`` first), then each fold's, in fold order."""
+    run_dir = Path(run_dir)
+    own = sorted(p.name for p in run_dir.glob("*.png"))
+    ranked = [n for n in PICTURE_ORDER if n in own] + [n for n in own if n not in PICTURE_ORDER]
+    folds = sorted((p for p in run_dir.glob("fold*") if p.is_dir() and p.name[4:].isdigit()),
+                   key=lambda p: int(p.name[4:]))
+    return ranked + [f"{f.name}/{p.name}" for f in folds for p in sorted(f.glob("*.png"))]
+
+
+def _pictures(run_dir: Path) -> str:
+    names = pictures(run_dir)
+    if not names:
+        return ""
+    return "<h2>Pictures</h2>" + "\n".join(
+        f'<figure><img src="{_e(n)}" alt="{_e(n)}" loading="lazy"><figcaption>{_e(n)}</figcaption></figure>'
+        for n in names)
+
+
+def _submission(run_dir: Path) -> str:
+    csv, zipped = run_dir / "submission.csv", run_dir / "submission.zip"
+    if csv.is_file():
+        with open(csv, encoding="utf-8") as f:
+            total = sum(1 for _ in f) - 1
+        head = pd.read_csv(csv, dtype=str, keep_default_na=False, nrows=SUBMISSION_ROWS)
+        name = csv.name
+    elif zipped.is_file():
+        from shared.detection import submission as boxes
+
+        detections = boxes.read(zipped)
+        total, name = len(detections), f"{zipped.name} (answer.json)"
+        head = pd.DataFrame([{k: (str(v) if k == "image_id" else v) for k, v in d.items()}
+                             for d in detections[:SUBMISSION_ROWS]])
+    else:
+        return ""
+    rows = [[_e(_cell(v)) for v in row] for row in head.itertuples(index=False)]
+    return (f"<h2>Submission</h2><p><a href=\"{_e(name.split()[0])}\">{_e(name)}</a>: the first {len(head)} of "
+            f"{total} rows.</p>" + _table([str(c) for c in head.columns], rows))
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_cell(v) for v in value) + "]"
+    return str(value)
+
+
+def _files(run_dir: Path) -> str:
+    names = [n for n in ("config.yaml", "metrics.json", "log.txt", "oof.csv", "test_pred.csv")
+             if (run_dir / n).is_file()]
+    return "<h2>Files</h2><p>" + " · ".join(f'<a href="{_e(n)}">{_e(n)}</a>' for n in names) + "</p>"

@@ -1,0 +1,140 @@
+"""The settings reference, read from the declarations beside the defaults (``shared.config``: what each setting
+accepts, ``describe()``, and what it is, ``doc``): ``listing`` is ``run.py COMPETITION --list`` (plain text for a
+terminal or a notebook), ``reference`` is docs/settings.md (markdown, one table per model with every recipe's
+defaults side by side, so the shared settings are not repeated per recipe)."""
+from __future__ import annotations
+
+import textwrap
+
+from shared.config import RUN_RANGES, RUN_SETTINGS, did_you_mean
+from shared.errors import UserError
+from shared.spec import Recipe
+
+WIDTH = 100  # characters per line of the text listing: a terminal's or a notebook cell's width
+TITLE = "# Settings reference"  # the first line of docs/settings.md
+MIN_TEXT_WIDTH = 40  # the last column wraps to fill WIDTH, but is never narrower than this
+
+
+def shown(value) -> str:
+    """A default as one would type it after ``--set key=``: true/false/null, lists in brackets, text bare
+    ('' for empty)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "[" + ", ".join(shown(v) for v in value) + "]"
+    if isinstance(value, str):
+        return value if value else "''"
+    return repr(value)
+
+
+def recipe_settings(recipe: Recipe) -> list[tuple[str, object, object]]:
+    """(name, default, declaration) of a recipe's model, then feature, settings."""
+    params = {**recipe.model_params, **recipe.feature_params}
+    return [(name, default, recipe.ranges[name]) for name, default in params.items()]
+
+
+def competition_defaults(spec) -> dict:
+    """The run settings a competition defaults itself (as the runner passes them to ``shared.config.resolve``)."""
+    return {"time_col": spec.time_col}
+
+
+# ----------------------------------------------------------------------------------------------- text
+def _table(rows: list[tuple[str, str, str, str]], indent: str = "  ") -> list[str]:
+    """Three aligned columns: the setting, its default, and what it is followed by what it accepts (wrapped)."""
+    name_w = max(len("setting"), *(len(r[0]) for r in rows))
+    default_w = max(len("default"), *(len(r[1]) for r in rows))
+    text_w = max(MIN_TEXT_WIDTH, WIDTH - len(indent) - name_w - default_w - 4)
+    lines = [(indent + f"{'setting':<{name_w}}  {'default':<{default_w}}  what it is / what it accepts")]
+    for name, default, accepts, doc in rows:
+        text = (textwrap.wrap(doc, text_w, break_long_words=False, break_on_hyphens=False)
+                + textwrap.wrap(accepts, text_w, initial_indent="accepts ", subsequent_indent="  ",
+                                break_long_words=False, break_on_hyphens=False))
+        for i, part in enumerate(text):
+            cells = (name, default) if i == 0 else ("", "")
+            lines.append(indent + f"{cells[0]:<{name_w}}  {cells[1]:<{default_w}}  {part}")
+    return lines
+
+
+def listing(name: str, title: str, recipes: dict[str, Recipe], default_recipe: str, competition_defaults: dict,
+            only: str | None = None) -> str:
+    """``run.py COMPETITION --list [--recipe NAME]``: the recipes (the default marked), each one's settings with
+    default, range and meaning, then the run settings."""
+    if only is not None and only not in recipes:
+        raise UserError(f"unknown recipe {only!r} for {name};{did_you_mean(only, recipes)} "
+                        f"choose one of {sorted(recipes)}.")
+    lines = [f"{name}: {title}" if title else name, "",
+             "recipes (--recipe NAME; * the default):"]
+    name_w = max(map(len, recipes))
+    for recipe in recipes.values():
+        mark = "*" if recipe.name == default_recipe else " "
+        about = textwrap.wrap(recipe.about, WIDTH - name_w - 4) or [""]
+        lines += [f"{mark} {recipe.name:<{name_w}}  {about[0]}",
+                  *(" " * (name_w + 4) + more for more in about[1:])]
+    shown_recipes = [recipes[only]] if only is not None else list(recipes.values())
+    for recipe in shown_recipes:
+        lines += ["", f"recipe {recipe.name} (--set KEY=VALUE):"]
+        lines += _table([(key, shown(default), declared.describe(), declared.doc)
+                         for key, default, declared in recipe_settings(recipe)])
+    defaults = {**RUN_SETTINGS, **competition_defaults}
+    if only is not None:
+        defaults["log_target"] = recipes[only].log_target
+    lines += ["", "run settings, every recipe (--set KEY=VALUE):"]
+    lines += _table([(key, shown(defaults[key]), RUN_RANGES[key].describe(), RUN_RANGES[key].doc)
+                     for key in RUN_SETTINGS])
+    own = [f"{r.name} log_target={shown(r.log_target)}" for r in shown_recipes if r.log_target != defaults["log_target"]]
+    if own:
+        lines.append("  recipes' own defaults: " + ", ".join(own))
+    return "\n".join(lines)
+
+
+# -------------------------------------------------------------------------------------------- markdown
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _code(value) -> str:
+    return f"`{_cell(shown(value))}`"
+
+
+def reference(competitions: list[tuple[str, dict[str, Recipe], dict]]) -> str:
+    """docs/settings.md for ``(competition name, recipes, the competition's run defaults)``: the run settings, then
+    one table per model, its recipes side by side: every setting once, each recipe's default in its column (—
+    where a recipe lacks the setting)."""
+    lines = [TITLE, "",
+             "Generated by `python scripts/settings_reference.py` from the declarations beside each default; a test "
+             "checks that it is current. `python scripts/run.py COMPETITION --list [--recipe NAME]` prints the "
+             "same for one competition in a terminal or notebook (`tabular --list` for the generic CSV path). "
+             "Every setting is changed with `--set KEY=VALUE` (values read as YAML) and checked against what it "
+             "accepts before any work starts.", "",
+             "## Run settings (every recipe)", "",
+             "| setting | default | accepts | what it is |", "|---|---|---|---|"]
+    for key, default in RUN_SETTINGS.items():
+        declared = RUN_RANGES[key]
+        lines.append(f"| `{key}` | {_code(default)} | {_cell(declared.describe())} | {_cell(declared.doc)} |")
+    own = []
+    for name, recipes, competition_defaults in competitions:
+        own += [f"{name}: `{key}={_cell(shown(value))}`" for key, value in competition_defaults.items()
+                if value != RUN_SETTINGS[key]]
+        own += [f"{name} `{r.name}`: `log_target={shown(r.log_target)}`" for r in recipes.values()
+                if r.log_target is not None]
+    if own:
+        lines += ["", "Defaults of their own: " + "; ".join(own) + "."]
+
+    families: dict[object, list[tuple[str, Recipe]]] = {}  # model -> the (competition, recipe) built on it
+    for name, recipes, _ in competitions:
+        for recipe in recipes.values():
+            families.setdefault(recipe.model, []).append((name, recipe))
+    for model, members in families.items():
+        heads = [f"{c} `{r.name}`" for c, r in members]
+        lines += ["", f"## `{model.__module__}.{model.__qualname__}`", "", f"Recipes: {', '.join(heads)}.", "",
+                  "| setting | " + " | ".join(heads) + " | accepts | what it is |", "|---" * (len(members) + 3) + "|"]
+        rows: dict[tuple[str, str, str], dict[int, object]] = {}  # (setting, accepts, doc) -> {member: default}
+        for i, (_, recipe) in enumerate(members):
+            for key, default, declared in recipe_settings(recipe):
+                rows.setdefault((key, declared.describe(), declared.doc), {})[i] = default
+        for (key, accepts, doc), defaults in rows.items():
+            values = " | ".join(_code(defaults[i]) if i in defaults else "—" for i in range(len(members)))
+            lines.append(f"| `{key}` | {values} | {_cell(accepts)} | {_cell(doc)} |")
+    return "\n".join(lines) + "\n"
