@@ -4,6 +4,7 @@ the blend's reported CV never scores rows the blend was fitted on."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from scipy.stats import rankdata
 from shared import fingerprint
 from shared.compare import markdown_table, text_table
 from shared.errors import UserError
-from shared.io import write_text
+from shared.io import atomic_write, write_text
 from shared.metrics import Metric, squeeze
 from shared.runs import Run, get_log
 
@@ -258,3 +259,14 @@ def warn_unproven(log, runs: list[Path]) -> None:
         log.warning(f"{path} records no data fingerprint (made by an older version): merged without checking that "
                     "it was made on the same data.")
 
+
+FOLD_RECORDS = ("history.csv", "curves.png", "predict.json")  # a fold's small records: learning curves, speeds
+
+
+def copy_fold_records(owners: dict[int, Path], run_dir: Path) -> None:
+    """A merged run gets each fold's small records from the partial run that trained it (not its checkpoint)."""
+    for k, path in owners.items():
+        for name in FOLD_RECORDS:
+            source = Path(path) / f"fold{k}" / name
+            if source.is_file():
+                atomic_write(Path(run_dir) / f"fold{k}" / name, lambda tmp, s=source: shutil.copyfile(s, tmp))

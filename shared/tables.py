@@ -17,6 +17,7 @@ from shared import fingerprint, plots, report, submission
 from shared.ensemble import (
     Blender,
     check_compatible,
+    copy_fold_records,
     fold_owners,
     members_table,
     nested_oof,
@@ -338,6 +339,7 @@ def merge(spec: CompetitionSpec, run_dirs: list[Path], out_root: Path, data_dir:
     save_config(run_dir, {**first.config, "only_folds": None, "merged_from": [str(r.path) for r in runs],
                           fingerprint.KEY: current})
     write_csv(run_dir / "folds.csv", first.folds)
+    copy_fold_records({k: owner[k].path for k in all_folds}, run_dir)
     fold_times = {str(k): owner[k].metrics.get("fold_times_s", {}).get(str(k)) for k in all_folds}
     return write_results(run_dir, spec, data, y, classes, first.folds["fold"].to_numpy(), oof, all_folds,
                          fold_scores, test_folds,

@@ -331,3 +331,20 @@ def test_output_piped_into_a_reader_that_stops_early_is_no_traceback(capsys):
         sys.stdout.close()
         sys.stdout = stdout
     assert rc == 0 and capsys.readouterr().err == ""
+
+
+def test_a_merged_image_run_keeps_each_folds_learning_curves(demos, tmp_path):
+    data = demos("cifar10", "tiny")
+    parts = []
+    for fold in ("0", "1"):
+        rc, out, err = run_cli("run", "cifar10", "--data", data, "--folds", "2", "--only-folds", fold,
+                               "--set", "epochs=1", "--set", "model=airbench_small", "--out", tmp_path / "runs")
+        assert rc == 0, err[-2000:]
+        parts.append(Path(last_line(out)))
+    rc, out, err = run_cli("merge", *parts, "--out", tmp_path / "merged")
+    assert rc == 0, err[-2000:]
+    merged = Path(last_line(out))
+    for k, part in enumerate(parts):
+        assert (merged / f"fold{k}" / "history.csv").read_bytes() == (part / f"fold{k}" / "history.csv").read_bytes()
+        assert (merged / f"fold{k}" / "curves.png").is_file() and not list((merged / f"fold{k}").glob("*.pt"))
+    assert (merged / "curves.png").is_file()  # the run-level curves, from the folds' histories

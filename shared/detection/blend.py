@@ -4,7 +4,6 @@ the other folds' images only. The result is a normal detection run directory (ki
 from __future__ import annotations
 
 import itertools
-import shutil
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from shared.detection.boxes import pad, unpad, wbf_merge
 from shared.ensemble import (
     check_distinct_folders,
     check_distinct_predictions,
+    copy_fold_records,
     fold_owners,
     warn_unproven,
     write_members,
@@ -159,12 +159,7 @@ def merge(spec, run_dirs: list[Path], out_root: Path, data_dir: Path | None = No
     save_config(run_dir, {**first["config"], "only_folds": None, "merged_from": [str(r["path"]) for r in runs],
                           fingerprint.KEY: current})
     write_csv(run_dir / "folds.csv", first["folds"])
-    for k in folds:  # each fold's small records (learning curves, speeds); not its checkpoint
-        for name in ("history.csv", "curves.png", "predict.json"):
-            source = owner[k]["path"] / f"fold{k}" / name
-            if source.is_file():
-                (run_dir / f"fold{k}").mkdir(exist_ok=True)
-                shutil.copy2(source, run_dir / f"fold{k}" / name)
+    copy_fold_records({k: owner[k]["path"] for k in folds}, run_dir)
     fold_times = {str(k): owner[k]["metrics"].get("fold_times_s", {}).get(str(k)) for k in folds}
     return spec.outputs.write_results(run_dir, data, None, None, fold_of, oof, folds, fold_scores, test_folds,
                                       first["config"], started,
