@@ -84,7 +84,7 @@ def build(spec, out: Path, user: str, recipe: str | None = None, settings: dict 
     if "weights" in settings and "weights" not in spec.recipe(recipe).model_params:
         raise UserError(f"recipe {recipe!r} of {spec.name} takes no weights file; bundle weights for a recipe "
                         "with a `weights` setting (the image and detection recipes).")
-    resolve(spec.recipe(recipe), settings, competition=spec.name)  # an unknown --set key fails here, not on Kaggle
+    resolve(spec.recipe(recipe), settings, spec.run_defaults(), competition=spec.name)  # an unknown --set key fails here, not on Kaggle
     notebook = ROOT / "notebooks" / f"{spec.name}.ipynb"
     if not notebook.is_file():
         raise UserError(f"{notebook} does not exist: every competition's notebook lives in notebooks/.")

@@ -102,7 +102,7 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
     recipe = spec.recipe(recipe_name)
     if recipe.requires is not None:
         recipe.requires()
-    config = resolve(recipe, overrides or {}, {"time_col": spec.time_col}, competition=spec.name)
+    config = resolve(recipe, overrides or {}, spec.run_defaults(), competition=spec.name)
     data = spec.load_run_data(Path(data_dir), config)
     outputs = spec.outputs  # what the predictions are: how to read the target, score, average and write them
     metric = spec.metric

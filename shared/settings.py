@@ -37,7 +37,7 @@ def recipe_settings(recipe: Recipe) -> list[tuple[str, object, object]]:
 
 def competition_defaults(spec) -> dict:
     """The run settings a competition defaults itself (as the runner passes them to ``shared.config.resolve``)."""
-    return {"time_col": spec.time_col}
+    return spec.run_defaults()
 
 
 # ----------------------------------------------------------------------------------------------- text

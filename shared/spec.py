@@ -164,6 +164,10 @@ class CompetitionSpec:
     def wants_gpu(self) -> bool:
         return self.image_path is not None if self.accelerator is None else self.accelerator
 
+    def run_defaults(self) -> dict:
+        """The run settings this competition defaults itself (``shared.config.RUN_SETTINGS`` gives the rest)."""
+        return {"time_col": self.time_col}
+
     def load_run_data(self, data_dir: Path, config: dict) -> Dataset:
         """The data a run of ``config`` reads (its run settings may choose, e.g. detection's image list)."""
         return self.load(Path(data_dir), clean=config.get("clean_train", True))
