@@ -8,6 +8,9 @@ time on this machine; a markdown table and a PNG in runs/<competition>/bench-<ti
         [--automl medium_quality:60,best_quality:300]
     python scripts/bench_tabular.py california_house_prices --generic --size small --automl medium_quality:60
         # --generic: treat the demo as a never-seen CSV competition (run.py tabular, inferred column types)
+    python scripts/bench_tabular.py --suite [--datasets ames,leaves] [--readme README.md]
+        # the public suite (shared.tabular.suite): the generic path's default against AutoGluon on each data set's
+        # fixed split; --readme rewrites the table between the suite markers of README.md
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 
 from shared.cli import FOLDS, ArgumentParser, main
+from shared.cli import seconds as SECONDS
 
 
 def autogluon_alone(spec, data_dir: Path, preset: str, seconds: float, workdir: Path) -> tuple[float, float]:
@@ -46,9 +50,116 @@ def autogluon_alone(spec, data_dir: Path, preset: str, seconds: float, workdir: 
     return submission.score(sub, read_solution(spec, data), spec.id_col, spec.metric, classes), time.time() - t0
 
 
+README_START, README_END = "<!-- tabular-suite:start -->", "<!-- tabular-suite:end -->"
+
+
+def suite(args) -> None:
+    """The generic path's default (``--recipe``) against AutoGluon alone on every data set of the suite; one row per
+    data set, written after each one (``suite.csv``), so that a long benchmark interrupted keeps what it measured
+    and ``--reuse`` continues it."""
+    import pandas as pd
+
+    from shared import runner
+    from shared.compare import markdown_table
+    from shared.errors import UserError
+    from shared.io import write_csv, write_text
+    from shared.models import available_cores
+    from shared.runs import load_run, new_run_dir
+    from shared.tabular import generic
+    from shared.tabular import suite as public
+
+    names = args.datasets.split(",") if args.datasets else list(public.SUITE)
+    unknown = [n for n in names if n not in public.SUITE]
+    if unknown:
+        raise UserError(f"--datasets {unknown[0]!r}: the suite has {', '.join(public.SUITE)}.")
+    presets = [item.split(":") for item in filter(None, args.automl.split(","))]
+    bad = next((":".join(p) for p in presets if len(p) != 2 or not p[1].replace(".", "", 1).isdigit()), None)
+    if bad is not None:
+        raise UserError(f"--automl {bad!r}: give each preset with its seconds, e.g. medium_quality:60,best_quality:300.")
+    out = args.reuse or new_run_dir(args.out, "tabular", "suite")
+    done = pd.read_csv(out / "suite.csv").to_dict(orient="records") if (out / "suite.csv").is_file() else []
+    lacking = [f"ag_{p}_{sec}" for p, sec in presets if done and f"ag_{p}_{sec}" not in done[0]]
+    if lacking:
+        raise UserError(f"--reuse {out}: its rows have no {lacking[0]}; pass the --automl presets it was run with.")
+    rows = list(done)
+    for name in names:
+        if any(r["dataset"] == name for r in done):
+            continue
+        entry = public.SUITE[name]
+        folder = public.write(entry, args.data_root, args.test_share)
+        spec = generic.spec_for(folder, entry.target, public.ID, entry.metric)
+        t0 = time.time()
+        run = load_run(runner.run(spec, args.recipe, folder, n_folds=args.folds, time_limit=args.time_limit,
+                                  out_root=out / "runs"))
+        row = {"dataset": name, "metric": entry.metric, "rows": len(run.folds),
+               "classes": len(run.config.get("classes") or []) or None, "ours": run.metrics["holdout"],
+               "ours_cv": run.metrics["cv"], "ours_s": time.time() - t0}
+        for preset, seconds in presets:
+            score, wall = autogluon_alone(spec, folder, preset, float(seconds), out / f"ag-{name}-{preset}")
+            row[f"ag_{preset}_{seconds}"], row[f"ag_{preset}_{seconds}_s"] = score, wall
+        rows.append(row)
+        write_csv(out / "suite.csv", pd.DataFrame(rows))
+        print(markdown_table(pd.DataFrame([row])), file=sys.stderr)
+    table = suite_table(pd.DataFrame(rows), presets, args.recipe)
+    text = (f"Holdout scores on each data set's fixed split (`shared/tabular/suite.py`): `run.py tabular` with its "
+            f"default recipe ({args.recipe}, {args.folds}-fold CV, test predictions averaged over the folds) against "
+            f"AutoGluon alone (one fit on all training rows), {available_cores()} CPU cores, "
+            f"{time.strftime('%Y-%m-%d')}. Wall time in seconds beside each score; ↑ higher is better, ↓ lower.\n\n"
+            + table + f"\nReproduce: `python scripts/bench_tabular.py --suite` (about "
+            f"{sum(float(s) for _, s in presets) / 60 * len(rows) + len(rows):.0f} minutes).\n")
+    write_text(out / "suite.md", text)
+    if args.readme:
+        readme = Path(args.readme)
+        body = readme.read_text(encoding="utf-8")
+        if README_START not in body or README_END not in body:
+            raise UserError(f"{readme} has no {README_START} ... {README_END} block for the table.")
+        head, rest = body.split(README_START, 1)
+        write_text(readme, head + README_START + "\n" + text + README_END + rest.split(README_END, 1)[1])
+    print(text, file=sys.stderr)
+    print(out)
+
+
+def suite_table(df, presets, recipe: str) -> str:
+    """One row per data set: our score and time, AutoGluon's at each preset, and how ours compares to the last
+    (strongest) preset: the score difference in our favour and the share of its time we took."""
+    from shared.compare import markdown_table
+    from shared.metrics import get_metric
+
+    out = []
+    last = f"ag_{presets[-1][0]}_{presets[-1][1]}" if presets else None
+    for r in df.to_dict(orient="records"):
+        metric = get_metric(r["metric"])
+        arrow = "↑" if metric.greater_is_better else "↓"
+        row = {"data set": r["dataset"], "metric": f"{r['metric']} {arrow}", "rows": int(r["rows"]),
+               "classes": "—" if r.get("classes") != r.get("classes") or not r.get("classes") else int(r["classes"]),
+               f"ours ({recipe})": f"{r['ours']:.4f} ({r['ours_s']:.0f} s)"}
+        for preset, seconds in presets:
+            key = f"ag_{preset}_{seconds}"
+            row[f"AutoGluon {preset} {seconds} s"] = f"{r[key]:.4f} ({r[key + '_s']:.0f} s)"
+        if last:
+            sign = 1 if metric.greater_is_better else -1
+            row["ours − AutoGluon (better: +)"] = f"{sign * (r['ours'] - r[last]):+.4f}"
+            row["time share"] = f"{r['ours_s'] / r[last + '_s']:.0%}"
+        out.append(row)
+    import pandas as pd
+
+    return markdown_table(pd.DataFrame(out))
+
+
 def bench(argv=None) -> None:
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("competition", help="a tabular competition with a demo (house_prices, california_house_prices)")
+    p.add_argument("competition", nargs="?", help="a tabular competition with a demo (house_prices, "
+                                                  "california_house_prices); none with --suite")
+    p.add_argument("--suite", action="store_true", help="the public suite: every data set of shared/tabular/suite.py")
+    p.add_argument("--datasets", help="--suite: only these data sets (comma-separated)")
+    p.add_argument("--data-root", type=Path, default=Path("data/tabular-suite"),
+                   help="--suite: where the data sets' folders are written once (default data/tabular-suite)")
+    p.add_argument("--recipe", default="auto", help="--suite: the generic path's recipe (default: its default)")
+    p.add_argument("--time-limit", type=SECONDS, help="--suite: the recipe's budget (default: its own)")
+    p.add_argument("--test-share", type=float, default=0.25,
+                   help="--suite: the share of each data set held out as its test set (default 0.25)")
+    p.add_argument("--reuse", type=Path, help="--suite: continue the suite folder of an interrupted benchmark")
+    p.add_argument("--readme", type=Path, help="--suite: write the table into this README's suite block")
     p.add_argument("--generic", action="store_true", help="use the generic path (run.py tabular) on the demo files")
     p.add_argument("--size", help="demo size (default: full for house_prices, the competition's default otherwise)")
     p.add_argument("--seeds", help="demo split seeds (default: the demo's own seed, then 1 and 2)")
@@ -58,6 +169,12 @@ def bench(argv=None) -> None:
     p.add_argument("--automl", default="medium_quality:60,best_quality:300", help="preset:seconds,... ('' for none)")
     p.add_argument("--out", type=Path, default=Path("runs"))
     args = p.parse_args(argv)
+    if args.suite:
+        if args.competition:
+            p.error("--suite runs the public data sets; leave out the competition")
+        return suite(args)
+    if not args.competition:
+        p.error("name a competition, or pass --suite")
     import inspect
 
     import numpy as np
@@ -87,9 +204,15 @@ def bench(argv=None) -> None:
                 t0 = time.time()
                 run = load_run(runner.run(spec, name, data, n_folds=args.folds, out_root=Path(tmp) / "runs"))
                 runs[name] = run
+                members = run.metrics.get("members") or []  # an `auto` run: its best member on the holdout
+                sign = 1 if run.metrics["greater_is_better"] else -1
+                best = max(members, key=lambda m: sign * m["holdout"], default=None)
                 rows.append({"split_seed": seed, "model": name, "cv": run.metrics["cv"],
                              "time_split": (run.metrics.get("time_split") or {}).get("score"),
-                             "holdout": run.metrics["holdout"], "wall_s": time.time() - t0})
+                             "holdout": run.metrics["holdout"], "wall_s": time.time() - t0,
+                             "best_member": None if best is None else f"{best['recipe']} {best['holdout']:.5f}",
+                             "beats_best_member": None if best is None else
+                             bool(sign * run.metrics["holdout"] > sign * best["holdout"])})
             if args.blend:
                 members = args.blend.split(",")
                 blend = load_run(spec.outputs.ensemble([runs[m].path for m in members], "weights", Path(tmp) / "runs"))

@@ -6,11 +6,16 @@
                                            [--set key=value ...]
     python scripts/compare.py house_prices --runs RUN_DIR RUN_DIR...   # a leaderboard of finished runs
     python scripts/compare.py house_prices --from runs/                # every finished run under runs/
+    python scripts/compare.py house_prices --parallel auto             # the recipes side by side on Ray
 
 Running recipes: each runs on the same folds; `--set` goes to every recipe that has the key (the others run
 without it, with a note; a key that no recipe has is an error). A leaderboard ranks the runs by CV beside
 their holdout and wall time and the settings that differ from the most common ones, and plots CV against
 holdout; folders of other competitions, unfinished and partial runs are skipped with a note each.
+
+`--parallel N|auto` runs N recipes at a time as Ray tasks (each recipe's folds one after another in its task,
+with its share of the cores, or one GPU), on a local Ray or the cluster at `--ray-address`; the runs are those
+that run.py makes with the same `--threads`.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import REPO_ROOT, ArgumentParser, add_data_args, main
+from shared.cli import REPO_ROOT, ArgumentParser, add_data_args, add_parallel_args, main, parallel_settings
 from shared.errors import UserError
 
 
@@ -35,6 +40,7 @@ def compare(argv=None) -> None:
     p.add_argument("--from", dest="roots", action="append", type=Path, default=[], metavar="DIR",
                    help="tabulate every finished run of the competition under DIR (repeatable)")
     p.add_argument("--readme", action="store_true", help="also write the table into README.md's results block")
+    add_parallel_args(p, "recipes")
     args = p.parse_args(argv)
     name, out_dir, header, text = leaderboard(args) if args.runs or args.roots else run_recipes(args)
     print(text, file=sys.stderr)
@@ -51,11 +57,12 @@ def compare(argv=None) -> None:
 def run_recipes(args) -> tuple[str, Path, str, str]:
     """Run each recipe on the same folds; (competition, compare folder, header, table)."""
     import competitions
-    from shared import runner
-    from shared.compare import split_overrides, write_report
+    from shared import parallel, runner
+    from shared.compare import recipes_side_by_side, split_overrides, write_report
     from shared.config import RUN_SETTINGS, parse_sets, resolve
     from shared.runs import load_summary, new_run_dir
 
+    spread = parallel.settings(parallel_settings(args))  # a cluster that cannot be reached: before anything runs
     spec, data_dir = competitions.for_arguments(args)
     names = args.recipes.split(",") if args.recipes else list(spec.recipes)
     for name in list(names):
@@ -71,17 +78,29 @@ def run_recipes(args) -> tuple[str, Path, str, str]:
     overrides = parse_sets(args.sets)
     keys = {n: {*spec.recipe(n).feature_params, *spec.recipe(n).model_params, *RUN_SETTINGS} for n in names}
     per_recipe = split_overrides(keys, overrides)
+    devices = []
     for name in names:  # every recipe's settings are checked before the first one runs
-        resolve(spec.recipe(name), per_recipe[name][0], {"time_col": spec.time_col}, competition=spec.name)
-    runs = []
-    for name in names:
-        taken, lacking = per_recipe[name]
-        print(f"== {spec.name}: {name}", file=sys.stderr)
-        if lacking:
-            print(f"note: recipe {name!r} has no {', '.join(lacking)}: it runs without "
-                  f"{'that setting' if len(lacking) == 1 else 'those settings'}.", file=sys.stderr)
-        runs.append(load_summary(runner.run(spec, name, data_dir, n_folds=args.folds, seed=args.seed,
-                                            time_limit=args.time_limit, out_root=args.out, overrides=taken)))
+        config = resolve(spec.recipe(name), per_recipe[name][0], {"time_col": spec.time_col}, competition=spec.name)
+        devices.append(str(config["model"].get("device", "cpu")))
+    run_args = {"n_folds": args.folds, "seed": args.seed, "time_limit": args.time_limit, "out_root": args.out}
+    try:
+        plan = parallel.plan(spread, len(names), wants_gpu=any(d != "cpu" for d in devices), what="recipes")
+        if plan.about:
+            print(f"== {spec.name}: {plan.about}", file=sys.stderr)
+        paths = {}
+        if plan.ray:
+            for name in names:
+                _announce(spec.name, name, per_recipe[name][1])
+            paths = recipes_side_by_side(plan, runner.run, spec, data_dir, {n: per_recipe[n][0] for n in names},
+                                         **run_args)
+        for name in names:
+            if name not in paths:
+                _announce(spec.name, name, per_recipe[name][1])
+                paths[name] = runner.run(spec, name, data_dir, overrides=per_recipe[name][0],
+                                         parallel=parallel.Settings(threads=plan.threads), **run_args)
+    finally:
+        parallel.shutdown()
+    runs = [load_summary(paths[name]) for name in names]
     out_dir = new_run_dir(args.out, spec.name, "compare")
     budget = f", automl budget {args.time_limit:.0f} s" if args.time_limit else ""
     sets = ""
@@ -93,6 +112,13 @@ def run_recipes(args) -> tuple[str, Path, str, str]:
     return spec.name, out_dir, header, write_report(out_dir, runs, header)
 
 
+def _announce(competition: str, name: str, lacking: list[str]) -> None:
+    print(f"== {competition}: {name}", file=sys.stderr)
+    if lacking:
+        print(f"note: recipe {name!r} has no {', '.join(lacking)}: it runs without "
+              f"{'that setting' if len(lacking) == 1 else 'those settings'}.", file=sys.stderr)
+
+
 def leaderboard(args) -> tuple[str, Path, str, str]:
     """Rank the finished runs named by --runs / found under --from; (competition, compare folder, header, table)."""
     import competitions
@@ -100,7 +126,8 @@ def leaderboard(args) -> tuple[str, Path, str, str]:
     from shared.runs import new_run_dir
 
     given = [flag for flag, value in (("--recipes", args.recipes), ("--set", args.sets),
-                                      ("--time-limit", args.time_limit), ("--data", args.data)) if value]
+                                      ("--time-limit", args.time_limit), ("--data", args.data),
+                                      ("--parallel", args.parallel), ("--ray-address", args.ray_address)) if value]
     if given:
         raise UserError(f"{given[0]} is for running recipes; --runs and --from tabulate runs that are finished "
                         "(their settings and data are in their folders): use one or the other.")

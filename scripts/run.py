@@ -7,6 +7,8 @@ The last line printed is the run directory.
     python scripts/run.py cifar10 --resume runs/cifar10/fast-20260101-120000   # after a crash or a kill
     python scripts/run.py house_prices --list [--recipe gbm]   # the recipes and every setting: default, range, meaning
     torchrun --nproc_per_node 2 scripts/run.py cifar10 ...                    # DDP (gloo on CPU, NCCL on GPUs)
+    python scripts/run.py classify_leaves --parallel auto     # folds side by side on Ray: one per GPU here
+    python scripts/run.py classify_leaves --parallel 8 --ray-address HEAD:6379   # ... on a Ray cluster
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import ArgumentParser, add_data_args, main, parse_folds
+from shared.cli import ArgumentParser, add_data_args, add_parallel_args, main, parallel_settings, parse_folds
 from shared.config import parse_sets
 from shared.errors import UserError
 
@@ -32,6 +34,7 @@ def run(argv=None) -> None:
                    help="continue an interrupted run (its saved settings are used; finished folds are kept)")
     p.add_argument("--list", action="store_true",
                    help="list the recipes and their settings (default, range, meaning), then exit; needs no data")
+    add_parallel_args(p)
     args = p.parse_args(argv)
     import competitions
     if args.list:
@@ -50,7 +53,8 @@ def run(argv=None) -> None:
         spec, data_dir = competitions.for_arguments(args)
     run_dir = runner.run(spec, args.recipe, data_dir, n_folds=args.folds, seed=args.seed,
                          time_limit=args.time_limit, out_root=args.out, overrides=parse_sets(args.sets),
-                         only_folds=parse_folds(args.only_folds), resume=args.resume)
+                         only_folds=parse_folds(args.only_folds), resume=args.resume,
+                         parallel=parallel_settings(args))
     if distributed.is_main():
         print(run_dir)
 

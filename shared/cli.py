@@ -85,6 +85,57 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metric", help="tabular: rmsle | rmse | accuracy | logloss | auc")
 
 
+def at_once(text: str):
+    """An argparse type for ``--parallel``: ``auto`` or a whole number from 1."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected how many to run at a time (a whole number from 1) or auto, got "
+                                         f"{text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is out of range: run at least 1 at a time (or auto)")
+    return value
+
+
+def gigabytes(text: str) -> float:
+    """An argparse type: a positive, finite number of gigabytes."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected gigabytes, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is out of range: a positive, finite number of gigabytes")
+    return value
+
+
+def add_parallel_args(p: argparse.ArgumentParser, what: str = "folds") -> None:
+    """``--parallel``, ``--ray-address``, ``--threads``, ``--memory``: ``what`` (a run's folds, compare's recipes)
+    side by side as Ray tasks (``shared.parallel``); how a run runs, never what it computes."""
+    p.add_argument("--parallel", type=at_once, metavar="N|auto",
+                   help=f"run N {what} at a time as Ray tasks, on a local Ray or the cluster at --ray-address (auto: "
+                        "one per GPU where the recipe trains on GPUs, else one per 2 cores); default: one after "
+                        "another in this process")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="a running Ray cluster: HOST:PORT of its head, ray://HOST:10001 or auto (default: "
+                        "$RAY_ADDRESS with --parallel, else a local Ray for the run); the repository, data and --out "
+                        "must be at the same paths on every node")
+    p.add_argument("--threads", type=whole(1, None, "a thread count"),
+                   help=f"CPU threads per {what[:-1]} (default: all cores, shared evenly by those side by side); "
+                        "torch recipes on CPU give the same floats for the same --threads")
+    p.add_argument("--memory", type=gigabytes, metavar="GB",
+                   help=f"memory each {what[:-1]} declares to Ray, so that no node takes more than it holds "
+                        "(default: none declared)")
+
+
+def parallel_settings(args: argparse.Namespace):
+    """The ``shared.parallel.Settings`` of ``add_parallel_args``'s flags."""
+    from shared.parallel import Settings
+
+    return Settings(args.parallel, args.threads, args.memory, args.ray_address)
+
+
 def parse_folds(text: str | None) -> list[int] | None:
     if not text:
         return None

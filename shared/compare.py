@@ -4,10 +4,13 @@ each run's CV, holdout and wall time beside the settings that set it apart from 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import sys
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,6 +20,9 @@ from shared.errors import UserError
 from shared.fingerprint import KEY as FINGERPRINT
 from shared.io import write_json, write_text
 from shared.runs import Run, load_config, load_metrics
+
+if TYPE_CHECKING:
+    from shared.parallel import Plan
 
 
 def table(runs: list[Run]) -> str:
@@ -94,6 +100,30 @@ def update_readme(readme: Path, key: str, text: str) -> None:
     if not pattern.search(content):
         raise UserError(f"{readme} has no '<!-- results:{key} -->' ... '<!-- /results:{key} -->' block to update.")
     write_text(readme, pattern.sub(lambda m: m.group(1) + text + m.group(2), content))
+
+
+# ------------------------------------------------------------------------------ recipes side by side
+def recipes_side_by_side(plan: Plan, run, spec, data_dir: Path, overrides: dict[str, dict],
+                         **run_args) -> dict[str, Path]:
+    """``compare.py --parallel``: each recipe's ``run`` (``shared.runner.run``, its folds one after another) as a
+    Ray task of ``plan`` (``shared.parallel``), all on the same folds; {recipe: its run directory}. The log lines
+    of each are named by its recipe; one that fails stops the others, and the runs that finished stay."""
+    from shared import parallel
+    from shared.runs import get_log
+
+    log = get_log()  # the runs' lines, named by recipe, go to stderr as a run's do (their log.txt is their own)
+    if not any(type(h) is logging.StreamHandler for h in log.handlers):
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(console)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    one = parallel.Settings(threads=plan.threads)  # inside its task, a run's folds go one after another
+    out_root = Path(run_args["out_root"])
+    seen = next(p for p in (out_root, *out_root.resolve().parents) if p.exists())  # made by the runs if missing
+    calls = [(name, run, (spec, name, data_dir, run_args["n_folds"], run_args["seed"], run_args["time_limit"],
+                          out_root, overrides[name], None, None, one)) for name in overrides]
+    return dict(parallel.run_tasks(plan, calls, visible=(Path(data_dir), seen)))
 
 
 # ------------------------------------------------------------------------------ --set for every recipe

@@ -295,7 +295,10 @@ def resolve(recipe: Recipe, overrides: dict, run_defaults: dict | None = None, c
             raise UserError(f"--set {key}: recipe {recipe.name!r} has no such key;{did_you_mean(key, known)} "
                             f"known keys: {known}{listing}.")
         default = config[section][key]
-        config[section][key] = _coerce(key, value, default)
+        # A setting of several kinds (``Either``: "auto" or a share, a name or a number) takes any of them; its
+        # declaration checks the value below. The others take the type of their default.
+        either = isinstance(recipe.ranges.get(key), Either)
+        config[section][key] = value if either else _coerce(key, value, default)
         for guard in STATED_WINS.get(key, ()):
             if guard in config[section] and guard not in overrides:
                 config[section][guard] = 0

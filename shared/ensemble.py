@@ -17,10 +17,10 @@ from shared import fingerprint
 from shared.compare import markdown_table, text_table
 from shared.errors import UserError
 from shared.io import atomic_write, write_text
-from shared.metrics import Metric, squeeze
+from shared.metrics import Metric, get_metric, squeeze
 from shared.runs import Run, get_log
 
-METHODS = ("mean", "rank", "weights", "stack")
+METHODS = ("mean", "rank", "weights", "hill", "stack")
 
 
 def check_compatible(runs: list[Run]) -> None:
@@ -91,13 +91,20 @@ class Blender:
         M = preds.shape[0]
         self.weights_ = np.full(M, 1.0 / M)
         if self.method == "weights":
-            self.weights_ = optimise_weights(preds, y, self.metric, self._combine_weighted)
+            # A metric of labels (accuracy) is flat almost everywhere in the weights, which gives the optimiser no
+            # slope: the weights follow the log loss of the blended probabilities instead. Hill-climbing needs no
+            # slope and climbs the metric itself.
+            smooth = self.task != "regression" and self.metric.takes == "labels"
+            self.weights_ = optimise_weights(preds, y, get_metric("logloss") if smooth else self.metric,
+                                             self._combine_weighted)
+        elif self.method == "hill":
+            self.weights_ = hill_climb(preds, y, self.metric, self._combine_weighted)
         elif self.method == "stack":
             self.stacker_ = self._fit_stack(preds, y)
         return self
 
     def predict(self, preds: np.ndarray) -> np.ndarray:
-        if self.method in ("mean", "weights"):
+        if self.method in ("mean", "weights", "hill"):
             return self._combine_weighted(preds, self.weights_)
         if self.method == "rank":
             return rank_blend(preds, self._combine_weighted(preds, self.weights_), self.task)
@@ -144,6 +151,31 @@ def optimise_weights(preds: np.ndarray, y: np.ndarray, metric: Metric, combine) 
             best = res
     w = np.clip(best.x, 0, None)
     return w / w.sum()
+
+
+def hill_climb(preds: np.ndarray, y: np.ndarray, metric: Metric, combine, steps: int = 25) -> np.ndarray:
+    """Greedy ensemble selection (Caruana et al. 2004): start from the best member (or two or three), then ``steps``
+    times add (with replacement) the member whose addition scores best, even when no addition improves (a flat step
+    can lead to a better mix); the weights are the pick counts of the best-scoring step. Needs no slope, so it
+    climbs any metric, smooth or not (accuracy, AUC)."""
+    M = preds.shape[0]
+    sign = 1.0 if metric.greater_is_better else -1.0
+
+    def gain(counts):
+        return sign * metric(y, squeeze(combine(preds, counts / counts.sum())))
+
+    # Sorted initialisation: the equal mix of the best one, two or three members, whichever scores best (a vote of
+    # three can beat each, where adding one voter to one cannot).
+    order = np.argsort([-gain(np.eye(M)[m]) for m in range(M)], kind="stable")
+    starts = [np.isin(np.arange(M), order[:n]).astype(float) for n in range(1, min(3, M) + 1)]
+    counts = max(starts, key=gain).copy()  # ties: the fewest members
+    best, best_counts = gain(counts), counts.copy()
+    for _ in range(steps):
+        scores = [gain(counts + np.eye(M)[m]) for m in range(M)]
+        counts[int(np.argmax(scores))] += 1  # ties: the first member listed
+        if max(scores) > best + 1e-12:
+            best, best_counts = max(scores), counts.copy()
+    return best_counts / best_counts.sum()
 
 
 def rank_blend(preds: np.ndarray, reference: np.ndarray, task: str) -> np.ndarray:

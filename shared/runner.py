@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from shared import distributed, runs
+from shared import parallel as parallel_
 from shared.config import resolve
 from shared.cv import load_or_make_folds, parse_dates, time_holdout
 from shared.errors import UserError
@@ -56,21 +57,30 @@ def check_seed(seed) -> None:
 
 def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds: int = 5, seed: int = 42,
         time_limit: float | None = None, out_root: Path = Path("runs"), overrides: dict | None = None,
-        only_folds: list[int] | None = None, resume: Path | None = None) -> Path:
+        only_folds: list[int] | None = None, resume: Path | None = None,
+        parallel: parallel_.Settings | int | str | None = None, ray_address: str | None = None) -> Path:
     """Run one recipe with k-fold CV and write a complete run directory; return its path.
 
     Each finished fold leaves ``fold<k>/predictions.npz``; ``resume`` (a run directory of an interrupted
     run, whose saved config then replaces every other argument) keeps those folds and continues the
     unfinished one from its checkpoint where the model keeps one. Under torchrun every rank trains and
-    only rank 0 writes."""
+    only rank 0 writes. ``parallel`` (``--parallel N|auto``, or ``shared.parallel.Settings`` with the threads
+    per fold) runs the folds side by side as Ray tasks, locally or on the cluster at ``ray_address``, with the
+    same results: how a run runs is not part of its config."""
     started = time.time()
+    spread = parallel_.settings(parallel, ray_address)  # before torchrun's group is joined or anything written
     distributed.init()
     if resume is not None:
-        return _run(*_resume_arguments(spec, Path(resume)), resume_dir=Path(resume), started=started)
+        return _run(*_resume_arguments(spec, Path(resume)), resume_dir=Path(resume), started=started, spread=spread)
+    recipe = spec.recipe(recipe_name)
+    if recipe.driver is not None:  # e.g. `auto`: member runs on the same folds, then their nested blend
+        return recipe.driver(spec, recipe, data_dir, n_folds=n_folds, seed=seed, time_limit=time_limit,
+                             out_root=out_root, overrides=overrides, only_folds=only_folds,
+                             parallel=parallel, ray_address=ray_address)
     made = len(runs.CREATED)
     try:
         return _run(spec, recipe_name, data_dir, n_folds, seed, time_limit, out_root, overrides, only_folds,
-                    started=started)
+                    started=started, spread=spread)
     except Exception:  # e.g. an unreadable image met in the first epoch: no half-made run is left behind
         runs.discard_unfinished(runs.CREATED[made:])
         raise
@@ -94,10 +104,19 @@ def _resume_arguments(spec: CompetitionSpec, run_dir: Path) -> tuple:
             run_dir.parent.parent, overrides, config["only_folds"])
 
 
-def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds: int, seed: int,
-         time_limit: float | None, out_root: Path, overrides: dict | None, only_folds: list[int] | None,
-         resume_dir: Path | None = None, started: float | None = None) -> Path:
+def _run(*args, **kwargs) -> Path:
+    try:
+        return _run_folds(*args, **kwargs)
+    finally:
+        parallel_.shutdown()  # the local Ray started for the run (or the cluster joined), if any
+
+
+def _run_folds(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds: int, seed: int,
+               time_limit: float | None, out_root: Path, overrides: dict | None, only_folds: list[int] | None,
+               resume_dir: Path | None = None, started: float | None = None,
+               spread: parallel_.Settings | None = None) -> Path:
     started = started or time.time()
+    spread = spread or parallel_.Settings()
     check_seed(seed)
     recipe = spec.recipe(recipe_name)
     if recipe.requires is not None:
@@ -125,6 +144,7 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
     if bad:  # before the folds file is written
         raise UserError(f"--only-folds {bad}: folds run from 0 to {n_folds - 1}.")
     groups, order = spec.fold_values(data)
+    plan = _plan(spread, config, n_folds, only_folds, resume_dir, time_valid is not None)  # (Ray starts here)
     if main:
         runs.check_writable(Path(out_root), Path(out_root) / spec.name)  # before the folds file is written
         folds = load_or_make_folds(Path(out_root) / spec.name / "folds", ids, n_folds, seed, spec.fold_kind,
@@ -175,63 +195,94 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
     target = np.log1p(y) if log_target else y
     n_out = outputs.width(classes)
     model_factory = ModelFactory(recipe, config, X, ContextMaker(spec, len(classes) if classes else 0, seed,
-                                                                 per_fold_budget, run_dir, resume_dir is not None),
+                                                                 per_fold_budget, run_dir, resume_dir is not None,
+                                                                 threads=plan.threads),
                                  floor=outputs.floor(y))
 
     def score(rows: np.ndarray, pred: np.ndarray) -> float:
         return outputs.score(data, y, rows, pred)
     fold_of = folds["fold"].to_numpy()
     oof = np.full((len(X), n_out), np.nan)
-    test_folds, fold_scores, fold_times = [], [], []
-    variant_preds: dict[str, tuple[np.ndarray, list]] = {}  # e.g. "no_tta": the same models without TTA
+    tests, scores, seconds_of = {}, {}, {}  # by fold
+    variant_preds: dict[str, tuple[np.ndarray, dict]] = {}  # e.g. "no_tta": the same models without TTA
 
     # Where each fit stands, for the ETAs in the log: the folds to go, then the time split; the seconds of those done.
     progress = model_factory.contexts.progress
-    progress.fit_seconds = fold_times
+    progress.fit_seconds = []
     fits = len(todo) + (time_valid is not None)
+    noun = "fits" if time_valid is not None else "folds"
+
+    def take(k: int, fold: tuple, to_go: int, rounds_to_go: int) -> None:
+        """A finished fold into the OOF, test and variant predictions, and its line in the log (``to_go``: fits
+        after it; ``rounds_to_go``: how many fold-times they take, side by side)."""
+        pred_valid, pred_test, variants, seconds = fold
+        valid_rows = np.flatnonzero(fold_of == k)
+        oof[valid_rows] = pred_valid.reshape(len(valid_rows), n_out)
+        tests[k] = pred_test.reshape(len(X_test), n_out)
+        for name, (v_valid, v_test) in variants.items():
+            v_oof, v_tests = variant_preds.setdefault(name, (np.full((len(X), n_out), np.nan), {}))
+            v_oof[valid_rows] = v_valid.reshape(len(valid_rows), n_out)
+            v_tests[k] = v_test.reshape(len(X_test), n_out)
+        scores[k], seconds_of[k] = score(valid_rows, oof[valid_rows]), seconds
+        progress.fit_seconds.append(seconds)
+        progress.fits_after = rounds_to_go
+        left = "" if not to_go else (f"; {to_go} of {fits} {noun} to go, run ETA "
+                                     f"{clock(progress.run_left(0, seconds))}")
+        log.info(f"fold {k}: {metric.name} {scores[k]:.5f} ({seconds:.1f} s, {len(fold_of) - len(valid_rows)} "
+                 f"train rows){left}")
+
     # The bar stays on a terminal (it is off elsewhere: Kaggle's saved log, nohup, a pipe); the log's lines are the
     # record everywhere, written above the bar while it shows.
-    bar = tqdm(todo, desc=f"{recipe.name} folds", file=sys.stderr, leave=True, disable=not main or None)
+    bar = tqdm(total=len(todo), desc=f"{recipe.name} folds", file=sys.stderr, leave=True, disable=not main or None)
+    fold_inputs = (model_factory, X, target, fold_of, weights, log_target, X_test)
+    time_split = None
+    if plan.about:  # --parallel: how the folds go
+        log.info(plan.about)
     with logging_redirect_tqdm(loggers=[log]):
-        for position, k in enumerate(bar):
-            progress.name, progress.fits_after = f"fold {k}", fits - position - 1
-            t0 = time.time()
-            train_rows, valid_rows = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
-            saved = run_dir / f"fold{k}" / "predictions.npz"
-            if saved.is_file():  # finished before the interruption: not retrained
-                with np.load(saved) as done:
-                    pred_valid, pred_test, seconds = done["valid"], done["test"], float(done["seconds"])
-                    variants = {name[len("valid__"):]: (done[name], done["test__" + name[len("valid__"):]])
-                                for name in done.files if name.startswith("valid__")}
-                log.info(f"fold {k}: kept from {saved}")
-            else:
-                pred_valid, pred_test, variants = _fit_predict(model_factory, f"fold{k}", X, target, train_rows,
-                                                               valid_rows, weights, log_target, X_test)
-                seconds = time.time() - t0
-                if main:
-                    write_npz(saved, valid=pred_valid, test=pred_test, seconds=seconds,
-                              **{f"{part}__{name}": pair[i] for name, pair in variants.items()
-                                 for i, part in enumerate(("valid", "test"))})
-            oof[valid_rows] = pred_valid.reshape(len(valid_rows), n_out)
-            test_folds.append(pred_test.reshape(len(X_test), n_out))
-            for name, (v_valid, v_test) in variants.items():
-                v_oof, v_tests = variant_preds.setdefault(name, (np.full((len(X), n_out), np.nan), []))
-                v_oof[valid_rows] = v_valid.reshape(len(valid_rows), n_out)
-                v_tests.append(v_test.reshape(len(X_test), n_out))
-            fold_scores.append(score(valid_rows, oof[valid_rows]))
-            fold_times.append(seconds)
-            left = "" if not progress.fits_after else (
-                f"; {progress.fits_after} of {fits} {'fits' if time_valid is not None else 'folds'} to go, run ETA "
-                f"{clock(progress.run_left(0, seconds))}")
-            log.info(f"fold {k}: {metric.name} {fold_scores[-1]:.5f} ({fold_times[-1]:.1f} s, "
-                     f"{len(train_rows)} train rows){left}")
+        if not plan.ray:
+            for position, k in enumerate(todo):
+                saved = run_dir / f"fold{k}" / "predictions.npz"
+                if saved.is_file():  # finished before the interruption: not retrained
+                    fold = _kept_fold(saved)
+                    log.info(f"fold {k}: kept from {saved}")
+                else:
+                    fold = _fit_fold(*fold_inputs, k, main, (f"fold {k}", fits - position - 1))
+                take(k, fold, fits - position - 1, fits - position - 1)
+                bar.update()
+        else:
+            calls = []
+            for k in todo:
+                saved = run_dir / f"fold{k}" / "predictions.npz"
+                if saved.is_file():
+                    log.info(f"fold {k}: kept from {saved}")
+                    to_go = fits - len(scores) - 1
+                    take(k, _kept_fold(saved), to_go, -(-to_go // plan.at_once))
+                    bar.update()
+                else:
+                    calls.append((f"fold {k}", _fit_fold, (k, True)))
+            if time_valid is not None:
+                calls.append(("time split", _time_split_task, (y, time_valid, time_dates, config, metric)))
+            calls = [(label, fn, (*args, ("", (len(calls) - 1 - i) // plan.at_once)))
+                     for i, (label, fn, args) in enumerate(calls)]
+            for label, result in parallel_.run_tasks(plan, calls, fold_inputs, visible=(run_dir, data_dir)):
+                to_go = fits - len(scores) - (time_split is not None) - 1
+                if label == "time split":
+                    time_split = result
+                else:
+                    take(int(label.split()[1]), result, to_go, -(-to_go // plan.at_once))
+                    bar.update()
+    bar.close()
+    fold_scores, fold_times = [scores[k] for k in todo], [seconds_of[k] for k in todo]
+    test_folds = [tests[k] for k in todo]
 
     extra = {"recipe": recipe.name, "fold_times_s": dict(zip(map(str, todo), fold_times)),
              "complete": len(todo) == len(fold_ids)}
+    if plan.ray:  # how it ran, beside its wall time (the results are those of a run one fold after another)
+        extra["parallel"] = plan.record()
     if time_valid is not None:
         progress.name, progress.fits_after = "time split", 0
-        extra["time_split"] = _time_split(model_factory, X, target, y, time_valid, time_dates, weights, config,
-                                          log_target, metric)
+        extra["time_split"] = time_split or _time_split(model_factory, X, target, y, time_valid, time_dates,
+                                                        weights, config, log_target, metric)
         log.info(f"time split on {config['time_col']!r}: {metric.name} {extra['time_split']['score']:.5f} "
                  f"validating on {extra['time_split']['valid_rows']} rows from {extra['time_split']['valid_from']} "
                  f"(shuffled folds above mix the periods)")
@@ -241,7 +292,8 @@ def _run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds
     done = np.flatnonzero(np.isin(fold_of, todo))
 
     extra["variants"] = {name: {"cv": score(done, v_oof[done]),
-                                "holdout": outputs.holdout_score(data, np.stack(v_tests), classes, config)}
+                                "holdout": outputs.holdout_score(data, np.stack([v_tests[k] for k in todo
+                                                                                 if k in v_tests]), classes, config)}
                          for name, (v_oof, v_tests) in variant_preds.items()}
     for name, scores in extra["variants"].items():
         holdout = "" if scores["holdout"] is None else f", local holdout {scores['holdout']:.5f}"
@@ -260,11 +312,12 @@ class ContextMaker:
     time_limit: float | None
     run_dir: Path
     resume: bool = False
+    threads: int | None = None  # CPU threads per fit (--threads; side by side, the cores shared); None: all cores
     progress: Progress = field(default_factory=Progress)  # the fit under way, kept up to date by the fold loop
 
     def __call__(self, name: str) -> ModelContext:
         return ModelContext(self.spec.task, self.spec.metric.name, self.n_classes, self.seed, self.time_limit,
-                            self.run_dir / name, available_cores(), self.resume, self.progress)
+                            self.run_dir / name, self.threads or available_cores(), self.resume, self.progress)
 
 
 class ModelFactory:
@@ -282,6 +335,57 @@ class ModelFactory:
         seed_everything(self.contexts.seed)
         model = self.recipe.model(self.params, self.contexts(name))
         return model if self.steps is None else FoldPipeline(copy.deepcopy(self.steps), model)
+
+
+def _plan(spread: parallel_.Settings, config: dict, n_folds: int, only_folds: list[int] | None,
+          resume_dir: Path | None, time_split: bool) -> parallel_.Plan:
+    """How this run's fits go (``shared.parallel.plan``), decided before anything is written: the folds still to
+    fit (a resumed run's finished ones are kept) and the time split, one GPU each where the recipe trains on
+    GPUs."""
+    todo = range(n_folds) if only_folds is None else sorted(set(only_folds))
+    fits = sum(resume_dir is None or not (resume_dir / f"fold{k}" / "predictions.npz").is_file() for k in todo)
+    fits += time_split and 0 in todo
+    device = str(config["model"].get("device", "cpu"))
+    plan = parallel_.plan(spread, fits, wants_gpu=device != "cpu")
+    if plan.ray and plan.gpus and device.startswith("cuda:"):
+        raise UserError(f"--set device={device} pins one GPU, and --parallel gives each fold a GPU of its own: use "
+                        "device=auto (or cuda).")
+    return plan
+
+
+def _fit_fold(model_factory: ModelFactory, X: pd.DataFrame, target: np.ndarray, fold_of: np.ndarray,
+              weights: np.ndarray | None, log_target: bool, X_test: pd.DataFrame, k: int, write: bool,
+              progress: tuple[str, int]) -> tuple[np.ndarray, np.ndarray, dict, float]:
+    """Fold ``k``: a fresh model fitted on the other folds' rows; its predictions for fold ``k``'s rows and the
+    test set, saved as ``fold<k>/predictions.npz`` when ``write`` (rank 0 under torchrun); (valid, test,
+    variants, seconds). The one body of the fold loop, run in this process or, with --parallel, in a Ray worker.
+    ``progress``: the fit's name in its epoch lines and the fits after it, for their ETAs."""
+    t0 = time.time()
+    model_factory.contexts.progress.name, model_factory.contexts.progress.fits_after = progress
+    train_rows, valid_rows = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
+    pred_valid, pred_test, variants = _fit_predict(model_factory, f"fold{k}", X, target, train_rows, valid_rows,
+                                                   weights, log_target, X_test)
+    seconds = time.time() - t0
+    if write:
+        write_npz(model_factory.run_dir / f"fold{k}" / "predictions.npz", valid=pred_valid, test=pred_test,
+                  seconds=seconds, **{f"{part}__{name}": pair[i] for name, pair in variants.items()
+                                      for i, part in enumerate(("valid", "test"))})
+    return pred_valid, pred_test, variants, seconds
+
+
+def _kept_fold(saved: Path) -> tuple[np.ndarray, np.ndarray, dict, float]:
+    """A fold finished before an interruption, read back as ``_fit_fold`` returned it (not retrained)."""
+    with np.load(saved) as done:
+        variants = {name[len("valid__"):]: (done[name], done["test__" + name[len("valid__"):]])
+                    for name in done.files if name.startswith("valid__")}
+        return done["valid"], done["test"], variants, float(done["seconds"])
+
+
+def _time_split_task(model_factory, X, target, fold_of, weights, log_target, X_test, y, valid, dates, config,
+                     metric, progress: tuple[str, int]) -> dict:
+    """``_time_split`` as a Ray task beside the folds (the same inputs as theirs first)."""
+    model_factory.contexts.progress.name, model_factory.contexts.progress.fits_after = progress
+    return _time_split(model_factory, X, target, y, valid, dates, weights, config, log_target, metric)
 
 
 def _fit_predict(model_factory: ModelFactory, name: str, X: pd.DataFrame, target: np.ndarray, rows: np.ndarray,

@@ -125,7 +125,8 @@ def reference(competitions: list[tuple[str, dict[str, Recipe], dict]]) -> str:
     families: dict[object, list[tuple[str, Recipe]]] = {}  # model -> the (competition, recipe) built on it
     for name, recipes, _ in competitions:
         for recipe in recipes.values():
-            families.setdefault(recipe.model, []).append((name, recipe))
+            maker = recipe.model if recipe.driver is None else getattr(recipe.driver, "func", recipe.driver)
+            families.setdefault(maker, []).append((name, recipe))  # a recipe of runs (auto): its driver
     for model, members in families.items():
         heads = [f"{c} `{r.name}`" for c, r in members]
         lines += ["", f"## `{model.__module__}.{model.__qualname__}`", "", f"Recipes: {', '.join(heads)}.", "",

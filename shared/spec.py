@@ -57,6 +57,9 @@ class Recipe:
     # What each feature/model setting accepts (``shared.config``: Range, Choice, Flag, Text, Items, Either; a
     # Rule under a tuple of names), declared beside its default and checked by ``config.resolve``.
     ranges: dict = field(default_factory=dict)
+    # A recipe made of other recipes' runs (``shared.auto``: fit members on the same folds, blend them nested):
+    # ``driver(spec, recipe, data_dir, **run arguments) -> run directory`` replaces the k-fold loop for it.
+    driver: Callable[..., Path] | None = None
 
 
 @dataclass

@@ -279,9 +279,12 @@ def _data_and_target(spec: CompetitionSpec, runs: list[Run], data_dir: Path | No
 
 
 def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root: Path,
-             data_dir: Path | None = None) -> Path:
-    """Blend finished runs of ``spec`` (``--method mean|rank|weights|stack``) by their OOF, nested honestly."""
-    started = time.time()
+             data_dir: Path | None = None, name: str | None = None, about: dict | None = None,
+             started: float | None = None) -> Path:
+    """Blend finished runs of ``spec`` (``--method mean|rank|weights|hill|stack``) by their OOF, nested honestly.
+    ``name``: the blend's recipe name (default ``ensemble-<method>``), e.g. ``auto``; ``about``: more for its
+    metrics.json; ``started``: when the work it sums up began (its wall time counts from then)."""
+    started = started or time.time()
     runs = [load_run(p) for p in run_dirs]
     check_compatible(runs)
     data, y, classes = _data_and_target(spec, runs, data_dir)
@@ -300,20 +303,21 @@ def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root:
     folds = sorted(np.unique(fold_of))
     fold_scores = [spec.metric(y[fold_of == k], squeeze(blended_oof[fold_of == k])) for k in folds]
 
-    run_dir = new_run_dir(out_root, spec.name, f"ensemble-{method}")
+    label = name or f"ensemble-{method}"
+    run_dir = new_run_dir(out_root, spec.name, label)
     start_log(run_dir).info(f"ensemble ({method}) of {len(runs)} runs: " + ", ".join(r.path.name for r in runs))
     weights = getattr(final, "weights_", None) if method != "stack" else None  # rank averages ranks equally
     members = members_table(runs, weights)
     config = {**{k: runs[0].config[k] for k in ("competition", "id_col", "target_col", "task", "metric",
                                                  "classes", "seed", "n_folds", "fold_kind", "data_dir")},
-              "recipe": f"ensemble-{method}", "kind": "ensemble", "method": method, "outputs": TableOutputs.kind,
+              "recipe": label, "kind": "ensemble", "method": method, "outputs": TableOutputs.kind,
               "members": [str(r.path) for r in runs], "weights": None if weights is None else weights.tolist(),
               fingerprint.KEY: current}
     save_config(run_dir, config)
     write_csv(run_dir / "folds.csv", runs[0].folds)
     write_results(run_dir, spec, data, y, classes, fold_of, blended_oof, folds, fold_scores, test_pred[None],
-                  test_pred, started, {"recipe": f"ensemble-{method}", "kind": "ensemble", "complete": True,
-                                       "members": members.to_dict(orient="records")})
+                  test_pred, started, {"recipe": label, "kind": "ensemble", "complete": True,
+                                       "members": members.to_dict(orient="records"), **(about or {})})
     return write_members(run_dir, members.to_dict(orient="records"), method)
 
 

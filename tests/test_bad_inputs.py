@@ -172,7 +172,7 @@ CASES = [
     Case("unknown competition", "house_prices", "run", run("house_pricez"),
          None, r"unknown competition 'house_pricez'.*'house_prices'.*`tabular`"),
     Case("unknown recipe", "house_prices", "run", run("house_prices", "--recipe", "nope"), None,
-         r"unknown recipe 'nope' for house_prices; choose one of .*'gbm', 'linear'"),
+         r"unknown recipe 'nope' for house_prices; choose one of .*'gbm'.*'linear'"),
     Case("unknown --set key", "house_prices", "run", run("house_prices", "--recipe", "linear", "--set", "nope=1"),
          None, r"--set nope: recipe 'linear' has no such key; known keys: \[.*'alpha'"),
     Case("non-numeric --set value", "house_prices", "run", run("house_prices", "--recipe", "linear",

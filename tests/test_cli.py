@@ -212,7 +212,7 @@ def test_score_refuses_an_empty_prediction_for_rmse(tmp_path):
 
 def test_generic_regression_on_the_demo(demo_copy, tmp_path):
     rc, stdout, stderr = run_cli("run", "tabular", "--data", demo_copy, "--target", "SalePrice", "--id", "Id",
-                                    "--metric", "rmsle", "--folds", "3", "--set", "max_rounds=200",
+                                    "--metric", "rmsle", "--folds", "3", "--recipe", "gbm", "--set", "max_rounds=200",
                                     "--out", tmp_path)
     assert rc == 0, stderr
     run_dir = Path(last_line(stdout))
@@ -269,7 +269,7 @@ def make_classification_csvs(out: Path, kind: str, n_train: int = 240, n_test: i
 def test_generic_binary_auc(tmp_path):
     data = make_classification_csvs(tmp_path / "bin", "binary")
     rc, stdout, stderr = run_cli("run", "tabular", "--data", data, "--target", "label", "--id", "row_id",
-                                    "--metric", "auc", "--folds", "3", "--set", "max_rounds=200",
+                                    "--metric", "auc", "--folds", "3", "--recipe", "gbm", "--set", "max_rounds=200",
                                     "--out", tmp_path / "runs")
     assert rc == 0, stderr
     run_dir = Path(last_line(stdout))
@@ -290,7 +290,7 @@ def test_generic_binary_auc(tmp_path):
 def test_generic_multiclass_accuracy_writes_class_names(tmp_path):
     data = make_classification_csvs(tmp_path / "multi", "multiclass")
     rc, stdout, stderr = run_cli("run", "tabular", "--data", data, "--target", "label", "--id", "row_id",
-                                    "--metric", "accuracy", "--folds", "3", "--set", "max_rounds=200",
+                                    "--metric", "accuracy", "--folds", "3", "--recipe", "gbm", "--set", "max_rounds=200",
                                     "--out", tmp_path / "runs")
     assert rc == 0, stderr
     run_dir = Path(last_line(stdout))
@@ -322,7 +322,7 @@ def test_generic_multiclass_logloss_follows_the_samples_class_columns(tmp_path):
     onehot = pd.get_dummies(solution["label"]).astype(int)[order]
     pd.concat([solution[["row_id"]], onehot], axis=1).to_csv(data / "solution.csv", index=False)
     rc, stdout, stderr = run_cli("run", "tabular", "--data", data, "--target", "label", "--id", "row_id",
-                                    "--metric", "logloss", "--folds", "3", "--set", "max_rounds=200",
+                                    "--metric", "logloss", "--folds", "3", "--recipe", "gbm", "--set", "max_rounds=200",
                                     "--out", tmp_path / "runs")
     assert rc == 0, stderr
     run_dir = Path(last_line(stdout))

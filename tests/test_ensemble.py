@@ -289,7 +289,7 @@ def test_ensemble_warns_when_the_blend_is_worse_than_its_best_member(house_runs,
     assert len(warnings) == 1
     line = warnings[0]
     assert f"the blend's CV rmsle {blend['cv']:.5f} does not beat its best member {runs['gbm'].name} (gbm) at " \
-           f"{good['cv']:.5f}: submit {runs['gbm'].name} alone, or try --method weights, rank or stack." in line
+           f"{good['cv']:.5f}: submit {runs['gbm'].name} alone, or try --method weights, rank, hill or stack." in line
     assert line[line.index("warning:"):] in (blend_dir / "members.md").read_text()
     # mean weights are equal, and printed
     assert blend["members"][0]["weight"] == blend["members"][1]["weight"] == 0.5
@@ -353,3 +353,24 @@ def test_detection_blend_refuses_the_same_run_twice(tmp_path):
     with pytest.raises(UserError, match="have identical out-of-fold predictions"):
         blend_boxes(None, [a, copy], tmp_path / "out")
     assert snapshot(tmp_path) == before
+
+
+def test_hill_climbing_weights_independent_members_and_drops_a_useless_one():
+    y = np.random.default_rng(8).normal(0, 1, 5000)
+    preds = np.concatenate([_members(y, [1.0, 1.0], seed=9), np.random.default_rng(10).normal(0, 3, (1, 5000, 1))])
+    blender = Blender("hill", RMSE, "regression").fit(preds, y)
+    assert blender.weights_.sum() == pytest.approx(1.0)
+    assert blender.weights_[2] < 0.1 and abs(blender.weights_[0] - blender.weights_[1]) <= 0.1  # equal errors: halves
+    assert rmse(y, blender.predict(preds)[:, 0]) < min(rmse(y, preds[m, :, 0]) for m in range(2))
+
+
+def test_hill_climbing_climbs_accuracy_itself():
+    """Accuracy is flat in the weights; greedy selection still finds the mix that makes the most right labels."""
+    rng = np.random.default_rng(11)
+    y = rng.integers(0, 2, 4000)
+    right = lambda p: np.where(rng.random(4000) < p, y, 1 - y)  # noqa: E731 - labels right with probability p
+    preds = np.stack([np.eye(2)[right(0.7)] * 0.6 + 0.2 for _ in range(3)])  # three independent 70% members
+    accuracy = get_metric("accuracy")
+    blender = Blender("hill", accuracy, "classification").fit(preds, y)
+    blended = accuracy(y, blender.predict(preds))
+    assert blended > max(accuracy(y, preds[m]) for m in range(3)) + 0.05  # a majority vote of three: ~78%

@@ -90,8 +90,9 @@ def test_tabular_list_needs_no_data_and_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no data/ folder here
     rc, out, err = run_cli("run", "tabular", "--list", "--out", tmp_path / "runs")
     assert rc == 0, err
-    assert out.startswith("tabular: any CSV competition") and "* gbm" in out
-    assert list(_sections(out)) == ["gbm", "linear", "automl", "run settings"]
+    assert out.startswith("tabular: any CSV competition") and "* auto" in out
+    assert list(_sections(out)) == [*generic.RECIPES, "run settings"]
+    assert list(generic.RECIPES)[:3] == ["gbm", "linear", "catboost"] and "auto" in generic.RECIPES
     assert list(tmp_path.iterdir()) == []
 
 
@@ -230,7 +231,7 @@ def test_the_reference_has_every_setting_of_every_recipe_once_per_model():
     text = _script().markdown()
     for name, recipes in _sources():
         for recipe in recipes.values():
-            model = recipe.model
+            model = recipe.model if recipe.driver is None else recipe.driver.func  # auto: the driver of its runs
             section = text.split(f"## `{model.__module__}.{model.__qualname__}`\n", 1)[1].split("\n## ", 1)[0]
             header = next(line for line in section.splitlines() if line.startswith("| setting |"))
             column = header.split(" | ").index(f"{name} `{recipe.name}`")

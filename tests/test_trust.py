@@ -160,7 +160,7 @@ def test_gbm_runs_with_two_examples_of_a_class(tmp_path):
         return labels
 
     data = table(tmp_path / "data", labels=rare)
-    rc, out, err = run_cli("run", *generic(data, tmp_path / "runs", "accuracy", "--set", "max_rounds=50"))
+    rc, out, err = run_cli("run", *generic(data, tmp_path / "runs", "accuracy", "--recipe", "gbm", "--set", "max_rounds=50"))
     assert rc == 0, err
     assert set(pd.read_csv(Path(last_line(out)) / "submission.csv")["y"]) <= {"a", "b", "c"}
 

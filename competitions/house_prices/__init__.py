@@ -3,9 +3,21 @@ from __future__ import annotations
 
 from competitions.house_prices import demo
 from competitions.house_prices.features import gbm_features, is_not_outlier, linear_features
+from shared import auto
 from shared.spec import CompetitionSpec, Recipe
 from shared.tabular.features import d2l_features
-from shared.tabular.generic import AUTOML_RANGES, GBM_RANGES, LINEAR_RANGES, raw_features
+from shared.tabular.generic import (
+    AUTOML_RANGES,
+    CATBOOST_PARAMS,
+    CATBOOST_RANGES,
+    GBM_RANGES,
+    LINEAR_RANGES,
+    MLP_PARAMS,
+    MLP_RANGES,
+    SVR_PARAMS,
+    SVR_RANGES,
+    raw_features,
+)
 from shared.tabular.models import (
     D2L_MLP_PARAMS,
     D2L_MLP_RANGES,
@@ -14,6 +26,7 @@ from shared.tabular.models import (
     LGBMModel,
     LinearModel,
 )
+from shared.tabular.zoo import CatBoostModel, MLPModel, SVRModel
 
 RECIPES = {
     "baseline": Recipe(
@@ -69,6 +82,21 @@ RECIPES = {
         },
         ranges=GBM_RANGES,
     ),
+    "catboost": Recipe(
+        "catboost", "CatBoost on log price, engineered features, its own category statistics, no linear base",
+        gbm_features, CatBoostModel, model_params={**CATBOOST_PARAMS, "learning_rate": 0.05, "depth": 5},
+        ranges=CATBOOST_RANGES,
+    ),
+    "svr": Recipe(
+        "svr", "support vector regression (RBF) on log price, skew-corrected numbers, one-hot categories",
+        linear_features, SVRModel, model_params={**SVR_PARAMS, "C": 20.0, "epsilon": 0.008, "gamma": 0.0003},
+        ranges=SVR_RANGES,
+    ),
+    "mlp": Recipe(
+        "mlp", "a small MLP (torch) on log price, skew-corrected numbers, one-hot categories, early stopping",
+        linear_features, MLPModel, model_params={**MLP_PARAMS, "dropout": 0.2, "weight_decay": 0.01, "min_frequency": 3},
+        ranges=MLP_RANGES,
+    ),
     "automl": Recipe(
         "automl", "AutoGluon TabularPredictor on log price, on the same folds",
         raw_features, AutoGluonModel,
@@ -82,6 +110,14 @@ RECIPES = {
         ranges=AUTOML_RANGES,
     ),
 }
+
+# LightGBM from zero (no linear base): the trees' own view of the houses, a member unlike the line-based ones.
+RECIPES["gbm_plain"] = Recipe(
+    "gbm_plain", "LightGBM on log price, engineered features, boosted from zero (no Lasso base)",
+    gbm_features, LGBMModel, model_params={**RECIPES["gbm"].model_params, "linear_base": "none"}, ranges=GBM_RANGES)
+RECIPES["auto"] = auto.recipe({"any": ["linear", "svr", "gbm", "mlp", "gbm_plain"]},
+                              "a blend of Lasso, SVR, LightGBM boosted from Lasso, an MLP and LightGBM from zero on "
+                              "the same folds, hill-climbed weights fitted nested", time_limit=120.0)
 
 SPEC = CompetitionSpec(
     name="house_prices",

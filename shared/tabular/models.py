@@ -60,6 +60,44 @@ class _BoostingLog:
         get_log().info(f"{self.label}: round {rounds}/{env.end_iteration}{valid}, {now - self.started:.0f} s")
 
 
+class _StopAt:
+    """A LightGBM callback: end the boosting at a point in time (``ctx.time_limit``). With a validation set the fit
+    keeps its best round so far (as early stopping would), without one every round; ``stopped`` says whether it
+    came to that."""
+
+    order = 35  # after early stopping (30): a round that is both the best and the last is kept as the best
+
+    def __init__(self, at: float, label: str):
+        self.at, self.label, self.stopped = at, label, False
+        self.best = None  # (score, iteration, evaluation_result_list)
+
+    def __call__(self, env) -> None:
+        import lightgbm as lgb
+
+        if env.evaluation_result_list:
+            _, _, score, higher_is_better = env.evaluation_result_list[0][:4]
+            if self.best is None or (score > self.best[0] if higher_is_better else score < self.best[0]):
+                self.best = (score, env.iteration, env.evaluation_result_list)
+        if time.monotonic() >= self.at:
+            self.stopped = True
+            iteration, scores = (env.iteration, env.evaluation_result_list) if self.best is None else self.best[1:]
+            get_log().info(f"{self.label}: stopped at round {env.iteration + 1}, the fit's time limit")
+            raise lgb.callback.EarlyStopException(iteration, scores)
+
+
+def sized_for_classes(params: dict, n_classes: int) -> tuple[float, int, int]:
+    """(learning rate, rounds at most, early-stopping patience) of a fit over ``n_classes`` classes: softmax
+    boosting grows one tree per class and round, so with more than two classes the rounds shrink to keep the
+    trees at most ``max_trees`` (the time grows with rows x classes, no faster), and the learning rate and patience
+    scale with sqrt(classes / 2) so that those rounds still reach the optimum."""
+    lr, rounds, patience = params["learning_rate"], params["max_rounds"], params["early_stopping_rounds"]
+    if n_classes <= 2 or not params.get("max_trees"):
+        return lr, rounds, patience
+    scale = (n_classes / 2) ** 0.5
+    return (min(0.3, lr * scale), min(rounds, max(50, params["max_trees"] // n_classes)),
+            max(10, int(round(patience / scale))))
+
+
 class LGBMModel:
     """LightGBM with native categoricals. Early stopping happens *inside* the training rows: an inner
     split finds the number of rounds, then the model is refit on all training rows with that many
@@ -82,9 +120,14 @@ class LGBMModel:
         from sklearn.model_selection import train_test_split
 
         p = self.params
+        learning_rate, max_rounds, patience = sized_for_classes(p, self.ctx.n_classes)
+        if (learning_rate, max_rounds) != (p["learning_rate"], p["max_rounds"]) and self.ctx.progress.name in ("",
+                                                                                                        "fold 0"):
+            get_log().info(f"lightgbm: {self.ctx.n_classes} classes: learning rate {learning_rate:.3g}, at most "
+                           f"{max_rounds} rounds (max_trees={p['max_trees']}, one tree per class and round)")
         booster_params = {
             **_objective(self.ctx.task, self.ctx.n_classes),
-            "learning_rate": p["learning_rate"], "num_leaves": p["num_leaves"],
+            "learning_rate": learning_rate, "num_leaves": p["num_leaves"],
             "min_data_in_leaf": p["min_data_in_leaf"], "feature_fraction": p["feature_fraction"],
             "bagging_fraction": p["bagging_fraction"], "bagging_freq": p["bagging_freq"],
             "lambda_l2": p["lambda_l2"], "max_bin": p["max_bin"], "min_data_per_group": p.get("min_data_per_group", 20),
@@ -111,16 +154,22 @@ class LGBMModel:
                                         stratify=_stratify(y, p["early_stopping_fraction"], self.ctx.task))
         w = sample_weight
         probing = _BoostingLog("lightgbm, finding the rounds on an inner split", self.LOG_SECONDS)
-        probe = lgb.train(booster_params, self._dataset(X, y, base, w, inner), num_boost_round=p["max_rounds"],
+        start, limit = time.monotonic(), self.ctx.time_limit
+        stop = [] if not limit else [_StopAt(start + 0.6 * limit, "lightgbm, finding the rounds")]
+        probe = lgb.train(booster_params, self._dataset(X, y, base, w, inner), num_boost_round=max_rounds,
                           valid_sets=[self._dataset(X, y, base, w, early)],
-                          callbacks=[lgb.early_stopping(p["early_stopping_rounds"], verbose=False), probing])
-        self.best_rounds_ = int(probe.best_iteration or p["max_rounds"])
+                          callbacks=[lgb.early_stopping(patience, verbose=False), probing, *stop])
+        self.best_rounds_ = int(probe.best_iteration or max_rounds)
+        if stop and stop[0].stopped:  # no time for a refit that would be cut short: the probe, at its best round
+            self.booster_ = probe
+            return self
         rounds = max(1, int(round(self.best_rounds_ / (1 - p["early_stopping_fraction"]))))
         if probing.lines:
             get_log().info(f"lightgbm: best round {self.best_rounds_} of {probe.current_iteration()}; refitting "
                            f"on all {len(X)} training rows for {rounds} rounds")
+        stop = [] if not limit else [_StopAt(start + limit, "lightgbm, refit")]
         self.booster_ = lgb.train(booster_params, self._dataset(X, y, base, w, rows), num_boost_round=rounds,
-                                  callbacks=[_BoostingLog("lightgbm, refit", self.LOG_SECONDS)])
+                                  callbacks=[_BoostingLog("lightgbm, refit", self.LOG_SECONDS), *stop])
         return self
 
     @staticmethod
@@ -131,7 +180,7 @@ class LGBMModel:
         return lgb.Dataset(X.iloc[rows], y[rows], init_score=init, weight=None if weights is None else weights[rows])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        pred = self.booster_.predict(X)
+        pred = self.booster_.predict(X, num_iteration=self.booster_.best_iteration or None)
         if self.linear_ is not None:
             return pred + self.linear_.predict(X)
         if self.ctx.task == "binary":

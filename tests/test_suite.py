@@ -1,0 +1,69 @@
+"""The public tabular suite's data sets: real data written once as a competition folder in the Kaggle layout from
+a fixed split, reused as they are, never overwritten; the suite script refuses what it cannot run."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from conftest import assert_user_error, run_cli, snapshot
+
+from shared.errors import UserError
+from shared.tabular import suite
+
+
+def test_a_data_set_is_written_once_in_the_kaggle_layout(tmp_path):
+    entry = suite.SUITE["breast_cancer"]
+    folder = suite.write(entry, tmp_path)
+    train = pd.read_csv(folder / "train.csv", dtype={"id": str})
+    test = pd.read_csv(folder / "test.csv", dtype={"id": str})
+    sample = pd.read_csv(folder / "sample_submission.csv", dtype={"id": str})
+    solution = pd.read_csv(folder / "solution.csv", dtype={"id": str})
+    assert len(train) + len(test) == 569 and len(test) == pytest.approx(0.25 * 569, abs=2)
+    assert entry.target not in test.columns and list(sample.columns) == ["id", entry.target]
+    assert list(sample["id"]) == list(test["id"]) == list(solution["id"])
+    assert train["id"].str.len().eq(5).all() and not set(train["id"]) & set(test["id"])
+    shares = [frame[entry.target].value_counts(normalize=True)["malignant"] for frame in (train, solution)]
+    assert shares[0] == pytest.approx(shares[1], abs=0.01)  # stratified
+    before = snapshot(tmp_path)
+    assert suite.write(entry, tmp_path) == folder and snapshot(tmp_path) == before  # reused, not rewritten
+
+
+def test_the_split_is_fixed(tmp_path):
+    a = pd.read_csv(suite.write(suite.SUITE["diabetes"], tmp_path / "a") / "solution.csv")
+    b = pd.read_csv(suite.write(suite.SUITE["diabetes"], tmp_path / "b") / "solution.csv")
+    assert a.equals(b)
+
+
+def test_another_split_or_a_foreign_folder_is_refused_and_kept(tmp_path):
+    entry = suite.SUITE["diabetes"]
+    folder = suite.write(entry, tmp_path)
+    marker = folder / "split.json"
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "split_seed": 1}))
+    before = snapshot(tmp_path)
+    with pytest.raises(UserError, match="holds another split of diabetes"):
+        suite.write(entry, tmp_path)
+    (tmp_path / "breast_cancer").mkdir()
+    (tmp_path / "breast_cancer" / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="is not a benchmark folder"):
+        suite.write(suite.SUITE["breast_cancer"], tmp_path)
+    assert snapshot(tmp_path) == {**before, "breast_cancer": "dir",
+                                  "breast_cancer/notes.txt": snapshot(tmp_path)["breast_cancer/notes.txt"]}
+
+
+def test_the_suite_covers_every_kind_of_task():
+    metrics = {e.metric for e in suite.SUITE.values()}
+    assert {"rmsle", "rmse", "auc", "accuracy"} <= metrics and len(suite.SUITE) >= 8
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--suite", "--datasets", "nope"], "--datasets 'nope'"),
+    (["--suite", "house_prices"], "leave out the competition"),
+    ([], "name a competition, or pass --suite"),
+])
+def test_bad_suite_arguments_are_one_line(args, says, tmp_path):
+    rc, _, stderr = run_cli("bench_tabular", *args, "--out", tmp_path)
+    if rc == 2 and stderr.startswith("usage"):  # argparse's own error: usage line, then the error line
+        assert says in stderr
+    else:
+        assert says in assert_user_error(rc, stderr)

@@ -1,0 +1,125 @@
+"""The tabular model zoo: every member fits and predicts on tiny data for each task (values for regression,
+probabilities that sum to 1 for classes, better than a constant on rows it never saw), takes the columns the
+feature code makes (numbers with gaps, pandas categories, a level unseen in training), and stops at its time
+limit; LightGBM's softmax sizes its rounds by the number of classes."""
+from __future__ import annotations
+
+import importlib.util
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shared.models import FoldPipeline, ModelContext
+from shared.tabular import generic
+from shared.tabular.models import sized_for_classes
+
+ZOO = ["linear", "gbm", "catboost", "xgboost", "extra_trees", "rf", "knn", "mlp"]
+TASKS = ["regression", "binary", "multiclass"]
+
+
+def tiny(task: str, n: int = 240, seed: int = 0):
+    """(X, y, X_new, y_new): a signal in a number and a category, a noise column, gaps, and one level of the category
+    that only the new rows have."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=2 * n)
+    colour = rng.choice(["red", "green", "blue"], 2 * n)
+    score = 2 * x + (colour == "red") * 1.5
+    if task == "regression":
+        y = score + rng.normal(0, 0.3, 2 * n)
+    else:
+        k = 2 if task == "binary" else 4
+        y = np.digitize(score, np.quantile(score, np.linspace(0, 1, k + 1)[1:-1])).astype(int)
+    noise = rng.normal(size=2 * n)
+    noise[::7] = np.nan
+    colour = colour.astype(object)
+    colour[n + 3] = "violet"  # never seen in training
+    frame = pd.DataFrame({"x": x, "noise": noise, "colour": colour})
+    train, test = frame.iloc[:n].copy(), frame.iloc[n:].copy()
+    levels = sorted(train["colour"].unique())
+    for df in (train, test):
+        df["colour"] = pd.Categorical(df["colour"], categories=levels)
+    return train, y[:n], test.reset_index(drop=True), y[n:]
+
+
+def fit_member(name: str, task: str, tmp_path, time_limit=None, params=None, n: int = 240):
+    recipe = generic.RECIPES[name]
+    X, y, X_new, y_new = tiny(task, n)
+    classes = 0 if task == "regression" else len(np.unique(y))
+    ctx = ModelContext(task, "rmse" if task == "regression" else "logloss", classes, 0, time_limit, tmp_path / name, 2)
+    steps = recipe.fold_features(X, recipe.feature_params, ctx) if recipe.fold_features else []
+    model = FoldPipeline(steps, recipe.model({**recipe.model_params, **(params or {})}, ctx))
+    t0 = time.monotonic()
+    model.fit(X, y)
+    seconds = time.monotonic() - t0
+    return model.predict(X_new), y_new, seconds
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("name", ZOO)
+def test_every_member_fits_and_predicts_each_task(name, task, tmp_path):
+    pred, y_new, _ = fit_member(name, task, tmp_path)
+    assert np.isfinite(pred).all()
+    if task == "regression":
+        assert pred.shape == (len(y_new),)
+        assert np.mean((pred - y_new) ** 2) < 0.5 * np.var(y_new)  # learnt the signal, on rows it never saw
+    else:
+        k = len(np.unique(y_new))
+        assert pred.shape == (len(y_new), k)
+        assert np.allclose(pred.sum(axis=1), 1, atol=1e-6) and (pred >= 0).all()
+        majority = np.bincount(y_new).max() / len(y_new)
+        assert (pred.argmax(axis=1) == y_new).mean() > majority + 0.15
+
+
+@pytest.mark.parametrize("name", ["gbm", "catboost", "xgboost", "extra_trees", "mlp"])
+def test_a_member_stops_at_its_time_limit(name, tmp_path):
+    """Settings that would take minutes: the fit ends near its limit with a usable model."""
+    slow = {"gbm": {"learning_rate": 1e-4, "max_rounds": 10**6, "early_stopping_rounds": 10**6},
+            "catboost": {"learning_rate": 1e-4, "max_rounds": 10**6, "early_stopping_rounds": 10**6},
+            "xgboost": {"learning_rate": 1e-4, "max_rounds": 10**6, "early_stopping_rounds": 10**6},
+            "extra_trees": {"n_estimators": 10**6},
+            "mlp": {"lr": 1e-6, "max_epochs": 10**6, "patience": 10**6}}[name]
+    pred, _, seconds = fit_member(name, "regression", tmp_path, time_limit=1.5, params=slow, n=2000)
+    assert seconds < 1.5 * 1.2 + 0.5
+    assert np.isfinite(pred).all()
+
+
+def test_the_same_seed_gives_the_same_predictions(tmp_path):
+    for name in ("catboost", "xgboost", "extra_trees", "mlp"):
+        a, _, _ = fit_member(name, "multiclass", tmp_path / "a")
+        b, _, _ = fit_member(name, "multiclass", tmp_path / "b")
+        assert np.array_equal(a, b), name
+
+
+def test_softmax_boosting_sizes_its_rounds_to_the_classes():
+    p = generic.GBM_PARAMS
+    assert sized_for_classes(p, 2) == (p["learning_rate"], p["max_rounds"], p["early_stopping_rounds"])
+    lr, rounds, patience = sized_for_classes(p, 32)
+    assert rounds * 32 <= p["max_trees"] and rounds < p["max_rounds"]  # trees per fit grow with classes, no faster
+    assert lr == pytest.approx(p["learning_rate"] * 4) and patience == round(p["early_stopping_rounds"] / 4)
+    assert sized_for_classes({**p, "learning_rate": 0.2}, 32)[0] == 0.3  # capped
+
+
+def test_svr_is_for_regression_only(tmp_path):
+    from shared.errors import UserError
+    from shared.tabular.zoo import SVRModel
+
+    X, y, _, _ = tiny("binary")
+    ctx = ModelContext("binary", "auc", 2, 0, None, tmp_path, 1)
+    with pytest.raises(UserError, match="svr recipe is for regression"):
+        SVRModel(generic.SVR_PARAMS, ctx).fit(X, y)
+
+
+@pytest.mark.integration  # pytabkit's first import takes a while
+@pytest.mark.skipif(importlib.util.find_spec("pytabkit") is None, reason="pytabkit not installed")
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("name", ["realmlp", "tabm"])
+def test_pytabkit_members_fit_and_predict_each_task(name, task, tmp_path):
+    pred, y_new, _ = fit_member(name, task, tmp_path, params={"n_epochs": 8})
+    assert np.isfinite(pred).all()
+    if task == "regression":
+        assert np.mean((pred - y_new) ** 2) < np.var(y_new)
+    else:
+        assert np.allclose(pred.sum(axis=1), 1, atol=1e-5)
+        assert (pred.argmax(axis=1) == y_new).mean() > np.bincount(y_new).max() / len(y_new)
