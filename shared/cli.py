@@ -58,15 +58,20 @@ def whole(low: int, high: int | None = None, what: str = "a whole number"):
     return parse
 
 
-def seconds(text: str) -> float:
-    """An argparse type: a positive, finite number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} is out of range: a positive, finite number of seconds")
-    return value
+def positive(unit: str):
+    """An argparse type: a positive, finite number of ``unit`` (seconds, gigabytes)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {unit}, got {text!r}") from None
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"{text} is out of range: a positive, finite number of {unit}")
+        return value
+    return parse
+
+
+seconds = positive("seconds")
 
 
 SEED = whole(0, 2**32 - 1, "a seed")  # numpy's and LightGBM's seeds are 32-bit
@@ -99,15 +104,7 @@ def at_once(text: str):
     return value
 
 
-def gigabytes(text: str) -> float:
-    """An argparse type: a positive, finite number of gigabytes."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected gigabytes, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} is out of range: a positive, finite number of gigabytes")
-    return value
+gigabytes = positive("gigabytes")
 
 
 def add_parallel_args(p: argparse.ArgumentParser, what: str = "folds") -> None:
