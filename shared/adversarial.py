@@ -54,13 +54,16 @@ def adversarial_validation(train: pd.DataFrame, test: pd.DataFrame, seed: int = 
     types = infer_types(both)  # unsupervised steps fitted on all rows: here the rows are the data
     both = MultiHot(types["list"], min_count=20).fit_transform(both)
     both = TextSVD(types["text"], n_components=8, max_features=20000, seed=seed).fit_transform(both)
+    from shared.tabular.models import lightgbm_threads
+
     is_test = np.r_[np.zeros(len(X)), np.ones(len(X_test))]
     if both.shape[1] == 0:
         raise UserError("no feature columns are left for adversarial validation; drop fewer columns.")
 
     params = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 31, "min_data_in_leaf": 20,
               "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1, "seed": seed,
-              "deterministic": True, "force_row_wise": True, "num_threads": n_jobs, "verbosity": -1}
+              "deterministic": True, "force_row_wise": True, "num_threads": lightgbm_threads(len(both), n_jobs),
+              "verbosity": -1}
     oof = np.zeros(len(both))
     gain = np.zeros(both.shape[1])
     fold_aucs = []

@@ -152,10 +152,13 @@ def test_single_feature_line_follows_the_most_predictive_column_when_the_market_
     truth = np.log1p(later["listed"].to_numpy())
     assert np.abs(based.predict(later) - truth).mean() < 0.06
     assert np.abs(based.predict(later) - truth).mean() < np.abs(trees.predict(later) - truth).mean()
-    # auto: the line only where one column carries the target (|r| >= 0.9)
+    # auto: the line only where one column carries the target (|r| >= 0.98)
     auto = {**FAST_LGBM, "linear_base": "auto"}
     assert LGBMModel(auto, ctx("regression", tmp=tmp_path)).fit(X, y).linear_.column_ == "listed"
     assert LGBMModel(auto, ctx("regression", tmp=tmp_path)).fit(X[["noise", "rooms"]], y).linear_ is None
+    size = np.log1p(listed) + rng.normal(0, 0.25, 500)  # a size that tracks the price (|r| about 0.95), no line
+    assert 0.9 < abs(np.corrcoef(size, y)[0, 1]) < 0.98
+    assert LGBMModel(auto, ctx("regression", tmp=tmp_path)).fit(X.assign(listed=size), y).linear_ is None
 
 
 def test_lgbm_early_stopping_refits_with_more_rounds(tmp_path):
