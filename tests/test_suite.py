@@ -67,3 +67,20 @@ def test_bad_suite_arguments_are_one_line(args, says, tmp_path):
         assert says in stderr
     else:
         assert says in assert_user_error(rc, stderr)
+
+
+def test_an_interrupted_write_is_redone_but_a_staging_folder_with_other_files_is_kept(tmp_path):
+    entry = suite.SUITE["diabetes"]
+    partial = tmp_path / ".diabetes.partial"
+    partial.mkdir()
+    (partial / "train.csv").write_text("half")  # ours, cut short: redone
+    (partial / ".test.csv.abc.tmp").write_text("half")
+    folder = suite.write(entry, tmp_path)
+    assert not partial.exists() and len(pd.read_csv(folder / "train.csv")) > 100
+    other = suite.SUITE["breast_cancer"]
+    partial = tmp_path / ".breast_cancer.partial"
+    partial.mkdir()
+    (partial / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match=r"holds files this benchmark did not write \(\['notes.txt'\]\)"):
+        suite.write(other, tmp_path)
+    assert (partial / "notes.txt").read_text() == "mine" and not (tmp_path / "breast_cancer").exists()

@@ -105,13 +105,22 @@ def write(entry: Entry, out_dir: Path, test_share: float = TEST_SHARE) -> Path:
     if folder.exists() and any(folder.iterdir()):
         raise UserError(f"{folder} exists and is not a benchmark folder; pass another --data-root.")
     partial = folder.with_name(f".{folder.name}.partial")  # written there, then renamed: never half a folder
-    if partial.exists():
-        shutil.rmtree(partial)  # an earlier write of ours that was interrupted
+    if partial.exists():  # an earlier write of ours that was interrupted: only our files (and their temp files)
+        strays = [partial.name] if not partial.is_dir() else [
+            f.name for f in partial.iterdir()
+            if not f.is_file() or not (f.name in WRITTEN or (f.name.startswith(".") and f.name.endswith(".tmp")))]
+        if strays:
+            raise UserError(f"{partial} holds files this benchmark did not write ({strays[:3]}); move them, or pass "
+                            "another --data-root.")
+        shutil.rmtree(partial)
     _write(entry, partial, test_share, stamp)
     if folder.exists():  # empty (checked above)
         folder.rmdir()
     partial.rename(folder)
     return folder
+
+
+WRITTEN = ("train.csv", "test.csv", "sample_submission.csv", "solution.csv", "README.txt", "split.json")
 
 
 def _write(entry: Entry, folder: Path, test_share: float, stamp: dict) -> None:
