@@ -47,6 +47,7 @@ def adversarial_validation(train: pd.DataFrame, test: pd.DataFrame, seed: int = 
 
     from shared.tabular.features import auto_features, infer_types
     from shared.tabular.fold_features import MultiHot, TextSVD
+    from shared.tabular.models import lightgbm_threads
 
     drop = [c for c in (drop or []) if c in train.columns]
     X, X_test = auto_features(train.drop(columns=drop), test.drop(columns=drop), {})
@@ -54,8 +55,6 @@ def adversarial_validation(train: pd.DataFrame, test: pd.DataFrame, seed: int = 
     types = infer_types(both)  # unsupervised steps fitted on all rows: here the rows are the data
     both = MultiHot(types["list"], min_count=20).fit_transform(both)
     both = TextSVD(types["text"], n_components=8, max_features=20000, seed=seed).fit_transform(both)
-    from shared.tabular.models import lightgbm_threads
-
     is_test = np.r_[np.zeros(len(X)), np.ones(len(X_test))]
     if both.shape[1] == 0:
         raise UserError("no feature columns are left for adversarial validation; drop fewer columns.")
