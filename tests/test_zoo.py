@@ -125,3 +125,33 @@ def test_pytabkit_members_fit_and_predict_each_task(name, task, tmp_path):
     else:
         assert np.allclose(pred.sum(axis=1), 1, atol=1e-5)
         assert (pred.argmax(axis=1) == y_new).mean() > np.bincount(y_new).max() / len(y_new)
+
+
+@pytest.mark.parametrize("name", ["linear", "svr", "mlp", "knn"])
+def test_clip_range_prices_a_number_beyond_the_training_range_as_its_edge(name, tmp_path):
+    """With ``clip_range`` a value beyond every training row's is predicted as the largest seen (a slope is not
+    extrapolated past the data); without it the linear model extrapolates. The range is the fold's training rows'."""
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 10, 200)
+    X = pd.DataFrame({"x": x, "other": rng.normal(size=200)})
+    y = x + rng.normal(0, 0.05, 200)
+    far = pd.DataFrame({"x": [10.0, 40.0, -30.0], "other": [0.0, 0.0, 0.0]})
+    recipe = generic.RECIPES[name]
+    ctx = ModelContext("regression", "rmse", 0, 0, None, tmp_path / name, 1)
+    clipped = recipe.model({**recipe.model_params, "clip_range": True, "skew_threshold": 100.0}, ctx).fit(X, y)
+    edge, beyond, below = clipped.predict(far)
+    assert beyond == pytest.approx(edge, abs=1e-5)  # 10 and 40 are both seen as the largest training x
+    assert below == pytest.approx(clipped.predict(far.assign(x=x.min()))[0], abs=1e-5)
+    if name == "linear":
+        free = recipe.model({**recipe.model_params, "clip_range": False, "skew_threshold": 100.0}, ctx).fit(X, y)
+        assert free.predict(far)[1] > 30  # the line goes on
+        assert 9 < edge < 11
+
+
+def test_house_prices_linear_members_clip_to_the_training_range():
+    """House Prices' Lasso, SVR, MLP and the Lasso base of its gbm clip (a partial sale of a house larger than any
+    seen was priced at $1.7M by the slope); the generic defaults do not."""
+    from competitions.house_prices import RECIPES as HOUSE
+
+    assert all(HOUSE[name].model_params["clip_range"] for name in ("linear", "svr", "mlp", "gbm"))
+    assert not any(generic.RECIPES[name].model_params["clip_range"] for name in ("linear", "svr", "mlp", "knn", "gbm"))

@@ -59,6 +59,7 @@ RECIPES = {
             "l1_ratio": 0.5,  # elasticnet only
             "skew_threshold": 0.75,  # |skew| above this -> log1p
             "min_frequency": 3,  # rarer categories share one 'infrequent' column
+            "clip_range": True,  # a house larger than any seen is priced as the largest, not by the slope
         },
         ranges=LINEAR_RANGES,
     ),
@@ -79,6 +80,7 @@ RECIPES = {
             "early_stopping_fraction": 0.15,  # inner split of the training rows used to pick the rounds
             "linear_base": "lasso",  # boost from a Lasso fit (none | ridge | lasso | elasticnet)
             "linear_alpha": 0.0005,
+            "clip_range": True,  # the Lasso base, as the linear recipe's
         },
         ranges=GBM_RANGES,
     ),
@@ -89,12 +91,14 @@ RECIPES = {
     ),
     "svr": Recipe(
         "svr", "support vector regression (RBF) on log price, skew-corrected numbers, one-hot categories",
-        linear_features, SVRModel, model_params={**SVR_PARAMS, "C": 20.0, "epsilon": 0.008, "gamma": 0.0003},
+        linear_features, SVRModel, model_params={**SVR_PARAMS, "C": 20.0, "epsilon": 0.008, "gamma": 0.0003,
+                                          "clip_range": True},
         ranges=SVR_RANGES,
     ),
     "mlp": Recipe(
         "mlp", "a small MLP (torch) on log price, skew-corrected numbers, one-hot categories, early stopping",
-        linear_features, MLPModel, model_params={**MLP_PARAMS, "dropout": 0.2, "weight_decay": 0.01, "min_frequency": 3},
+        linear_features, MLPModel, model_params={**MLP_PARAMS, "dropout": 0.2, "weight_decay": 0.01, "min_frequency": 3,
+                                         "clip_range": True},
         ranges=MLP_RANGES,
     ),
     "automl": Recipe(

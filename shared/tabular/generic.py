@@ -43,14 +43,17 @@ GBM_PARAMS = {
     "learning_rate": 0.03, "num_leaves": 31, "min_data_in_leaf": 20, "feature_fraction": 0.5,
     "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0, "max_bin": 255, "max_rounds": 5000,
     "early_stopping_rounds": 200, "early_stopping_fraction": 0.15, "linear_base": "auto", "linear_alpha": 1.0,
-    "max_trees": 20000, "time_limit": None,
+    "max_trees": 20000, "time_limit": None, "clip_range": False,
 }
-LINEAR_PARAMS = {"kind": "ridge", "alpha": 10.0, "l1_ratio": 0.5, "skew_threshold": 0.75, "min_frequency": 5}
+LINEAR_PARAMS = {"kind": "ridge", "alpha": 10.0, "l1_ratio": 0.5, "skew_threshold": 0.75, "min_frequency": 5,
+                 "clip_range": False}
 AUTOML_PARAMS = {"presets": "medium_quality", "time_limit": 300.0, "num_bag_folds": 0, "verbosity": 0,
                  "keep_models": False}
 
 # What each setting accepts (checked by shared.config.resolve before any work), and is; LightGBM's own constraints
 # where it has them (num_leaves > 1, max_bin > 1, fractions in (0, 1]).
+CLIP_RANGE = FLAG.with_doc("numbers beyond the training rows' range are clipped to it in the linear view (a "
+                           "slope is not extrapolated past the data)")
 GBM_RANGES = {
     "learning_rate": POSITIVE.with_doc("the boosting learning rate (shrinkage of each tree)"),
     "num_leaves": Range(low=2, high=131072, integer=True, doc="leaves per tree at most"),
@@ -69,6 +72,7 @@ GBM_RANGES = {
                           doc="regression: boost from a linear fit; single: a line on the best column, auto: that "
                               "line where it correlates strongly"),
     "linear_alpha": POSITIVE.with_doc("regularisation strength of a ridge / lasso / elasticnet linear_base"),
+    "clip_range": CLIP_RANGE,
 }
 TIME_LIMIT = Either(Choice(None), POSITIVE, doc="seconds for the whole run, split over the folds (--time-limit "
                                                 "sets it); a fit that reaches its share stops with what it has; "
@@ -101,16 +105,18 @@ XGBOOST_RANGES = {**BOOSTING_RANGES,
                   "colsample_bytree": SHARE.with_doc("share of the columns each tree may use"),
                   "reg_lambda": NON_NEGATIVE.with_doc("L2 penalty on the leaf values")}
 SCALING_RANGES = {  # the one-hot / scaled view of the nets and neighbours (as the linear models')
+    "clip_range": CLIP_RANGE,
     "skew_threshold": NON_NEGATIVE.with_doc("non-negative numeric columns with |skew| above this are log1p'd"),
     "min_frequency": COUNT.with_doc("categories in fewer training rows share one 'infrequent' column"),
 }
-KNN_PARAMS = {"n_neighbors": 10, "weights": "distance", "skew_threshold": 0.75, "min_frequency": 5}
+KNN_PARAMS = {"n_neighbors": 10, "weights": "distance", "skew_threshold": 0.75, "min_frequency": 5,
+              "clip_range": False}
 KNN_RANGES = {"n_neighbors": COUNT.with_doc("neighbours that vote (at most the training rows)"),
               "weights": Choice("distance", "uniform", doc="neighbours' votes weighted by closeness, or equal"),
               **SCALING_RANGES}
 MLP_PARAMS = {"hidden": [256, 256], "dropout": 0.1, "lr": 1e-3, "weight_decay": 1e-4, "batch_size": 128,
               "max_epochs": 300, "patience": 20, "early_stopping_fraction": 0.15, "skew_threshold": 0.75,
-              "min_frequency": 5, "time_limit": None}
+              "min_frequency": 5, "time_limit": None, "clip_range": False}
 MLP_RANGES = {"hidden": Items(COUNT, doc="widths of the hidden ReLU layers"),
               "dropout": BELOW_ONE.with_doc("dropout after each hidden layer"),
               "lr": POSITIVE.with_doc("AdamW's learning rate"),
@@ -128,7 +134,8 @@ FOREST_RANGES = {"kind": Choice("rf", "extra_trees", doc="random forest, or extr
                                         doc="columns each split considers: a share, sqrt, log2; auto: all for "
                                             "regression, sqrt for classes"),
                  "min_samples_leaf": COUNT.with_doc("training rows a leaf holds at least"), "time_limit": TIME_LIMIT}
-SVR_PARAMS = {"C": 20.0, "epsilon": 0.008, "gamma": "scale", "skew_threshold": 0.75, "min_frequency": 3}
+SVR_PARAMS = {"C": 20.0, "epsilon": 0.008, "gamma": "scale", "skew_threshold": 0.75, "min_frequency": 3,
+              "clip_range": False}
 SVR_RANGES = {"C": POSITIVE.with_doc("penalty on errors beyond epsilon (larger: a closer fit)"),
               "epsilon": NON_NEGATIVE.with_doc("errors up to this (in the target's space, log for RMSLE) cost nothing"),
               "gamma": Either(Choice("scale", "auto"), POSITIVE, doc="RBF kernel width: scale (1 / (columns x "
@@ -144,6 +151,7 @@ LINEAR_RANGES = {
     "alpha": POSITIVE.with_doc("regularisation strength on standardised columns (classification: C = 1 / alpha)"),
     "l1_ratio": Range(low=0, high=1, doc="elasticnet: the L1 share of the penalty"),
     "skew_threshold": NON_NEGATIVE.with_doc("non-negative numeric columns with |skew| above this are log1p'd"),
+    "clip_range": CLIP_RANGE,
     "min_frequency": COUNT.with_doc(  # scikit-learn OneHotEncoder: a whole count >= 1
         "categories in fewer training rows share one 'infrequent' column"),
 }

@@ -217,7 +217,7 @@ class KNNModel:
         k = min(p["n_neighbors"], len(X))
         estimator = (KNeighborsRegressor if self.ctx.task == "regression" else KNeighborsClassifier)(
             n_neighbors=k, weights=p["weights"], n_jobs=self.ctx.n_jobs)
-        self.pipeline_ = make_pipeline(_linear_preprocessor(X, p["skew_threshold"], p["min_frequency"]), estimator)
+        self.pipeline_ = make_pipeline(_linear_preprocessor(X, p), estimator)
         self.pipeline_.fit(X, y)
         return self
 
@@ -252,7 +252,7 @@ class MLPModel:
         deadline = Deadline(ctx.time_limit)
         torch.manual_seed(ctx.seed)
         torch.set_num_threads(ctx.n_jobs)
-        self.prep_ = _linear_preprocessor(X, p["skew_threshold"], p["min_frequency"])
+        self.prep_ = _linear_preprocessor(X, p)
         features = self.prep_.fit_transform(X).astype(np.float32)
         regression = ctx.task == "regression"
         if regression:
@@ -446,7 +446,7 @@ class SVRModel:
         if self.ctx.task != "regression":
             raise UserError("the svr recipe is for regression; for classes use linear, knn or mlp.")
         p = self.params
-        self.pipeline_ = make_pipeline(_linear_preprocessor(X, p["skew_threshold"], p["min_frequency"]),
+        self.pipeline_ = make_pipeline(_linear_preprocessor(X, p),
                                        SVR(C=p["C"], epsilon=p["epsilon"], gamma=p["gamma"]))
         weight = {} if sample_weight is None else {"svr__sample_weight": sample_weight}
         self.pipeline_.fit(X, y, **weight)
