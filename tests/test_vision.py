@@ -104,9 +104,10 @@ def _ctx(workdir: Path, resume=False) -> ModelContext:
 
 
 @pytest.mark.integration
-def test_resume_after_a_kill_ends_with_the_same_weights(cifar, tmp_path):
+@pytest.mark.parametrize("data_path", ["loader", "resident"])
+def test_resume_after_a_kill_ends_with_the_same_weights(cifar, tmp_path, data_path):
     """Train 3 epochs straight; train again but SIGKILL the process in epoch 2, then resume: the final
-    weights, EMA and per-epoch history are identical."""
+    weights, EMA and per-epoch history are identical, on the loader's path and on the resident one."""
     script = tmp_path / "train.py"
     script.write_text(f"""
 import sys, pandas as pd, numpy as np
@@ -115,7 +116,7 @@ from pathlib import Path
 from shared.runner import ModelContext
 from shared.vision.train import VisionModel
 import json
-TINY = json.loads({json.dumps(TINY)!r})
+TINY = {{**json.loads({json.dumps(TINY)!r}), "data_path": {data_path!r}}}
 workdir, resume, slow = Path(sys.argv[1]), sys.argv[2] == "1", sys.argv[3] == "1"
 labels = pd.read_csv({str(cifar / 'trainLabels.csv')!r})
 X = pd.DataFrame({{"image_path": [{str(cifar)!r} + f"/train/{{i}}.png" for i in labels["id"]]}})
@@ -129,6 +130,21 @@ if slow:  # make epoch 2 slow enough to be killed in the middle: its images (dat
             time.sleep(0.02)
         return item(self, i)
     ImageDataset.__getitem__ = slow_item
+    from shared.vision.resident import ResidentImages
+    epoch_of = ResidentImages.train_epoch
+    def slow_epoch(self, batch, seed, epoch, **kw):
+        batches = epoch_of(self, batch, seed, epoch, **kw)
+        if epoch != 1:
+            return batches
+        class Slow:
+            def __len__(self):
+                return len(batches)
+            def __iter__(self):
+                for b in batches:
+                    time.sleep(0.7)
+                    yield b
+        return Slow()
+    ResidentImages.train_epoch = slow_epoch
 ctx = ModelContext("multiclass", "accuracy", 10, 0, None, workdir, 1, resume)
 model = VisionModel(TINY, ctx).fit(X, y)
 np.save(workdir / "probs.npy", model.predict(X.iloc[:20]))

@@ -31,7 +31,7 @@ from shared.training import (
     keep_checkpoints,
     memory_format,
 )
-from shared.vision import nets, tta
+from shared.vision import nets, resident, tta
 from shared.vision.augment import PRESETS, pipelines
 from shared.vision.data import ImageDataset, loader, should_cache
 from shared.vision.images import BAD_IMAGE_POLICIES, load_rgb
@@ -75,6 +75,11 @@ VISION_PARAMS = {
     "device": "auto",  # auto | cpu | cuda
     "workers": -1,  # data-loader processes; -1: none for in-memory images, else up to 4
     "cache_images": "auto",  # keep decoded images in memory: auto | on | off
+    # resident: the set decoded once into one uint8 tensor on the device, batches augmented there (small images;
+    # augment flip_translate, flip or none); loader: DataLoader workers decode and augment per image; auto: resident
+    # where the preset allows it and the images fit in memory (cache_images), else loader.
+    "data_path": "auto",
+    "cutout": 0,  # resident path: side (px) of a square cut out of each training image (set to the mean); 0 = off
     "bad_images": "error",  # error | skip (warn and use a blank image)
     # What a finished fold keeps, without optimizer state: last (fold<k>/last.pt, the weights it predicted with:
     # the EMA's when on), best (best.pt, the best validation epoch's raw or EMA weights) or none. ResNet-50-D:
@@ -122,6 +127,11 @@ VISION_RANGES = {  # what each setting accepts (shared.config.resolve checks it 
                      doc="data-loader processes; -1: none for in-memory images, else up to 4"),
     "cache_images": Choice("auto", "on", "off",
                            doc="keep the decoded images in memory; auto: when they fit"),
+    "data_path": Choice("auto", "resident", "loader",
+                        doc="resident: the images as one tensor on the device, augmented there per batch (augment "
+                            f"{', '.join(resident.RESIDENT_PRESETS)}); loader: decoded and augmented per image by "
+                            "DataLoader workers; auto: resident where the preset allows and the images fit"),
+    "cutout": WHOLE.with_doc("resident path: side (px) of a square cut out of each training image; 0 = off"),
     "bad_images": Choice(*BAD_IMAGE_POLICIES, doc="an unreadable image: error, or skip (warn, use a blank image)"),
     "keep": Choice(*KEEP, doc="what a finished fold keeps: last (the weights it predicted with), best (the best "
                    "validation epoch's) or none"),
@@ -193,25 +203,37 @@ class VisionModel:
         # img_size 0: the images' own side (the first training image's longer side): 224 on the real leaves
         self.img_size_ = p["img_size"] or (max(load_rgb(paths[0], p["bad_images"]).shape[:2]) if paths else 32)
         train_tf, self.eval_tf_ = pipelines(p["augment"], self.img_size_)
-        dataset = ImageDataset(paths, y, train_tf, p["bad_images"], self._cache(paths), ctx.seed)
+        self.resident_ = self._use_resident(paths)
+        if p["cutout"] > 0 and not self.resident_:
+            raise UserError(f"--set cutout={p['cutout']}: cutout is made on the resident path; add --set "
+                            "data_path=resident (augment flip_translate, flip or none), or --set cutout=0.")
         mixing = p["mixup"] > 0 or p["cutmix"] > 0
         # batch_size is the global batch: under torchrun each of the `world` ranks takes an equal share.
-        self.batch_size_, self.lr_, epochs = fit_schedule(len(dataset), p)
+        self.batch_size_, self.lr_, epochs = fit_schedule(len(paths), p)
         batch = max(1, self.batch_size_ // world)
         batch += batch % 2 if mixing else 0  # timm's Mixup needs even batches
-        drop_last = len(dataset) // world > batch
-        sampler = None
-        if world > 1:
-            from torch.utils.data.distributed import DistributedSampler
+        drop_last = len(paths) // world > batch
+        if self.resident_:  # decoded once onto the device; each batch translated, flipped (and cut out) there
+            pad_of, flip = resident.RESIDENT_PRESETS[p["augment"]]
+            images = self._resident_images(paths, y, pad_of(self.img_size_))
 
-            sampler = DistributedSampler(dataset, world, distributed.rank(), shuffle=True, seed=ctx.seed,
-                                         drop_last=True)
+            def batches(epoch: int):
+                return images.train_epoch(batch, ctx.seed, epoch, flip=flip, cutout=p["cutout"], drop_last=drop_last,
+                                          memory_format=trainer.memory_format, rank=distributed.rank(), world=world)
+        else:
+            dataset = ImageDataset(paths, y, train_tf, p["bad_images"], self._cache(paths), ctx.seed)
+            sampler = None
+            if world > 1:
+                from torch.utils.data.distributed import DistributedSampler
 
-        def batches(epoch: int):
-            dataset.epoch = epoch
-            if sampler is not None:
-                sampler.set_epoch(epoch)
-            return loader(dataset, batch, True, self._workers(dataset), ctx.seed, epoch, drop_last, sampler)
+                sampler = DistributedSampler(dataset, world, distributed.rank(), shuffle=True, seed=ctx.seed,
+                                             drop_last=True)
+
+            def batches(epoch: int):
+                dataset.epoch = epoch
+                if sampler is not None:
+                    sampler.set_epoch(epoch)
+                return loader(dataset, batch, True, self._workers(dataset), ctx.seed, epoch, drop_last, sampler)
 
         mixup = Mixup(mixup_alpha=p["mixup"], cutmix_alpha=p["cutmix"], label_smoothing=p["label_smoothing"],
                       num_classes=ctx.n_classes) if mixing else None
@@ -219,7 +241,8 @@ class VisionModel:
         score = None
         if valid is not None:  # the held-out rows, decoded once (kept in memory when small), scored every epoch
             valid_paths = valid[0][PATH_COL].tolist()
-            monitor = ImageDataset(valid_paths, None, self.eval_tf_, p["bad_images"], self._cache(valid_paths))
+            monitor = (self._resident_images(valid_paths) if self.resident_ else
+                       ImageDataset(valid_paths, None, self.eval_tf_, p["bad_images"], self._cache(valid_paths)))
 
             def score(net: nn.Module) -> dict[str, float]:
                 """Accuracy and cross-entropy of the held-out images (one view, no label smoothing)."""
@@ -248,16 +271,22 @@ class VisionModel:
     def predict_variants(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         """``{"": with TTA, "no_tta": the identity view alone}`` from one pass (when ``tta`` adds views), so the
         runner scores both and the gain of TTA is measured."""
-        dataset = ImageDataset(X[PATH_COL].tolist(), None, self.eval_tf_, self.params["bad_images"], False)
+        paths = X[PATH_COL].tolist()
+        if getattr(self, "resident_", False) and self._cache(paths):  # decoded once onto the device, views there
+            dataset = self._resident_images(paths)
+        else:
+            dataset = ImageDataset(paths, None, self.eval_tf_, self.params["bad_images"], False)
         merged, plain = self._probabilities(self.net_, dataset, self.params["tta"])
         return {"": merged} if len(tta.views(self.params["tta"])) == 1 else {"": merged, "no_tta": plain}
 
-    def _probabilities(self, net: nn.Module, dataset: ImageDataset, views: str = "none"
-                       ) -> tuple[np.ndarray, np.ndarray]:
+    def _probabilities(self, net: nn.Module, dataset, views: str = "none") -> tuple[np.ndarray, np.ndarray]:
+        """(merged, identity-view) class probabilities of ``dataset`` (an ``ImageDataset`` or ``ResidentImages``)."""
         world = distributed.world_size()
         if world > 1:
             mine = list(range(distributed.rank(), len(dataset), world))
-            shares = distributed.gather(self._probabilities_local(net, torch.utils.data.Subset(dataset, mine), views))
+            part = dataset.subset(mine) if isinstance(dataset, resident.ResidentImages) else \
+                torch.utils.data.Subset(dataset, mine)
+            shares = distributed.gather(self._probabilities_local(net, part, views))
             out = [np.zeros((len(dataset), self.ctx.n_classes)) for _ in range(2)]
             for r, share in enumerate(shares):
                 for i in range(2):
@@ -271,18 +300,43 @@ class VisionModel:
         fmt = memory_format(self.device_, self.params["channels_last"])
         tta_views = tta.views(views)
         merged, plain = [], []
-        batches = loader(dataset, self.params["batch_size"] * 2, False, self._workers(dataset), 0)
+        size = self.params["batch_size"] * 2
+        if isinstance(dataset, resident.ResidentImages):
+            batches, total = dataset.eval_batches(size, fmt), -(-len(dataset) // size)
+        else:
+            batches = loader(dataset, size, False, self._workers(dataset), 0)
+            total = len(batches)
         with torch.inference_mode(), autocast(self.device_, amp):
-            for xb in tqdm(iter(batches), total=len(batches), desc="predict", leave=False, disable=None):
+            for xb in tqdm(iter(batches), total=total, desc="predict", leave=False, disable=None):
                 xb = xb.to(self.device_, non_blocking=True, memory_format=fmt)
                 m, p = tta.predict_views(net, xb, tta_views, self.params["tta_merge"])
-                merged.append(m.cpu().numpy())
-                plain.append(p.cpu().numpy())
+                merged.append(m.float().cpu().numpy())
+                plain.append(p.float().cpu().numpy())
         if not merged:
             return np.zeros((0, self.ctx.n_classes)), np.zeros((0, self.ctx.n_classes))
         return np.concatenate(merged), np.concatenate(plain)
 
     # ------------------------------------------------------------------------------------------ helpers
+    def _use_resident(self, paths: list[str]) -> bool:
+        """``data_path``: resident (an error where the preset cannot be done there), loader, or auto: resident where
+        the augmentation preset allows it and the decoded images fit in memory (``cache_images``)."""
+        p = self.params
+        if p["data_path"] == "loader":
+            return False
+        if not resident.supports(p["augment"]):
+            if p["data_path"] == "resident":
+                raise UserError(f"--set data_path=resident: augment={p['augment']!r} is made per image by the loader; "
+                                f"the resident path does {', '.join(resident.RESIDENT_PRESETS)}. Choose one of them, "
+                                "or --set data_path=loader.")
+            return False
+        return p["data_path"] == "resident" or (p["cache_images"] != "off" and self._cache(paths))
+
+    def _resident_images(self, paths: list[str], labels=None, pad: int = 0) -> resident.ResidentImages:
+        """``paths`` decoded and resized once, as one uint8 tensor on the training device."""
+        mean, std = PRESETS[self.params["augment"]][1:]
+        images = resident.decode_all(paths, self.img_size_, self.params["bad_images"], self.ctx.n_jobs)
+        return resident.ResidentImages(images, labels, self.device_, mean, std, pad)
+
     def _cache(self, paths: list[str]) -> bool:
         sample = load_rgb(paths[0], self.params["bad_images"]).nbytes if paths else 0
         return should_cache(paths, self.params["cache_images"], sample)
