@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-integration test-slow lint compare clean
+.PHONY: install demo test test-integration test-gpu test-slow lint compare clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: install
 ## End-to-end runs: notebooks, kill and resume, torchrun, determinism of the image recipes.
 test-integration: install
 	$(BIN)/python -m pytest -n 2 -m integration
+
+## CUDA correctness and the device benchmark, on a machine with a GPU (skipped without one).
+test-gpu: install
+	$(BIN)/python -m pytest -m gpu tests/test_gpu.py
+	$(BIN)/python scripts/bench_gpu.py
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow

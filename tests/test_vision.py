@@ -76,6 +76,32 @@ def test_augmentation_depends_only_on_seed_epoch_and_index():
     assert not all(torch.equal(a, ds[i][0]) for a, i in zip(first, (5, 2, 0)))
 
 
+def test_persistent_workers_draw_what_a_fresh_loader_draws_each_epoch(tmp_path):
+    """One DataLoader kept for the whole fit (2 persistent workers, prefetching) gives, epoch by epoch, the
+    batches a fresh single-process loader gives for (seed, epoch): the epoch travels with each index."""
+    from shared.vision.data import EpochBatches, loader, persistent_loader
+
+    paths = []
+    for i in range(40):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(path)
+        paths.append(path)
+    train, _ = pipelines("flip_translate", 16)
+    dataset = ImageDataset(paths, np.arange(40), train, seed=3)
+    kept, epochs = persistent_loader(dataset, 8, True, 2, seed=3, drop_last=True)
+    assert isinstance(epochs, EpochBatches) and len(kept) == 5
+    for epoch in (0, 1, 2):
+        epochs.set_epoch(epoch)
+        dataset.epoch = epoch
+        fresh = list(loader(dataset, 8, True, 0, 3, epoch, drop_last=True))
+        mine = list(kept)
+        assert [y.tolist() for _, y in mine] == [y.tolist() for _, y in fresh]  # the same order ...
+        assert all(torch.equal(a, b) for (a, _), (b, _) in zip(mine, fresh))  # ... and the same augmentations
+    dataset.epoch = 0
+    epochs.set_epoch(1)
+    assert [y.tolist() for _, y in kept] != [y.tolist() for _, y in loader(dataset, 8, True, 0, 3, 0, drop_last=True)]
+
+
 def test_cifar_layout_loads_with_paths_and_decoys(cifar):
     import competitions
 
@@ -279,3 +305,22 @@ def test_small_data_shrinks_the_batch_and_lengthens_the_schedule_unless_stated()
     assert fit_schedule(800, resolve(fast, {"batch_size": 64})["model"]) == (64, 0.2, 42)  # 12 updates per epoch
     assert fit_schedule(800, resolve(fast, {"epochs": 3, "min_updates": 100})["model"])[2] == 4
     assert fit_schedule(800, resolve(fast, {"min_steps_per_epoch": 0, "min_updates": 0})["model"]) == (512, 0.2, 10)
+
+
+@pytest.mark.integration
+def test_the_device_benchmark_runs_every_step_and_writes_its_table(tmp_path):
+    """``bench_gpu.py --quick`` on the CPU: a recipe's row (engine and bare-loop speeds, their ratio, the projected
+    5-fold time) and the fast recipe's epoch beside airbench's, in bench_gpu.md and bench_gpu.json."""
+    rc, out, err = run_script("bench_gpu", "--quick", "--device", "cpu", "--only", "cifar10:fast",
+                              "--fast-images", "256", "--out", tmp_path, timeout=600)
+    assert rc == 0, err[-3000:]
+    folder = Path(last_line(out))
+    result = json.loads((folder / "bench_gpu.json").read_text())
+    (row,) = result["rows"]
+    assert (row["competition"], row["recipe"], row["data_path"]) == ("cifar10", "fast", "resident")
+    assert row["train_img_s"] > 0 and row["bare_img_s"] > 0 and row["infer_img_s"] > 0 and row["busy"] is None
+    assert result["fast"]["images"] == 256 and result["fast"]["epoch_s"] > 0 and result["projected_hours"][0] > 0
+    table = (folder / "bench_gpu.md").read_text()
+    assert "| cifar10 | fast | airbench | 32 | resident |" in table and "airbench94: 0.332 s per epoch" in table
+    rc, _, err = run_script("bench_gpu", "--only", "cifar10:slow", "--out", tmp_path)
+    assert rc != 0 and "--only 'cifar10:slow': choose from cifar10:fast" in err

@@ -26,7 +26,6 @@ from shared.config import (
     FRACTION,
     NON_NEGATIVE,
     SHARE,
-    WHOLE,
     Choice,
     Range,
     Text,
@@ -34,7 +33,7 @@ from shared.config import (
 from shared.detection.boxes import MAX_DETECTIONS, pad, wbf_merge
 from shared.errors import UserError
 from shared.training import OPTIMIZER_RANGES, Trainer, amp_dtype, autocast, keep_checkpoints
-from shared.vision.data import augment_seed
+from shared.vision.data import MAX_WORKERS, PREFETCH, augment_seed
 from shared.vision.images import BAD_IMAGE_POLICIES, load_rgb
 from shared.vision.nets import no_weights, pretrained_mode, weights_file
 
@@ -67,7 +66,7 @@ DETECTION_PARAMS = {
     "max_detections": 100,  # per image
     "amp": "auto",
     "device": "auto",
-    "workers": 0,
+    "workers": -1,  # data-loader processes; -1: on CUDA one per core up to 8, on a CPU none (it trains on them)
     "bad_images": "error",
     # What a finished fold keeps: last (fold<k>/last.pt, the weights it predicted with, no optimizer state) or none.
     # A fold under way holds last.pt with its full training state, for --resume.
@@ -105,7 +104,8 @@ DETECTION_RANGES = {  # what each setting accepts (shared.config.resolve checks 
                   doc="mixed precision: auto is bf16 on CUDA where supported, else fp16; off on CPU"),
     "device": Text("auto, cpu, cuda or cuda:N", pattern=r"auto|cpu|cuda(:\d+)?",
                    doc="where to train; auto: CUDA when visible, else CPU"),
-    "workers": WHOLE.with_doc("data-loader processes; 0: load in the training process"),
+    "workers": Range(low=-1, integer=True, doc="data-loader processes; 0: load in the training process; -1: on CUDA "
+                                               "one per core up to 8, on a CPU none"),
     "bad_images": Choice(*BAD_IMAGE_POLICIES, doc="an unreadable image: error, or skip (warn, use a blank image)"),
     "keep": Choice("last", "none",  # no validation score picks a best epoch here
                    doc="what a finished fold keeps: last (the weights it predicted with) or none"),
@@ -246,13 +246,15 @@ class DetectionModel:
         dataset = DetectionDataset(X["image_path"].tolist(), targets, train_transform(p["augment"], p["min_visibility"]),
                                    p["bad_images"], ctx.seed)
         factors = repeat_factors([labels for _, labels in targets], p["repeat_threshold"])
+        workers = self._workers()
 
         def batches(epoch: int):
             dataset.epoch = epoch
             order = epoch_indices(factors, ctx.seed, epoch)
             return torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, order.tolist()),
-                                               batch_size=p["batch_size"], shuffle=False, num_workers=p["workers"],
-                                               collate_fn=collate)
+                                               batch_size=p["batch_size"], shuffle=False, num_workers=workers,
+                                               collate_fn=collate, pin_memory=device.type == "cuda",
+                                               prefetch_factor=PREFETCH if workers else None)
 
         def loss_of(batch):
             images, batch_targets = batch
@@ -288,8 +290,10 @@ class DetectionModel:
         """Per image, arrays of rows [x, y, w, h, score, label]: ``""`` with TTA, ``no_tta`` without (when on)."""
         p = self.params
         dataset = DetectionDataset(X["image_path"].tolist(), None, None, p["bad_images"])
-        loader = torch.utils.data.DataLoader(dataset, batch_size=p["batch_size"], shuffle=False,
-                                             num_workers=p["workers"], collate_fn=collate)
+        workers = self._workers()
+        loader = torch.utils.data.DataLoader(dataset, batch_size=p["batch_size"], shuffle=False, num_workers=workers,
+                                             collate_fn=collate, pin_memory=self.device_.type == "cuda",
+                                             prefetch_factor=PREFETCH if workers else None)
         net = self.net_.eval()
         plain, merged = [], []
         started = time.time()
@@ -314,6 +318,13 @@ class DetectionModel:
 
             write_json(Path(self.workdir_) / "predict.json", speed)
         return {"": merged, "no_tta": plain} if p["tta"] == "hflip" else {"": plain}
+
+    def _workers(self) -> int:
+        """``workers``, or for -1: one per core up to 8 on CUDA (decoding 1024-px JPEGs keeps up with the GPU), none on
+        a CPU, whose cores train."""
+        if self.params["workers"] >= 0:
+            return self.params["workers"]
+        return min(MAX_WORKERS, self.ctx.n_jobs) if self.device_.type == "cuda" else 0
 
     def _rows(self, out: dict) -> np.ndarray:
         boxes = out["boxes"].float().cpu().numpy()

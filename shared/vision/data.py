@@ -35,9 +35,12 @@ class ImageDataset(Dataset):
         return self.images[i] if self.images is not None else load_rgb(self.paths[i], self.bad_images)
 
     def __getitem__(self, i: int):
+        # An index from ``EpochBatches`` carries its epoch (epoch * len + index): workers that persist across epochs
+        # never see ``self.epoch`` change, so the epoch travels with the index.
+        epoch, i = divmod(i, len(self.paths)) if i >= len(self.paths) else (self.epoch, i)
         image = self.image(i)
         if self.transform is not None:
-            self.transform.set_random_seed(augment_seed(self.seed, self.epoch, i))
+            self.transform.set_random_seed(augment_seed(self.seed, epoch, i))
             image = self.transform(image=image)["image"]
         return image if self.labels is None else (image, int(self.labels[i]))
 
@@ -49,10 +52,51 @@ def should_cache(paths, setting: str, sample_bytes: int) -> bool:
     return len(paths) * sample_bytes <= CACHE_LIMIT_BYTES
 
 
+class EpochBatches(torch.utils.data.Sampler):
+    """The batches of one epoch after another for a DataLoader whose workers persist (``set_epoch`` before each):
+    the order ``loader`` gives for (seed, epoch), as indices that carry their epoch (``ImageDataset``), so a run
+    draws the same with persistent workers as without them, at any worker count, and after a resume."""
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool):
+        self.n, self.batch_size, self.shuffle, self.seed, self.drop_last, self.epoch = (n, batch_size, shuffle, seed,
+                                                                                        drop_last, 0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def __iter__(self):
+        order = range(self.n)
+        if self.shuffle:  # as DataLoader(shuffle=True, generator=...): one draw for its worker seed, then the order
+            generator = torch.Generator().manual_seed(self.seed * 7919 + self.epoch)
+            torch.empty((), dtype=torch.int64).random_(generator=generator)
+            order = torch.randperm(self.n, generator=generator).tolist()
+        codes = [self.epoch * self.n + i for i in order]
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            yield codes[start:start + self.batch_size]
+
+
+def persistent_loader(dataset: Dataset, batch_size: int, shuffle: bool, workers: int, seed: int,
+                      drop_last: bool = False) -> tuple[DataLoader, EpochBatches]:
+    """One DataLoader for every epoch of a fit: ``workers`` processes started once and kept (persistent), each with
+    batches prefetched, pinned memory on CUDA; ``EpochBatches.set_epoch`` picks each epoch's order."""
+    batches = EpochBatches(len(dataset), batch_size, shuffle, seed, drop_last)
+    return DataLoader(dataset, batch_sampler=batches, num_workers=workers, persistent_workers=workers > 0,
+                      prefetch_factor=PREFETCH if workers > 0 else None,
+                      pin_memory=torch.cuda.is_available()), batches
+
+
+PREFETCH = 4  # batches each worker prepares ahead
+MAX_WORKERS = 8  # data-loader processes at most when their number is automatic (one per core up to this)
+
+
 def loader(dataset: Dataset, batch_size: int, shuffle: bool, workers: int, seed: int, epoch: int = 0,
            drop_last: bool = False, sampler=None) -> DataLoader:
     """A DataLoader whose order is a function of (seed, epoch): resumable without saving its state."""
     generator = torch.Generator().manual_seed(seed * 7919 + epoch)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
                       num_workers=workers, generator=generator, drop_last=drop_last,
-                      pin_memory=torch.cuda.is_available(), persistent_workers=False)
+                      pin_memory=torch.cuda.is_available(), persistent_workers=False,
+                      prefetch_factor=PREFETCH if workers > 0 else None)

@@ -33,7 +33,7 @@ from shared.training import (
 )
 from shared.vision import nets, resident, tta
 from shared.vision.augment import PRESETS, pipelines
-from shared.vision.data import ImageDataset, loader, should_cache
+from shared.vision.data import MAX_WORKERS, ImageDataset, loader, persistent_loader, should_cache
 from shared.vision.images import BAD_IMAGE_POLICIES, load_rgb
 
 PATH_COL = "image_path"
@@ -73,13 +73,14 @@ VISION_PARAMS = {
     "amp": "auto",  # auto (bf16 on CUDA where supported, else fp16; off on CPU) | bf16 | fp16 | off
     "channels_last": "auto",  # auto (on CUDA) | on | off
     "device": "auto",  # auto | cpu | cuda
-    "workers": -1,  # data-loader processes; -1: none for in-memory images, else up to 4
+    "workers": -1,  # data-loader processes; -1: none for in-memory images, else one per core up to 8
     "cache_images": "auto",  # keep decoded images in memory: auto | on | off
     # resident: the set decoded once into one uint8 tensor on the device, batches augmented there (small images;
     # augment flip_translate, flip or none); loader: DataLoader workers decode and augment per image; auto: resident
     # where the preset allows it and the images fit in memory (cache_images), else loader.
     "data_path": "auto",
     "cutout": 0,  # resident path: side (px) of a square cut out of each training image (set to the mean); 0 = off
+    "compile": False,  # torch.compile the network for training (a minute of compiling first; pays on long GPU runs)
     "bad_images": "error",  # error | skip (warn and use a blank image)
     # What a finished fold keeps, without optimizer state: last (fold<k>/last.pt, the weights it predicted with:
     # the EMA's when on), best (best.pt, the best validation epoch's raw or EMA weights) or none. ResNet-50-D:
@@ -124,7 +125,7 @@ VISION_RANGES = {  # what each setting accepts (shared.config.resolve checks it 
     "device": Text("auto, cpu, cuda or cuda:N", pattern=r"auto|cpu|cuda(:\d+)?",
                    doc="where to train; auto: CUDA when visible, else CPU"),
     "workers": Range(low=-1, integer=True,
-                     doc="data-loader processes; -1: none for in-memory images, else up to 4"),
+                     doc="data-loader processes; -1: none for in-memory images, else one per core up to 8"),
     "cache_images": Choice("auto", "on", "off",
                            doc="keep the decoded images in memory; auto: when they fit"),
     "data_path": Choice("auto", "resident", "loader",
@@ -132,6 +133,7 @@ VISION_RANGES = {  # what each setting accepts (shared.config.resolve checks it 
                             f"{', '.join(resident.RESIDENT_PRESETS)}); loader: decoded and augmented per image by "
                             "DataLoader workers; auto: resident where the preset allows and the images fit"),
     "cutout": WHOLE.with_doc("resident path: side (px) of a square cut out of each training image; 0 = off"),
+    "compile": FLAG.with_doc("torch.compile the network for training (compiling takes a minute first)"),
     "bad_images": Choice(*BAD_IMAGE_POLICIES, doc="an unreadable image: error, or skip (warn, use a blank image)"),
     "keep": Choice(*KEEP, doc="what a finished fold keeps: last (the weights it predicted with), best (the best "
                    "validation epoch's) or none"),
@@ -194,11 +196,13 @@ class VisionModel:
         net = nets.create(p["model"], ctx.n_classes, p["pretrained"], p["weights"], p["cifar_stem"], p["drop_rate"])
         net = net.to(device, memory_format=trainer.memory_format)
         world = distributed.world_size()
-        model = net  # what trains: net itself, or its DistributedDataParallel wrapper under torchrun
+        model = net  # what trains: net itself, or its DistributedDataParallel wrapper under torchrun (compiled or not)
         if world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
             model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+        if p["compile"]:  # the weights stay the plain net's: EMA, checkpoints and prediction use it uncompiled
+            model = torch.compile(model)
         paths = X[PATH_COL].tolist()
         # img_size 0: the images' own side (the first training image's longer side): 224 on the real leaves
         self.img_size_ = p["img_size"] or (max(load_rgb(paths[0], p["bad_images"]).shape[:2]) if paths else 32)
@@ -229,11 +233,19 @@ class VisionModel:
                 sampler = DistributedSampler(dataset, world, distributed.rank(), shuffle=True, seed=ctx.seed,
                                              drop_last=True)
 
-            def batches(epoch: int):
-                dataset.epoch = epoch
-                if sampler is not None:
-                    sampler.set_epoch(epoch)
-                return loader(dataset, batch, True, self._workers(dataset), ctx.seed, epoch, drop_last, sampler)
+            workers = self._workers(dataset)
+            if sampler is None and workers > 0:  # one set of worker processes for the whole fit, batches prefetched
+                persistent, epochs_of = persistent_loader(dataset, batch, True, workers, ctx.seed, drop_last)
+
+                def batches(epoch: int):
+                    epochs_of.set_epoch(epoch)
+                    return persistent
+            else:
+                def batches(epoch: int):
+                    dataset.epoch = epoch
+                    if sampler is not None:
+                        sampler.set_epoch(epoch)
+                    return loader(dataset, batch, True, workers, ctx.seed, epoch, drop_last, sampler)
 
         mixup = Mixup(mixup_alpha=p["mixup"], cutmix_alpha=p["cutmix"], label_smoothing=p["label_smoothing"],
                       num_classes=ctx.n_classes) if mixing else None
@@ -272,11 +284,14 @@ class VisionModel:
         """``{"": with TTA, "no_tta": the identity view alone}`` from one pass (when ``tta`` adds views), so the
         runner scores both and the gain of TTA is measured."""
         paths = X[PATH_COL].tolist()
-        if getattr(self, "resident_", False) and self._cache(paths):  # decoded once onto the device, views there
-            dataset = self._resident_images(paths)
+        if getattr(self, "resident_", False):  # decoded onto the device a chunk at a time, the views made there
+            parts = [self._probabilities(self.net_, self._resident_images(paths[i:i + resident.PREDICT_CHUNK]),
+                                         self.params["tta"]) for i in range(0, len(paths), resident.PREDICT_CHUNK)]
+            merged, plain = ((np.concatenate([part[k] for part in parts]) if parts else
+                              np.zeros((0, self.ctx.n_classes))) for k in (0, 1))
         else:
             dataset = ImageDataset(paths, None, self.eval_tf_, self.params["bad_images"], False)
-        merged, plain = self._probabilities(self.net_, dataset, self.params["tta"])
+            merged, plain = self._probabilities(self.net_, dataset, self.params["tta"])
         return {"": merged} if len(tta.views(self.params["tta"])) == 1 else {"": merged, "no_tta": plain}
 
     def _probabilities(self, net: nn.Module, dataset, views: str = "none") -> tuple[np.ndarray, np.ndarray]:
@@ -345,7 +360,7 @@ class VisionModel:
         if self.params["workers"] >= 0:
             return self.params["workers"]
         cached = getattr(getattr(dataset, "dataset", dataset), "images", None) is not None
-        return 0 if cached else min(4, self.ctx.n_jobs)
+        return 0 if cached else min(MAX_WORKERS, self.ctx.n_jobs)
 
 
 def classification_loss(model: nn.Module, criterion, device: torch.device, amp: torch.dtype | None,
