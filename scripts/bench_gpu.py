@@ -124,32 +124,26 @@ def reset_peak(device) -> None:
         torch.cuda.reset_peak_memory_stats(device)
 
 
-def bare_classifier(params: dict, n_classes: int, side: int, batch: int, steps: int, device) -> float:
-    """img/s of forward, loss, backward and an SGD step on one batch already on the device (same net, precision and
-    memory format as the recipe)."""
+def timed_steps(loss_of, net, amp, batch: int, steps: int, warm: int, device) -> float:
+    """img/s of ``steps`` training steps (``loss_of()`` under autocast, backward, SGD step; fp16 through a grad
+    scaler) of ``batch`` images each, after ``warm`` untimed ones."""
     import torch
-    import torch.nn.functional as F
 
-    from shared.training import amp_dtype, autocast, memory_format
-    from shared.vision import nets
+    from shared.training import autocast
 
-    fmt, amp = memory_format(device, params["channels_last"]), amp_dtype(device, params["amp"])
-    net = nets.create(params["model"], n_classes, "false", "", params["cifar_stem"], 0.0).to(device, memory_format=fmt)
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.001, momentum=0.9, nesterov=True)
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
-    x = torch.randn(batch, 3, side, side, device=device).contiguous(memory_format=fmt)
-    y = torch.randint(0, n_classes, (batch,), device=device)
 
     def step():
         with autocast(device, amp):
-            loss = F.cross_entropy(net(x), y)
+            loss = loss_of()
         (scaler.scale(loss) if scaler else loss).backward()
         (scaler.step(optimizer) if scaler else optimizer.step())
         if scaler:
             scaler.update()
         optimizer.zero_grad(set_to_none=True)
 
-    for _ in range(3):
+    for _ in range(warm):
         step()
     sync(device)
     t0 = time.time()
@@ -157,6 +151,22 @@ def bare_classifier(params: dict, n_classes: int, side: int, batch: int, steps: 
         step()
     sync(device)
     return batch * steps / (time.time() - t0)
+
+
+def bare_classifier(params: dict, n_classes: int, side: int, batch: int, steps: int, device) -> float:
+    """img/s of forward, loss, backward and a step on one batch already on the device (same net, precision and
+    memory format as the recipe)."""
+    import torch
+    import torch.nn.functional as F
+
+    from shared.training import amp_dtype, memory_format
+    from shared.vision import nets
+
+    fmt, amp = memory_format(device, params["channels_last"]), amp_dtype(device, params["amp"])
+    net = nets.create(params["model"], n_classes, "false", "", params["cifar_stem"], 0.0).to(device, memory_format=fmt)
+    x = torch.randn(batch, 3, side, side, device=device).contiguous(memory_format=fmt)
+    y = torch.randint(0, n_classes, (batch,), device=device)
+    return timed_steps(lambda: F.cross_entropy(net(x), y), net, amp, batch, steps, 3, device)
 
 
 def bare_detector(params: dict, n_classes: int, side: int, height: int, batch: int, steps: int, device) -> float:
@@ -164,35 +174,16 @@ def bare_detector(params: dict, n_classes: int, side: int, height: int, batch: i
     import torch
 
     from shared.detection.model import create
-    from shared.training import amp_dtype, autocast
+    from shared.training import amp_dtype
 
-    amp = amp_dtype(device, params["amp"])
     net = create(params["model"], n_classes, "false", "", params["max_side"], params["proposals"],
                  params["roi_batch"], params["score_threshold"], params["max_detections"]).to(device).train()
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.001, momentum=0.9)
-    scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
     images = [torch.rand(3, height, side, device=device) for _ in range(batch)]
     targets = [{"boxes": torch.tensor([[10.0, 20.0, side / 2, height / 2], [side / 3, height / 3, side - 5, height - 5]],
                                       device=device),
                 "labels": torch.tensor([1, 2], device=device)} for _ in range(batch)]
-
-    def step():
-        with autocast(device, amp):
-            loss = sum(net(images, targets).values())
-        (scaler.scale(loss) if scaler else loss).backward()
-        (scaler.step(optimizer) if scaler else optimizer.step())
-        if scaler:
-            scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-
-    for _ in range(2):
-        step()
-    sync(device)
-    t0 = time.time()
-    for _ in range(steps):
-        step()
-    sync(device)
-    return batch * steps / (time.time() - t0)
+    return timed_steps(lambda: sum(net(images, targets).values()), net, amp_dtype(device, params["amp"]), batch,
+                       steps, 2, device)
 
 
 def engine_fit(model_class, params: dict, X, y, n_classes: int, workdir: Path, device):
@@ -233,21 +224,30 @@ def classifier_row(competition: str, recipe_name: str, n: int, n_test: int, epoc
     X, X_test = pd.DataFrame({"image_path": paths[:n]}), pd.DataFrame({"image_path": paths[n:]})
     from shared.vision.train import VisionModel
 
-    model, history, start, end, busy = engine_fit(VisionModel, params, X, y, classes, root / "work" / recipe_name,
-                                                  device)
+    model, speeds = measure(VisionModel, params, X, y, X_test, classes, root / "work" / recipe_name, device,
+                            lambda m: bare_classifier(m.params, classes, side, m.batch_size_, 5 if quick else 20,
+                                                      device))
+    return {"competition": competition, "recipe": recipe_name, "model": params["model"], "side": side,
+            "data_path": "resident" if getattr(model, "resident_", False) else "loader",
+            "batch": model.batch_size_, **speeds, "tta_views": len(_views(params)),
+            "epochs": recipe.model_params["epochs"]}
+
+
+def measure(model_class, params: dict, X, y, X_test, n_classes: int, workdir: Path, device, bare_of
+            ) -> tuple[object, dict]:
+    """Fit, then predict ``X_test``: (the model, its training and inference img/s, peak GPU memory of the fit, the
+    GPU's busy fraction over the last epoch, and ``bare_of(model)``'s bare-loop img/s beside them)."""
+    model, history, start, end, busy = engine_fit(model_class, params, X, y, n_classes, workdir, device)
     last = history[-1]
     train_peak = peak_gb(device)
     t0 = time.time()
     model.predict(X_test)
     sync(device)
-    infer = n_test / (time.time() - t0)
-    bare = bare_classifier(model.params, classes, side, model.batch_size_, 5 if quick else 20, device)
-    return {"competition": competition, "recipe": recipe_name, "model": params["model"], "side": side,
-            "data_path": "resident" if getattr(model, "resident_", False) else "loader",
-            "batch": model.batch_size_, "train_img_s": last["train_img_s"], "bare_img_s": bare,
-            "vs_bare": last["train_img_s"] / bare, "infer_img_s": infer, "tta_views": len(_views(params)),
-            "peak_gb": train_peak, "busy": busy.fraction(end - last["seconds"], end),
-            "epoch_s_measured": last["seconds"], "epochs": recipe.model_params["epochs"]}
+    infer = len(X_test) / (time.time() - t0)
+    bare = bare_of(model)
+    return model, {"train_img_s": last["train_img_s"], "bare_img_s": bare, "vs_bare": last["train_img_s"] / bare,
+                   "infer_img_s": infer, "peak_gb": train_peak, "busy": busy.fraction(end - last["seconds"], end),
+                   "epoch_s_measured": last["seconds"]}
 
 
 def _views(params: dict) -> list:
@@ -280,21 +280,12 @@ def detector_row(recipe_name: str, n: int, n_test: int, epochs: int, root: Path,
     y = np.empty(n, dtype=object)
     y[:] = targets
     X, X_test = pd.DataFrame({"image_path": paths[:n]}), pd.DataFrame({"image_path": paths[n:]})
-    model, history, start, end, busy = engine_fit(DetectionModel, params, X, y, 5, root / "work" / recipe_name,
-                                                  device)
-    last = history[-1]
-    train_peak = peak_gb(device)
-    t0 = time.time()
-    model.predict(X_test)
-    sync(device)
-    infer = n_test / (time.time() - t0)
-    bare = bare_detector(model.params, 5, side, height, params["batch_size"], 2 if quick else 10, device)
+    _, speeds = measure(DetectionModel, params, X, y, X_test, 5, root / "work" / recipe_name, device,
+                        lambda m: bare_detector(m.params, 5, side, height, params["batch_size"], 2 if quick else 10,
+                                                device))
     return {"competition": "cowboy_outfits", "recipe": recipe_name, "model": params["model"], "side": side,
-            "data_path": "loader", "batch": params["batch_size"], "train_img_s": last["train_img_s"],
-            "bare_img_s": bare, "vs_bare": last["train_img_s"] / bare, "infer_img_s": infer,
-            "tta_views": 2 if params["tta"] == "hflip" else 1, "peak_gb": train_peak,
-            "busy": busy.fraction(end - last["seconds"], end), "epoch_s_measured": last["seconds"],
-            "epochs": recipe.model_params["epochs"]}
+            "data_path": "loader", "batch": params["batch_size"], **speeds,
+            "tta_views": 2 if params["tta"] == "hflip" else 1, "epochs": recipe.model_params["epochs"]}
 
 
 def projected_hours(row: dict) -> float:
