@@ -324,3 +324,17 @@ def test_the_device_benchmark_runs_every_step_and_writes_its_table(tmp_path):
     assert "| cifar10 | fast | airbench | 32 | resident |" in table and "airbench94: 0.332 s per epoch" in table
     rc, _, err = run_script("bench_gpu", "--only", "cifar10:slow", "--out", tmp_path)
     assert rc != 0 and "--only 'cifar10:slow': choose from cifar10:fast" in err
+
+
+def test_automatic_workers_fit_the_shared_memory_their_batches_pass_through(tmp_path):
+    """A container's small /dev/shm kills data-loader workers with a bus error: automatic workers are as many as it
+    holds (each keeps PREFETCH batches there), at most the number wanted; no such mount: the number wanted."""
+    import shutil
+
+    from shared.vision.data import PREFETCH, affordable_workers
+
+    free = shutil.disk_usage(tmp_path).free
+    assert affordable_workers(8, 1024, str(tmp_path)) == 8
+    assert affordable_workers(8, free / (2 * PREFETCH) / 3, str(tmp_path)) == 3
+    assert affordable_workers(8, free, str(tmp_path)) == 0
+    assert affordable_workers(5, 1e30, str(tmp_path / "no-such-mount")) == 5

@@ -33,7 +33,7 @@ from shared.config import (
 from shared.detection.boxes import MAX_DETECTIONS, pad, wbf_merge
 from shared.errors import UserError
 from shared.training import OPTIMIZER_RANGES, Trainer, amp_dtype, autocast, keep_checkpoints
-from shared.vision.data import MAX_WORKERS, PREFETCH, augment_seed
+from shared.vision.data import MAX_WORKERS, PREFETCH, affordable_workers, augment_seed
 from shared.vision.images import BAD_IMAGE_POLICIES, load_rgb
 from shared.vision.nets import no_weights, pretrained_mode, weights_file
 
@@ -324,7 +324,10 @@ class DetectionModel:
         a CPU, whose cores train."""
         if self.params["workers"] >= 0:
             return self.params["workers"]
-        return min(MAX_WORKERS, self.ctx.n_jobs) if self.device_.type == "cuda" else 0
+        if self.device_.type != "cuda":
+            return 0
+        batch_bytes = self.params["batch_size"] * 3 * 1024 ** 2 * 4  # float32 images up to 1024 px a side
+        return affordable_workers(min(MAX_WORKERS, self.ctx.n_jobs), batch_bytes)
 
     def _rows(self, out: dict) -> np.ndarray:
         boxes = out["boxes"].float().cpu().numpy()

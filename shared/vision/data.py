@@ -83,13 +83,27 @@ def persistent_loader(dataset: Dataset, batch_size: int, shuffle: bool, workers:
     """One DataLoader for every epoch of a fit: ``workers`` processes started once and kept (persistent), each with
     batches prefetched, pinned memory on CUDA; ``EpochBatches.set_epoch`` picks each epoch's order."""
     batches = EpochBatches(len(dataset), batch_size, shuffle, seed, drop_last)
+    # Its own generator for the worker base seed it draws: the global torch stream (seeded per epoch) stays untouched.
     return DataLoader(dataset, batch_sampler=batches, num_workers=workers, persistent_workers=workers > 0,
-                      prefetch_factor=PREFETCH if workers > 0 else None,
+                      prefetch_factor=PREFETCH if workers > 0 else None, generator=torch.Generator(),
                       pin_memory=torch.cuda.is_available()), batches
 
 
 PREFETCH = 4  # batches each worker prepares ahead
 MAX_WORKERS = 8  # data-loader processes at most when their number is automatic (one per core up to this)
+
+
+def affordable_workers(wanted: int, batch_bytes: float, shm: str = "/dev/shm") -> int:
+    """Of ``wanted`` automatic data-loader workers, as many as the shared memory their prefetched batches pass through
+    holds with room to spare (a container's small /dev/shm kills workers with a bus error): each keeps ``PREFETCH``
+    batches of ``batch_bytes`` there."""
+    import shutil
+
+    try:
+        free = shutil.disk_usage(shm).free
+    except OSError:  # no such mount (not Linux): the platform's own mechanism, no limit known
+        return wanted
+    return max(0, min(wanted, int(free // (2 * PREFETCH * max(batch_bytes, 1)))))
 
 
 def loader(dataset: Dataset, batch_size: int, shuffle: bool, workers: int, seed: int, epoch: int = 0,

@@ -33,7 +33,14 @@ from shared.training import (
 )
 from shared.vision import nets, resident, tta
 from shared.vision.augment import PRESETS, pipelines
-from shared.vision.data import MAX_WORKERS, ImageDataset, loader, persistent_loader, should_cache
+from shared.vision.data import (
+    MAX_WORKERS,
+    ImageDataset,
+    affordable_workers,
+    loader,
+    persistent_loader,
+    should_cache,
+)
 from shared.vision.images import BAD_IMAGE_POLICIES, load_rgb
 
 PATH_COL = "image_path"
@@ -360,7 +367,10 @@ class VisionModel:
         if self.params["workers"] >= 0:
             return self.params["workers"]
         cached = getattr(getattr(dataset, "dataset", dataset), "images", None) is not None
-        return 0 if cached else min(MAX_WORKERS, self.ctx.n_jobs)
+        if cached:
+            return 0
+        batch_bytes = self.params["batch_size"] * 2 * 3 * self.img_size_ ** 2 * 4  # float32, prediction's batch
+        return affordable_workers(min(MAX_WORKERS, self.ctx.n_jobs), batch_bytes)
 
 
 def classification_loss(model: nn.Module, criterion, device: torch.device, amp: torch.dtype | None,
