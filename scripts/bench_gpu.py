@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import threading
 import time
 import traceback
@@ -451,8 +452,8 @@ def bench(argv=None) -> None:
     print(text)
     print(out)
     if failed:
-        raise SystemExit(1)
+        raise UserError(f"{len(failed)} case(s) failed, the others are in {out / 'bench_gpu.md'}: {failed[0]}")
 
 
 if __name__ == "__main__":
-    main(bench)
+    sys.exit(main(bench))
