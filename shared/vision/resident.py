@@ -44,10 +44,11 @@ class ResidentImages:
         self.device, self.pad = torch.device(device), int(pad)
         self.n, self.height, self.width = len(images), images.shape[1], images.shape[2]
         chw = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
-        if self.pad:  # reflect (the edge pixel not repeated: OpenCV's BORDER_REFLECT_101, as the loader's preset)
+        if self.pad and self.n:  # reflect (the edge pixel not repeated: OpenCV's BORDER_REFLECT_101, as the loader's)
             chw = torch.cat([F.pad(chw[i:i + PAD_CHUNK].float(), (self.pad,) * 4, mode="reflect").to(torch.uint8)
-                             for i in range(0, max(self.n, 1), PAD_CHUNK)]) if self.n else \
-                torch.zeros((0, 3, self.height + 2 * self.pad, self.width + 2 * self.pad), dtype=torch.uint8)
+                             for i in range(0, self.n, PAD_CHUNK)])
+        elif self.pad:
+            chw = torch.zeros((0, 3, self.height + 2 * self.pad, self.width + 2 * self.pad), dtype=torch.uint8)
         self.images = chw.contiguous().to(self.device)
         self.labels = None if labels is None else torch.as_tensor(np.asarray(labels, dtype=np.int64)).to(self.device)
         self.shift = (torch.tensor(mean, dtype=torch.float32) * 255).view(1, 3, 1, 1).to(self.device)
@@ -55,10 +56,6 @@ class ResidentImages:
 
     def __len__(self) -> int:
         return self.n
-
-    @property
-    def nbytes(self) -> int:
-        return self.images.numel()
 
     def subset(self, indices) -> ResidentImages:
         """The images (and labels) at ``indices``, sharing this set's device and normalisation."""
@@ -77,12 +74,12 @@ class ResidentImages:
         p = self.pad
         return self.images[idx, :, p:p + self.height, p:p + self.width]
 
-    def train_epoch(self, batch: int, seed: int, epoch: int, *, translate: bool = True, flip: bool = True,
+    def train_epoch(self, batch: int, seed: int, epoch: int, *, flip: bool = True,
                     cutout: int = 0, drop_last: bool = True, memory_format=torch.contiguous_format,
                     rank: int = 0, world: int = 1) -> TrainEpoch:
         """One epoch's training batches ((images, labels) on the device), in an order and with augmentations drawn
         from (seed, epoch). Under torchrun each of the ``world`` ranks takes every world-th image of the order."""
-        return TrainEpoch(self, batch, epoch_seed(seed, epoch), translate, flip, cutout, drop_last, memory_format,
+        return TrainEpoch(self, batch, epoch_seed(seed, epoch), flip, cutout, drop_last, memory_format,
                           rank, world)
 
     def eval_batches(self, batch: int, memory_format=torch.contiguous_format):
@@ -95,10 +92,10 @@ class ResidentImages:
 class TrainEpoch:
     """An epoch of augmented batches from a ``ResidentImages``; ``len()`` is its batch count (as a DataLoader's)."""
 
-    def __init__(self, data: ResidentImages, batch: int, seed: int, translate: bool, flip: bool, cutout: int,
+    def __init__(self, data: ResidentImages, batch: int, seed: int, flip: bool, cutout: int,
                  drop_last: bool, memory_format, rank: int, world: int):
         self.data, self.batch, self.seed = data, int(batch), seed
-        self.translate, self.flip, self.cutout = translate and data.pad > 0, flip, int(cutout)
+        self.translate, self.flip, self.cutout = data.pad > 0, flip, int(cutout)  # the padding is the translation
         self.drop_last, self.memory_format, self.rank, self.world = drop_last, memory_format, rank, world
         self.per_rank = data.n // world if world > 1 else data.n
 
