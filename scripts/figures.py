@@ -1,0 +1,92 @@
+#!/usr/bin/env python
+"""The guard of refactors: every competition's recipes and every tabular zoo member, run on small demos, give the
+figures recorded in ``tests/figures.json`` (CV, local holdout, the submission's SHA-256). Moving code must not
+move a figure; a change that means to (a new feature, a new default) records them again and says so.
+
+    python scripts/figures.py record            # run every case, write tests/figures.json
+    python scripts/figures.py check [--only K]  # run the cases again, compare (exit 1 on any difference)
+
+Image and detection cases run short (one thread, two folds, a few updates): equal at the same seed and threads
+is what they promise. Takes about 10 minutes on 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURES = ROOT / "tests" / "figures.json"
+SHORT_IMAGES = ["--folds", "2", "--threads", "1", "--set", "epochs=1", "--set", "min_updates=8"]
+ZOO_REGRESSION = ["gbm", "linear", "catboost", "xgboost", "extra_trees", "rf", "knn", "mlp", "svr"]
+ZOO_BINARY = ["gbm", "linear", "catboost", "xgboost", "extra_trees", "knn", "mlp"]
+
+# name -> (demo competition, demo size, run.py arguments after the data folder)
+CASES = {
+    **{f"house_prices/{r}": ("house_prices", "small", ["house_prices", "--recipe", r])
+       for r in ("baseline", "linear", "gbm", "gbm_plain", "catboost", "svr", "mlp")},
+    "california_house_prices/default": ("california_house_prices", "tiny", ["california_house_prices"]),
+    "contraception/default": ("contraception", "tiny", ["contraception"]),
+    **{f"tabular-regression/{r}": ("california_house_prices", "tiny",
+                                   ["tabular", "--target", "Sold Price", "--id", "Id", "--metric", "rmsle",
+                                    "--recipe", r]) for r in ZOO_REGRESSION},
+    **{f"tabular-binary/{r}": ("contraception", "tiny",
+                               ["tabular", "--target", "use", "--id", "id", "--metric", "auc", "--recipe", r])
+       for r in ZOO_BINARY},
+    **{f"cifar10/{r}": ("cifar10", "tiny", ["cifar10", "--recipe", r, *SHORT_IMAGES]) for r in ("fast", "baseline")},
+    **{f"classify_leaves/{r}": ("classify_leaves", "tiny", ["classify_leaves", "--recipe", r, *SHORT_IMAGES])
+       for r in ("timm", "baseline")},
+    "cowboy_outfits/mobile": ("cowboy_outfits", "tiny", ["cowboy_outfits", "--recipe", "mobile", *SHORT_IMAGES]),
+}
+
+
+def run_case(name: str, work: Path) -> dict:
+    """Build the case's demo (once per competition and size) and run it; its CV, holdout and submission hash."""
+    competition, size, args = CASES[name]
+    data = work / f"{competition}-{size}"
+    if not data.is_dir():
+        subprocess.run([sys.executable, "scripts/make_demo.py", competition, "--size", size, "--out", str(data)],
+                       cwd=ROOT, check=True, capture_output=True)
+    out = work / "runs" / name.replace("/", "-")
+    done = subprocess.run([sys.executable, "scripts/run.py", args[0], "--data", str(data), "--out", str(out),
+                           *args[1:]], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONHASHSEED": "0"})
+    if done.returncode != 0:
+        raise SystemExit(f"{name}: run failed:\n{done.stderr[-2000:]}")
+    run_dir = Path(done.stdout.strip().splitlines()[-1])
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    submission = next(run_dir / f for f in ("submission.csv", "submission.zip") if (run_dir / f).is_file())
+    return {"cv": metrics.get("cv"), "holdout": metrics.get("holdout"),
+            "submission_sha256": hashlib.sha256(submission.read_bytes()).hexdigest()}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", choices=["record", "check"])
+    p.add_argument("--only", help="the cases whose name contains this text")
+    args = p.parse_args()
+    names = [n for n in CASES if args.only is None or args.only in n]
+    recorded = json.loads(FIGURES.read_text()) if FIGURES.is_file() else {}
+    seen, differ = {}, []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            seen[name] = run_case(name, Path(tmp))
+            same = recorded.get(name) == seen[name]
+            differ += [] if same or args.action == "record" else [name]
+            print(f"{name}: {seen[name]}" + ("" if args.action == "record" or same else
+                                             f"  DIFFERS from {recorded.get(name)}"), flush=True)
+    if args.action == "record":
+        FIGURES.write_text(json.dumps({**recorded, **seen}, indent=1, sort_keys=True) + "\n")
+        print(f"wrote {FIGURES}")
+        return 0
+    print(f"{len(names) - len(differ)} passed, {len(differ)} failed")
+    return 1 if differ else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
