@@ -22,7 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ROOT / "tests" / "figures.json"
-SHORT_IMAGES = ["--folds", "2", "--threads", "1", "--set", "epochs=1", "--set", "min_updates=8"]
+SHORT = ["--folds", "2", "--threads", "1", "--set", "epochs=1"]
+SHORT_IMAGES = [*SHORT, "--set", "min_updates=8"]
 ZOO_REGRESSION = ["gbm", "linear", "catboost", "xgboost", "extra_trees", "rf", "knn", "mlp", "svr"]
 ZOO_BINARY = ["gbm", "linear", "catboost", "xgboost", "extra_trees", "knn", "mlp"]
 
@@ -41,7 +42,7 @@ CASES = {
     **{f"cifar10/{r}": ("cifar10", "tiny", ["cifar10", "--recipe", r, *SHORT_IMAGES]) for r in ("fast", "baseline")},
     **{f"classify_leaves/{r}": ("classify_leaves", "tiny", ["classify_leaves", "--recipe", r, *SHORT_IMAGES])
        for r in ("timm", "baseline")},
-    "cowboy_outfits/mobile": ("cowboy_outfits", "tiny", ["cowboy_outfits", "--recipe", "mobile", *SHORT_IMAGES]),
+    "cowboy_outfits/mobile": ("cowboy_outfits", "tiny", ["cowboy_outfits", "--recipe", "mobile", *SHORT]),
 }
 
 
