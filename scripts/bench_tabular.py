@@ -8,9 +8,9 @@ time on this machine; a markdown table and a PNG in runs/<competition>/bench-<ti
         [--automl medium_quality:60,best_quality:300]
     python scripts/bench_tabular.py california_house_prices --generic --size small --automl medium_quality:60
         # --generic: treat the demo as a never-seen CSV competition (run.py tabular, inferred column types)
-    python scripts/bench_tabular.py --suite [--datasets ames,leaves] [--readme README.md]
+    python scripts/bench_tabular.py --suite [--datasets ames,leaves] [--readme docs/tabular.md]
         # the public suite (shared.tabular.suite): the generic path's default against AutoGluon on each data set's
-        # fixed split; --readme rewrites the table between the suite markers of README.md
+        # fixed split; --readme rewrites the table between the suite markers of docs/tabular.md
 """
 from __future__ import annotations
 
@@ -159,7 +159,8 @@ def bench(argv=None) -> None:
     p.add_argument("--test-share", type=float, default=0.25,
                    help="--suite: the share of each data set held out as its test set (default 0.25)")
     p.add_argument("--reuse", type=Path, help="--suite: continue the suite folder of an interrupted benchmark")
-    p.add_argument("--readme", type=Path, help="--suite: write the table into this README's suite block")
+    p.add_argument("--readme", type=Path,
+                   help="--suite: write the table into this file's suite block (docs/tabular.md)")
     p.add_argument("--generic", action="store_true", help="use the generic path (run.py tabular) on the demo files")
     p.add_argument("--size", help="demo size (default: full for house_prices, the competition's default otherwise)")
     p.add_argument("--seeds", help="demo split seeds (default: the demo's own seed, then 1 and 2)")

@@ -39,7 +39,8 @@ def compare(argv=None) -> None:
                    help="tabulate these finished run folders instead of running recipes")
     p.add_argument("--from", dest="roots", action="append", type=Path, default=[], metavar="DIR",
                    help="tabulate every finished run of the competition under DIR (repeatable)")
-    p.add_argument("--readme", action="store_true", help="also write the table into README.md's results block")
+    p.add_argument("--readme", action="store_true",
+                   help="also write the table into the results block of competitions/<competition>/README.md")
     add_parallel_args(p, "recipes")
     args = p.parse_args(argv)
     name, out_dir, header, text = leaderboard(args) if args.runs or args.roots else run_recipes(args)
@@ -47,7 +48,7 @@ def compare(argv=None) -> None:
     if args.readme:
         from shared.compare import update_readme
 
-        readme = REPO_ROOT / "README.md"
+        readme = REPO_ROOT / "competitions" / name / "README.md"
         if not readme.is_file():
             raise UserError(f"{readme} not found.")
         update_readme(readme, name, header + "\n\n" + text)

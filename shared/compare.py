@@ -94,7 +94,7 @@ def write_report(out_dir: Path, runs: list[Run], header: str = "") -> str:
 
 
 def update_readme(readme: Path, key: str, text: str) -> None:
-    """Replace the block between ``<!-- results:KEY -->`` and ``<!-- /results:KEY -->`` in README.md."""
+    """Replace the block between ``<!-- results:KEY -->`` and ``<!-- /results:KEY -->`` in ``readme``."""
     content = readme.read_text(encoding="utf-8")
     pattern = re.compile(rf"(<!-- results:{re.escape(key)} -->\n).*?(<!-- /results:{re.escape(key)} -->)", re.S)
     if not pattern.search(content):
