@@ -1,17 +1,10 @@
-"""CIFAR-10's pipeline: the parts of training a Kaggler changes, as code. Edit here; nothing outside this folder
-moves. The recipes in ``__init__.py`` set the numbers (learning rate, epochs, ...); this file sets the parts:
+"""CIFAR-10's pipeline, as code to edit in place: the net, the loss, the augmentations and TTA views that its
+recipes (``__init__.py``, the numbers: learning rate, epochs, ...) train with. ``shared.vision.train.VisionParts``
+says what each part receives; docs/templates.md shows a hand-written net added as a recipe.
 
-- ``net``: the network, built once per fold (``p`` holds the recipe's resolved settings, e.g. ``p["model"]``);
-- ``loss``: the criterion, called on (logits, targets); targets are class indices, or class probabilities
-  under Mixup/CutMix;
-- ``AUGMENTATIONS``: the training augmentations by name (``--set augment=NAME`` picks one); each is
-  (transforms of a side, normalisation mean, std), albumentations on uint8 HWC images;
-- ``TTA_VIEWS``: extra test-time views by name (functions of an NCHW batch), usable in ``--set tta=...`` beside
-  the library's (hflip, vflip, rot90, ..., scale<f>, fivecrop).
-
-An epoch (``shared.training.Stepper.epoch``): for each batch, Mixup/CutMix when on, ``loss(net(images),
-targets)`` under autocast, backward, optimizer step, schedule step, EMA update; after the epoch the validation
-images are scored with the raw and the EMA weights (``shared.vision.train.VisionModel.fit`` composes it).
+Training a fold (``VisionModel.fit`` on ``shared.training``): 32-px images resident on the device, flipped and
+translated per batch; each step ``loss(net(images), targets)`` under autocast, backward, SGD/AdamW step, schedule
+and EMA update; the held-out images scored after each epoch with the raw and EMA weights; flip TTA at the end.
 """
 from __future__ import annotations
 
@@ -28,7 +21,8 @@ def net(p: dict, n_classes: int) -> nn.Module:
 
 
 def loss(p: dict, n_classes: int) -> nn.Module:
-    """Cross-entropy with the recipe's label smoothing (soft-target under Mixup/CutMix)."""
+    """Cross-entropy, label smoothing 0.2 in ``fast`` as airbench (targets are mixed probabilities under the
+    ``timm`` recipe's Mixup/CutMix)."""
     return default_loss(p, n_classes)
 
 

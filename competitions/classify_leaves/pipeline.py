@@ -1,18 +1,10 @@
-"""Classify Leaves' pipeline: the parts of training a Kaggler changes, as code. Edit here; nothing outside this
-folder moves. The recipes in ``__init__.py`` set the numbers (learning rate, epochs, ...); this file sets the parts:
+"""Classify Leaves' pipeline, as code to edit in place: the parts its recipes (``__init__.py``: the settings) train
+with. See ``shared.vision.train.VisionParts`` for what each part receives, and docs/templates.md for a focal loss.
 
-- ``net``: the network, built once per fold (``p`` holds the recipe's resolved settings, e.g. ``p["model"]``,
-  ``p["pretrained"]``, ``p["weights"]``);
-- ``loss``: the criterion, called on (logits, targets); targets are class indices, or class probabilities
-  under Mixup/CutMix;
-- ``AUGMENTATIONS``: the training augmentations by name (``--set augment=NAME`` picks one); each is
-  (transforms of a side, normalisation mean, std), albumentations on uint8 HWC images;
-- ``TTA_VIEWS``: extra test-time views by name (functions of an NCHW batch), usable in ``--set tta=...`` beside
-  the library's (hflip, vflip, rot90, ..., scale<f>, fivecrop).
-
-An epoch (``shared.training.Stepper.epoch``): for each batch, Mixup/CutMix when on, ``loss(net(images),
-targets)`` under autocast, backward, optimizer step, schedule step, EMA update; after the epoch the validation
-images are scored with the raw and the EMA weights (``shared.vision.train.VisionModel.fit`` composes it).
+- ``net``: ResNet-50-D (``timm``) or ResNet-18 (``baseline``), pretrained where weights can be had;
+- ``loss``: what the logits are scored by; targets are species indices, or probabilities under Mixup/CutMix;
+- ``AUGMENTATIONS``: ``leaves`` below (any orientation: a leaf has no up), or the library's ``flip``, ...;
+- ``TTA_VIEWS``: views of one's own, beside the library's hflip, vflip, rot90 the ``timm`` recipe averages.
 """
 from __future__ import annotations
 
