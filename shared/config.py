@@ -9,7 +9,7 @@ check), ``Items`` (a list whose items each satisfy one declaration) and ``Either
 and overrides alike, before any work starts.
 
 Each declaration also carries ``doc``, the one line that says what the setting is (``COUNT.with_doc("passes over
-the training rows")``, or ``Choice(..., doc="...")``): ``run.py COMPETITION --list`` and docs/settings.md
+the training rows")``, or ``Choice(..., doc="...")``): ``run.py COMPETITION --list``
 (``shared.settings``) read it, so the text lives beside the default and the range, where a comment would."""
 from __future__ import annotations
 

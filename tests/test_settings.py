@@ -1,12 +1,11 @@
 """Discoverable settings: ``run.py COMPETITION --list`` (every recipe's settings with default, range and meaning),
-"did you mean" for a mistyped competition, recipe, --set key or choice, and docs/settings.md generated from the
-same declarations (and current)."""
+"did you mean" for a mistyped competition, recipe, --set key or choice."""
 from __future__ import annotations
 
 import re
 
 import pytest
-from conftest import ROOT, assert_user_error, run_cli
+from conftest import assert_user_error, run_cli
 
 import competitions
 from shared import settings
@@ -209,54 +208,3 @@ def test_run_with_a_mistyped_choice_is_one_error_line(tmp_path):
     line = assert_user_error(*run_cli("run", "house_prices", "--data", tmp_path, "--recipe", "linear",
                                       "--set", "kind=elasticnett", "--out", tmp_path / "runs")[::2])
     assert "did you mean 'elasticnet'?" in line
-
-
-# --- docs/settings.md ---------------------------------------------------------------------------------------------
-def _script():
-    """The script's module (``run_cli`` loads it once)."""
-    import sys
-
-    run_cli("settings_reference", "--check", "--file", ROOT / "docs" / "settings.md")
-    return sys.modules["script_settings_reference"]
-
-
-def test_the_committed_settings_reference_is_the_generated_one():
-    committed = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
-    assert committed == _script().markdown(), "docs/settings.md is stale: run python scripts/settings_reference.py"
-    rc, out, err = run_cli("settings_reference", "--check")
-    assert rc == 0, err
-
-
-def test_the_reference_has_every_setting_of_every_recipe_once_per_model():
-    text = _script().markdown()
-    for name, recipes in _sources():
-        for recipe in recipes.values():
-            model = recipe.model if recipe.driver is None else recipe.driver.func  # auto: the driver of its runs
-            section = text.split(f"## `{model.__module__}.{model.__qualname__}`\n", 1)[1].split("\n## ", 1)[0]
-            header = next(line for line in section.splitlines() if line.startswith("| setting |"))
-            column = header.split(" | ").index(f"{name} `{recipe.name}`")
-            for key, default in {**recipe.feature_params, **recipe.model_params}.items():
-                rows = [line for line in section.splitlines() if line.startswith(f"| `{key}` |")]
-                assert len(rows) == 1, (name, recipe.name, key)
-                cells = rows[0].split(" | ")
-                assert cells[column] == f"`{settings.shown(default)}`".replace("|", "\\|"), (name, recipe.name, key)
-    for key in RUN_SETTINGS:
-        assert f"| `{key}` |" in text
-    assert "AutoGluon's presets" in text and "`keep_models`" in text
-
-
-def test_the_reference_script_writes_checks_and_refuses_a_file_it_did_not_write(tmp_path):
-    target = tmp_path / "docs" / "settings.md"
-    rc, out, err = run_cli("settings_reference", "--file", target)
-    assert rc == 0, err
-    assert out.strip().splitlines()[-1] == str(target)
-    assert target.read_text(encoding="utf-8") == _script().markdown()
-    assert run_cli("settings_reference", "--file", target, "--check")[0] == 0
-    target.write_text(target.read_text(encoding="utf-8") + "edited\n", encoding="utf-8")
-    line = assert_user_error(*run_cli("settings_reference", "--file", target, "--check")[::2])
-    assert "is not current" in line
-    assert run_cli("settings_reference", "--file", target)[0] == 0  # an earlier reference is rewritten
-    notes = tmp_path / "notes.md"
-    notes.write_text("my notes\n", encoding="utf-8")
-    line = assert_user_error(*run_cli("settings_reference", "--file", notes)[::2])
-    assert "is not a settings reference" in line and notes.read_text(encoding="utf-8") == "my notes\n"

@@ -335,6 +335,7 @@ def test_automatic_workers_fit_the_shared_memory_their_batches_pass_through(tmp_
 
     free = shutil.disk_usage(tmp_path).free
     assert affordable_workers(8, 1024, str(tmp_path)) == 8
-    assert affordable_workers(8, free / (2 * PREFETCH) / 3, str(tmp_path)) == 3
+    # 3.5 batches' room, not 3: the disk's free space may shrink a little between the two readings (other writers)
+    assert affordable_workers(8, free / (2 * PREFETCH) / 3.5, str(tmp_path)) == 3
     assert affordable_workers(8, free, str(tmp_path)) == 0
     assert affordable_workers(5, 1e30, str(tmp_path / "no-such-mount")) == 5

@@ -8,8 +8,9 @@ from __future__ import annotations
 import pandas as pd
 
 from competitions.cifar10 import demo
+from competitions.cifar10.pipeline import PARTS
 from shared.spec import CompetitionSpec, Recipe
-from shared.vision.train import VISION_PARAMS, VISION_RANGES, VisionModel, image_features
+from shared.vision.train import VISION_PARAMS, image_features
 
 
 def image_file(frame: pd.DataFrame, split: str) -> pd.Series:
@@ -19,7 +20,7 @@ def image_file(frame: pd.DataFrame, split: str) -> pd.Series:
 RECIPES = {
     "baseline": Recipe(
         "baseline", "the D2L course's ResNet-18 (CIFAR stem), resize-40 random crops + flips, SGD, step decay",
-        image_features, VisionModel,
+        image_features, PARTS.model,
         model_params={**VISION_PARAMS,
                       "model": "resnet18", "cifar_stem": True, "augment": "d2l_cifar", "img_size": 32,
                       "opt": "momentum",  # SGD with momentum 0.9, as taught
@@ -29,11 +30,11 @@ RECIPES = {
                       "decay_rate": 0.9,
                       "epochs": 20, "batch_size": 128,
                       "min_steps_per_epoch": 20, "min_updates": 500},  # small samples only (the demo)
-        ranges=VISION_RANGES,
+        ranges=PARTS.ranges(),
     ),
     "fast": Recipe(
         "fast", "airbench-style: small conv net, flip + 2 px translations, label smoothing 0.2, EMA, flip TTA",
-        image_features, VisionModel,
+        image_features, PARTS.model,
         model_params={**VISION_PARAMS,
                       "model": "airbench", "augment": "flip_translate", "img_size": 32,
                       "opt": "sgd",  # Nesterov SGD (timm's "sgd")
@@ -41,18 +42,18 @@ RECIPES = {
                       "label_smoothing": 0.2, "ema": True, "ema_decay": 0.99, "tta": "flip",
                       "epochs": 10, "batch_size": 512, "min_steps_per_epoch": 20,
                       "min_updates": 500},
-        ranges=VISION_RANGES,
+        ranges=PARTS.ranges(),
     ),
     "timm": Recipe(
         "timm", "any timm backbone (--set model=NAME), natural-image augmentation, Mixup/CutMix, AdamW, EMA",
-        image_features, VisionModel,
+        image_features, PARTS.model,
         model_params={**VISION_PARAMS,
                       "model": "resnet18", "cifar_stem": True, "augment": "flip_translate", "img_size": 32,
                       "opt": "adamw", "lr": 2e-3, "weight_decay": 0.05, "sched": "cosine", "warmup_epochs": 1,
                       "mixup": 0.2, "cutmix": 1.0, "label_smoothing": 0.1, "ema": True, "ema_decay": 0.998,
                       "tta": "flip", "epochs": 15, "batch_size": 128,
                       "min_steps_per_epoch": 20, "min_updates": 500},  # small samples only (the demo)
-        ranges=VISION_RANGES,
+        ranges=PARTS.ranges(),
     ),
 }
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import pandas as pd
 
 from competitions.classify_leaves import automl, demo
+from competitions.classify_leaves.pipeline import PARTS
 from shared.spec import CompetitionSpec, Recipe
-from shared.vision.train import VISION_PARAMS, VISION_RANGES, VisionModel, image_features
+from shared.vision.train import VISION_PARAMS, image_features
 
 
 def image_file(frame: pd.DataFrame, split: str) -> pd.Series:
@@ -20,25 +21,25 @@ def image_file(frame: pd.DataFrame, split: str) -> pd.Series:
 RECIPES = {
     "baseline": Recipe(
         "baseline", "the course's ResNet-18 from scratch: resize and horizontal flips, SGD with momentum, step decay",
-        image_features, VisionModel,
+        image_features, PARTS.model,
         model_params={**VISION_PARAMS,
                       "model": "resnet18", "pretrained": False, "img_size": 0, "augment": "flip",
                       "opt": "momentum", "lr": 0.05, "weight_decay": 5e-4, "sched": "step", "decay_epochs": 4,
                       "decay_rate": 0.8, "epochs": 20, "batch_size": 128,
                       "min_steps_per_epoch": 20, "min_updates": 500},  # small samples only (the demo)
-        ranges=VISION_RANGES,
+        ranges=PARTS.ranges(),
     ),
     "timm": Recipe(
         "timm", "a timm backbone (ResNet-50-D; pretrained where weights can be had), leaf augmentation (flips, "
         "quarter turns, rotation, scale, mild colour), CutMix/Mixup, AdamW + cosine, EMA, flip and rotation TTA",
-        image_features, VisionModel,
+        image_features, PARTS.model,
         model_params={**VISION_PARAMS,
                       "model": "resnet50d", "pretrained": "auto", "img_size": 0, "augment": "leaves",
                       "opt": "adamw", "lr": 1e-3, "weight_decay": 0.05, "sched": "cosine", "warmup_epochs": 1,
                       "mixup": 0.2, "cutmix": 1.0, "label_smoothing": 0.1, "ema": True, "ema_decay": 0.998,
                       "tta": "hflip,vflip,rot90", "epochs": 15, "batch_size": 64,
                       "min_steps_per_epoch": 20, "min_updates": 500},  # small samples only (the demo)
-        ranges=VISION_RANGES,
+        ranges=PARTS.ranges(),
     ),
     "automl": Recipe(
         "automl", "AutoGluon MultiModalPredictor (an optional extra: requirements-automm.txt, its own environment)",

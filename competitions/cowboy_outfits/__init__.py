@@ -9,35 +9,36 @@ inside ``submission.zip``.
 from __future__ import annotations
 
 from competitions.cowboy_outfits import demo
-from shared.detection.model import DETECTION_PARAMS, DETECTION_RANGES, DetectionModel
+from competitions.cowboy_outfits.pipeline import PARTS
+from shared.detection.model import DETECTION_PARAMS
 from shared.detection.task import DetectionSpec, detection_features
 from shared.spec import Recipe
 
 RECIPES = {
     "baseline": Recipe(
         "baseline", "the competition's sample-program style Faster R-CNN: ResNet-50-FPN v2, flips only, SGD, no TTA",
-        detection_features, DetectionModel,
+        detection_features, PARTS.model,
         model_params={**DETECTION_PARAMS, "model": "fasterrcnn_resnet50_fpn_v2", "pretrained": "auto",
                       "augment": "flip", "max_side": 800, "epochs": 12, "batch_size": 4, "lr": 0.01},
-        ranges=DETECTION_RANGES,
+        ranges=PARTS.ranges(),
     ),
     "strong": Recipe(
         "strong", "Faster R-CNN ResNet-50-FPN v2 with scale/colour augmentation, repeat-factor sampling for the "
         "rare belt, EMA, flip TTA merged by Weighted Boxes Fusion",
-        detection_features, DetectionModel,
+        detection_features, PARTS.model,
         model_params={**DETECTION_PARAMS, "model": "fasterrcnn_resnet50_fpn_v2", "pretrained": "auto",
                       "augment": "flip_scale", "max_side": 800, "epochs": 16, "batch_size": 4, "lr": 0.01,
                       "repeat_threshold": 0.1, "ema": True, "tta": "hflip"},
-        ranges=DETECTION_RANGES,
+        ranges=PARTS.ranges(),
     ),
     "mobile": Recipe(
         "mobile", "the strong recipe's augmentation, repeat-factor sampling and flip TTA on Faster R-CNN "
         "MobileNetV3-Large-FPN at 320 px, without EMA: minutes on a CPU",
-        detection_features, DetectionModel,
+        detection_features, PARTS.model,
         model_params={**DETECTION_PARAMS, "model": "fasterrcnn_mobilenet_v3_large_fpn", "pretrained": "auto",
                       "augment": "flip_scale", "max_side": 320, "epochs": 12, "batch_size": 4, "lr": 0.02,
                       "proposals": 300, "roi_batch": 64, "repeat_threshold": 0.1, "tta": "hflip"},
-        ranges=DETECTION_RANGES,
+        ranges=PARTS.ranges(),
     ),
 }
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -113,16 +115,31 @@ DETECTION_RANGES = {  # what each setting accepts (shared.config.resolve checks 
 
 
 # ------------------------------------------------------------------------------------------------ data
-def train_transform(name: str, min_visibility: float):
+def _flip() -> list:
     import albumentations as A
 
-    steps = {"none": [], "flip": [A.HorizontalFlip()],
-             "flip_scale": [A.HorizontalFlip(), A.Affine(scale=(0.75, 1.25), translate_percent=(-0.1, 0.1), p=0.7),
-                            A.ColorJitter(0.2, 0.2, 0.2, 0.02, p=0.5)]}
-    if name not in steps:
-        raise UserError(f"--set augment={name!r}: choose one of {sorted(steps)}.")
-    return A.Compose(steps[name], bbox_params=A.BboxParams(format="coco", label_fields=["labels"],
-                                                            min_visibility=min_visibility, clip=True))
+    return [A.HorizontalFlip()]
+
+
+def _flip_scale() -> list:
+    import albumentations as A
+
+    return [A.HorizontalFlip(), A.Affine(scale=(0.75, 1.25), translate_percent=(-0.1, 0.1), p=0.7),
+            A.ColorJitter(0.2, 0.2, 0.2, 0.02, p=0.5)]
+
+
+# The library's box-aware augmentations: name -> a function giving the albumentations steps (boxes follow them).
+# A competition's pipeline.py adds its own: ``{**AUGMENTATIONS, "mosaic_free": my_steps}``.
+AUGMENTATIONS = {"none": list, "flip": _flip, "flip_scale": _flip_scale}
+
+
+def train_transform(name: str, min_visibility: float, augmentations: dict = AUGMENTATIONS):
+    import albumentations as A
+
+    if name not in augmentations:
+        raise UserError(f"--set augment={name!r}: choose one of {sorted(augmentations)}.")
+    return A.Compose(augmentations[name](), bbox_params=A.BboxParams(format="coco", label_fields=["labels"],
+                                                                      min_visibility=min_visibility, clip=True))
 
 
 class DetectionDataset(torch.utils.data.Dataset):
@@ -225,26 +242,47 @@ def create(name: str, n_classes: int, pretrained: str = "false", weights: str = 
     return model
 
 
+def default_net(p: dict, n_classes: int) -> nn.Module:
+    """The library's detector: a torchvision architecture by name (``model``), sized by the recipe's settings."""
+    return create(p["model"], n_classes, p["pretrained"], p["weights"], p["max_side"], p["proposals"],
+                  p["roi_batch"], p["score_threshold"], p["max_detections"])
+
+
+@dataclass(frozen=True)
+class DetectionParts:
+    """The parts of a detection pipeline that a competition writes as code in its ``pipeline.py``; the library's
+    defaults where it does not: ``net(p, n_classes)`` (a torchvision-style detector that returns its losses in
+    training), ``augmentations`` (name -> box-aware albumentations steps; the ``augment`` setting picks one)."""
+
+    net: Callable[[dict, int], nn.Module] = default_net
+    augmentations: Mapping[str, Callable[[], list]] = field(default_factory=lambda: dict(AUGMENTATIONS))
+
+    def model(self, params: dict, ctx) -> DetectionModel:
+        """A recipe's model factory: ``Recipe(..., model=PARTS.model, ranges=PARTS.ranges())``."""
+        return DetectionModel(params, ctx, self)
+
+    def ranges(self) -> dict:
+        """``DETECTION_RANGES`` with ``augment`` naming this pipeline's own augmentations."""
+        return {**DETECTION_RANGES, "augment": Choice(*self.augmentations, doc=DETECTION_RANGES["augment"].doc)}
+
+
 class DetectionModel:
     """``fit(X, y)`` with X holding ``image_path`` and y an object array of per-image ``(boxes xywh, labels)``;
-    ``predict(X)`` -> a list of per-image arrays of rows [x, y, w, h, score, label]."""
+    ``predict(X)`` -> a list of per-image arrays of rows [x, y, w, h, score, label]. Its settings are
+    ``DETECTION_PARAMS`` (checked against ``DETECTION_RANGES`` before it is made), its net and augmentations the
+    competition's ``parts``."""
 
-    def __init__(self, params: dict, ctx):
-        self.params, self.ctx = {**DETECTION_PARAMS, **params}, ctx
-        if self.params["tta"] not in ("none", "hflip"):
-            raise UserError(f"--set tta={self.params['tta']!r}: choose none or hflip.")
-        if not 1 <= self.params["max_detections"] <= MAX_DETECTIONS:
-            raise UserError(f"--set max_detections={self.params['max_detections']}: choose 1 to {MAX_DETECTIONS}.")
+    def __init__(self, params: dict, ctx, parts: DetectionParts | None = None):
+        self.params, self.ctx, self.parts = {**DETECTION_PARAMS, **params}, ctx, parts or DetectionParts()
 
     def fit(self, X: pd.DataFrame, y, valid=None):
         p, ctx = self.params, self.ctx
         trainer = Trainer(p, ctx)
         device = self.device_ = trainer.device
-        net = create(p["model"], ctx.n_classes, p["pretrained"], p["weights"], p["max_side"], p["proposals"],
-                     p["roi_batch"], p["score_threshold"], p["max_detections"]).to(device)
+        net = self.parts.net(p, ctx.n_classes).to(device)
         targets = list(y)
-        dataset = DetectionDataset(X["image_path"].tolist(), targets, train_transform(p["augment"], p["min_visibility"]),
-                                   p["bad_images"], ctx.seed)
+        transform = train_transform(p["augment"], p["min_visibility"], self.parts.augmentations)
+        dataset = DetectionDataset(X["image_path"].tolist(), targets, transform, p["bad_images"], ctx.seed)
         factors = repeat_factors([labels for _, labels in targets], p["repeat_threshold"])
         workers = self._workers()
 

@@ -1,5 +1,6 @@
-"""Augmentation presets (albumentations), chosen per recipe by name. Each preset gives a train and an eval
-pipeline ending in a normalised CHW float tensor. Randomness is seeded per image (``ImageDataset``), so
+"""Augmentation presets (albumentations), chosen per recipe by name among those its competition offers (the
+library's ``PRESETS`` and its own). Each preset gives a train and an eval pipeline ending in a normalised CHW float
+tensor. Randomness is seeded per image (``ImageDataset``), so
 an epoch's augmentations do not depend on worker count or order, and a resumed run sees the same ones."""
 from __future__ import annotations
 
@@ -15,12 +16,6 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 def _tail(mean, std) -> list:
     return [A.Normalize(mean=mean, std=std), ToTensorV2()]
-
-
-def _d2l_cifar(size: int) -> list:
-    """The course's CIFAR-10 recipe: resize to 40, random crop back to 32 at scale 0.64-1, flip."""
-    return [A.Resize(round(size * 1.25), round(size * 1.25)),
-            A.RandomResizedCrop(size=(size, size), scale=(0.64, 1.0), ratio=(1.0, 1.0)), A.HorizontalFlip()]
 
 
 def _flip_translate(size: int) -> list:
@@ -43,28 +38,25 @@ def _d2l_imagenet(size: int) -> list:
             A.ColorJitter(0.4, 0.4, 0.4, 0.0, p=1.0)]
 
 
-def _leaves(size: int) -> list:
-    """Leaf scans: any orientation (flips, 90-degree turns, rotation), scale, mild colour; shape decides."""
-    return [A.RandomResizedCrop(size=(size, size), scale=(0.5, 1.0)), A.HorizontalFlip(), A.VerticalFlip(),
-            A.RandomRotate90(), A.Affine(rotate=(-20, 20), border_mode=cv2.BORDER_REFLECT_101, p=0.5),
-            A.ColorJitter(0.1, 0.1, 0.1, 0.0, p=0.3)]
-
-
 def _flip(size: int) -> list:
     """The simplest: resize and horizontal flip (a course-style baseline)."""
     return [A.Resize(size, size), A.HorizontalFlip()]
 
 
-PRESETS = {"d2l_cifar": (_d2l_cifar, CIFAR_MEAN, CIFAR_STD), "flip_translate": (_flip_translate, CIFAR_MEAN, CIFAR_STD),
-           "natural": (_natural, IMAGENET_MEAN, IMAGENET_STD),
+def _none(size: int) -> list:
+    return [A.Resize(size, size)]
+
+
+# The library's presets: name -> (train transforms of a side, normalisation mean, std). A competition's pipeline.py
+# adds its own (``{**PRESETS, "leaves": (leaves, IMAGENET_MEAN, IMAGENET_STD)}``) and hands them to its model.
+PRESETS = {"flip_translate": (_flip_translate, CIFAR_MEAN, CIFAR_STD), "natural": (_natural, IMAGENET_MEAN, IMAGENET_STD),
            "d2l_imagenet": (_d2l_imagenet, IMAGENET_MEAN, IMAGENET_STD), "flip": (_flip, IMAGENET_MEAN, IMAGENET_STD),
-           "leaves": (_leaves, IMAGENET_MEAN, IMAGENET_STD),
-           "none": (lambda size: [A.Resize(size, size)], IMAGENET_MEAN, IMAGENET_STD)}
+           "none": (_none, IMAGENET_MEAN, IMAGENET_STD)}
 
 
-def pipelines(preset: str, size: int) -> tuple[A.Compose, A.Compose]:
+def pipelines(preset: str, size: int, presets: dict = PRESETS) -> tuple[A.Compose, A.Compose]:
     """(train, eval) pipelines of a preset; eval only resizes and normalises with the same statistics."""
-    if preset not in PRESETS:
-        raise UserError(f"--set augment={preset!r}: choose one of {sorted(PRESETS)}.")
-    make, mean, std = PRESETS[preset]
+    if preset not in presets:
+        raise UserError(f"--set augment={preset!r}: choose one of {sorted(presets)}.")
+    make, mean, std = presets[preset]
     return A.Compose(make(size) + _tail(mean, std)), A.Compose([A.Resize(size, size)] + _tail(mean, std))

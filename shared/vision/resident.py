@@ -25,9 +25,12 @@ PAD_CHUNK = 4096  # images reflect-padded at a time when the tensor is built (bo
 PREDICT_CHUNK = 16_384  # images predicted per resident tensor: memory stays flat over a 300,000-image test set
 
 
-def supports(preset: str) -> bool:
-    """Whether the resident path can do this augmentation preset."""
-    return preset in RESIDENT_PRESETS
+def supports(preset: str, presets: dict | None = None) -> bool:
+    """Whether the resident path can do this augmentation preset: one of the library's it mirrors, not replaced by
+    a competition's own of the same name in ``presets``."""
+    from shared.vision.augment import PRESETS
+
+    return preset in RESIDENT_PRESETS and (presets is None or presets.get(preset) is PRESETS.get(preset))
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

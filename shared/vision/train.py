@@ -11,6 +11,8 @@ Mixup/CutMix and label smoothing (timm), the small-data schedule, DDP under torc
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -52,7 +54,7 @@ VISION_PARAMS = {
     "cifar_stem": False,  # 3x3 stride-1 stem, no max-pool (32-px inputs)
     "drop_rate": 0.0,
     "img_size": 32,  # the side images are resized to; 0: the images' own size
-    "augment": "natural",  # shared.vision.augment.PRESETS
+    "augment": "natural",  # a name among the competition's AUGMENTATIONS (its pipeline.py)
     "epochs": 10,
     "batch_size": 128,
     # Small data: when an epoch would hold fewer optimizer steps than this, the batch halves (down to 16) and the
@@ -105,7 +107,7 @@ VISION_RANGES = {  # what each setting accepts (shared.config.resolve checks it 
     "drop_rate": BELOW_ONE.with_doc("dropout before the classifier (timm drop_rate)"),
     "img_size": Either(Choice(0), Range(low=16, integer=True),  # airbench halves it 3 times, ResNets 5
                        doc="the side (px) images are resized to; 0: the images' own size"),
-    "augment": Choice(*PRESETS, doc="the training augmentation preset (shared.vision.augment.PRESETS)"),
+    "augment": Choice(*PRESETS, doc="the training augmentation preset (the competition's pipeline.py AUGMENTATIONS)"),
     "epochs": COUNT.with_doc("passes over the training images"),
     "batch_size": COUNT.with_doc("images per batch (over all processes under torchrun)"),
     "min_steps_per_epoch": WHOLE.with_doc("small data: below this many steps per epoch the batch halves (to 16) "
@@ -181,100 +183,146 @@ def fit_schedule(n_train: int, p: dict) -> tuple[int, float, int]:
     return batch, lr, epochs
 
 
-class VisionModel:
-    """A timm (or airbench) classifier trained by ``shared.training.Trainer``; see ``VISION_PARAMS``."""
+def default_net(p: dict, n_classes: int) -> nn.Module:
+    """The library's network: any timm model by name (``model``), or airbench (``shared.vision.nets``)."""
+    return nets.create(p["model"], n_classes, p["pretrained"], p["weights"], p["cifar_stem"], p["drop_rate"])
 
-    def __init__(self, params: dict, ctx):
-        self.params, self.ctx = {**VISION_PARAMS, **params}, ctx
-        if self.params["bad_images"] not in BAD_IMAGE_POLICIES:
-            raise UserError(f"--set bad_images={self.params['bad_images']!r}: choose error or skip.")
-        tta.views(self.params["tta"])  # an unknown view or merge is an error now, not after training
-        if self.params["tta_merge"] not in tta.MERGES:
-            raise UserError(f"--set tta_merge={self.params['tta_merge']!r}: choose one of {list(tta.MERGES)}.")
+
+def default_loss(p: dict, n_classes: int) -> nn.Module:
+    """Cross-entropy with ``label_smoothing``; under Mixup/CutMix the soft-target form (the mixed targets arrive
+    as probabilities, already smoothed by timm's ``Mixup``)."""
+    from timm.loss import SoftTargetCrossEntropy
+
+    if p["mixup"] > 0 or p["cutmix"] > 0:
+        return SoftTargetCrossEntropy()
+    return nn.CrossEntropyLoss(label_smoothing=p["label_smoothing"])
+
+
+@dataclass(frozen=True)
+class VisionParts:
+    """The parts of an image pipeline that a competition writes as code in its ``pipeline.py``; the library's
+    defaults where it does not. ``net(p, n_classes)`` and ``loss(p, n_classes)`` are called once per fold with the
+    recipe's resolved settings; ``augmentations``: name -> (train transforms of a side, mean, std), the
+    ``augment`` setting picks one; ``tta_views``: name -> view of a batch tensor, usable in the ``tta`` setting."""
+
+    net: Callable[[dict, int], nn.Module] = default_net
+    loss: Callable[[dict, int], nn.Module] = default_loss
+    augmentations: Mapping[str, tuple] = field(default_factory=lambda: dict(PRESETS))
+    tta_views: Mapping[str, tta.View] = field(default_factory=dict)
+
+    def model(self, params: dict, ctx) -> VisionModel:
+        """A recipe's model factory: ``Recipe(..., model=PARTS.model, ranges=PARTS.ranges())``."""
+        return VisionModel(params, ctx, self)
+
+    def ranges(self) -> dict:
+        """``VISION_RANGES`` with ``augment`` and ``tta`` naming this pipeline's own presets and views."""
+        return {**VISION_RANGES,
+                "augment": Choice(*self.augmentations, doc=VISION_RANGES["augment"].doc),
+                "tta": Text(VISION_RANGES["tta"].about, check=lambda value: tta.views(value, dict(self.tta_views)),
+                            doc=VISION_RANGES["tta"].doc)}
+
+
+class VisionModel:
+    """An image classifier trained by ``shared.training.Trainer``; its settings ``VISION_PARAMS`` (checked against
+    ``VISION_RANGES`` before it is made), its net, loss, augmentations and TTA views the competition's ``parts``."""
+
+    def __init__(self, params: dict, ctx, parts: VisionParts | None = None):
+        self.params, self.ctx, self.parts = {**VISION_PARAMS, **params}, ctx, parts or VisionParts()
 
     # ----------------------------------------------------------------------------------------- training
     def fit(self, X: pd.DataFrame, y: np.ndarray, valid: tuple[pd.DataFrame, np.ndarray] | None = None):
-        p, ctx = self.params, self.ctx
+        """Train on the images of ``X`` (labels ``y``), scoring ``valid`` every epoch when given: the competition's
+        net and loss, its augmentation's batches (resident on the device or from loader workers), Mixup/CutMix, the
+        shared loop (``Trainer.fit``: optimizer, schedule, AMP, EMA, checkpoints)."""
         from timm.data import Mixup
-        from timm.loss import SoftTargetCrossEntropy
 
-        trainer = Trainer(p, ctx)
+        p, ctx = self.params, self.ctx
+        trainer = Trainer(p, ctx)  # seeds the initial weights: the net is made right after it
         device = self.device_ = trainer.device
-        net = nets.create(p["model"], ctx.n_classes, p["pretrained"], p["weights"], p["cifar_stem"], p["drop_rate"])
-        net = net.to(device, memory_format=trainer.memory_format)
-        world = distributed.world_size()
-        model = net  # what trains: net itself, or its DistributedDataParallel wrapper under torchrun (compiled or not)
-        if world > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
-            model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-        if p["compile"]:  # the weights stay the plain net's: EMA, checkpoints and prediction use it uncompiled
-            model = torch.compile(model)
+        net = self.parts.net(p, ctx.n_classes).to(device, memory_format=trainer.memory_format)
+        model = self._training_wrapper(net, device)
         paths = X[PATH_COL].tolist()
         # img_size 0: the images' own side (the first training image's longer side): 224 on the real leaves
         self.img_size_ = p["img_size"] or (max(load_rgb(paths[0], p["bad_images"]).shape[:2]) if paths else 32)
-        train_tf, self.eval_tf_ = pipelines(p["augment"], self.img_size_)
+        train_tf, self.eval_tf_ = pipelines(p["augment"], self.img_size_, self.parts.augmentations)
         self.resident_ = self._use_resident(paths)
         if p["cutout"] > 0 and not self.resident_:
             raise UserError(f"--set cutout={p['cutout']}: cutout is made on the resident path; add --set "
                             "data_path=resident (augment flip_translate, flip or none), or --set cutout=0.")
         mixing = p["mixup"] > 0 or p["cutmix"] > 0
         # batch_size is the global batch: under torchrun each of the `world` ranks takes an equal share.
+        world = distributed.world_size()
         self.batch_size_, self.lr_, epochs = fit_schedule(len(paths), p)
         batch = max(1, self.batch_size_ // world)
         batch += batch % 2 if mixing else 0  # timm's Mixup needs even batches
-        drop_last = len(paths) // world > batch
-        if self.resident_:  # decoded once onto the device; each batch translated, flipped (and cut out) there
-            pad_of, flip = resident.RESIDENT_PRESETS[p["augment"]]
-            images = self._resident_images(paths, y, pad_of(self.img_size_))
-
-            def batches(epoch: int):
-                return images.train_epoch(batch, ctx.seed, epoch, flip=flip, cutout=p["cutout"], drop_last=drop_last,
-                                          memory_format=trainer.memory_format, rank=distributed.rank(), world=world)
-        else:
-            dataset = ImageDataset(paths, y, train_tf, p["bad_images"], self._cache(paths), ctx.seed)
-            sampler = None
-            if world > 1:
-                from torch.utils.data.distributed import DistributedSampler
-
-                sampler = DistributedSampler(dataset, world, distributed.rank(), shuffle=True, seed=ctx.seed,
-                                             drop_last=True)
-
-            workers = self._workers(dataset)
-            if sampler is None and workers > 0:  # one set of worker processes for the whole fit, batches prefetched
-                persistent, epochs_of = persistent_loader(dataset, batch, True, workers, ctx.seed, drop_last)
-
-                def batches(epoch: int):
-                    epochs_of.set_epoch(epoch)
-                    return persistent
-            else:
-                def batches(epoch: int):
-                    dataset.epoch = epoch
-                    if sampler is not None:
-                        sampler.set_epoch(epoch)
-                    return loader(dataset, batch, True, workers, ctx.seed, epoch, drop_last, sampler)
-
+        batches = self._train_batches(paths, y, train_tf, batch, len(paths) // world > batch, trainer)
         mixup = Mixup(mixup_alpha=p["mixup"], cutmix_alpha=p["cutmix"], label_smoothing=p["label_smoothing"],
                       num_classes=ctx.n_classes) if mixing else None
-        criterion = SoftTargetCrossEntropy() if mixing else nn.CrossEntropyLoss(label_smoothing=p["label_smoothing"])
-        score = None
-        if valid is not None:  # the held-out rows, decoded once (kept in memory when small), scored every epoch
-            valid_paths = valid[0][PATH_COL].tolist()
-            monitor = (self._resident_images(valid_paths) if self.resident_ else
-                       ImageDataset(valid_paths, None, self.eval_tf_, p["bad_images"], self._cache(valid_paths)))
-
-            def score(net: nn.Module) -> dict[str, float]:
-                """Accuracy and cross-entropy of the held-out images (one view, no label smoothing)."""
-                probabilities, truth = self._probabilities(net, monitor)[1], np.asarray(valid[1])
-                picked = probabilities[np.arange(len(truth)), truth]
-                return {"accuracy": float((probabilities.argmax(1) == truth).mean()),
-                        "loss": float(-np.log(np.clip(picked, 1e-12, None)).mean())}
-
+        criterion = self.parts.loss(p, ctx.n_classes)
         self.net_, self.history_ = trainer.fit(
             net, classification_loss(model, criterion, device, trainer.amp, trainer.memory_format, mixup), batches,
             epochs=epochs, updates_per_epoch=math.ceil(len(batches(0)) / p["accum_steps"]), lr=self.lr_,
-            score=score)
+            score=None if valid is None else self._scorer(*valid))
         return self
+
+    def _training_wrapper(self, net: nn.Module, device: torch.device) -> nn.Module:
+        """What trains: ``net`` itself, or its DistributedDataParallel wrapper under torchrun, compiled when asked.
+        The weights stay the plain net's: EMA, checkpoints and prediction use it uncompiled."""
+        model = net
+        if distributed.world_size() > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+        return torch.compile(model) if self.params["compile"] else model
+
+    def _train_batches(self, paths: list[str], y: np.ndarray, train_tf, batch: int, drop_last: bool, trainer):
+        """``batches(epoch)``: an epoch's (images, labels) batches, each image's augmentation drawn from (seed,
+        epoch, index). Resident: decoded once onto the device, translated/flipped/cut out there per batch; else
+        DataLoader workers decode and augment per image (one persistent set of workers for the whole fit)."""
+        p, ctx, world = self.params, self.ctx, distributed.world_size()
+        if self.resident_:
+            pad_of, flip = resident.RESIDENT_PRESETS[p["augment"]]
+            images = self._resident_images(paths, y, pad_of(self.img_size_))
+            return lambda epoch: images.train_epoch(batch, ctx.seed, epoch, flip=flip, cutout=p["cutout"],
+                                                    drop_last=drop_last, memory_format=trainer.memory_format,
+                                                    rank=distributed.rank(), world=world)
+        dataset = ImageDataset(paths, y, train_tf, p["bad_images"], self._cache(paths), ctx.seed)
+        sampler = None
+        if world > 1:
+            from torch.utils.data.distributed import DistributedSampler
+
+            sampler = DistributedSampler(dataset, world, distributed.rank(), shuffle=True, seed=ctx.seed,
+                                         drop_last=True)
+        workers = self._workers(dataset)
+        if sampler is None and workers > 0:
+            persistent, epochs_of = persistent_loader(dataset, batch, True, workers, ctx.seed, drop_last)
+
+            def batches(epoch: int):
+                epochs_of.set_epoch(epoch)
+                return persistent
+            return batches
+
+        def batches(epoch: int):
+            dataset.epoch = epoch
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            return loader(dataset, batch, True, workers, ctx.seed, epoch, drop_last, sampler)
+        return batches
+
+    def _scorer(self, X_valid: pd.DataFrame, y_valid: np.ndarray):
+        """``score(net)``: accuracy and cross-entropy of the held-out images (one view, no label smoothing), decoded
+        once (kept in memory when small)."""
+        p, valid_paths = self.params, X_valid[PATH_COL].tolist()
+        monitor = (self._resident_images(valid_paths) if self.resident_ else
+                   ImageDataset(valid_paths, None, self.eval_tf_, p["bad_images"], self._cache(valid_paths)))
+        truth = np.asarray(y_valid)
+
+        def score(net: nn.Module) -> dict[str, float]:
+            probabilities = self._probabilities(net, monitor)[1]
+            picked = probabilities[np.arange(len(truth)), truth]
+            return {"accuracy": float((probabilities.argmax(1) == truth).mean()),
+                    "loss": float(-np.log(np.clip(picked, 1e-12, None)).mean())}
+        return score
 
     def cleanup(self) -> None:
         """Once the fold's predictions are made: the checkpoints ``keep`` does not keep go."""
@@ -299,7 +347,7 @@ class VisionModel:
         else:
             dataset = ImageDataset(paths, None, self.eval_tf_, self.params["bad_images"], False)
             merged, plain = self._probabilities(self.net_, dataset, self.params["tta"])
-        return {"": merged} if len(tta.views(self.params["tta"])) == 1 else {"": merged, "no_tta": plain}
+        return {"": merged} if len(self._views(self.params["tta"])) == 1 else {"": merged, "no_tta": plain}
 
     def _probabilities(self, net: nn.Module, dataset, views: str = "none") -> tuple[np.ndarray, np.ndarray]:
         """(merged, identity-view) class probabilities of ``dataset`` (an ``ImageDataset`` or ``ResidentImages``)."""
@@ -320,7 +368,7 @@ class VisionModel:
         net.eval()
         amp = amp_dtype(self.device_, self.params["amp"])
         fmt = memory_format(self.device_, self.params["channels_last"])
-        tta_views = tta.views(views)
+        tta_views = self._views(views)
         merged, plain = [], []
         size = self.params["batch_size"] * 2
         if isinstance(dataset, resident.ResidentImages):
@@ -339,13 +387,16 @@ class VisionModel:
         return np.concatenate(merged), np.concatenate(plain)
 
     # ------------------------------------------------------------------------------------------ helpers
+    def _views(self, setting: str) -> list[tuple[str, tta.View]]:
+        return tta.views(setting, dict(self.parts.tta_views))
+
     def _use_resident(self, paths: list[str]) -> bool:
         """``data_path``: resident (an error where the preset cannot be done there), loader, or auto: resident where
         the augmentation preset allows it and the decoded images fit in memory (``cache_images``)."""
         p = self.params
         if p["data_path"] == "loader":
             return False
-        if not resident.supports(p["augment"]):
+        if not resident.supports(p["augment"], self.parts.augmentations):
             if p["data_path"] == "resident":
                 raise UserError(f"--set data_path=resident: augment={p['augment']!r} is made per image by the loader; "
                                 f"the resident path does {', '.join(resident.RESIDENT_PRESETS)}. Choose one of them, "
@@ -355,7 +406,7 @@ class VisionModel:
 
     def _resident_images(self, paths: list[str], labels=None, pad: int = 0) -> resident.ResidentImages:
         """``paths`` decoded and resized once, as one uint8 tensor on the training device."""
-        mean, std = PRESETS[self.params["augment"]][1:]
+        mean, std = self.parts.augmentations[self.params["augment"]][1:]
         images = resident.decode_all(paths, self.img_size_, self.params["bad_images"], self.ctx.n_jobs)
         return resident.ResidentImages(images, labels, self.device_, mean, std, pad)
 

@@ -52,8 +52,10 @@ def _crop(where: str) -> View:
     return view
 
 
-def views(setting: str) -> list[tuple[str, View]]:
-    """The named views of a ``tta`` setting, identity first; an unknown name is a one-line error."""
+def views(setting: str, extra: dict[str, View] | None = None) -> list[tuple[str, View]]:
+    """The named views of a ``tta`` setting, identity first; ``extra``: a competition's own views by name. An
+    unknown name is a one-line error."""
+    extra = extra or {}
     names: list[str] = []
     for token in (t.strip() for t in str(setting).split(",") if t.strip()):
         for name in SHORTHANDS.get(token, [token]):
@@ -61,15 +63,15 @@ def views(setting: str) -> list[tuple[str, View]]:
                 names.append(name)
     out: list[tuple[str, View]] = [("identity", lambda x: x)]
     for name in names:
-        if name in _FIXED:
-            out.append((name, _FIXED[name]))
+        if name in extra or name in _FIXED:
+            out.append((name, extra.get(name) or _FIXED[name]))
         elif name == "fivecrop":
             out += [(f"crop_{w}", _crop(w)) for w in ("tl", "tr", "bl", "br", "c")]
         elif (m := re.fullmatch(r"scale(\d+(?:\.\d+)?)", name)) and float(m.group(1)) > 0:
             out.append((name, _scale(float(m.group(1)))))
         elif name != "identity":
             raise UserError(f"--set tta: unknown view {name!r}; use a comma-separated list of "
-                            f"{sorted([*_FIXED, 'fivecrop', 'scale<f>', *SHORTHANDS])}.")
+                            f"{sorted([*extra, *_FIXED, 'fivecrop', 'scale<f>', *SHORTHANDS])}.")
     return out
 
 
