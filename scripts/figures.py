@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,9 +62,15 @@ def run_case(name: str, work: Path) -> dict:
         raise SystemExit(f"{name}: run failed:\n{done.stderr[-2000:]}")
     run_dir = Path(done.stdout.strip().splitlines()[-1])
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    submission = next(run_dir / f for f in ("submission.csv", "submission.zip") if (run_dir / f).is_file())
-    return {"cv": metrics.get("cv"), "holdout": metrics.get("holdout"),
-            "submission_sha256": hashlib.sha256(submission.read_bytes()).hexdigest()}
+    return {"cv": metrics.get("cv"), "holdout": metrics.get("holdout"), "submission_sha256": submission_hash(run_dir)}
+
+
+def submission_hash(run_dir: Path) -> str:
+    """SHA-256 of the submission's content (of a zip, its files' bytes: the zip itself holds the time written)."""
+    if (run_dir / "submission.csv").is_file():
+        return hashlib.sha256((run_dir / "submission.csv").read_bytes()).hexdigest()
+    with zipfile.ZipFile(run_dir / "submission.zip") as archive:
+        return hashlib.sha256(b"".join(archive.read(name) for name in sorted(archive.namelist()))).hexdigest()
 
 
 def main() -> int:
