@@ -39,7 +39,7 @@ def train_throughput(model_name: str, batch: int, steps: int, device: str, ema: 
 
     from shared.training import Stepper, amp_dtype, memory_format
     from shared.vision import nets
-    from shared.vision.train import classification_loss
+    from shared.vision.train import to_device, train_epoch
 
     dev = torch.device(device)
     amp = amp_dtype(dev, "auto")
@@ -78,15 +78,18 @@ def train_throughput(model_name: str, batch: int, steps: int, device: str, ema: 
 
     net, opt = make()
     sched, _ = create_scheduler_v2(opt, sched="cosine", num_epochs=1, step_on_epochs=False, updates_per_epoch=steps + 2)
-    stepper = Stepper(net=net, optimizer=opt, scheduler=sched,
-                      loss_of=classification_loss(net, torch.nn.CrossEntropyLoss(), dev, amp, fmt),
-                      ema=ModelEmaV3(net, decay=0.99) if ema else None,
-                      scaler=torch.amp.GradScaler("cuda") if amp == torch.float16 else None)
+    stepper = Stepper(net=net, optimizer=opt, scheduler=sched, ema=ModelEmaV3(net, decay=0.99) if ema else None,
+                      scaler=torch.amp.GradScaler("cuda") if amp == torch.float16 else None, device=dev, amp=amp)
+    loss = torch.nn.CrossEntropyLoss()
+
+    def loop(epoch):
+        train_epoch(epoch, net, loss)
+
     net.train()
-    stepper.epoch(batches(2), 2, 0)  # warm-up
+    stepper.epoch(batches(2), 2, 0, loop, to_device(dev, fmt))  # warm-up
     sync()
     t0 = time.perf_counter()
-    stepper.epoch(batches(steps), steps, 2)
+    stepper.epoch(batches(steps), steps, 2, loop, to_device(dev, fmt))
     sync()
     ours = steps * batch / (time.perf_counter() - t0)
     return {"device": device, "model": model_name, "batch": batch, "ema": ema, "bare_img_s": bare, "ours_img_s": ours,

@@ -197,50 +197,89 @@ def _set_rng_state(rng: dict) -> None:
 
 
 # --------------------------------------------------------------------------------------------------- the loop
+class Epoch:
+    """An epoch under way, for a training loop written as a plain for-loop (a competition's ``train_epoch``)::
+
+        for images, targets in epoch:            # the epoch's batches, on the training device
+            with epoch.autocast():               # mixed precision where it is on
+                value = loss(net(images), targets)
+            epoch.step(value, len(images))       # backward; per update: clip, optimizer, schedule, EMA
+
+    ``step`` does what every task shares: gradient accumulation and clipping, the (fp16) GradScaler, the optimizer,
+    the scheduler and the EMA stepped per optimizer update."""
+
+    def __init__(self, stepper: Stepper, batches: Iterable, n_batches: int, update: int,
+                 prepare: Callable | None = None):
+        self.stepper, self.batches, self.n_batches, self.update = stepper, batches, n_batches, update
+        self.prepare = prepare or (lambda batch: batch)
+        self.index, self.total, self.seen = 0, 0.0, 0  # total becomes a tensor on the loss's device: no sync per step
+
+    def __iter__(self):
+        for batch in self.batches:
+            yield self.prepare(batch)
+
+    def autocast(self):
+        return autocast(self.stepper.device, self.stepper.amp)
+
+    def step(self, loss: torch.Tensor, n: int) -> None:
+        """Backward of ``loss`` (the mean over the batch's ``n`` images); an optimizer update every
+        ``accum_steps`` batches and at the epoch's last."""
+        s = self.stepper
+        scaled = loss / s.accum_steps
+        (s.scaler.scale(scaled) if s.scaler else scaled).backward()
+        self.total += loss.detach().float() * n
+        self.seen += n
+        self.index += 1
+        if self.index % s.accum_steps == 0 or self.index == self.n_batches:
+            if s.scaler:
+                s.scaler.unscale_(s.optimizer)
+            if s.clip_grad > 0:
+                nn.utils.clip_grad_norm_(s.net.parameters(), s.clip_grad)
+            if s.scaler:
+                s.scaler.step(s.optimizer)
+                s.scaler.update()
+            else:
+                s.optimizer.step()
+            s.optimizer.zero_grad(set_to_none=True)
+            self.update += 1
+            s.scheduler.step_update(num_updates=self.update)
+            if s.ema is not None:
+                s.ema.update(s.net, step=self.update)
+
+    @property
+    def mean_loss(self) -> float:
+        return float(self.total) / max(self.seen, 1)
+
+
 @dataclass
 class Stepper:
-    """One epoch of updates over any iterable of batches: the loop's hot path, kept apart so that
-    ``scripts/bench_vision.py`` can time it against a bare PyTorch loop on in-memory tensors.
-
-    ``loss_of(batch) -> (loss, images in the batch)`` is the task's part (to the device, autocast, forward, loss);
-    the rest is shared: gradient accumulation and clipping, the (fp16) GradScaler, the scheduler and the EMA
-    stepped per optimizer update."""
+    """The optimizer side of a fit (net, optimizer, per-update scheduler, EMA, GradScaler, accumulation, clipping)
+    and its ``epoch``: the loop's hot path, kept apart so that ``scripts/bench_vision.py`` can time it against a bare
+    PyTorch loop on in-memory tensors. ``loss_of(batch) -> (loss, images in the batch)`` is the task's part when it
+    has no loop of its own (detection); ``device`` and ``amp`` say where ``Epoch.autocast`` casts."""
 
     net: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: object  # a timm scheduler (``step_update``)
-    loss_of: Callable
+    loss_of: Callable | None = None
     ema: nn.Module | None = None
     scaler: torch.amp.GradScaler | None = None
     accum_steps: int = 1  # the optimizer steps every this many batches
     clip_grad: float = 0.0  # max gradient norm (0 = off)
+    device: torch.device = torch.device("cpu")
+    amp: torch.dtype | None = None
 
-    def epoch(self, batches: Iterable, n_batches: int, update: int) -> tuple[float, int]:
-        """Train on ``batches``; returns (mean training loss, images seen). ``update`` counts optimizer
-        steps before this epoch (the scheduler and EMA are stepped per update)."""
-        total, seen = 0.0, 0  # becomes a tensor on the loss's device: no sync per step
-        for step, batch in enumerate(batches):
-            loss, n = self.loss_of(batch)
-            scaled = loss / self.accum_steps
-            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
-            total += loss.detach().float() * n
-            seen += n
-            if (step + 1) % self.accum_steps == 0 or step + 1 == n_batches:
-                if self.scaler:
-                    self.scaler.unscale_(self.optimizer)
-                if self.clip_grad > 0:
-                    nn.utils.clip_grad_norm_(self.net.parameters(), self.clip_grad)
-                if self.scaler:
-                    self.scaler.step(self.optimizer)
-                    self.scaler.update()
-                else:
-                    self.optimizer.step()
-                self.optimizer.zero_grad(set_to_none=True)
-                update += 1
-                self.scheduler.step_update(num_updates=update)
-                if self.ema is not None:
-                    self.ema.update(self.net, step=update)
-        return float(total) / max(seen, 1), seen
+    def epoch(self, batches: Iterable, n_batches: int, update: int, train: Callable[[Epoch], None] | None = None,
+              prepare: Callable | None = None) -> tuple[float, int]:
+        """Train on ``batches`` with the loop ``train(epoch)`` (by default: ``loss_of`` of each batch, then its
+        step); returns (mean training loss, images seen). ``update`` counts optimizer steps before this epoch."""
+        run = Epoch(self, batches, n_batches, update, prepare)
+        if train is not None:
+            train(run)
+        else:
+            for batch in run:
+                run.step(*self.loss_of(batch))
+        return run.mean_loss, run.seen
 
 
 class Trainer:
@@ -265,47 +304,24 @@ class Trainer:
     def autocast(self):
         return autocast(self.device, self.amp)
 
-    def fit(self, net: nn.Module, loss_of: Callable, batches: Callable[[int], Iterable], *, epochs: int,
+    def fit(self, net: nn.Module, loss_of: Callable | None, batches: Callable[[int], Iterable], *, epochs: int,
             updates_per_epoch: int, lr: float | None = None,
-            score: Callable[[nn.Module], float | dict[str, float]] | None = None,
-            metric: str = "accuracy") -> tuple[nn.Module, list[dict]]:
+            score: Callable[[nn.Module], float | dict[str, float]] | None = None, metric: str = "accuracy",
+            train_epoch: Callable[[Epoch], None] | None = None,
+            prepare: Callable | None = None) -> tuple[nn.Module, list[dict]]:
         """Train ``net`` for ``epochs`` (continuing from ``last.pt`` when resuming); returns the weights to predict
         with (the EMA's when on), in eval mode, and the per-epoch history.
 
-        ``loss_of(batch) -> (loss, images)``; ``batches(epoch)``: that epoch's batches, with a length (a
-        DataLoader); ``updates_per_epoch``: optimizer updates the schedule counts per epoch; ``lr``: the peak
-        learning rate (default ``params["lr"]``); ``score(net)``: the validation ``metric`` of some weights (higher
-        is better), or a dict of named values holding it (e.g. ``{"accuracy": 0.9, "loss": 0.3}``), each recorded
-        as ``valid_<name>`` for the raw and ``valid_<name>_ema`` for the EMA weights; with ``keep=best`` the best
-        epoch's weights are saved as ``best.pt``."""
-        from timm.optim import create_optimizer_v2
-        from timm.scheduler import create_scheduler_v2
-        from timm.utils import ModelEmaV3
-
-        p = self.params
-        lr = p["lr"] if lr is None else lr
-        keep = p.get("keep", "last")
-        optimizer = create_optimizer_v2(net, opt=p["opt"], lr=lr, weight_decay=p["weight_decay"],
-                                        momentum=p["momentum"])
-        decay = {k: p[k] for k in ("decay_epochs", "decay_rate", "min_lr") if k in p}
-        scheduler, _ = create_scheduler_v2(optimizer, sched=p["sched"], num_epochs=epochs,
-                                           warmup_epochs=p["warmup_epochs"], warmup_lr=lr * 0.01,
-                                           step_on_epochs=False, updates_per_epoch=updates_per_epoch, **decay)
-        # EMA warm-up (timm): the decay grows with the step count, so short runs do not average in the random init.
-        ema = ModelEmaV3(net, decay=p["ema_decay"], use_warmup=True) if p["ema"] else None
-        scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
-        stepper = Stepper(net=net, optimizer=optimizer, scheduler=scheduler, loss_of=loss_of, ema=ema, scaler=scaler,
-                          accum_steps=p.get("accum_steps", 1), clip_grad=p["clip_grad"])
-        parts = (net, ema, optimizer, scheduler, scaler)
-        last, main = self.workdir / "last.pt", distributed.is_main()  # every rank holds the same weights; one writes
-        state, finished = {"epoch": -1, "history": [], "best": -1.0}, False
-        if self.resume and last.is_file():
-            state = load_checkpoint(last, self.device, *parts)
-            finished = state.pop("finished")
-            if finished and state["epoch"] + 1 < epochs:
-                raise UserError(f"checkpoint {last} holds the weights of a fit finished after {state['epoch'] + 1} "
-                                f"epochs, not the state to train {epochs} from; delete it to restart this fold.")
-        history = state["history"]
+        The loop of an epoch is ``train_epoch(epoch)`` (an ``Epoch``: its batches, ``autocast``, ``step``), or by
+        default ``loss_of(batch) -> (loss, images)`` then its step; ``prepare(batch)`` moves a batch to the device.
+        ``batches(epoch)``: that epoch's batches, with a length (a DataLoader); ``updates_per_epoch``: optimizer
+        updates the schedule counts per epoch; ``lr``: the peak learning rate (default ``params["lr"]``);
+        ``score(net)``: the validation ``metric`` of some weights (higher is better), or a dict of named values
+        holding it (e.g. ``{"accuracy": 0.9, "loss": 0.3}``), each recorded as ``valid_<name>`` for the raw and
+        ``valid_<name>_ema`` for the EMA weights; with ``keep=best`` the best epoch's weights are saved as
+        ``best.pt``."""
+        stepper = self._stepper(net, loss_of, epochs, updates_per_epoch, lr)
+        state, finished = self._start(stepper, epochs)
         fit_started, epoch_seconds = time.time(), []
         for epoch in range(state["epoch"] + 1, epochs):
             started = time.time()
@@ -315,37 +331,87 @@ class Trainer:
             # iter(): tqdm.auto would otherwise open a second iterator, advancing the seeded shuffle.
             progress = tqdm(iter(loader), total=len(loader), leave=False, disable=None,
                             desc=f"epoch {epoch + 1}/{epochs}")
-            train_loss, seen = stepper.epoch(progress, len(loader), epoch * updates_per_epoch)
-            scheduler.step(epoch + 1)
-            row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"],
+            train_loss, seen = stepper.epoch(progress, len(loader), epoch * updates_per_epoch, train_epoch, prepare)
+            stepper.scheduler.step(epoch + 1)
+            row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": stepper.optimizer.param_groups[0]["lr"],
                    "train_img_s": seen / max(time.time() - started, 1e-9)}
-            if score is not None:
-                row.update(_validation(score(net), metric, ""))
-                if ema is not None:
-                    row.update(_validation(score(ema.module), metric, "_ema"))
-            row["seconds"] = time.time() - started
-            history.append(row)
-            raw, averaged = row.get(f"valid_{metric}", -1.0), row.get(f"valid_{metric}_ema", -1.0)
-            improved = score is not None and max(raw, averaged) >= state["best"]
-            state = {"epoch": epoch, "history": history, "best": max(state["best"], raw, averaged)}
-            if main:
-                save_checkpoint(last, *parts, state)
-                if keep == "best" and improved:  # the better of the raw and EMA weights, without training state
-                    which = "ema" if ema is not None and averaged >= raw else "raw"
-                    save_weights(self.workdir / "best.pt", ema.module if which == "ema" else net, which, state)
+            state = self._end_epoch(stepper, row, state, score, metric, started)
+            if distributed.is_main():
                 epoch_seconds.append(time.time() - started)
                 fit_left = sum(epoch_seconds) / len(epoch_seconds) * (epochs - epoch - 1)
                 run_left = self.progress.run_left(fit_left, time.time() - fit_started + fit_left)
                 get_log().info(epoch_line(row, epochs, metric, self.progress.name, fit_left, run_left))
-        weights, which = (ema.module, "ema") if ema is not None else (net, "raw")
+        return self._finish(stepper, state, finished)
+
+    def _stepper(self, net: nn.Module, loss_of: Callable | None, epochs: int, updates_per_epoch: int,
+                 lr: float | None) -> Stepper:
+        """The timm optimizer and per-update scheduler, the EMA of the weights and the fp16 GradScaler."""
+        from timm.optim import create_optimizer_v2
+        from timm.scheduler import create_scheduler_v2
+        from timm.utils import ModelEmaV3
+
+        p = self.params
+        lr = p["lr"] if lr is None else lr
+        optimizer = create_optimizer_v2(net, opt=p["opt"], lr=lr, weight_decay=p["weight_decay"],
+                                        momentum=p["momentum"])
+        decay = {k: p[k] for k in ("decay_epochs", "decay_rate", "min_lr") if k in p}
+        scheduler, _ = create_scheduler_v2(optimizer, sched=p["sched"], num_epochs=epochs,
+                                           warmup_epochs=p["warmup_epochs"], warmup_lr=lr * 0.01,
+                                           step_on_epochs=False, updates_per_epoch=updates_per_epoch, **decay)
+        # EMA warm-up (timm): the decay grows with the step count, so short runs do not average in the random init.
+        ema = ModelEmaV3(net, decay=p["ema_decay"], use_warmup=True) if p["ema"] else None
+        scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
+        return Stepper(net=net, optimizer=optimizer, scheduler=scheduler, loss_of=loss_of, ema=ema, scaler=scaler,
+                       accum_steps=p.get("accum_steps", 1), clip_grad=p["clip_grad"], device=self.device, amp=self.amp)
+
+    def _start(self, stepper: Stepper, epochs: int) -> tuple[dict, bool]:
+        """(state, finished): a fresh fit's, or the one ``last.pt`` holds when resuming."""
+        state, finished, last = {"epoch": -1, "history": [], "best": -1.0}, False, self.workdir / "last.pt"
+        if self.resume and last.is_file():
+            state = load_checkpoint(last, self.device, *_parts(stepper))
+            finished = state.pop("finished")
+            if finished and state["epoch"] + 1 < epochs:
+                raise UserError(f"checkpoint {last} holds the weights of a fit finished after {state['epoch'] + 1} "
+                                f"epochs, not the state to train {epochs} from; delete it to restart this fold.")
+        return state, finished
+
+    def _end_epoch(self, stepper: Stepper, row: dict, state: dict, score, metric: str, started: float) -> dict:
+        """Score the raw and EMA weights, record the epoch, checkpoint (every rank holds the same weights; one
+        writes); returns the new state."""
+        ema = stepper.ema
+        if score is not None:
+            row.update(_validation(score(stepper.net), metric, ""))
+            if ema is not None:
+                row.update(_validation(score(ema.module), metric, "_ema"))
+        row["seconds"] = time.time() - started
+        history = state["history"] + [row]
+        raw, averaged = row.get(f"valid_{metric}", -1.0), row.get(f"valid_{metric}_ema", -1.0)
+        improved = score is not None and max(raw, averaged) >= state["best"]
+        state = {"epoch": row["epoch"] - 1, "history": history, "best": max(state["best"], raw, averaged)}
+        if distributed.is_main():
+            save_checkpoint(self.workdir / "last.pt", *_parts(stepper), state)
+            if self.params.get("keep", "last") == "best" and improved:  # the better weights, no training state
+                which = "ema" if ema is not None and averaged >= raw else "raw"
+                save_weights(self.workdir / "best.pt", ema.module if which == "ema" else stepper.net, which, state)
+        return state
+
+    def _finish(self, stepper: Stepper, state: dict, finished: bool) -> tuple[nn.Module, list[dict]]:
+        """The weights to predict with, in eval mode; the fit's lean checkpoint, history.csv and curves.png."""
+        weights, which = (stepper.ema.module, "ema") if stepper.ema is not None else (stepper.net, "raw")
+        main, history = distributed.is_main(), state["history"]
         if main and not finished:  # the fit is done: its optimizer, scheduler and scaler state go
-            save_weights(last, weights, which, state)
+            save_weights(self.workdir / "last.pt", weights, which, state)
         if history and main:
             from shared.plots import learning_curves
 
             write_csv(self.workdir / "history.csv", pd.DataFrame(history))
             learning_curves(self.workdir / "curves.png", pd.DataFrame(history))
         return weights.eval(), history
+
+
+def _parts(stepper: Stepper) -> tuple:
+    """What a checkpoint holds the state of: net, EMA, optimizer, scheduler, scaler."""
+    return stepper.net, stepper.ema, stepper.optimizer, stepper.scheduler, stepper.scaler
 
 
 def _validation(value: float | dict[str, float], metric: str, suffix: str) -> dict[str, float]:

@@ -3,14 +3,15 @@ recipes (``__init__.py``, the numbers: learning rate, epochs, ...) train with. `
 says what each part receives; docs/templates.md shows a hand-written net added as a recipe.
 
 Training a fold (``VisionModel.fit`` on ``shared.training``): 32-px images resident on the device, flipped and
-translated per batch; each step ``loss(net(images), targets)`` under autocast, backward, SGD/AdamW step, schedule
-and EMA update; the held-out images scored after each epoch with the raw and EMA weights; flip TTA at the end.
+translated per batch; ``train_epoch`` below runs each epoch's batches; after each epoch the held-out images are
+scored with the raw and EMA weights, and the fold is checkpointed; flip TTA at the end.
 """
 from __future__ import annotations
 
 import albumentations as A
 from torch import nn
 
+from shared.training import Epoch
 from shared.vision.augment import CIFAR_MEAN, CIFAR_STD, PRESETS
 from shared.vision.train import VisionParts, default_loss, default_net
 
@@ -26,6 +27,16 @@ def loss(p: dict, n_classes: int) -> nn.Module:
     return default_loss(p, n_classes)
 
 
+def train_epoch(epoch: Epoch, net: nn.Module, loss: nn.Module, mixup=None) -> None:
+    """One epoch, batch by batch: the step to change for a training trick (SAM, gradient penalty, ...)."""
+    for images, targets in epoch:  # this epoch's augmented batches, already on the training device
+        if mixup is not None:  # the timm recipe's Mixup/CutMix: targets become class probabilities
+            images, targets = mixup(images, targets)
+        with epoch.autocast():  # bf16/fp16 on a GPU, full precision on a CPU
+            value = loss(net(images), targets)
+        epoch.step(value, len(images))  # backward; per update: clip, optimizer, schedule, EMA
+
+
 def d2l_cifar(size: int) -> list:
     """The course's CIFAR-10 recipe: resize to 40, random crop back to 32 at scale 0.64-1, flip."""
     return [A.Resize(round(size * 1.25), round(size * 1.25)),
@@ -36,4 +47,4 @@ def d2l_cifar(size: int) -> list:
 AUGMENTATIONS = {**PRESETS, "d2l_cifar": (d2l_cifar, CIFAR_MEAN, CIFAR_STD)}
 TTA_VIEWS: dict = {}
 
-PARTS = VisionParts(net=net, loss=loss, augmentations=AUGMENTATIONS, tta_views=TTA_VIEWS)
+PARTS = VisionParts(net=net, loss=loss, train_epoch=train_epoch, augmentations=AUGMENTATIONS, tta_views=TTA_VIEWS)

@@ -3,6 +3,7 @@ with. See ``shared.vision.train.VisionParts`` for what each part receives, and d
 
 - ``net``: ResNet-50-D (``timm``) or ResNet-18 (``baseline``), pretrained where weights can be had;
 - ``loss``: what the logits are scored by; targets are species indices, or probabilities under Mixup/CutMix;
+- ``train_epoch``: the loop over an epoch's batches (forward, loss, step);
 - ``AUGMENTATIONS``: ``leaves`` below (any orientation: a leaf has no up), or the library's ``flip``, ...;
 - ``TTA_VIEWS``: views of one's own, beside the library's hflip, vflip, rot90 the ``timm`` recipe averages.
 """
@@ -12,6 +13,7 @@ import albumentations as A
 import cv2
 from torch import nn
 
+from shared.training import Epoch
 from shared.vision.augment import IMAGENET_MEAN, IMAGENET_STD, PRESETS
 from shared.vision.train import VisionParts, default_loss, default_net
 
@@ -26,6 +28,16 @@ def loss(p: dict, n_classes: int) -> nn.Module:
     return default_loss(p, n_classes)
 
 
+def train_epoch(epoch: Epoch, net: nn.Module, loss: nn.Module, mixup=None) -> None:
+    """An epoch of the leaves' batches; after it, the held-out leaves are scored (raw and EMA weights)."""
+    for images, targets in epoch:
+        # CutMix pastes a patch of one leaf on another: the target mixes the two species by area
+        images, targets = mixup(images, targets) if mixup is not None else (images, targets)
+        with epoch.autocast():
+            value = loss(net(images), targets)
+        epoch.step(value, len(images))  # backward, then (every accum_steps batches) optimizer, schedule, EMA
+
+
 def leaves(size: int) -> list:
     """Leaf scans: any orientation (flips, 90-degree turns, rotation), scale, mild colour; shape decides."""
     return [A.RandomResizedCrop(size=(size, size), scale=(0.5, 1.0)), A.HorizontalFlip(), A.VerticalFlip(),
@@ -37,4 +49,4 @@ def leaves(size: int) -> list:
 AUGMENTATIONS = {**PRESETS, "leaves": (leaves, IMAGENET_MEAN, IMAGENET_STD)}
 TTA_VIEWS: dict = {}
 
-PARTS = VisionParts(net=net, loss=loss, augmentations=AUGMENTATIONS, tta_views=TTA_VIEWS)
+PARTS = VisionParts(net=net, loss=loss, train_epoch=train_epoch, augmentations=AUGMENTATIONS, tta_views=TTA_VIEWS)

@@ -27,6 +27,7 @@ from shared.runs import get_log
 from shared.training import (
     KEEP,
     OPTIMIZER_RANGES,
+    Epoch,
     Trainer,
     amp_dtype,
     autocast,
@@ -198,15 +199,27 @@ def default_loss(p: dict, n_classes: int) -> nn.Module:
     return nn.CrossEntropyLoss(label_smoothing=p["label_smoothing"])
 
 
+def train_epoch(epoch: Epoch, net: nn.Module, loss: nn.Module, mixup=None) -> None:
+    """The library's epoch of image classification (a competition's pipeline.py writes its own)."""
+    for images, targets in epoch:
+        images, targets = mixup(images, targets) if mixup is not None else (images, targets)
+        with epoch.autocast():
+            value = loss(net(images), targets)
+        epoch.step(value, len(images))
+
+
 @dataclass(frozen=True)
 class VisionParts:
     """The parts of an image pipeline that a competition writes as code in its ``pipeline.py``; the library's
     defaults where it does not. ``net(p, n_classes)`` and ``loss(p, n_classes)`` are called once per fold with the
-    recipe's resolved settings; ``augmentations``: name -> (train transforms of a side, mean, std), the
-    ``augment`` setting picks one; ``tta_views``: name -> view of a batch tensor, usable in the ``tta`` setting."""
+    recipe's resolved settings; ``train_epoch(epoch, net, loss, mixup)`` is the loop over an epoch's batches
+    (``shared.training.Epoch``: batches on the device, ``autocast``, ``step``); ``augmentations``: name -> (train
+    transforms of a side, mean, std), the ``augment`` setting picks one; ``tta_views``: name -> view of a batch
+    tensor, usable in the ``tta`` setting."""
 
     net: Callable[[dict, int], nn.Module] = default_net
     loss: Callable[[dict, int], nn.Module] = default_loss
+    train_epoch: Callable[..., None] = train_epoch
     augmentations: Mapping[str, tuple] = field(default_factory=lambda: dict(PRESETS))
     tta_views: Mapping[str, tta.View] = field(default_factory=dict)
 
@@ -260,9 +273,10 @@ class VisionModel:
                       num_classes=ctx.n_classes) if mixing else None
         criterion = self.parts.loss(p, ctx.n_classes)
         self.net_, self.history_ = trainer.fit(
-            net, classification_loss(model, criterion, device, trainer.amp, trainer.memory_format, mixup), batches,
-            epochs=epochs, updates_per_epoch=math.ceil(len(batches(0)) / p["accum_steps"]), lr=self.lr_,
-            score=None if valid is None else self._scorer(*valid))
+            net, None, batches, epochs=epochs, updates_per_epoch=math.ceil(len(batches(0)) / p["accum_steps"]),
+            lr=self.lr_, score=None if valid is None else self._scorer(*valid),
+            train_epoch=lambda epoch: self.parts.train_epoch(epoch, model, criterion, mixup),
+            prepare=to_device(device, trainer.memory_format))
         return self
 
     def _training_wrapper(self, net: nn.Module, device: torch.device) -> nn.Module:
@@ -424,19 +438,12 @@ class VisionModel:
         return affordable_workers(min(MAX_WORKERS, self.ctx.n_jobs), batch_bytes)
 
 
-def classification_loss(model: nn.Module, criterion, device: torch.device, amp: torch.dtype | None,
-                        fmt: torch.memory_format, mixup=None):
-    """``loss_of(batch) -> (loss, images)`` for (images, labels) batches: to ``device`` in ``fmt``, Mixup/CutMix
-    when given, the forward pass and ``criterion`` under autocast."""
-    def loss_of(batch):
+def to_device(device: torch.device, fmt: torch.memory_format):
+    """``prepare(batch)`` for (images, labels) batches: both to ``device``, the images in memory format ``fmt``."""
+    def prepare(batch):
         xb, yb = batch
-        xb = xb.to(device, non_blocking=True, memory_format=fmt)
-        yb = yb.to(device, non_blocking=True)
-        if mixup is not None:
-            xb, yb = mixup(xb, yb)
-        with autocast(device, amp):
-            return criterion(model(xb), yb), len(xb)
-    return loss_of
+        return xb.to(device, non_blocking=True, memory_format=fmt), yb.to(device, non_blocking=True)
+    return prepare
 
 
 def image_features(train: pd.DataFrame, test: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
