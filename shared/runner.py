@@ -22,9 +22,10 @@ from shared.config import resolve
 from shared.cv import load_or_make_folds, parse_dates, time_holdout
 from shared.errors import UserError
 from shared.io import write_csv, write_npz
+from shared.log import get_log, start_log
 from shared.metrics import squeeze
 from shared.models import FoldPipeline, ModelContext, Progress, available_cores, clock, takes
-from shared.runs import get_log, git_version, new_run_dir, save_config, start_log
+from shared.runs import git_version, new_run_dir, save_config
 from shared.spec import CompetitionSpec, Dataset
 
 

@@ -27,8 +27,9 @@ from shared.ensemble import (
 )
 from shared.errors import UserError, show
 from shared.io import read_csv, write_csv, write_json, write_npy
+from shared.log import get_log, logging_to, start_log
 from shared.metrics import Metric, average, squeeze
-from shared.runs import Run, get_log, load_run, logging_to, new_run_dir, save_config, start_log
+from shared.runs import Run, load_run, new_run_dir, save_config
 
 if TYPE_CHECKING:  # the spec module builds TableOutputs: a type-only import keeps the two acyclic
     from shared.spec import CompetitionSpec, Dataset

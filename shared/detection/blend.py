@@ -22,7 +22,8 @@ from shared.ensemble import (
 )
 from shared.errors import UserError
 from shared.io import write_csv
-from shared.runs import load_config, load_metrics, new_run_dir, save_config, start_log
+from shared.log import start_log
+from shared.runs import load_config, load_metrics, new_run_dir, save_config
 
 STEP = 0.1  # weight grid step for up to three runs; more runs are weighted equally
 

@@ -218,7 +218,7 @@ class DetectionOutputs:
         from shared import plots, report
         from shared.detection import submission
         from shared.io import write_json, write_npy, write_text
-        from shared.runs import get_log, logging_to, start_log
+        from shared.log import get_log, logging_to, start_log
 
         log = start_log(run_dir) if not logging_to(run_dir) else get_log()
         categories = self._categories(data)
