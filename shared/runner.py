@@ -26,7 +26,7 @@ from shared.log import get_log, start_log
 from shared.metrics import squeeze
 from shared.models import FoldPipeline, ModelContext, Progress, available_cores, clock, takes
 from shared.runs import git_version, new_run_dir, save_config
-from shared.spec import CompetitionSpec, Dataset
+from shared.spec import CompetitionSpec, Dataset, FoldResults
 
 
 def seed_everything(seed: int) -> None:
@@ -299,8 +299,8 @@ def _run_folds(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n
     for name, scores in extra["variants"].items():
         holdout = "" if scores["holdout"] is None else f", local holdout {scores['holdout']:.5f}"
         log.info(f"{name.replace('_', ' ')}: CV {metric.name} {scores['cv']:.5f}{holdout}")
-    return outputs.write_results(run_dir, data, y, classes, fold_of, oof, todo, fold_scores, test_folds, config,
-                                 started, extra)
+    return outputs.write_results(run_dir, data, FoldResults(fold_of, oof, todo, fold_scores, test_folds, started, extra,
+                                                            y=y, classes=classes, config=config))
 
 
 @dataclass

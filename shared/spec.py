@@ -71,6 +71,22 @@ class Dataset:
     extra: dict = field(default_factory=dict)  # what else a competition loads (detection: the COCO ground truth)
 
 
+@dataclass
+class FoldResults:
+    """What the folds of a run (or a merge, or a blend) produced, for ``Outputs.write_results``."""
+
+    fold_of: np.ndarray  # each training row's fold (folds.csv order)
+    oof: np.ndarray  # out-of-fold predictions, one table row per training row (NaN in folds not run)
+    folds_done: list[int]
+    fold_scores: list[float]  # in the order of ``folds_done``
+    test_folds: np.ndarray  # each done fold's test predictions, stacked in the order of ``folds_done``
+    started: float  # when the work began: metrics.json's wall time counts from then
+    extra: dict  # more for metrics.json (recipe, fold times, variants, members, ...)
+    y: np.ndarray | None = None  # the encoded training target (``Outputs.encode``); None where it is not needed
+    classes: list | None = None
+    config: dict = field(default_factory=dict)  # the run's resolved config (its run settings, e.g. fold_average)
+
+
 @runtime_checkable
 class Outputs(Protocol):
     """What a competition's predictions are, for the runner, the blends and the scripts. ``kind`` is recorded in
@@ -97,9 +113,7 @@ class Outputs(Protocol):
     def holdout_score(self, data: Dataset, test_folds: np.ndarray, classes: list | None, config: dict) -> float | None:
         """The local-holdout score of the folds' test predictions, averaged; None without a solution file."""
 
-    def write_results(self, run_dir: Path, data: Dataset, y: np.ndarray, classes: list | None, fold_of: np.ndarray,
-                      oof: np.ndarray, folds_done: list[int], fold_scores: list[float], test_folds: np.ndarray,
-                      config: dict, started: float, extra: dict) -> Path:
+    def write_results(self, run_dir: Path, data: Dataset, results: FoldResults) -> Path:
         """OOF, test predictions, the checked submission, metrics.json and pictures."""
 
     def ensemble(self, run_dirs: list[Path], method: str, out_root: Path, data_dir: Path | None = None) -> Path:

@@ -24,6 +24,7 @@ from shared.errors import UserError
 from shared.io import write_csv
 from shared.log import start_log
 from shared.runs import load_config, load_metrics, new_run_dir, save_config
+from shared.spec import FoldResults
 
 STEP = 0.1  # weight grid step for up to three runs; more runs are weighted equally
 
@@ -125,11 +126,10 @@ def ensemble(spec, run_dirs: list[Path], out_root: Path, method: str = "weights"
     members = pd.DataFrame([{"run": r["path"].name, "recipe": r["config"]["recipe"], "cv": r["metrics"]["cv"],
                              "holdout": r["metrics"].get("holdout"), "weight": float(w)}
                             for r, w in zip(runs, weights)])
-    outputs.write_results(run_dir, data, None, None, fold_of, blended, folds, fold_scores, test_table[None],
-                          first["config"], started,
-                          {"recipe": f"ensemble-{method}", "kind": "ensemble", "complete": True,
-                           "members": members.to_dict(orient="records"), "weights": weights.tolist(),
-                           "weights_by_fold": chosen})
+    extra = {"recipe": f"ensemble-{method}", "kind": "ensemble", "complete": True,
+             "members": members.to_dict(orient="records"), "weights": weights.tolist(), "weights_by_fold": chosen}
+    outputs.write_results(run_dir, data, FoldResults(fold_of, blended, folds, fold_scores, test_table[None], started,
+                                                     extra, config=first["config"]))
     return write_members(run_dir, members.to_dict(orient="records"), method, ("weights", "mean"))
 
 
@@ -162,7 +162,7 @@ def merge(spec, run_dirs: list[Path], out_root: Path, data_dir: Path | None = No
     write_csv(run_dir / "folds.csv", first["folds"])
     copy_fold_records({k: owner[k]["path"] for k in folds}, run_dir)
     fold_times = {str(k): owner[k]["metrics"].get("fold_times_s", {}).get(str(k)) for k in folds}
-    return spec.outputs.write_results(run_dir, data, None, None, fold_of, oof, folds, fold_scores, test_folds,
-                                      first["config"], started,
-                                      {"recipe": first["config"]["recipe"], "complete": True,
-                                       "fold_times_s": fold_times, "merged_from": [str(r["path"]) for r in runs]})
+    extra = {"recipe": first["config"]["recipe"], "complete": True, "fold_times_s": fold_times,
+             "merged_from": [str(r["path"]) for r in runs]}
+    return spec.outputs.write_results(run_dir, data, FoldResults(fold_of, oof, folds, fold_scores, test_folds, started,
+                                                                 extra, config=first["config"]))
