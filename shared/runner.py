@@ -25,8 +25,9 @@ from shared.io import write_csv, write_npz
 from shared.log import get_log, start_log
 from shared.metrics import squeeze
 from shared.models import FoldPipeline, ModelContext, Progress, available_cores, clock, takes
+from shared.results import FoldResults
 from shared.runs import git_version, new_run_dir, save_config
-from shared.spec import CompetitionSpec, Dataset, FoldResults
+from shared.spec import CompetitionSpec, Dataset
 
 
 def seed_everything(seed: int) -> None:

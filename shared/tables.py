@@ -29,10 +29,11 @@ from shared.errors import UserError, show
 from shared.io import read_csv, write_csv, write_json, write_npy
 from shared.log import get_log, logging_to, start_log
 from shared.metrics import Metric, average, squeeze
+from shared.results import FoldResults
 from shared.runs import Run, load_run, new_run_dir, save_config
 
 if TYPE_CHECKING:  # the spec module builds TableOutputs: a type-only import keeps the two acyclic
-    from shared.spec import CompetitionSpec, Dataset, FoldResults
+    from shared.spec import CompetitionSpec, Dataset
 
 
 class TableOutputs:
@@ -286,8 +287,6 @@ def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root:
     """Blend finished runs of ``spec`` (``--method mean|rank|weights|hill|stack``) by their OOF, nested honestly.
     ``name``: the blend's recipe name (default ``ensemble-<method>``), e.g. ``auto``; ``about``: more for its
     metrics.json; ``started``: when the work it sums up began (its wall time counts from then)."""
-    from shared.spec import FoldResults
-
     started = started or time.time()
     runs = [load_run(p) for p in run_dirs]
     check_compatible(runs)
@@ -328,8 +327,6 @@ def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root:
 
 def merge(spec: CompetitionSpec, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) -> Path:
     """Join partial runs (``--only-folds``) of one recipe of ``spec`` into one complete run."""
-    from shared.spec import FoldResults
-
     started = time.time()
     runs = [load_run(p) for p in run_dirs]
     first = runs[0]

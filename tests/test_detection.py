@@ -303,8 +303,8 @@ def _fake_detection_run(cowboy, out_root: Path, name: str, noise: float, seed: i
     import competitions
     from shared.cv import assign_folds
     from shared.detection.boxes import pad
+    from shared.results import FoldResults
     from shared.runs import new_run_dir, save_config
-    from shared.spec import FoldResults
 
     spec = competitions.get("cowboy_outfits")
     data = spec.load(cowboy, predict="valid")

@@ -23,8 +23,8 @@ from shared.ensemble import (
 from shared.errors import UserError
 from shared.io import write_csv
 from shared.log import start_log
+from shared.results import FoldResults
 from shared.runs import load_config, load_metrics, new_run_dir, save_config
-from shared.spec import FoldResults
 
 STEP = 0.1  # weight grid step for up to three runs; more runs are weighted equally
 

@@ -21,7 +21,8 @@ from shared.detection.coco import Coco, evaluate, read_coco, read_image_list
 from shared.errors import UserError
 from shared.io import inside
 from shared.metrics import Metric, register
-from shared.spec import CompetitionSpec, Dataset, FoldResults
+from shared.results import FoldResults
+from shared.spec import CompetitionSpec, Dataset
 
 
 def _boxes_only(y_true, y_pred) -> float:
