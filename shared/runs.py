@@ -187,20 +187,16 @@ def load_summary(path: Path) -> Run:
     return Run(path, load_config(path), load_metrics(path), None, None, None)
 
 
-def outputs_of(config: dict) -> str:
-    """What a run's predictions are (``Outputs.kind``), as its config.yaml records it (runs made before it was
-    recorded: a detection run is one of the detection competition)."""
-    return config.get("outputs") or ("detection" if config.get("metric") == "map" else "table")
-
-
-def load_run(path: Path) -> Run:
+def load_run(path: Path, outputs=None) -> Run:
+    """A finished run with its prediction tables. ``outputs`` (``shared.spec.Outputs``): those of the runs it is
+    blended or merged with; a run whose config.yaml records another kind (``outputs``) is refused."""
     path = Path(path)
     needed = ["config.yaml", "metrics.json", "oof.csv", "test_pred.csv", "folds.csv"]
     if not path.is_dir():
         raise UserError(f"{path} is not a run directory (it does not exist).")
-    config = load_config(path)
-    if outputs_of(config) != "table":
-        raise UserError(f"{path} is a {outputs_of(config)} run: blend it with other {outputs_of(config)} runs only "
+    config = load_config(path, required=(*CONFIG_KEYS, "outputs"))
+    if outputs is not None and config["outputs"] != outputs.kind:
+        raise UserError(f"{path} is a {config['outputs']} run: blend it with other {config['outputs']} runs only "
                         "(ensemble.py), and merge.py joins partial runs of one recipe.")
     missing = [n for n in needed if not (path / n).is_file()]
     if missing:

@@ -113,6 +113,23 @@ class Outputs(Protocol):
     def check_submission(self, file: Path, data: Dataset) -> None:
         """Refuse a submission file the competition would not accept."""
 
+    def input_files(self, data: Dataset) -> list[str]:
+        """The competition files a run of ``data`` reads, by name inside the data folder (its data fingerprint
+        hashes them)."""
+
+    def fingerprinted_target(self, data: Dataset) -> pd.Series | None:
+        """The training answers a data fingerprint hashes value by value; None where they are in one of the
+        ``input_files``, hashed whole."""
+
+    def look(self, data: Dataset, png: Path) -> pd.DataFrame:
+        """A first look at the data (``shared.look``): facts, one row each, and a picture written to ``png``."""
+
+    def report_section(self, metrics: dict) -> str:
+        """report.html's section of what only this kind of predictions has (empty: none)."""
+
+    def submission_preview(self, run_dir: Path, rows: int) -> tuple[str, pd.DataFrame, int] | None:
+        """(the submission's name, its first ``rows`` rows, how many it has) for report.html; None without one."""
+
 
 @dataclass
 class CompetitionSpec:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from shared import fingerprint, plots, report, submission
+from shared import fingerprint, look, plots, report, submission
 from shared.ensemble import (
     Blender,
     check_compatible,
@@ -90,6 +90,26 @@ class TableOutputs:
         labels = sorted(data.train[spec.target_col].astype(str).unique()) if spec.task == "multiclass" else None
         sub = read_csv(file, [spec.id_col], "submission", dtype={spec.id_col: str})
         submission.validate(sub, data.sample_submission, spec.id_col, spec.metric, labels=labels, name=str(file))
+
+    def input_files(self, data: Dataset) -> list[str]:
+        return [name for name in self.spec.layout() if not name.endswith("/")]
+
+    def fingerprinted_target(self, data: Dataset) -> pd.Series:
+        return data.train[self.spec.target_col]
+
+    def look(self, data: Dataset, png: Path) -> pd.DataFrame:
+        return look.of_rows(self.spec, data, png)
+
+    def report_section(self, metrics: dict) -> str:
+        return ""
+
+    def submission_preview(self, run_dir: Path, rows: int) -> tuple[str, pd.DataFrame, int] | None:
+        csv = Path(run_dir) / self.submission_files[0]
+        if not csv.is_file():
+            return None
+        with open(csv, encoding="utf-8") as f:
+            total = sum(1 for _ in f) - 1
+        return csv.name, pd.read_csv(csv, dtype=str, keep_default_na=False, nrows=rows), total
 
 
 def score_table_file(file: Path, solution: Path, metric: Metric, id_col: str | None, sample: Path | None) -> str:
@@ -288,7 +308,7 @@ def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root:
     ``name``: the blend's recipe name (default ``ensemble-<method>``), e.g. ``auto``; ``about``: more for its
     metrics.json; ``started``: when the work it sums up began (its wall time counts from then)."""
     started = started or time.time()
-    runs = [load_run(p) for p in run_dirs]
+    runs = [load_run(p, spec.outputs) for p in run_dirs]
     check_compatible(runs)
     data, y, classes = _data_and_target(spec, runs, data_dir)
     current = fingerprint.of(spec, data)
@@ -328,7 +348,7 @@ def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root:
 def merge(spec: CompetitionSpec, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) -> Path:
     """Join partial runs (``--only-folds``) of one recipe of ``spec`` into one complete run."""
     started = time.time()
-    runs = [load_run(p) for p in run_dirs]
+    runs = [load_run(p, spec.outputs) for p in run_dirs]
     first = runs[0]
     owner_of, all_folds = fold_owners([(r.path, r.config, r.folds, r.metrics["folds"]) for r in runs])
     owner = {k: runs[i] for k, i in owner_of.items()}

@@ -213,6 +213,54 @@ class DetectionOutputs:
                     {i: (w, h) for i, w, h in zip(data.test["id"], data.test["width"], data.test["height"])},
                     where=str(file))
 
+    def input_files(self, data: Dataset) -> list[str]:
+        """The COCO json and the one image list the run predicts (test.csv or valid.csv)."""
+        return [self.spec.train_file, f"{data.extra['predict']}.csv"]
+
+    def fingerprinted_target(self, data: Dataset) -> None:
+        return None  # the boxes are in the COCO json, among the input files
+
+    def look(self, data: Dataset, png: Path, n: int = 6) -> pd.DataFrame:
+        """The first ``n`` training images with their boxes; the images and boxes counted, by class."""
+        from shared import plots
+        from shared.look import facts
+
+        shown = data.train.head(n)
+        names = {label: self.spec.categories[cid] for cid, label in data.extra["coco"].labels.items()}
+        plots.boxes_plot(png, shown["image_path"].tolist(), list(shown["annotations"]), None, names)
+        boxes = data.extra["coco"].annotations
+        per_class = boxes["category_id"].map(self.spec.categories).value_counts()
+        return facts({"training images": len(data.train), f"{data.extra['predict']} images": len(data.test),
+                      "boxes": len(boxes), "boxes per class": ", ".join(f"{k} {v}" for k, v in per_class.items()),
+                      "metric": "COCO mAP@[.5:.95]"})
+
+    def report_section(self, metrics: dict) -> str:
+        """COCO's figures out of fold and on the local holdout (mAP, AP50, AP75, each class's AP), and the speeds."""
+        from shared.report import values_section
+
+        oof = metrics.get("oof")
+        if not isinstance(oof, dict) or "per_class_AP" not in oof:
+            return ""
+        held = metrics.get("holdout_metrics") or {}
+        rows = [[k, oof.get(k), held.get(k)] for k in ("mAP", "AP50", "AP75")]
+        oof_ap, held_ap = oof["per_class_AP"], held.get("per_class_AP") or {}
+        rows += [[f"AP {c}", oof_ap.get(c), held_ap.get(c)] for c in sorted(set(oof_ap) | set(held_ap))]
+        timing = metrics.get("timing") or {}
+        speeds = [f"{label} {timing[key]:.1f} img/s" for key, label in (("train_img_s", "training"),
+                                                                        ("predict_img_s", "inference"))
+                  if timing.get(key) is not None]
+        return values_section("Detection (COCO)", ["", "out of fold", "local holdout"], rows, 4, ", ".join(speeds))
+
+    def submission_preview(self, run_dir: Path, rows: int) -> tuple[str, pd.DataFrame, int] | None:
+        from shared.detection import submission as boxes
+
+        zipped = Path(run_dir) / self.submission_files[0]
+        if not zipped.is_file():
+            return None
+        detections = boxes.read(zipped)
+        head = pd.DataFrame([{k: (str(v) if k == "image_id" else v) for k, v in d.items()} for d in detections[:rows]])
+        return f"{zipped.name} (answer.json)", head, len(detections)
+
     def write_results(self, run_dir: Path, data: Dataset, results: FoldResults) -> Path:
         from shared import report
         from shared.log import get_log, logging_to, start_log
