@@ -101,10 +101,7 @@ def check_blend(parts: list[tuple[Path, dict]], current: dict, data_dir: Path, a
 
 
 def check_resume(spec, run_dir: Path, config: dict) -> None:
-    """Refuse to resume a run on data other than those it was made on (a run written before fingerprints were
-    recorded is let through; the runner warns in its log)."""
-    if config.get(KEY) is None:
-        return
+    """Refuse to resume a run on data other than those it was made on."""
     data = load_data(spec, config)
     changed = differences(config[KEY], of(spec, data))
     if changed:

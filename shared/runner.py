@@ -107,10 +107,10 @@ class RunArguments:
 
 def _resume_arguments(spec: CompetitionSpec, run_dir: Path) -> RunArguments:
     from shared.config import RUN_SETTINGS
-    from shared.fingerprint import check_resume
+    from shared.fingerprint import KEY, check_resume
     from shared.runs import CONFIG_KEYS, load_config
 
-    config = load_config(run_dir, required=(*CONFIG_KEYS, "model", "features", "time_limit", "only_folds"))
+    config = load_config(run_dir, required=(*CONFIG_KEYS, "model", "features", "time_limit", "only_folds", KEY))
     if not isinstance(config["model"], dict) or not isinstance(config["features"], dict):
         raise UserError(f"{run_dir / 'config.yaml'}: 'model' and 'features' must be mappings; restore it or rerun.")
     if config.get("competition") != spec.name:

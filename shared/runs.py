@@ -18,7 +18,6 @@ import yaml
 from shared import fingerprint
 from shared.errors import UserError
 from shared.io import write_text
-from shared.log import get_log
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -165,17 +164,12 @@ def _kind(value) -> str:
     return "nothing" if value is None else f"a {type(value).__name__}"
 
 
-def data_fingerprint(spec, data, resume_dir: Path | None = None) -> dict | None:
+def data_fingerprint(spec, data, resume_dir: Path | None = None) -> dict:
     """The fingerprint of the data a run reads (``shared.fingerprint``) for its config.yaml. A resumed run keeps
-    the one it recorded (``shared.fingerprint.check_resume`` compared them before); one written before
-    fingerprints were recorded is resumed with a warning in its log."""
+    the one it recorded (``shared.fingerprint.check_resume`` compared them before)."""
     if resume_dir is None:
         return fingerprint.of(spec, data)
-    recorded = load_config(resume_dir, required=()).get(fingerprint.KEY)
-    if recorded is None:
-        get_log().warning(f"{resume_dir} records no data fingerprint (made by an older version): resuming without "
-                          "checking that the data are those the run was made on.")
-    return recorded
+    return load_config(resume_dir, required=(fingerprint.KEY,))[fingerprint.KEY]
 
 
 def load_summary(path: Path) -> Run:
