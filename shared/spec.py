@@ -241,6 +241,17 @@ class CompetitionSpec:
         test_name = self.test_file or self.sample_submission_file
         test = (read_csv(data_dir / self.test_file, [self.id_col], "test data", **ids) if self.test_file
                 else sample[[self.id_col]].copy())
+        self._check_rows(train, test, data_dir, test_name)
+        self._check_sample_ids(sample, test)
+        if clean and self.clean_train is not None:
+            train = train[np.asarray(self.clean_train(train), bool)].reset_index(drop=True)
+        if self.image_path is not None:
+            train, test = self._with_image_paths(train, test, data_dir, test_name)
+        return Dataset(train, test, sample, data_dir)
+
+    def _check_rows(self, train: pd.DataFrame, test: pd.DataFrame, data_dir: Path, test_name: str) -> None:
+        """Training and test rows a run can use: some of each, ids, finite numbers, a target in every training row
+        and none in the test rows, the same columns besides it."""
         if len(train) == 0:
             raise UserError(f"{data_dir / self.train_file} has no rows (only a header): nothing to learn from; "
                             "use the competition's full training file.")
@@ -265,6 +276,9 @@ class CompetitionSpec:
         if extra:
             raise UserError(f"{data_dir / self.test_file} has column(s) {extra} that {self.train_file} lacks; "
                             "use the competition's original files.")
+
+    def _check_sample_ids(self, sample: pd.DataFrame, test: pd.DataFrame) -> None:
+        """The sample submission lists the test ids, in the same order."""
         same = len(sample) == len(test) and (
             sample[self.id_col].astype(str).values == test[self.id_col].astype(str).values).all()
         if not same:
@@ -274,20 +288,22 @@ class CompetitionSpec:
                 f"test ids in {self.test_file} differ from {self.sample_submission_file} "
                 f"(in test only: {extra}, in sample only: {lacking}, or another order); "
                 "use the files of one download.")
-        if clean and self.clean_train is not None:
-            train = train[np.asarray(self.clean_train(train), bool)].reset_index(drop=True)
-        if self.image_path is not None:
-            both = sorted(set(self.image_path(train, "train").astype(str))
-                          & set(self.image_path(test, "test").astype(str)))
-            if both:  # the same file as a training and a test image
-                raise UserError(f"{show(both[0])} is listed in both {data_dir / self.train_file} and "
-                                f"{data_dir / test_name} ({len(both)} such); an image is either training or test data: "
-                                "use the files of one download.")
-            train = train.assign(image_path=_existing_images(data_dir, self.image_path(train, "train"),
-                                                             train[self.id_col], self.train_file))
-            test = test.assign(image_path=_existing_images(data_dir, self.image_path(test, "test"),
-                                                           test[self.id_col], test_name))
-        return Dataset(train, test, sample, data_dir)
+
+    def _with_image_paths(self, train: pd.DataFrame, test: pd.DataFrame, data_dir: Path,
+                          test_name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``train`` and ``test`` with column ``image_path``: each row's image, checked to exist, and none both a
+        training and a test image."""
+        both = sorted(set(self.image_path(train, "train").astype(str))
+                      & set(self.image_path(test, "test").astype(str)))
+        if both:  # the same file as a training and a test image
+            raise UserError(f"{show(both[0])} is listed in both {data_dir / self.train_file} and "
+                            f"{data_dir / test_name} ({len(both)} such); an image is either training or test data: "
+                            "use the files of one download.")
+        train = train.assign(image_path=_existing_images(data_dir, self.image_path(train, "train"),
+                                                         train[self.id_col], self.train_file))
+        test = test.assign(image_path=_existing_images(data_dir, self.image_path(test, "test"),
+                                                       test[self.id_col], test_name))
+        return train, test
 
 
 def check_finite(df: pd.DataFrame, id_col: str, path: Path) -> None:
