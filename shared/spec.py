@@ -11,7 +11,8 @@ The extension points, all declared here:
 - ``load`` / ``load_run_data`` (what a run reads; extra loaded data go in ``Dataset.extra``);
 - ``outputs``: what the predictions are (``Outputs``): a table row per id (``shared.tables.TableOutputs``,
   the default) or a competition's own kind (detection: boxes); it says how runs are scored, averaged,
-  written, blended, merged and how a submission file is checked and scored;
+  written, blended, merged and how a submission file is checked and scored, and what the data fingerprint,
+  the first look at the data and the run's report show of that kind;
 - ``image_path`` (rows that are images), ``clean_train``, ``time_col``, ``make_demo``, ``accelerator``;
 - the model interface of recipes is ``shared.models``."""
 from __future__ import annotations
