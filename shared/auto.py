@@ -20,8 +20,8 @@ from pathlib import Path
 from shared import runner, tables
 from shared.config import POSITIVE, RUN_SETTINGS, Choice, Items, Text, resolve
 from shared.errors import UserError
+from shared.log import get_log
 from shared.models import takes
-from shared.runs import get_log
 from shared.spec import CompetitionSpec, Recipe
 
 COSTS = {"linear": 1, "knn": 1, "rf": 3, "extra_trees": 3, "mlp": 5, "gbm": 6, "catboost": 6, "xgboost": 6,

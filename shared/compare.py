@@ -109,7 +109,7 @@ def recipes_side_by_side(plan: Plan, run, spec, data_dir: Path, overrides: dict[
     Ray task of ``plan`` (``shared.parallel``), all on the same folds; {recipe: its run directory}. The log lines
     of each are named by its recipe; one that fails stops the others, and the runs that finished stay."""
     from shared import parallel
-    from shared.runs import get_log
+    from shared.log import get_log
 
     log = get_log()  # the runs' lines, named by recipe, go to stderr as a run's do (their log.txt is their own)
     if not any(type(h) is logging.StreamHandler for h in log.handlers):

@@ -17,8 +17,9 @@ from shared import fingerprint
 from shared.compare import markdown_table, text_table
 from shared.errors import UserError
 from shared.io import atomic_write, write_text
+from shared.log import get_log
 from shared.metrics import Metric, get_metric, squeeze
-from shared.runs import Run, get_log
+from shared.runs import Run
 
 METHODS = ("mean", "rank", "weights", "hill", "stack")
 

@@ -28,7 +28,7 @@ CHUNK = 1 << 20
 def of(spec, data) -> dict:
     """The fingerprint of a loaded dataset (``spec.load``'s result)."""
     data_dir = Path(data.data_dir)
-    out = {"files": {name: _file_sha256(data_dir / name) for name in input_files(spec, data)
+    out = {"files": {name: _file_sha256(data_dir / name) for name in spec.outputs.input_files(data)
                      if (data_dir / name).is_file()}}
     images = _image_listing(data, data_dir)
     if images is not None:
@@ -36,19 +36,10 @@ def of(spec, data) -> dict:
     for part, frame in (("train_rows", data.train), ("test_rows", data.test)):
         ids = frame[spec.id_col] if spec.id_col in frame.columns else frame.index.to_series()
         out[part] = {"count": int(len(ids)), "sha256": _text_sha256(ids.astype(str))}
-    if spec.outputs.kind == "table":  # a table's answers (detection's are the COCO json's, hashed above)
-        target = data.train[spec.target_col]
+    target = spec.outputs.fingerprinted_target(data)
+    if target is not None:
         out["train_target"] = {"count": int(len(target)), "sha256": _text_sha256(target.astype(str))}
     return out
-
-
-def input_files(spec, data) -> list[str]:
-    """The competition files a run reads, by name inside the data folder (folders of images are listed apart)."""
-    names = [name for name in spec.layout() if not name.endswith("/")]
-    predict = data.extra.get("predict")
-    if predict is not None:  # detection: the COCO json and the one image list it predicts (test.csv or valid.csv)
-        names = [spec.train_file, f"{predict}.csv"]
-    return names
 
 
 def load_data(spec, config: dict, data_dir: Path | None = None):
@@ -110,10 +101,7 @@ def check_blend(parts: list[tuple[Path, dict]], current: dict, data_dir: Path, a
 
 
 def check_resume(spec, run_dir: Path, config: dict) -> None:
-    """Refuse to resume a run on data other than those it was made on (a run written before fingerprints were
-    recorded is let through; the runner warns in its log)."""
-    if config.get(KEY) is None:
-        return
+    """Refuse to resume a run on data other than those it was made on."""
     data = load_data(spec, config)
     changed = differences(config[KEY], of(spec, data))
     if changed:

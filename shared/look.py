@@ -19,18 +19,20 @@ def look(spec, data_dir: Path, out: Path | None = None, show: bool = True) -> pd
     data = spec.load_run_data(Path(data_dir), {})
     out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="look-"))
     png = out / "look.png"
-    if spec.outputs.kind == "detection":
-        facts = _detection(spec, data, png)
-    elif spec.image_path is not None:
-        facts = _images(spec, data, png)
-    else:
-        facts = _table(spec, data, png)
+    found = spec.outputs.look(data, png)  # what the predictions are says what to look at (detection: boxes)
     if show:
-        _display(facts, png)
-    return facts
+        _display(found, png)
+    return found
 
 
-def _facts(rows: dict) -> pd.DataFrame:
+def of_rows(spec, data, png: Path) -> pd.DataFrame:
+    """The look at data whose predictions are table rows (``TableOutputs.look``): images with their labels, or the
+    target's distribution and the missing values."""
+    return _images(spec, data, png) if spec.image_path is not None else _table(spec, data, png)
+
+
+def facts(rows: dict) -> pd.DataFrame:
+    """``{fact: value}`` as the table ``look`` returns (one row per fact, the values as text)."""
     return pd.DataFrame({"value": [str(v) for v in rows.values()]}, index=list(rows))
 
 
@@ -62,7 +64,7 @@ def _table(spec, data, png: Path) -> pd.DataFrame:
     fig.suptitle(f"{spec.title or spec.name}: {len(train)} training rows, {len(data.test)} test rows")
     plots.save(fig, png)
     numeric = features.select_dtypes("number").shape[1]
-    return _facts({"training rows": len(train), "test rows": len(data.test), "feature columns": features.shape[1],
+    return facts({"training rows": len(train), "test rows": len(data.test), "feature columns": features.shape[1],
                    "numeric columns": numeric, "other columns": features.shape[1] - numeric,
                    "columns with missing values": int((features.isna().mean() > 0).sum()),
                    "target": _target_summary(spec, target), "metric": spec.metric.name,
@@ -94,20 +96,9 @@ def _images(spec, data, png: Path, n: int = 12) -> pd.DataFrame:
     fig.suptitle(f"{spec.title or spec.name}: {len(data.train)} training images, {len(data.test)} test images")
     plots.save(fig, png)
     sizes = {load_rgb(p).shape[:2] for p in shown["image_path"]}
-    return _facts({"training images": len(data.train), "test images": len(data.test),
+    return facts({"training images": len(data.train), "test images": len(data.test),
                    "target": _target_summary(spec, data.train[spec.target_col]), "metric": spec.metric.name,
                    "image sizes seen (h, w)": ", ".join(f"{h}x{w}" for h, w in sorted(sizes))})
-
-
-def _detection(spec, data, png: Path, n: int = 6) -> pd.DataFrame:
-    shown = data.train.head(n)
-    names = {label: spec.categories[cid] for cid, label in data.extra["coco"].labels.items()}
-    plots.boxes_plot(png, shown["image_path"].tolist(), list(shown["annotations"]), None, names)
-    boxes = data.extra["coco"].annotations
-    per_class = boxes["category_id"].map(spec.categories).value_counts()
-    return _facts({"training images": len(data.train), f"{data.extra['predict']} images": len(data.test),
-                   "boxes": len(boxes), "boxes per class": ", ".join(f"{k} {v}" for k, v in per_class.items()),
-                   "metric": "COCO mAP@[.5:.95]"})
 
 
 def _display(facts: pd.DataFrame, png: Path) -> None:

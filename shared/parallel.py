@@ -25,8 +25,9 @@ from pathlib import Path
 
 from shared import distributed
 from shared.errors import UserError
+from shared.log import LOGGER, get_log
 from shared.models import available_cores
-from shared.runs import LOGGER, REPO_ROOT, get_log
+from shared.runs import REPO_ROOT
 
 # `auto` puts fits side by side only when each gets at least this many cores: on 2 cores a Ray worker per fold
 # costs more (Ray's start, each worker's imports: seconds) than a fold loses by sharing the cores with another.

@@ -35,15 +35,17 @@ figcaption { font-size: 0.85em; color: #555; } code { font-size: 0.9em; }
 """
 
 
-def write(run_dir: Path, spec=None) -> Path:
+def write(run_dir: Path, spec) -> Path:
     """Write ``run_dir/report.html`` from the run's files (config.yaml, metrics.json, PNGs, submission); ``spec``
-    (the competition) gives the recipe's defaults, so that the page lists only the settings that differ."""
+    (the competition) gives the recipe's defaults, so that the page lists only the settings that differ, and its
+    outputs the parts only their kind has (detection: COCO's figures, the boxes of the submission)."""
     run_dir = Path(run_dir)
     config = load_config(run_dir, required=())
     metrics = load_metrics(run_dir, required=())
     parts = [f"<h1>{_e(config.get('competition', run_dir.parent.name))} / {_e(run_dir.name)}</h1>",
              _scores(metrics), _run_config(config, spec), _folds(metrics), _variants(metrics),
-             _members(metrics), _detection(metrics), _pictures(run_dir), _submission(run_dir), _files(run_dir)]
+             _members(metrics), spec.outputs.report_section(metrics), _pictures(run_dir),
+             _submission(run_dir, spec.outputs), _files(run_dir)]
     page = ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
             f"<title>{_e(run_title(run_dir))}</title><style>{STYLE}</style></head>\n<body>\n"
             + "\n".join(p for p in parts if p) + "\n</body></html>\n")
@@ -214,21 +216,12 @@ def _members(metrics: dict) -> str:
     return "<h2>Ensemble members</h2>" + _table(list(frame.columns), rows)
 
 
-def _detection(metrics: dict) -> str:
-    oof = metrics.get("oof")
-    if not isinstance(oof, dict) or "per_class_AP" not in oof:
-        return ""
-    held = metrics.get("holdout_metrics") or {}
-    rows = [[_e(k), _number(oof.get(k), 4), _number(held.get(k), 4)] for k in ("mAP", "AP50", "AP75")]
-    oof_ap, held_ap = oof["per_class_AP"], held.get("per_class_AP") or {}
-    rows += [[f"AP {_e(c)}", _number(oof_ap.get(c), 4), _number(held_ap.get(c), 4)]
-             for c in sorted(set(oof_ap) | set(held_ap))]
-    out = "<h2>Detection (COCO)</h2>" + _table(["", "out of fold", "local holdout"], rows, {1, 2})
-    timing = metrics.get("timing") or {}
-    speeds = [f"{label} {timing[key]:.1f} img/s" for key, label in (("train_img_s", "training"),
-                                                                    ("predict_img_s", "inference"))
-              if timing.get(key) is not None]
-    return out + (f"<p>{_e(', '.join(speeds))}</p>" if speeds else "")
+def values_section(title: str, header: list[str], rows: list[list], digits: int = 5, note: str = "") -> str:
+    """A section of labelled rows of numbers (``digits`` decimals) and a note under it: the part of the page that
+    only one kind of outputs has (``Outputs.report_section``)."""
+    cells = [[_e(label)] + [_number(value, digits) for value in values] for label, *values in rows]
+    out = f"<h2>{_e(title)}</h2>" + _table(header, cells, set(range(1, len(header))))
+    return out + (f"<p>{_e(note)}</p>" if note else "")
 
 
 def pictures(run_dir: Path) -> list[str]:
@@ -250,22 +243,11 @@ def _pictures(run_dir: Path) -> str:
         for n in names)
 
 
-def _submission(run_dir: Path) -> str:
-    csv, zipped = run_dir / "submission.csv", run_dir / "submission.zip"
-    if csv.is_file():
-        with open(csv, encoding="utf-8") as f:
-            total = sum(1 for _ in f) - 1
-        head = pd.read_csv(csv, dtype=str, keep_default_na=False, nrows=SUBMISSION_ROWS)
-        name = csv.name
-    elif zipped.is_file():
-        from shared.detection import submission as boxes
-
-        detections = boxes.read(zipped)
-        total, name = len(detections), f"{zipped.name} (answer.json)"
-        head = pd.DataFrame([{k: (str(v) if k == "image_id" else v) for k, v in d.items()}
-                             for d in detections[:SUBMISSION_ROWS]])
-    else:
+def _submission(run_dir: Path, outputs) -> str:
+    preview = outputs.submission_preview(run_dir, SUBMISSION_ROWS)
+    if preview is None:
         return ""
+    name, head, total = preview
     rows = [[_e(_cell(v)) for v in row] for row in head.itertuples(index=False)]
     return (f"<h2>Submission</h2><p><a href=\"{_e(name.split()[0])}\">{_e(name)}</a>: the first {len(head)} of "
             f"{total} rows.</p>" + _table([str(c) for c in head.columns], rows))

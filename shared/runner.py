@@ -4,6 +4,7 @@ competition's predictions are (a table row per id, or boxes) is its ``spec.outpu
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import random
 import sys
@@ -22,10 +23,12 @@ from shared.config import resolve
 from shared.cv import load_or_make_folds, parse_dates, time_holdout
 from shared.errors import UserError
 from shared.io import write_csv, write_npz
+from shared.log import get_log, start_log
 from shared.metrics import squeeze
 from shared.models import FoldPipeline, ModelContext, Progress, available_cores, clock, takes
-from shared.runs import get_log, git_version, new_run_dir, save_config, start_log
-from shared.spec import CompetitionSpec, Dataset
+from shared.results import FoldResults
+from shared.runs import git_version, new_run_dir, save_config
+from shared.spec import CompetitionSpec, Dataset, Outputs, Recipe
 
 
 def seed_everything(seed: int) -> None:
@@ -71,7 +74,7 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
     spread = parallel_.settings(parallel, ray_address)  # before torchrun's group is joined or anything written
     distributed.init()
     if resume is not None:
-        return _run(*_resume_arguments(spec, Path(resume)), resume_dir=Path(resume), started=started, spread=spread)
+        return _run(_resume_arguments(spec, Path(resume)), started, spread)
     recipe = spec.recipe(recipe_name)
     if recipe.driver is not None:  # e.g. `auto`: member runs on the same folds, then their nested blend
         return recipe.driver(spec, recipe, data_dir, n_folds=n_folds, seed=seed, time_limit=time_limit,
@@ -79,19 +82,35 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
                              parallel=parallel, ray_address=ray_address)
     made = len(runs.CREATED)
     try:
-        return _run(spec, recipe_name, data_dir, n_folds, seed, time_limit, out_root, overrides, only_folds,
-                    started=started, spread=spread)
+        return _run(RunArguments(spec, recipe_name, data_dir, n_folds, seed, time_limit, out_root, overrides,
+                                 only_folds), started, spread)
     except Exception:  # e.g. an unreadable image met in the first epoch: no half-made run is left behind
         runs.discard_unfinished(runs.CREATED[made:])
         raise
 
 
-def _resume_arguments(spec: CompetitionSpec, run_dir: Path) -> tuple:
+@dataclass
+class RunArguments:
+    """What a run is asked for: ``run``'s arguments, or those an interrupted run saved (``resume_dir``)."""
+
+    spec: CompetitionSpec
+    recipe_name: str | None
+    data_dir: Path
+    n_folds: int
+    seed: int
+    time_limit: float | None
+    out_root: Path
+    overrides: dict | None
+    only_folds: list[int] | None
+    resume_dir: Path | None = None
+
+
+def _resume_arguments(spec: CompetitionSpec, run_dir: Path) -> RunArguments:
     from shared.config import RUN_SETTINGS
-    from shared.fingerprint import check_resume
+    from shared.fingerprint import KEY, check_resume
     from shared.runs import CONFIG_KEYS, load_config
 
-    config = load_config(run_dir, required=(*CONFIG_KEYS, "model", "features", "time_limit", "only_folds"))
+    config = load_config(run_dir, required=(*CONFIG_KEYS, "model", "features", "time_limit", "only_folds", KEY))
     if not isinstance(config["model"], dict) or not isinstance(config["features"], dict):
         raise UserError(f"{run_dir / 'config.yaml'}: 'model' and 'features' must be mappings; restore it or rerun.")
     if config.get("competition") != spec.name:
@@ -100,206 +119,339 @@ def _resume_arguments(spec: CompetitionSpec, run_dir: Path) -> tuple:
         raise UserError(f"--resume {run_dir}: that run already finished (metrics.json exists).")
     check_resume(spec, run_dir, config)  # before anything is written: the data must be those the run was made on
     overrides = {**config["model"], **config["features"], **{k: config.get(k, RUN_SETTINGS[k]) for k in RUN_SETTINGS}}
-    return (spec, config["recipe"], Path(config["data_dir"]), config["n_folds"], config["seed"], config["time_limit"],
-            run_dir.parent.parent, overrides, config["only_folds"])
+    return RunArguments(spec, config["recipe"], Path(config["data_dir"]), config["n_folds"], config["seed"],
+                        config["time_limit"], run_dir.parent.parent, overrides, config["only_folds"], run_dir)
 
 
-def _run(*args, **kwargs) -> Path:
+def _run(args: RunArguments, started: float, spread: parallel_.Settings) -> Path:
     try:
-        return _run_folds(*args, **kwargs)
+        return _run_folds(args, started, spread)
     finally:
         parallel_.shutdown()  # the local Ray started for the run (or the cluster joined), if any
 
 
-def _run_folds(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds: int, seed: int,
-               time_limit: float | None, out_root: Path, overrides: dict | None, only_folds: list[int] | None,
-               resume_dir: Path | None = None, started: float | None = None,
-               spread: parallel_.Settings | None = None) -> Path:
-    started = started or time.time()
-    spread = spread or parallel_.Settings()
-    check_seed(seed)
-    recipe = spec.recipe(recipe_name)
+def _run_folds(args: RunArguments, started: float, spread: parallel_.Settings) -> Path:
+    """Prepare the run (everything checked, the run folder opened), fit its folds, write its results."""
+    prepared = _prepare(args, started, spread)
+    return _finish(prepared, _fit_folds(prepared))
+
+
+# ------------------------------------------------------------------------------------------- preparing
+@dataclass
+class FoldRun:
+    """A run ready for its folds (``_prepare``): what the fold loop and the results read."""
+
+    args: RunArguments
+    recipe: Recipe
+    config: dict  # resolved, and completed with what the run is (config.yaml)
+    data: Dataset
+    outputs: Outputs
+    y: np.ndarray
+    classes: list | None
+    weights: np.ndarray | None
+    time_valid: np.ndarray | None  # the time split's validation rows (None: no time split in this run)
+    time_dates: pd.Series | None
+    plan: parallel_.Plan
+    fold_of: np.ndarray
+    n_folds_made: int
+    todo: list[int]  # the folds this run fits (--only-folds), a resumed run's finished ones among them
+    started: float
+    run_dir: Path | None = None  # the rest is filled in as the run is prepared
+    log: logging.Logger | None = None
+    X: pd.DataFrame | None = None
+    X_test: pd.DataFrame | None = None
+    target: np.ndarray | None = None  # what the models fit: y, or its log1p where the run fits logs
+    model_factory: ModelFactory | None = None
+
+    @property
+    def spec(self) -> CompetitionSpec:
+        return self.args.spec
+
+    @property
+    def main(self) -> bool:
+        return distributed.is_main()  # under torchrun only rank 0 writes
+
+    @property
+    def log_target(self) -> bool:
+        return self.config["log_target"]
+
+    @property
+    def fits(self) -> int:
+        """The fits of the run: its folds, then the time split."""
+        return len(self.todo) + (self.time_valid is not None)
+
+    @property
+    def fold_inputs(self) -> tuple:
+        """What every fit reads (``_fit_fold``'s first arguments; with --parallel, put in Ray's store once)."""
+        return self.model_factory, self.X, self.target, self.fold_of, self.weights, self.log_target, self.X_test
+
+    def score(self, rows: np.ndarray, pred: np.ndarray) -> float:
+        return self.outputs.score(self.data, self.y, rows, pred)
+
+
+def _prepare(args: RunArguments, started: float, spread: parallel_.Settings) -> FoldRun:
+    """Everything before the first fit, every input checked before anything is written: the recipe and its
+    config, the data and the target, the folds (and Ray, with --parallel), the run folder, the features."""
+    spec = args.spec
+    check_seed(args.seed)
+    recipe = spec.recipe(args.recipe_name)
     if recipe.requires is not None:
         recipe.requires()
-    config = resolve(recipe, overrides or {}, spec.run_defaults(), competition=spec.name)
-    data = spec.load_run_data(Path(data_dir), config)
+    config = resolve(recipe, args.overrides or {}, spec.run_defaults(), competition=spec.name)
+    data = spec.load_run_data(Path(args.data_dir), config)
     outputs = spec.outputs  # what the predictions are: how to read the target, score, average and write them
-    metric = spec.metric
-    main = distributed.is_main()  # under torchrun only rank 0 writes
     y, classes = outputs.encode(data)
-    outputs.check(data, y, classes, n_folds)
-    weights = None
-    if config["sample_weight"] != "none":  # checked and loaded before anything is written
-        from shared.adversarial import sample_weights
-
-        if not takes(recipe.model, "sample_weight"):
-            raise UserError(f"recipe {recipe.name!r} does not take sample weights; drop --set sample_weight or "
-                            "use a recipe whose model does (gbm, linear, automl).")
-        weights = sample_weights(config["sample_weight"], spec, data, seed)
+    outputs.check(data, y, classes, args.n_folds)
+    weights = _sample_weights(args, recipe, config, data)
     time_valid, time_dates = _time_valid_rows(spec, config, data) if config["time_col"] else (None, None)
+    plan, folds = _plan_and_folds(args, spread, config, data, y, time_valid is not None)
+    fold_ids = sorted(folds["fold"].unique())
+    todo = fold_ids if args.only_folds is None else sorted(set(args.only_folds))
+    if fold_ids[0] not in todo:  # a partial run scores the time split when it holds fold 0 (merge keeps it)
+        time_valid = None
+    prepared = FoldRun(args, recipe, config, data, outputs, y, classes, weights, time_valid, time_dates, plan,
+                       folds["fold"].to_numpy(), len(fold_ids), todo, started)
+    per_fold_budget = _time_budget(prepared)
+    _open_run_dir(prepared, folds)
+    _make_features(prepared, per_fold_budget)
+    return prepared
 
+
+def _sample_weights(args: RunArguments, recipe: Recipe, config: dict, data: Dataset) -> np.ndarray | None:
+    """The training rows' weights (``--set sample_weight``), checked and loaded before anything is written."""
+    if config["sample_weight"] == "none":
+        return None
+    from shared.adversarial import sample_weights
+
+    if not takes(recipe.model, "sample_weight"):
+        raise UserError(f"recipe {recipe.name!r} does not take sample weights; drop --set sample_weight or "
+                        "use a recipe whose model does (gbm, linear, automl).")
+    return sample_weights(config["sample_weight"], args.spec, data, args.seed)
+
+
+def _plan_and_folds(args: RunArguments, spread: parallel_.Settings, config: dict, data: Dataset, y: np.ndarray,
+                    time_split: bool) -> tuple[parallel_.Plan, pd.DataFrame]:
+    """(how the fits go, the folds): the folds file is written (rank 0) once the rows, the folds asked for and the
+    output folder are checked and Ray is up."""
+    spec, n_folds = args.spec, args.n_folds
     ids = data.train[spec.id_col]
     check_enough_rows(spec, len(ids), n_folds)
-    bad = sorted(set(only_folds or ()) - set(range(n_folds)))
+    bad = sorted(set(args.only_folds or ()) - set(range(n_folds)))
     if bad:  # before the folds file is written
         raise UserError(f"--only-folds {bad}: folds run from 0 to {n_folds - 1}.")
     groups, order = spec.fold_values(data)
-    plan = _plan(spread, config, n_folds, only_folds, resume_dir, time_valid is not None)  # (Ray starts here)
-    if main:
-        runs.check_writable(Path(out_root), Path(out_root) / spec.name)  # before the folds file is written
-        folds = load_or_make_folds(Path(out_root) / spec.name / "folds", ids, n_folds, seed, spec.fold_kind,
+    plan = _plan(spread, config, n_folds, args.only_folds, args.resume_dir, time_split)  # (Ray starts here)
+    folds = None
+    if distributed.is_main():
+        out_root = Path(args.out_root)
+        runs.check_writable(out_root, out_root / spec.name)  # before the folds file is written
+        folds = load_or_make_folds(out_root / spec.name / "folds", ids, n_folds, args.seed, spec.fold_kind,
                                    target=y, groups=groups, order=order, id_col=spec.id_col)
-    folds = distributed.broadcast(folds if main else None)
-    fold_ids = sorted(folds["fold"].unique())
-    todo = fold_ids if only_folds is None else sorted(set(only_folds))
-    if fold_ids[0] not in todo:  # a partial run scores the time split when it holds fold 0 (merge keeps it)
-        time_valid = None
+    return plan, distributed.broadcast(folds)
 
-    if time_limit is not None and "time_limit" in config["model"]:
-        config["model"]["time_limit"] = float(time_limit)  # --time-limit is the recipe's total budget
-    budget = config["model"].get("time_limit")
-    per_fold_budget = None if budget is None else budget / (len(todo) + (time_valid is not None))
 
-    run_dir = resume_dir or (new_run_dir(out_root, spec.name, recipe.name) if main else None)
-    run_dir = distributed.broadcast(run_dir)
-    log = start_log(run_dir) if main else get_log()
-    log_target = metric.log_space if config["log_target"] is None else config["log_target"]
+def _time_budget(prepared: FoldRun) -> float | None:
+    """Each fit's share of the recipe's time limit (``--time-limit`` is the recipe's total budget)."""
+    model = prepared.config["model"]
+    if prepared.args.time_limit is not None and "time_limit" in model:
+        model["time_limit"] = float(prepared.args.time_limit)
+    budget = model.get("time_limit")
+    return None if budget is None else budget / prepared.fits
+
+
+def _open_run_dir(prepared: FoldRun, folds: pd.DataFrame) -> None:
+    """The run folder (a new one, or the resumed run's), its log, config.yaml and folds.csv, and the log's opening
+    lines."""
+    args, spec, config, main = prepared.args, prepared.spec, prepared.config, prepared.main
+    run_dir = args.resume_dir or (new_run_dir(args.out_root, spec.name, prepared.recipe.name) if main else None)
+    prepared.run_dir = run_dir = distributed.broadcast(run_dir)
+    prepared.log = log = start_log(run_dir) if main else get_log()
+    metric, data, todo = spec.metric, prepared.data, prepared.todo
     config.update({
         "competition": spec.name, "id_col": spec.id_col, "target_col": spec.target_col, "task": spec.task,
-        "metric": metric.name, "classes": classes, "log_target": log_target, "seed": seed,
-        "n_folds": n_folds, "fold_kind": spec.fold_kind, "fold_col": spec.fold_col, "outputs": outputs.kind,
-        "only_folds": None if only_folds is None else todo,
-        "time_limit": time_limit, "data_dir": str(Path(data_dir).resolve()), "code_version": git_version(),
-        "command": " ".join(sys.argv), "data_fingerprint": runs.data_fingerprint(spec, data, resume_dir),
+        "metric": metric.name, "classes": prepared.classes,
+        "log_target": metric.log_space if config["log_target"] is None else config["log_target"], "seed": args.seed,
+        "n_folds": args.n_folds, "fold_kind": spec.fold_kind, "fold_col": spec.fold_col,
+        "outputs": prepared.outputs.kind, "only_folds": None if args.only_folds is None else todo,
+        "time_limit": args.time_limit, "data_dir": str(Path(args.data_dir).resolve()), "code_version": git_version(),
+        "command": " ".join(sys.argv), "data_fingerprint": runs.data_fingerprint(spec, data, args.resume_dir),
     })
-    if main and resume_dir is None:
+    if main and args.resume_dir is None:
         save_config(run_dir, config)
         write_csv(run_dir / "folds.csv", folds)
-    if resume_dir is not None:
+    if args.resume_dir is not None:
         log.info(f"resuming {run_dir}")
     if distributed.world_size() > 1:
         log.info(f"torchrun: {distributed.world_size()} processes train together; rank 0 writes")
-    log.info(f"{spec.name} / {recipe.name}: {recipe.about}")
+    log.info(f"{spec.name} / {prepared.recipe.name}: {prepared.recipe.about}")
     if config["clean_train"] and spec.clean_train is not None:
         log.info(f"clean_train: {spec.clean_train_about} (keep all with --set clean_train=false)")
     log.info(f"run directory {run_dir}; {len(data.train)} train rows, {len(data.test)} test rows, "
-             f"{len(todo)} of {len(fold_ids)} folds")
+             f"{len(todo)} of {prepared.n_folds_made} folds")
 
-    seed_everything(seed)
-    X, X_test = recipe.features(data.train.drop(columns=[spec.id_col, spec.target_col]),
-                                data.test.drop(columns=[spec.id_col]), config["features"])
+
+def _make_features(prepared: FoldRun, per_fold_budget: float | None) -> None:
+    """The feature tables (made once, before the folds), the target the models fit, and the model factory."""
+    args, spec, recipe, config, log = prepared.args, prepared.spec, prepared.recipe, prepared.config, prepared.log
+    seed_everything(args.seed)
+    data, weights = prepared.data, prepared.weights
+    prepared.X, prepared.X_test = recipe.features(data.train.drop(columns=[spec.id_col, spec.target_col]),
+                                                  data.test.drop(columns=[spec.id_col]), config["features"])
     if spec.image_path is None:  # an image recipe's one column is the image paths
-        log.info(f"features: {X.shape[1]} columns")
+        log.info(f"features: {prepared.X.shape[1]} columns")
     if weights is not None:
         log.info(f"sample weights ({config['sample_weight']}): min {weights.min():.3f}, max {weights.max():.3f}")
-    target = np.log1p(y) if log_target else y
-    n_out = outputs.width(classes)
-    model_factory = ModelFactory(recipe, config, X, ContextMaker(spec, len(classes) if classes else 0, seed,
-                                                                 per_fold_budget, run_dir, resume_dir is not None,
-                                                                 threads=plan.threads),
-                                 floor=outputs.floor(y))
+    prepared.target = np.log1p(prepared.y) if prepared.log_target else prepared.y
+    classes = prepared.classes
+    contexts = ContextMaker(spec, len(classes) if classes else 0, args.seed, per_fold_budget, prepared.run_dir,
+                           args.resume_dir is not None, threads=prepared.plan.threads)
+    prepared.model_factory = ModelFactory(recipe, config, prepared.X, contexts, floor=prepared.outputs.floor(prepared.y))
 
-    def score(rows: np.ndarray, pred: np.ndarray) -> float:
-        return outputs.score(data, y, rows, pred)
-    fold_of = folds["fold"].to_numpy()
-    oof = np.full((len(X), n_out), np.nan)
-    tests, scores, seconds_of = {}, {}, {}  # by fold
-    variant_preds: dict[str, tuple[np.ndarray, dict]] = {}  # e.g. "no_tta": the same models without TTA
 
-    # Where each fit stands, for the ETAs in the log: the folds to go, then the time split; the seconds of those done.
-    progress = model_factory.contexts.progress
-    progress.fit_seconds = []
-    fits = len(todo) + (time_valid is not None)
-    noun = "fits" if time_valid is not None else "folds"
+# --------------------------------------------------------------------------------------- fitting the folds
+@dataclass
+class FittedFolds:
+    """The finished folds' predictions, gathered as they come (in any order with --parallel), by fold."""
 
-    def take(k: int, fold: tuple, to_go: int, rounds_to_go: int) -> None:
-        """A finished fold into the OOF, test and variant predictions, and its line in the log (``to_go``: fits
-        after it; ``rounds_to_go``: how many fold-times they take, side by side)."""
-        pred_valid, pred_test, variants, seconds = fold
-        valid_rows = np.flatnonzero(fold_of == k)
-        oof[valid_rows] = pred_valid.reshape(len(valid_rows), n_out)
-        tests[k] = pred_test.reshape(len(X_test), n_out)
-        for name, (v_valid, v_test) in variants.items():
-            v_oof, v_tests = variant_preds.setdefault(name, (np.full((len(X), n_out), np.nan), {}))
-            v_oof[valid_rows] = v_valid.reshape(len(valid_rows), n_out)
-            v_tests[k] = v_test.reshape(len(X_test), n_out)
-        scores[k], seconds_of[k] = score(valid_rows, oof[valid_rows]), seconds
-        progress.fit_seconds.append(seconds)
-        progress.fits_after = rounds_to_go
-        left = "" if not to_go else (f"; {to_go} of {fits} {noun} to go, run ETA "
-                                     f"{clock(progress.run_left(0, seconds))}")
-        log.info(f"fold {k}: {metric.name} {scores[k]:.5f} ({seconds:.1f} s, {len(fold_of) - len(valid_rows)} "
-                 f"train rows){left}")
+    oof: np.ndarray
+    tests: dict = field(default_factory=dict)
+    scores: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)
+    variants: dict = field(default_factory=dict)  # e.g. "no_tta": (OOF, {fold: test}) of the same models without TTA
+    time_split: dict | None = None  # the time split's result, when Ray fitted it beside the folds
 
+
+def _fit_folds(prepared: FoldRun) -> FittedFolds:
+    """Every fold still to fit, fitted (one after another here, or side by side on Ray); finished folds of a
+    resumed run read back. Where each fit stands feeds the ETAs in the log."""
+    got = FittedFolds(np.full((len(prepared.X), prepared.outputs.width(prepared.classes)), np.nan))
+    prepared.model_factory.contexts.progress.fit_seconds = []
     # The bar stays on a terminal (it is off elsewhere: Kaggle's saved log, nohup, a pipe); the log's lines are the
     # record everywhere, written above the bar while it shows.
-    bar = tqdm(total=len(todo), desc=f"{recipe.name} folds", file=sys.stderr, leave=True, disable=not main or None)
-    fold_inputs = (model_factory, X, target, fold_of, weights, log_target, X_test)
-    time_split = None
-    if plan.about:  # --parallel: how the folds go
-        log.info(plan.about)
-    with logging_redirect_tqdm(loggers=[log]):
-        if not plan.ray:
-            for position, k in enumerate(todo):
-                saved = run_dir / f"fold{k}" / "predictions.npz"
-                if saved.is_file():  # finished before the interruption: not retrained
-                    fold = _kept_fold(saved)
-                    log.info(f"fold {k}: kept from {saved}")
-                else:
-                    fold = _fit_fold(*fold_inputs, k, main, (f"fold {k}", fits - position - 1))
-                take(k, fold, fits - position - 1, fits - position - 1)
-                bar.update()
+    bar = tqdm(total=len(prepared.todo), desc=f"{prepared.recipe.name} folds", file=sys.stderr, leave=True,
+               disable=not prepared.main or None)
+    if prepared.plan.about:  # --parallel: how the folds go
+        prepared.log.info(prepared.plan.about)
+    with logging_redirect_tqdm(loggers=[prepared.log]):
+        if prepared.plan.ray:
+            _fit_on_ray(prepared, got, bar)
         else:
-            calls = []
-            for k in todo:
-                saved = run_dir / f"fold{k}" / "predictions.npz"
-                if saved.is_file():
-                    log.info(f"fold {k}: kept from {saved}")
-                    to_go = fits - len(scores) - 1
-                    take(k, _kept_fold(saved), to_go, -(-to_go // plan.at_once))
-                    bar.update()
-                else:
-                    calls.append((f"fold {k}", _fit_fold, (k, True)))
-            if time_valid is not None:
-                calls.append(("time split", _time_split_task, (y, time_valid, time_dates, config, metric)))
-            calls = [(label, fn, (*args, ("", (len(calls) - 1 - i) // plan.at_once)))
-                     for i, (label, fn, args) in enumerate(calls)]
-            for label, result in parallel_.run_tasks(plan, calls, fold_inputs, visible=(run_dir, data_dir)):
-                to_go = fits - len(scores) - (time_split is not None) - 1
-                if label == "time split":
-                    time_split = result
-                else:
-                    take(int(label.split()[1]), result, to_go, -(-to_go // plan.at_once))
-                    bar.update()
+            _fit_here(prepared, got, bar)
     bar.close()
-    fold_scores, fold_times = [scores[k] for k in todo], [seconds_of[k] for k in todo]
-    test_folds = [tests[k] for k in todo]
+    return got
 
-    extra = {"recipe": recipe.name, "fold_times_s": dict(zip(map(str, todo), fold_times)),
-             "complete": len(todo) == len(fold_ids)}
-    if plan.ray:  # how it ran, beside its wall time (the results are those of a run one fold after another)
-        extra["parallel"] = plan.record()
-    if time_valid is not None:
-        progress.name, progress.fits_after = "time split", 0
-        extra["time_split"] = time_split or _time_split(model_factory, X, target, y, time_valid, time_dates,
-                                                        weights, config, log_target, metric)
-        log.info(f"time split on {config['time_col']!r}: {metric.name} {extra['time_split']['score']:.5f} "
-                 f"validating on {extra['time_split']['valid_rows']} rows from {extra['time_split']['valid_from']} "
-                 f"(shuffled folds above mix the periods)")
-    test_folds = np.stack(test_folds)
-    if not main:
-        return run_dir
-    done = np.flatnonzero(np.isin(fold_of, todo))
 
-    extra["variants"] = {name: {"cv": score(done, v_oof[done]),
-                                "holdout": outputs.holdout_score(data, np.stack([v_tests[k] for k in todo
-                                                                                 if k in v_tests]), classes, config)}
-                         for name, (v_oof, v_tests) in variant_preds.items()}
-    for name, scores in extra["variants"].items():
+def _fit_here(prepared: FoldRun, got: FittedFolds, bar) -> None:
+    """The folds one after another in this process (every rank, under torchrun)."""
+    for position, k in enumerate(prepared.todo):
+        to_go = prepared.fits - position - 1
+        saved = prepared.run_dir / f"fold{k}" / "predictions.npz"
+        if saved.is_file():  # finished before the interruption: not retrained
+            fold = _kept_fold(saved)
+            prepared.log.info(f"fold {k}: kept from {saved}")
+        else:
+            fold = _fit_fold(*prepared.fold_inputs, k, prepared.main, (f"fold {k}", to_go))
+        _take(prepared, got, k, fold, to_go, to_go)
+        bar.update()
+
+
+def _fit_on_ray(prepared: FoldRun, got: FittedFolds, bar) -> None:
+    """--parallel: the folds to fit, and the time split, as Ray tasks ``plan.at_once`` at a time; each is taken as it
+    finishes (a resumed run's finished folds first)."""
+    plan, calls = prepared.plan, []
+    for k in prepared.todo:
+        saved = prepared.run_dir / f"fold{k}" / "predictions.npz"
+        if saved.is_file():
+            prepared.log.info(f"fold {k}: kept from {saved}")
+            to_go = prepared.fits - len(got.scores) - 1
+            _take(prepared, got, k, _kept_fold(saved), to_go, -(-to_go // plan.at_once))
+            bar.update()
+        else:
+            calls.append((f"fold {k}", _fit_fold, (k, True)))
+    if prepared.time_valid is not None:
+        calls.append(("time split", _time_split_task, (prepared.y, prepared.time_valid, prepared.time_dates,
+                                                       prepared.config, prepared.spec.metric)))
+    calls = [(label, fn, (*args, ("", (len(calls) - 1 - i) // plan.at_once)))
+             for i, (label, fn, args) in enumerate(calls)]
+    visible = (prepared.run_dir, prepared.args.data_dir)
+    for label, result in parallel_.run_tasks(plan, calls, prepared.fold_inputs, visible=visible):
+        to_go = prepared.fits - len(got.scores) - (got.time_split is not None) - 1
+        if label == "time split":
+            got.time_split = result
+        else:
+            _take(prepared, got, int(label.split()[1]), result, to_go, -(-to_go // plan.at_once))
+            bar.update()
+
+
+def _take(prepared: FoldRun, got: FittedFolds, k: int, fold: tuple, to_go: int, rounds_to_go: int) -> None:
+    """A finished fold into the OOF, test and variant predictions, and its line in the log (``to_go``: fits
+    after it; ``rounds_to_go``: how many fold-times they take, side by side)."""
+    pred_valid, pred_test, variants, seconds = fold
+    n_rows, n_out, n_test = len(prepared.X), prepared.outputs.width(prepared.classes), len(prepared.X_test)
+    valid_rows = np.flatnonzero(prepared.fold_of == k)
+    got.oof[valid_rows] = pred_valid.reshape(len(valid_rows), n_out)
+    got.tests[k] = pred_test.reshape(n_test, n_out)
+    for name, (v_valid, v_test) in variants.items():
+        v_oof, v_tests = got.variants.setdefault(name, (np.full((n_rows, n_out), np.nan), {}))
+        v_oof[valid_rows] = v_valid.reshape(len(valid_rows), n_out)
+        v_tests[k] = v_test.reshape(n_test, n_out)
+    got.scores[k], got.seconds[k] = prepared.score(valid_rows, got.oof[valid_rows]), seconds
+    progress = prepared.model_factory.contexts.progress
+    progress.fit_seconds.append(seconds)
+    progress.fits_after = rounds_to_go
+    noun = "fits" if prepared.time_valid is not None else "folds"
+    left = "" if not to_go else (f"; {to_go} of {prepared.fits} {noun} to go, run ETA "
+                                 f"{clock(progress.run_left(0, seconds))}")
+    prepared.log.info(f"fold {k}: {prepared.spec.metric.name} {got.scores[k]:.5f} ({seconds:.1f} s, "
+                      f"{len(prepared.fold_of) - len(valid_rows)} train rows){left}")
+
+
+# ---------------------------------------------------------------------------------------------- finishing
+def _finish(prepared: FoldRun, got: FittedFolds) -> Path:
+    """The time split (fitted now unless Ray fitted it), the variants' scores, and the results written (rank 0)."""
+    todo = prepared.todo
+    fold_scores, fold_times = [got.scores[k] for k in todo], [got.seconds[k] for k in todo]
+    extra = {"recipe": prepared.recipe.name, "fold_times_s": dict(zip(map(str, todo), fold_times)),
+             "complete": len(todo) == prepared.n_folds_made}
+    if prepared.plan.ray:  # how it ran, beside its wall time (the results are those of a run one fold after another)
+        extra["parallel"] = prepared.plan.record()
+    if prepared.time_valid is not None:
+        extra["time_split"] = _scored_time_split(prepared, got.time_split)
+    test_folds = np.stack([got.tests[k] for k in todo])
+    if not prepared.main:
+        return prepared.run_dir
+    extra["variants"] = _variant_scores(prepared, got)
+    results = FoldResults(prepared.fold_of, got.oof, todo, fold_scores, test_folds, prepared.started, extra,
+                          y=prepared.y, classes=prepared.classes, config=prepared.config)
+    return prepared.outputs.write_results(prepared.run_dir, prepared.data, results)
+
+
+def _scored_time_split(prepared: FoldRun, fitted: dict | None) -> dict:
+    """The time split's result (``fitted`` by Ray beside the folds, else fitted now) and its line in the log."""
+    progress = prepared.model_factory.contexts.progress
+    progress.name, progress.fits_after = "time split", 0
+    config, metric = prepared.config, prepared.spec.metric
+    split = fitted or _time_split(prepared.model_factory, prepared.X, prepared.target, prepared.y,
+                                  prepared.time_valid, prepared.time_dates, prepared.weights, config,
+                                  prepared.log_target, metric)
+    prepared.log.info(f"time split on {config['time_col']!r}: {metric.name} {split['score']:.5f} validating on "
+                      f"{split['valid_rows']} rows from {split['valid_from']} (shuffled folds above mix the periods)")
+    return split
+
+
+def _variant_scores(prepared: FoldRun, got: FittedFolds) -> dict:
+    """CV and local holdout of each variant of the predictions (e.g. without TTA), each with its line in the log."""
+    todo, done = prepared.todo, np.flatnonzero(np.isin(prepared.fold_of, prepared.todo))
+    scored = {}
+    for name, (v_oof, v_tests) in got.variants.items():
+        tests = np.stack([v_tests[k] for k in todo if k in v_tests])
+        scored[name] = {"cv": prepared.score(done, v_oof[done]),
+                        "holdout": prepared.outputs.holdout_score(prepared.data, tests, prepared.classes,
+                                                                  prepared.config)}
+    for name, scores in scored.items():
         holdout = "" if scores["holdout"] is None else f", local holdout {scores['holdout']:.5f}"
-        log.info(f"{name.replace('_', ' ')}: CV {metric.name} {scores['cv']:.5f}{holdout}")
-    return outputs.write_results(run_dir, data, y, classes, fold_of, oof, todo, fold_scores, test_folds, config,
-                                 started, extra)
+        prepared.log.info(f"{name.replace('_', ' ')}: CV {prepared.spec.metric.name} {scores['cv']:.5f}{holdout}")
+    return scored
 
 
 @dataclass

@@ -3,13 +3,10 @@ oof.csv, test_pred.csv (+ test_folds.npy), metrics.json, submission.csv, log.txt
 ``compare``, ``ensemble`` and ``score`` read only these files."""
 from __future__ import annotations
 
-import errno
 import json
-import logging
 import os
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +20,6 @@ from shared.errors import UserError
 from shared.io import write_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-LOGGER = "kaggle_templates"
 
 
 def git_version() -> str:
@@ -82,46 +78,6 @@ def new_run_dir(out_root: Path, competition: str, name: str) -> Path:
 
 def save_config(run_dir: Path, config: dict) -> None:
     write_text(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
-
-
-class RunLogHandler(logging.FileHandler):
-    """``log.txt``: a line that a full disk stops is dropped quietly (the run's own writes say so in one line)
-    instead of a logging traceback on every later line."""
-
-    def handleError(self, record: logging.LogRecord) -> None:
-        exc = sys.exc_info()[1]
-        if not (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)):
-            super().handleError(record)
-
-
-def start_log(run_dir: Path) -> logging.Logger:
-    """Log to stderr and to ``log.txt`` in the run (stdout stays free for the run path)."""
-    logger = logging.getLogger(LOGGER)
-    logger.setLevel(logging.INFO)
-    for h in list(logger.handlers):
-        if isinstance(h, logging.FileHandler):
-            logger.removeHandler(h)
-            h.close()
-    if not any(isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
-               for h in logger.handlers):
-        console = logging.StreamHandler(sys.stderr)
-        console.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(console)
-    file = RunLogHandler(run_dir / "log.txt", encoding="utf-8")
-    file.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    logger.addHandler(file)
-    logger.propagate = False
-    return logger
-
-
-def get_log() -> logging.Logger:
-    return logging.getLogger(LOGGER)
-
-
-def logging_to(run_dir: Path) -> bool:
-    """Whether the log already writes into this run's log.txt."""
-    target = str((Path(run_dir) / "log.txt").resolve())
-    return any(isinstance(h, logging.FileHandler) and h.baseFilename == target for h in get_log().handlers)
 
 
 @dataclass
@@ -208,17 +164,12 @@ def _kind(value) -> str:
     return "nothing" if value is None else f"a {type(value).__name__}"
 
 
-def data_fingerprint(spec, data, resume_dir: Path | None = None) -> dict | None:
+def data_fingerprint(spec, data, resume_dir: Path | None = None) -> dict:
     """The fingerprint of the data a run reads (``shared.fingerprint``) for its config.yaml. A resumed run keeps
-    the one it recorded (``shared.fingerprint.check_resume`` compared them before); one written before
-    fingerprints were recorded is resumed with a warning in its log."""
+    the one it recorded (``shared.fingerprint.check_resume`` compared them before)."""
     if resume_dir is None:
         return fingerprint.of(spec, data)
-    recorded = load_config(resume_dir, required=()).get(fingerprint.KEY)
-    if recorded is None:
-        get_log().warning(f"{resume_dir} records no data fingerprint (made by an older version): resuming without "
-                          "checking that the data are those the run was made on.")
-    return recorded
+    return load_config(resume_dir, required=(fingerprint.KEY,))[fingerprint.KEY]
 
 
 def load_summary(path: Path) -> Run:
@@ -230,20 +181,16 @@ def load_summary(path: Path) -> Run:
     return Run(path, load_config(path), load_metrics(path), None, None, None)
 
 
-def outputs_of(config: dict) -> str:
-    """What a run's predictions are (``Outputs.kind``), as its config.yaml records it (runs made before it was
-    recorded: a detection run is one of the detection competition)."""
-    return config.get("outputs") or ("detection" if config.get("metric") == "map" else "table")
-
-
-def load_run(path: Path) -> Run:
+def load_run(path: Path, outputs=None) -> Run:
+    """A finished run with its prediction tables. ``outputs`` (``shared.spec.Outputs``): those of the runs it is
+    blended or merged with; a run whose config.yaml records another kind (``outputs``) is refused."""
     path = Path(path)
     needed = ["config.yaml", "metrics.json", "oof.csv", "test_pred.csv", "folds.csv"]
     if not path.is_dir():
         raise UserError(f"{path} is not a run directory (it does not exist).")
-    config = load_config(path)
-    if outputs_of(config) != "table":
-        raise UserError(f"{path} is a {outputs_of(config)} run: blend it with other {outputs_of(config)} runs only "
+    config = load_config(path, required=(*CONFIG_KEYS, "outputs"))
+    if outputs is not None and config["outputs"] != outputs.kind:
+        raise UserError(f"{path} is a {config['outputs']} run: blend it with other {config['outputs']} runs only "
                         "(ensemble.py), and merge.py joins partial runs of one recipe.")
     missing = [n for n in needed if not (path / n).is_file()]
     if missing:

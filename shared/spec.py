@@ -11,7 +11,8 @@ The extension points, all declared here:
 - ``load`` / ``load_run_data`` (what a run reads; extra loaded data go in ``Dataset.extra``);
 - ``outputs``: what the predictions are (``Outputs``): a table row per id (``shared.tables.TableOutputs``,
   the default) or a competition's own kind (detection: boxes); it says how runs are scored, averaged,
-  written, blended, merged and how a submission file is checked and scored;
+  written, blended, merged and how a submission file is checked and scored, and what the data fingerprint,
+  the first look at the data and the run's report show of that kind;
 - ``image_path`` (rows that are images), ``clean_train``, ``time_col``, ``make_demo``, ``accelerator``;
 - the model interface of recipes is ``shared.models``."""
 from __future__ import annotations
@@ -30,6 +31,7 @@ from shared.cv import SPLITTERS, parse_dates
 from shared.errors import UserError, show
 from shared.io import inside, read_csv
 from shared.metrics import Metric, get_metric
+from shared.results import FoldResults
 
 
 @dataclass
@@ -97,9 +99,7 @@ class Outputs(Protocol):
     def holdout_score(self, data: Dataset, test_folds: np.ndarray, classes: list | None, config: dict) -> float | None:
         """The local-holdout score of the folds' test predictions, averaged; None without a solution file."""
 
-    def write_results(self, run_dir: Path, data: Dataset, y: np.ndarray, classes: list | None, fold_of: np.ndarray,
-                      oof: np.ndarray, folds_done: list[int], fold_scores: list[float], test_folds: np.ndarray,
-                      config: dict, started: float, extra: dict) -> Path:
+    def write_results(self, run_dir: Path, data: Dataset, results: FoldResults) -> Path:
         """OOF, test predictions, the checked submission, metrics.json and pictures."""
 
     def ensemble(self, run_dirs: list[Path], method: str, out_root: Path, data_dir: Path | None = None) -> Path:
@@ -113,6 +113,23 @@ class Outputs(Protocol):
 
     def check_submission(self, file: Path, data: Dataset) -> None:
         """Refuse a submission file the competition would not accept."""
+
+    def input_files(self, data: Dataset) -> list[str]:
+        """The competition files a run of ``data`` reads, by name inside the data folder (its data fingerprint
+        hashes them)."""
+
+    def fingerprinted_target(self, data: Dataset) -> pd.Series | None:
+        """The training answers a data fingerprint hashes value by value; None where they are in one of the
+        ``input_files``, hashed whole."""
+
+    def look(self, data: Dataset, png: Path) -> pd.DataFrame:
+        """A first look at the data (``shared.look``): facts, one row each, and a picture written to ``png``."""
+
+    def report_section(self, metrics: dict) -> str:
+        """report.html's section of what only this kind of predictions has (empty: none)."""
+
+    def submission_preview(self, run_dir: Path, rows: int) -> tuple[str, pd.DataFrame, int] | None:
+        """(the submission's name, its first ``rows`` rows, how many it has) for report.html; None without one."""
 
 
 @dataclass
@@ -225,6 +242,17 @@ class CompetitionSpec:
         test_name = self.test_file or self.sample_submission_file
         test = (read_csv(data_dir / self.test_file, [self.id_col], "test data", **ids) if self.test_file
                 else sample[[self.id_col]].copy())
+        self._check_rows(train, test, data_dir, test_name)
+        self._check_sample_ids(sample, test)
+        if clean and self.clean_train is not None:
+            train = train[np.asarray(self.clean_train(train), bool)].reset_index(drop=True)
+        if self.image_path is not None:
+            train, test = self._with_image_paths(train, test, data_dir, test_name)
+        return Dataset(train, test, sample, data_dir)
+
+    def _check_rows(self, train: pd.DataFrame, test: pd.DataFrame, data_dir: Path, test_name: str) -> None:
+        """Training and test rows a run can use: some of each, ids, finite numbers, a target in every training row
+        and none in the test rows, the same columns besides it."""
         if len(train) == 0:
             raise UserError(f"{data_dir / self.train_file} has no rows (only a header): nothing to learn from; "
                             "use the competition's full training file.")
@@ -249,6 +277,9 @@ class CompetitionSpec:
         if extra:
             raise UserError(f"{data_dir / self.test_file} has column(s) {extra} that {self.train_file} lacks; "
                             "use the competition's original files.")
+
+    def _check_sample_ids(self, sample: pd.DataFrame, test: pd.DataFrame) -> None:
+        """The sample submission lists the test ids, in the same order."""
         same = len(sample) == len(test) and (
             sample[self.id_col].astype(str).values == test[self.id_col].astype(str).values).all()
         if not same:
@@ -258,20 +289,22 @@ class CompetitionSpec:
                 f"test ids in {self.test_file} differ from {self.sample_submission_file} "
                 f"(in test only: {extra}, in sample only: {lacking}, or another order); "
                 "use the files of one download.")
-        if clean and self.clean_train is not None:
-            train = train[np.asarray(self.clean_train(train), bool)].reset_index(drop=True)
-        if self.image_path is not None:
-            both = sorted(set(self.image_path(train, "train").astype(str))
-                          & set(self.image_path(test, "test").astype(str)))
-            if both:  # the same file as a training and a test image
-                raise UserError(f"{show(both[0])} is listed in both {data_dir / self.train_file} and "
-                                f"{data_dir / test_name} ({len(both)} such); an image is either training or test data: "
-                                "use the files of one download.")
-            train = train.assign(image_path=_existing_images(data_dir, self.image_path(train, "train"),
-                                                             train[self.id_col], self.train_file))
-            test = test.assign(image_path=_existing_images(data_dir, self.image_path(test, "test"),
-                                                           test[self.id_col], test_name))
-        return Dataset(train, test, sample, data_dir)
+
+    def _with_image_paths(self, train: pd.DataFrame, test: pd.DataFrame, data_dir: Path,
+                          test_name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``train`` and ``test`` with column ``image_path``: each row's image, checked to exist, and none both a
+        training and a test image."""
+        both = sorted(set(self.image_path(train, "train").astype(str))
+                      & set(self.image_path(test, "test").astype(str)))
+        if both:  # the same file as a training and a test image
+            raise UserError(f"{show(both[0])} is listed in both {data_dir / self.train_file} and "
+                            f"{data_dir / test_name} ({len(both)} such); an image is either training or test data: "
+                            "use the files of one download.")
+        train = train.assign(image_path=_existing_images(data_dir, self.image_path(train, "train"),
+                                                         train[self.id_col], self.train_file))
+        test = test.assign(image_path=_existing_images(data_dir, self.image_path(test, "test"),
+                                                       test[self.id_col], test_name))
+        return train, test
 
 
 def check_finite(df: pd.DataFrame, id_col: str, path: Path) -> None:

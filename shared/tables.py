@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from shared import fingerprint, plots, report, submission
+from shared import fingerprint, look, plots, report, submission
 from shared.ensemble import (
     Blender,
     check_compatible,
@@ -27,8 +27,10 @@ from shared.ensemble import (
 )
 from shared.errors import UserError, show
 from shared.io import read_csv, write_csv, write_json, write_npy
+from shared.log import get_log, logging_to, start_log
 from shared.metrics import Metric, average, squeeze
-from shared.runs import Run, get_log, load_run, logging_to, new_run_dir, save_config, start_log
+from shared.results import FoldResults
+from shared.runs import Run, load_run, new_run_dir, save_config
 
 if TYPE_CHECKING:  # the spec module builds TableOutputs: a type-only import keeps the two acyclic
     from shared.spec import CompetitionSpec, Dataset
@@ -64,12 +66,10 @@ class TableOutputs:
         how = config.get("fold_average", "probabilities")
         return holdout_score(self.spec, data, fold_average(test_folds, self.spec.metric, classes, how), classes)
 
-    def write_results(self, run_dir: Path, data: Dataset, y: np.ndarray, classes: list | None, fold_of: np.ndarray,
-                      oof: np.ndarray, folds_done: list[int], fold_scores: list[float], test_folds: np.ndarray,
-                      config: dict, started: float, extra: dict) -> Path:
-        test_pred = fold_average(test_folds, self.spec.metric, classes, config.get("fold_average", "probabilities"))
-        return write_results(run_dir, self.spec, data, y, classes, fold_of, oof, folds_done, fold_scores, test_folds,
-                             test_pred, started, extra)
+    def write_results(self, run_dir: Path, data: Dataset, results: FoldResults) -> Path:
+        how = results.config.get("fold_average", "probabilities")
+        test_pred = fold_average(results.test_folds, self.spec.metric, results.classes, how)
+        return write_results(run_dir, self.spec, data, results, test_pred)
 
     def ensemble(self, run_dirs: list[Path], method: str, out_root: Path, data_dir: Path | None = None) -> Path:
         return ensemble(self.spec, run_dirs, method, out_root, data_dir)
@@ -90,6 +90,26 @@ class TableOutputs:
         labels = sorted(data.train[spec.target_col].astype(str).unique()) if spec.task == "multiclass" else None
         sub = read_csv(file, [spec.id_col], "submission", dtype={spec.id_col: str})
         submission.validate(sub, data.sample_submission, spec.id_col, spec.metric, labels=labels, name=str(file))
+
+    def input_files(self, data: Dataset) -> list[str]:
+        return [name for name in self.spec.layout() if not name.endswith("/")]
+
+    def fingerprinted_target(self, data: Dataset) -> pd.Series:
+        return data.train[self.spec.target_col]
+
+    def look(self, data: Dataset, png: Path) -> pd.DataFrame:
+        return look.of_rows(self.spec, data, png)
+
+    def report_section(self, metrics: dict) -> str:
+        return ""
+
+    def submission_preview(self, run_dir: Path, rows: int) -> tuple[str, pd.DataFrame, int] | None:
+        csv = Path(run_dir) / self.submission_files[0]
+        if not csv.is_file():
+            return None
+        with open(csv, encoding="utf-8") as f:
+            total = sum(1 for _ in f) - 1
+        return csv.name, pd.read_csv(csv, dtype=str, keep_default_na=False, nrows=rows), total
 
 
 def score_table_file(file: Path, solution: Path, metric: Metric, id_col: str | None, sample: Path | None) -> str:
@@ -220,12 +240,15 @@ def holdout_score(spec: CompetitionSpec, data: Dataset, test_pred: np.ndarray, c
     return submission.score(sub, solution, spec.id_col, spec.metric, classes)
 
 
-def write_results(run_dir: Path, spec: CompetitionSpec, data: Dataset, y: np.ndarray, classes: list | None,
-                  fold_of: np.ndarray, oof: np.ndarray, folds_done: list[int], fold_scores: list[float],
-                  test_folds: np.ndarray, test_pred: np.ndarray, started: float, extra: dict) -> Path:
-    """Write OOF, test predictions, the validated submission, metrics (with the local holdout when a
-    solution file exists), plots and ``report.html``. Shared by runs, merged runs and ensembles."""
+def write_results(run_dir: Path, spec: CompetitionSpec, data: Dataset, results: FoldResults,
+                  test_pred: np.ndarray) -> Path:
+    """Write OOF, test predictions (``test_pred``: the folds' averaged), the validated submission, metrics (with the
+    local holdout when a solution file exists), plots and ``report.html``. Shared by runs, merged runs and
+    ensembles."""
     log = start_log(run_dir) if not logging_to(run_dir) else get_log()
+    y, classes, fold_of, oof = results.y, results.classes, results.fold_of, results.oof
+    folds_done, fold_scores, test_folds = results.folds_done, results.fold_scores, results.test_folds
+    started, extra = results.started, results.extra
     metric = spec.metric
     done = np.isin(fold_of, folds_done)
     cv_score = metric(y[done], squeeze(oof[done]))
@@ -285,7 +308,7 @@ def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root:
     ``name``: the blend's recipe name (default ``ensemble-<method>``), e.g. ``auto``; ``about``: more for its
     metrics.json; ``started``: when the work it sums up began (its wall time counts from then)."""
     started = started or time.time()
-    runs = [load_run(p) for p in run_dirs]
+    runs = [load_run(p, spec.outputs) for p in run_dirs]
     check_compatible(runs)
     data, y, classes = _data_and_target(spec, runs, data_dir)
     current = fingerprint.of(spec, data)
@@ -315,16 +338,17 @@ def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root:
               fingerprint.KEY: current}
     save_config(run_dir, config)
     write_csv(run_dir / "folds.csv", runs[0].folds)
-    write_results(run_dir, spec, data, y, classes, fold_of, blended_oof, folds, fold_scores, test_pred[None],
-                  test_pred, started, {"recipe": label, "kind": "ensemble", "complete": True,
-                                       "members": members.to_dict(orient="records"), **(about or {})})
+    extra = {"recipe": label, "kind": "ensemble", "complete": True, "members": members.to_dict(orient="records"),
+             **(about or {})}
+    results = FoldResults(fold_of, blended_oof, folds, fold_scores, test_pred[None], started, extra, y=y, classes=classes)
+    write_results(run_dir, spec, data, results, test_pred)
     return write_members(run_dir, members.to_dict(orient="records"), method)
 
 
 def merge(spec: CompetitionSpec, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) -> Path:
     """Join partial runs (``--only-folds``) of one recipe of ``spec`` into one complete run."""
     started = time.time()
-    runs = [load_run(p) for p in run_dirs]
+    runs = [load_run(p, spec.outputs) for p in run_dirs]
     first = runs[0]
     owner_of, all_folds = fold_owners([(r.path, r.config, r.folds, r.metrics["folds"]) for r in runs])
     owner = {k: runs[i] for k, i in owner_of.items()}
@@ -345,13 +369,11 @@ def merge(spec: CompetitionSpec, run_dirs: list[Path], out_root: Path, data_dir:
     write_csv(run_dir / "folds.csv", first.folds)
     copy_fold_records({k: owner[k].path for k in all_folds}, run_dir)
     fold_times = {str(k): owner[k].metrics.get("fold_times_s", {}).get(str(k)) for k in all_folds}
-    return write_results(run_dir, spec, data, y, classes, first.folds["fold"].to_numpy(), oof, all_folds,
-                         fold_scores, test_folds,
-                         fold_average(test_folds, spec.metric, classes, first.config.get("fold_average", "probabilities")),
-                         started,
-                         {"recipe": first.config["recipe"], "complete": True, "fold_times_s": fold_times,
-                          "merged_from": [str(r.path) for r in runs],
-                          **_kept(owner[all_folds[0]].metrics, "time_split")})
+    extra = {"recipe": first.config["recipe"], "complete": True, "fold_times_s": fold_times,
+             "merged_from": [str(r.path) for r in runs], **_kept(owner[all_folds[0]].metrics, "time_split")}
+    results = FoldResults(first.folds["fold"].to_numpy(), oof, all_folds, fold_scores, test_folds, started, extra,
+                          y=y, classes=classes, config=first.config)
+    return TableOutputs(spec).write_results(run_dir, data, results)
 
 
 def _kept(metrics: dict, key: str) -> dict:

@@ -34,8 +34,8 @@ from shared import distributed
 from shared.config import BELOW_ONE, NON_NEGATIVE, POSITIVE, WHOLE, Choice, Text
 from shared.errors import UserError
 from shared.io import atomic_write, write_csv
+from shared.log import get_log
 from shared.models import Progress, clock
-from shared.runs import get_log
 
 OPTIMIZER_RANGES = {  # the optimizer and schedule settings image and detection recipes share
     "opt": Text("a timm optimizer name (timm.optim.list_optimizers())", pattern=r"\S+",

@@ -60,7 +60,7 @@ def run_cli(script: str, *args) -> tuple[int, str, str]:
         spec.loader.exec_module(module)
         sys.modules[f"script_{name}"] = module
     entry = getattr(module, "bench" if name.startswith("bench") else name)
-    from shared.runs import LOGGER
+    from shared.log import LOGGER
 
     log = logging.getLogger(LOGGER)  # its console handler is made here, outside the capture below
     if not any(type(h) is logging.StreamHandler for h in log.handlers):

@@ -28,7 +28,7 @@ import pandas as pd
 import pytest
 from conftest import last_line, run_cli, snapshot
 
-from shared.runs import LOGGER
+from shared.log import LOGGER
 
 TINY_IMAGES = ["--folds", "2", "--set", "epochs=1"]
 GENERIC_HOUSE = ["--target", "SalePrice", "--id", "Id"]

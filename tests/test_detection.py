@@ -303,6 +303,7 @@ def _fake_detection_run(cowboy, out_root: Path, name: str, noise: float, seed: i
     import competitions
     from shared.cv import assign_folds
     from shared.detection.boxes import pad
+    from shared.results import FoldResults
     from shared.runs import new_run_dir, save_config
 
     spec = competitions.get("cowboy_outfits")
@@ -334,8 +335,9 @@ def _fake_detection_run(cowboy, out_root: Path, name: str, noise: float, seed: i
     oof = detections(list(data.train["annotations"]))
     test = np.stack([detections(valid_truth), detections(valid_truth)])
     scores = [spec.outputs.score(data, None, np.flatnonzero(fold_of == k), oof[fold_of == k]) for k in (0, 1)]
-    spec.outputs.write_results(run_dir, data, None, None, fold_of, oof, [0, 1], scores, test, {"predict": "valid"},
-                               0.0, {"recipe": name, "complete": True})
+    spec.outputs.write_results(run_dir, data, FoldResults(fold_of, oof, [0, 1], scores, test, 0.0,
+                                                          {"recipe": name, "complete": True},
+                                                          config={"predict": "valid"}))
     return run_dir
 
 

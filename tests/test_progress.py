@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from conftest import last_line, run_cli, run_script
 from torch import nn
 
+from shared.log import get_log
 from shared.models import ModelContext, Progress, clock
-from shared.runs import get_log
 
 TINY_IMAGES = ["--folds", "2", "--set", "model=airbench_small"]
 NUMBER = r"[-+0-9.e]+"

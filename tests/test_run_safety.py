@@ -152,14 +152,15 @@ def test_resume_on_the_same_data_continues(house_partial, tmp_path):
     assert last_line(out) == str(run_dir) and (run_dir / "metrics.json").is_file()
 
 
-def test_a_run_made_before_fingerprints_still_resumes_with_a_warning(house_partial, tmp_path):
+def test_a_run_without_a_data_fingerprint_is_not_resumed(house_partial, tmp_path):
     run_dir = unfinished(Path(shutil.copytree(house_partial, tmp_path / "runs" / "house_prices" / house_partial.name)))
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     del config[fingerprint.KEY]
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    before = snapshot(run_dir)
     rc, _, err = call("run", "house_prices", "--resume", run_dir)
-    assert rc == 0, err
-    assert "records no data fingerprint" in (run_dir / "log.txt").read_text()
+    assert f"lacks ['{fingerprint.KEY}']" in assert_user_error(rc, err)
+    assert snapshot(run_dir) == before
 
 
 def test_merge_of_partial_runs_made_on_different_data_is_refused(demo_copy, tmp_path):

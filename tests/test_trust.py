@@ -219,7 +219,7 @@ def test_a_full_disk_met_by_a_library_is_one_line(capsys, tmp_path):
 def test_a_log_line_stopped_by_a_full_disk_prints_no_traceback(tmp_path, capsys):
     import logging
 
-    from shared.runs import RunLogHandler
+    from shared.log import RunLogHandler
 
     handler = RunLogHandler(tmp_path / "log.txt", encoding="utf-8")
 

@@ -22,7 +22,9 @@ from shared.ensemble import (
 )
 from shared.errors import UserError
 from shared.io import write_csv
-from shared.runs import load_config, load_metrics, new_run_dir, save_config, start_log
+from shared.log import start_log
+from shared.results import FoldResults
+from shared.runs import load_config, load_metrics, new_run_dir, save_config
 
 STEP = 0.1  # weight grid step for up to three runs; more runs are weighted equally
 
@@ -71,16 +73,7 @@ def ensemble(spec, run_dirs: list[Path], out_root: Path, method: str = "weights"
     check_distinct_folders(run_dirs)
     runs = [_load(p) for p in run_dirs]
     first = runs[0]
-    for r in runs[1:]:
-        for key in ("competition", "predict", "n_folds", "seed"):
-            if r["config"].get(key) != first["config"].get(key):
-                raise UserError(f"{r['path']} differs from {first['path']} in {key!r} ({r['config'].get(key)!r} vs "
-                                f"{first['config'].get(key)!r}): blend runs of one competition, image list and folds.")
-        if not r["folds"].equals(first["folds"]):
-            raise UserError(f"{r['path']}/folds.csv differs from {first['path']}/folds.csv.")
-    check_distinct_predictions([(r["path"], r["oof"]) for r in runs])
-    if first["config"].get("competition") != spec.name:
-        raise UserError(f"{first['path']} is a run of {first['config'].get('competition')!r}, not {spec.name!r}.")
+    _check_alike(spec, runs)
     data = spec.load_run_data(Path(data_dir or first["config"]["data_dir"]), first["config"])
     outputs = spec.outputs
     for r in runs:
@@ -90,26 +83,11 @@ def ensemble(spec, run_dirs: list[Path], out_root: Path, method: str = "weights"
     fingerprint.check_blend([(r["path"], r["config"]) for r in runs], current, data.data_dir, answers=spec.train_file)
     fold_of = first["folds"]["fold"].astype(int).to_numpy()
     folds = sorted(np.unique(fold_of))
-    train_sizes = [(int(w), int(h)) for w, h in zip(data.train["width"], data.train["height"])]
-    test_sizes = [(int(w), int(h)) for w, h in zip(data.test["width"], data.test["height"])]
-    max_det = spec.max_detections
     candidates = _grid(len(runs)) if method == "weights" else [np.full(len(runs), 1 / len(runs))]
-    fused_oof = [_fuse([r["oof"] for r in runs], w, train_sizes, iou, max_det) for w in candidates]
-
-    def best(rows: np.ndarray) -> int:
-        scores = [outputs.score(data, None, rows, table[rows]) for table in fused_oof]
-        return int(np.argmax(scores))
-
-    blended = np.full_like(first["oof"], np.nan)
-    chosen = {}
-    for k in folds:  # nested: fold k's weights come from the other folds
-        pick = best(np.flatnonzero(fold_of != k))
-        rows = np.flatnonzero(fold_of == k)
-        blended[rows] = fused_oof[pick][rows]
-        chosen[str(k)] = candidates[pick].tolist()
-    weights = candidates[best(np.arange(len(data.train)))]
+    blended, weights, chosen = _nested_fusion(spec, data, runs, fold_of, folds, candidates, iou)
+    test_sizes = [(int(w), int(h)) for w, h in zip(data.test["width"], data.test["height"])]
     tests = [outputs.average(data, r["test_folds"], iou) for r in runs]
-    test_table = _fuse(tests, weights, test_sizes, iou, max_det)
+    test_table = _fuse(tests, weights, test_sizes, iou, spec.max_detections)
     fold_scores = [outputs.score(data, None, np.flatnonzero(fold_of == k), blended[fold_of == k]) for k in folds]
 
     run_dir = new_run_dir(out_root, spec.name, f"ensemble-{method}")
@@ -124,12 +102,49 @@ def ensemble(spec, run_dirs: list[Path], out_root: Path, method: str = "weights"
     members = pd.DataFrame([{"run": r["path"].name, "recipe": r["config"]["recipe"], "cv": r["metrics"]["cv"],
                              "holdout": r["metrics"].get("holdout"), "weight": float(w)}
                             for r, w in zip(runs, weights)])
-    outputs.write_results(run_dir, data, None, None, fold_of, blended, folds, fold_scores, test_table[None],
-                          first["config"], started,
-                          {"recipe": f"ensemble-{method}", "kind": "ensemble", "complete": True,
-                           "members": members.to_dict(orient="records"), "weights": weights.tolist(),
-                           "weights_by_fold": chosen})
+    extra = {"recipe": f"ensemble-{method}", "kind": "ensemble", "complete": True,
+             "members": members.to_dict(orient="records"), "weights": weights.tolist(), "weights_by_fold": chosen}
+    outputs.write_results(run_dir, data, FoldResults(fold_of, blended, folds, fold_scores, test_table[None], started,
+                                                     extra, config=first["config"]))
     return write_members(run_dir, members.to_dict(orient="records"), method, ("weights", "mean"))
+
+
+def _check_alike(spec, runs: list[dict]) -> None:
+    """Runs blend when they are of ``spec``'s competition, predict the same image list on the same folds and seed,
+    and are not one model twice."""
+    first = runs[0]
+    for r in runs[1:]:
+        for key in ("competition", "predict", "n_folds", "seed"):
+            if r["config"].get(key) != first["config"].get(key):
+                raise UserError(f"{r['path']} differs from {first['path']} in {key!r} ({r['config'].get(key)!r} vs "
+                                f"{first['config'].get(key)!r}): blend runs of one competition, image list and folds.")
+        if not r["folds"].equals(first["folds"]):
+            raise UserError(f"{r['path']}/folds.csv differs from {first['path']}/folds.csv.")
+    check_distinct_predictions([(r["path"], r["oof"]) for r in runs])
+    if first["config"].get("competition") != spec.name:
+        raise UserError(f"{first['path']} is a run of {first['config'].get('competition')!r}, not {spec.name!r}.")
+
+
+def _nested_fusion(spec, data, runs: list[dict], fold_of: np.ndarray, folds: list, candidates: list[np.ndarray],
+                   iou: float) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(the runs' OOF detections fused with nested weights: fold k's images with the candidate scoring best on the
+    other folds' images; the candidate scoring best on all images, for the test set; each fold's weights)."""
+    outputs = spec.outputs
+    train_sizes = [(int(w), int(h)) for w, h in zip(data.train["width"], data.train["height"])]
+    fused_oof = [_fuse([r["oof"] for r in runs], w, train_sizes, iou, spec.max_detections) for w in candidates]
+
+    def best(rows: np.ndarray) -> int:
+        scores = [outputs.score(data, None, rows, table[rows]) for table in fused_oof]
+        return int(np.argmax(scores))
+
+    blended = np.full_like(runs[0]["oof"], np.nan)
+    chosen = {}
+    for k in folds:  # nested: fold k's weights come from the other folds
+        pick = best(np.flatnonzero(fold_of != k))
+        rows = np.flatnonzero(fold_of == k)
+        blended[rows] = fused_oof[pick][rows]
+        chosen[str(k)] = candidates[pick].tolist()
+    return blended, candidates[best(np.arange(len(data.train)))], chosen
 
 
 def merge(spec, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) -> Path:
@@ -161,7 +176,7 @@ def merge(spec, run_dirs: list[Path], out_root: Path, data_dir: Path | None = No
     write_csv(run_dir / "folds.csv", first["folds"])
     copy_fold_records({k: owner[k]["path"] for k in folds}, run_dir)
     fold_times = {str(k): owner[k]["metrics"].get("fold_times_s", {}).get(str(k)) for k in folds}
-    return spec.outputs.write_results(run_dir, data, None, None, fold_of, oof, folds, fold_scores, test_folds,
-                                      first["config"], started,
-                                      {"recipe": first["config"]["recipe"], "complete": True,
-                                       "fold_times_s": fold_times, "merged_from": [str(r["path"]) for r in runs]})
+    extra = {"recipe": first["config"]["recipe"], "complete": True, "fold_times_s": fold_times,
+             "merged_from": [str(r["path"]) for r in runs]}
+    return spec.outputs.write_results(run_dir, data, FoldResults(fold_of, oof, folds, fold_scores, test_folds, started,
+                                                                 extra, config=first["config"]))

@@ -21,6 +21,7 @@ from shared.detection.coco import Coco, evaluate, read_coco, read_image_list
 from shared.errors import UserError
 from shared.io import inside
 from shared.metrics import Metric, register
+from shared.results import FoldResults
 from shared.spec import CompetitionSpec, Dataset
 
 
@@ -212,68 +213,142 @@ class DetectionOutputs:
                     {i: (w, h) for i, w, h in zip(data.test["id"], data.test["width"], data.test["height"])},
                     where=str(file))
 
-    def write_results(self, run_dir: Path, data: Dataset, y, classes, fold_of: np.ndarray, oof: np.ndarray,
-                      folds_done: list[int], fold_scores: list[float], test_folds: np.ndarray, config: dict,
-                      started: float, extra: dict) -> Path:
-        from shared import plots, report
-        from shared.detection import submission
-        from shared.io import write_json, write_npy, write_text
-        from shared.runs import get_log, logging_to, start_log
+    def input_files(self, data: Dataset) -> list[str]:
+        """The COCO json and the one image list the run predicts (test.csv or valid.csv)."""
+        return [self.spec.train_file, f"{data.extra['predict']}.csv"]
+
+    def fingerprinted_target(self, data: Dataset) -> None:
+        return None  # the boxes are in the COCO json, among the input files
+
+    def look(self, data: Dataset, png: Path, n: int = 6) -> pd.DataFrame:
+        """The first ``n`` training images with their boxes; the images and boxes counted, by class."""
+        from shared import plots
+        from shared.look import facts
+
+        shown = data.train.head(n)
+        names = {label: self.spec.categories[cid] for cid, label in data.extra["coco"].labels.items()}
+        plots.boxes_plot(png, shown["image_path"].tolist(), list(shown["annotations"]), None, names)
+        boxes = data.extra["coco"].annotations
+        per_class = boxes["category_id"].map(self.spec.categories).value_counts()
+        return facts({"training images": len(data.train), f"{data.extra['predict']} images": len(data.test),
+                      "boxes": len(boxes), "boxes per class": ", ".join(f"{k} {v}" for k, v in per_class.items()),
+                      "metric": "COCO mAP@[.5:.95]"})
+
+    def report_section(self, metrics: dict) -> str:
+        """COCO's figures out of fold and on the local holdout (mAP, AP50, AP75, each class's AP), and the speeds."""
+        from shared.report import values_section
+
+        oof = metrics.get("oof")
+        if not isinstance(oof, dict) or "per_class_AP" not in oof:
+            return ""
+        held = metrics.get("holdout_metrics") or {}
+        rows = [[k, oof.get(k), held.get(k)] for k in ("mAP", "AP50", "AP75")]
+        oof_ap, held_ap = oof["per_class_AP"], held.get("per_class_AP") or {}
+        rows += [[f"AP {c}", oof_ap.get(c), held_ap.get(c)] for c in sorted(set(oof_ap) | set(held_ap))]
+        timing = metrics.get("timing") or {}
+        speeds = [f"{label} {timing[key]:.1f} img/s" for key, label in (("train_img_s", "training"),
+                                                                        ("predict_img_s", "inference"))
+                  if timing.get(key) is not None]
+        return values_section("Detection (COCO)", ["", "out of fold", "local holdout"], rows, 4, ", ".join(speeds))
+
+    def submission_preview(self, run_dir: Path, rows: int) -> tuple[str, pd.DataFrame, int] | None:
+        from shared.detection import submission as boxes
+
+        zipped = Path(run_dir) / self.submission_files[0]
+        if not zipped.is_file():
+            return None
+        detections = boxes.read(zipped)
+        head = pd.DataFrame([{k: (str(v) if k == "image_id" else v) for k, v in d.items()} for d in detections[:rows]])
+        return f"{zipped.name} (answer.json)", head, len(detections)
+
+    def write_results(self, run_dir: Path, data: Dataset, results: FoldResults) -> Path:
+        from shared import report
+        from shared.log import get_log, logging_to, start_log
 
         log = start_log(run_dir) if not logging_to(run_dir) else get_log()
-        categories = self._categories(data)
-        done = np.flatnonzero(np.isin(fold_of, folds_done))
+        done = np.flatnonzero(np.isin(results.fold_of, results.folds_done))
         eval_started = time.time()
-        oof_metrics = self.evaluate_rows(data, done, oof[done])
+        oof_metrics = self.evaluate_rows(data, done, results.oof[done])
         eval_s = time.time() - eval_started
-        oof_results = to_results(unpad(oof[done]), data.train["id"].iloc[done].tolist(), categories)
-        fold_by_id = dict(zip(data.train["id"], fold_of))
+        test_table = self._write_predictions(run_dir, data, results, done)
+        metrics = self._metrics(run_dir, data, results, oof_metrics, test_table, eval_s, len(done))
+        self._pictures(run_dir, data, results, done, oof_metrics)
+        self._log_scores(log, metrics)
+        log.info(f"submission: {run_dir / 'submission.zip'} (answer.json for {len(data.test)} {data.extra['predict']} images)")
+        log.info(f"report: {report.write(run_dir, self.spec)}")
+        return run_dir
+
+    def _write_predictions(self, run_dir: Path, data: Dataset, results: FoldResults, done: np.ndarray) -> np.ndarray:
+        """OOF detections (json, with their fold), the padded tables blends read back, and ``submission.zip``;
+        return the test table after fold fusion."""
+        from shared.detection import submission
+        from shared.io import write_npy, write_text
+
+        categories = self._categories(data)
+        oof_results = to_results(unpad(results.oof[done]), data.train["id"].iloc[done].tolist(), categories)
+        fold_by_id = dict(zip(data.train["id"], results.fold_of))
         for r in oof_results:
             r["fold"] = int(fold_by_id[r["image_id"]])
         write_text(run_dir / "oof_detections.json", json.dumps(oof_results))
-        write_npy(run_dir / "test_folds.npy", test_folds)
-        test_table = self.average(data, test_folds)
+        write_npy(run_dir / "test_folds.npy", results.test_folds)
+        test_table = self.average(data, results.test_folds)
         # The padded tables (see ``pad``) that blends read back: OOF per training image, test after fold fusion.
-        write_npy(run_dir / "oof_table.npy", oof)
+        write_npy(run_dir / "oof_table.npy", results.oof)
         write_npy(run_dir / "test_table.npy", test_table)
         test_results = to_results(unpad(test_table), data.test["id"].tolist(), categories)
         sizes = dict(zip(data.test["id"], zip(data.test["width"], data.test["height"])))
         submission.write(run_dir / "submission.zip", test_results, data.test, self.spec.categories, sizes)
+        return test_table
+
+    def _metrics(self, run_dir: Path, data: Dataset, results: FoldResults, oof_metrics: dict, test_table: np.ndarray,
+                 eval_s: float, n_scored: int) -> dict:
+        """metrics.json (written): the OOF and local-holdout COCO figures, the folds' mAP, wall time and speeds."""
+        from shared.io import write_json
+
+        fold_scores, folds_done = results.fold_scores, results.folds_done
         metrics = {"competition": self.spec.name, "metric": "map", "greater_is_better": True,
                    "predict": data.extra["predict"],
                    "cv": oof_metrics["mAP"], "cv_mean": float(np.mean(fold_scores)), "cv_std": float(np.std(fold_scores)),
                    "folds": dict(zip(map(str, folds_done), map(float, fold_scores))),
-                   "oof": oof_metrics, "holdout": None, **extra}
+                   "oof": oof_metrics, "holdout": None, **results.extra}
         holdout = self.holdout(data, test_table)
         if holdout is not None:
             metrics["holdout"], metrics["holdout_metrics"] = holdout["mAP"], holdout
-            if len(test_folds) > 1:
-                metrics["holdout_folds"] = {str(k): self.holdout(data, test_folds[i])["mAP"]
+            if len(results.test_folds) > 1:
+                metrics["holdout_folds"] = {str(k): self.holdout(data, results.test_folds[i])["mAP"]
                                             for i, k in enumerate(folds_done)}
-        metrics["wall_time_s"] = time.time() - started
-        metrics["timing"] = _timing(run_dir, folds_done, eval_s, len(done))
+        metrics["wall_time_s"] = time.time() - results.started
+        metrics["timing"] = _timing(run_dir, folds_done, eval_s, n_scored)
         write_json(run_dir / "metrics.json", metrics)
+        return metrics
+
+    def _pictures(self, run_dir: Path, data: Dataset, results: FoldResults, done: np.ndarray,
+                  oof_metrics: dict) -> None:
+        """Predicted vs true boxes of a few training images, the folds' scores, the learning curves."""
+        from shared import plots
+
         shown = done[:6]
         plots.boxes_plot(run_dir / "boxes.png", data.train["image_path"].iloc[shown].tolist(),
-                         [data.train["annotations"].iloc[i] for i in shown], unpad(oof[shown]),
-                         {label: self.spec.categories[cid] for label, cid in categories.items()},
+                         [data.train["annotations"].iloc[i] for i in shown], unpad(results.oof[shown]),
+                         {label: self.spec.categories[cid] for label, cid in self._categories(data).items()},
                          title=f"{plots.run_title(run_dir)}: out-of-fold boxes of {len(shown)} training images, "
                                f"mAP CV {oof_metrics['mAP']:.4f}")
-        plots.fold_scores_plot(run_dir / "fold_scores.png", MAP, folds_done, fold_scores, plots.run_title(run_dir))
+        plots.fold_scores_plot(run_dir / "fold_scores.png", MAP, results.folds_done, results.fold_scores,
+                               plots.run_title(run_dir))
         plots.run_curves(run_dir)
-        held = "" if holdout is None else (f", local holdout ({data.extra['predict']}) mAP {holdout['mAP']:.4f} "
+
+    @staticmethod
+    def _log_scores(log, metrics: dict) -> None:
+        oof, holdout, timing = metrics["oof"], metrics.get("holdout_metrics"), metrics["timing"]
+        held = "" if holdout is None else (f", local holdout ({metrics['predict']}) mAP {holdout['mAP']:.4f} "
                                            f"AP50 {holdout['AP50']:.4f}")
-        log.info(f"OOF mAP@[.5:.95] {oof_metrics['mAP']:.4f}, AP50 {oof_metrics['AP50']:.4f} (folds "
+        log.info(f"OOF mAP@[.5:.95] {oof['mAP']:.4f}, AP50 {oof['AP50']:.4f} (folds "
                  f"{metrics['cv_mean']:.4f} ± {metrics['cv_std']:.4f}){held}; {metrics['wall_time_s']:.1f} s")
-        timing = metrics["timing"]
         if timing["train_img_s"] is not None and timing["predict_img_s"] is not None:
             log.info(f"training {timing['train_img_s']:.1f} img/s, inference {timing['predict_img_s']:.1f} img/s, "
                      f"COCO evaluation of {timing['coco_eval_images']} images {timing['coco_eval_s']:.2f} s")
-        per_class = ", ".join(f"{k} {'—' if v is None else f'{v:.3f}'}" for k, v in oof_metrics["per_class_AP"].items())
+        per_class = ", ".join(f"{k} {'—' if v is None else f'{v:.3f}'}" for k, v in oof["per_class_AP"].items())
         log.info(f"OOF AP per class: {per_class}")
-        log.info(f"submission: {run_dir / 'submission.zip'} (answer.json for {len(data.test)} {data.extra['predict']} images)")
-        log.info(f"report: {report.write(run_dir, self.spec)}")
-        return run_dir
 
 
 def detection_features(train: pd.DataFrame, test: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:

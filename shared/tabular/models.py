@@ -12,7 +12,7 @@ import pandas as pd
 
 from shared.config import BELOW_ONE, COUNT, NON_NEGATIVE, POSITIVE, Items, Range, Rule
 from shared.errors import UserError
-from shared.runs import get_log
+from shared.log import get_log
 
 
 def _objective(task: str, n_classes: int) -> dict:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from shared.errors import UserError
-from shared.runs import get_log
+from shared.log import get_log
 
 
 def inner_split(y: np.ndarray, fraction: float, seed: int, task: str) -> tuple[np.ndarray, np.ndarray]:

@@ -93,7 +93,7 @@ def no_weights(name: str, mode: str, exc: Exception) -> None:
         raise UserError(f"could not download pretrained weights for {name!r} ({type(exc).__name__}); "
                         "offline, pass --set weights=PATH, or --set pretrained=false.") from None
     if name not in _SCRATCH_WARNED:
-        from shared.runs import get_log
+        from shared.log import get_log
 
         _SCRATCH_WARNED.add(name)
         get_log().warning(f"pretrained=auto: no weights for {name!r} could be had ({type(exc).__name__}); "

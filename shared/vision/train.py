@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from shared import distributed
 from shared.config import BELOW_ONE, COUNT, FLAG, NON_NEGATIVE, POSITIVE, WHOLE, Choice, Either, Range, Text
 from shared.errors import UserError
-from shared.runs import get_log
+from shared.log import get_log
 from shared.training import (
     KEEP,
     OPTIMIZER_RANGES,
