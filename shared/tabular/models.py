@@ -13,6 +13,7 @@ import pandas as pd
 from shared.config import BELOW_ONE, COUNT, NON_NEGATIVE, POSITIVE, Items, Range, Rule
 from shared.errors import UserError
 from shared.runs import get_log
+from shared.tabular.fitting import TimeLimit, probe_then_refit
 
 
 def _objective(task: str, n_classes: int) -> dict:
@@ -21,16 +22,6 @@ def _objective(task: str, n_classes: int) -> dict:
     if task == "binary":
         return {"objective": "binary", "metric": "binary_logloss"}
     return {"objective": "multiclass", "metric": "multi_logloss", "num_class": n_classes}
-
-
-def _stratify(y: np.ndarray, fraction: float, task: str) -> np.ndarray | None:
-    """The labels to stratify an inner split by, where every class can be on both sides of it (a class met
-    once in a fold's training rows, or more classes than the split has rows, make it a plain random split)."""
-    if task == "regression":
-        return None
-    counts = np.unique(y, return_counts=True)[1]
-    held = int(np.ceil(fraction * len(y)))
-    return y if counts.min() >= 2 and min(held, len(y) - held) >= len(counts) else None
 
 
 class _BoostingLog:
@@ -60,15 +51,14 @@ class _BoostingLog:
         get_log().info(f"{self.label}: round {rounds}/{env.end_iteration}{valid}, {now - self.started:.0f} s")
 
 
-class _StopAt:
-    """A LightGBM callback: end the boosting at a point in time (``ctx.time_limit``). With a validation set the fit
-    keeps its best round so far (as early stopping would), without one every round; ``stopped`` says whether it
-    came to that."""
+class _LightGBMStop:
+    """A LightGBM callback: end the boosting at its ``TimeLimit``. With a validation set the fit keeps its best round
+    so far (as early stopping would), without one every round."""
 
     order = 35  # after early stopping (30): a round that is both the best and the last is kept as the best
 
-    def __init__(self, at: float, label: str):
-        self.at, self.label, self.stopped = at, label, False
+    def __init__(self, limit: TimeLimit):
+        self.limit = limit
         self.best = None  # (score, iteration, evaluation_result_list)
 
     def __call__(self, env) -> None:
@@ -78,11 +68,14 @@ class _StopAt:
             _, _, score, higher_is_better = env.evaluation_result_list[0][:4]
             if self.best is None or (score > self.best[0] if higher_is_better else score < self.best[0]):
                 self.best = (score, env.iteration, env.evaluation_result_list)
-        if time.monotonic() >= self.at:
-            self.stopped = True
+        if self.limit.reached(env.iteration + 1):
             iteration, scores = (env.iteration, env.evaluation_result_list) if self.best is None else self.best[1:]
-            get_log().info(f"{self.label}: stopped at round {env.iteration + 1}, the fit's time limit")
             raise lgb.callback.EarlyStopException(iteration, scores)
+
+    @classmethod
+    def callbacks(cls, limit: TimeLimit) -> list:
+        """The callback of a fit with a time limit, none without one."""
+        return [] if limit.at is None else [cls(limit)]
 
 
 def sized_for_classes(params: dict, n_classes: int) -> tuple[float, int, int]:
@@ -117,7 +110,6 @@ class LGBMModel:
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None):
         import lightgbm as lgb
-        from sklearn.model_selection import train_test_split
 
         p = self.params
         learning_rate, max_rounds, patience = sized_for_classes(p, self.ctx.n_classes)
@@ -149,27 +141,29 @@ class LGBMModel:
                              "skew_threshold": 0.75, "min_frequency": 3, "clip_range": p.get("clip_range", False)}
             self.linear_ = LinearModel(linear_params, self.ctx).fit(X, y, sample_weight)
             base = self.linear_.predict(X)
-        rows = np.arange(len(X))
-        inner, early = train_test_split(rows, test_size=p["early_stopping_fraction"], random_state=self.ctx.seed,
-                                        stratify=_stratify(y, p["early_stopping_fraction"], self.ctx.task))
         w = sample_weight
         probing = _BoostingLog("lightgbm, finding the rounds on an inner split", self.LOG_SECONDS)
-        start, limit = time.monotonic(), self.ctx.time_limit
-        stop = [] if not limit else [_StopAt(start + 0.6 * limit, "lightgbm, finding the rounds")]
-        probe = lgb.train(booster_params, self._dataset(X, y, base, w, inner), num_boost_round=max_rounds,
-                          valid_sets=[self._dataset(X, y, base, w, early)],
-                          callbacks=[lgb.early_stopping(patience, verbose=False), probing, *stop])
-        self.best_rounds_ = int(probe.best_iteration or max_rounds)
-        if stop and stop[0].stopped:  # no time for a refit that would be cut short: the probe, at its best round
-            self.booster_ = probe
-            return self
-        rounds = max(1, int(round(self.best_rounds_ / (1 - p["early_stopping_fraction"]))))
-        if probing.lines:
-            get_log().info(f"lightgbm: best round {self.best_rounds_} of {probe.current_iteration()}; refitting "
-                           f"on all {len(X)} training rows for {rounds} rounds")
-        stop = [] if not limit else [_StopAt(start + limit, "lightgbm, refit")]
-        self.booster_ = lgb.train(booster_params, self._dataset(X, y, base, w, rows), num_boost_round=rounds,
-                                  callbacks=[_BoostingLog("lightgbm, refit", self.LOG_SECONDS), *stop])
+        probed = None
+
+        def probe(inner, early, limit):
+            nonlocal probed
+            probed = lgb.train(booster_params, self._dataset(X, y, base, w, inner), num_boost_round=max_rounds,
+                               valid_sets=[self._dataset(X, y, base, w, early)],
+                               callbacks=[lgb.early_stopping(patience, verbose=False), probing,
+                                          *_LightGBMStop.callbacks(limit)])
+            return probed, int(probed.best_iteration or max_rounds)
+
+        def refit(rounds, limit):
+            if probing.lines:
+                get_log().info(f"lightgbm: best round {int(probed.best_iteration or max_rounds)} of "
+                               f"{probed.current_iteration()}; refitting on all {len(X)} training rows for {rounds} "
+                               "rounds")
+            return lgb.train(booster_params, self._dataset(X, y, base, w, np.arange(len(X))), num_boost_round=rounds,
+                             callbacks=[_BoostingLog("lightgbm, refit", self.LOG_SECONDS),
+                                        *_LightGBMStop.callbacks(limit)])
+
+        self.booster_, self.best_rounds_, _ = probe_then_refit(probe, refit, y, p["early_stopping_fraction"],
+                                                               self.ctx, "lightgbm")
         return self
 
     @staticmethod

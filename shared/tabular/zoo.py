@@ -16,40 +16,7 @@ import pandas as pd
 
 from shared.errors import UserError
 from shared.runs import get_log
-
-
-def inner_split(y: np.ndarray, fraction: float, seed: int, task: str) -> tuple[np.ndarray, np.ndarray]:
-    """(rows to fit on, rows to stop early on) of a fold's training rows, stratified where every class can be on
-    both sides."""
-    from sklearn.model_selection import train_test_split
-
-    from shared.tabular.models import _stratify
-
-    rows = np.arange(len(y))
-    return tuple(train_test_split(rows, test_size=fraction, random_state=seed, stratify=_stratify(y, fraction, task)))
-
-
-def refit_rounds(best: int, fraction: float) -> int:
-    """Rounds for the refit on all training rows: the inner split's best, scaled up for the extra rows."""
-    return max(1, int(round(best / (1 - fraction))))
-
-
-class Deadline:
-    """``ctx.time_limit`` as a point in time: the probe of a boosted member may use ``probe_share`` of it, the refit
-    the rest. None: no limit."""
-
-    def __init__(self, seconds: float | None, probe_share: float = 0.6):
-        self.start, self.seconds, self.probe_share = time.monotonic(), seconds, probe_share
-
-    def probe_end(self) -> float | None:
-        return None if self.seconds is None else self.start + self.probe_share * self.seconds
-
-    def end(self) -> float | None:
-        return None if self.seconds is None else self.start + self.seconds
-
-    @staticmethod
-    def passed(at: float | None) -> bool:
-        return at is not None and time.monotonic() >= at
+from shared.tabular.fitting import Deadline, TimeLimit, inner_split, probe_then_refit
 
 
 def _classes_out(task: str, pred: np.ndarray) -> np.ndarray:
@@ -82,7 +49,7 @@ class CatBoostModel:
             X[col] = X[col].astype(str).where(X[col].notna(), "__nan__")
         return X
 
-    def _estimator(self, rounds: int, stop_at: float | None, early: bool):
+    def _estimator(self, rounds: int, early: bool):
         from catboost import CatBoostClassifier, CatBoostRegressor
 
         p, ctx = self.params, self.ctx
@@ -94,26 +61,27 @@ class CatBoostModel:
             kwargs["class_names"] = list(range(ctx.n_classes))
         if early:
             kwargs.update(od_type="Iter", od_wait=p["early_stopping_rounds"], use_best_model=True)
-        model = (CatBoostRegressor if ctx.task == "regression" else CatBoostClassifier)(**kwargs)
-        return model, ([_StopAt(stop_at)] if stop_at is not None else None)
+        return (CatBoostRegressor if ctx.task == "regression" else CatBoostClassifier)(**kwargs)
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None):
         p = self.params
         self.cats_ = _categorical_columns(X)
         X = self._frame(X)
-        deadline = Deadline(self.ctx.time_limit)
-        inner, early = inner_split(y, p["early_stopping_fraction"], self.ctx.seed, self.ctx.task)
         w = (lambda rows: None) if sample_weight is None else (lambda rows: sample_weight[rows])
-        probe, stop = self._estimator(p["max_rounds"], deadline.probe_end(), early=True)
-        probe.fit(X.iloc[inner], y[inner], sample_weight=w(inner), eval_set=(X.iloc[early], y[early]),
-                  callbacks=stop)
-        self.best_rounds_ = int(probe.get_best_iteration() or 0) + 1
-        if stop and stop[0].stopped:  # no time for a refit that would be cut short: the probe (shrunk to its best)
-            self.model_ = probe
-            return self
-        self.model_, stop = self._estimator(refit_rounds(self.best_rounds_, p["early_stopping_fraction"]),
-                                            deadline.end(), early=False)
-        self.model_.fit(X, y, sample_weight=w(slice(None)), callbacks=stop)
+
+        def probe(inner, early, limit):
+            model = self._estimator(p["max_rounds"], early=True)
+            model.fit(X.iloc[inner], y[inner], sample_weight=w(inner), eval_set=(X.iloc[early], y[early]),
+                      callbacks=_CatBoostStop.callbacks(limit))
+            return model, int(model.get_best_iteration() or 0) + 1  # a probe stopped early is shrunk to its best
+
+        def refit(rounds, limit):
+            model = self._estimator(rounds, early=False)
+            model.fit(X, y, sample_weight=w(slice(None)), callbacks=_CatBoostStop.callbacks(limit))
+            return model
+
+        self.model_, self.best_rounds_, _ = probe_then_refit(probe, refit, y, p["early_stopping_fraction"], self.ctx,
+                                                             "catboost")
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -123,17 +91,19 @@ class CatBoostModel:
         return self.model_.predict_proba(X).astype(float)
 
 
-class _StopAt:
-    """A CatBoost callback: stop boosting at a point in time (the model keeps the trees it has)."""
+class _CatBoostStop:
+    """A CatBoost callback: stop boosting at its ``TimeLimit`` (the model keeps the trees it has)."""
 
-    def __init__(self, at: float):
-        self.at, self.stopped = at, False
+    def __init__(self, limit: TimeLimit):
+        self.limit = limit
 
     def after_iteration(self, info) -> bool:
-        self.stopped = time.monotonic() >= self.at
-        if self.stopped:
-            get_log().info(f"catboost: stopped at round {info.iteration}, the fit's time limit")
-        return not self.stopped
+        return not self.limit.reached(info.iteration)
+
+    @classmethod
+    def callbacks(cls, limit: TimeLimit) -> list | None:
+        """The callback of a fit with a time limit, none without one."""
+        return None if limit.at is None else [cls(limit)]
 
 
 class XGBoostModel:
@@ -162,42 +132,39 @@ class XGBoostModel:
         import xgboost as xgb
 
         p = self.params
-        deadline = Deadline(self.ctx.time_limit)
-        inner, early = inner_split(y, p["early_stopping_fraction"], self.ctx.seed, self.ctx.task)
         w = (lambda rows: None) if sample_weight is None else (lambda rows: sample_weight[rows])
         params = self._booster_params()
-        stop = [_XGBStopAt(deadline.probe_end(), "xgboost")] if self.ctx.time_limit else []
-        probe = xgb.train(params, self._matrix(X.iloc[inner], y[inner], w(inner)), num_boost_round=p["max_rounds"],
-                          evals=[(self._matrix(X.iloc[early], y[early], w(early)), "valid")],
-                          early_stopping_rounds=p["early_stopping_rounds"], verbose_eval=False, callbacks=stop)
-        self.best_rounds_ = int(getattr(probe, "best_iteration", probe.num_boosted_rounds() - 1)) + 1
-        if stop and stop[0].stopped:  # no time for a refit that would be cut short: the probe, at its best round
-            self.booster_, self.use_rounds_ = probe, self.best_rounds_
-            return self
-        self.use_rounds_ = 0  # all of the refit's
-        stop = [_XGBStopAt(deadline.end(), "xgboost, refit")] if self.ctx.time_limit else []
-        self.booster_ = xgb.train(params, self._matrix(X, y, w(slice(None))),
-                                  num_boost_round=refit_rounds(self.best_rounds_, p["early_stopping_fraction"]),
-                                  verbose_eval=False, callbacks=stop)
+
+        def probe(inner, early, limit):
+            booster = xgb.train(params, self._matrix(X.iloc[inner], y[inner], w(inner)), num_boost_round=p["max_rounds"],
+                                evals=[(self._matrix(X.iloc[early], y[early], w(early)), "valid")],
+                                early_stopping_rounds=p["early_stopping_rounds"], verbose_eval=False,
+                                callbacks=_xgboost_stop(limit))
+            return booster, int(getattr(booster, "best_iteration", booster.num_boosted_rounds() - 1)) + 1
+
+        def refit(rounds, limit):
+            return xgb.train(params, self._matrix(X, y, w(slice(None))), num_boost_round=rounds, verbose_eval=False,
+                             callbacks=_xgboost_stop(limit))
+
+        self.booster_, self.best_rounds_, refitted = probe_then_refit(probe, refit, y, p["early_stopping_fraction"],
+                                                                      self.ctx, "xgboost")
+        self.use_rounds_ = 0 if refitted else self.best_rounds_  # all of the refit's; the probe's up to its best
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return _classes_out(self.ctx.task, self.booster_.predict(self._matrix(X), iteration_range=(0, self.use_rounds_)))
 
 
-def _XGBStopAt(at: float, label: str):  # noqa: N802 - a class made on first use: xgboost is imported lazily
+def _xgboost_stop(limit: TimeLimit) -> list:
+    """The XGBoost callback of a fit with a time limit (none without one): stop boosting at its ``TimeLimit``. The
+    class is made on first use: xgboost is imported lazily."""
     import xgboost as xgb
 
-    class StopAt(xgb.callback.TrainingCallback):
-        stopped = False
-
+    class Stop(xgb.callback.TrainingCallback):
         def after_iteration(self, model, epoch, evals_log) -> bool:
-            self.stopped = time.monotonic() >= at
-            if self.stopped:
-                get_log().info(f"{label}: stopped at round {epoch + 1}, the fit's time limit")
-            return self.stopped
+            return limit.reached(epoch + 1)
 
-    return StopAt()
+    return [] if limit.at is None else [Stop()]
 
 
 class KNNModel:
