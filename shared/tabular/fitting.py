@@ -81,3 +81,34 @@ def probe_then_refit(probe: Callable, refit: Callable, y: np.ndarray, fraction: 
         return model, best, False
     return refit(refit_rounds(best, fraction), TimeLimit(deadline.end(), f"{label}, refit")), best, True
 
+
+
+def train_net(net, optimizer, loss_fn, batches: Callable, epochs: int, valid=None, patience: int = 0,
+              stop_at: float | None = None):
+    """The tabular nets' loop: ``epochs`` passes over ``batches()`` (an iterable of (inputs, targets) per epoch).
+    With ``valid`` (inputs, targets): the loss on them after each epoch, a stop once it has not improved for
+    ``patience`` epochs or at ``stop_at`` (a time.monotonic() value), and the best epoch's weights kept."""
+    import torch
+
+    best, best_state, waited = np.inf, None, 0
+    for _ in range(epochs):
+        net.train()
+        for inputs, targets in batches():
+            optimizer.zero_grad()
+            loss_fn(net(inputs), targets).backward()
+            optimizer.step()
+        if valid is None:
+            continue
+        net.eval()
+        with torch.no_grad():
+            valid_loss = float(loss_fn(net(valid[0]), valid[1]))
+        if valid_loss < best - 1e-6:
+            best, waited = valid_loss, 0
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        else:
+            waited += 1
+        if waited >= patience or Deadline.passed(stop_at):
+            break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    return net

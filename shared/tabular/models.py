@@ -13,7 +13,7 @@ import pandas as pd
 from shared.config import BELOW_ONE, COUNT, NON_NEGATIVE, POSITIVE, Items, Range, Rule
 from shared.errors import UserError
 from shared.runs import get_log
-from shared.tabular.fitting import TimeLimit, probe_then_refit
+from shared.tabular.fitting import TimeLimit, probe_then_refit, train_net
 
 
 def _objective(task: str, n_classes: int) -> dict:
@@ -399,13 +399,7 @@ class D2LNet:
                             generator=torch.Generator().manual_seed(self.ctx.seed))
         self.net_ = self._net(features.shape[1])
         optimizer = torch.optim.Adam(self.net_.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
-        loss = torch.nn.MSELoss()
-        self.net_.train()
-        for _ in range(p["epochs"]):
-            for xb, yb in loader:
-                optimizer.zero_grad()
-                loss(self.net_(xb), yb).backward()
-                optimizer.step()
+        train_net(self.net_, optimizer, torch.nn.MSELoss(), lambda: loader, p["epochs"])
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

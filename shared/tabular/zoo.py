@@ -16,7 +16,7 @@ import pandas as pd
 
 from shared.errors import UserError
 from shared.runs import get_log
-from shared.tabular.fitting import Deadline, TimeLimit, inner_split, probe_then_refit
+from shared.tabular.fitting import Deadline, TimeLimit, inner_split, probe_then_refit, train_net
 
 
 def _classes_out(task: str, pred: np.ndarray) -> np.ndarray:
@@ -234,30 +234,17 @@ class MLPModel:
         self.net_ = self._net(xs.shape[1], 1 if regression else ctx.n_classes)
         optimizer = torch.optim.AdamW(self.net_.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
         generator = torch.Generator().manual_seed(ctx.seed)
-        best, best_state, waited = np.inf, None, 0
         inner_t, early_t = torch.tensor(inner), torch.tensor(early)
-        for _ in range(p["max_epochs"]):
-            self.net_.train()
+
+        def batches():  # the inner rows shuffled, a lone last row left out (one row cannot train a batch)
             order = inner_t[torch.randperm(len(inner_t), generator=generator)]
             for start in range(0, len(order), p["batch_size"]):
                 batch = order[start:start + p["batch_size"]]
-                if len(batch) < 2:
-                    continue
-                optimizer.zero_grad()
-                loss_fn(self.net_(xs[batch]), target[batch]).backward()
-                optimizer.step()
-            self.net_.eval()
-            with torch.no_grad():
-                valid_loss = float(loss_fn(self.net_(xs[early_t]), target[early_t]))
-            if valid_loss < best - 1e-6:
-                best, waited = valid_loss, 0
-                best_state = {k: v.detach().clone() for k, v in self.net_.state_dict().items()}
-            else:
-                waited += 1
-            if waited >= p["patience"] or Deadline.passed(deadline.end()):
-                break
-        if best_state is not None:
-            self.net_.load_state_dict(best_state)
+                if len(batch) >= 2:
+                    yield xs[batch], target[batch]
+
+        train_net(self.net_, optimizer, loss_fn, batches, p["max_epochs"], valid=(xs[early_t], target[early_t]),
+                  patience=p["patience"], stop_at=deadline.end())
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
