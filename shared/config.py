@@ -14,7 +14,6 @@ the training rows")``, or ``Choice(..., doc="...")``): ``run.py COMPETITION --li
 from __future__ import annotations
 
 import copy
-import difflib
 import math
 import re
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from shared.errors import UserError
+from shared.errors import UserError, did_you_mean
 from shared.spec import Recipe
 
 
@@ -65,17 +64,6 @@ def _show(value) -> str:
 
 def _bound(x: float) -> str:
     return f"{x:g}"
-
-
-def did_you_mean(word, options) -> str:
-    """" did you mean 'X'?" for the option closest to ``word`` (case aside; the one option it begins, or the
-    closest spelling), or "" when none is close."""
-    if not isinstance(word, str) or not word:
-        return ""
-    by_lower = {str(o).lower(): o for o in options}
-    begun = [o for o in by_lower if o.startswith(word.lower())]
-    close = begun if len(begun) == 1 else difflib.get_close_matches(word.lower(), list(by_lower), n=1)
-    return f" did you mean {by_lower[close[0]]!r}?" if close else ""
 
 
 class Declaration:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import textwrap
 
-from shared.config import RUN_RANGES, RUN_SETTINGS, did_you_mean
-from shared.errors import UserError
+from shared.config import RUN_RANGES, RUN_SETTINGS
+from shared.errors import UserError, did_you_mean
 from shared.spec import Recipe
 
 WIDTH = 100  # characters per line of the text listing: a terminal's or a notebook cell's width
