@@ -10,7 +10,21 @@ import time
 import numpy as np
 import pandas as pd
 
-from shared.config import BELOW_ONE, COUNT, NON_NEGATIVE, POSITIVE, Items, Range, Rule
+from shared.config import (
+    BELOW_ONE,
+    COUNT,
+    FLAG,
+    NON_NEGATIVE,
+    OPEN_FRACTION,
+    POSITIVE,
+    SHARE,
+    WHOLE,
+    Choice,
+    Either,
+    Items,
+    Range,
+    Rule,
+)
 from shared.errors import UserError
 from shared.runs import get_log
 from shared.tabular.fitting import TimeLimit, probe_then_refit, train_net
@@ -78,13 +92,61 @@ class _LightGBMStop:
         return [] if limit.at is None else [cls(limit)]
 
 
+# LightGBM's settings: each default beside what it accepts (checked by shared.config.resolve before any work) and
+# is; LightGBM's own constraints where it has them (num_leaves > 1, max_bin > 1, fractions in (0, 1]). GBM_PARAMS are
+# the generic gbm recipe's defaults, and the model's for a setting that a recipe leaves out.
+CLIP_RANGE = FLAG.with_doc("numbers beyond the training rows' range are clipped to it in the linear view (a "
+                           "slope is not extrapolated past the data)")
+TIME_LIMIT = Either(Choice(None), POSITIVE, doc="seconds for the whole run, split over the folds (--time-limit "
+                                                "sets it); a fit that reaches its share stops with what it has; "
+                                                "null: no limit")
+GBM_PARAMS = {
+    "learning_rate": 0.03, "num_leaves": 31, "min_data_in_leaf": 20, "feature_fraction": 0.5,
+    "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0, "max_bin": 255,
+    "min_data_per_group": 20, "cat_smooth": 10.0, "max_cat_to_onehot": 4, "max_rounds": 5000,
+    "early_stopping_rounds": 200, "early_stopping_fraction": 0.15, "linear_base": "auto", "linear_alpha": 1.0,
+    "max_trees": 20000, "time_limit": None, "clip_range": False,
+}
+GBM_RANGES = {
+    "learning_rate": POSITIVE.with_doc("the boosting learning rate (shrinkage of each tree)"),
+    "num_leaves": Range(low=2, high=131072, integer=True, doc="leaves per tree at most"),
+    "min_data_in_leaf": COUNT.with_doc("training rows a leaf holds at least"),
+    "feature_fraction": SHARE.with_doc("share of the columns each tree may use (sampled per tree)"),
+    "bagging_fraction": SHARE.with_doc("share of the rows each bagging round samples"),
+    "bagging_freq": WHOLE.with_doc("re-sample the rows every this many rounds; 0 = no bagging"),
+    "lambda_l2": NON_NEGATIVE.with_doc("L2 penalty on the leaf values"),
+    "max_bin": Range(low=2, integer=True, doc="histogram bins per numeric column at most"),
+    "max_rounds": COUNT.with_doc("boosting rounds at most (early stopping picks how many)"),
+    "early_stopping_rounds": COUNT.with_doc("stop when the inner validation score has not improved for this "
+                                            "many rounds"),
+    "early_stopping_fraction": OPEN_FRACTION.with_doc(  # the refit scales rounds by 1 / (1 - it)
+        "share of the fold's training rows held out to pick the rounds, before the refit on all of them"),
+    "linear_base": Choice("none", "auto", "single", "ridge", "lasso", "elasticnet",
+                          doc="regression: boost from a linear fit; single: a line on the best column, auto: that "
+                              "line where it correlates strongly"),
+    "linear_alpha": POSITIVE.with_doc("regularisation strength of a ridge / lasso / elasticnet linear_base"),
+    "clip_range": CLIP_RANGE,
+}
+GBM_CATEGORY_RANGES = {  # LightGBM's splits on native categories (its own defaults), declared by the generic gbm
+    "min_data_per_group": COUNT.with_doc("training rows a group of categories holds at least (a categorical split)"),
+    "cat_smooth": NON_NEGATIVE.with_doc("smoothing of the categories' target statistics (fewer rows: more)"),
+    "max_cat_to_onehot": COUNT.with_doc("a column with at most this many categories splits one category against the "
+                                        "rest"),
+}
+GBM_BUDGET_RANGES = {  # the generic gbm's: sized for many classes, and a time limit (an auto member's share)
+    "max_trees": COUNT.with_doc("more than two classes: trees per fit at most (rounds x classes); the rounds shrink "
+                                "to it and the learning rate grows with sqrt(classes / 2)"),
+    "time_limit": TIME_LIMIT,
+}
+
+
 def sized_for_classes(params: dict, n_classes: int) -> tuple[float, int, int]:
     """(learning rate, rounds at most, early-stopping patience) of a fit over ``n_classes`` classes: softmax
     boosting grows one tree per class and round, so with more than two classes the rounds shrink to keep the
     trees at most ``max_trees`` (the time grows with rows x classes, no faster), and the learning rate and patience
     scale with sqrt(classes / 2) so that those rounds still reach the optimum."""
     lr, rounds, patience = params["learning_rate"], params["max_rounds"], params["early_stopping_rounds"]
-    if n_classes <= 2 or not params.get("max_trees"):
+    if n_classes <= 2:
         return lr, rounds, patience
     scale = (n_classes / 2) ** 0.5
     return (min(0.3, lr * scale), min(rounds, max(50, params["max_trees"] // n_classes)),
@@ -106,7 +168,7 @@ class LGBMModel:
     LOG_SECONDS = 30.0
 
     def __init__(self, params: dict, ctx):
-        self.params, self.ctx = dict(params), ctx
+        self.params, self.ctx = {**GBM_PARAMS, **params}, ctx
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None):
         import lightgbm as lgb
@@ -122,14 +184,14 @@ class LGBMModel:
             "learning_rate": learning_rate, "num_leaves": p["num_leaves"],
             "min_data_in_leaf": p["min_data_in_leaf"], "feature_fraction": p["feature_fraction"],
             "bagging_fraction": p["bagging_fraction"], "bagging_freq": p["bagging_freq"],
-            "lambda_l2": p["lambda_l2"], "max_bin": p["max_bin"], "min_data_per_group": p.get("min_data_per_group", 20),
-            "cat_smooth": p.get("cat_smooth", 10.0), "max_cat_to_onehot": p.get("max_cat_to_onehot", 4),
+            "lambda_l2": p["lambda_l2"], "max_bin": p["max_bin"], "min_data_per_group": p["min_data_per_group"],
+            "cat_smooth": p["cat_smooth"], "max_cat_to_onehot": p["max_cat_to_onehot"],
             "seed": self.ctx.seed, "deterministic": True, "force_row_wise": True,
             "num_threads": lightgbm_threads(len(X), self.ctx.n_jobs), "verbosity": -1,
         }
         self.linear_ = None
         base = np.zeros(len(X))
-        kind = p.get("linear_base", "none")
+        kind = p["linear_base"]
         if kind in ("single", "auto") and self.ctx.task == "regression":
             min_r = SingleFeatureLine.AUTO_MIN_R if kind == "auto" else 0.0
             line = SingleFeatureLine(LGBMModel({**p, "linear_base": "none"}, self.ctx)).fit(X, y, sample_weight, min_r)
@@ -138,7 +200,7 @@ class LGBMModel:
                 base = line.predict(X)
         elif kind != "none" and self.ctx.task == "regression":
             linear_params = {"kind": p["linear_base"], "alpha": p["linear_alpha"], "l1_ratio": 0.5,
-                             "skew_threshold": 0.75, "min_frequency": 3, "clip_range": p.get("clip_range", False)}
+                             "skew_threshold": 0.75, "min_frequency": 3, "clip_range": p["clip_range"]}
             self.linear_ = LinearModel(linear_params, self.ctx).fit(X, y, sample_weight)
             base = self.linear_.predict(X)
         w = sample_weight
@@ -283,6 +345,26 @@ class ClipToRange:
         return self
 
 
+# The linear models' settings: each default beside what it accepts and is; LINEAR_PARAMS are the generic linear
+# recipe's defaults, and the model's for a setting that a recipe leaves out.
+LINEAR_PARAMS = {"kind": "ridge", "alpha": 10.0, "l1_ratio": 0.5, "skew_threshold": 0.75, "min_frequency": 5,
+                 "clip_range": False}
+LINEAR_RANGES = {
+    "kind": Choice("ridge", "lasso", "elasticnet", doc="the regression model (classification: logistic regression)"),
+    "alpha": POSITIVE.with_doc("regularisation strength on standardised columns (classification: C = 1 / alpha)"),
+    "l1_ratio": Range(low=0, high=1, doc="elasticnet: the L1 share of the penalty"),
+    "skew_threshold": NON_NEGATIVE.with_doc("non-negative numeric columns with |skew| above this are log1p'd"),
+    "clip_range": CLIP_RANGE,
+    "min_frequency": COUNT.with_doc(  # scikit-learn OneHotEncoder: a whole count >= 1
+        "categories in fewer training rows share one 'infrequent' column"),
+}
+SCALING_RANGES = {  # the one-hot / scaled view of the nets and neighbours (as the linear models')
+    "clip_range": CLIP_RANGE,
+    "skew_threshold": NON_NEGATIVE.with_doc("non-negative numeric columns with |skew| above this are log1p'd"),
+    "min_frequency": COUNT.with_doc("categories in fewer training rows share one 'infrequent' column"),
+}
+
+
 def _linear_preprocessor(X: pd.DataFrame, params: dict):
     """The one-hot / scaled view of the linear models, kernels, nets and neighbours: median-imputed numbers,
     clipped to the training range when ``clip_range`` is set, log1p'd when skewed (``skew_threshold``) and
@@ -299,7 +381,7 @@ def _linear_preprocessor(X: pd.DataFrame, params: dict):
     plain = [c for c in numeric if c not in skewed]
     to_str = FunctionTransformer(lambda d: d.astype(str).where(d.notna(), "__nan__").astype(object),
                                  feature_names_out="one-to-one")
-    clip = [ClipToRange()] if params.get("clip_range", False) else []
+    clip = [ClipToRange()] if params["clip_range"] else []
     return ColumnTransformer([
         ("skewed", make_pipeline(SimpleImputer(strategy="median"), *clip, FunctionTransformer(np.log1p),
                                  StandardScaler()), skewed),
@@ -315,7 +397,7 @@ class LinearModel:
     ``kind``: ridge | lasso | elasticnet (regression); classification always uses logistic regression."""
 
     def __init__(self, params: dict, ctx):
-        self.params, self.ctx = dict(params), ctx
+        self.params, self.ctx = {**LINEAR_PARAMS, **params}, ctx
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None):
         from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
@@ -421,6 +503,21 @@ def autogluon_metric(name: str) -> str | None:
     from shared.metrics import get_metric
 
     return _AG_METRICS.get(name) or get_metric(name).autogluon
+
+
+# AutoGluon's settings (the generic automl recipe's defaults), beside what each accepts and is.
+AUTOML_PARAMS = {"presets": "medium_quality", "time_limit": 300.0, "num_bag_folds": 0, "verbosity": 0,
+                 "keep_models": False}
+AUTOML_RANGES = {
+    "presets": Choice("medium_quality", "good_quality", "high_quality", "best_quality", "extreme_quality",
+                      "optimize_for_deployment", "interpretable", "ignore_text",
+                      doc="AutoGluon's presets: more quality, more time (best_quality stacks and bags)"),
+    "time_limit": POSITIVE.with_doc("seconds for the whole run, split evenly over the folds (--time-limit sets it)"),
+    "num_bag_folds": Either(Choice(0), Range(low=2, integer=True),  # AutoGluon refuses 1
+                            doc="AutoGluon's own bagging folds inside each fold; 0: the preset's choice"),
+    "verbosity": Range(low=0, high=4, integer=True, doc="AutoGluon's log detail, 0 (silent) to 4"),
+    "keep_models": FLAG.with_doc("keep each fold's AutoGluon models in the run folder (large)"),
+}
 
 
 class AutoGluonModel:

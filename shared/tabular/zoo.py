@@ -14,9 +14,23 @@ import time
 import numpy as np
 import pandas as pd
 
+from shared.config import (
+    BELOW_ONE,
+    COUNT,
+    NON_NEGATIVE,
+    OPEN_FRACTION,
+    POSITIVE,
+    SHARE,
+    WHOLE,
+    Choice,
+    Either,
+    Items,
+    Range,
+)
 from shared.errors import UserError
 from shared.runs import get_log
 from shared.tabular.fitting import Deadline, TimeLimit, inner_split, probe_then_refit, train_net
+from shared.tabular.models import GBM_RANGES, SCALING_RANGES, TIME_LIMIT
 
 
 def _classes_out(task: str, pred: np.ndarray) -> np.ndarray:
@@ -36,6 +50,20 @@ def class_probabilities(estimator, features, n_classes: int) -> np.ndarray:
 def _categorical_columns(X: pd.DataFrame) -> list[str]:
     return [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype) or X[c].dtype == object]
 
+
+BOOSTING_RANGES = {  # shared by CatBoost and XGBoost
+    "learning_rate": POSITIVE.with_doc("the boosting learning rate (shrinkage of each tree)"),
+    "max_rounds": COUNT.with_doc("boosting rounds at most (early stopping picks how many)"),
+    "early_stopping_rounds": COUNT.with_doc("stop when the inner validation score has not improved for this "
+                                            "many rounds"),
+    "early_stopping_fraction": GBM_RANGES["early_stopping_fraction"],
+    "time_limit": TIME_LIMIT,
+}
+CATBOOST_PARAMS = {"learning_rate": 0.08, "depth": 6, "l2_leaf_reg": 3.0, "max_rounds": 2000,
+                   "early_stopping_rounds": 100, "early_stopping_fraction": 0.15, "time_limit": None}
+CATBOOST_RANGES = {**BOOSTING_RANGES,
+                   "depth": Range(low=1, high=16, integer=True, doc="depth of each symmetric tree"),
+                   "l2_leaf_reg": NON_NEGATIVE.with_doc("L2 penalty on the leaf values")}
 
 class CatBoostModel:
     """CatBoost (ordered boosting, symmetric trees, its own target statistics for categoricals)."""
@@ -106,6 +134,16 @@ class _CatBoostStop:
         return None if limit.at is None else [cls(limit)]
 
 
+XGBOOST_PARAMS = {"learning_rate": 0.05, "max_depth": 6, "min_child_weight": 1.0, "subsample": 0.8,
+                  "colsample_bytree": 0.8, "reg_lambda": 1.0, "max_rounds": 3000, "early_stopping_rounds": 100,
+                  "early_stopping_fraction": 0.15, "time_limit": None}
+XGBOOST_RANGES = {**BOOSTING_RANGES,
+                  "max_depth": Range(low=1, high=32, integer=True, doc="depth of each tree at most"),
+                  "min_child_weight": NON_NEGATIVE.with_doc("hessian a child holds at least"),
+                  "subsample": SHARE.with_doc("share of the rows each tree samples"),
+                  "colsample_bytree": SHARE.with_doc("share of the columns each tree may use"),
+                  "reg_lambda": NON_NEGATIVE.with_doc("L2 penalty on the leaf values")}
+
 class XGBoostModel:
     """XGBoost (histogram trees, native categoricals)."""
 
@@ -167,6 +205,12 @@ def _xgboost_stop(limit: TimeLimit) -> list:
     return [] if limit.at is None else [Stop()]
 
 
+KNN_PARAMS = {"n_neighbors": 10, "weights": "distance", "skew_threshold": 0.75, "min_frequency": 5,
+              "clip_range": False}
+KNN_RANGES = {"n_neighbors": COUNT.with_doc("neighbours that vote (at most the training rows)"),
+              "weights": Choice("distance", "uniform", doc="neighbours' votes weighted by closeness, or equal"),
+              **SCALING_RANGES}
+
 class KNNModel:
     """k-nearest neighbours on scaled, skew-corrected numbers and one-hot categories, distance-weighted: a very
     different model from trees (smooth in the features), often strong on continuous measurements."""
@@ -193,6 +237,19 @@ class KNNModel:
             return self.pipeline_.predict(X).astype(float)
         return class_probabilities(self.pipeline_, X, self.ctx.n_classes)
 
+
+MLP_PARAMS = {"hidden": [256, 256], "dropout": 0.1, "lr": 1e-3, "weight_decay": 1e-4, "batch_size": 128,
+              "max_epochs": 300, "patience": 20, "early_stopping_fraction": 0.15, "skew_threshold": 0.75,
+              "min_frequency": 5, "time_limit": None, "clip_range": False}
+MLP_RANGES = {"hidden": Items(COUNT, doc="widths of the hidden ReLU layers"),
+              "dropout": BELOW_ONE.with_doc("dropout after each hidden layer"),
+              "lr": POSITIVE.with_doc("AdamW's learning rate"),
+              "weight_decay": NON_NEGATIVE.with_doc("AdamW's weight decay"),
+              "batch_size": COUNT.with_doc("rows per batch"),
+              "max_epochs": COUNT.with_doc("passes over the training rows at most (early stopping picks how many)"),
+              "patience": COUNT.with_doc("stop when the inner validation loss has not improved for this many epochs"),
+              "early_stopping_fraction": GBM_RANGES["early_stopping_fraction"], "time_limit": TIME_LIMIT,
+              **SCALING_RANGES}
 
 class MLPModel:
     """A small MLP in torch on scaled, skew-corrected numbers and one-hot categories: AdamW, a regression target
@@ -258,6 +315,12 @@ class MLPModel:
         return torch.softmax(out, dim=1).numpy().astype(float)
 
 
+PYTABKIT_PARAMS = {"kind": "realmlp", "n_epochs": 0, "early_stopping_fraction": 0.2}
+PYTABKIT_RANGES = {"kind": Choice("realmlp", "tabm", doc="RealMLP (tuned defaults, 2024) or TabM (ICLR 2025)"),
+                   "n_epochs": WHOLE.with_doc("training epochs; 0: the model's tuned default"),
+                   "early_stopping_fraction": OPEN_FRACTION.with_doc(
+                       "share of the fold's training rows held out to pick the best epoch")}
+
 def needs_pytabkit() -> None:
     """``Recipe.requires`` of the pytabkit members: a one-line error saying what to install."""
     if importlib.util.find_spec("pytabkit") is None:
@@ -321,6 +384,15 @@ class PyTabKitModel:
         shutil.rmtree(self.ctx.workdir / "pytabkit", ignore_errors=True)
 
 
+FOREST_PARAMS = {"kind": "extra_trees", "n_estimators": 300, "max_features": "auto", "min_samples_leaf": 1,
+                 "time_limit": None}
+FOREST_RANGES = {"kind": Choice("rf", "extra_trees", doc="random forest, or extremely randomised trees"),
+                 "n_estimators": COUNT.with_doc("trees"),
+                 "max_features": Either(Choice("auto", "sqrt", "log2"), SHARE,
+                                        doc="columns each split considers: a share, sqrt, log2; auto: all for "
+                                            "regression, sqrt for classes"),
+                 "min_samples_leaf": COUNT.with_doc("training rows a leaf holds at least"), "time_limit": TIME_LIMIT}
+
 class ForestModel:
     """A random forest or extremely randomised trees (scikit-learn): many deep trees on bootstrap samples, one
     tree for all classes at once, so cheap where boosting builds one tree per class and round. Categories are
@@ -382,6 +454,14 @@ class ForestModel:
             return self.model_.predict(self._matrix(X)).astype(float)
         return class_probabilities(self.model_, self._matrix(X), self.ctx.n_classes)
 
+
+SVR_PARAMS = {"C": 20.0, "epsilon": 0.008, "gamma": "scale", "skew_threshold": 0.75, "min_frequency": 3,
+              "clip_range": False}
+SVR_RANGES = {"C": POSITIVE.with_doc("penalty on errors beyond epsilon (larger: a closer fit)"),
+              "epsilon": NON_NEGATIVE.with_doc("errors up to this (in the target's space, log for RMSLE) cost nothing"),
+              "gamma": Either(Choice("scale", "auto"), POSITIVE, doc="RBF kernel width: scale (1 / (columns x "
+                                                                      "variance)), auto (1 / columns) or a number"),
+              **SCALING_RANGES}
 
 class SVRModel:
     """Support vector regression (RBF kernel) on scaled, skew-corrected numbers and one-hot categories: smooth in
