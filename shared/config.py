@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from shared.errors import UserError, did_you_mean
+from shared.errors import UserError, did_you_mean, show
 from shared.spec import Recipe
 
 
@@ -51,17 +51,6 @@ def _number(value):
 
 
 # ------------------------------------------------------------------------------------- declarations
-def _show(value) -> str:
-    """A value for a message, as YAML reads it after --set: true/false/null, numbers as written, text quoted."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if value is None:
-        return "null"
-    if isinstance(value, list):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
-    return repr(value)  # numbers as written (nan, inf too), text quoted
-
-
 def _bound(x: float) -> str:
     return f"{x:g}"
 
@@ -122,7 +111,7 @@ class Choice(Declaration):
         self.options, self.doc = options, doc
 
     def describe(self) -> str:
-        shown = [o if isinstance(o, str) else _show(o) for o in self.options]
+        shown = [o if isinstance(o, str) else show(o, setting=True) for o in self.options]
         return shown[0] if len(shown) == 1 else "one of " + ", ".join(shown)
 
     def allows(self, value) -> bool:
@@ -304,13 +293,14 @@ def check_ranges(config: dict, recipe: Recipe, overrides: dict, competition: str
         declaration = declared.get(key)
         problem = None if declaration is None else declaration.problem(value)
         if problem is not None:
-            told = f"--set {key}={_show(overrides[key])}" if key in overrides else f"{key}={_show(value)} (the default)"
+            told = (f"--set {key}={show(overrides[key], setting=True)}" if key in overrides
+                    else f"{key}={show(value, setting=True)} (the default)")
             raise UserError(f"{told}: {key} {problem} ({where}).")
     for names, rule in recipe.ranges.items():
         if isinstance(names, tuple) and all(n in values for n in names) and not rule.holds(*(values[n] for n in names)):
             stated = [n for n in names if n in overrides]
-            got = ", ".join(f"{n}={_show(values[n])}" for n in names)
-            told = "--set " + " ".join(f"{n}={_show(values[n])}" for n in stated) if stated else "the defaults"
+            got = ", ".join(f"{n}={show(values[n], setting=True)}" for n in names)
+            told = "--set " + " ".join(f"{n}={show(values[n], setting=True)}" for n in stated) if stated else "the defaults"
             raise UserError(f"{told}: {rule.about}; got {got} ({where}).")
 
 

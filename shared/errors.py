@@ -13,9 +13,24 @@ class UserError(Exception):
         super().__init__(" ".join(str(message).split()))  # always one line
 
 
-def show(value) -> str:
-    """repr of a value for a message, numpy scalars as plain Python values (2, not np.int64(2))."""
-    return repr(value.item() if hasattr(value, "item") else value)
+def show(value, setting: bool = False, quote: bool = True, compact: bool = False) -> str:
+    """A value for a message or a table, numpy scalars as plain Python values (2, not np.int64(2)): as Python writes
+    it, or with ``setting`` as one types it after ``--set`` (YAML's spelling: true / false / null, lists in
+    brackets); text quoted, or with ``quote`` off bare unless empty or space-padded; ``compact``: one shell word,
+    lists without spaces and numbers in their short form (300, 1e-05)."""
+    value = value.item() if hasattr(value, "item") else value
+    if setting:
+        if isinstance(value, bool):
+            return str(value).lower()
+        if value is None:
+            return "null"
+        if isinstance(value, (list, tuple)):
+            return "[" + ("," if compact else ", ").join(show(v, setting, quote, compact) for v in value) + "]"
+        if isinstance(value, str) and not quote and value and value == value.strip():
+            return value
+        if isinstance(value, float) and compact:
+            return f"{value:g}"
+    return repr(value)
 
 
 def closest(word, options: Iterable, aliases: Mapping | None = None):
