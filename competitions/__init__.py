@@ -5,12 +5,11 @@ run folder's config. The entry points (scripts/, notebooks/) use it; the engine 
 no competition."""
 from __future__ import annotations
 
-import difflib
 import importlib
 import pkgutil
 from pathlib import Path
 
-from shared.errors import UserError
+from shared.errors import UserError, did_you_mean
 from shared.runs import load_config
 from shared.spec import CompetitionSpec
 from shared.tabular import generic
@@ -31,9 +30,7 @@ def get(name: str) -> CompetitionSpec:
         if key in (spec.name, spec.slug, spec.name.replace("_", "-")):
             return spec
         known.update({spec.slug: spec.name, spec.name.replace("_", "-"): spec.name, spec.name: spec.name})
-    close = difflib.get_close_matches(key, list(known), n=1)
-    hint = f" did you mean {known[close[0]]!r}?" if close else ""
-    raise UserError(f"unknown competition {name!r};{hint} choose one of {names()} (or a Kaggle slug), "
+    raise UserError(f"unknown competition {name!r};{did_you_mean(key, known, aliases=known)} choose one of {names()} (or a Kaggle slug), "
                     "or `tabular` for any CSV competition.")
 
 

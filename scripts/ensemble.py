@@ -16,12 +16,13 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 
 from shared.cli import ArgumentParser, main
+from shared.ensemble import METHODS
 
 
 def ensemble(argv=None) -> None:
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", type=Path, help="run directories of one competition, same folds")
-    p.add_argument("--method", choices=["mean", "rank", "weights", "hill", "stack"], default="weights",
+    p.add_argument("--method", choices=METHODS, default="weights",
                    help="mean, rank mean, non-negative weights (SLSQP), hill-climbing (greedy selection) or stack")
     p.add_argument("--out", type=Path, default=Path("runs"), help="root of run directories (default runs/)")
     p.add_argument("--data", type=Path, help="data folder, if it moved since the runs were made")

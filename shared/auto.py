@@ -19,6 +19,7 @@ from pathlib import Path
 
 from shared import runner, tables
 from shared.config import POSITIVE, RUN_SETTINGS, Choice, Items, Text, resolve
+from shared.ensemble import METHODS
 from shared.errors import UserError
 from shared.log import get_log
 from shared.models import takes
@@ -32,9 +33,6 @@ MIN_FOLD_SECONDS = 1.0  # a member that stops at its limit needs this much per f
 UNLIMITED_FOLD_SECONDS = 5.0  # ... and one that cannot stop (realmlp, tabm) this much, or it overruns the budget
 
 
-BLENDS = ("weights", "hill", "mean", "rank", "stack")  # shared.ensemble.METHODS
-
-
 def recipe(by_task: dict[str, list[str]], about: str, time_limit: float = 45.0, blend: str = "hill") -> Recipe:
     """The ``auto`` recipe of a competition whose members (recipe names) per task are ``by_task`` (a key ``any``
     serves every task)."""
@@ -42,8 +40,8 @@ def recipe(by_task: dict[str, list[str]], about: str, time_limit: float = 45.0, 
     ranges = {
         "members": Items(Text("a recipe name"), doc="the recipes to fit and blend, in order; [] (the default): "
                                                     "the recipe's own list for the task (in its description)"),
-        "blend": Choice(*BLENDS, doc="how the members are blended on their out-of-fold predictions (nested): "
-                                     "hill-climbing, non-negative weights, mean, rank mean or a level-2 model"),
+        "blend": Choice(*METHODS, doc="how the members are blended on their out-of-fold predictions (nested): "
+                                      "hill-climbing, non-negative weights, mean, rank mean or a level-2 model"),
         "time_limit": POSITIVE.with_doc("seconds for all the members together (--time-limit sets it); each "
                                         "gets a share by its expected cost"),
     }

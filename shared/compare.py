@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from shared import plots
-from shared.errors import UserError
+from shared.errors import UserError, show
 from shared.fingerprint import KEY as FINGERPRINT
 from shared.io import write_json, write_text
 from shared.runs import Run, load_config, load_metrics
@@ -242,21 +242,6 @@ def differences(configs: list[dict]) -> list[dict]:
              if _key(v) != common[key]} for c, f in zip(configs, flat)]
 
 
-def setting_text(value) -> str:
-    """A setting as ``--set`` would take it."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if value is None:
-        return "null"
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(setting_text(v) for v in value) + "]"
-    if isinstance(value, str) and (value == "" or value != value.strip()):
-        return repr(value)
-    return str(value)
-
-
 def rank(runs: list[Run]) -> list[Run]:
     """Best CV first (the pooled out-of-fold score, as the run and the ensemble report it); ties by run name."""
     sign = -1.0 if runs[0].metrics.get("greater_is_better") else 1.0
@@ -271,7 +256,8 @@ def leaderboard_frame(runs: list[Run], diffs: list[dict]) -> pd.DataFrame:
              "folds mean ± std": f"{r.metrics['cv_mean']:.5f} ± {r.metrics['cv_std']:.5f}",
              f"holdout {metric}": r.metrics.get("holdout"),
              "wall time": f"{r.metrics['wall_time_s']:.1f} s",
-             "differs from the most common": ", ".join(f"{k}={setting_text(v)}" for k, v in d.items()) or "—"}
+             "differs from the most common": ", ".join(f"{k}={show(v, setting=True, quote=False, compact=True)}"
+                                                                for k, v in d.items()) or "—"}
             for i, (r, d) in enumerate(zip(runs, diffs), 1)]
     return pd.DataFrame(rows)
 

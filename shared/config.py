@@ -14,7 +14,6 @@ the training rows")``, or ``Choice(..., doc="...")``): ``run.py COMPETITION --li
 from __future__ import annotations
 
 import copy
-import difflib
 import math
 import re
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from shared.errors import UserError
+from shared.errors import UserError, did_you_mean, show
 from shared.spec import Recipe
 
 
@@ -52,30 +51,8 @@ def _number(value):
 
 
 # ------------------------------------------------------------------------------------- declarations
-def _show(value) -> str:
-    """A value for a message, as YAML reads it after --set: true/false/null, numbers as written, text quoted."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if value is None:
-        return "null"
-    if isinstance(value, list):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
-    return repr(value)  # numbers as written (nan, inf too), text quoted
-
-
 def _bound(x: float) -> str:
     return f"{x:g}"
-
-
-def did_you_mean(word, options) -> str:
-    """" did you mean 'X'?" for the option closest to ``word`` (case aside; the one option it begins, or the
-    closest spelling), or "" when none is close."""
-    if not isinstance(word, str) or not word:
-        return ""
-    by_lower = {str(o).lower(): o for o in options}
-    begun = [o for o in by_lower if o.startswith(word.lower())]
-    close = begun if len(begun) == 1 else difflib.get_close_matches(word.lower(), list(by_lower), n=1)
-    return f" did you mean {by_lower[close[0]]!r}?" if close else ""
 
 
 class Declaration:
@@ -134,7 +111,7 @@ class Choice(Declaration):
         self.options, self.doc = options, doc
 
     def describe(self) -> str:
-        shown = [o if isinstance(o, str) else _show(o) for o in self.options]
+        shown = [o if isinstance(o, str) else show(o, setting=True) for o in self.options]
         return shown[0] if len(shown) == 1 else "one of " + ", ".join(shown)
 
     def allows(self, value) -> bool:
@@ -316,13 +293,14 @@ def check_ranges(config: dict, recipe: Recipe, overrides: dict, competition: str
         declaration = declared.get(key)
         problem = None if declaration is None else declaration.problem(value)
         if problem is not None:
-            told = f"--set {key}={_show(overrides[key])}" if key in overrides else f"{key}={_show(value)} (the default)"
+            told = (f"--set {key}={show(overrides[key], setting=True)}" if key in overrides
+                    else f"{key}={show(value, setting=True)} (the default)")
             raise UserError(f"{told}: {key} {problem} ({where}).")
     for names, rule in recipe.ranges.items():
         if isinstance(names, tuple) and all(n in values for n in names) and not rule.holds(*(values[n] for n in names)):
             stated = [n for n in names if n in overrides]
-            got = ", ".join(f"{n}={_show(values[n])}" for n in names)
-            told = "--set " + " ".join(f"{n}={_show(values[n])}" for n in stated) if stated else "the defaults"
+            got = ", ".join(f"{n}={show(values[n], setting=True)}" for n in names)
+            told = "--set " + " ".join(f"{n}={show(values[n], setting=True)}" for n in stated) if stated else "the defaults"
             raise UserError(f"{told}: {rule.about}; got {got} ({where}).")
 
 

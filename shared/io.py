@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import difflib
 import errno
 import json
 import os
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shared.errors import UserError
+from shared.errors import UserError, closest
 
 UMASK = os.umask(0o022)
 os.umask(UMASK)  # read once: the process's umask, for the modes of files written through a temporary name
@@ -144,9 +143,9 @@ def read_csv(path, required: Iterable[str] = (), what: str = "", fix: str = "", 
     _check_header(path, kwargs.get("encoding") or "utf-8")
     missing = [c for c in required if c not in df.columns]
     if missing:
-        close = difflib.get_close_matches(str(missing[0]), [str(c) for c in df.columns], n=1, cutoff=0.6)
-        hint = (f" Did you mean {close[0]!r}?" if close else "") + (f" {fix}" if fix else
-                                                                    " Use the competition's original file.")
+        close = closest(str(missing[0]), [str(c) for c in df.columns])
+        hint = (f" Did you mean {close!r}?" if close is not None else "") + (f" {fix}" if fix else
+                                                                             " Use the competition's original file.")
         raise UserError(f"{path} is missing column(s) {missing}; it has {list(df.columns)[:12]}"
                         f"{' ...' if len(df.columns) > 12 else ''}.{hint}")
     return df

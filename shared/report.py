@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from shared.errors import UserError
+from shared.errors import show as show_value
 from shared.io import write_text
 from shared.plots import run_title
 from shared.runs import load_config, load_metrics
@@ -144,8 +144,7 @@ def _short(value) -> str:
     """A setting's value on one line (YAML's spelling: true, null, [256, 128]), cut at 200 characters."""
     if value == "":
         return "—"
-    text = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
-    text = text.removesuffix("\n...").strip()
+    text = show_value(value, setting=True, quote=False)
     return _e(text if len(text) <= 200 else text[:200] + " …")
 
 

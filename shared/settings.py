@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import textwrap
 
-from shared.config import RUN_RANGES, RUN_SETTINGS, did_you_mean
-from shared.errors import UserError
+from shared.config import RUN_RANGES, RUN_SETTINGS
+from shared.errors import UserError, did_you_mean, show
 from shared.spec import Recipe
 
 WIDTH = 100  # characters per line of the text listing: a terminal's or a notebook cell's width
@@ -16,15 +16,7 @@ MIN_TEXT_WIDTH = 40  # the last column wraps to fill WIDTH, but is never narrowe
 def shown(value) -> str:
     """A default as one would type it after ``--set key=``: true/false/null, lists in brackets, text bare
     ('' for empty)."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if value is None:
-        return "null"
-    if isinstance(value, list):
-        return "[" + ", ".join(shown(v) for v in value) + "]"
-    if isinstance(value, str):
-        return value if value else "''"
-    return repr(value)
+    return show(value, setting=True, quote=False)
 
 
 def recipe_settings(recipe: Recipe) -> list[tuple[str, object, object]]:

@@ -17,7 +17,6 @@ The extension points, all declared here:
 - the model interface of recipes is ``shared.models``."""
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from shared.cv import SPLITTERS, parse_dates
-from shared.errors import UserError, show
+from shared.errors import UserError, did_you_mean, show
 from shared.io import inside, read_csv
 from shared.metrics import Metric, get_metric
 from shared.results import FoldResults
@@ -215,9 +214,8 @@ class CompetitionSpec:
     def recipe(self, name: str | None) -> Recipe:
         name = name or self.default_recipe
         if name not in self.recipes:
-            close = difflib.get_close_matches(str(name).lower(), self.recipes, n=1)
-            hint = f" did you mean {close[0]!r}?" if close else ""
-            raise UserError(f"unknown recipe {name!r} for {self.name};{hint} choose one of {sorted(self.recipes)}.")
+            raise UserError(f"unknown recipe {name!r} for {self.name};{did_you_mean(str(name), self.recipes)} choose "
+                            f"one of {sorted(self.recipes)}.")
         return self.recipes[name]
 
     def layout(self) -> list[str]:

@@ -202,8 +202,7 @@ def _table(n: int = 400) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def test_a_long_lightgbm_fit_logs_its_rounds_and_best_round(tmp_path, log_lines, monkeypatch):
-    from shared.tabular.generic import GBM_PARAMS
-    from shared.tabular.models import LGBMModel
+    from shared.tabular.models import GBM_PARAMS, LGBMModel
 
     X, y = _table()
     params = {**GBM_PARAMS, "max_rounds": 40, "early_stopping_rounds": 1000, "learning_rate": 0.1}
@@ -231,8 +230,7 @@ def test_a_long_lightgbm_fit_logs_its_rounds_and_best_round(tmp_path, log_lines,
 
 @pytest.mark.integration
 def test_autogluon_logs_its_budget_and_the_model_it_chose(tmp_path, log_lines):
-    from shared.tabular.generic import AUTOML_PARAMS
-    from shared.tabular.models import AutoGluonModel
+    from shared.tabular.models import AUTOML_PARAMS, AutoGluonModel
 
     X, y = _table(200)
     ctx = ModelContext("regression", "rmse", 0, 0, 15.0, tmp_path / "ag", 1)

@@ -13,7 +13,7 @@ import pytest
 
 from shared.models import FoldPipeline, ModelContext
 from shared.tabular import generic
-from shared.tabular.models import sized_for_classes
+from shared.tabular.models import GBM_PARAMS, sized_for_classes
 
 ZOO = ["linear", "gbm", "catboost", "xgboost", "extra_trees", "rf", "knn", "mlp"]
 TASKS = ["regression", "binary", "multiclass"]
@@ -95,7 +95,7 @@ def test_the_same_seed_gives_the_same_predictions(tmp_path):
 
 
 def test_softmax_boosting_sizes_its_rounds_to_the_classes():
-    p = generic.GBM_PARAMS
+    p = GBM_PARAMS
     assert sized_for_classes(p, 2) == (p["learning_rate"], p["max_rounds"], p["early_stopping_rounds"])
     lr, rounds, patience = sized_for_classes(p, 32)
     assert rounds * 32 <= p["max_trees"] and rounds < p["max_rounds"]  # trees per fit grow with classes, no faster
@@ -105,12 +105,12 @@ def test_softmax_boosting_sizes_its_rounds_to_the_classes():
 
 def test_svr_is_for_regression_only(tmp_path):
     from shared.errors import UserError
-    from shared.tabular.zoo import SVRModel
+    from shared.tabular.zoo import SVR_PARAMS, SVRModel
 
     X, y, _, _ = tiny("binary")
     ctx = ModelContext("binary", "auc", 2, 0, None, tmp_path, 1)
     with pytest.raises(UserError, match="svr recipe is for regression"):
-        SVRModel(generic.SVR_PARAMS, ctx).fit(X, y)
+        SVRModel(SVR_PARAMS, ctx).fit(X, y)
 
 
 @pytest.mark.integration  # pytabkit's first import takes a while

@@ -9,10 +9,14 @@ from competitions.california_house_prices import demo
 from competitions.california_house_prices.features import fold_steps, gbm_features, numeric_features
 from shared.spec import CompetitionSpec, Recipe
 from shared.tabular.fold_features import STEP_PARAMS, STEP_RANGES
-from shared.tabular.generic import AUTOML_PARAMS, AUTOML_RANGES, GBM_RANGES, LINEAR_RANGES, raw_features
+from shared.tabular.generic import raw_features
 from shared.tabular.models import (
+    AUTOML_PARAMS,
+    AUTOML_RANGES,
     D2L_MLP_PARAMS,
     D2L_MLP_RANGES,
+    GBM_RANGES,
+    LINEAR_RANGES,
     AutoGluonModel,
     D2LNet,
     LGBMModel,

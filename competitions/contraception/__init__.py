@@ -11,8 +11,15 @@ from competitions.contraception import demo
 from competitions.contraception.features import GROUP, gbm_features, without_district
 from competitions.contraception.metric import GINI
 from shared.spec import CompetitionSpec, Recipe
-from shared.tabular.generic import AUTOML_PARAMS, AUTOML_RANGES, GBM_RANGES, LINEAR_RANGES
-from shared.tabular.models import AutoGluonModel, LGBMModel, LinearModel
+from shared.tabular.models import (
+    AUTOML_PARAMS,
+    AUTOML_RANGES,
+    GBM_RANGES,
+    LINEAR_RANGES,
+    AutoGluonModel,
+    LGBMModel,
+    LinearModel,
+)
 
 LINEAR_PARAMS = {
     "alpha": 1.0,  # logistic regression with C = 1 / alpha: scikit-learn's default strength

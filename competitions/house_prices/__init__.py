@@ -6,27 +6,29 @@ from competitions.house_prices.features import gbm_features, is_not_outlier, lin
 from shared import auto
 from shared.spec import CompetitionSpec, Recipe
 from shared.tabular.features import d2l_features
-from shared.tabular.generic import (
-    AUTOML_RANGES,
-    CATBOOST_PARAMS,
-    CATBOOST_RANGES,
-    GBM_RANGES,
-    LINEAR_RANGES,
-    MLP_PARAMS,
-    MLP_RANGES,
-    SVR_PARAMS,
-    SVR_RANGES,
-    raw_features,
-)
+from shared.tabular.generic import raw_features
 from shared.tabular.models import (
+    AUTOML_RANGES,
     D2L_MLP_PARAMS,
     D2L_MLP_RANGES,
+    GBM_RANGES,
+    LINEAR_RANGES,
     AutoGluonModel,
     D2LNet,
     LGBMModel,
     LinearModel,
 )
-from shared.tabular.zoo import CatBoostModel, MLPModel, SVRModel
+from shared.tabular.zoo import (
+    CATBOOST_PARAMS,
+    CATBOOST_RANGES,
+    MLP_PARAMS,
+    MLP_RANGES,
+    SVR_PARAMS,
+    SVR_RANGES,
+    CatBoostModel,
+    MLPModel,
+    SVRModel,
+)
 
 RECIPES = {
     "baseline": Recipe(

@@ -10,9 +10,24 @@ import time
 import numpy as np
 import pandas as pd
 
-from shared.config import BELOW_ONE, COUNT, NON_NEGATIVE, POSITIVE, Items, Range, Rule
+from shared.config import (
+    BELOW_ONE,
+    COUNT,
+    FLAG,
+    NON_NEGATIVE,
+    OPEN_FRACTION,
+    POSITIVE,
+    SHARE,
+    WHOLE,
+    Choice,
+    Either,
+    Items,
+    Range,
+    Rule,
+)
 from shared.errors import UserError
 from shared.log import get_log
+from shared.tabular.fitting import TimeLimit, probe_then_refit, train_net
 
 
 def _objective(task: str, n_classes: int) -> dict:
@@ -21,16 +36,6 @@ def _objective(task: str, n_classes: int) -> dict:
     if task == "binary":
         return {"objective": "binary", "metric": "binary_logloss"}
     return {"objective": "multiclass", "metric": "multi_logloss", "num_class": n_classes}
-
-
-def _stratify(y: np.ndarray, fraction: float, task: str) -> np.ndarray | None:
-    """The labels to stratify an inner split by, where every class can be on both sides of it (a class met
-    once in a fold's training rows, or more classes than the split has rows, make it a plain random split)."""
-    if task == "regression":
-        return None
-    counts = np.unique(y, return_counts=True)[1]
-    held = int(np.ceil(fraction * len(y)))
-    return y if counts.min() >= 2 and min(held, len(y) - held) >= len(counts) else None
 
 
 class _BoostingLog:
@@ -60,15 +65,14 @@ class _BoostingLog:
         get_log().info(f"{self.label}: round {rounds}/{env.end_iteration}{valid}, {now - self.started:.0f} s")
 
 
-class _StopAt:
-    """A LightGBM callback: end the boosting at a point in time (``ctx.time_limit``). With a validation set the fit
-    keeps its best round so far (as early stopping would), without one every round; ``stopped`` says whether it
-    came to that."""
+class _LightGBMStop:
+    """A LightGBM callback: end the boosting at its ``TimeLimit``. With a validation set the fit keeps its best round
+    so far (as early stopping would), without one every round."""
 
     order = 35  # after early stopping (30): a round that is both the best and the last is kept as the best
 
-    def __init__(self, at: float, label: str):
-        self.at, self.label, self.stopped = at, label, False
+    def __init__(self, limit: TimeLimit):
+        self.limit = limit
         self.best = None  # (score, iteration, evaluation_result_list)
 
     def __call__(self, env) -> None:
@@ -78,11 +82,62 @@ class _StopAt:
             _, _, score, higher_is_better = env.evaluation_result_list[0][:4]
             if self.best is None or (score > self.best[0] if higher_is_better else score < self.best[0]):
                 self.best = (score, env.iteration, env.evaluation_result_list)
-        if time.monotonic() >= self.at:
-            self.stopped = True
+        if self.limit.reached(env.iteration + 1):
             iteration, scores = (env.iteration, env.evaluation_result_list) if self.best is None else self.best[1:]
-            get_log().info(f"{self.label}: stopped at round {env.iteration + 1}, the fit's time limit")
             raise lgb.callback.EarlyStopException(iteration, scores)
+
+    @classmethod
+    def callbacks(cls, limit: TimeLimit) -> list:
+        """The callback of a fit with a time limit, none without one."""
+        return [] if limit.at is None else [cls(limit)]
+
+
+# LightGBM's settings: each default beside what it accepts (checked by shared.config.resolve before any work) and
+# is; LightGBM's own constraints where it has them (num_leaves > 1, max_bin > 1, fractions in (0, 1]). GBM_PARAMS are
+# the generic gbm recipe's defaults, and the model's for a setting that a recipe leaves out.
+CLIP_RANGE = FLAG.with_doc("numbers beyond the training rows' range are clipped to it in the linear view (a "
+                           "slope is not extrapolated past the data)")
+TIME_LIMIT = Either(Choice(None), POSITIVE, doc="seconds for the whole run, split over the folds (--time-limit "
+                                                "sets it); a fit that reaches its share stops with what it has; "
+                                                "null: no limit")
+GBM_PARAMS = {
+    "learning_rate": 0.03, "num_leaves": 31, "min_data_in_leaf": 20, "feature_fraction": 0.5,
+    "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0, "max_bin": 255,
+    "min_data_per_group": 20, "cat_smooth": 10.0, "max_cat_to_onehot": 4, "max_rounds": 5000,
+    "early_stopping_rounds": 200, "early_stopping_fraction": 0.15, "linear_base": "auto", "linear_alpha": 1.0,
+    "max_trees": 20000, "time_limit": None, "clip_range": False,
+}
+GBM_RANGES = {
+    "learning_rate": POSITIVE.with_doc("the boosting learning rate (shrinkage of each tree)"),
+    "num_leaves": Range(low=2, high=131072, integer=True, doc="leaves per tree at most"),
+    "min_data_in_leaf": COUNT.with_doc("training rows a leaf holds at least"),
+    "feature_fraction": SHARE.with_doc("share of the columns each tree may use (sampled per tree)"),
+    "bagging_fraction": SHARE.with_doc("share of the rows each bagging round samples"),
+    "bagging_freq": WHOLE.with_doc("re-sample the rows every this many rounds; 0 = no bagging"),
+    "lambda_l2": NON_NEGATIVE.with_doc("L2 penalty on the leaf values"),
+    "max_bin": Range(low=2, integer=True, doc="histogram bins per numeric column at most"),
+    "max_rounds": COUNT.with_doc("boosting rounds at most (early stopping picks how many)"),
+    "early_stopping_rounds": COUNT.with_doc("stop when the inner validation score has not improved for this "
+                                            "many rounds"),
+    "early_stopping_fraction": OPEN_FRACTION.with_doc(  # the refit scales rounds by 1 / (1 - it)
+        "share of the fold's training rows held out to pick the rounds, before the refit on all of them"),
+    "linear_base": Choice("none", "auto", "single", "ridge", "lasso", "elasticnet",
+                          doc="regression: boost from a linear fit; single: a line on the best column, auto: that "
+                              "line where it correlates strongly"),
+    "linear_alpha": POSITIVE.with_doc("regularisation strength of a ridge / lasso / elasticnet linear_base"),
+    "clip_range": CLIP_RANGE,
+}
+GBM_CATEGORY_RANGES = {  # LightGBM's splits on native categories (its own defaults), declared by the generic gbm
+    "min_data_per_group": COUNT.with_doc("training rows a group of categories holds at least (a categorical split)"),
+    "cat_smooth": NON_NEGATIVE.with_doc("smoothing of the categories' target statistics (fewer rows: more)"),
+    "max_cat_to_onehot": COUNT.with_doc("a column with at most this many categories splits one category against the "
+                                        "rest"),
+}
+GBM_BUDGET_RANGES = {  # the generic gbm's: sized for many classes, and a time limit (an auto member's share)
+    "max_trees": COUNT.with_doc("more than two classes: trees per fit at most (rounds x classes); the rounds shrink "
+                                "to it and the learning rate grows with sqrt(classes / 2)"),
+    "time_limit": TIME_LIMIT,
+}
 
 
 def sized_for_classes(params: dict, n_classes: int) -> tuple[float, int, int]:
@@ -91,7 +146,7 @@ def sized_for_classes(params: dict, n_classes: int) -> tuple[float, int, int]:
     trees at most ``max_trees`` (the time grows with rows x classes, no faster), and the learning rate and patience
     scale with sqrt(classes / 2) so that those rounds still reach the optimum."""
     lr, rounds, patience = params["learning_rate"], params["max_rounds"], params["early_stopping_rounds"]
-    if n_classes <= 2 or not params.get("max_trees"):
+    if n_classes <= 2:
         return lr, rounds, patience
     scale = (n_classes / 2) ** 0.5
     return (min(0.3, lr * scale), min(rounds, max(50, params["max_trees"] // n_classes)),
@@ -113,11 +168,10 @@ class LGBMModel:
     LOG_SECONDS = 30.0
 
     def __init__(self, params: dict, ctx):
-        self.params, self.ctx = dict(params), ctx
+        self.params, self.ctx = {**GBM_PARAMS, **params}, ctx
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None):
         import lightgbm as lgb
-        from sklearn.model_selection import train_test_split
 
         p = self.params
         learning_rate, max_rounds, patience = sized_for_classes(p, self.ctx.n_classes)
@@ -130,14 +184,14 @@ class LGBMModel:
             "learning_rate": learning_rate, "num_leaves": p["num_leaves"],
             "min_data_in_leaf": p["min_data_in_leaf"], "feature_fraction": p["feature_fraction"],
             "bagging_fraction": p["bagging_fraction"], "bagging_freq": p["bagging_freq"],
-            "lambda_l2": p["lambda_l2"], "max_bin": p["max_bin"], "min_data_per_group": p.get("min_data_per_group", 20),
-            "cat_smooth": p.get("cat_smooth", 10.0), "max_cat_to_onehot": p.get("max_cat_to_onehot", 4),
+            "lambda_l2": p["lambda_l2"], "max_bin": p["max_bin"], "min_data_per_group": p["min_data_per_group"],
+            "cat_smooth": p["cat_smooth"], "max_cat_to_onehot": p["max_cat_to_onehot"],
             "seed": self.ctx.seed, "deterministic": True, "force_row_wise": True,
             "num_threads": lightgbm_threads(len(X), self.ctx.n_jobs), "verbosity": -1,
         }
         self.linear_ = None
         base = np.zeros(len(X))
-        kind = p.get("linear_base", "none")
+        kind = p["linear_base"]
         if kind in ("single", "auto") and self.ctx.task == "regression":
             min_r = SingleFeatureLine.AUTO_MIN_R if kind == "auto" else 0.0
             line = SingleFeatureLine(LGBMModel({**p, "linear_base": "none"}, self.ctx)).fit(X, y, sample_weight, min_r)
@@ -146,30 +200,32 @@ class LGBMModel:
                 base = line.predict(X)
         elif kind != "none" and self.ctx.task == "regression":
             linear_params = {"kind": p["linear_base"], "alpha": p["linear_alpha"], "l1_ratio": 0.5,
-                             "skew_threshold": 0.75, "min_frequency": 3, "clip_range": p.get("clip_range", False)}
+                             "skew_threshold": 0.75, "min_frequency": 3, "clip_range": p["clip_range"]}
             self.linear_ = LinearModel(linear_params, self.ctx).fit(X, y, sample_weight)
             base = self.linear_.predict(X)
-        rows = np.arange(len(X))
-        inner, early = train_test_split(rows, test_size=p["early_stopping_fraction"], random_state=self.ctx.seed,
-                                        stratify=_stratify(y, p["early_stopping_fraction"], self.ctx.task))
         w = sample_weight
         probing = _BoostingLog("lightgbm, finding the rounds on an inner split", self.LOG_SECONDS)
-        start, limit = time.monotonic(), self.ctx.time_limit
-        stop = [] if not limit else [_StopAt(start + 0.6 * limit, "lightgbm, finding the rounds")]
-        probe = lgb.train(booster_params, self._dataset(X, y, base, w, inner), num_boost_round=max_rounds,
-                          valid_sets=[self._dataset(X, y, base, w, early)],
-                          callbacks=[lgb.early_stopping(patience, verbose=False), probing, *stop])
-        self.best_rounds_ = int(probe.best_iteration or max_rounds)
-        if stop and stop[0].stopped:  # no time for a refit that would be cut short: the probe, at its best round
-            self.booster_ = probe
-            return self
-        rounds = max(1, int(round(self.best_rounds_ / (1 - p["early_stopping_fraction"]))))
-        if probing.lines:
-            get_log().info(f"lightgbm: best round {self.best_rounds_} of {probe.current_iteration()}; refitting "
-                           f"on all {len(X)} training rows for {rounds} rounds")
-        stop = [] if not limit else [_StopAt(start + limit, "lightgbm, refit")]
-        self.booster_ = lgb.train(booster_params, self._dataset(X, y, base, w, rows), num_boost_round=rounds,
-                                  callbacks=[_BoostingLog("lightgbm, refit", self.LOG_SECONDS), *stop])
+        probed = None
+
+        def probe(inner, early, limit):
+            nonlocal probed
+            probed = lgb.train(booster_params, self._dataset(X, y, base, w, inner), num_boost_round=max_rounds,
+                               valid_sets=[self._dataset(X, y, base, w, early)],
+                               callbacks=[lgb.early_stopping(patience, verbose=False), probing,
+                                          *_LightGBMStop.callbacks(limit)])
+            return probed, int(probed.best_iteration or max_rounds)
+
+        def refit(rounds, limit):
+            if probing.lines:
+                get_log().info(f"lightgbm: best round {int(probed.best_iteration or max_rounds)} of "
+                               f"{probed.current_iteration()}; refitting on all {len(X)} training rows for {rounds} "
+                               "rounds")
+            return lgb.train(booster_params, self._dataset(X, y, base, w, np.arange(len(X))), num_boost_round=rounds,
+                             callbacks=[_BoostingLog("lightgbm, refit", self.LOG_SECONDS),
+                                        *_LightGBMStop.callbacks(limit)])
+
+        self.booster_, self.best_rounds_, _ = probe_then_refit(probe, refit, y, p["early_stopping_fraction"],
+                                                               self.ctx, "lightgbm")
         return self
 
     @staticmethod
@@ -289,6 +345,26 @@ class ClipToRange:
         return self
 
 
+# The linear models' settings: each default beside what it accepts and is; LINEAR_PARAMS are the generic linear
+# recipe's defaults, and the model's for a setting that a recipe leaves out.
+LINEAR_PARAMS = {"kind": "ridge", "alpha": 10.0, "l1_ratio": 0.5, "skew_threshold": 0.75, "min_frequency": 5,
+                 "clip_range": False}
+LINEAR_RANGES = {
+    "kind": Choice("ridge", "lasso", "elasticnet", doc="the regression model (classification: logistic regression)"),
+    "alpha": POSITIVE.with_doc("regularisation strength on standardised columns (classification: C = 1 / alpha)"),
+    "l1_ratio": Range(low=0, high=1, doc="elasticnet: the L1 share of the penalty"),
+    "skew_threshold": NON_NEGATIVE.with_doc("non-negative numeric columns with |skew| above this are log1p'd"),
+    "clip_range": CLIP_RANGE,
+    "min_frequency": COUNT.with_doc(  # scikit-learn OneHotEncoder: a whole count >= 1
+        "categories in fewer training rows share one 'infrequent' column"),
+}
+SCALING_RANGES = {  # the one-hot / scaled view of the nets and neighbours (as the linear models')
+    "clip_range": CLIP_RANGE,
+    "skew_threshold": NON_NEGATIVE.with_doc("non-negative numeric columns with |skew| above this are log1p'd"),
+    "min_frequency": COUNT.with_doc("categories in fewer training rows share one 'infrequent' column"),
+}
+
+
 def _linear_preprocessor(X: pd.DataFrame, params: dict):
     """The one-hot / scaled view of the linear models, kernels, nets and neighbours: median-imputed numbers,
     clipped to the training range when ``clip_range`` is set, log1p'd when skewed (``skew_threshold``) and
@@ -305,7 +381,7 @@ def _linear_preprocessor(X: pd.DataFrame, params: dict):
     plain = [c for c in numeric if c not in skewed]
     to_str = FunctionTransformer(lambda d: d.astype(str).where(d.notna(), "__nan__").astype(object),
                                  feature_names_out="one-to-one")
-    clip = [ClipToRange()] if params.get("clip_range", False) else []
+    clip = [ClipToRange()] if params["clip_range"] else []
     return ColumnTransformer([
         ("skewed", make_pipeline(SimpleImputer(strategy="median"), *clip, FunctionTransformer(np.log1p),
                                  StandardScaler()), skewed),
@@ -321,7 +397,7 @@ class LinearModel:
     ``kind``: ridge | lasso | elasticnet (regression); classification always uses logistic regression."""
 
     def __init__(self, params: dict, ctx):
-        self.params, self.ctx = dict(params), ctx
+        self.params, self.ctx = {**LINEAR_PARAMS, **params}, ctx
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None):
         from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
@@ -405,13 +481,7 @@ class D2LNet:
                             generator=torch.Generator().manual_seed(self.ctx.seed))
         self.net_ = self._net(features.shape[1])
         optimizer = torch.optim.Adam(self.net_.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
-        loss = torch.nn.MSELoss()
-        self.net_.train()
-        for _ in range(p["epochs"]):
-            for xb, yb in loader:
-                optimizer.zero_grad()
-                loss(self.net_(xb), yb).backward()
-                optimizer.step()
+        train_net(self.net_, optimizer, torch.nn.MSELoss(), lambda: loader, p["epochs"])
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -433,6 +503,21 @@ def autogluon_metric(name: str) -> str | None:
     from shared.metrics import get_metric
 
     return _AG_METRICS.get(name) or get_metric(name).autogluon
+
+
+# AutoGluon's settings (the generic automl recipe's defaults), beside what each accepts and is.
+AUTOML_PARAMS = {"presets": "medium_quality", "time_limit": 300.0, "num_bag_folds": 0, "verbosity": 0,
+                 "keep_models": False}
+AUTOML_RANGES = {
+    "presets": Choice("medium_quality", "good_quality", "high_quality", "best_quality", "extreme_quality",
+                      "optimize_for_deployment", "interpretable", "ignore_text",
+                      doc="AutoGluon's presets: more quality, more time (best_quality stacks and bags)"),
+    "time_limit": POSITIVE.with_doc("seconds for the whole run, split evenly over the folds (--time-limit sets it)"),
+    "num_bag_folds": Either(Choice(0), Range(low=2, integer=True),  # AutoGluon refuses 1
+                            doc="AutoGluon's own bagging folds inside each fold; 0: the preset's choice"),
+    "verbosity": Range(low=0, high=4, integer=True, doc="AutoGluon's log detail, 0 (silent) to 4"),
+    "keep_models": FLAG.with_doc("keep each fold's AutoGluon models in the run folder (large)"),
+}
 
 
 class AutoGluonModel:

@@ -14,42 +14,23 @@ import time
 import numpy as np
 import pandas as pd
 
+from shared.config import (
+    BELOW_ONE,
+    COUNT,
+    NON_NEGATIVE,
+    OPEN_FRACTION,
+    POSITIVE,
+    SHARE,
+    WHOLE,
+    Choice,
+    Either,
+    Items,
+    Range,
+)
 from shared.errors import UserError
 from shared.log import get_log
-
-
-def inner_split(y: np.ndarray, fraction: float, seed: int, task: str) -> tuple[np.ndarray, np.ndarray]:
-    """(rows to fit on, rows to stop early on) of a fold's training rows, stratified where every class can be on
-    both sides."""
-    from sklearn.model_selection import train_test_split
-
-    from shared.tabular.models import _stratify
-
-    rows = np.arange(len(y))
-    return tuple(train_test_split(rows, test_size=fraction, random_state=seed, stratify=_stratify(y, fraction, task)))
-
-
-def refit_rounds(best: int, fraction: float) -> int:
-    """Rounds for the refit on all training rows: the inner split's best, scaled up for the extra rows."""
-    return max(1, int(round(best / (1 - fraction))))
-
-
-class Deadline:
-    """``ctx.time_limit`` as a point in time: the probe of a boosted member may use ``probe_share`` of it, the refit
-    the rest. None: no limit."""
-
-    def __init__(self, seconds: float | None, probe_share: float = 0.6):
-        self.start, self.seconds, self.probe_share = time.monotonic(), seconds, probe_share
-
-    def probe_end(self) -> float | None:
-        return None if self.seconds is None else self.start + self.probe_share * self.seconds
-
-    def end(self) -> float | None:
-        return None if self.seconds is None else self.start + self.seconds
-
-    @staticmethod
-    def passed(at: float | None) -> bool:
-        return at is not None and time.monotonic() >= at
+from shared.tabular.fitting import Deadline, TimeLimit, inner_split, probe_then_refit, train_net
+from shared.tabular.models import GBM_RANGES, SCALING_RANGES, TIME_LIMIT
 
 
 def _classes_out(task: str, pred: np.ndarray) -> np.ndarray:
@@ -70,6 +51,20 @@ def _categorical_columns(X: pd.DataFrame) -> list[str]:
     return [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype) or X[c].dtype == object]
 
 
+BOOSTING_RANGES = {  # shared by CatBoost and XGBoost
+    "learning_rate": POSITIVE.with_doc("the boosting learning rate (shrinkage of each tree)"),
+    "max_rounds": COUNT.with_doc("boosting rounds at most (early stopping picks how many)"),
+    "early_stopping_rounds": COUNT.with_doc("stop when the inner validation score has not improved for this "
+                                            "many rounds"),
+    "early_stopping_fraction": GBM_RANGES["early_stopping_fraction"],
+    "time_limit": TIME_LIMIT,
+}
+CATBOOST_PARAMS = {"learning_rate": 0.08, "depth": 6, "l2_leaf_reg": 3.0, "max_rounds": 2000,
+                   "early_stopping_rounds": 100, "early_stopping_fraction": 0.15, "time_limit": None}
+CATBOOST_RANGES = {**BOOSTING_RANGES,
+                   "depth": Range(low=1, high=16, integer=True, doc="depth of each symmetric tree"),
+                   "l2_leaf_reg": NON_NEGATIVE.with_doc("L2 penalty on the leaf values")}
+
 class CatBoostModel:
     """CatBoost (ordered boosting, symmetric trees, its own target statistics for categoricals)."""
 
@@ -82,7 +77,7 @@ class CatBoostModel:
             X[col] = X[col].astype(str).where(X[col].notna(), "__nan__")
         return X
 
-    def _estimator(self, rounds: int, stop_at: float | None, early: bool):
+    def _estimator(self, rounds: int, early: bool):
         from catboost import CatBoostClassifier, CatBoostRegressor
 
         p, ctx = self.params, self.ctx
@@ -94,26 +89,27 @@ class CatBoostModel:
             kwargs["class_names"] = list(range(ctx.n_classes))
         if early:
             kwargs.update(od_type="Iter", od_wait=p["early_stopping_rounds"], use_best_model=True)
-        model = (CatBoostRegressor if ctx.task == "regression" else CatBoostClassifier)(**kwargs)
-        return model, ([_StopAt(stop_at)] if stop_at is not None else None)
+        return (CatBoostRegressor if ctx.task == "regression" else CatBoostClassifier)(**kwargs)
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None):
         p = self.params
         self.cats_ = _categorical_columns(X)
         X = self._frame(X)
-        deadline = Deadline(self.ctx.time_limit)
-        inner, early = inner_split(y, p["early_stopping_fraction"], self.ctx.seed, self.ctx.task)
         w = (lambda rows: None) if sample_weight is None else (lambda rows: sample_weight[rows])
-        probe, stop = self._estimator(p["max_rounds"], deadline.probe_end(), early=True)
-        probe.fit(X.iloc[inner], y[inner], sample_weight=w(inner), eval_set=(X.iloc[early], y[early]),
-                  callbacks=stop)
-        self.best_rounds_ = int(probe.get_best_iteration() or 0) + 1
-        if stop and stop[0].stopped:  # no time for a refit that would be cut short: the probe (shrunk to its best)
-            self.model_ = probe
-            return self
-        self.model_, stop = self._estimator(refit_rounds(self.best_rounds_, p["early_stopping_fraction"]),
-                                            deadline.end(), early=False)
-        self.model_.fit(X, y, sample_weight=w(slice(None)), callbacks=stop)
+
+        def probe(inner, early, limit):
+            model = self._estimator(p["max_rounds"], early=True)
+            model.fit(X.iloc[inner], y[inner], sample_weight=w(inner), eval_set=(X.iloc[early], y[early]),
+                      callbacks=_CatBoostStop.callbacks(limit))
+            return model, int(model.get_best_iteration() or 0) + 1  # a probe stopped early is shrunk to its best
+
+        def refit(rounds, limit):
+            model = self._estimator(rounds, early=False)
+            model.fit(X, y, sample_weight=w(slice(None)), callbacks=_CatBoostStop.callbacks(limit))
+            return model
+
+        self.model_, self.best_rounds_, _ = probe_then_refit(probe, refit, y, p["early_stopping_fraction"], self.ctx,
+                                                             "catboost")
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -123,18 +119,30 @@ class CatBoostModel:
         return self.model_.predict_proba(X).astype(float)
 
 
-class _StopAt:
-    """A CatBoost callback: stop boosting at a point in time (the model keeps the trees it has)."""
+class _CatBoostStop:
+    """A CatBoost callback: stop boosting at its ``TimeLimit`` (the model keeps the trees it has)."""
 
-    def __init__(self, at: float):
-        self.at, self.stopped = at, False
+    def __init__(self, limit: TimeLimit):
+        self.limit = limit
 
     def after_iteration(self, info) -> bool:
-        self.stopped = time.monotonic() >= self.at
-        if self.stopped:
-            get_log().info(f"catboost: stopped at round {info.iteration}, the fit's time limit")
-        return not self.stopped
+        return not self.limit.reached(info.iteration)
 
+    @classmethod
+    def callbacks(cls, limit: TimeLimit) -> list | None:
+        """The callback of a fit with a time limit, none without one."""
+        return None if limit.at is None else [cls(limit)]
+
+
+XGBOOST_PARAMS = {"learning_rate": 0.05, "max_depth": 6, "min_child_weight": 1.0, "subsample": 0.8,
+                  "colsample_bytree": 0.8, "reg_lambda": 1.0, "max_rounds": 3000, "early_stopping_rounds": 100,
+                  "early_stopping_fraction": 0.15, "time_limit": None}
+XGBOOST_RANGES = {**BOOSTING_RANGES,
+                  "max_depth": Range(low=1, high=32, integer=True, doc="depth of each tree at most"),
+                  "min_child_weight": NON_NEGATIVE.with_doc("hessian a child holds at least"),
+                  "subsample": SHARE.with_doc("share of the rows each tree samples"),
+                  "colsample_bytree": SHARE.with_doc("share of the columns each tree may use"),
+                  "reg_lambda": NON_NEGATIVE.with_doc("L2 penalty on the leaf values")}
 
 class XGBoostModel:
     """XGBoost (histogram trees, native categoricals)."""
@@ -162,43 +170,46 @@ class XGBoostModel:
         import xgboost as xgb
 
         p = self.params
-        deadline = Deadline(self.ctx.time_limit)
-        inner, early = inner_split(y, p["early_stopping_fraction"], self.ctx.seed, self.ctx.task)
         w = (lambda rows: None) if sample_weight is None else (lambda rows: sample_weight[rows])
         params = self._booster_params()
-        stop = [_XGBStopAt(deadline.probe_end(), "xgboost")] if self.ctx.time_limit else []
-        probe = xgb.train(params, self._matrix(X.iloc[inner], y[inner], w(inner)), num_boost_round=p["max_rounds"],
-                          evals=[(self._matrix(X.iloc[early], y[early], w(early)), "valid")],
-                          early_stopping_rounds=p["early_stopping_rounds"], verbose_eval=False, callbacks=stop)
-        self.best_rounds_ = int(getattr(probe, "best_iteration", probe.num_boosted_rounds() - 1)) + 1
-        if stop and stop[0].stopped:  # no time for a refit that would be cut short: the probe, at its best round
-            self.booster_, self.use_rounds_ = probe, self.best_rounds_
-            return self
-        self.use_rounds_ = 0  # all of the refit's
-        stop = [_XGBStopAt(deadline.end(), "xgboost, refit")] if self.ctx.time_limit else []
-        self.booster_ = xgb.train(params, self._matrix(X, y, w(slice(None))),
-                                  num_boost_round=refit_rounds(self.best_rounds_, p["early_stopping_fraction"]),
-                                  verbose_eval=False, callbacks=stop)
+
+        def probe(inner, early, limit):
+            booster = xgb.train(params, self._matrix(X.iloc[inner], y[inner], w(inner)), num_boost_round=p["max_rounds"],
+                                evals=[(self._matrix(X.iloc[early], y[early], w(early)), "valid")],
+                                early_stopping_rounds=p["early_stopping_rounds"], verbose_eval=False,
+                                callbacks=_xgboost_stop(limit))
+            return booster, int(getattr(booster, "best_iteration", booster.num_boosted_rounds() - 1)) + 1
+
+        def refit(rounds, limit):
+            return xgb.train(params, self._matrix(X, y, w(slice(None))), num_boost_round=rounds, verbose_eval=False,
+                             callbacks=_xgboost_stop(limit))
+
+        self.booster_, self.best_rounds_, refitted = probe_then_refit(probe, refit, y, p["early_stopping_fraction"],
+                                                                      self.ctx, "xgboost")
+        self.use_rounds_ = 0 if refitted else self.best_rounds_  # all of the refit's; the probe's up to its best
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return _classes_out(self.ctx.task, self.booster_.predict(self._matrix(X), iteration_range=(0, self.use_rounds_)))
 
 
-def _XGBStopAt(at: float, label: str):  # noqa: N802 - a class made on first use: xgboost is imported lazily
+def _xgboost_stop(limit: TimeLimit) -> list:
+    """The XGBoost callback of a fit with a time limit (none without one): stop boosting at its ``TimeLimit``. The
+    class is made on first use: xgboost is imported lazily."""
     import xgboost as xgb
 
-    class StopAt(xgb.callback.TrainingCallback):
-        stopped = False
-
+    class Stop(xgb.callback.TrainingCallback):
         def after_iteration(self, model, epoch, evals_log) -> bool:
-            self.stopped = time.monotonic() >= at
-            if self.stopped:
-                get_log().info(f"{label}: stopped at round {epoch + 1}, the fit's time limit")
-            return self.stopped
+            return limit.reached(epoch + 1)
 
-    return StopAt()
+    return [] if limit.at is None else [Stop()]
 
+
+KNN_PARAMS = {"n_neighbors": 10, "weights": "distance", "skew_threshold": 0.75, "min_frequency": 5,
+              "clip_range": False}
+KNN_RANGES = {"n_neighbors": COUNT.with_doc("neighbours that vote (at most the training rows)"),
+              "weights": Choice("distance", "uniform", doc="neighbours' votes weighted by closeness, or equal"),
+              **SCALING_RANGES}
 
 class KNNModel:
     """k-nearest neighbours on scaled, skew-corrected numbers and one-hot categories, distance-weighted: a very
@@ -226,6 +237,19 @@ class KNNModel:
             return self.pipeline_.predict(X).astype(float)
         return class_probabilities(self.pipeline_, X, self.ctx.n_classes)
 
+
+MLP_PARAMS = {"hidden": [256, 256], "dropout": 0.1, "lr": 1e-3, "weight_decay": 1e-4, "batch_size": 128,
+              "max_epochs": 300, "patience": 20, "early_stopping_fraction": 0.15, "skew_threshold": 0.75,
+              "min_frequency": 5, "time_limit": None, "clip_range": False}
+MLP_RANGES = {"hidden": Items(COUNT, doc="widths of the hidden ReLU layers"),
+              "dropout": BELOW_ONE.with_doc("dropout after each hidden layer"),
+              "lr": POSITIVE.with_doc("AdamW's learning rate"),
+              "weight_decay": NON_NEGATIVE.with_doc("AdamW's weight decay"),
+              "batch_size": COUNT.with_doc("rows per batch"),
+              "max_epochs": COUNT.with_doc("passes over the training rows at most (early stopping picks how many)"),
+              "patience": COUNT.with_doc("stop when the inner validation loss has not improved for this many epochs"),
+              "early_stopping_fraction": GBM_RANGES["early_stopping_fraction"], "time_limit": TIME_LIMIT,
+              **SCALING_RANGES}
 
 class MLPModel:
     """A small MLP in torch on scaled, skew-corrected numbers and one-hot categories: AdamW, a regression target
@@ -267,30 +291,17 @@ class MLPModel:
         self.net_ = self._net(xs.shape[1], 1 if regression else ctx.n_classes)
         optimizer = torch.optim.AdamW(self.net_.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
         generator = torch.Generator().manual_seed(ctx.seed)
-        best, best_state, waited = np.inf, None, 0
         inner_t, early_t = torch.tensor(inner), torch.tensor(early)
-        for _ in range(p["max_epochs"]):
-            self.net_.train()
+
+        def batches():  # the inner rows shuffled, a lone last row left out (one row cannot train a batch)
             order = inner_t[torch.randperm(len(inner_t), generator=generator)]
             for start in range(0, len(order), p["batch_size"]):
                 batch = order[start:start + p["batch_size"]]
-                if len(batch) < 2:
-                    continue
-                optimizer.zero_grad()
-                loss_fn(self.net_(xs[batch]), target[batch]).backward()
-                optimizer.step()
-            self.net_.eval()
-            with torch.no_grad():
-                valid_loss = float(loss_fn(self.net_(xs[early_t]), target[early_t]))
-            if valid_loss < best - 1e-6:
-                best, waited = valid_loss, 0
-                best_state = {k: v.detach().clone() for k, v in self.net_.state_dict().items()}
-            else:
-                waited += 1
-            if waited >= p["patience"] or Deadline.passed(deadline.end()):
-                break
-        if best_state is not None:
-            self.net_.load_state_dict(best_state)
+                if len(batch) >= 2:
+                    yield xs[batch], target[batch]
+
+        train_net(self.net_, optimizer, loss_fn, batches, p["max_epochs"], valid=(xs[early_t], target[early_t]),
+                  patience=p["patience"], stop_at=deadline.end())
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -303,6 +314,12 @@ class MLPModel:
             return out[:, 0].numpy().astype(float) * self.std_ + self.mean_
         return torch.softmax(out, dim=1).numpy().astype(float)
 
+
+PYTABKIT_PARAMS = {"kind": "realmlp", "n_epochs": 0, "early_stopping_fraction": 0.2}
+PYTABKIT_RANGES = {"kind": Choice("realmlp", "tabm", doc="RealMLP (tuned defaults, 2024) or TabM (ICLR 2025)"),
+                   "n_epochs": WHOLE.with_doc("training epochs; 0: the model's tuned default"),
+                   "early_stopping_fraction": OPEN_FRACTION.with_doc(
+                       "share of the fold's training rows held out to pick the best epoch")}
 
 def needs_pytabkit() -> None:
     """``Recipe.requires`` of the pytabkit members: a one-line error saying what to install."""
@@ -367,6 +384,15 @@ class PyTabKitModel:
         shutil.rmtree(self.ctx.workdir / "pytabkit", ignore_errors=True)
 
 
+FOREST_PARAMS = {"kind": "extra_trees", "n_estimators": 300, "max_features": "auto", "min_samples_leaf": 1,
+                 "time_limit": None}
+FOREST_RANGES = {"kind": Choice("rf", "extra_trees", doc="random forest, or extremely randomised trees"),
+                 "n_estimators": COUNT.with_doc("trees"),
+                 "max_features": Either(Choice("auto", "sqrt", "log2"), SHARE,
+                                        doc="columns each split considers: a share, sqrt, log2; auto: all for "
+                                            "regression, sqrt for classes"),
+                 "min_samples_leaf": COUNT.with_doc("training rows a leaf holds at least"), "time_limit": TIME_LIMIT}
+
 class ForestModel:
     """A random forest or extremely randomised trees (scikit-learn): many deep trees on bootstrap samples, one
     tree for all classes at once, so cheap where boosting builds one tree per class and round. Categories are
@@ -428,6 +454,14 @@ class ForestModel:
             return self.model_.predict(self._matrix(X)).astype(float)
         return class_probabilities(self.model_, self._matrix(X), self.ctx.n_classes)
 
+
+SVR_PARAMS = {"C": 20.0, "epsilon": 0.008, "gamma": "scale", "skew_threshold": 0.75, "min_frequency": 3,
+              "clip_range": False}
+SVR_RANGES = {"C": POSITIVE.with_doc("penalty on errors beyond epsilon (larger: a closer fit)"),
+              "epsilon": NON_NEGATIVE.with_doc("errors up to this (in the target's space, log for RMSLE) cost nothing"),
+              "gamma": Either(Choice("scale", "auto"), POSITIVE, doc="RBF kernel width: scale (1 / (columns x "
+                                                                      "variance)), auto (1 / columns) or a number"),
+              **SCALING_RANGES}
 
 class SVRModel:
     """Support vector regression (RBF kernel) on scaled, skew-corrected numbers and one-hot categories: smooth in

@@ -1,0 +1,114 @@
+"""What the tabular models' fits share: the inner split of a fold's training rows that early stopping watches,
+the fit's time limit as a point in time, probe-then-refit boosting (LightGBM, XGBoost, CatBoost) and the training
+loop of the tabular nets (the D2L course's net, the zoo's MLP). The CV fold being scored is never seen."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from shared.log import get_log
+
+
+def _stratify(y: np.ndarray, fraction: float, task: str) -> np.ndarray | None:
+    """The labels to stratify an inner split by, where every class can be on both sides of it (a class met
+    once in a fold's training rows, or more classes than the split has rows, make it a plain random split)."""
+    if task == "regression":
+        return None
+    counts = np.unique(y, return_counts=True)[1]
+    held = int(np.ceil(fraction * len(y)))
+    return y if counts.min() >= 2 and min(held, len(y) - held) >= len(counts) else None
+
+
+def inner_split(y: np.ndarray, fraction: float, seed: int, task: str) -> tuple[np.ndarray, np.ndarray]:
+    """(rows to fit on, rows to stop early on) of a fold's training rows, stratified where every class can be on
+    both sides."""
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(len(y))
+    return tuple(train_test_split(rows, test_size=fraction, random_state=seed, stratify=_stratify(y, fraction, task)))
+
+
+def refit_rounds(best: int, fraction: float) -> int:
+    """Rounds for the refit on all training rows: the inner split's best, scaled up for the extra rows."""
+    return max(1, int(round(best / (1 - fraction))))
+
+
+class Deadline:
+    """``ctx.time_limit`` as a point in time: the probe of a boosted member may use ``probe_share`` of it, the refit
+    the rest. None: no limit."""
+
+    def __init__(self, seconds: float | None, probe_share: float = 0.6):
+        self.start, self.seconds, self.probe_share = time.monotonic(), seconds, probe_share
+
+    def probe_end(self) -> float | None:
+        return None if self.seconds is None else self.start + self.probe_share * self.seconds
+
+    def end(self) -> float | None:
+        return None if self.seconds is None else self.start + self.seconds
+
+    @staticmethod
+    def passed(at: float | None) -> bool:
+        return at is not None and time.monotonic() >= at
+
+
+class TimeLimit:
+    """The point in time (``at``; None: no limit) a boosting fit stops at, asked after every round by each library's
+    own callback (``reached``); ``stopped`` says whether it came to that, and the fit's log says so once."""
+
+    def __init__(self, at: float | None, label: str):
+        self.at, self.label, self.stopped = at, label, False
+
+    def reached(self, round_number: int) -> bool:
+        if Deadline.passed(self.at):
+            self.stopped = True
+            get_log().info(f"{self.label}: stopped at round {round_number}, the fit's time limit")
+        return self.stopped
+
+
+def probe_then_refit(probe: Callable, refit: Callable, y: np.ndarray, fraction: float, ctx, label: str):
+    """A boosted model's fit: ``probe(inner, early, limit)`` boosts on the inner rows with early stopping on the
+    ``early`` ones and returns (model, best rounds); then ``refit(rounds, limit)`` boosts on all training rows for
+    those rounds scaled up for the extra data (``refit_rounds``) and returns the model. With ``ctx.time_limit`` the
+    probe may use 0.6 of it and the refit the rest; a probe stopped by it is the model, at its best round (there is
+    no time for a refit that would be cut short). Returns (model, best rounds, refitted)."""
+    deadline = Deadline(ctx.time_limit)
+    inner, early = inner_split(y, fraction, ctx.seed, ctx.task)
+    limit = TimeLimit(deadline.probe_end(), f"{label}, finding the rounds")
+    model, best = probe(inner, early, limit)
+    if limit.stopped:
+        return model, best, False
+    return refit(refit_rounds(best, fraction), TimeLimit(deadline.end(), f"{label}, refit")), best, True
+
+
+
+def train_net(net, optimizer, loss_fn, batches: Callable, epochs: int, valid=None, patience: int = 0,
+              stop_at: float | None = None):
+    """The tabular nets' loop: ``epochs`` passes over ``batches()`` (an iterable of (inputs, targets) per epoch).
+    With ``valid`` (inputs, targets): the loss on them after each epoch, a stop once it has not improved for
+    ``patience`` epochs or at ``stop_at`` (a time.monotonic() value), and the best epoch's weights kept."""
+    import torch
+
+    best, best_state, waited = np.inf, None, 0
+    for _ in range(epochs):
+        net.train()
+        for inputs, targets in batches():
+            optimizer.zero_grad()
+            loss_fn(net(inputs), targets).backward()
+            optimizer.step()
+        if valid is None:
+            continue
+        net.eval()
+        with torch.no_grad():
+            valid_loss = float(loss_fn(net(valid[0]), valid[1]))
+        if valid_loss < best - 1e-6:
+            best, waited = valid_loss, 0
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        else:
+            waited += 1
+        if waited >= patience or Deadline.passed(stop_at):
+            break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    return net
