@@ -75,47 +75,76 @@ def drive(spec: CompetitionSpec, recipe: Recipe, data_dir: Path, *, n_folds: int
     if only_folds is not None:
         raise UserError("--only-folds with the auto recipe: it blends complete runs. Run its members with "
                         "--only-folds, merge them (merge.py), then blend them with ensemble.py.")
-    overrides = dict(overrides or {})
-    shared_settings = {k: overrides.pop(k) for k in list(overrides) if k in RUN_SETTINGS}  # every member's
-    per_member: dict[str, dict] = {}
-    for key in [k for k in overrides if "." in k]:  # `--set gbm.learning_rate=0.05`: that member's setting
-        name, _, setting = key.partition(".")
-        per_member.setdefault(name, {})[setting] = overrides.pop(key)
-    for key in overrides:  # a member's setting given to auto: say how to give it to the member
-        owners = [n for n, r in spec.recipes.items() if key in {**r.model_params, **r.feature_params}]
-        if key not in recipe.model_params and owners:
-            raise UserError(f"--set {key}: the auto recipe has no such key; it is a setting of {', '.join(owners)}: "
-                            f"give it to a member as --set {owners[0]}.{key}=VALUE.")
+    overrides, shared_settings, per_member = _split_overrides(spec, recipe, overrides or {})
     config = resolve(recipe, overrides, competition=spec.name)["model"]
     budget = float(time_limit if time_limit is not None else config["time_limit"])
     members = members_for(spec, config["members"], by_task or {})
     stray = sorted(set(per_member) - set(members))
     if stray:
         raise UserError(f"--set {stray[0]}.…: {stray[0]!r} is not a member of this auto run (members: {members}).")
-    weighted = shared_settings.get("sample_weight", "none") != "none"
     notes: list[str] = []  # what auto decided, for the log and the blend's metrics.json
-    log = get_log()
 
     def note(line: str, warn: bool = False) -> None:
         notes.append(line)
-        (log.warning if warn else log.info)(f"auto: {line}")
+        (get_log().warning if warn else get_log().info)(f"auto: {line}")
 
-    usable = []
-    for name in members:  # every member's settings checked before any work
+    usable = _usable_members(spec, members, shared_settings, per_member, note)
+    note(f"members {', '.join(usable)}; {budget:.0f} s in all, then a nested {config['blend']} blend")
+    done = _fit_members(spec, usable, data_dir, budget, started, note, n_folds=n_folds, seed=seed,
+                        out_root=out_root, shared_settings=shared_settings, per_member=per_member, **run_arguments)
+    if len(done) == 1:
+        get_log().warning(f"auto: only {done[0][0]} ran; its run is the result ({done[0][1]})")
+        return done[0][1]
+    blend = tables.ensemble(spec, [path for _, path in done], config["blend"], out_root, data_dir, name=recipe.name,
+                            about={"time_limit_s": budget, "auto": notes}, started=wall_started)
+    get_log().info("auto: " + "; ".join(notes))  # into the blend's log.txt too
+    return blend
+
+
+def _split_overrides(spec: CompetitionSpec, recipe: Recipe, overrides: dict) -> tuple[dict, dict, dict]:
+    """(auto's own settings, the run settings every member gets, ``{member: its settings}`` from ``--set
+    gbm.learning_rate=0.05``); a member's setting given to auto itself is an error saying how to give it."""
+    overrides = dict(overrides)
+    shared_settings = {k: overrides.pop(k) for k in list(overrides) if k in RUN_SETTINGS}
+    per_member: dict[str, dict] = {}
+    for key in [k for k in overrides if "." in k]:
+        name, _, setting = key.partition(".")
+        per_member.setdefault(name, {})[setting] = overrides.pop(key)
+    for key in overrides:
+        owners = [n for n, r in spec.recipes.items() if key in {**r.model_params, **r.feature_params}]
+        if key not in recipe.model_params and owners:
+            raise UserError(f"--set {key}: the auto recipe has no such key; it is a setting of {', '.join(owners)}: "
+                            f"give it to a member as --set {owners[0]}.{key}=VALUE.")
+    return overrides, shared_settings, per_member
+
+
+def _usable_members(spec: CompetitionSpec, members: list[str], shared_settings: dict, per_member: dict,
+                    note) -> list[str]:
+    """The members that can run here, every one's settings checked before any work; the others noted."""
+    weighted = shared_settings.get("sample_weight", "none") != "none"
+    usable, reasons = [], []
+    for name in members:
         member = spec.recipes[name]
         resolve(member, {**shared_settings, **per_member.get(name, {})}, spec.run_defaults(), competition=spec.name)
-        if weighted and not takes(member.model, "sample_weight"):
-            note(f"{name} left out: it does not take sample weights (--set sample_weight)", warn=True)
-        elif member.requires is not None and _missing(member):
-            note(f"{name} left out: {_missing(member)}", warn=True)
+        reason = ("it does not take sample weights (--set sample_weight)"
+                  if weighted and not takes(member.model, "sample_weight") else
+                  _missing(member) if member.requires is not None else None)
+        if reason:
+            reasons.append(f"{name} left out: {reason}")
+            note(reasons[-1], warn=True)
         else:
             usable.append(name)
     if not usable:
-        raise UserError(f"auto: none of the members {members} can run here: {'; '.join(notes)}.")
-    note(f"members {', '.join(usable)}; {budget:.0f} s in all, then a nested {config['blend']} blend")
-    done: list[tuple[str, Path]] = []
-    skipped: list[str] = []
-    first_error = None
+        raise UserError(f"auto: none of the members {members} can run here: {'; '.join(reasons)}.")
+    return usable
+
+
+def _fit_members(spec: CompetitionSpec, usable: list[str], data_dir: Path, budget: float, started: float, note, *,
+                 n_folds: int, seed: int, out_root: Path, shared_settings: dict, per_member: dict,
+                 **run_arguments) -> list[tuple[str, Path]]:
+    """Run the members one after another, each within its share of what is left of the budget (by ``COSTS``);
+    a member that fails on these data, or that the budget no longer fits, is left out. [(name, run folder)]."""
+    done, skipped, first_error = [], [], None
     for i, name in enumerate(usable):
         member = spec.recipes[name]
         left = budget - (time.monotonic() - started)
@@ -144,13 +173,7 @@ def drive(spec: CompetitionSpec, recipe: Recipe, data_dir: Path, *, n_folds: int
              warn=True)
     if not done:
         raise UserError(f"auto: no member could run: {first_error}")
-    if len(done) == 1:
-        log.warning(f"auto: only {done[0][0]} ran; its run is the result ({done[0][1]})")
-        return done[0][1]
-    blend = tables.ensemble(spec, [path for _, path in done], config["blend"], out_root, data_dir, name=recipe.name,
-                            about={"time_limit_s": budget, "auto": notes}, started=wall_started)
-    get_log().info("auto: " + "; ".join(notes))  # into the blend's log.txt too
-    return blend
+    return done
 
 
 def _missing(member: Recipe) -> str | None:
