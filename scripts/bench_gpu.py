@@ -131,7 +131,7 @@ def timed_steps(loss_of, net, amp, batch: int, steps: int, warm: int, device) ->
     scaler) of ``batch`` images each, after ``warm`` untimed ones."""
     import torch
 
-    from shared.training import autocast
+    from shared.vision.training import autocast
 
     optimizer = torch.optim.SGD(net.parameters(), lr=0.001, momentum=0.9, nesterov=True)
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
@@ -161,8 +161,8 @@ def bare_classifier(params: dict, n_classes: int, side: int, batch: int, steps: 
     import torch
     import torch.nn.functional as F
 
-    from shared.training import amp_dtype, memory_format
     from shared.vision import nets
+    from shared.vision.training import amp_dtype, memory_format
 
     fmt, amp = memory_format(device, params["channels_last"]), amp_dtype(device, params["amp"])
     net = nets.create(params["model"], n_classes, "false", "", params["cifar_stem"], 0.0).to(device, memory_format=fmt)
@@ -176,7 +176,7 @@ def bare_detector(params: dict, n_classes: int, side: int, height: int, batch: i
     import torch
 
     from shared.detection.model import create
-    from shared.training import amp_dtype
+    from shared.vision.training import amp_dtype
 
     net = create(params["model"], n_classes, "false", "", params["max_side"], params["proposals"],
                  params["roi_batch"], params["score_threshold"], params["max_detections"]).to(device).train()
@@ -193,7 +193,7 @@ def engine_fit(model_class, params: dict, X, y, n_classes: int, workdir: Path, d
     history, the (start, end) times of each epoch's training updates, busy meter). The updates' own times, not the
     epoch's: validation, checkpoints and plots after them are no training time."""
     from shared.models import ModelContext, available_cores
-    from shared.training import Stepper
+    from shared.vision.training import Stepper
 
     ctx = ModelContext("multiclass", "accuracy", n_classes, 0, None, workdir, available_cores())
     model = model_class({**params, "device": str(device)}, ctx)
@@ -386,7 +386,7 @@ def bench(argv=None) -> None:
     from shared.errors import UserError
     from shared.io import write_json, write_text
     from shared.runs import new_run_dir
-    from shared.training import pick_device
+    from shared.vision.training import pick_device
 
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="auto", help="auto (CUDA when visible), cuda, cuda:N or cpu")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Image-engine benchmark on this machine (CPU, and the GPU when one is visible):
 
-* training throughput (img/s) of our loop (``shared.training.Stepper``: timm optimizer + per-update
+* training throughput (img/s) of our loop (``shared.vision.training.Stepper``: timm optimizer + per-update
   scheduler, AMP/channels_last on CUDA, optional EMA) against a bare PyTorch loop (forward, loss,
   backward, step) on the same model, batch and in-memory tensors;
 * decode + augment throughput of one core (PNG files -> augmented tensors, the recipe's preset);
@@ -37,9 +37,9 @@ def train_throughput(model_name: str, batch: int, steps: int, device: str, ema: 
     from timm.scheduler import create_scheduler_v2
     from timm.utils import ModelEmaV3
 
-    from shared.training import Stepper, amp_dtype, memory_format
     from shared.vision import nets
     from shared.vision.train import to_device, train_epoch
+    from shared.vision.training import Stepper, amp_dtype, memory_format
 
     dev = torch.device(device)
     amp = amp_dtype(dev, "auto")

@@ -18,7 +18,9 @@ The k-fold engine — folds, OOF, blends, submissions
     parallel      folds side by side on Ray
 
 The run folder — what a run writes and proves
-    runs          the run directory contract: config.yaml, metrics.json, the log
+    runs          the run directory contract: config.yaml, metrics.json, loading a run back
+    results       FoldResults: what a finished k-fold loop hands its outputs to write
+    log           the run's logger (every module logs through it; the run folder's log.txt is one handler)
     fingerprint   a fingerprint of the inputs, so a resumed or merged run proves it sees the same data
     io            atomic writes, CSV reading with one-line errors
     folders       which folders a command may write into (markers), and never removing what it did not create
@@ -33,10 +35,11 @@ Kaggle
 
 Models and pipelines, by kind of data
     tabular/      feature helpers, fold-fitted steps, the model zoo (LightGBM, CatBoost, XGBoost, forests, linear,
-                  MLPs, AutoGluon), the generic CSV path and the public suite
+                  MLPs, AutoGluon), fitting (probe-then-refit, time limits, the small-net loop), the generic CSV
+                  path and the public suite
     vision/       image datasets, augmentation presets, nets, the device-resident path, TTA, VisionModel and the
-                  VisionParts a competition fills (net, loss, augmentations, TTA views)
+                  VisionParts a competition fills (net, loss, train_epoch, augmentations, TTA views); training:
+                  the torch loop that images and detection share (Epoch, Trainer.fit, checkpoints and resume)
     detection/    COCO data, torchvision detectors, DetectionModel and DetectionParts, WBF, COCO scoring
-    training      the torch training loop that images and detection share (Stepper.epoch, Trainer.fit, checkpoints)
     distributed   torchrun (DDP) helpers
 """

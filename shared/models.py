@@ -29,7 +29,7 @@ import pandas as pd
 @dataclass
 class Progress:
     """Where one fit stands in its run, for the ETAs of its log lines. The runner keeps it up to date before each
-    fit; a model reads it while training (``shared.training.Trainer``'s per-epoch lines)."""
+    fit; a model reads it while training (``shared.vision.training.Trainer``'s per-epoch lines)."""
 
     name: str = ""  # the fit, as the log names it: "fold 0"; empty outside a run
     fits_after: int = 0  # fits the run still makes after this one

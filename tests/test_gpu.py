@@ -134,7 +134,7 @@ class Stop(Exception):
 
 def test_resume_from_a_checkpoint_on_the_device_equals_an_uninterrupted_fit(cifar, tmp_path, monkeypatch,
                                                                            deterministic):
-    import shared.training as training
+    import shared.vision.training as training
 
     full = fit(cifar, tmp_path / "full")
     X, _ = cifar_frame(cifar)

@@ -156,7 +156,7 @@ class Killed(Exception):
 
 
 def _toy_fit(workdir: Path, resume: bool = False, kill_at: int | None = None):
-    from shared.training import Trainer
+    from shared.vision.training import Trainer
 
     params = {"device": "cpu", "amp": "off", "opt": "sgd", "lr": 0.1, "weight_decay": 0.0, "momentum": 0.9,
               "sched": "cosine", "warmup_epochs": 0, "clip_grad": 0.0, "ema": True, "ema_decay": 0.9}

@@ -1,4 +1,4 @@
-"""The training scaffold (``shared.training``) on its own: device and precision choice, per-epoch seeding, the
+"""The training scaffold (``shared.vision.training``) on its own: device and precision choice, per-epoch seeding, the
 Stepper's gradient accumulation, and a toy fit that is killed, resumed and ends with the same weights."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from torch import nn
 
 from shared.errors import UserError
 from shared.runner import ModelContext
-from shared.training import Stepper, Trainer, amp_dtype, memory_format, pick_device, seed_epoch
+from shared.vision.training import Stepper, Trainer, amp_dtype, memory_format, pick_device, seed_epoch
 
 PARAMS = {"device": "cpu", "amp": "auto", "opt": "sgd", "lr": 0.1, "weight_decay": 1e-4, "momentum": 0.9,
           "sched": "cosine", "warmup_epochs": 1, "clip_grad": 1.0, "ema": True, "ema_decay": 0.9, "accum_steps": 2,

@@ -2,7 +2,7 @@
 recipes (``__init__.py``, the numbers: learning rate, epochs, ...) train with. ``shared.vision.train.VisionParts``
 says what each part receives; docs/templates.md shows a hand-written net added as a recipe.
 
-Training a fold (``VisionModel.fit`` on ``shared.training``): 32-px images resident on the device, flipped and
+Training a fold (``VisionModel.fit`` on ``shared.vision.training``): 32-px images resident on the device, flipped and
 translated per batch; ``train_epoch`` below runs each epoch's batches; after each epoch the held-out images are
 scored with the raw and EMA weights, and the fold is checkpointed; flip TTA at the end.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 import albumentations as A
 from torch import nn
 
-from shared.training import Epoch
 from shared.vision.augment import CIFAR_MEAN, CIFAR_STD, PRESETS
 from shared.vision.train import VisionParts, default_loss, default_net
+from shared.vision.training import Epoch
 
 
 def net(p: dict, n_classes: int) -> nn.Module:

@@ -13,9 +13,9 @@ import albumentations as A
 import cv2
 from torch import nn
 
-from shared.training import Epoch
 from shared.vision.augment import IMAGENET_MEAN, IMAGENET_STD, PRESETS
 from shared.vision.train import VisionParts, default_loss, default_net
+from shared.vision.training import Epoch
 
 
 def net(p: dict, n_classes: int) -> nn.Module:

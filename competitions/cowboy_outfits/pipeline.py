@@ -8,7 +8,7 @@ sets the parts:
   function giving albumentations steps, applied to the image and its COCO boxes together (boxes cut below
   ``min_visibility`` of their area are dropped).
 
-An epoch (``shared.training.Stepper.epoch``): images drawn with repeat-factor sampling for the rare belt, the
+An epoch (``shared.vision.training.Stepper.epoch``): images drawn with repeat-factor sampling for the rare belt, the
 detector's summed losses, backward, optimizer step, schedule step, EMA update when on
 (``shared.detection.model.DetectionModel.fit`` composes it); test-time flips merged by Weighted Boxes Fusion.
 """

@@ -1,4 +1,4 @@
-"""Detectors from torchvision's zoo trained by the shared scaffold (``shared.training``: timm optimizer and
+"""Detectors from torchvision's zoo trained by the shared scaffold (``shared.vision.training``: timm optimizer and
 per-update scheduler, AMP on CUDA, EMA, gradient clipping, checkpoints with exact resume of a fold under way,
 a log line per epoch, learning curves), with albumentations' box-aware augmentation, LVIS-style repeat-factor
 sampling for rare classes, and horizontal-flip test-time augmentation merged by Weighted Boxes Fusion
@@ -34,10 +34,10 @@ from shared.config import (
 )
 from shared.detection.boxes import MAX_DETECTIONS, pad, wbf_merge
 from shared.errors import UserError
-from shared.training import OPTIMIZER_RANGES, Trainer, amp_dtype, autocast, keep_checkpoints
 from shared.vision.data import MAX_WORKERS, PREFETCH, affordable_workers, augment_seed
 from shared.vision.images import BAD_IMAGE_POLICIES, load_rgb
 from shared.vision.nets import no_weights, pretrained_mode, weights_file
+from shared.vision.training import OPTIMIZER_RANGES, Trainer, amp_dtype, autocast, keep_checkpoints
 
 ARCHITECTURES = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn_v2", "retinanet_resnet50_fpn_v2",
                  "fcos_resnet50_fpn")

@@ -1,7 +1,7 @@
 """The image-classification model behind the shared runner: ``VisionModel(params, ctx)`` with
 ``fit(X, y)`` and ``predict(X) -> class probabilities``, ``X`` holding an ``image_path`` column.
 
-Trained by the shared scaffold (``shared.training``: timm optimizer and per-update scheduler, mixed precision
+Trained by the shared scaffold (``shared.vision.training``: timm optimizer and per-update scheduler, mixed precision
 and channels_last on CUDA, EMA of the weights scored beside the raw weights, gradient accumulation and clipping,
 per-epoch history, log lines and learning curves, checkpoints with exact resume of a fold under way and one lean
 set of weights kept per finished fold); this module adds the timm (or
@@ -24,16 +24,6 @@ from shared import distributed
 from shared.config import BELOW_ONE, COUNT, FLAG, NON_NEGATIVE, POSITIVE, WHOLE, Choice, Either, Range, Text
 from shared.errors import UserError
 from shared.log import get_log
-from shared.training import (
-    KEEP,
-    OPTIMIZER_RANGES,
-    Epoch,
-    Trainer,
-    amp_dtype,
-    autocast,
-    keep_checkpoints,
-    memory_format,
-)
 from shared.vision import nets, resident, tta
 from shared.vision.augment import PRESETS, pipelines
 from shared.vision.data import (
@@ -45,6 +35,16 @@ from shared.vision.data import (
     should_cache,
 )
 from shared.vision.images import BAD_IMAGE_POLICIES, load_rgb
+from shared.vision.training import (
+    KEEP,
+    OPTIMIZER_RANGES,
+    Epoch,
+    Trainer,
+    amp_dtype,
+    autocast,
+    keep_checkpoints,
+    memory_format,
+)
 
 PATH_COL = "image_path"
 
@@ -213,7 +213,7 @@ class VisionParts:
     """The parts of an image pipeline that a competition writes as code in its ``pipeline.py``; the library's
     defaults where it does not. ``net(p, n_classes)`` and ``loss(p, n_classes)`` are called once per fold with the
     recipe's resolved settings; ``train_epoch(epoch, net, loss, mixup)`` is the loop over an epoch's batches
-    (``shared.training.Epoch``: batches on the device, ``autocast``, ``step``); ``augmentations``: name -> (train
+    (``shared.vision.training.Epoch``: batches on the device, ``autocast``, ``step``); ``augmentations``: name -> (train
     transforms of a side, mean, std), the ``augment`` setting picks one; ``tta_views``: name -> view of a batch
     tensor, usable in the ``tta`` setting."""
 
@@ -236,7 +236,7 @@ class VisionParts:
 
 
 class VisionModel:
-    """An image classifier trained by ``shared.training.Trainer``; its settings ``VISION_PARAMS`` (checked against
+    """An image classifier trained by ``shared.vision.training.Trainer``; its settings ``VISION_PARAMS`` (checked against
     ``VISION_RANGES`` before it is made), its net, loss, augmentations and TTA views the competition's ``parts``."""
 
     def __init__(self, params: dict, ctx, parts: VisionParts | None = None):
