@@ -47,7 +47,7 @@ def recipe(by_task: dict[str, list[str]], about: str, time_limit: float = 45.0, 
     }
     lists = "; ".join(f"{task}: {', '.join(names)}" if task != "any" else ", ".join(names)
                       for task, names in by_task.items())
-    return Recipe("auto", f"{about} (members: {lists})", lambda train, test, p: (train, test), None, model_params=params, ranges=ranges,
+    return Recipe("auto", f"{about} (members: {lists})", model_params=params, ranges=ranges,
                   driver=functools.partial(drive, by_task=by_task))
 
 

@@ -40,12 +40,13 @@ class Recipe:
     ``features(train, test, params) -> (X, X_test)`` runs once before the folds and learns nothing from
     rows (no target, no vocabularies); anything fitted belongs in ``fold_features`` or the model's ``fit``.
     ``model(params, ctx) -> object`` with ``fit(X, y)`` and ``predict(X)`` (probabilities for classes).
+    A recipe made of other recipes' runs has neither: its ``driver`` runs them (``shared.auto``).
     """
 
     name: str
     about: str
-    features: Callable[[pd.DataFrame, pd.DataFrame, dict], tuple[pd.DataFrame, pd.DataFrame]]
-    model: Callable[[dict, Any], Any]
+    features: Callable[[pd.DataFrame, pd.DataFrame, dict], tuple[pd.DataFrame, pd.DataFrame]] | None = None
+    model: Callable[[dict, Any], Any] | None = None
     feature_params: dict = field(default_factory=dict)
     model_params: dict = field(default_factory=dict)
     log_target: bool | None = None  # None: follow the metric (log space for RMSLE)
@@ -61,6 +62,10 @@ class Recipe:
     # A recipe made of other recipes' runs (``shared.auto``: fit members on the same folds, blend them nested):
     # ``driver(spec, recipe, data_dir, **run arguments) -> run directory`` replaces the k-fold loop for it.
     driver: Callable[..., Path] | None = None
+
+    def __post_init__(self):
+        if (self.driver is None) == (self.model is None or self.features is None):
+            raise ValueError(f"recipe {self.name!r}: give features and model, or a driver of other recipes' runs")
 
 
 @dataclass
