@@ -37,7 +37,7 @@ from shared.errors import UserError
 from shared.vision.data import MAX_WORKERS, PREFETCH, affordable_workers, augment_seed
 from shared.vision.images import BAD_IMAGE_POLICIES, load_rgb
 from shared.vision.nets import no_weights, pretrained_mode, weights_file
-from shared.vision.training import OPTIMIZER_RANGES, Trainer, amp_dtype, autocast, keep_checkpoints
+from shared.vision.training import OPTIMIZER_RANGES, Epoch, Trainer, amp_dtype, autocast, keep_checkpoints
 
 ARCHITECTURES = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn_v2", "retinanet_resnet50_fpn_v2",
                  "fcos_resnet50_fpn")
@@ -248,13 +248,23 @@ def default_net(p: dict, n_classes: int) -> nn.Module:
                   p["roi_batch"], p["score_threshold"], p["max_detections"])
 
 
+def train_epoch(epoch: Epoch, net: nn.Module) -> None:
+    """The library's epoch of detection (a competition's pipeline.py writes its own)."""
+    for images, targets in epoch:
+        with epoch.autocast():
+            losses = net(images, targets)
+        epoch.step(sum(losses.values()), len(images))
+
+
 @dataclass(frozen=True)
 class DetectionParts:
     """The parts of a detection pipeline that a competition writes as code in its ``pipeline.py``; the library's
     defaults where it does not: ``net(p, n_classes)`` (a torchvision-style detector that returns its losses in
-    training), ``augmentations`` (name -> box-aware albumentations steps; the ``augment`` setting picks one)."""
+    training), ``train_epoch(epoch, net)`` (the loop over an epoch's batches, ``shared.vision.training.Epoch``),
+    ``augmentations`` (name -> box-aware albumentations steps; the ``augment`` setting picks one)."""
 
     net: Callable[[dict, int], nn.Module] = default_net
+    train_epoch: Callable[..., None] = train_epoch
     augmentations: Mapping[str, Callable[[], list]] = field(default_factory=lambda: dict(AUGMENTATIONS))
 
     def model(self, params: dict, ctx) -> DetectionModel:
@@ -294,18 +304,17 @@ class DetectionModel:
                                                collate_fn=collate, pin_memory=device.type == "cuda",
                                                prefetch_factor=PREFETCH if workers else None)
 
-        def loss_of(batch):
+        def prepare(batch):  # lists of image tensors and of their targets (boxes, labels), to the device
             images, batch_targets = batch
-            images = [im.to(device, non_blocking=True) for im in images]
-            batch_targets = [{k: v.to(device) for k, v in t.items()} for t in batch_targets]
-            with trainer.autocast():
-                losses = net(images, batch_targets)
-            return sum(losses.values()), len(images)
+            return ([im.to(device, non_blocking=True) for im in images],
+                    [{k: v.to(device) for k, v in t.items()} for t in batch_targets])
 
         self.workdir_ = Path(ctx.workdir)
         # the schedule counts the expected batches: repeat-factor sampling varies an epoch's length around it
-        self.net_, self.history_ = trainer.fit(net, loss_of, batches, epochs=p["epochs"],
-                                               updates_per_epoch=max(1, math.ceil(factors.sum() / p["batch_size"])))
+        self.net_, self.history_ = trainer.fit(net, None, batches, epochs=p["epochs"],
+                                               updates_per_epoch=max(1, math.ceil(factors.sum() / p["batch_size"])),
+                                               train_epoch=lambda epoch: self.parts.train_epoch(epoch, net),
+                                               prepare=prepare)
         return self
 
     def cleanup(self) -> None:
