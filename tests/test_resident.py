@@ -160,3 +160,18 @@ def test_the_resident_path_refuses_a_preset_it_cannot_make_and_cutout_needs_it(c
         VisionModel({**TINY, "augment": "natural", "data_path": "resident"}, ctx).fit(X, y)
     with pytest.raises(UserError, match="cutout=4: cutout is made on the resident path"):
         VisionModel({**TINY, "data_path": "loader", "cutout": 4}, ctx).fit(X, y)
+
+
+def test_a_library_preset_stays_resident_in_another_process_and_a_replaced_one_does_not():
+    """A competition's augmentations reach a parallel fold's process as a copy (pickled): the library's presets in
+    it are still the library's (the resident path), while a preset of its own under a library name is not."""
+    import pickle
+
+    from competitions.cifar10.pipeline import AUGMENTATIONS
+    from shared.vision import resident
+
+    copy = pickle.loads(pickle.dumps(AUGMENTATIONS))
+    assert resident.supports("flip_translate", copy) and resident.supports("flip", copy)
+    assert not resident.supports("d2l_cifar", copy)  # made per image by the loader
+    own = {**copy, "flip": (lambda size: [], (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))}
+    assert not resident.supports("flip", own)

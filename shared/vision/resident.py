@@ -27,10 +27,11 @@ PREDICT_CHUNK = 16_384  # images predicted per resident tensor: memory stays fla
 
 def supports(preset: str, presets: dict | None = None) -> bool:
     """Whether the resident path can do this augmentation preset: one of the library's it mirrors, not replaced by
-    a competition's own of the same name in ``presets``."""
+    a competition's own of the same name in ``presets`` (compared by value: a copy sent to another process is
+    still the library's)."""
     from shared.vision.augment import PRESETS
 
-    return preset in RESIDENT_PRESETS and (presets is None or presets.get(preset) is PRESETS.get(preset))
+    return preset in RESIDENT_PRESETS and (presets is None or presets.get(preset) == PRESETS.get(preset))
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
