@@ -286,13 +286,6 @@ def not_better(members: list[dict], blend: dict, method: str, methods: tuple[str
             f"{best['run']} ({best['recipe']}) at {best['cv']:.5f}: submit {best['run']} alone{tip}.")
 
 
-def warn_unproven(log, runs: list[Path]) -> None:
-    """Partial runs made before data fingerprints were recorded are merged as before, with a warning."""
-    for path in runs:
-        log.warning(f"{path} records no data fingerprint (made by an older version): merged without checking that "
-                    "it was made on the same data.")
-
-
 FOLD_RECORDS = ("history.csv", "curves.png", "predict.json")  # a fold's small records: learning curves, speeds
 
 

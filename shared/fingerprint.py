@@ -119,16 +119,17 @@ def check_same_data(parts: list[tuple[Path, dict]]) -> None:
                             "runs made on the same data (rerun the folds of one of them on the data of the other).")
 
 
-def check_current(parts: list[tuple[Path, dict]], current: dict, data_dir: Path) -> list[Path]:
-    """Refuse data (``current``, the fingerprint of what is loaded now) other than those the runs were made on;
-    return the runs that recorded no fingerprint (made before fingerprints were recorded), to warn about."""
-    known = [(path, config[KEY]) for path, config in parts if config.get(KEY) is not None]
-    if known:
-        changed = differences(known[0][1], current)
-        if changed:
-            raise UserError(f"the data in {data_dir} are not those {known[0][0]} was made on ({'; '.join(changed)}); "
-                            "pass --data with the data the runs were made on.")
-    return [path for path, config in parts if config.get(KEY) is None]
+def check_current(parts: list[tuple[Path, dict]], current: dict, data_dir: Path) -> None:
+    """Refuse runs that record no data fingerprint (nothing proves what they were made on), and data (``current``,
+    the fingerprint of what is loaded now) other than those the runs were made on."""
+    for path, config in parts:
+        if config.get(KEY) is None:
+            raise UserError(f"{path} records no data fingerprint, so nothing proves which data it was made on; "
+                            "run it again with this version.")
+    changed = differences(parts[0][1][KEY], current)
+    if changed:
+        raise UserError(f"the data in {data_dir} are not those {parts[0][0]} was made on ({'; '.join(changed)}); "
+                        "pass --data with the data the runs were made on.")
 
 
 def _counts(a: dict, b: dict, part: str, labels: tuple[str, str]) -> str:

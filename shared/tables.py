@@ -22,7 +22,6 @@ from shared.ensemble import (
     members_table,
     nested_oof,
     stacked_predictions,
-    warn_unproven,
     write_members,
 )
 from shared.errors import UserError, show
@@ -354,7 +353,7 @@ def merge(spec: CompetitionSpec, run_dirs: list[Path], out_root: Path, data_dir:
     owner = {k: runs[i] for k, i in owner_of.items()}
     data, y, classes = _data_and_target(spec, runs, data_dir)
     current = fingerprint.of(spec, data)
-    unproven = fingerprint.check_current([(r.path, r.config) for r in runs], current, data.data_dir)
+    fingerprint.check_current([(r.path, r.config) for r in runs], current, data.data_dir)
     oof = first.oof_in_fold_order(pd.concat([r.oof for r in runs]))
     test_folds = np.stack([owner[k].test_folds()[sorted(map(int, owner[k].metrics["folds"])).index(k)]
                            for k in all_folds])
@@ -363,7 +362,6 @@ def merge(spec: CompetitionSpec, run_dirs: list[Path], out_root: Path, data_dir:
     run_dir = new_run_dir(out_root, spec.name, f"{first.config['recipe']}-merged")
     log = start_log(run_dir)
     log.info("merge of " + ", ".join(r.path.name for r in runs))
-    warn_unproven(log, unproven)
     save_config(run_dir, {**first.config, "only_folds": None, "merged_from": [str(r.path) for r in runs],
                           fingerprint.KEY: current})
     write_csv(run_dir / "folds.csv", first.folds)

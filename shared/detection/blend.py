@@ -17,7 +17,6 @@ from shared.ensemble import (
     check_distinct_predictions,
     copy_fold_records,
     fold_owners,
-    warn_unproven,
     write_members,
 )
 from shared.errors import UserError
@@ -160,7 +159,7 @@ def merge(spec, run_dirs: list[Path], out_root: Path, data_dir: Path | None = No
         raise UserError(f"{first['path']} is a run of {first['config'].get('competition')!r}, not {spec.name!r}.")
     data = spec.load_run_data(Path(data_dir or first["config"]["data_dir"]), first["config"])
     current = fingerprint.of(spec, data)
-    unproven = fingerprint.check_current([(r["path"], r["config"]) for r in runs], current, data.data_dir)
+    fingerprint.check_current([(r["path"], r["config"]) for r in runs], current, data.data_dir)
     oof = first["oof"].copy()
     for k in folds:
         oof[fold_of == k] = owner[k]["oof"][fold_of == k]
@@ -170,7 +169,6 @@ def merge(spec, run_dirs: list[Path], out_root: Path, data_dir: Path | None = No
     run_dir = new_run_dir(out_root, spec.name, f"{first['config']['recipe']}-merged")
     log = start_log(run_dir)
     log.info("merge of " + ", ".join(r["path"].name for r in runs))
-    warn_unproven(log, unproven)
     save_config(run_dir, {**first["config"], "only_folds": None, "merged_from": [str(r["path"]) for r in runs],
                           fingerprint.KEY: current})
     write_csv(run_dir / "folds.csv", first["folds"])
