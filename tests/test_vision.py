@@ -339,3 +339,26 @@ def test_automatic_workers_fit_the_shared_memory_their_batches_pass_through(tmp_
     assert affordable_workers(8, free / (2 * PREFETCH) / 3.5, str(tmp_path)) == 3
     assert affordable_workers(8, free, str(tmp_path)) == 0
     assert affordable_workers(5, 1e30, str(tmp_path / "no-such-mount")) == 5
+
+
+def test_a_competitions_own_tta_view_and_augmentation_are_settings_of_its_recipes_only():
+    """Parts a competition adds (a TTA view, an augmentation) become choices of its recipes' settings, checked
+    before any work; the library's own recipes' settings do not take them."""
+    import torch
+
+    from shared.vision import tta
+    from shared.vision.augment import PRESETS
+    from shared.vision.train import VISION_RANGES, VisionParts
+
+    def shift(x):
+        return torch.roll(x, 1, dims=3)
+
+    parts = VisionParts(augmentations={**PRESETS, "mine": PRESETS["flip"]}, tta_views={"shift": shift})
+    ranges = parts.ranges()
+    assert ranges["tta"].problem("shift,hflip") is None and ranges["augment"].problem("mine") is None
+    assert ranges["tta"].problem("spin") and VISION_RANGES["tta"].problem("shift")
+    assert VISION_RANGES["augment"].problem("mine")
+    names = [name for name, _ in tta.views("shift,hflip", {"shift": shift})]
+    assert names == ["identity", "shift", "hflip"]
+    x = torch.arange(8.0).reshape(1, 1, 2, 4)
+    assert torch.equal(dict(tta.views("shift", {"shift": shift}))["shift"](x), shift(x))
