@@ -179,7 +179,8 @@ with tempfile.TemporaryDirectory() as tmp:
 """
     seen = in_fork(root, code)
     recorded = json.loads((ROOT / "tests" / "figures.json").read_text())
-    assert seen[other] == recorded[other], f"{other} moved with {change!r}"
+    for key in ("cv", "holdout"):  # to 1e-7, as tests/test_figures.py: another CPU may round the last digit
+        assert seen[other][key] == pytest.approx(recorded[other][key], rel=1e-7), f"{other} moved with {change!r}"
     assert seen[changed_case]["cv"] is not None and seen[changed_case]["submission_sha256"]
     if changed_case in recorded:  # the change is in effect in the run: its figures are not the recorded ones
         assert seen[changed_case] != recorded[changed_case]
