@@ -202,6 +202,15 @@ class Rule:
     about: str
 
 
+def settings(table: dict) -> tuple[dict, dict]:
+    """(defaults, declarations) of a settings table ``{name: (default, declaration)}``: each setting's default,
+    what it accepts and what it is (the declaration's ``doc``) written once, together, beside the code that reads
+    it. A Rule relating several settings stands under the tuple of their names, with no default."""
+    defaults = {key: entry[0] for key, entry in table.items() if not isinstance(key, tuple)}
+    declarations = {key: entry if isinstance(key, tuple) else entry[1] for key, entry in table.items()}
+    return defaults, declarations
+
+
 # Shorthands for the common ranges.
 POSITIVE = Range(low=0, low_open=True)  # > 0: learning rates, regularisation strengths, budgets
 NON_NEGATIVE = Range(low=0)  # >= 0: penalties, alphas of Mixup/CutMix, 0 = off
@@ -215,30 +224,20 @@ FLAG = Flag()
 
 
 # Run-level settings (not recipe hyperparameters) that --set accepts too, with their defaults ...
-RUN_SETTINGS = {
-    "log_target": None,  # None: follow the metric (log space for RMSLE); true / false forces it
-    "clean_train": True,  # drop the competition's known-bad training rows
-    "time_col": "",  # a date column: also score a time-ordered split (train earlier, validate later)
-    "time_valid_fraction": 0.2,  # share of the latest rows held out by that split
-    "sample_weight": "none",  # none | adversarial (test-likeness) | path to a CSV of id,weight
-    "fold_average": "probabilities",  # classes: average the folds' test probabilities, or their logits
-    "predict": "test",  # detection: the image list to predict and submit, test.csv or valid.csv
-}
-# ... and what each accepts, and is.
-RUN_RANGES = {
-    "log_target": Choice(None, True, False, doc="fit the target in log space: null follows the metric (log for "
-                                                "RMSLE), true or false forces it"),
-    "clean_train": FLAG.with_doc("drop the competition's known-bad training rows (from training and CV scoring)"),
-    "time_col": Text("a column name, or empty for no time split",
-                     doc="a date column: also score a time-ordered split (train earlier, validate later)"),
-    "time_valid_fraction": OPEN_FRACTION.with_doc("share of the latest rows that the time-ordered split holds out"),
-    "sample_weight": Text("none, adversarial, or the path of a CSV of id,weight", pattern=r"\S.*",
-                          doc="training-row weights: none, adversarial (test-likeness) or a CSV of id,weight"),
-    "fold_average": Choice("probabilities", "logits",  # shared.tables.FOLD_AVERAGES
-                           doc="classes: average the fold models' test probabilities, or their logits"),
-    "predict": Choice("test", "valid",  # shared.detection.task.PREDICT_SPLITS
-                      doc="detection: the image list to predict and submit, test.csv or valid.csv"),
-}
+RUN_SETTINGS, RUN_RANGES = settings({  # name: (default, what it accepts and what it is)
+    "log_target": (None, Choice(None, True, False, doc="fit the target in log space: null follows the metric (log for "
+                                                       "RMSLE), true or false forces it")),
+    "clean_train": (True, FLAG.with_doc("drop the competition's known-bad training rows (from training and CV scoring)")),
+    "time_col": ("", Text("a column name, or empty for no time split",
+                          doc="a date column: also score a time-ordered split (train earlier, validate later)")),
+    "time_valid_fraction": (0.2, OPEN_FRACTION.with_doc("share of the latest rows that the time-ordered split holds out")),
+    "sample_weight": ("none", Text("none, adversarial, or the path of a CSV of id,weight", pattern=r"\S.*",
+                                   doc="training-row weights: none, adversarial (test-likeness) or a CSV of id,weight")),
+    "fold_average": ("probabilities", Choice("probabilities", "logits",  # shared.tables.FOLD_AVERAGES
+                                             doc="classes: average the fold models' test probabilities, or their logits")),
+    "predict": ("test", Choice("test", "valid",  # shared.detection.task.PREDICT_SPLITS
+                               doc="detection: the image list to predict and submit, test.csv or valid.csv")),
+})
 _SETTING_TYPES = {"log_target": True}  # an example value of the right type where the default is None
 
 

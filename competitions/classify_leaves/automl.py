@@ -14,23 +14,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shared.config import FLAG, POSITIVE, Choice, Text
+from shared.config import FLAG, POSITIVE, Choice, Text, settings
 from shared.errors import UserError
 
-AUTOMM_PARAMS = {
-    "time_limit": 1800.0,  # seconds for the whole run (--time-limit); split evenly over the folds
-    "presets": "medium_quality",  # AutoGluon presets: medium_quality | high_quality | best_quality
-    "checkpoint": "",  # a timm backbone name to use instead of the preset's (model.timm_image.checkpoint_name)
-    "keep_models": False,  # keep each fold's predictor folder (large) in the run directory
-}
-AUTOMM_RANGES = {  # what each setting accepts (shared.config.resolve checks it before any work), and is
-    "time_limit": POSITIVE.with_doc("seconds for the whole run, split evenly over the folds (--time-limit sets it)"),
-    "presets": Choice("medium_quality", "high_quality", "best_quality",
-                      doc="AutoGluon MultiModalPredictor's presets: more quality, more time"),
-    "checkpoint": Text("a timm model name, or empty for the preset's",
-                       doc="the timm backbone instead of the preset's (model.timm_image.checkpoint_name)"),
-    "keep_models": FLAG.with_doc("keep each fold's predictor folder in the run folder (large)"),
-}
+AUTOMM_PARAMS, AUTOMM_RANGES = settings({  # name: (default, what it accepts and what it is)
+    "time_limit": (1800.0, POSITIVE.with_doc("seconds for the whole run, split evenly over the folds (--time-limit sets it)")),
+    "presets": ("medium_quality", Choice("medium_quality", "high_quality", "best_quality",
+                                         doc="AutoGluon MultiModalPredictor's presets: more quality, more time")),
+    "checkpoint": ("", Text("a timm model name, or empty for the preset's",
+                            doc="the timm backbone instead of the preset's (model.timm_image.checkpoint_name)")),
+    "keep_models": (False, FLAG.with_doc("keep each fold's predictor folder in the run folder (large)")),
+})
 INSTALL = ("python -m venv .venv-automm && .venv-automm/bin/pip install -r requirements-automm.txt, then run "
            ".venv-automm/bin/python scripts/run.py classify_leaves --recipe automl")
 

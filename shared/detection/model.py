@@ -31,6 +31,7 @@ from shared.config import (
     Choice,
     Range,
     Text,
+    settings,
 )
 from shared.detection.boxes import MAX_DETECTIONS, pad, wbf_merge
 from shared.errors import UserError
@@ -41,77 +42,49 @@ from shared.vision.training import OPTIMIZER_RANGES, Epoch, Trainer, amp_dtype, 
 
 ARCHITECTURES = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn_v2", "retinanet_resnet50_fpn_v2",
                  "fcos_resnet50_fpn")
-DETECTION_PARAMS = {
-    "model": "fasterrcnn_mobilenet_v3_large_fpn",  # one of ARCHITECTURES
-    "pretrained": "false",  # true | auto | false: COCO weights (Faster R-CNN) or ImageNet backbone from the hub
-    "weights": "",  # a local state_dict file (offline); layers whose shapes differ (the class head) start fresh
-    "max_side": 512,  # images are scaled so that their longer side is this
-    "proposals": 1000,  # Faster R-CNN: region proposals kept per image in training (torchvision: 2000)
-    "roi_batch": 256,  # Faster R-CNN: proposals sampled per image for the box head's loss (torchvision: 512)
-    "augment": "flip_scale",  # flip_scale | flip | none
-    "min_visibility": 0.3,  # a box cut by augmentation to less than this share of its area is dropped
-    "epochs": 12,
-    "batch_size": 4,
-    "opt": "sgd",
-    "lr": 0.01,
-    "weight_decay": 1e-4,
-    "momentum": 0.9,
-    "sched": "cosine",
-    "warmup_epochs": 1,
-    "clip_grad": 10.0,
-    "ema": False,
-    "ema_decay": 0.998,
-    "repeat_threshold": 0.0,  # LVIS repeat-factor sampling: images with classes rarer than this share repeat
-    "tta": "none",  # none | hflip: the image and its mirror, boxes merged by Weighted Boxes Fusion
-    "wbf_iou": 0.55,
-    "score_threshold": 0.01,  # detections below this score are not kept
-    "max_detections": 100,  # per image
-    "amp": "auto",
-    "device": "auto",
-    "workers": -1,  # data-loader processes; -1: on CUDA one per core up to 8, on a CPU none (it trains on them)
-    "bad_images": "error",
-    # What a finished fold keeps: last (fold<k>/last.pt, the weights it predicted with, no optimizer state) or none.
-    # A fold under way holds last.pt with its full training state, for --resume.
-    "keep": "last",
-}
-DETECTION_RANGES = {  # what each setting accepts (shared.config.resolve checks it before any work), and is
-    "model": Choice(*ARCHITECTURES, doc="the torchvision detector"),
-    "pretrained": Choice("true", "auto", "false", doc="start from the hub: COCO weights (Faster R-CNN) or an "
-                         "ImageNet backbone; auto: when they can be had, else from scratch"),
-    "weights": Text("the path of a state_dict file, or empty", doc="a local state_dict to start from (offline); "
-                    "layers whose shapes differ (the class head) start fresh"),
-    "max_side": Range(low=64, integer=True,  # the backbones downsample 32x: smaller leaves their last stage 1 px
-                      doc="images are scaled so that their longer side is this (px)"),
-    "proposals": COUNT.with_doc("Faster R-CNN: region proposals kept per image in training (torchvision: 2000)"),
-    "roi_batch": COUNT.with_doc("Faster R-CNN: proposals sampled per image for the box head's loss "
-                                "(torchvision: 512)"),
-    "augment": Choice("flip_scale", "flip", "none", doc="box-aware training augmentation: flips, and with "
-                      "flip_scale also scale, shift and colour"),
-    "min_visibility": FRACTION.with_doc("a box cut by augmentation to less than this share of its area is dropped"),
-    "epochs": COUNT.with_doc("passes over the training images"),
-    "batch_size": COUNT.with_doc("images per batch"),
-    **OPTIMIZER_RANGES,
-    "clip_grad": NON_NEGATIVE.with_doc("max gradient norm; 0 = off"),
-    "ema": FLAG.with_doc("predict with an exponential moving average of the weights"),
-    "ema_decay": BELOW_ONE.with_doc("the EMA's decay per update"),
-    "repeat_threshold": FRACTION.with_doc("LVIS repeat-factor sampling: images with a class in fewer than this "
-                                          "share of images repeat; 0 = off"),
-    "tta": Choice("none", "hflip", doc="hflip: predict the image and its mirror, boxes merged by Weighted Boxes "
-                  "Fusion"),
-    "wbf_iou": SHARE.with_doc("Weighted Boxes Fusion: boxes overlapping by this IoU merge"),
-    "score_threshold": FRACTION.with_doc("detections scored below this are not kept"),
-    "max_detections": Range(low=1, high=MAX_DETECTIONS, integer=True,  # the padded prediction row's width
-                            doc="detections kept per image"),
-    "amp": Choice("auto", "bf16", "fp16", "off",
-                  doc="mixed precision: auto is bf16 on CUDA where supported, else fp16; off on CPU"),
-    "device": Text("auto, cpu, cuda or cuda:N", pattern=r"auto|cpu|cuda(:\d+)?",
-                   doc="where to train; auto: CUDA when visible, else CPU"),
-    "workers": Range(low=-1, integer=True, doc="data-loader processes; 0: load in the training process; -1: on CUDA "
-                                               "one per core up to 8, on a CPU none"),
-    "bad_images": Choice(*BAD_IMAGE_POLICIES, doc="an unreadable image: error, or skip (warn, use a blank image)"),
-    "keep": Choice("last", "none",  # no validation score picks a best epoch here
-                   doc="what a finished fold keeps: last (the weights it predicted with) or none"),
-}
+DETECTION_PARAMS, DETECTION_RANGES = settings({  # name: (default, what it accepts and what it is)
+    "model": ("fasterrcnn_mobilenet_v3_large_fpn", Choice(*ARCHITECTURES, doc="the torchvision detector")),
+    "pretrained": ("false", Choice("true", "auto", "false", doc="start from the hub: COCO weights (Faster R-CNN) or an "
+                                   "ImageNet backbone; auto: when they can be had, else from scratch")),
+    "weights": ("", Text("the path of a state_dict file, or empty", doc="a local state_dict to start from (offline); "
+                         "layers whose shapes differ (the class head) start fresh")),
+    "max_side": (512, Range(low=64, integer=True,  # the backbones downsample 32x: smaller leaves their last stage 1 px
+                            doc="images are scaled so that their longer side is this (px)")),
+    "proposals": (1000, COUNT.with_doc("Faster R-CNN: region proposals kept per image in training (torchvision: 2000)")),
+    "roi_batch": (256, COUNT.with_doc("Faster R-CNN: proposals sampled per image for the box head's loss "
+                                      "(torchvision: 512)")),
+    "augment": ("flip_scale", Choice("flip_scale", "flip", "none", doc="box-aware training augmentation: flips, and with "
+                                     "flip_scale also scale, shift and colour")),
+    "min_visibility": (0.3, FRACTION.with_doc("a box cut by augmentation to less than this share of its area is dropped")),
+    "epochs": (12, COUNT.with_doc("passes over the training images")),
+    "batch_size": (4, COUNT.with_doc("images per batch")),
+    "opt": ("sgd", OPTIMIZER_RANGES["opt"]),
+    "lr": (0.01, OPTIMIZER_RANGES["lr"]),
+    "weight_decay": (1e-4, OPTIMIZER_RANGES["weight_decay"]),
+    "momentum": (0.9, OPTIMIZER_RANGES["momentum"]),
+    "sched": ("cosine", OPTIMIZER_RANGES["sched"]),
+    "warmup_epochs": (1, OPTIMIZER_RANGES["warmup_epochs"]),
+    "clip_grad": (10.0, NON_NEGATIVE.with_doc("max gradient norm; 0 = off")),
+    "ema": (False, FLAG.with_doc("predict with an exponential moving average of the weights")),
+    "ema_decay": (0.998, BELOW_ONE.with_doc("the EMA's decay per update")),
+    "repeat_threshold": (0.0, FRACTION.with_doc("LVIS repeat-factor sampling: images with a class in fewer than this "
+                                                "share of images repeat; 0 = off")),
+    "tta": ("none", Choice("none", "hflip", doc="hflip: predict the image and its mirror, boxes merged by Weighted Boxes "
+                           "Fusion")),
+    "wbf_iou": (0.55, SHARE.with_doc("Weighted Boxes Fusion: boxes overlapping by this IoU merge")),
+    "score_threshold": (0.01, FRACTION.with_doc("detections scored below this are not kept")),
+    "max_detections": (100, Range(low=1, high=MAX_DETECTIONS, integer=True,  # the padded prediction row's width
+                                  doc="detections kept per image")),
+    "amp": ("auto", Choice("auto", "bf16", "fp16", "off",
+                           doc="mixed precision: auto is bf16 on CUDA where supported, else fp16; off on CPU")),
+    "device": ("auto", Text("auto, cpu, cuda or cuda:N", pattern=r"auto|cpu|cuda(:\d+)?",
+                            doc="where to train; auto: CUDA when visible, else CPU")),
+    "workers": (-1, Range(low=-1, integer=True, doc="data-loader processes; 0: load in the training process; -1: on CUDA "
+                                                    "one per core up to 8, on a CPU none")),
+    "bad_images": ("error", Choice(*BAD_IMAGE_POLICIES, doc="an unreadable image: error, or skip (warn, use a blank image)")),
+    "keep": ("last", Choice("last", "none",  # no validation score picks a best epoch here
+                            doc="what a finished fold keeps: last (the weights it predicted with) or none")),
+})
 
 
 # ------------------------------------------------------------------------------------------------ data

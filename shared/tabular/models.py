@@ -24,6 +24,7 @@ from shared.config import (
     Items,
     Range,
     Rule,
+    settings,
 )
 from shared.errors import UserError
 from shared.log import get_log
@@ -94,50 +95,47 @@ class _LightGBMStop:
 
 # LightGBM's settings: each default beside what it accepts (checked by shared.config.resolve before any work) and
 # is; LightGBM's own constraints where it has them (num_leaves > 1, max_bin > 1, fractions in (0, 1]). GBM_PARAMS are
-# the generic gbm recipe's defaults, and the model's for a setting that a recipe leaves out.
+# the generic gbm recipe's defaults (all three groups), and the model's for a setting that a recipe leaves out.
 CLIP_RANGE = FLAG.with_doc("numbers beyond the training rows' range are clipped to it in the linear view (a "
                            "slope is not extrapolated past the data)")
 TIME_LIMIT = Either(Choice(None), POSITIVE, doc="seconds for the whole run, split over the folds (--time-limit "
                                                 "sets it); a fit that reaches its share stops with what it has; "
                                                 "null: no limit")
-GBM_PARAMS = {
-    "learning_rate": 0.03, "num_leaves": 31, "min_data_in_leaf": 20, "feature_fraction": 0.5,
-    "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0, "max_bin": 255,
-    "min_data_per_group": 20, "cat_smooth": 10.0, "max_cat_to_onehot": 4, "max_rounds": 5000,
-    "early_stopping_rounds": 200, "early_stopping_fraction": 0.15, "linear_base": "auto", "linear_alpha": 1.0,
-    "max_trees": 20000, "time_limit": None, "clip_range": False,
-}
-GBM_RANGES = {
-    "learning_rate": POSITIVE.with_doc("the boosting learning rate (shrinkage of each tree)"),
-    "num_leaves": Range(low=2, high=131072, integer=True, doc="leaves per tree at most"),
-    "min_data_in_leaf": COUNT.with_doc("training rows a leaf holds at least"),
-    "feature_fraction": SHARE.with_doc("share of the columns each tree may use (sampled per tree)"),
-    "bagging_fraction": SHARE.with_doc("share of the rows each bagging round samples"),
-    "bagging_freq": WHOLE.with_doc("re-sample the rows every this many rounds; 0 = no bagging"),
-    "lambda_l2": NON_NEGATIVE.with_doc("L2 penalty on the leaf values"),
-    "max_bin": Range(low=2, integer=True, doc="histogram bins per numeric column at most"),
-    "max_rounds": COUNT.with_doc("boosting rounds at most (early stopping picks how many)"),
-    "early_stopping_rounds": COUNT.with_doc("stop when the inner validation score has not improved for this "
-                                            "many rounds"),
-    "early_stopping_fraction": OPEN_FRACTION.with_doc(  # the refit scales rounds by 1 / (1 - it)
-        "share of the fold's training rows held out to pick the rounds, before the refit on all of them"),
-    "linear_base": Choice("none", "auto", "single", "ridge", "lasso", "elasticnet",
-                          doc="regression: boost from a linear fit; single: a line on the best column, auto: that "
-                              "line where it correlates strongly"),
-    "linear_alpha": POSITIVE.with_doc("regularisation strength of a ridge / lasso / elasticnet linear_base"),
-    "clip_range": CLIP_RANGE,
-}
-GBM_CATEGORY_RANGES = {  # LightGBM's splits on native categories (its own defaults), declared by the generic gbm
-    "min_data_per_group": COUNT.with_doc("training rows a group of categories holds at least (a categorical split)"),
-    "cat_smooth": NON_NEGATIVE.with_doc("smoothing of the categories' target statistics (fewer rows: more)"),
-    "max_cat_to_onehot": COUNT.with_doc("a column with at most this many categories splits one category against the "
-                                        "rest"),
-}
-GBM_BUDGET_RANGES = {  # the generic gbm's: sized for many classes, and a time limit (an auto member's share)
-    "max_trees": COUNT.with_doc("more than two classes: trees per fit at most (rounds x classes); the rounds shrink "
-                                "to it and the learning rate grows with sqrt(classes / 2)"),
-    "time_limit": TIME_LIMIT,
-}
+GBM_DEFAULTS, GBM_RANGES = settings({  # name: (default, what it accepts and what it is)
+    "learning_rate": (0.03, POSITIVE.with_doc("the boosting learning rate (shrinkage of each tree)")),
+    "num_leaves": (31, Range(low=2, high=131072, integer=True, doc="leaves per tree at most")),
+    "min_data_in_leaf": (20, COUNT.with_doc("training rows a leaf holds at least")),
+    "feature_fraction": (0.5, SHARE.with_doc("share of the columns each tree may use (sampled per tree)")),
+    "bagging_fraction": (0.8, SHARE.with_doc("share of the rows each bagging round samples")),
+    "bagging_freq": (1, WHOLE.with_doc("re-sample the rows every this many rounds; 0 = no bagging")),
+    "lambda_l2": (1.0, NON_NEGATIVE.with_doc("L2 penalty on the leaf values")),
+    "max_bin": (255, Range(low=2, integer=True, doc="histogram bins per numeric column at most")),
+    "max_rounds": (5000, COUNT.with_doc("boosting rounds at most (early stopping picks how many)")),
+    "early_stopping_rounds": (200, COUNT.with_doc("stop when the inner validation score has not improved for this "
+                                                  "many rounds")),
+    "early_stopping_fraction": (0.15, OPEN_FRACTION.with_doc(  # the refit scales rounds by 1 / (1 - it)
+        "share of the fold's training rows held out to pick the rounds, before the refit on all of them")),
+    "linear_base": ("auto", Choice("none", "auto", "single", "ridge", "lasso", "elasticnet",
+                                   doc="regression: boost from a linear fit; single: a line on the best column, auto: "
+                                       "that line where it correlates strongly")),
+    "linear_alpha": (1.0, POSITIVE.with_doc("regularisation strength of a ridge / lasso / elasticnet linear_base")),
+    "clip_range": (False, CLIP_RANGE),
+})
+# LightGBM's splits on native categories (its own defaults), declared by the generic gbm
+GBM_CATEGORY_DEFAULTS, GBM_CATEGORY_RANGES = settings({
+    "min_data_per_group": (20, COUNT.with_doc("training rows a group of categories holds at least (a categorical "
+                                              "split)")),
+    "cat_smooth": (10.0, NON_NEGATIVE.with_doc("smoothing of the categories' target statistics (fewer rows: more)")),
+    "max_cat_to_onehot": (4, COUNT.with_doc("a column with at most this many categories splits one category against "
+                                            "the rest")),
+})
+# the generic gbm's: sized for many classes, and a time limit (an auto member's share)
+GBM_BUDGET_DEFAULTS, GBM_BUDGET_RANGES = settings({
+    "max_trees": (20000, COUNT.with_doc("more than two classes: trees per fit at most (rounds x classes); the rounds "
+                                        "shrink to it and the learning rate grows with sqrt(classes / 2)")),
+    "time_limit": (None, TIME_LIMIT),
+})
+GBM_PARAMS = {**GBM_DEFAULTS, **GBM_CATEGORY_DEFAULTS, **GBM_BUDGET_DEFAULTS}
 
 
 def sized_for_classes(params: dict, n_classes: int) -> tuple[float, int, int]:
@@ -347,17 +345,15 @@ class ClipToRange:
 
 # The linear models' settings: each default beside what it accepts and is; LINEAR_PARAMS are the generic linear
 # recipe's defaults, and the model's for a setting that a recipe leaves out.
-LINEAR_PARAMS = {"kind": "ridge", "alpha": 10.0, "l1_ratio": 0.5, "skew_threshold": 0.75, "min_frequency": 5,
-                 "clip_range": False}
-LINEAR_RANGES = {
-    "kind": Choice("ridge", "lasso", "elasticnet", doc="the regression model (classification: logistic regression)"),
-    "alpha": POSITIVE.with_doc("regularisation strength on standardised columns (classification: C = 1 / alpha)"),
-    "l1_ratio": Range(low=0, high=1, doc="elasticnet: the L1 share of the penalty"),
-    "skew_threshold": NON_NEGATIVE.with_doc("non-negative numeric columns with |skew| above this are log1p'd"),
-    "clip_range": CLIP_RANGE,
-    "min_frequency": COUNT.with_doc(  # scikit-learn OneHotEncoder: a whole count >= 1
-        "categories in fewer training rows share one 'infrequent' column"),
-}
+LINEAR_PARAMS, LINEAR_RANGES = settings({  # name: (default, what it accepts and what it is)
+    "kind": ("ridge", Choice("ridge", "lasso", "elasticnet", doc="the regression model (classification: logistic regression)")),
+    "alpha": (10.0, POSITIVE.with_doc("regularisation strength on standardised columns (classification: C = 1 / alpha)")),
+    "l1_ratio": (0.5, Range(low=0, high=1, doc="elasticnet: the L1 share of the penalty")),
+    "skew_threshold": (0.75, NON_NEGATIVE.with_doc("non-negative numeric columns with |skew| above this are log1p'd")),
+    "min_frequency": (5, COUNT.with_doc(  # scikit-learn OneHotEncoder: a whole count >= 1
+            "categories in fewer training rows share one 'infrequent' column")),
+    "clip_range": (False, CLIP_RANGE),
+})
 SCALING_RANGES = {  # the one-hot / scaled view of the nets and neighbours (as the linear models')
     "clip_range": CLIP_RANGE,
     "skew_threshold": NON_NEGATIVE.with_doc("non-negative numeric columns with |skew| above this are log1p'd"),
@@ -426,27 +422,19 @@ class LinearModel:
 
 
 # The D2L course notes' MLP variant of the house-price net, shared by the course baselines.
-D2L_MLP_PARAMS = {
-    "hidden": [256, 128],  # ReLU layers
-    "dropout": [0.5, 0.2],
-    "lr": 0.3,  # Adam; lr 5 (the linear net's) diverges with hidden layers, 1.0 is still unstable (measured)
-    "weight_decay": 0.0,
-    "epochs": 100,
-    "batch_size": 64,
-    "clamp_min": 1.0,  # predictions clamped at 1 before logs, as in the course
-}
-D2L_MLP_RANGES = {  # what each setting accepts (shared.config.resolve checks it before any work), and is
-    "hidden": Items(COUNT, doc="widths of the hidden ReLU layers; []: a linear net"),
-    "dropout": Items(BELOW_ONE, doc="dropout after each hidden layer, one rate per layer at most"),
-    "lr": POSITIVE.with_doc("Adam's learning rate"),
-    "weight_decay": NON_NEGATIVE.with_doc("Adam's weight decay"),
-    "epochs": COUNT.with_doc("passes over the training rows"),
-    "batch_size": COUNT.with_doc("rows per batch"),
-    "clamp_min": Range(  # any finite floor for the predictions (0 or below switches the course's clamp off)
-        doc="predictions are clamped at this floor before logs are taken, as in the course"),
+D2L_MLP_PARAMS, D2L_MLP_RANGES = settings({  # name: (default, what it accepts and what it is)
+    "hidden": ([256, 128], Items(COUNT, doc="widths of the hidden ReLU layers; []: a linear net")),
+    "dropout": ([0.5, 0.2], Items(BELOW_ONE, doc="dropout after each hidden layer, one rate per layer at most")),
+    # lr 5 (the linear net's) diverges with hidden layers, 1.0 is still unstable (measured)
+    "lr": (0.3, POSITIVE.with_doc("Adam's learning rate")),
+    "weight_decay": (0.0, NON_NEGATIVE.with_doc("Adam's weight decay")),
+    "epochs": (100, COUNT.with_doc("passes over the training rows")),
+    "batch_size": (64, COUNT.with_doc("rows per batch")),
+    "clamp_min": (1.0, Range(  # any finite floor for the predictions (0 or below switches the course's clamp off)
+        doc="predictions are clamped at this floor before logs are taken, as in the course")),
     ("hidden", "dropout"): Rule(lambda hidden, dropout: len(dropout) <= len(hidden),
                                 "dropout gives at most one rate per hidden layer"),
-}
+})
 
 
 class D2LNet:
@@ -506,18 +494,16 @@ def autogluon_metric(name: str) -> str | None:
 
 
 # AutoGluon's settings (the generic automl recipe's defaults), beside what each accepts and is.
-AUTOML_PARAMS = {"presets": "medium_quality", "time_limit": 300.0, "num_bag_folds": 0, "verbosity": 0,
-                 "keep_models": False}
-AUTOML_RANGES = {
-    "presets": Choice("medium_quality", "good_quality", "high_quality", "best_quality", "extreme_quality",
-                      "optimize_for_deployment", "interpretable", "ignore_text",
-                      doc="AutoGluon's presets: more quality, more time (best_quality stacks and bags)"),
-    "time_limit": POSITIVE.with_doc("seconds for the whole run, split evenly over the folds (--time-limit sets it)"),
-    "num_bag_folds": Either(Choice(0), Range(low=2, integer=True),  # AutoGluon refuses 1
-                            doc="AutoGluon's own bagging folds inside each fold; 0: the preset's choice"),
-    "verbosity": Range(low=0, high=4, integer=True, doc="AutoGluon's log detail, 0 (silent) to 4"),
-    "keep_models": FLAG.with_doc("keep each fold's AutoGluon models in the run folder (large)"),
-}
+AUTOML_PARAMS, AUTOML_RANGES = settings({  # name: (default, what it accepts and what it is)
+    "presets": ("medium_quality", Choice("medium_quality", "good_quality", "high_quality", "best_quality", "extreme_quality",
+                                         "optimize_for_deployment", "interpretable", "ignore_text",
+                                         doc="AutoGluon's presets: more quality, more time (best_quality stacks and bags)")),
+    "time_limit": (300.0, POSITIVE.with_doc("seconds for the whole run, split evenly over the folds (--time-limit sets it)")),
+    "num_bag_folds": (0, Either(Choice(0), Range(low=2, integer=True),  # AutoGluon refuses 1
+                                doc="AutoGluon's own bagging folds inside each fold; 0: the preset's choice")),
+    "verbosity": (0, Range(low=0, high=4, integer=True, doc="AutoGluon's log detail, 0 (silent) to 4")),
+    "keep_models": (False, FLAG.with_doc("keep each fold's AutoGluon models in the run folder (large)")),
+})
 
 
 class AutoGluonModel:

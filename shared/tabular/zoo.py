@@ -26,6 +26,7 @@ from shared.config import (
     Either,
     Items,
     Range,
+    settings,
 )
 from shared.errors import UserError
 from shared.log import get_log
@@ -59,11 +60,15 @@ BOOSTING_RANGES = {  # shared by CatBoost and XGBoost
     "early_stopping_fraction": GBM_RANGES["early_stopping_fraction"],
     "time_limit": TIME_LIMIT,
 }
-CATBOOST_PARAMS = {"learning_rate": 0.08, "depth": 6, "l2_leaf_reg": 3.0, "max_rounds": 2000,
-                   "early_stopping_rounds": 100, "early_stopping_fraction": 0.15, "time_limit": None}
-CATBOOST_RANGES = {**BOOSTING_RANGES,
-                   "depth": Range(low=1, high=16, integer=True, doc="depth of each symmetric tree"),
-                   "l2_leaf_reg": NON_NEGATIVE.with_doc("L2 penalty on the leaf values")}
+CATBOOST_PARAMS, CATBOOST_RANGES = settings({  # name: (default, what it accepts and what it is)
+    "learning_rate": (0.08, BOOSTING_RANGES["learning_rate"]),
+    "depth": (6, Range(low=1, high=16, integer=True, doc="depth of each symmetric tree")),
+    "l2_leaf_reg": (3.0, NON_NEGATIVE.with_doc("L2 penalty on the leaf values")),
+    "max_rounds": (2000, BOOSTING_RANGES["max_rounds"]),
+    "early_stopping_rounds": (100, BOOSTING_RANGES["early_stopping_rounds"]),
+    "early_stopping_fraction": (0.15, BOOSTING_RANGES["early_stopping_fraction"]),
+    "time_limit": (None, BOOSTING_RANGES["time_limit"]),
+})
 
 class CatBoostModel:
     """CatBoost (ordered boosting, symmetric trees, its own target statistics for categoricals)."""
@@ -134,15 +139,18 @@ class _CatBoostStop:
         return None if limit.at is None else [cls(limit)]
 
 
-XGBOOST_PARAMS = {"learning_rate": 0.05, "max_depth": 6, "min_child_weight": 1.0, "subsample": 0.8,
-                  "colsample_bytree": 0.8, "reg_lambda": 1.0, "max_rounds": 3000, "early_stopping_rounds": 100,
-                  "early_stopping_fraction": 0.15, "time_limit": None}
-XGBOOST_RANGES = {**BOOSTING_RANGES,
-                  "max_depth": Range(low=1, high=32, integer=True, doc="depth of each tree at most"),
-                  "min_child_weight": NON_NEGATIVE.with_doc("hessian a child holds at least"),
-                  "subsample": SHARE.with_doc("share of the rows each tree samples"),
-                  "colsample_bytree": SHARE.with_doc("share of the columns each tree may use"),
-                  "reg_lambda": NON_NEGATIVE.with_doc("L2 penalty on the leaf values")}
+XGBOOST_PARAMS, XGBOOST_RANGES = settings({  # name: (default, what it accepts and what it is)
+    "learning_rate": (0.05, BOOSTING_RANGES["learning_rate"]),
+    "max_depth": (6, Range(low=1, high=32, integer=True, doc="depth of each tree at most")),
+    "min_child_weight": (1.0, NON_NEGATIVE.with_doc("hessian a child holds at least")),
+    "subsample": (0.8, SHARE.with_doc("share of the rows each tree samples")),
+    "colsample_bytree": (0.8, SHARE.with_doc("share of the columns each tree may use")),
+    "reg_lambda": (1.0, NON_NEGATIVE.with_doc("L2 penalty on the leaf values")),
+    "max_rounds": (3000, BOOSTING_RANGES["max_rounds"]),
+    "early_stopping_rounds": (100, BOOSTING_RANGES["early_stopping_rounds"]),
+    "early_stopping_fraction": (0.15, BOOSTING_RANGES["early_stopping_fraction"]),
+    "time_limit": (None, BOOSTING_RANGES["time_limit"]),
+})
 
 class XGBoostModel:
     """XGBoost (histogram trees, native categoricals)."""
@@ -205,11 +213,13 @@ def _xgboost_stop(limit: TimeLimit) -> list:
     return [] if limit.at is None else [Stop()]
 
 
-KNN_PARAMS = {"n_neighbors": 10, "weights": "distance", "skew_threshold": 0.75, "min_frequency": 5,
-              "clip_range": False}
-KNN_RANGES = {"n_neighbors": COUNT.with_doc("neighbours that vote (at most the training rows)"),
-              "weights": Choice("distance", "uniform", doc="neighbours' votes weighted by closeness, or equal"),
-              **SCALING_RANGES}
+KNN_PARAMS, KNN_RANGES = settings({  # name: (default, what it accepts and what it is)
+    "n_neighbors": (10, COUNT.with_doc("neighbours that vote (at most the training rows)")),
+    "weights": ("distance", Choice("distance", "uniform", doc="neighbours' votes weighted by closeness, or equal")),
+    "skew_threshold": (0.75, SCALING_RANGES["skew_threshold"]),
+    "min_frequency": (5, SCALING_RANGES["min_frequency"]),
+    "clip_range": (False, SCALING_RANGES["clip_range"]),
+})
 
 class KNNModel:
     """k-nearest neighbours on scaled, skew-corrected numbers and one-hot categories, distance-weighted: a very
@@ -238,18 +248,20 @@ class KNNModel:
         return class_probabilities(self.pipeline_, X, self.ctx.n_classes)
 
 
-MLP_PARAMS = {"hidden": [256, 256], "dropout": 0.1, "lr": 1e-3, "weight_decay": 1e-4, "batch_size": 128,
-              "max_epochs": 300, "patience": 20, "early_stopping_fraction": 0.15, "skew_threshold": 0.75,
-              "min_frequency": 5, "time_limit": None, "clip_range": False}
-MLP_RANGES = {"hidden": Items(COUNT, doc="widths of the hidden ReLU layers"),
-              "dropout": BELOW_ONE.with_doc("dropout after each hidden layer"),
-              "lr": POSITIVE.with_doc("AdamW's learning rate"),
-              "weight_decay": NON_NEGATIVE.with_doc("AdamW's weight decay"),
-              "batch_size": COUNT.with_doc("rows per batch"),
-              "max_epochs": COUNT.with_doc("passes over the training rows at most (early stopping picks how many)"),
-              "patience": COUNT.with_doc("stop when the inner validation loss has not improved for this many epochs"),
-              "early_stopping_fraction": GBM_RANGES["early_stopping_fraction"], "time_limit": TIME_LIMIT,
-              **SCALING_RANGES}
+MLP_PARAMS, MLP_RANGES = settings({  # name: (default, what it accepts and what it is)
+    "hidden": ([256, 256], Items(COUNT, doc="widths of the hidden ReLU layers")),
+    "dropout": (0.1, BELOW_ONE.with_doc("dropout after each hidden layer")),
+    "lr": (1e-3, POSITIVE.with_doc("AdamW's learning rate")),
+    "weight_decay": (1e-4, NON_NEGATIVE.with_doc("AdamW's weight decay")),
+    "batch_size": (128, COUNT.with_doc("rows per batch")),
+    "max_epochs": (300, COUNT.with_doc("passes over the training rows at most (early stopping picks how many)")),
+    "patience": (20, COUNT.with_doc("stop when the inner validation loss has not improved for this many epochs")),
+    "early_stopping_fraction": (0.15, GBM_RANGES["early_stopping_fraction"]),
+    "skew_threshold": (0.75, SCALING_RANGES["skew_threshold"]),
+    "min_frequency": (5, SCALING_RANGES["min_frequency"]),
+    "time_limit": (None, TIME_LIMIT),
+    "clip_range": (False, SCALING_RANGES["clip_range"]),
+})
 
 class MLPModel:
     """A small MLP in torch on scaled, skew-corrected numbers and one-hot categories: AdamW, a regression target
@@ -315,11 +327,12 @@ class MLPModel:
         return torch.softmax(out, dim=1).numpy().astype(float)
 
 
-PYTABKIT_PARAMS = {"kind": "realmlp", "n_epochs": 0, "early_stopping_fraction": 0.2}
-PYTABKIT_RANGES = {"kind": Choice("realmlp", "tabm", doc="RealMLP (tuned defaults, 2024) or TabM (ICLR 2025)"),
-                   "n_epochs": WHOLE.with_doc("training epochs; 0: the model's tuned default"),
-                   "early_stopping_fraction": OPEN_FRACTION.with_doc(
-                       "share of the fold's training rows held out to pick the best epoch")}
+PYTABKIT_PARAMS, PYTABKIT_RANGES = settings({  # name: (default, what it accepts and what it is)
+    "kind": ("realmlp", Choice("realmlp", "tabm", doc="RealMLP (tuned defaults, 2024) or TabM (ICLR 2025)")),
+    "n_epochs": (0, WHOLE.with_doc("training epochs; 0: the model's tuned default")),
+    "early_stopping_fraction": (0.2, OPEN_FRACTION.with_doc(
+              "share of the fold's training rows held out to pick the best epoch")),
+})
 
 def needs_pytabkit() -> None:
     """``Recipe.requires`` of the pytabkit members: a one-line error saying what to install."""
@@ -384,14 +397,15 @@ class PyTabKitModel:
         shutil.rmtree(self.ctx.workdir / "pytabkit", ignore_errors=True)
 
 
-FOREST_PARAMS = {"kind": "extra_trees", "n_estimators": 300, "max_features": "auto", "min_samples_leaf": 1,
-                 "time_limit": None}
-FOREST_RANGES = {"kind": Choice("rf", "extra_trees", doc="random forest, or extremely randomised trees"),
-                 "n_estimators": COUNT.with_doc("trees"),
-                 "max_features": Either(Choice("auto", "sqrt", "log2"), SHARE,
-                                        doc="columns each split considers: a share, sqrt, log2; auto: all for "
-                                            "regression, sqrt for classes"),
-                 "min_samples_leaf": COUNT.with_doc("training rows a leaf holds at least"), "time_limit": TIME_LIMIT}
+FOREST_PARAMS, FOREST_RANGES = settings({  # name: (default, what it accepts and what it is)
+    "kind": ("extra_trees", Choice("rf", "extra_trees", doc="random forest, or extremely randomised trees")),
+    "n_estimators": (300, COUNT.with_doc("trees")),
+    "max_features": ("auto", Either(Choice("auto", "sqrt", "log2"), SHARE,
+                                    doc="columns each split considers: a share, sqrt, log2; auto: all for "
+                                        "regression, sqrt for classes")),
+    "min_samples_leaf": (1, COUNT.with_doc("training rows a leaf holds at least")),
+    "time_limit": (None, TIME_LIMIT),
+})
 
 class ForestModel:
     """A random forest or extremely randomised trees (scikit-learn): many deep trees on bootstrap samples, one
@@ -455,13 +469,15 @@ class ForestModel:
         return class_probabilities(self.model_, self._matrix(X), self.ctx.n_classes)
 
 
-SVR_PARAMS = {"C": 20.0, "epsilon": 0.008, "gamma": "scale", "skew_threshold": 0.75, "min_frequency": 3,
-              "clip_range": False}
-SVR_RANGES = {"C": POSITIVE.with_doc("penalty on errors beyond epsilon (larger: a closer fit)"),
-              "epsilon": NON_NEGATIVE.with_doc("errors up to this (in the target's space, log for RMSLE) cost nothing"),
-              "gamma": Either(Choice("scale", "auto"), POSITIVE, doc="RBF kernel width: scale (1 / (columns x "
-                                                                      "variance)), auto (1 / columns) or a number"),
-              **SCALING_RANGES}
+SVR_PARAMS, SVR_RANGES = settings({  # name: (default, what it accepts and what it is)
+    "C": (20.0, POSITIVE.with_doc("penalty on errors beyond epsilon (larger: a closer fit)")),
+    "epsilon": (0.008, NON_NEGATIVE.with_doc("errors up to this (in the target's space, log for RMSLE) cost nothing")),
+    "gamma": ("scale", Either(Choice("scale", "auto"), POSITIVE, doc="RBF kernel width: scale (1 / (columns x "
+                                                                      "variance)), auto (1 / columns) or a number")),
+    "skew_threshold": (0.75, SCALING_RANGES["skew_threshold"]),
+    "min_frequency": (3, SCALING_RANGES["min_frequency"]),
+    "clip_range": (False, SCALING_RANGES["clip_range"]),
+})
 
 class SVRModel:
     """Support vector regression (RBF kernel) on scaled, skew-corrected numbers and one-hot categories: smooth in

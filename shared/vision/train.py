@@ -21,7 +21,19 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from shared import distributed
-from shared.config import BELOW_ONE, COUNT, FLAG, NON_NEGATIVE, POSITIVE, WHOLE, Choice, Either, Range, Text
+from shared.config import (
+    BELOW_ONE,
+    COUNT,
+    FLAG,
+    NON_NEGATIVE,
+    POSITIVE,
+    WHOLE,
+    Choice,
+    Either,
+    Range,
+    Text,
+    settings,
+)
 from shared.errors import UserError
 from shared.log import get_log
 from shared.vision import nets, resident, tta
@@ -48,106 +60,64 @@ from shared.vision.training import (
 
 PATH_COL = "image_path"
 
-VISION_PARAMS = {
-    "model": "resnet18",  # any timm name, or airbench | airbench_small
-    "pretrained": False,  # download hub weights (online)
-    "weights": "",  # a local weights file (offline); a missing file is an error
-    "cifar_stem": False,  # 3x3 stride-1 stem, no max-pool (32-px inputs)
-    "drop_rate": 0.0,
-    "img_size": 32,  # the side images are resized to; 0: the images' own size
-    "augment": "natural",  # a name among the competition's AUGMENTATIONS (its pipeline.py)
-    "epochs": 10,
-    "batch_size": 128,
-    # Small data: when an epoch would hold fewer optimizer steps than this, the batch halves (down to 16) and the
-    # learning rate follows by the square-root rule, lr * sqrt(new / old). 0 = off; the stated batch is kept.
-    "min_steps_per_epoch": 0,
-    "min_updates": 0,  # small data: epochs grow until training holds this many optimizer updates (0 = off)
-    "accum_steps": 1,  # gradient accumulation: optimizer steps every this many batches
-    "opt": "sgd",  # timm create_optimizer_v2 names: sgd (nesterov), momentum, adamw, lamb, ...
-    "lr": 0.1,
-    "weight_decay": 5e-4,
-    "momentum": 0.9,
-    "sched": "cosine",  # cosine | step | ... (timm create_scheduler_v2)
-    "warmup_epochs": 0,
-    "decay_epochs": 4,  # step schedule: decay every this many epochs ...
-    "decay_rate": 0.9,  # ... by this factor
-    "min_lr": 0.0,
-    "label_smoothing": 0.0,
-    "mixup": 0.0,  # Mixup alpha (0 = off)
-    "cutmix": 0.0,  # CutMix alpha (0 = off)
-    "clip_grad": 0.0,  # max gradient norm (0 = off)
-    "ema": False,
-    "ema_decay": 0.999,
-    "tta": "none",  # test-time views, comma-separated (shared.vision.tta): none | flip | dihedral | hflip,vflip,...
-    "tta_merge": "probabilities",  # merge the views by mean of probabilities, or of logits
-    "amp": "auto",  # auto (bf16 on CUDA where supported, else fp16; off on CPU) | bf16 | fp16 | off
-    "channels_last": "auto",  # auto (on CUDA) | on | off
-    "device": "auto",  # auto | cpu | cuda
-    "workers": -1,  # data-loader processes; -1: none for in-memory images, else one per core up to 8
-    "cache_images": "auto",  # keep decoded images in memory: auto | on | off
-    # resident: the set decoded once into one uint8 tensor on the device, batches augmented there (small images;
-    # augment flip_translate, flip or none); loader: DataLoader workers decode and augment per image; auto: resident
-    # where the preset allows it and the images fit in memory (cache_images), else loader.
-    "data_path": "auto",
-    "cutout": 0,  # resident path: side (px) of a square cut out of each training image (set to the mean); 0 = off
-    "compile": False,  # torch.compile the network for training (a minute of compiling first; pays on long GPU runs)
-    "bad_images": "error",  # error | skip (warn and use a blank image)
-    # What a finished fold keeps, without optimizer state: last (fold<k>/last.pt, the weights it predicted with:
-    # the EMA's when on), best (best.pt, the best validation epoch's raw or EMA weights) or none. ResNet-50-D:
-    # about 95 MB per fold (fp32). A fold under way holds last.pt with its full training state, for --resume.
-    "keep": "last",
-}
-VISION_RANGES = {  # what each setting accepts (shared.config.resolve checks it before any work), and is
-    "model": Text("a timm model name, airbench or airbench_small", pattern=r"\S+",
-                  doc="the network: any timm model name, or airbench / airbench_small (small CIFAR nets)"),
-    "pretrained": Choice("auto", "true", "false", doc="start from the hub's weights: true (an error when they cannot "
-                         "be had), auto (when they can, else from scratch, said once) or false"),
-    "weights": Text("the path of a weights file, or empty",
-                    doc="a local weights file to start from (offline); a missing file is an error"),
-    "cifar_stem": FLAG.with_doc("a 3x3 stride-1 stem without max-pool, for 32-px inputs"),
-    "drop_rate": BELOW_ONE.with_doc("dropout before the classifier (timm drop_rate)"),
-    "img_size": Either(Choice(0), Range(low=16, integer=True),  # airbench halves it 3 times, ResNets 5
-                       doc="the side (px) images are resized to; 0: the images' own size"),
-    "augment": Choice(*PRESETS, doc="the training augmentation preset (the competition's pipeline.py AUGMENTATIONS)"),
-    "epochs": COUNT.with_doc("passes over the training images"),
-    "batch_size": COUNT.with_doc("images per batch (over all processes under torchrun)"),
-    "min_steps_per_epoch": WHOLE.with_doc("small data: below this many steps per epoch the batch halves (to 16) "
-                                          "and lr follows by the square-root rule; 0 = off"),
-    "min_updates": WHOLE.with_doc("small data: epochs grow until training holds this many optimizer updates; "
-                                  "0 = off"),
-    "accum_steps": COUNT.with_doc("gradient accumulation: an optimizer step every this many batches"),
-    **OPTIMIZER_RANGES,
-    "decay_epochs": COUNT.with_doc("step schedule: decay the learning rate every this many epochs"),
-    "decay_rate": POSITIVE.with_doc("step schedule: the decay factor; poly: the power"),
-    "min_lr": NON_NEGATIVE.with_doc("the learning rate the schedule ends at"),
-    "label_smoothing": BELOW_ONE.with_doc("label smoothing of the cross-entropy"),
-    "mixup": NON_NEGATIVE.with_doc("Mixup alpha; 0 = off"),
-    "cutmix": NON_NEGATIVE.with_doc("CutMix alpha; 0 = off"),
-    "clip_grad": NON_NEGATIVE.with_doc("max gradient norm; 0 = off"),
-    "ema": FLAG.with_doc("predict with an exponential moving average of the weights (validated beside the raw)"),
-    "ema_decay": BELOW_ONE.with_doc("the EMA's decay per update"),
-    "tta": Text("comma-separated test-time views, e.g. none, flip, dihedral or hflip,vflip,rot90 "
-                "(shared.vision.tta)", check=tta.views, doc="test-time augmentation: the views predicted and merged"),
-    "tta_merge": Choice(*tta.MERGES, doc="merge the test-time views by the mean of their probabilities, or logits"),
-    "amp": Choice("auto", "bf16", "fp16", "off",
-                  doc="mixed precision: auto is bf16 on CUDA where supported, else fp16; off on CPU"),
-    "channels_last": Choice("auto", "on", "off", doc="channels_last memory format; auto: on CUDA"),
-    "device": Text("auto, cpu, cuda or cuda:N", pattern=r"auto|cpu|cuda(:\d+)?",
-                   doc="where to train; auto: CUDA when visible, else CPU"),
-    "workers": Range(low=-1, integer=True,
-                     doc="data-loader processes; -1: none for in-memory images, else one per core up to 8"),
-    "cache_images": Choice("auto", "on", "off",
-                           doc="keep the decoded images in memory; auto: when they fit"),
-    "data_path": Choice("auto", "resident", "loader",
-                        doc="resident: the images as one tensor on the device, augmented there per batch (augment "
-                            f"{', '.join(resident.RESIDENT_PRESETS)}); loader: decoded and augmented per image by "
-                            "DataLoader workers; auto: resident where the preset allows and the images fit"),
-    "cutout": WHOLE.with_doc("resident path: side (px) of a square cut out of each training image; 0 = off"),
-    "compile": FLAG.with_doc("torch.compile the network for training (compiling takes a minute first)"),
-    "bad_images": Choice(*BAD_IMAGE_POLICIES, doc="an unreadable image: error, or skip (warn, use a blank image)"),
-    "keep": Choice(*KEEP, doc="what a finished fold keeps: last (the weights it predicted with), best (the best "
-                   "validation epoch's) or none"),
-}
+VISION_PARAMS, VISION_RANGES = settings({  # name: (default, what it accepts and what it is)
+    "model": ("resnet18", Text("a timm model name, airbench or airbench_small", pattern=r"\S+",
+                               doc="the network: any timm model name, or airbench / airbench_small (small CIFAR nets)")),
+    "pretrained": (False, Choice("auto", "true", "false", doc="start from the hub's weights: true (an error when they cannot "
+                                 "be had), auto (when they can, else from scratch, said once) or false")),
+    "weights": ("", Text("the path of a weights file, or empty",
+                         doc="a local weights file to start from (offline); a missing file is an error")),
+    "cifar_stem": (False, FLAG.with_doc("a 3x3 stride-1 stem without max-pool, for 32-px inputs")),
+    "drop_rate": (0.0, BELOW_ONE.with_doc("dropout before the classifier (timm drop_rate)")),
+    "img_size": (32, Either(Choice(0), Range(low=16, integer=True),  # airbench halves it 3 times, ResNets 5
+                            doc="the side (px) images are resized to; 0: the images' own size")),
+    "augment": ("natural", Choice(*PRESETS, doc="the training augmentation preset (the competition's pipeline.py AUGMENTATIONS)")),
+    "epochs": (10, COUNT.with_doc("passes over the training images")),
+    "batch_size": (128, COUNT.with_doc("images per batch (over all processes under torchrun)")),
+    "min_steps_per_epoch": (0, WHOLE.with_doc("small data: below this many steps per epoch the batch halves (to 16) "
+                                              "and lr follows by the square-root rule; 0 = off")),
+    "min_updates": (0, WHOLE.with_doc("small data: epochs grow until training holds this many optimizer updates; "
+                                      "0 = off")),
+    "accum_steps": (1, COUNT.with_doc("gradient accumulation: an optimizer step every this many batches")),
+    "opt": ("sgd", OPTIMIZER_RANGES["opt"]),
+    "lr": (0.1, OPTIMIZER_RANGES["lr"]),
+    "weight_decay": (5e-4, OPTIMIZER_RANGES["weight_decay"]),
+    "momentum": (0.9, OPTIMIZER_RANGES["momentum"]),
+    "sched": ("cosine", OPTIMIZER_RANGES["sched"]),
+    "warmup_epochs": (0, OPTIMIZER_RANGES["warmup_epochs"]),
+    "decay_epochs": (4, COUNT.with_doc("step schedule: decay the learning rate every this many epochs")),
+    "decay_rate": (0.9, POSITIVE.with_doc("step schedule: the decay factor; poly: the power")),
+    "min_lr": (0.0, NON_NEGATIVE.with_doc("the learning rate the schedule ends at")),
+    "label_smoothing": (0.0, BELOW_ONE.with_doc("label smoothing of the cross-entropy")),
+    "mixup": (0.0, NON_NEGATIVE.with_doc("Mixup alpha; 0 = off")),
+    "cutmix": (0.0, NON_NEGATIVE.with_doc("CutMix alpha; 0 = off")),
+    "clip_grad": (0.0, NON_NEGATIVE.with_doc("max gradient norm; 0 = off")),
+    "ema": (False, FLAG.with_doc("predict with an exponential moving average of the weights (validated beside the raw)")),
+    "ema_decay": (0.999, BELOW_ONE.with_doc("the EMA's decay per update")),
+    "tta": ("none", Text("comma-separated test-time views, e.g. none, flip, dihedral or hflip,vflip,rot90 "
+                         "(shared.vision.tta)", check=tta.views, doc="test-time augmentation: the views predicted and merged")),
+    "tta_merge": ("probabilities", Choice(*tta.MERGES, doc="merge the test-time views by the mean of their probabilities, or logits")),
+    "amp": ("auto", Choice("auto", "bf16", "fp16", "off",
+                           doc="mixed precision: auto is bf16 on CUDA where supported, else fp16; off on CPU")),
+    "channels_last": ("auto", Choice("auto", "on", "off", doc="channels_last memory format; auto: on CUDA")),
+    "device": ("auto", Text("auto, cpu, cuda or cuda:N", pattern=r"auto|cpu|cuda(:\d+)?",
+                            doc="where to train; auto: CUDA when visible, else CPU")),
+    "workers": (-1, Range(low=-1, integer=True,
+                          doc="data-loader processes; -1: none for in-memory images, else one per core up to 8")),
+    "cache_images": ("auto", Choice("auto", "on", "off",
+                                    doc="keep the decoded images in memory; auto: when they fit")),
+    "data_path": ("auto", Choice("auto", "resident", "loader",
+                                 doc="resident: the images as one tensor on the device, augmented there per batch (augment "
+                                     f"{', '.join(resident.RESIDENT_PRESETS)}); loader: decoded and augmented per image by "
+                                     "DataLoader workers; auto: resident where the preset allows and the images fit")),
+    "cutout": (0, WHOLE.with_doc("resident path: side (px) of a square cut out of each training image; 0 = off")),
+    "compile": (False, FLAG.with_doc("torch.compile the network for training (compiling takes a minute first)")),
+    "bad_images": ("error", Choice(*BAD_IMAGE_POLICIES, doc="an unreadable image: error, or skip (warn, use a blank image)")),
+    # A kept set of weights has no optimizer state: ResNet-50-D about 95 MB per fold (fp32). A fold under way holds
+    # last.pt with its full training state, for --resume.
+    "keep": ("last", Choice(*KEEP, doc="what a finished fold keeps: last (the weights it predicted with), best (the best "
+                            "validation epoch's) or none")),
+})
 
 
 def fit_schedule(n_train: int, p: dict) -> tuple[int, float, int]:
