@@ -265,3 +265,36 @@ def test_run_refuses_an_out_of_range_set_in_one_line_and_writes_nothing(demo_dir
     line = assert_user_error(rc, stderr)
     assert "--set alpha=-1: alpha must be a number > 0" in line and "recipe 'linear'" in line
     assert stdout == "" and (not out.exists() or snapshot(out) == {})
+
+
+def test_a_settings_table_gives_each_default_beside_its_declaration_once():
+    """``settings({name: (default, declaration)})``: the defaults and the declarations, in the table's order; a
+    Rule under a tuple of names is a declaration without a default."""
+    from shared.config import settings
+
+    rule = Rule(lambda hidden, dropout: len(dropout) <= len(hidden), "one dropout per hidden layer")
+    defaults, declarations = settings({
+        "hidden": ([64], Items(Range(low=1, integer=True), doc="widths")),
+        "lr": (0.1, Range(low=0, low_open=True, doc="learning rate")),
+        ("hidden", "dropout"): rule,
+    })
+    assert defaults == {"hidden": [64], "lr": 0.1} and list(defaults) == ["hidden", "lr"]
+    assert declarations["lr"].doc == "learning rate" and declarations[("hidden", "dropout")] is rule
+    assert declarations["lr"].problem(0.1) is None and declarations["lr"].problem(-1.0)
+
+
+def test_every_library_model_declares_each_default_once_with_its_meaning():
+    """The library's settings tables: every default has a declaration with a one-line meaning, and the reverse."""
+    from shared.detection.model import DETECTION_PARAMS, DETECTION_RANGES
+    from shared.tabular import models, zoo
+    from shared.vision.train import VISION_PARAMS, VISION_RANGES
+
+    tables = [(VISION_PARAMS, VISION_RANGES), (DETECTION_PARAMS, DETECTION_RANGES),
+              (models.LINEAR_PARAMS, models.LINEAR_RANGES), (models.D2L_MLP_PARAMS, models.D2L_MLP_RANGES),
+              (models.GBM_PARAMS, {**models.GBM_RANGES, **models.GBM_CATEGORY_RANGES, **models.GBM_BUDGET_RANGES}),
+              *[(getattr(zoo, f"{n}_PARAMS"), getattr(zoo, f"{n}_RANGES"))
+                for n in ("CATBOOST", "XGBOOST", "KNN", "MLP", "PYTABKIT", "FOREST", "SVR")]]
+    for defaults, declarations in tables:
+        named = {key for key in declarations if isinstance(key, str)}
+        assert set(defaults) == named
+        assert all(declarations[key].doc and declarations[key].problem(defaults[key]) is None for key in defaults)
