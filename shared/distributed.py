@@ -4,6 +4,7 @@ files, the others compute their share and exchange results through these helpers
 (no ``WORLD_SIZE``), everything here is a no-op for one process."""
 from __future__ import annotations
 
+import atexit
 import os
 
 
@@ -31,6 +32,16 @@ def init() -> None:
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    atexit.register(_leave)
+
+
+def _leave() -> None:
+    """Leave the process group before the interpreter exits: a group torn down by the interpreter's own clean-up
+    can abort the process ("terminate called without an active exception") after its work is done."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def broadcast(obj):
