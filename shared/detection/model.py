@@ -38,7 +38,14 @@ from shared.errors import UserError
 from shared.vision.data import MAX_WORKERS, PREFETCH, affordable_workers, augment_seed
 from shared.vision.images import BAD_IMAGE_POLICIES, load_rgb
 from shared.vision.nets import no_weights, pretrained_mode, weights_file
-from shared.vision.training import OPTIMIZER_RANGES, Epoch, Trainer, amp_dtype, autocast, keep_checkpoints
+from shared.vision.training import (
+    Epoch,
+    Trainer,
+    amp_dtype,
+    autocast,
+    keep_checkpoints,
+    optimizer_settings,
+)
 
 ARCHITECTURES = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn_v2", "retinanet_resnet50_fpn_v2",
                  "fcos_resnet50_fpn")
@@ -58,12 +65,8 @@ DETECTION_PARAMS, DETECTION_RANGES = settings({  # name: (default, what it accep
     "min_visibility": (0.3, FRACTION.with_doc("a box cut by augmentation to less than this share of its area is dropped")),
     "epochs": (12, COUNT.with_doc("passes over the training images")),
     "batch_size": (4, COUNT.with_doc("images per batch")),
-    "opt": ("sgd", OPTIMIZER_RANGES["opt"]),
-    "lr": (0.01, OPTIMIZER_RANGES["lr"]),
-    "weight_decay": (1e-4, OPTIMIZER_RANGES["weight_decay"]),
-    "momentum": (0.9, OPTIMIZER_RANGES["momentum"]),
-    "sched": ("cosine", OPTIMIZER_RANGES["sched"]),
-    "warmup_epochs": (1, OPTIMIZER_RANGES["warmup_epochs"]),
+    **optimizer_settings(opt="sgd", lr=0.01, weight_decay=1e-4, momentum=0.9, sched="cosine",
+                         warmup_epochs=1),
     "clip_grad": (10.0, NON_NEGATIVE.with_doc("max gradient norm; 0 = off")),
     "ema": (False, FLAG.with_doc("predict with an exponential moving average of the weights")),
     "ema_decay": (0.998, BELOW_ONE.with_doc("the EMA's decay per update")),

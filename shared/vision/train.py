@@ -49,13 +49,13 @@ from shared.vision.data import (
 from shared.vision.images import BAD_IMAGE_POLICIES, load_rgb
 from shared.vision.training import (
     KEEP,
-    OPTIMIZER_RANGES,
     Epoch,
     Trainer,
     amp_dtype,
     autocast,
     keep_checkpoints,
     memory_format,
+    optimizer_settings,
 )
 
 PATH_COL = "image_path"
@@ -79,12 +79,8 @@ VISION_PARAMS, VISION_RANGES = settings({  # name: (default, what it accepts and
     "min_updates": (0, WHOLE.with_doc("small data: epochs grow until training holds this many optimizer updates; "
                                       "0 = off")),
     "accum_steps": (1, COUNT.with_doc("gradient accumulation: an optimizer step every this many batches")),
-    "opt": ("sgd", OPTIMIZER_RANGES["opt"]),
-    "lr": (0.1, OPTIMIZER_RANGES["lr"]),
-    "weight_decay": (5e-4, OPTIMIZER_RANGES["weight_decay"]),
-    "momentum": (0.9, OPTIMIZER_RANGES["momentum"]),
-    "sched": ("cosine", OPTIMIZER_RANGES["sched"]),
-    "warmup_epochs": (0, OPTIMIZER_RANGES["warmup_epochs"]),
+    **optimizer_settings(opt="sgd", lr=0.1, weight_decay=5e-4, momentum=0.9, sched="cosine",
+                         warmup_epochs=0),
     "decay_epochs": (4, COUNT.with_doc("step schedule: decay the learning rate every this many epochs")),
     "decay_rate": (0.9, POSITIVE.with_doc("step schedule: the decay factor; poly: the power")),
     "min_lr": (0.0, NON_NEGATIVE.with_doc("the learning rate the schedule ends at")),

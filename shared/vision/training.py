@@ -47,6 +47,16 @@ OPTIMIZER_RANGES = {  # the optimizer and schedule settings image and detection 
                     doc="learning-rate schedule (timm create_scheduler_v2), stepped every update"),
     "warmup_epochs": WHOLE.with_doc("epochs of linear learning-rate warm-up, from 1 % of lr"),
 }
+
+
+def optimizer_settings(opt: str, lr: float, weight_decay: float, momentum: float, sched: str,
+                       warmup_epochs: int) -> dict:
+    """The shared optimizer and schedule settings with one model's defaults, as entries of its settings table."""
+    defaults = {"opt": opt, "lr": lr, "weight_decay": weight_decay, "momentum": momentum, "sched": sched,
+                "warmup_epochs": warmup_epochs}
+    return {key: (defaults[key], OPTIMIZER_RANGES[key]) for key in OPTIMIZER_RANGES}
+
+
 # What a finished fit keeps (the ``keep`` setting): one set of weights, or none. ``best`` needs a validation score.
 KEEP = ("last", "best", "none")
 
