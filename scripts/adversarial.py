@@ -24,7 +24,7 @@ def adversarial(argv=None) -> None:
     p.add_argument("--keep-time", action="store_true",
                    help="keep the competition's time column (left out by default: it defines a temporal split)")
     p.add_argument("--weights", action="store_true", help="also write weights.csv (id, weight) for training rows")
-    p.add_argument("--top", type=whole(1, what="a count"), default=10, help="how many shifted features to print (default 10)")
+    p.add_argument("--top", type=whole(1, 10_000, "a count"), default=10, help="how many shifted features to print (default 10)")
     args = p.parse_args(argv)
     import competitions
     from shared import adversarial as adv

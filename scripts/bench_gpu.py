@@ -29,7 +29,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import ArgumentParser, main
+from shared.cli import ArgumentParser, main, whole
 
 # The competitions' real sizes (competitions.md): training images, images predicted per fold besides the fold's own
 # held-out ones (the test set), image side.
@@ -392,7 +392,7 @@ def bench(argv=None) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when visible), cuda, cuda:N or cpu")
     p.add_argument("--only", default="", help="competition:recipe pairs, comma-separated (default: all)")
     p.add_argument("--quick", action="store_true", help="tiny counts and sides: checks every step in a minute")
-    p.add_argument("--fast-images", type=int, default=None, help="images of the fast-recipe epoch (default 50,000)")
+    p.add_argument("--fast-images", type=whole(0, 10_000_000, "an image count"), default=None, help="images of the fast-recipe epoch (default 50,000)")
     p.add_argument("--out", type=Path, default=Path("runs"), help="runs folder (default runs/)")
     args = p.parse_args(argv)
     device = pick_device(args.device)
@@ -405,8 +405,6 @@ def bench(argv=None) -> None:
         cases = [c for c in CASES if c in wanted]
     quick = args.quick
     n_fast = args.fast_images if args.fast_images is not None else (512 if quick else 50_000)
-    if n_fast < 0:
-        raise UserError(f"--fast-images {n_fast}: a number of images, 0 or more (0 skips the fast epoch).")
     counts = {"cifar10": (16_384, 4096, 2), "classify_leaves": (4096, 1024, 2), "cowboy_outfits": (160, 24, 2)}
     if quick:
         counts = {"cifar10": (128, 64, 1), "classify_leaves": (32, 16, 1), "cowboy_outfits": (4, 2, 1)}

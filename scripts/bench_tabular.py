@@ -22,7 +22,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import FOLDS, ArgumentParser, main
+from shared.cli import FOLDS, ArgumentParser, main, share, wholes
 from shared.cli import seconds as SECONDS
 
 
@@ -156,14 +156,14 @@ def bench(argv=None) -> None:
                    help="--suite: where the data sets' folders are written once (default data/tabular-suite)")
     p.add_argument("--recipe", default="auto", help="--suite: the generic path's recipe (default: its default)")
     p.add_argument("--time-limit", type=SECONDS, help="--suite: the recipe's budget (default: its own)")
-    p.add_argument("--test-share", type=float, default=0.25,
+    p.add_argument("--test-share", type=share, default=0.25,
                    help="--suite: the share of each data set held out as its test set (default 0.25)")
     p.add_argument("--reuse", type=Path, help="--suite: continue the suite folder of an interrupted benchmark")
     p.add_argument("--readme", type=Path,
                    help="--suite: write the table into this file's suite block (docs/tabular.md)")
     p.add_argument("--generic", action="store_true", help="use the generic path (run.py tabular) on the demo files")
     p.add_argument("--size", help="demo size (default: full for house_prices, the competition's default otherwise)")
-    p.add_argument("--seeds", help="demo split seeds (default: the demo's own seed, then 1 and 2)")
+    p.add_argument("--seeds", type=wholes(0, 2**32 - 1, "a seed", most=100), help="demo split seeds (default: the demo's own seed, then 1 and 2)")
     p.add_argument("--folds", type=FOLDS, default=5)
     p.add_argument("--recipes", help="comma-separated (default: linear,gbm)", default="linear,gbm")
     p.add_argument("--blend", default="linear,gbm", help="recipes blended with --method weights ('' for none)")
@@ -191,7 +191,7 @@ def bench(argv=None) -> None:
 
     named = competitions.get(args.competition)
     default_seed = inspect.signature(named.make_demo).parameters["seed"].default
-    seeds = [int(s) for s in (args.seeds or f"{default_seed},1,2").split(",")]
+    seeds = args.seeds or [default_seed, 1, 2]
     size = args.size or ("full" if named.name == "house_prices" else
                          inspect.signature(named.make_demo).parameters["size"].default)
     rows = []

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import REPO_ROOT, ArgumentParser, main
+from shared.cli import REPO_ROOT, ArgumentParser, main, whole, wholes
 
 
 def train_throughput(model_name: str, batch: int, steps: int, device: str, ema: bool) -> dict:
@@ -214,11 +214,11 @@ def render_test_set(folder: Path, n: int, size: int) -> None:
 def bench(argv=None) -> None:
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="airbench", help="airbench (the fast recipe) or a timm name (resnet18, ...)")
-    p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--steps", type=int, default=10, help="timed training steps per measurement")
-    p.add_argument("--sizes", default="5000,20000", help="two test-set sizes for the inference memory probe")
-    p.add_argument("--probe-px", type=int, default=32, help="side of the probe's test images in pixels")
-    p.add_argument("--tta-images", type=int, default=2000, help="test images for the TTA cost measurement")
+    p.add_argument("--batch", type=whole(1, 65536, "a batch size"), default=256)
+    p.add_argument("--steps", type=whole(1, 100_000, "a step count"), default=10, help="timed training steps per measurement")
+    p.add_argument("--sizes", type=wholes(1, 1_000_000, "a test-set size", most=2), default=[5000, 20000], help="two test-set sizes for the inference memory probe")
+    p.add_argument("--probe-px", type=whole(8, 4096, "a side in pixels"), default=32, help="side of the probe's test images in pixels")
+    p.add_argument("--tta-images", type=whole(1, 1_000_000, "an image count"), default=2000, help="test images for the TTA cost measurement")
     p.add_argument("--out", type=Path, default=Path("runs"))
     args = p.parse_args(argv)
     import pandas as pd
@@ -231,7 +231,7 @@ def bench(argv=None) -> None:
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     training = [train_throughput(args.model, args.batch, args.steps, d, ema) for d in devices for ema in (False, True)]
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = args.sizes
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "test"
         print(f"rendering {max(sizes)} test images ...", file=sys.stderr)

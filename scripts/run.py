@@ -18,7 +18,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import ArgumentParser, add_data_args, add_parallel_args, main, parallel_settings, parse_folds
+from shared.cli import FOLD_NUMBERS, ArgumentParser, add_data_args, add_parallel_args, main, parallel_settings
 from shared.config import parse_sets
 from shared.errors import UserError
 
@@ -29,7 +29,8 @@ def run(argv=None) -> None:
     p.add_argument("--recipe", help="recipe name (default: the competition's strong recipe)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe hyperparameter (repeatable); values are read as YAML")
-    p.add_argument("--only-folds", help="run only these folds, e.g. 0,2 (join partial runs with merge.py)")
+    p.add_argument("--only-folds", type=FOLD_NUMBERS, metavar="K,K...",
+                   help="run only these folds, e.g. 0,2 (join partial runs with merge.py)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR",
                    help="continue an interrupted run (its saved settings are used; finished folds are kept)")
     p.add_argument("--list", action="store_true",
@@ -53,7 +54,7 @@ def run(argv=None) -> None:
         spec, data_dir = competitions.for_arguments(args)
     run_dir = runner.run(spec, args.recipe, data_dir, n_folds=args.folds, seed=args.seed,
                          time_limit=args.time_limit, out_root=args.out, overrides=parse_sets(args.sets),
-                         only_folds=parse_folds(args.only_folds), resume=args.resume,
+                         only_folds=args.only_folds, resume=args.resume,
                          parallel=parallel_settings(args))
     if distributed.is_main():
         print(run_dir)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from shared import runner, tables
-from shared.config import POSITIVE, RUN_SETTINGS, Choice, Items, Text, resolve
+from shared.config import RUN_SETTINGS, SECONDS, Choice, Items, Text, resolve
 from shared.ensemble import METHODS
 from shared.errors import UserError
 from shared.log import get_log
@@ -38,11 +38,11 @@ def recipe(by_task: dict[str, list[str]], about: str, time_limit: float = 45.0, 
     serves every task)."""
     params = {"members": [], "blend": blend, "time_limit": float(time_limit)}
     ranges = {
-        "members": Items(Text("a recipe name"), doc="the recipes to fit and blend, in order; [] (the default): "
+        "members": Items(Text("a recipe name"), 64, doc="the recipes to fit and blend, in order; [] (the default): "
                                                     "the recipe's own list for the task (in its description)"),
         "blend": Choice(*METHODS, doc="how the members are blended on their out-of-fold predictions (nested): "
                                       "hill-climbing, non-negative weights, mean, rank mean or a level-2 model"),
-        "time_limit": POSITIVE.with_doc("seconds for all the members together (--time-limit sets it); each "
+        "time_limit": SECONDS.with_doc("seconds for all the members together (--time-limit sets it); each "
                                         "gets a share by its expected cost"),
     }
     lists = "; ".join(f"{task}: {', '.join(names)}" if task != "any" else ", ".join(names)

@@ -7,7 +7,9 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from shared.errors import UserError
+from shared.config import MAX_SECONDS
+from shared.cv import MAX_FOLDS
+from shared.errors import UserError, show
 from shared.io import FULL, disk_full
 from shared.runs import REPO_ROOT  # noqa: F401  (re-exported for scripts)
 
@@ -44,67 +46,109 @@ def main(entry: Callable[[list[str] | None], object], argv: list[str] | None = N
         return 1
 
 
-def whole(low: int, high: int | None = None, what: str = "a whole number"):
-    """An argparse type: a whole number in [low, high] (argparse names the flag in its one-line error)."""
+def whole(low: int, high: int, what: str = "a whole number"):
+    """An argparse type: a whole number in [low, high] (argparse names the flag in its one-line error). Every
+    numeric flag has both bounds (``high``: the most that real use asks for), kept on the parser as ``.high``
+    for the test that checks every script's flags."""
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if value < low or (high is not None and value > high):
-            bound = f"from {low} to {high}" if high is not None else f"at least {low}"
-            raise argparse.ArgumentTypeError(f"{value} is out of range: {what} {bound}")
+            raise argparse.ArgumentTypeError(f"expected {what}, got {show(text, limit=60)}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{show(value, limit=60)} is out of range: {what} from {low} to {high}")
         return value
+    parse.high = high
     return parse
 
 
-def positive(unit: str):
-    """An argparse type: a positive, finite number of ``unit`` (seconds, gigabytes)."""
+def positive(unit: str, high: float):
+    """An argparse type: a positive number of ``unit`` (seconds, gigabytes) up to ``high``."""
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {unit}, got {text!r}") from None
-        if not 0 < value < float("inf"):
-            raise argparse.ArgumentTypeError(f"{text} is out of range: a positive, finite number of {unit}")
+            raise argparse.ArgumentTypeError(f"expected {unit}, got {show(text, limit=60)}") from None
+        if not 0 < value <= high:
+            raise argparse.ArgumentTypeError(f"{show(text, limit=60)} is out of range: a positive number of {unit}, "
+                                             f"at most {high}")
         return value
+    parse.high = high
     return parse
 
 
-seconds = positive("seconds")
+def share(text: str) -> float:
+    """An argparse type: a share strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {show(text, limit=60)}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{show(text, limit=60)} is out of range: a share between 0 and 1")
+    return value
 
 
+share.high = 1
+
+
+def wholes(low: int, high: int, what: str, most: int):
+    """An argparse type: 1 to ``most`` comma-separated whole numbers in [low, high], each named once
+    (``--only-folds 0,2``)."""
+    item = whole(low, high, what)
+
+    def parse(text: str) -> list[int]:
+        items = [t.strip() for t in text.split(",")]
+        if not all(items) or len(items) > most:
+            raise argparse.ArgumentTypeError(f"expected 1 to {most} comma-separated whole numbers like 0,2, got "
+                                             f"{show(text, limit=60)}")
+        values = [item(t) for t in items]
+        twice = [v for v in values if values.count(v) > 1]
+        if twice:
+            raise argparse.ArgumentTypeError(f"{show(text, limit=60)} names {twice[0]} twice; name each once")
+        return values
+    parse.high = high
+    return parse
+
+
+seconds = positive("seconds", MAX_SECONDS)
 SEED = whole(0, 2**32 - 1, "a seed")  # numpy's and LightGBM's seeds are 32-bit
-FOLDS = whole(2, None, "a fold count")
+FOLDS = whole(2, MAX_FOLDS, "a fold count")
+FOLD_NUMBERS = wholes(0, MAX_FOLDS - 1, "a fold number", most=MAX_FOLDS)  # --only-folds
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("competition", help="competition folder name (house_prices, ...), Kaggle slug, or 'tabular'")
     p.add_argument("--data", type=Path, help="data folder (default: data/<competition>/)")
-    p.add_argument("--folds", type=FOLDS, default=5, help="number of CV folds (default 5)")
+    p.add_argument("--folds", type=FOLDS, default=5, help=f"number of CV folds (default 5, at most {MAX_FOLDS})")
     p.add_argument("--seed", type=SEED, default=42, help="seed for folds and models (default 42, 0 to 2**32-1)")
-    p.add_argument("--time-limit", type=seconds, help="seconds for recipes that honour a budget (automl)")
+    p.add_argument("--time-limit", type=seconds, help="seconds for recipes that honour a budget (automl; at most "
+                                                          f"{MAX_SECONDS}, a month)")
     p.add_argument("--out", type=Path, default=Path("runs"), help="root of run directories (default runs/)")
     p.add_argument("--target", help="tabular: the target column")
     p.add_argument("--id", dest="id_col", help="tabular: the id column")
     p.add_argument("--metric", help="tabular: rmsle | rmse | accuracy | logloss | auc")
 
 
+MAX_AT_ONCE = 1024  # fits side by side at most (--parallel), and CPU threads per fit (--threads)
+
+
 def at_once(text: str):
-    """An argparse type for ``--parallel``: ``auto`` or a whole number from 1."""
+    """An argparse type for ``--parallel``: ``auto`` or a whole number from 1 to ``MAX_AT_ONCE``."""
     if text.strip().lower() == "auto":
         return "auto"
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected how many to run at a time (a whole number from 1) or auto, got "
-                                         f"{text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is out of range: run at least 1 at a time (or auto)")
+                                         f"{show(text, limit=60)}") from None
+    if not 1 <= value <= MAX_AT_ONCE:
+        raise argparse.ArgumentTypeError(f"{show(value, limit=60)} is out of range: run 1 to {MAX_AT_ONCE} at a time "
+                                         "(or auto)")
     return value
 
 
-gigabytes = positive("gigabytes")
+at_once.high = MAX_AT_ONCE
+gigabytes = positive("gigabytes", 2**20)  # a petabyte: more than any node holds
 
 
 def add_parallel_args(p: argparse.ArgumentParser, what: str = "folds") -> None:
@@ -118,7 +162,7 @@ def add_parallel_args(p: argparse.ArgumentParser, what: str = "folds") -> None:
                    help="a running Ray cluster: HOST:PORT of its head, ray://HOST:10001 or auto (default: "
                         "$RAY_ADDRESS with --parallel, else a local Ray for the run); the repository, data and --out "
                         "must be at the same paths on every node")
-    p.add_argument("--threads", type=whole(1, None, "a thread count"),
+    p.add_argument("--threads", type=whole(1, MAX_AT_ONCE, "a thread count"),
                    help=f"CPU threads per {what[:-1]} (default: all cores, shared evenly by those side by side); "
                         "torch recipes on CPU give the same floats for the same --threads")
     p.add_argument("--memory", type=gigabytes, metavar="GB",
@@ -131,12 +175,3 @@ def parallel_settings(args: argparse.Namespace):
     from shared.parallel import Settings
 
     return Settings(args.parallel, args.threads, args.memory, args.ray_address)
-
-
-def parse_folds(text: str | None) -> list[int] | None:
-    if not text:
-        return None
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise UserError(f"--only-folds expects comma-separated fold numbers like 0,2 (got {text!r}).") from None

@@ -14,6 +14,7 @@ the training rows")``, or ``Choice(..., doc="...")``): ``run.py COMPETITION --li
 from __future__ import annotations
 
 import copy
+import datetime
 import math
 import re
 from collections.abc import Callable
@@ -24,20 +25,50 @@ import yaml
 from shared.errors import UserError, did_you_mean, show
 from shared.spec import Recipe
 
+SET_CHARS = 2000  # one --set key=value at most: any setting's value (a list of widths, a path) is far shorter
+SET_DEPTH = 3  # brackets within brackets at most: no setting takes more than a list
+
 
 def parse_sets(pairs: list[str] | None) -> dict:
-    """``["lr=0.1", "hidden=[256,128]"]`` -> ``{"lr": 0.1, "hidden": [256, 128]}`` (values read as YAML)."""
+    """``["lr=0.1", "hidden=[256,128]"]`` -> ``{"lr": 0.1, "hidden": [256, 128]}`` (values read as YAML). What one
+    pair may be is bounded before it is read: its length, its nesting, and no YAML anchors (whose aliases can
+    expand a short text into gigabytes, or into a list that holds itself)."""
     out = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise UserError(f"--set expects key=value, got {pair!r}.")
-        try:
-            parsed = yaml.safe_load(value) if value.strip() else ""
-        except yaml.YAMLError:
-            parsed = value
-        out[key.strip()] = _number(parsed)
+            raise UserError(f"--set expects key=value, got {show(pair)}.")
+        if len(pair) > SET_CHARS:
+            raise UserError(f"--set {show(key.strip(), setting=True, quote=False, limit=60)}=...: {len(pair)} "
+                            f"characters, more than the {SET_CHARS} a setting takes; pass the value itself, not a "
+                            "file's contents.")
+        out[key.strip()] = _read_yaml(key.strip(), value)
     return out
+
+
+def _read_yaml(key: str, value: str):
+    """One --set value as YAML (text that YAML cannot read stays text), refused with one line when it holds an
+    anchor or nests deeper than ``SET_DEPTH``."""
+    if not value.strip():
+        return ""
+    depth, plain = 0, True
+    try:
+        for token in yaml.scan(value):
+            plain = plain and getattr(token, "plain", True)
+            if isinstance(token, yaml.AnchorToken):
+                raise UserError(f"--set {key}={show(value, limit=60)}: YAML anchors and aliases (&name, *name) are not "
+                                "accepted in a setting; write the value out in full.")
+            opens = (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken, yaml.BlockSequenceStartToken,
+                     yaml.BlockMappingStartToken)
+            depth += isinstance(token, opens) - isinstance(token, (yaml.FlowSequenceEndToken,
+                                                                   yaml.FlowMappingEndToken, yaml.BlockEndToken))
+            if depth > SET_DEPTH:
+                raise UserError(f"--set {key}={show(value, limit=60)}: nested more than {SET_DEPTH} brackets deep; "
+                                "a setting takes a value or a list.")
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+    return _number(parsed) if plain else parsed  # a quoted '1e-3' is text
 
 
 def _number(value):
@@ -52,7 +83,8 @@ def _number(value):
 
 # ------------------------------------------------------------------------------------- declarations
 def _bound(x: float) -> str:
-    return f"{x:g}"
+    """A bound as one may type it: whole numbers in full, grouped by thousands as YAML reads them (1_000_000)."""
+    return f"{int(x):_}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 
 class Declaration:
@@ -93,9 +125,9 @@ class Range(Declaration):
         """None when ``value`` is allowed, else what it must be."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"must be {self.describe()}"
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             return f"must be {self.describe(finite=True)}"
-        if self.integer and not float(value).is_integer():
+        if self.integer and isinstance(value, float) and not value.is_integer():
             return f"must be {self.describe()}"
         too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
         too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
@@ -164,16 +196,17 @@ class Text(Declaration):
 
 
 class Items(Declaration):
-    """A list whose items each satisfy ``item``."""
+    """A list of at most ``most`` items, each satisfying ``item``."""
 
-    def __init__(self, item, doc: str = ""):
-        self.item, self.doc = item, doc
+    def __init__(self, item, most: int, doc: str = ""):
+        self.item, self.most, self.doc = item, most, doc
 
     def describe(self) -> str:
-        return f"a list, each item {self.item.describe()}"
+        return f"a list of at most {self.most} items, each {self.item.describe()}"
 
     def problem(self, value) -> str | None:
-        if not isinstance(value, list) or any(self.item.problem(v) is not None for v in value):
+        if (not isinstance(value, list) or len(value) > self.most
+                or any(self.item.problem(v) is not None for v in value)):
             return f"must be {self.describe()}"
         return None
 
@@ -212,15 +245,26 @@ def settings(table: dict) -> tuple[dict, dict]:
 
 
 # Shorthands for the common ranges.
-POSITIVE = Range(low=0, low_open=True)  # > 0: learning rates, regularisation strengths, budgets
+POSITIVE = Range(low=0, low_open=True)  # > 0: learning rates, regularisation strengths
 NON_NEGATIVE = Range(low=0)  # >= 0: penalties, alphas of Mixup/CutMix, 0 = off
 FRACTION = Range(low=0, high=1)  # a share in [0, 1]
 OPEN_FRACTION = Range(low=0, high=1, low_open=True, high_open=True)  # strictly between 0 and 1
 SHARE = Range(low=0, high=1, low_open=True)  # (0, 1]: sampled fractions of rows or columns
 BELOW_ONE = Range(low=0, high=1, high_open=True)  # [0, 1): dropout, smoothing, momentum, EMA decay
-COUNT = Range(low=1, integer=True)  # whole numbers >= 1: epochs, batch sizes, rounds
-WHOLE = Range(low=0, integer=True)  # whole numbers >= 0, 0 usually meaning off
 FLAG = Flag()
+MAX_SECONDS = 30 * 24 * 3600  # a time budget at most: a month (--time-limit and every time_limit setting)
+SECONDS = Range(low=0, high=MAX_SECONDS, low_open=True)  # a time budget in seconds
+
+
+ROWS = 10**9  # a count of training rows at most (a leaf's, a category's): more than any table here, and within
+# the 32-bit integers that LightGBM and XGBoost take
+
+
+def count(high: int, low: int = 1) -> Range:
+    """Whole numbers from ``low`` to ``high``: epochs, batch sizes, rounds, widths. Every whole-number setting has
+    an upper bound, the most that real use asks for, so that no value can ask for more memory or time than a
+    machine has (tests/test_bounds.py checks every recipe's declarations)."""
+    return Range(low=low, high=high, integer=True)
 
 
 # Run-level settings (not recipe hyperparameters) that --set accepts too, with their defaults ...
@@ -268,7 +312,7 @@ def resolve(recipe: Recipe, overrides: dict, run_defaults: dict | None = None, c
         if section is None:
             known = sorted([*config["model"], *config["features"], *RUN_SETTINGS])
             listing = f" (`python scripts/run.py {competition} --list` says what each is)" if competition else ""
-            raise UserError(f"--set {key}: recipe {recipe.name!r} has no such key;{did_you_mean(key, known)} "
+            raise UserError(f"--set {show(key, setting=True, quote=False, limit=60)}: recipe {recipe.name!r} has no such key;{did_you_mean(key, known)} "
                             f"known keys: {known}{listing}.")
         default = config[section][key]
         # A setting of several kinds (``Either``: "auto" or a share, a name or a number) takes any of them; its
@@ -305,22 +349,36 @@ def check_ranges(config: dict, recipe: Recipe, overrides: dict, competition: str
 
 def _coerce(key, value, default):
     """Give ``value`` the type of the recipe's default, or say why it cannot have it."""
+    told = f"--set {key}={show(value, setting=True)}"
     if isinstance(default, bool):
         if not isinstance(value, bool):
-            raise UserError(f"--set {key}={value!r}: expected true or false.")
+            raise UserError(f"{told}: expected true or false.")
         return value
     if isinstance(default, (int, float)) and default is not None:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise UserError(f"--set {key}={value!r}: expected a number like {default!r}.")
+            raise UserError(f"{told}: expected a number like {default!r}.")
         if isinstance(default, int):
             if isinstance(value, float) and not value.is_integer():
-                raise UserError(f"--set {key}={value!r}: expected a whole number like {default!r}.")
+                raise UserError(f"{told}: expected a whole number like {default!r}.")
             return int(value)
+        if isinstance(value, int) and abs(value) >= 2**1024:  # past any float: the range says "a finite number"
+            return math.inf if value > 0 else -math.inf
         return float(value)
     if isinstance(default, str) and isinstance(value, bool):  # a text setting such as pretrained=auto|true|false
         return str(value).lower()
     if isinstance(default, str) and not isinstance(value, str):
-        raise UserError(f"--set {key}={value!r}: expected text like {default!r}.")
+        return _not_text(told, key, value)
     if isinstance(default, list) and not isinstance(value, list):
-        raise UserError(f"--set {key}={value!r}: expected a list like [256, 128].")
+        raise UserError(f"{told}: expected a list like [256, 128].")
     return value
+
+
+def _not_text(told: str, key: str, value) -> None:
+    """A text setting given what YAML reads as something else: say how to make it text (quoting)."""
+    if isinstance(value, (list, dict)):
+        raise UserError(f"{told}: expected text, not a {type(value).__name__}.")
+    kind = ("a date" if isinstance(value, (datetime.date, datetime.time)) else "null" if value is None
+            else "a number")
+    typed = show(value, setting=True, limit=60)
+    raise UserError(f"{told}: expected text, and YAML reads {typed} as {kind}; quote it to mean the text: "
+                    f"--set {key}='\"{typed}\"'.")

@@ -8,26 +8,37 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
 
-from shared.errors import UserError
+from shared.errors import UserError, show
 from shared.io import read_csv, write_csv
 
 SPLITTERS = ("kfold", "stratified", "group", "time")
+MAX_FOLDS = 100  # folds at most (--folds): beyond this a fold's validation rows are too few to score it
+
+
+def check_fold_count(n_folds: int, n_rows: int, rows_in: str = "the training data") -> None:
+    """Before anything is built from it: a fold count from 2 to ``MAX_FOLDS``, and no more folds than rows (the
+    rows in ``rows_in``)."""
+    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or not 2 <= n_folds <= MAX_FOLDS:
+        raise UserError(f"--folds {show(n_folds)}: the folds must be a whole number from 2 to {MAX_FOLDS} "
+                        "(at least 2, since each fold is scored by a model trained on the others).")
+    if n_folds > n_rows:
+        raise UserError(f"--folds {n_folds}: cannot make {n_folds} folds from {n_rows} rows of {rows_in}; use "
+                        f"--folds {n_rows} or fewer.")
 
 
 def assign_folds(n_rows: int, n_folds: int, seed: int, kind: str = "kfold", y=None, groups=None,
                  order=None) -> np.ndarray:
     """Return an int array: the validation fold of each row.
 
-    kind: ``kfold`` (shuffled), ``stratified`` (needs ``y``, class labels), ``group`` (needs ``groups``;
-    a group never spans two folds) or ``time`` (needs ``order``: rows sorted by it, cut into
+    kind: ``kfold`` (shuffled), ``stratified`` (needs ``y``, class labels; ``shared.tables.check_class_counts``
+    checks first that each class has a row per fold), ``group`` (needs ``groups``; a group never spans two folds,
+    so there must be as many groups as folds) or ``time`` (needs ``order``: rows sorted by it, cut into
     ``n_folds`` consecutive blocks, fold k = the k-th block, so the last fold is the latest).
     """
-    if n_folds < 2:
-        raise UserError(f"--folds must be at least 2 (got {n_folds}).")
-    if n_rows < n_folds:
-        raise UserError(f"cannot make {n_folds} folds from {n_rows} rows; use fewer --folds.")
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
+
+    check_fold_count(n_folds, n_rows)
     folds = np.full(n_rows, -1, dtype=int)
     index = np.arange(n_rows)
     if kind == "kfold":
@@ -42,6 +53,9 @@ def assign_folds(n_rows: int, n_folds: int, seed: int, kind: str = "kfold", y=No
         groups = np.asarray(groups)
         # GroupKFold is deterministic in group sizes; shuffle group labels by seed for variety.
         uniq = np.unique(groups)
+        if len(uniq) < n_folds:
+            raise UserError(f"--folds {n_folds}: the rows fall into {len(uniq)} groups, and a group never spans two "
+                            f"folds; use --folds {len(uniq)} or fewer (at least 2).")
         perm = dict(zip(uniq, np.random.default_rng(seed).permutation(len(uniq))))
         splits = GroupKFold(n_folds).split(index, groups=np.array([perm[g] for g in groups]))
     elif kind == "time":

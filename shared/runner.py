@@ -20,7 +20,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from shared import distributed, runs
 from shared import parallel as parallel_
 from shared.config import resolve
-from shared.cv import load_or_make_folds, parse_dates, time_holdout
+from shared.cv import check_fold_count, load_or_make_folds, parse_dates, time_holdout
 from shared.errors import UserError
 from shared.io import write_csv, write_npz
 from shared.log import get_log, start_log
@@ -46,8 +46,7 @@ MIN_TRAIN_ROWS = 10  # fewer rows per fold model than this is no cross-validatio
 
 def check_enough_rows(spec: CompetitionSpec, n_rows: int, n_folds: int) -> None:
     """Before the folds are made: every fold's model trains on enough rows."""
-    if n_folds < 2:
-        raise UserError(f"--folds must be at least 2 (got {n_folds}).")
+    check_fold_count(n_folds, n_rows, spec.train_file)
     if n_rows - -(-n_rows // n_folds) < MIN_TRAIN_ROWS:
         raise UserError(f"{spec.train_file} has {n_rows} row(s): {n_folds}-fold CV would train each model on fewer "
                         f"than {MIN_TRAIN_ROWS}; use the full training data (or fewer --folds).")

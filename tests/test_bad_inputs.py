@@ -183,7 +183,7 @@ CASES = [
     Case("fold out of range", "house_prices", "run", run("house_prices", "--recipe", "linear", "--folds", "2",
                                                          "--only-folds", "5"), None, r"--only-folds"),
     Case("one fold", "house_prices", "run", generic("--folds", "1"),
-         None, r"--folds: 1 is out of range: a fold count at least 2"),
+         None, r"--folds: 1 is out of range: a fold count from 2 to 100"),
     Case("negative seed", "house_prices", "run", generic("--seed", "-1"),
          None, r"--seed: -1 is out of range: a seed from 0 to 4294967295"),
     Case("seed beyond 32 bits", "house_prices", "run", generic("--seed", str(2**40)),

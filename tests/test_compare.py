@@ -48,7 +48,7 @@ def test_set_reaches_every_recipe_that_has_the_key(demo_dir, tmp_path):
 
 @pytest.mark.parametrize("setting, message", [
     ("max_rounds_typo=3", "--set max_rounds_typo: none of the recipes to compare (linear, gbm) has such a key"),
-    ("max_rounds=0", "--set max_rounds=0: max_rounds must be a whole number >= 1 (recipe 'gbm' of house_prices)"),
+    ("max_rounds=0", "--set max_rounds=0: max_rounds must be a whole number >= 1 and <= 1_000_000 (recipe 'gbm' of house_prices)"),
 ], ids=["no recipe has the key", "a value out of range for the second recipe"])
 def test_a_bad_set_is_refused_before_any_recipe_runs(demo_dir, tmp_path, setting, message):
     rc, out, err = run_cli("compare", "house_prices", "--data", demo_dir, "--recipes", "linear,gbm", "--folds", "2",

@@ -151,7 +151,7 @@ def _all_recipes():
     ("house_prices", "gbm", "linear_base=rige", ["--set linear_base='rige':", "one of none, auto, single, ridge"]),
     ("house_prices", "linear", "kind=lasoo", ["kind must be one of ridge, lasso, elasticnet"]),
     ("house_prices", "automl", "num_bag_folds=1", ["num_bag_folds must be 0 or a whole number >= 2"]),
-    ("house_prices", "baseline_mlp", "hidden=[256,0]", ["hidden must be a list, each item a whole number >= 1"]),
+    ("house_prices", "baseline_mlp", "hidden=[256,0]", ["hidden must be a list of at most 64 items, each a whole number >= 1"]),
     ("cifar10", "fast", "tta=flip,spin", ["tta must be comma-separated test-time views"]),
     ("classify_leaves", "timm", "pretrained=maybe", ["pretrained must be one of auto, true, false"]),
     ("house_prices", "linear", "time_valid_fraction=1", ["time_valid_fraction must be a number > 0 and < 1"]),
@@ -224,9 +224,10 @@ def test_choice_flag_text_items_either():
         if " " in value:
             raise UserError("spaces")
     assert Text("a word", check=no_spaces).problem("a b") == "must be a word"
-    hidden = Items(Range(low=1, integer=True))
+    hidden = Items(Range(low=1, integer=True), 2)
     assert hidden.problem([]) is None and hidden.problem([256, 128]) is None
     assert hidden.problem([256, 0]) is not None and hidden.problem(256) is not None
+    assert hidden.problem([1, 1, 1]) == "must be a list of at most 2 items, each a whole number >= 1"
     folds = Either(Choice(0), Range(low=2, integer=True))
     assert folds.problem(0) is None and folds.problem(5) is None and folds.problem(1) == "must be 0 or a whole number >= 2"
 
@@ -234,8 +235,8 @@ def test_choice_flag_text_items_either():
 def _ranged_recipe():
     return Recipe("toy", "a toy recipe with ranges", lambda tr, te, p: (tr, te), object,
                   model_params={"lr": -1.0, "hidden": [64], "dropout": [0.5]},
-                  ranges={"lr": Range(low=0, low_open=True), "hidden": Items(Range(low=1, integer=True)),
-                          "dropout": Items(Range(low=0, high=1, high_open=True)),
+                  ranges={"lr": Range(low=0, low_open=True), "hidden": Items(Range(low=1, integer=True), 8),
+                          "dropout": Items(Range(low=0, high=1, high_open=True), 8),
                           ("hidden", "dropout"): Rule(lambda h, d: len(d) <= len(h), "one dropout per hidden layer")})
 
 
@@ -249,7 +250,7 @@ def test_a_cross_setting_rule_is_checked():
     with pytest.raises(UserError, match=r"--set dropout=\[0.5, 0.2\]: one dropout per hidden layer; "
                                         r"got hidden=\[64\], dropout=\[0.5, 0.2\]"):
         resolve(_ranged_recipe(), {"lr": 0.1, "dropout": [0.5, 0.2]})
-    with pytest.raises(UserError, match="hidden must be a list, each item a whole number >= 1"):
+    with pytest.raises(UserError, match="hidden must be a list of at most 8 items, each a whole number >= 1"):
         resolve(_ranged_recipe(), {"lr": 0.1, "hidden": [64, -1]})
 
 
@@ -274,7 +275,7 @@ def test_a_settings_table_gives_each_default_beside_its_declaration_once():
 
     rule = Rule(lambda hidden, dropout: len(dropout) <= len(hidden), "one dropout per hidden layer")
     defaults, declarations = settings({
-        "hidden": ([64], Items(Range(low=1, integer=True), doc="widths")),
+        "hidden": ([64], Items(Range(low=1, integer=True), 8, doc="widths")),
         "lr": (0.1, Range(low=0, low_open=True, doc="learning rate")),
         ("hidden", "dropout"): rule,
     })

@@ -9,7 +9,7 @@ from conftest import assert_user_error, run_cli
 
 import competitions
 from shared import settings
-from shared.config import COUNT, RUN_RANGES, RUN_SETTINGS, Choice, Range, parse_sets, resolve
+from shared.config import RUN_RANGES, RUN_SETTINGS, Choice, Range, count, parse_sets, resolve
 from shared.errors import UserError
 from shared.tabular import generic
 
@@ -128,11 +128,12 @@ def test_every_setting_of_every_recipe_and_every_run_setting_has_its_one_line():
 
 
 def test_with_doc_is_a_copy_and_leaves_the_shared_declaration_alone():
-    epochs = COUNT.with_doc("passes over the data")
-    assert epochs.doc == "passes over the data" and COUNT.doc == ""
-    assert epochs.problem(0) == COUNT.problem(0) and epochs.describe() == COUNT.describe()
-    assert epochs == COUNT  # a doc does not change what a range accepts
-    assert Range(low=1, integer=True, doc="x") == COUNT
+    shared = Range(low=1, high=100, integer=True)
+    epochs = shared.with_doc("passes over the data")
+    assert epochs.doc == "passes over the data" and shared.doc == ""
+    assert epochs.problem(0) == shared.problem(0) and epochs.describe() == shared.describe()
+    assert epochs == shared  # a doc does not change what a range accepts
+    assert Range(low=1, high=100, integer=True, doc="x") == shared == count(100)
     assert Choice("a", "b", doc="letters").doc == "letters"
 
 

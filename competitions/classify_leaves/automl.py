@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shared.config import FLAG, POSITIVE, Choice, Text, settings
+from shared.config import FLAG, SECONDS, Choice, Text, settings
 from shared.errors import UserError
 
 AUTOMM_PARAMS, AUTOMM_RANGES = settings({  # name: (default, what it accepts and what it is)
-    "time_limit": (1800.0, POSITIVE.with_doc("seconds for the whole run, split evenly over the folds (--time-limit sets it)")),
+    "time_limit": (1800.0, SECONDS.with_doc("seconds for the whole run, split evenly over the folds (--time-limit sets it)")),
     "presets": ("medium_quality", Choice("medium_quality", "high_quality", "best_quality",
                                          doc="AutoGluon MultiModalPredictor's presets: more quality, more time")),
     "checkpoint": ("", Text("a timm model name, or empty for the preset's",

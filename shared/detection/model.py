@@ -23,7 +23,6 @@ from tqdm.auto import tqdm
 from shared import distributed
 from shared.config import (
     BELOW_ONE,
-    COUNT,
     FLAG,
     FRACTION,
     NON_NEGATIVE,
@@ -31,6 +30,7 @@ from shared.config import (
     Choice,
     Range,
     Text,
+    count,
     settings,
 )
 from shared.detection.boxes import MAX_DETECTIONS, pad, wbf_merge
@@ -39,6 +39,9 @@ from shared.vision.data import MAX_WORKERS, PREFETCH, affordable_workers, augmen
 from shared.vision.images import BAD_IMAGE_POLICIES, load_rgb
 from shared.vision.nets import no_weights, pretrained_mode, weights_file
 from shared.vision.training import (
+    MAX_EPOCHS,
+    MAX_SIDE,
+    MAX_WORKER_PROCESSES,
     Epoch,
     Trainer,
     amp_dtype,
@@ -55,16 +58,16 @@ DETECTION_PARAMS, DETECTION_RANGES = settings({  # name: (default, what it accep
                                    "ImageNet backbone; auto: when they can be had, else from scratch")),
     "weights": ("", Text("the path of a state_dict file, or empty", doc="a local state_dict to start from (offline); "
                          "layers whose shapes differ (the class head) start fresh")),
-    "max_side": (512, Range(low=64, integer=True,  # the backbones downsample 32x: smaller leaves their last stage 1 px
+    "max_side": (512, Range(low=64, high=MAX_SIDE, integer=True,  # the backbones downsample 32x: smaller leaves their last stage 1 px
                             doc="images are scaled so that their longer side is this (px)")),
-    "proposals": (1000, COUNT.with_doc("Faster R-CNN: region proposals kept per image in training (torchvision: 2000)")),
-    "roi_batch": (256, COUNT.with_doc("Faster R-CNN: proposals sampled per image for the box head's loss "
+    "proposals": (1000, count(100_000).with_doc("Faster R-CNN: region proposals kept per image in training (torchvision: 2000)")),
+    "roi_batch": (256, count(100_000).with_doc("Faster R-CNN: proposals sampled per image for the box head's loss "
                                       "(torchvision: 512)")),
     "augment": ("flip_scale", Choice("flip_scale", "flip", "none", doc="box-aware training augmentation: flips, and with "
                                      "flip_scale also scale, shift and colour")),
     "min_visibility": (0.3, FRACTION.with_doc("a box cut by augmentation to less than this share of its area is dropped")),
-    "epochs": (12, COUNT.with_doc("passes over the training images")),
-    "batch_size": (4, COUNT.with_doc("images per batch")),
+    "epochs": (12, count(MAX_EPOCHS).with_doc("passes over the training images")),
+    "batch_size": (4, count(1024).with_doc("images per batch")),
     **optimizer_settings(opt="sgd", lr=0.01, weight_decay=1e-4, momentum=0.9, sched="cosine",
                          warmup_epochs=1),
     "clip_grad": (10.0, NON_NEGATIVE.with_doc("max gradient norm; 0 = off")),
@@ -82,7 +85,7 @@ DETECTION_PARAMS, DETECTION_RANGES = settings({  # name: (default, what it accep
                            doc="mixed precision: auto is bf16 on CUDA where supported, else fp16; off on CPU")),
     "device": ("auto", Text("auto, cpu, cuda or cuda:N", pattern=r"auto|cpu|cuda(:\d+)?",
                             doc="where to train; auto: CUDA when visible, else CPU")),
-    "workers": (-1, Range(low=-1, integer=True, doc="data-loader processes; 0: load in the training process; -1: on CUDA "
+    "workers": (-1, Range(low=-1, high=MAX_WORKER_PROCESSES, integer=True, doc="data-loader processes; 0: load in the training process; -1: on CUDA "
                                                     "one per core up to 8, on a CPU none")),
     "bad_images": ("error", Choice(*BAD_IMAGE_POLICIES, doc="an unreadable image: error, or skip (warn, use a blank image)")),
     "keep": ("last", Choice("last", "none",  # no validation score picks a best epoch here

@@ -9,14 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shared.config import COUNT, FLAG, WHOLE, settings
+from shared.config import FLAG, ROWS, count, settings
 from shared.tabular.features import LIST_SEPARATOR, infer_types
 
 STEP_PARAMS, STEP_RANGES = settings({  # name: (default, what it accepts and what it is)
-    "text_svd_components": (16, WHOLE.with_doc("SVD dimensions per text column; 0: text length stats only")),
-    "text_max_features": (20000, COUNT.with_doc("TF-IDF vocabulary size at most (word 1-2 grams)")),
-    "list_min_count": (10, COUNT.with_doc("a list item becomes a 0/1 column when this many training rows have it")),
-    "target_encode_min_unique": (50, COUNT.with_doc("categoricals with this many levels get an out-of-fold target mean")),
+    "text_svd_components": (16, count(10_000, low=0).with_doc("SVD dimensions per text column; 0: text length stats only")),
+    "text_max_features": (20000, count(10_000_000).with_doc("TF-IDF vocabulary size at most (word 1-2 grams)")),
+    "list_min_count": (10, count(ROWS).with_doc("a list item becomes a 0/1 column when this many training rows have it")),
+    "target_encode_min_unique": (50, count(ROWS).with_doc("categoricals with this many levels get an out-of-fold target mean")),
     # LightGBM overfits and slows on many raw levels: by default they give way to the target mean
     "target_encode_keep": (False, FLAG.with_doc("keep such categoricals' raw levels beside their target mean")),
 })

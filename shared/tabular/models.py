@@ -12,18 +12,19 @@ import pandas as pd
 
 from shared.config import (
     BELOW_ONE,
-    COUNT,
     FLAG,
     NON_NEGATIVE,
     OPEN_FRACTION,
     POSITIVE,
+    ROWS,
+    SECONDS,
     SHARE,
-    WHOLE,
     Choice,
     Either,
     Items,
     Range,
     Rule,
+    count,
     settings,
 )
 from shared.errors import UserError
@@ -98,20 +99,21 @@ class _LightGBMStop:
 # the generic gbm recipe's defaults (all three groups), and the model's for a setting that a recipe leaves out.
 CLIP_RANGE = FLAG.with_doc("numbers beyond the training rows' range are clipped to it in the linear view (a "
                            "slope is not extrapolated past the data)")
-TIME_LIMIT = Either(Choice(None), POSITIVE, doc="seconds for the whole run, split over the folds (--time-limit "
+TIME_LIMIT = Either(Choice(None), SECONDS, doc="seconds for the whole run, split over the folds (--time-limit "
                                                 "sets it); a fit that reaches its share stops with what it has; "
                                                 "null: no limit")
+MAX_ROUNDS = 1_000_000  # boosting rounds (and patience) at most: hours of boosting even on small data
 GBM_DEFAULTS, GBM_RANGES = settings({  # name: (default, what it accepts and what it is)
     "learning_rate": (0.03, POSITIVE.with_doc("the boosting learning rate (shrinkage of each tree)")),
     "num_leaves": (31, Range(low=2, high=131072, integer=True, doc="leaves per tree at most")),
-    "min_data_in_leaf": (20, COUNT.with_doc("training rows a leaf holds at least")),
+    "min_data_in_leaf": (20, count(ROWS).with_doc("training rows a leaf holds at least")),
     "feature_fraction": (0.5, SHARE.with_doc("share of the columns each tree may use (sampled per tree)")),
     "bagging_fraction": (0.8, SHARE.with_doc("share of the rows each bagging round samples")),
-    "bagging_freq": (1, WHOLE.with_doc("re-sample the rows every this many rounds; 0 = no bagging")),
+    "bagging_freq": (1, count(MAX_ROUNDS, low=0).with_doc("re-sample the rows every this many rounds; 0 = no bagging")),
     "lambda_l2": (1.0, NON_NEGATIVE.with_doc("L2 penalty on the leaf values")),
-    "max_bin": (255, Range(low=2, integer=True, doc="histogram bins per numeric column at most")),
-    "max_rounds": (5000, COUNT.with_doc("boosting rounds at most (early stopping picks how many)")),
-    "early_stopping_rounds": (200, COUNT.with_doc("stop when the inner validation score has not improved for this "
+    "max_bin": (255, count(65535, low=2).with_doc("histogram bins per numeric column at most (memory grows with it)")),
+    "max_rounds": (5000, count(MAX_ROUNDS).with_doc("boosting rounds at most (early stopping picks how many)")),
+    "early_stopping_rounds": (200, count(MAX_ROUNDS).with_doc("stop when the inner validation score has not improved for this "
                                                   "many rounds")),
     "early_stopping_fraction": (0.15, OPEN_FRACTION.with_doc(  # the refit scales rounds by 1 / (1 - it)
         "share of the fold's training rows held out to pick the rounds, before the refit on all of them")),
@@ -123,15 +125,15 @@ GBM_DEFAULTS, GBM_RANGES = settings({  # name: (default, what it accepts and wha
 })
 # LightGBM's splits on native categories (its own defaults), declared by the generic gbm
 GBM_CATEGORY_DEFAULTS, GBM_CATEGORY_RANGES = settings({
-    "min_data_per_group": (20, COUNT.with_doc("training rows a group of categories holds at least (a categorical "
+    "min_data_per_group": (20, count(ROWS).with_doc("training rows a group of categories holds at least (a categorical "
                                               "split)")),
     "cat_smooth": (10.0, NON_NEGATIVE.with_doc("smoothing of the categories' target statistics (fewer rows: more)")),
-    "max_cat_to_onehot": (4, COUNT.with_doc("a column with at most this many categories splits one category against "
+    "max_cat_to_onehot": (4, count(ROWS).with_doc("a column with at most this many categories splits one category against "
                                             "the rest")),
 })
 # the generic gbm's: sized for many classes, and a time limit (an auto member's share)
 GBM_BUDGET_DEFAULTS, GBM_BUDGET_RANGES = settings({
-    "max_trees": (20000, COUNT.with_doc("more than two classes: trees per fit at most (rounds x classes); the rounds "
+    "max_trees": (20000, count(10 * MAX_ROUNDS).with_doc("more than two classes: trees per fit at most (rounds x classes); the rounds "
                                         "shrink to it and the learning rate grows with sqrt(classes / 2)")),
     "time_limit": (None, TIME_LIMIT),
 })
@@ -350,14 +352,14 @@ LINEAR_PARAMS, LINEAR_RANGES = settings({  # name: (default, what it accepts and
     "alpha": (10.0, POSITIVE.with_doc("regularisation strength on standardised columns (classification: C = 1 / alpha)")),
     "l1_ratio": (0.5, Range(low=0, high=1, doc="elasticnet: the L1 share of the penalty")),
     "skew_threshold": (0.75, NON_NEGATIVE.with_doc("non-negative numeric columns with |skew| above this are log1p'd")),
-    "min_frequency": (5, COUNT.with_doc(  # scikit-learn OneHotEncoder: a whole count >= 1
+    "min_frequency": (5, count(ROWS).with_doc(  # scikit-learn OneHotEncoder: a whole count >= 1
             "categories in fewer training rows share one 'infrequent' column")),
     "clip_range": (False, CLIP_RANGE),
 })
 SCALING_RANGES = {  # the one-hot / scaled view of the nets and neighbours (as the linear models')
     "clip_range": CLIP_RANGE,
     "skew_threshold": NON_NEGATIVE.with_doc("non-negative numeric columns with |skew| above this are log1p'd"),
-    "min_frequency": COUNT.with_doc("categories in fewer training rows share one 'infrequent' column"),
+    "min_frequency": count(ROWS).with_doc("categories in fewer training rows share one 'infrequent' column"),
 }
 
 
@@ -421,19 +423,26 @@ class LinearModel:
         return self.pipeline_.predict(X)
 
 
+# The nets' sizes at most: a width or a batch beyond these asks for more memory than a machine has, an epoch count
+# for more time than a run takes; and all hidden layers together at most 2**28 weights (1 GiB in float32).
+MAX_WIDTH, MAX_LAYERS, MAX_BATCH, MAX_EPOCHS = 65536, 64, 2**20, 100_000
+LAYER_WEIGHTS = Rule(lambda hidden: sum(a * b for a, b in zip(hidden, hidden[1:])) <= 2**28,
+                     "the hidden layers hold at most 2**28 weights between them (1 GiB in float32): narrow or drop some")
+
 # The D2L course notes' MLP variant of the house-price net, shared by the course baselines.
 D2L_MLP_PARAMS, D2L_MLP_RANGES = settings({  # name: (default, what it accepts and what it is)
-    "hidden": ([256, 128], Items(COUNT, doc="widths of the hidden ReLU layers; []: a linear net")),
-    "dropout": ([0.5, 0.2], Items(BELOW_ONE, doc="dropout after each hidden layer, one rate per layer at most")),
+    "hidden": ([256, 128], Items(count(MAX_WIDTH), MAX_LAYERS, doc="widths of the hidden ReLU layers; []: a linear net")),
+    "dropout": ([0.5, 0.2], Items(BELOW_ONE, MAX_LAYERS, doc="dropout after each hidden layer, one rate per layer at most")),
     # lr 5 (the linear net's) diverges with hidden layers, 1.0 is still unstable (measured)
     "lr": (0.3, POSITIVE.with_doc("Adam's learning rate")),
     "weight_decay": (0.0, NON_NEGATIVE.with_doc("Adam's weight decay")),
-    "epochs": (100, COUNT.with_doc("passes over the training rows")),
-    "batch_size": (64, COUNT.with_doc("rows per batch")),
+    "epochs": (100, count(MAX_EPOCHS).with_doc("passes over the training rows")),
+    "batch_size": (64, count(MAX_BATCH).with_doc("rows per batch")),
     "clamp_min": (1.0, Range(  # any finite floor for the predictions (0 or below switches the course's clamp off)
         doc="predictions are clamped at this floor before logs are taken, as in the course")),
     ("hidden", "dropout"): Rule(lambda hidden, dropout: len(dropout) <= len(hidden),
                                 "dropout gives at most one rate per hidden layer"),
+    ("hidden",): LAYER_WEIGHTS,
 })
 
 
@@ -498,8 +507,8 @@ AUTOML_PARAMS, AUTOML_RANGES = settings({  # name: (default, what it accepts and
     "presets": ("medium_quality", Choice("medium_quality", "good_quality", "high_quality", "best_quality", "extreme_quality",
                                          "optimize_for_deployment", "interpretable", "ignore_text",
                                          doc="AutoGluon's presets: more quality, more time (best_quality stacks and bags)")),
-    "time_limit": (300.0, POSITIVE.with_doc("seconds for the whole run, split evenly over the folds (--time-limit sets it)")),
-    "num_bag_folds": (0, Either(Choice(0), Range(low=2, integer=True),  # AutoGluon refuses 1
+    "time_limit": (300.0, SECONDS.with_doc("seconds for the whole run, split evenly over the folds (--time-limit sets it)")),
+    "num_bag_folds": (0, Either(Choice(0), count(20, low=2),  # AutoGluon refuses 1
                                 doc="AutoGluon's own bagging folds inside each fold; 0: the preset's choice")),
     "verbosity": (0, Range(low=0, high=4, integer=True, doc="AutoGluon's log detail, 0 (silent) to 4")),
     "keep_models": (False, FLAG.with_doc("keep each fold's AutoGluon models in the run folder (large)")),

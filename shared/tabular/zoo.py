@@ -16,22 +16,32 @@ import pandas as pd
 
 from shared.config import (
     BELOW_ONE,
-    COUNT,
     NON_NEGATIVE,
     OPEN_FRACTION,
     POSITIVE,
+    ROWS,
     SHARE,
-    WHOLE,
     Choice,
     Either,
     Items,
     Range,
+    count,
     settings,
 )
 from shared.errors import UserError
 from shared.log import get_log
 from shared.tabular.fitting import Deadline, TimeLimit, inner_split, probe_then_refit, train_net
-from shared.tabular.models import GBM_RANGES, SCALING_RANGES, TIME_LIMIT
+from shared.tabular.models import (
+    GBM_RANGES,
+    LAYER_WEIGHTS,
+    MAX_BATCH,
+    MAX_EPOCHS,
+    MAX_LAYERS,
+    MAX_ROUNDS,
+    MAX_WIDTH,
+    SCALING_RANGES,
+    TIME_LIMIT,
+)
 
 
 def _classes_out(task: str, pred: np.ndarray) -> np.ndarray:
@@ -54,8 +64,8 @@ def _categorical_columns(X: pd.DataFrame) -> list[str]:
 
 BOOSTING_RANGES = {  # shared by CatBoost and XGBoost
     "learning_rate": POSITIVE.with_doc("the boosting learning rate (shrinkage of each tree)"),
-    "max_rounds": COUNT.with_doc("boosting rounds at most (early stopping picks how many)"),
-    "early_stopping_rounds": COUNT.with_doc("stop when the inner validation score has not improved for this "
+    "max_rounds": count(MAX_ROUNDS).with_doc("boosting rounds at most (early stopping picks how many)"),
+    "early_stopping_rounds": count(MAX_ROUNDS).with_doc("stop when the inner validation score has not improved for this "
                                             "many rounds"),
     "early_stopping_fraction": GBM_RANGES["early_stopping_fraction"],
     "time_limit": TIME_LIMIT,
@@ -214,7 +224,7 @@ def _xgboost_stop(limit: TimeLimit) -> list:
 
 
 KNN_PARAMS, KNN_RANGES = settings({  # name: (default, what it accepts and what it is)
-    "n_neighbors": (10, COUNT.with_doc("neighbours that vote (at most the training rows)")),
+    "n_neighbors": (10, count(10_000).with_doc("neighbours that vote (at most the training rows)")),
     "weights": ("distance", Choice("distance", "uniform", doc="neighbours' votes weighted by closeness, or equal")),
     "skew_threshold": (0.75, SCALING_RANGES["skew_threshold"]),
     "min_frequency": (5, SCALING_RANGES["min_frequency"]),
@@ -249,18 +259,19 @@ class KNNModel:
 
 
 MLP_PARAMS, MLP_RANGES = settings({  # name: (default, what it accepts and what it is)
-    "hidden": ([256, 256], Items(COUNT, doc="widths of the hidden ReLU layers")),
+    "hidden": ([256, 256], Items(count(MAX_WIDTH), MAX_LAYERS, doc="widths of the hidden ReLU layers")),
     "dropout": (0.1, BELOW_ONE.with_doc("dropout after each hidden layer")),
     "lr": (1e-3, POSITIVE.with_doc("AdamW's learning rate")),
     "weight_decay": (1e-4, NON_NEGATIVE.with_doc("AdamW's weight decay")),
-    "batch_size": (128, COUNT.with_doc("rows per batch")),
-    "max_epochs": (300, COUNT.with_doc("passes over the training rows at most (early stopping picks how many)")),
-    "patience": (20, COUNT.with_doc("stop when the inner validation loss has not improved for this many epochs")),
+    "batch_size": (128, count(MAX_BATCH).with_doc("rows per batch")),
+    "max_epochs": (300, count(MAX_EPOCHS).with_doc("passes over the training rows at most (early stopping picks how many)")),
+    "patience": (20, count(MAX_EPOCHS).with_doc("stop when the inner validation loss has not improved for this many epochs")),
     "early_stopping_fraction": (0.15, GBM_RANGES["early_stopping_fraction"]),
     "skew_threshold": (0.75, SCALING_RANGES["skew_threshold"]),
     "min_frequency": (5, SCALING_RANGES["min_frequency"]),
     "time_limit": (None, TIME_LIMIT),
     "clip_range": (False, SCALING_RANGES["clip_range"]),
+    ("hidden",): LAYER_WEIGHTS,
 })
 
 class MLPModel:
@@ -329,7 +340,7 @@ class MLPModel:
 
 PYTABKIT_PARAMS, PYTABKIT_RANGES = settings({  # name: (default, what it accepts and what it is)
     "kind": ("realmlp", Choice("realmlp", "tabm", doc="RealMLP (tuned defaults, 2024) or TabM (ICLR 2025)")),
-    "n_epochs": (0, WHOLE.with_doc("training epochs; 0: the model's tuned default")),
+    "n_epochs": (0, count(MAX_EPOCHS, low=0).with_doc("training epochs; 0: the model's tuned default")),
     "early_stopping_fraction": (0.2, OPEN_FRACTION.with_doc(
               "share of the fold's training rows held out to pick the best epoch")),
 })
@@ -399,11 +410,11 @@ class PyTabKitModel:
 
 FOREST_PARAMS, FOREST_RANGES = settings({  # name: (default, what it accepts and what it is)
     "kind": ("extra_trees", Choice("rf", "extra_trees", doc="random forest, or extremely randomised trees")),
-    "n_estimators": (300, COUNT.with_doc("trees")),
+    "n_estimators": (300, count(100_000).with_doc("trees")),
     "max_features": ("auto", Either(Choice("auto", "sqrt", "log2"), SHARE,
                                     doc="columns each split considers: a share, sqrt, log2; auto: all for "
                                         "regression, sqrt for classes")),
-    "min_samples_leaf": (1, COUNT.with_doc("training rows a leaf holds at least")),
+    "min_samples_leaf": (1, count(ROWS).with_doc("training rows a leaf holds at least")),
     "time_limit": (None, TIME_LIMIT),
 })
 

@@ -23,15 +23,14 @@ from tqdm.auto import tqdm
 from shared import distributed
 from shared.config import (
     BELOW_ONE,
-    COUNT,
     FLAG,
     NON_NEGATIVE,
     POSITIVE,
-    WHOLE,
     Choice,
     Either,
     Range,
     Text,
+    count,
     settings,
 )
 from shared.errors import UserError
@@ -49,6 +48,9 @@ from shared.vision.data import (
 from shared.vision.images import BAD_IMAGE_POLICIES, load_rgb
 from shared.vision.training import (
     KEEP,
+    MAX_EPOCHS,
+    MAX_SIDE,
+    MAX_WORKER_PROCESSES,
     Epoch,
     Trainer,
     amp_dtype,
@@ -69,19 +71,19 @@ VISION_PARAMS, VISION_RANGES = settings({  # name: (default, what it accepts and
                          doc="a local weights file to start from (offline); a missing file is an error")),
     "cifar_stem": (False, FLAG.with_doc("a 3x3 stride-1 stem without max-pool, for 32-px inputs")),
     "drop_rate": (0.0, BELOW_ONE.with_doc("dropout before the classifier (timm drop_rate)")),
-    "img_size": (32, Either(Choice(0), Range(low=16, integer=True),  # airbench halves it 3 times, ResNets 5
+    "img_size": (32, Either(Choice(0), count(MAX_SIDE, low=16),  # airbench halves it 3 times, ResNets 5
                             doc="the side (px) images are resized to; 0: the images' own size")),
     "augment": ("natural", Choice(*PRESETS, doc="the training augmentation preset (the competition's pipeline.py AUGMENTATIONS)")),
-    "epochs": (10, COUNT.with_doc("passes over the training images")),
-    "batch_size": (128, COUNT.with_doc("images per batch (over all processes under torchrun)")),
-    "min_steps_per_epoch": (0, WHOLE.with_doc("small data: below this many steps per epoch the batch halves (to 16) "
+    "epochs": (10, count(MAX_EPOCHS).with_doc("passes over the training images")),
+    "batch_size": (128, count(65536).with_doc("images per batch (over all processes under torchrun)")),
+    "min_steps_per_epoch": (0, count(1_000_000, low=0).with_doc("small data: below this many steps per epoch the batch halves (to 16) "
                                               "and lr follows by the square-root rule; 0 = off")),
-    "min_updates": (0, WHOLE.with_doc("small data: epochs grow until training holds this many optimizer updates; "
+    "min_updates": (0, count(100_000_000, low=0).with_doc("small data: epochs grow until training holds this many optimizer updates; "
                                       "0 = off")),
-    "accum_steps": (1, COUNT.with_doc("gradient accumulation: an optimizer step every this many batches")),
+    "accum_steps": (1, count(1024).with_doc("gradient accumulation: an optimizer step every this many batches")),
     **optimizer_settings(opt="sgd", lr=0.1, weight_decay=5e-4, momentum=0.9, sched="cosine",
                          warmup_epochs=0),
-    "decay_epochs": (4, COUNT.with_doc("step schedule: decay the learning rate every this many epochs")),
+    "decay_epochs": (4, count(MAX_EPOCHS).with_doc("step schedule: decay the learning rate every this many epochs")),
     "decay_rate": (0.9, POSITIVE.with_doc("step schedule: the decay factor; poly: the power")),
     "min_lr": (0.0, NON_NEGATIVE.with_doc("the learning rate the schedule ends at")),
     "label_smoothing": (0.0, BELOW_ONE.with_doc("label smoothing of the cross-entropy")),
@@ -98,7 +100,7 @@ VISION_PARAMS, VISION_RANGES = settings({  # name: (default, what it accepts and
     "channels_last": ("auto", Choice("auto", "on", "off", doc="channels_last memory format; auto: on CUDA")),
     "device": ("auto", Text("auto, cpu, cuda or cuda:N", pattern=r"auto|cpu|cuda(:\d+)?",
                             doc="where to train; auto: CUDA when visible, else CPU")),
-    "workers": (-1, Range(low=-1, integer=True,
+    "workers": (-1, Range(low=-1, high=MAX_WORKER_PROCESSES, integer=True,
                           doc="data-loader processes; -1: none for in-memory images, else one per core up to 8")),
     "cache_images": ("auto", Choice("auto", "on", "off",
                                     doc="keep the decoded images in memory; auto: when they fit")),
@@ -106,7 +108,7 @@ VISION_PARAMS, VISION_RANGES = settings({  # name: (default, what it accepts and
                                  doc="resident: the images as one tensor on the device, augmented there per batch (augment "
                                      f"{', '.join(resident.RESIDENT_PRESETS)}); loader: decoded and augmented per image by "
                                      "DataLoader workers; auto: resident where the preset allows and the images fit")),
-    "cutout": (0, WHOLE.with_doc("resident path: side (px) of a square cut out of each training image; 0 = off")),
+    "cutout": (0, count(MAX_SIDE, low=0).with_doc("resident path: side (px) of a square cut out of each training image; 0 = off")),
     "compile": (False, FLAG.with_doc("torch.compile the network for training (compiling takes a minute first)")),
     "bad_images": ("error", Choice(*BAD_IMAGE_POLICIES, doc="an unreadable image: error, or skip (warn, use a blank image)")),
     # A kept set of weights has no optimizer state: ResNet-50-D about 95 MB per fold (fp32). A fold under way holds

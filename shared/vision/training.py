@@ -31,12 +31,14 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from shared import distributed
-from shared.config import BELOW_ONE, NON_NEGATIVE, POSITIVE, WHOLE, Choice, Text
+from shared.config import BELOW_ONE, NON_NEGATIVE, POSITIVE, Choice, Text, count
 from shared.errors import UserError
 from shared.io import atomic_write, write_csv
 from shared.log import get_log
 from shared.models import Progress, clock
 
+# The image and detection recipes' sizes at most: an image side (px), passes over the data, data-loader processes.
+MAX_SIDE, MAX_EPOCHS, MAX_WORKER_PROCESSES = 4096, 10_000, 256
 OPTIMIZER_RANGES = {  # the optimizer and schedule settings image and detection recipes share
     "opt": Text("a timm optimizer name (timm.optim.list_optimizers())", pattern=r"\S+",
                 doc="the optimizer (timm create_optimizer_v2): sgd (Nesterov), momentum, adamw, lamb, ..."),
@@ -45,7 +47,7 @@ OPTIMIZER_RANGES = {  # the optimizer and schedule settings image and detection 
     "momentum": BELOW_ONE.with_doc("momentum of the SGD-style optimizers"),
     "sched": Choice("cosine", "step", "tanh", "poly", "constant",  # timm's that step per update with our arguments
                     doc="learning-rate schedule (timm create_scheduler_v2), stepped every update"),
-    "warmup_epochs": WHOLE.with_doc("epochs of linear learning-rate warm-up, from 1 % of lr"),
+    "warmup_epochs": count(MAX_EPOCHS, low=0).with_doc("epochs of linear learning-rate warm-up, from 1 % of lr"),
 }
 
 
