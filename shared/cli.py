@@ -70,7 +70,8 @@ def positive(unit: str, high: float):
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {unit}, got {show(text, limit=60)}") from None
         if not 0 < value <= high:
-            raise argparse.ArgumentTypeError(f"{show(text, limit=60)} is out of range: a positive number of {unit}, "
+            raise argparse.ArgumentTypeError(f"{show(text, setting=True, quote=False, limit=60)} is out of range: a "
+                                             f"positive number of {unit}, "
                                              f"at most {high}")
         return value
     parse.high = high
@@ -84,7 +85,8 @@ def share(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {show(text, limit=60)}") from None
     if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"{show(text, limit=60)} is out of range: a share between 0 and 1")
+        raise argparse.ArgumentTypeError(f"{show(text, setting=True, quote=False, limit=60)} is out of range: a share "
+                                         "between 0 and 1")
     return value
 
 
