@@ -82,6 +82,9 @@ def drive(spec: CompetitionSpec, recipe: Recipe, data_dir: Path, *, n_folds: int
     stray = sorted(set(per_member) - set(members))
     if stray:
         raise UserError(f"--set {stray[0]}.…: {stray[0]!r} is not a member of this auto run (members: {members}).")
+    if members:
+        check_inputs(spec, spec.recipes[members[0]], data_dir, n_folds, {**shared_settings, **per_member.get(
+            members[0], {})})
     notes: list[str] = []  # what auto decided, for the log and the blend's metrics.json
 
     def note(line: str, warn: bool = False) -> None:
@@ -99,6 +102,15 @@ def drive(spec: CompetitionSpec, recipe: Recipe, data_dir: Path, *, n_folds: int
                             about={"time_limit_s": budget, "auto": notes}, started=wall_started)
     get_log().info("auto: " + "; ".join(notes))  # into the blend's log.txt too
     return blend
+
+
+def check_inputs(spec: CompetitionSpec, member: Recipe, data_dir: Path, n_folds: int, settings: dict) -> None:
+    """The data every member reads, checked once before any member starts, as each run checks them before it fits
+    (files, columns, ids, the target, the sample submission): bad data are one error, not one per member."""
+    config = resolve(member, settings, spec.run_defaults(), competition=spec.name)
+    data = spec.load_run_data(Path(data_dir), config)
+    y, classes = spec.outputs.encode(data)
+    spec.outputs.check(data, y, classes, n_folds)
 
 
 def _split_overrides(spec: CompetitionSpec, recipe: Recipe, overrides: dict) -> tuple[dict, dict, dict]:

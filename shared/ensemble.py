@@ -4,7 +4,12 @@ the blend's reported CV never scores rows the blend was fitted on."""
 from __future__ import annotations
 
 import json
+import logging
+import os
 import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +22,10 @@ from shared import fingerprint
 from shared.compare import markdown_table, text_table
 from shared.errors import UserError
 from shared.io import atomic_write, write_text
-from shared.log import get_log
+from shared.log import LOGGER, get_log
 from shared.metrics import Metric, get_metric, squeeze
-from shared.runs import Run
+from shared.runs import Run, new_run_dir
+from shared.submission import check_values
 
 METHODS = ("mean", "rank", "weights", "hill", "stack")
 
@@ -47,7 +53,18 @@ def check_compatible(runs: list[Run]) -> None:
     for r in runs:
         if not r.metrics.get("complete", True) or len(r.oof) != len(r.folds):
             raise UserError(f"{r.path} covers only some folds: merge its partial runs first (scripts/merge.py).")
+    check_member_predictions(runs)
     check_distinct_predictions([(r.path, r.oof_in_fold_order()) for r in runs])
+
+
+def check_member_predictions(runs: list[Run]) -> None:
+    """Each member's saved predictions (oof.csv, test_pred.csv) are values its metric can take, checked as a
+    submission's are: a NaN or an infinity there would reach the blend's submission and be blamed on it."""
+    for r in runs:
+        metric = get_metric(r.config["metric"])
+        for name, frame in (("oof.csv", r.oof), ("test_pred.csv", r.test_pred)):
+            check_values(frame, r.config["id_col"], r.prediction_columns, metric,
+                         f"member run {r.path}: {name} (rerun that run, or blend without it)")
 
 
 def check_distinct_folders(paths: list[Path]) -> None:
@@ -296,3 +313,37 @@ def copy_fold_records(owners: dict[int, Path], run_dir: Path) -> None:
             source = Path(path) / f"fold{k}" / name
             if source.is_file():
                 atomic_write(Path(run_dir) / f"fold{k}" / name, lambda tmp, s=source: shutil.copyfile(s, tmp))
+
+
+@contextmanager
+def staged_run_dir(out_root: Path, competition: str, name: str) -> Iterator[tuple[Path, Path]]:
+    """(the folder to build a blend's run in, the run folder it becomes): built under a hidden temporary folder and
+    renamed into place once complete, so that a blend that fails leaves nothing behind. Its name is reserved at the start (an empty folder), so that report.html, the
+    pictures and the log name the folder it ends in; log lines that name the temporary folder name the final one."""
+    final = new_run_dir(out_root, competition, name)
+    holder = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    stage = holder / competition / final.name  # the same parent and folder names as the final one
+    stage.mkdir(parents=True)
+    shown_as = _ShownAs(stage, final)
+    logging.getLogger(LOGGER).addFilter(shown_as)
+    try:
+        yield stage, final
+        os.replace(stage, final)  # onto the empty reserved folder, in one step
+    except BaseException:
+        final.rmdir()
+        raise
+    finally:
+        logging.getLogger(LOGGER).removeFilter(shown_as)
+        shutil.rmtree(holder, ignore_errors=True)
+
+
+class _ShownAs(logging.Filter):
+    """Log lines name the folder a staged run ends in, not the temporary one it is built in."""
+
+    def __init__(self, stage: Path, final: Path):
+        super().__init__()
+        self.stage, self.final = str(stage), str(final)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = record.getMessage().replace(self.stage, self.final), ()
+        return True

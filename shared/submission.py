@@ -6,6 +6,7 @@ expected id has a row and no other id does. With accuracy on one column the colu
 names or numbers), scored by exact match."""
 from __future__ import annotations
 
+import csv
 import warnings
 from pathlib import Path
 
@@ -46,21 +47,49 @@ def is_label_column(metric: Metric, columns: list[str]) -> bool:
     return metric.takes == "labels" and len(columns) == 1
 
 
+def competition_columns(id_col: str, target_col: str, task: str, metric: Metric) -> list[str] | None:
+    """The header a competition's submissions have where its spec fixes it: the id, then the target (a value or a
+    label per row). None where a submission may hold one probability column per class, named by the training
+    labels (a classification scored on probabilities)."""
+    if task != "regression" and metric.takes != "labels":
+        return None
+    return [id_col, target_col]
+
+
+def check_columns(columns, expected, name: str, where: str, fix: str = "write exactly those columns, in that order"
+                  ) -> None:
+    """Refuse a header other than ``expected`` (``where`` names whose it is), saying when the names are the same in
+    another order or differ only in case (names are compared exactly, as Kaggle does)."""
+    columns, expected = [str(c) for c in columns], [str(c) for c in expected]
+    if columns == expected:
+        return
+    if sorted(columns) == sorted(expected):
+        note = " (the same columns in another order)"
+    else:
+        cased = [(c, e) for c in columns for e in expected if c != e and c.lower() == e.lower()]
+        note = (f" (column {cased[0][0]!r} is {cased[0][1]!r} there: names differ in case, and Kaggle compares them "
+                "exactly)" if cased else "")
+    raise UserError(f"{name} has columns {columns}; expected {expected}, those of {where}{note}: {fix}.")
+
+
+def check_sample(sample: pd.DataFrame, path: Path, id_col: str, columns: list[str] | None) -> None:
+    """Before any training: the sample submission has the competition's header (``columns``, see
+    ``competition_columns``), or where that is not fixed at least the id column first, as every submission built
+    from it will."""
+    expected = columns or [id_col, *[c for c in sample.columns if c != id_col]]
+    check_columns(sample.columns, expected, str(path), "the competition's submissions",
+                  "use the competition's own sample submission, unedited (on the generic path, check --id and "
+                  "--target)")
+
+
 def validate(sub: pd.DataFrame, sample: pd.DataFrame, id_col: str, metric: Metric,
-             labels: list | None = None, name: str = "submission") -> None:
-    """Raise a one-line UserError unless ``sub`` has the sample's columns, ids and order, and valid values.
-    ``labels``: the known classes; a label column holding another value is refused."""
-    if list(sub.columns) != list(sample.columns):
-        raise UserError(f"{name}: columns {list(sub.columns)} differ from the sample submission's "
-                        f"{list(sample.columns)}.")
-    ids = unique_ids(sub, id_col, name)
-    expected = sample[id_col].astype(str).reset_index(drop=True)
-    same_ids(ids, expected, name, "the sample submission")
-    a, b = ids.values, expected.values
-    if not (a == b).all():
-        i = int(np.argmax(a != b))
-        raise UserError(f"{name}: row {i} has id {a[i]!r} where the sample submission has {b[i]!r}; "
-                        "keep the sample's ids and order.")
+             labels: list | None = None, name: str = "submission", where: str = "the sample submission") -> None:
+    """The one check of a submission, wherever it is written or read (a run's write, score.py, submit.py, a blend):
+    raise a one-line UserError unless ``sub`` has the columns of ``sample`` (``where`` names it) in their order,
+    exactly its ids (as text, each once, in any row order, as Kaggle matches them) and valid values. ``labels``:
+    the known classes; a label column holding another value is refused."""
+    check_columns(sub.columns, sample.columns, name, where)
+    same_ids(unique_ids(sub, id_col, name), unique_ids(sample, id_col, where), name, where)
     check_values(sub, id_col, [c for c in sample.columns if c != id_col], metric, name, labels)
 
 
@@ -109,18 +138,48 @@ def _lookalike(wanted: str, others: pd.Series) -> str:
 
 
 def _blank(values: pd.Series) -> np.ndarray:
-    blank = values.isna()
-    if values.dtype == object:
-        blank |= values.astype(str).str.strip().eq("")
-    return blank.to_numpy()
+    """Cells with nothing in them: no text (an empty or blank CSV cell), or None. A float NaN is a value a model
+    gave, named as such (``_not_a_number``)."""
+    if values.dtype != object:
+        return np.zeros(len(values), bool)
+    return (values.map(lambda v: v is None) | values.astype(str).str.strip().eq("")).to_numpy()
+
+
+def _not_a_number(values: pd.Series, ids: np.ndarray, col: str, name: str) -> None:
+    """Refuse a cell that is no finite number, naming what is there (NaN, inf, text) and the first row's id."""
+    numeric = pd.to_numeric(values, errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(numeric)
+    if not bad.any():
+        return
+    i = int(np.argmax(bad))
+    value, shown = numeric[i], show(values.iloc[i])
+    what = (f"is not a number ({shown})" if np.isnan(value) and _spells_nan(values.iloc[i]) else
+            f"is infinite ({shown})" if np.isinf(value) else f"has non-numeric value {shown}")
+    raise UserError(f"{name}: column {col!r} {what} at id {ids[i]} ({int(bad.sum())} such row(s)); every row needs "
+                    "a finite number.")
+
+
+def _spells_nan(value) -> bool:
+    return not isinstance(value, str) or value.strip().lower() in ("nan", "-nan", "+nan")
+
+
+def _unknown_label(values: pd.Series, labels: list, ids: np.ndarray, col: str, name: str) -> None:
+    known = [str(x) for x in labels]
+    bad = (~values.astype(str).isin(known)).to_numpy()
+    if bad.any():
+        value = str(values[bad].iloc[0])
+        cased = [k for k in known if k.lower() == value.lower()]
+        note = f" (the label {cased[0]!r} differs only in case; labels are compared exactly)" if cased else ""
+        raise UserError(f"{name}: column {col!r} has unknown label {show(values[bad].iloc[0])} at id {ids[bad][0]}"
+                        f"{note}; labels come from the training data.")
 
 
 def check_values(frame: pd.DataFrame, id_col: str, columns: list[str], metric: Metric, name: str,
                  labels: list | None = None, predictions: bool = True) -> None:
     """Refuse an empty value; in a label column (see ``is_label_column``) a label outside ``labels`` when they
-    are given; elsewhere a non-numeric or infinite value, and for ``predictions`` a value the metric cannot take
-    (non-positive for log metrics, a probability outside [0, 1]). The truth of a classification metric
-    (``predictions`` false) may be class labels, so only its emptiness is checked."""
+    are given; elsewhere a value that is no finite number (NaN, inf, text), and for ``predictions`` a value the
+    metric cannot take (non-positive for log metrics, a probability outside [0, 1]). The truth of a classification
+    metric (``predictions`` false) may be class labels, so only its emptiness is checked."""
     ids = frame[id_col].astype(str).to_numpy()
     label_column = is_label_column(metric, columns) or (not predictions and metric.task == "classification")
     for col in columns:
@@ -130,20 +189,12 @@ def check_values(frame: pd.DataFrame, id_col: str, columns: list[str], metric: M
             raise UserError(f"{name}: column {col!r} is empty at id {ids[empty][0]}.")
         if label_column:
             if labels is not None:
-                bad = (~values.astype(str).isin([str(x) for x in labels])).to_numpy()
-                if bad.any():
-                    raise UserError(f"{name}: column {col!r} has unknown label {show(values[bad].iloc[0])} at id "
-                                    f"{ids[bad][0]}; labels come from the training data.")
+                _unknown_label(values, labels, ids, col, name)
             continue
-        numeric = pd.to_numeric(values, errors="coerce")
-        if numeric.isna().any():
-            i = int(np.argmax(numeric.isna().to_numpy()))
-            raise UserError(f"{name}: column {col!r} has non-numeric value {show(values.iloc[i])} at id {ids[i]}.")
-        bad = ~np.isfinite(numeric.to_numpy(float))
-        if bad.any():
-            raise UserError(f"{name}: column {col!r} is infinite at id {ids[bad][0]}.")
+        _not_a_number(values, ids, col, name)
         if not predictions:
             continue
+        numeric = pd.to_numeric(values)
         if metric.positive and (numeric <= 0).any():
             i = int(np.argmax(numeric.to_numpy() <= 0))
             raise UserError(f"{name}: column {col!r} has non-positive value {show(numeric.iloc[i])} at id "
@@ -162,14 +213,13 @@ def write(path: Path, sub: pd.DataFrame, sample: pd.DataFrame, id_col: str, metr
 
 
 def score(sub: pd.DataFrame, solution: pd.DataFrame, id_col: str, metric: Metric,
-          labels: list | None = None, sample: pd.DataFrame | None = None, name: str = "submission",
-          solution_name: str = "solution", sample_name: str = "the sample submission") -> float:
+          labels: list | None = None, name: str = "submission", solution_name: str = "solution") -> float:
     """Score a submission against a solution with the same id column (any row order; ids compared as text).
 
-    Refused: a repeated id, a solution id with no row, an empty or unusable value. ``sample``: the frame whose ids
-    the submission must hold exactly (the sample submission; it may list unscored ids, like CIFAR-10's decoys);
-    None leaves rows beyond the solution's ids unchecked (a run's submission, built from the sample). A label column is scored by exact match; labels outside
-    ``labels`` (or, without them, never seen in the solution) count as wrong, with a warning."""
+    Refused: a repeated id, a solution id with no row, an empty or unusable value. Rows beyond the solution's ids are
+    not scored (a sample submission may list unscored ids, like CIFAR-10's decoys): a submission file is checked
+    against its sample first (``score_files``). A label column is scored by exact match; labels outside ``labels``
+    (or, without them, never seen in the solution) count as wrong, with a warning."""
     target_cols = [c for c in solution.columns if c != id_col and c.lower() != "usage"]
     missing = [c for c in target_cols if c not in sub.columns]
     if missing:
@@ -180,8 +230,6 @@ def score(sub: pd.DataFrame, solution: pd.DataFrame, id_col: str, metric: Metric
     if len(lacking):
         raise UserError(f"{name}: no row for solution id {lacking.iloc[0]!r}"
                         f"{_lookalike(lacking.iloc[0], ids[~ids.isin(truth_ids)])} ({len(lacking)} missing).")
-    if sample is not None:
-        same_ids(ids, unique_ids(sample, id_col, sample_name), name, sample_name)
     check_values(sub, id_col, target_cols, metric, name)
     check_values(solution, id_col, target_cols, metric, solution_name, predictions=False)
     rows = pd.Index(ids).get_indexer(truth_ids)
@@ -238,23 +286,48 @@ def require_file(path: Path, what: str, usual: tuple[str, ...] = (), hint: str =
 
 def read_text(path: Path, id_col: str | None, what: str, usual: tuple[str, ...] = (), hint: str = "check the path"
               ) -> pd.DataFrame:
-    """A CSV exactly as written: every cell as text (ids keep their leading zeros; nothing becomes NaN)."""
-    return read_csv(require_file(path, what, usual, hint), [id_col] if id_col else [], what,
-                    dtype=str, keep_default_na=False)
+    """A CSV exactly as written: every cell as text (ids keep their leading zeros; nothing becomes NaN; a byte-order
+    mark, Windows line ends and blank lines at the end are read as Kaggle reads them). A first row with more fields
+    than the header is refused (pandas would silently take the first column for an index, shifting the others)."""
+    path = require_file(path, what, usual, hint)
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
+        header, first = next(csv.reader(f), []), next(csv.reader(f), None)
+    if first is not None and len(first) > len(header):
+        raise UserError(f"{path}: its first row has {len(first)} fields but the header names {len(header)} columns "
+                        f"{header} (a comma at the end of each line?); write one field per column.")
+    return read_csv(path, [id_col] if id_col else [], what, dtype=str, keep_default_na=False, index_col=False)
+
+
+def check_file(path: Path, sample: pd.DataFrame, id_col: str, metric: Metric, labels: list | None = None,
+               columns: list[str] | None = None, where: str = "the sample submission", competition: str = ""
+               ) -> pd.DataFrame:
+    """Read a submission file as text and ``validate`` it against ``sample``, after its header against
+    ``columns``, the competition's (``competition_columns``), where known: a file of another competition is named
+    so. The checked frame."""
+    sub = read_text(path, None, "the submission", ("submission.csv",))  # its header is checked below, whole
+    if columns is not None:
+        foreign = not set(map(str, sub.columns)) & set(columns[1:])  # not one answer column of this competition
+        check_columns(sub.columns, columns, str(path), f"a {competition} submission",
+                      "is it a submission of another competition? Write this competition's columns, in that order"
+                      if foreign else "write exactly those columns, in that order")
+    validate(sub, sample, id_col, metric, labels, name=str(path), where=where)
+    return sub
 
 
 def score_files(submission: Path, solution: Path, id_col: str | None, metric: Metric,
-                sample: Path | None = None, sample_name: str | None = None) -> float:
-    """Score a submission file against a solution file (``id_col`` None: the solution's first column). The
-    submission must hold exactly the ids of ``sample`` (a sample submission file) or, without one, the solution's
-    (``sample_name``: how messages name that file)."""
+                sample: Path | None = None, sample_name: str | None = None, columns: list[str] | None = None,
+                competition: str = "") -> float:
+    """Score a submission file against a solution file (``id_col`` None: the solution's first column), after
+    ``check_file`` against ``sample`` (a sample submission file) or, without one, the solution's ids and columns
+    (``sample_name``: how messages name that file; ``columns``: the competition's header, where known)."""
     sol = read_text(solution, id_col, "the solution", ("solution.csv",),
                     "the demos write theirs in the data folder; a Kaggle download has none")
     id_col = id_col or sol.columns[0]
-    sub = read_text(submission, id_col, "the submission", ("submission.csv",))
     if sample is not None:
-        allowed = read_text(sample, id_col, "the sample submission", ("sample_submission.csv",))
-        return score(sub, sol, id_col, metric, sample=allowed, name=str(submission), solution_name=str(solution),
-                     sample_name=sample_name or f"the sample submission {sample}")
-    return score(sub, sol, id_col, metric, sample=sol, name=str(submission), solution_name=str(solution),
-                 sample_name=sample_name or f"the solution {solution}")
+        expected = read_text(sample, id_col, "the sample submission", ("sample_submission.csv",))
+        where = sample_name or f"the sample submission {sample}"
+    else:
+        expected = sol[[c for c in sol.columns if c.lower() != "usage"]]
+        where = sample_name or f"the solution {solution}"
+    sub = check_file(submission, expected, id_col, metric, None, columns, where, competition)
+    return score(sub, sol, id_col, metric, name=str(submission), solution_name=str(solution))

@@ -22,6 +22,7 @@ from shared.ensemble import (
     members_table,
     nested_oof,
     stacked_predictions,
+    staged_run_dir,
     write_members,
 )
 from shared.errors import UserError, show
@@ -78,17 +79,21 @@ class TableOutputs:
 
     def score_file(self, file: Path, solution: Path, sample: Path | None = None, id_col: str | None = None) -> str:
         """``score.py``'s line for a submission file against a solution file (and, when given, the sample whose
-        ids it must hold; else the sample beside the solution, else exactly the solution's ids)."""
-        beside = Path(solution).parent / self.spec.sample_submission_file
-        return score_table_file(file, solution, self.spec.metric, id_col or self.spec.id_col,
-                                sample or (beside if beside.is_file() else None))
+        ids it must hold; else the sample beside the solution, else exactly the solution's ids), checked as
+        ``submit.py`` checks it, with the competition's header."""
+        spec = self.spec
+        beside = Path(solution).parent / spec.sample_submission_file
+        columns = submission.competition_columns(id_col or spec.id_col, spec.target_col, spec.task, spec.metric)
+        return score_table_file(file, solution, spec.metric, id_col or spec.id_col,
+                                sample or (beside if beside.is_file() else None), columns, spec.name)
 
     def check_submission(self, file: Path, data: Dataset) -> None:
-        """A submission file against the competition's data, before it is sent."""
+        """A submission file against the competition's data, before it is sent: ``score.py``'s check."""
         spec = self.spec
         labels = sorted(data.train[spec.target_col].astype(str).unique()) if spec.task == "multiclass" else None
-        sub = read_csv(file, [spec.id_col], "submission", dtype={spec.id_col: str})
-        submission.validate(sub, data.sample_submission, spec.id_col, spec.metric, labels=labels, name=str(file))
+        submission.check_file(file, data.sample_submission, spec.id_col, spec.metric, labels,
+                              submission.competition_columns(spec.id_col, spec.target_col, spec.task, spec.metric),
+                              f"the sample submission {data.data_dir / spec.sample_submission_file}", spec.name)
 
     def input_files(self, data: Dataset) -> list[str]:
         return [name for name in self.spec.layout() if not name.endswith("/")]
@@ -111,14 +116,15 @@ class TableOutputs:
         return csv.name, pd.read_csv(csv, dtype=str, keep_default_na=False, nrows=rows), total
 
 
-def score_table_file(file: Path, solution: Path, metric: Metric, id_col: str | None, sample: Path | None) -> str:
-    """Score a CSV submission (ids as text, each once, none the sample lacks); warnings go to stderr."""
+def score_table_file(file: Path, solution: Path, metric: Metric, id_col: str | None, sample: Path | None,
+                     columns: list[str] | None = None, competition: str = "") -> str:
+    """Score a CSV submission (``submission.check_file``'s check, then the score); warnings go to stderr."""
     expected = None if sample else (f"the solution {solution} (if it lists only the scored ids, pass the "
                                     "sample submission with --sample)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            value = submission.score_files(file, solution, id_col, metric, sample, expected)
+            value = submission.score_files(file, solution, id_col, metric, sample, expected, columns, competition)
         except ValueError as exc:
             raise UserError(f"cannot score {file}: {exc}") from exc
     for warning in caught:
@@ -174,6 +180,11 @@ def to_submission_values(spec: CompetitionSpec, pred: np.ndarray, classes: list 
     if len(target_cols) == len(classes) and {str(c) for c in target_cols} == {str(c) for c in classes}:
         order = [[str(c) for c in classes].index(str(col)) for col in target_cols]
         return pred[:, order], target_cols
+    cased = {str(c).lower() for c in target_cols} == {str(c).lower() for c in classes}
+    if len(target_cols) == len(classes) and cased:
+        raise UserError(f"the sample submission's columns {target_cols} are the classes {classes} written in another "
+                        "case; column names and labels are compared exactly: write the class names as the training "
+                        "data do (or fix the labels there).")
     if spec.metric.takes == "labels":
         return np.asarray(classes, dtype=object)[pred.argmax(axis=1)], target_cols
     if len(classes) == 2:
@@ -183,17 +194,23 @@ def to_submission_values(spec: CompetitionSpec, pred: np.ndarray, classes: list 
 
 
 def check_sample_layout(spec: CompetitionSpec, data: Dataset, classes: list | None) -> None:
-    """Before any training: the sample submission's columns are ones the predictions will fill (a value, one
-    label column, or one probability column per class)."""
+    """Before any training: the sample submission has the competition's header, its columns are ones the predictions
+    will fill (a value, one label column, or one probability column per class), and the submission the run will
+    write from it passes the check it will meet then (the final write rehearsed on placeholder predictions)."""
+    path = data.data_dir / spec.sample_submission_file
+    sample = data.sample_submission
+    submission.check_sample(sample, path, spec.id_col,
+                            submission.competition_columns(spec.id_col, spec.target_col, spec.task, spec.metric))
     n = 1 if classes is None else len(classes)
-    values, columns = to_submission_values(spec, np.full((1, n), 1 / n) if classes else np.zeros(1), classes,
-                                           data.sample_submission)
+    placeholder = np.full((len(data.test), n), 1 / n) if classes else np.ones(len(data.test))
+    values, columns = to_submission_values(spec, placeholder, classes, sample)
     width = 1 if np.ndim(values) == 1 else np.shape(values)[1]
     if width != len(columns):
         what = "a value" if classes is None else "one label or probability column" if width == 1 else "the classes"
-        raise UserError(f"{data.data_dir / spec.sample_submission_file} has column(s) {columns} besides "
-                        f"{spec.id_col!r}, but the predictions fill {what}; use the competition's sample submission "
-                        "(its id column and the answer column(s)).")
+        raise UserError(f"{path} has column(s) {columns} besides {spec.id_col!r}, but the predictions fill {what}; "
+                        "use the competition's sample submission (its id column and the answer column(s)).")
+    sub = submission.build(sample, spec.id_col, data.test[spec.id_col], values, columns)
+    submission.validate(sub, sample, spec.id_col, spec.metric, classes, name=f"a submission built from {path}")
 
 
 def prediction_floor(spec: CompetitionSpec, y: np.ndarray) -> float | None:
@@ -326,8 +343,6 @@ def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root:
     fold_scores = [spec.metric(y[fold_of == k], squeeze(blended_oof[fold_of == k])) for k in folds]
 
     label = name or f"ensemble-{method}"
-    run_dir = new_run_dir(out_root, spec.name, label)
-    start_log(run_dir).info(f"ensemble ({method}) of {len(runs)} runs: " + ", ".join(r.path.name for r in runs))
     weights = getattr(final, "weights_", None) if method != "stack" else None  # rank averages ranks equally
     members = members_table(runs, weights)
     config = {**{k: runs[0].config[k] for k in ("competition", "id_col", "target_col", "task", "metric",
@@ -335,13 +350,16 @@ def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root:
               "recipe": label, "kind": "ensemble", "method": method, "outputs": TableOutputs.kind,
               "members": [str(r.path) for r in runs], "weights": None if weights is None else weights.tolist(),
               fingerprint.KEY: current}
-    save_config(run_dir, config)
-    write_csv(run_dir / "folds.csv", runs[0].folds)
     extra = {"recipe": label, "kind": "ensemble", "complete": True, "members": members.to_dict(orient="records"),
              **(about or {})}
     results = FoldResults(fold_of, blended_oof, folds, fold_scores, test_pred[None], started, extra, y=y, classes=classes)
-    write_results(run_dir, spec, data, results, test_pred)
-    return write_members(run_dir, members.to_dict(orient="records"), method)
+    with staged_run_dir(out_root, spec.name, label) as (run_dir, final_dir):  # moved into place when complete
+        start_log(run_dir).info(f"ensemble ({method}) of {len(runs)} runs: " + ", ".join(r.path.name for r in runs))
+        save_config(run_dir, config)
+        write_csv(run_dir / "folds.csv", runs[0].folds)
+        write_results(run_dir, spec, data, results, test_pred)
+        write_members(run_dir, members.to_dict(orient="records"), method)
+    return final_dir
 
 
 def merge(spec: CompetitionSpec, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) -> Path:

@@ -126,7 +126,7 @@ CHECKED_FIRST = [
      r"train\.csv: column 'SalePrice' is infinite at id '4'"),
     ("inf in a feature", "test.csv", _edit_cell("LotArea", 2, "-inf"), r"test\.csv: column 'LotArea' is infinite at id"),
     ("extra column in the sample submission", "sample_submission.csv", lambda f: f.assign(Extra="1"),
-     r"sample_submission\.csv has column\(s\) \['SalePrice', 'Extra'\]"),
+     r"sample_submission\.csv has columns \['Id', 'SalePrice', 'Extra'\]; expected \['Id', 'SalePrice'\]"),
 ]
 
 CASES = [
@@ -224,7 +224,7 @@ CASES = [
     Case("NaN prediction for a log metric", "house_prices", "score",
          score(_edit_cell("SalePrice", 4, np.nan)), None, r"column 'SalePrice' is empty at id"),
     Case("infinite prediction", "house_prices", "score", score(_edit_cell("SalePrice", 4, np.inf)),
-         None, r"is infinite at id"),
+         None, r"is infinite \('inf'\) at id"),
     Case("non-positive prediction for a log metric", "house_prices", "score", score(_edit_cell("SalePrice", 4, -5)),
          None, r"non-positive value -5.* must be > 0"),
     # Earlier runs passed where they do not belong

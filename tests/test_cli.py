@@ -195,7 +195,7 @@ def test_score_refuses_missing_rows_and_files(linear_run, demo_dir, tmp_path):
     pd.read_csv(run_dir / "submission.csv").iloc[:-1].to_csv(tmp_path / "short.csv", index=False)
     rc, _, stderr = run_cli("score", tmp_path / "short.csv", "--solution", demo_dir / "solution.csv",
                                "--competition", "house_prices")
-    assert "no row for solution id '1000'" in assert_user_error(rc, stderr)
+    assert "no row for id '1000' of the sample submission" in assert_user_error(rc, stderr)
     rc, _, stderr = run_cli("score", tmp_path / "nope.csv", "--solution", demo_dir / "solution.csv",
                                "--competition", "house_prices")
     assert "missing file" in assert_user_error(rc, stderr)

@@ -124,7 +124,7 @@ def test_a_duplicated_row_is_refused_naming_its_id(tmp_path, capsys):
 def test_a_missing_row_is_refused_naming_its_id(tmp_path, capsys):
     sol = csv(tmp_path / "solution.csv", "Id,y\n1,1\n2,2\n")
     rc, _, err = score(capsys, csv(tmp_path / "s.csv", "Id,y\n1,1\n"), "--solution", sol, "--metric", "rmse")
-    assert "no row for solution id '2' (1 missing)" in error_line(rc, err)
+    assert f"no row for id '2' of the solution {sol}" in error_line(rc, err)
 
 
 def test_ids_are_text_so_leading_zeros_do_not_match_numbers(tmp_path, capsys):
@@ -132,7 +132,7 @@ def test_ids_are_text_so_leading_zeros_do_not_match_numbers(tmp_path, capsys):
     sub = csv(tmp_path / "sub.csv", "Id,SalePrice\n001001,100\n1002,200\n")
     rc, out, err = score(capsys, sub, "--solution", sol, "--competition", "house_prices")
     line = error_line(rc, err)
-    assert "no row for solution id '1001'" in line and "there is '001001': ids are compared as text" in line
+    assert "id '001001' is not in the solution" in line and "there is '1001': ids are compared as text" in line
     # the same text on both sides matches, leading zeros and all
     padded = csv(tmp_path / "padded.csv", "Id,SalePrice\n001001,100\n1002,200\n")
     rc, out, err = score(capsys, sub, "--solution", padded, "--competition", "house_prices")
@@ -141,7 +141,7 @@ def test_ids_are_text_so_leading_zeros_do_not_match_numbers(tmp_path, capsys):
     from shared.errors import UserError
     from shared.metrics import get_metric
 
-    with pytest.raises(UserError, match="no row for solution id '1001'"):
+    with pytest.raises(UserError, match="id '001001' is not in the solution"):
         submission.score_files(sub, sol, "Id", get_metric("rmse"))
 
 

@@ -53,6 +53,10 @@ def test_validate_accepts_a_good_submission(sample):
     submission.validate(good(sample), sample, "Id", RMSLE)
 
 
+def test_validate_accepts_the_rows_in_another_order_as_kaggle_matches_them_by_id(sample):
+    submission.validate(good(sample).iloc[[1, 0, 2]].reset_index(drop=True), sample, "Id", RMSLE)
+
+
 def _with(sample, **changes):
     sub = good(sample)
     for col, values in changes.items():
@@ -61,15 +65,20 @@ def _with(sample, **changes):
 
 
 @pytest.mark.parametrize("make_bad, message", [
-    (lambda s: good(s).rename(columns={"SalePrice": "Price"}), r"columns \['Id', 'Price'\] differ"),
-    (lambda s: good(s)[["SalePrice", "Id"]], "differ from the sample"),
-    (lambda s: good(s).assign(extra=1), "differ from the sample"),
+    (lambda s: good(s).rename(columns={"SalePrice": "Price"}),
+     r"columns \['Id', 'Price'\]; expected \['Id', 'SalePrice'\], those of the sample submission"),
+    (lambda s: good(s)[["SalePrice", "Id"]], r"expected \['Id', 'SalePrice'\].*\(the same columns in another order\)"),
+    (lambda s: good(s).assign(extra=1), r"has columns \['Id', 'SalePrice', 'extra'\]; expected \['Id', 'SalePrice'\]"),
+    (lambda s: good(s).rename(columns={"SalePrice": "saleprice"}),
+     r"column 'saleprice' is 'SalePrice' there: names differ in case"),
     (lambda s: good(s).iloc[:2], r"no row for id '12' of the sample submission \(1 missing: 2 rows, the sample"),
     (lambda s: pd.concat([good(s), good(s).iloc[:1]]), r"id '13' appears 2 times \(rows 0, 3\)"),
-    (lambda s: good(s).iloc[[1, 0, 2]].reset_index(drop=True), "row 0 has id '11' where the sample submission has '13'"),
     (lambda s: _with(s, Id=[13, 11, 99]), "id '99' is not in the sample submission"),
-    (lambda s: _with(s, SalePrice=[300.0, np.nan, 200.0]), "empty at id 11"),
-    (lambda s: _with(s, SalePrice=[300.0, np.inf, 200.0]), "infinite at id 11"),
+    (lambda s: _with(s, SalePrice=[300.0, np.nan, 200.0]), r"column 'SalePrice' is not a number \(nan\) at id 11"),
+    (lambda s: _with(s, SalePrice=["300", "", "200"]), "column 'SalePrice' is empty at id 11"),
+    (lambda s: _with(s, SalePrice=["300", "NaN", "200"]), r"is not a number \('NaN'\) at id 11 \(1 such row"),
+    (lambda s: _with(s, SalePrice=["300", "-inf", "inf"]), r"is infinite \('-inf'\) at id 11 \(2 such row"),
+    (lambda s: _with(s, SalePrice=[300.0, np.inf, 200.0]), r"infinite \(inf\) at id 11"),
     (lambda s: _with(s, SalePrice=[300.0, -np.inf, 200.0]), "infinite"),
     (lambda s: _with(s, SalePrice=[300.0, 100.0, 0.0]), "non-positive value 0.0 at id 12"),
     (lambda s: _with(s, SalePrice=[-5.0, 100.0, 200.0]), "non-positive value -5.0 at id 13"),
@@ -114,7 +123,7 @@ def test_write_refuses_bad_input_and_keeps_the_good_file(sample, tmp_path):
     before = path.read_bytes()
     assert pd.read_csv(path).equals(good(sample))
     for bad in (good(sample).iloc[:2], _with(sample, SalePrice=[1.0, np.nan, 2.0]),
-                _with(sample, SalePrice=[1.0, 0.0, 2.0]), _with(sample, Id=[11, 13, 12])):
+                _with(sample, SalePrice=[1.0, 0.0, 2.0]), _with(sample, Id=[11, 11, 12])):
         with pytest.raises(UserError):
             submission.write(path, bad, sample, "Id", RMSLE)
         assert path.read_bytes() == before

@@ -17,6 +17,7 @@ from shared.ensemble import (
     check_distinct_predictions,
     copy_fold_records,
     fold_owners,
+    staged_run_dir,
     write_members,
 )
 from shared.errors import UserError
@@ -89,23 +90,24 @@ def ensemble(spec, run_dirs: list[Path], out_root: Path, method: str = "weights"
     test_table = _fuse(tests, weights, test_sizes, iou, spec.max_detections)
     fold_scores = [outputs.score(data, None, np.flatnonzero(fold_of == k), blended[fold_of == k]) for k in folds]
 
-    run_dir = new_run_dir(out_root, spec.name, f"ensemble-{method}")
-    start_log(run_dir).info(f"ensemble ({method}, Weighted Boxes Fusion) of {len(runs)} runs: "
-                            + ", ".join(r["path"].name for r in runs))
-    save_config(run_dir, {**{k: first["config"][k] for k in ("competition", "id_col", "task", "metric", "seed",
-                                                             "n_folds", "fold_kind", "data_dir", "predict")},
-                          "recipe": f"ensemble-{method}", "kind": "ensemble", "method": method,
-                          "outputs": outputs.kind, "members": [str(r["path"]) for r in runs], "weights": weights.tolist(),
-                          fingerprint.KEY: current})
-    write_csv(run_dir / "folds.csv", first["folds"])
     members = pd.DataFrame([{"run": r["path"].name, "recipe": r["config"]["recipe"], "cv": r["metrics"]["cv"],
                              "holdout": r["metrics"].get("holdout"), "weight": float(w)}
                             for r, w in zip(runs, weights)])
     extra = {"recipe": f"ensemble-{method}", "kind": "ensemble", "complete": True,
              "members": members.to_dict(orient="records"), "weights": weights.tolist(), "weights_by_fold": chosen}
-    outputs.write_results(run_dir, data, FoldResults(fold_of, blended, folds, fold_scores, test_table[None], started,
-                                                     extra, config=first["config"]))
-    return write_members(run_dir, members.to_dict(orient="records"), method, ("weights", "mean"))
+    with staged_run_dir(out_root, spec.name, f"ensemble-{method}") as (run_dir, final_dir):  # moved when complete
+        start_log(run_dir).info(f"ensemble ({method}, Weighted Boxes Fusion) of {len(runs)} runs: "
+                                + ", ".join(r["path"].name for r in runs))
+        save_config(run_dir, {**{k: first["config"][k] for k in ("competition", "id_col", "task", "metric", "seed",
+                                                                 "n_folds", "fold_kind", "data_dir", "predict")},
+                              "recipe": f"ensemble-{method}", "kind": "ensemble", "method": method,
+                              "outputs": outputs.kind, "members": [str(r["path"]) for r in runs],
+                              "weights": weights.tolist(), fingerprint.KEY: current})
+        write_csv(run_dir / "folds.csv", first["folds"])
+        outputs.write_results(run_dir, data, FoldResults(fold_of, blended, folds, fold_scores, test_table[None],
+                                                         started, extra, config=first["config"]))
+        write_members(run_dir, members.to_dict(orient="records"), method, ("weights", "mean"))
+    return final_dir
 
 
 def _check_alike(spec, runs: list[dict]) -> None:
