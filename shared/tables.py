@@ -87,7 +87,8 @@ class TableOutputs:
         """A submission file against the competition's data, before it is sent."""
         spec = self.spec
         labels = sorted(data.train[spec.target_col].astype(str).unique()) if spec.task == "multiclass" else None
-        sub = read_csv(file, [spec.id_col], "submission", dtype={spec.id_col: str})
+        text = {c: str for c in data.sample_submission.columns} if spec.metric.takes == "labels" else {spec.id_col: str}
+        sub = read_csv(file, [spec.id_col], "submission", dtype=text, sep=",")  # Kaggle reads commas only
         submission.validate(sub, data.sample_submission, spec.id_col, spec.metric, labels=labels, name=str(file))
 
     def input_files(self, data: Dataset) -> list[str]:
