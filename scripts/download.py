@@ -14,7 +14,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import ArgumentParser, main
+from shared.cli import DEFAULT_FOLDS, FOLDS, ArgumentParser, main
 
 
 def download(argv=None) -> None:
@@ -24,14 +24,18 @@ def download(argv=None) -> None:
     p.add_argument("--force", action="store_true",
                    help="write into a data folder that holds files: those of the download's names (and an earlier "
                         "download's) are replaced, the others kept")
-    p.add_argument("--check", type=Path, metavar="DIR", help="download nothing: check that DIR has the layout")
+    p.add_argument("--check", type=Path, metavar="DIR",
+                   help="download nothing: check DIR as a run reads it (the layout, every file, column and id, and "
+                        "every image decoded)")
+    p.add_argument("--folds", type=FOLDS, default=DEFAULT_FOLDS,
+                   help=f"with --check: the folds a run will make (default {DEFAULT_FOLDS}, as run.py's)")
     args = p.parse_args(argv)
     import competitions
     from shared import kaggle_io
 
     spec = competitions.get(args.competition)
     if args.check:
-        kaggle_io.check_layout(spec, args.check)
+        kaggle_io.check_layout(spec, args.check, n_folds=args.folds)
         print(f"{args.check} has the {spec.title or spec.name} layout: {', '.join(spec.layout())}", file=sys.stderr)
         print(args.check)
         return

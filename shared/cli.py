@@ -116,12 +116,14 @@ seconds = positive("seconds", MAX_SECONDS)
 SEED = whole(0, 2**32 - 1, "a seed")  # numpy's and LightGBM's seeds are 32-bit
 FOLDS = whole(2, MAX_FOLDS, "a fold count")
 FOLD_NUMBERS = wholes(0, MAX_FOLDS - 1, "a fold number", most=MAX_FOLDS)  # --only-folds
+DEFAULT_FOLDS = 5  # run.py's --folds, and the folds download.py --check checks the data for
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("competition", help="competition folder name (house_prices, ...), Kaggle slug, or 'tabular'")
     p.add_argument("--data", type=Path, help="data folder (default: data/<competition>/)")
-    p.add_argument("--folds", type=FOLDS, default=5, help=f"number of CV folds (default 5, at most {MAX_FOLDS})")
+    p.add_argument("--folds", type=FOLDS, default=DEFAULT_FOLDS,
+                   help=f"number of CV folds (default {DEFAULT_FOLDS}, at most {MAX_FOLDS})")
     p.add_argument("--seed", type=SEED, default=42, help="seed for folds and models (default 42, 0 to 2**32-1)")
     p.add_argument("--time-limit", type=seconds, help="seconds for recipes that honour a budget (automl; at most "
                                                           f"{MAX_SECONDS}, a month)")

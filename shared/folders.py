@@ -2,14 +2,19 @@
 writes into a folder that does not exist, an empty folder, or one holding an earlier output of the same
 kind; anything else is refused unless ``force``.
 
-An output is recognised by its marker file, ``.kaggle-templates.json``: its kind and the top-level entries
-(files and folders) it wrote. The new output is built in a hidden sibling folder, so a failed command leaves
-the folder as it was and nothing half-made behind. Then the earlier output's entries (those its marker
-names) and, with ``force``, the entries of the same names as the new ones are moved aside, the new entries
-moved in, and what was moved aside deleted. Nothing else in the folder is touched, and the folder itself is
-never removed: a user's notes beside the data survive every rebuild."""
+An output is recognised by its marker file, ``.kaggle-templates.json``: its kind, the top-level entries (files
+and folders) it wrote, the sha256 of each entry's content, and a checksum of the marker itself. A name is not
+enough: an entry of the earlier output is replaced only while its content is still what was written (a user's
+real ``train.csv`` copied over the demo's is theirs), and a marker that is damaged, edited or of an older
+version vouches for nothing. The new output is built in a hidden sibling folder, so a failed command leaves
+the folder as it was and nothing half-made behind; that folder holds a lock while it is built, so that one left
+by a killed command is recognised, and removed, by the next. Then the earlier output's unchanged entries and,
+with ``force``, the entries of the same names as the new ones are moved aside, the new entries moved in, and
+what was moved aside deleted. Nothing else in the folder is touched, and the folder itself is never removed: a
+user's notes beside the data survive every rebuild."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -21,33 +26,89 @@ from pathlib import Path
 
 from shared.errors import UserError
 
+try:
+    import fcntl
+except ImportError:  # no advisory locks (Windows): half-made folders of killed commands are left alone
+    fcntl = None
+
 MARKER = ".kaggle-templates.json"
+LOCK = ".kaggle-templates.building"  # in a staging folder, locked while its command runs
+CHUNK = 1 << 20
+
+
+def digest(path: Path) -> str | None:
+    """The sha256 of an entry's content: a file's bytes, or a folder's files and subfolders (each one's path
+    inside it and bytes, in name order); None for anything else (a link, a device)."""
+    path = Path(path)
+    if path.is_symlink():
+        return None
+    if path.is_file():
+        return _file_sha256(path)
+    if not path.is_dir():
+        return None
+    tree = hashlib.sha256()
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(dirs + files):
+            full = Path(root) / name
+            rel = full.relative_to(path).as_posix()
+            if full.is_symlink() or not (full.is_dir() or full.is_file()):
+                return None
+            tree.update(f"{rel}/\n".encode() if full.is_dir() else f"{rel}\0{_file_sha256(full)}\n".encode())
+    return tree.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def _checksum(fields: dict) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def marker(folder: Path) -> dict | None:
-    """The marker an earlier output left in ``folder``, or None (none, or unreadable)."""
+    """The marker an earlier output left in ``folder``, or None: none, or one that vouches for nothing
+    (unreadable, not ours, edited by hand, or of a version that did not record its entries' content)."""
     try:
         found = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(found, dict) or not isinstance(found.get("entries"), list):
+    if not isinstance(found, dict) or not isinstance(found.get("kind"), str):
+        return None
+    entries, digests = found.get("entries"), found.get("digests")
+    if not isinstance(entries, list) or not isinstance(digests, dict) or set(map(str, entries)) != set(digests):
+        return None
+    if found.get("checksum") != _checksum({k: v for k, v in found.items() if k != "checksum"}):
         return None
     return found
 
 
-def _earlier(folder: Path, kind: str) -> set[str]:
-    """The entries an earlier output of this kind wrote into ``folder`` (empty when there is none)."""
+def _recorded(folder: Path, kind: str) -> dict[str, str]:
+    """The entries an earlier output of this kind wrote into ``folder`` and are still there: name -> the digest
+    written (empty when there is none)."""
     found = marker(folder)
-    if found is None or found.get("kind") != kind:
-        return set()
-    return {name for name in found["entries"] if isinstance(name, str) and name and "/" not in name
-            and name not in (".", "..", MARKER)}
+    if found is None or found["kind"] != kind:
+        return {}
+    return {name: sha for name, sha in found["digests"].items()
+            if name and "/" not in name and name not in (".", "..", MARKER, LOCK)
+            and os.path.lexists(Path(folder) / name)}
+
+
+def _earlier(folder: Path, kind: str) -> tuple[set[str], list[str]]:
+    """(the earlier output's entries whose content is still what it wrote, those changed since)."""
+    recorded = _recorded(folder, kind)
+    same = {name for name, sha in recorded.items() if isinstance(sha, str) and digest(Path(folder) / name) == sha}
+    return same, sorted(set(recorded) - same)
 
 
 def check(folder: Path, kind: str, force: bool = False, again: bool = True) -> Path:
     """Refuse, before anything is written, a ``folder`` this command may not write into: a file (or a path
     through one), or a folder holding files that are not an earlier ``kind`` (any files at all, when not
-    ``again``), unless ``force``."""
+    ``again``) or an earlier ``kind`` whose files changed since, unless ``force``."""
     folder = Path(folder)
     for parent in [folder, *folder.parents]:
         if parent.is_symlink() and not parent.exists():
@@ -57,14 +118,23 @@ def check(folder: Path, kind: str, force: bool = False, again: bool = True) -> P
                             "of files).")
         if parent.is_dir():
             break
-    earlier = marker(folder) if folder.is_dir() else None
-    if not folder.is_dir() or force or (again and earlier is not None and earlier.get("kind") == kind):
+    if not folder.is_dir() or force:
+        return folder
+    earlier = marker(folder)
+    if again and earlier is not None and earlier["kind"] == kind:
+        changed = _earlier(folder, kind)[1]
+        if changed:  # the everyday case: the real data unzipped over a demo, then `make demo` again
+            raise UserError(f"{folder / changed[0]} is not the file the earlier {kind} wrote (it changed since: your "
+                            f"own data?); nothing was changed. Pass --out a new or empty folder, or --force to "
+                            "replace it (the files of other names are kept).")
         return folder  # an earlier output: its files are replaced, the others kept (a clash is refused later)
     found = sorted(p.name for p in folder.iterdir() if p.name != MARKER)
     if found:
         shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
         what = f"files that are not an earlier {kind} ({shown})" if again else f"files ({shown})"
-        raise UserError(f"{folder} already holds {what}; nothing was changed. Pass --out a new or empty folder, "
+        vouch = (f" (its {MARKER} vouches for none of them: damaged, edited, or of an older version)"
+                 if again and earlier is None and (folder / MARKER).exists() else "")
+        raise UserError(f"{folder} already holds {what}{vouch}; nothing was changed. Pass --out a new or empty folder, "
                         "or --force to replace the files of the same names (the others are kept).")
     return folder
 
@@ -85,12 +155,17 @@ def writing(folder: Path, kind: str, force: bool = False, again: bool = True, su
     """Check ``folder`` (see ``check``), build the output in a fresh hidden sibling folder, and when the block
     ends without error put it in place with its marker (``about``: more fields for the marker). On any error
     the staging folder (unless ``keep``) and the parent folders made for it are removed, and ``folder`` is as
-    it was."""
+    it was. Staging folders that commands killed while building left beside ``folder`` are removed first."""
     folder = Path(os.path.abspath(check(folder, kind, force=force, again=again)))  # "." has a parent too
     made = _make_parents(folder.parent)
+    remove_abandoned(folder)
+    path = None
     try:
         path = _new_folder(folder.parent, f".{folder.name}.{suffix}-")
+        lock = _hold(path / LOCK)
     except OSError as exc:
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
         _remove_empty(made)
         raise UserError(f"cannot write into {folder.parent}: {exc.strerror}; make it writable or choose another "
                         "--out.") from None
@@ -99,11 +174,54 @@ def writing(folder: Path, kind: str, force: bool = False, again: bool = True, su
         yield stage
         _put_in_place(stage.root, folder, kind, force, dict(about or {}))
     except BaseException:
-        if not stage.keep:
+        if stage.keep:
+            (path / LOCK).unlink(missing_ok=True)  # kept for a look: no longer a half-made folder to remove
+        else:
             shutil.rmtree(path, ignore_errors=True)
             _remove_empty(made)
         raise
+    finally:
+        os.close(lock)
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _hold(path: Path) -> int:
+    """Create ``path`` and hold an exclusive lock on it until the descriptor is closed (or the process ends,
+    however it ends)."""
+    fresh = path.with_name(path.name + ".new")  # locked before it has the name others look for
+    fd = os.open(fresh, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.rename(fresh, path)
+    return fd
+
+
+def remove_abandoned(folder: Path) -> list[Path]:
+    """Remove the staging folders beside ``folder`` that a command killed while building left: hidden folders
+    named after it that hold our lock file, which no running command holds. Anything else is left alone (a
+    download kept for a look, set-aside files, a folder of someone else's). The ones removed."""
+    if fcntl is None:
+        return []
+    removed = []
+    for path in Path(folder).parent.glob(f".{Path(folder).name}.*-*"):
+        lock = path / LOCK
+        if path.is_symlink() or not path.is_dir() or lock.is_symlink() or not lock.is_file():
+            continue
+        try:
+            fd = os.open(lock, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while its command is still building
+        except OSError:
+            os.close(fd)
+            continue
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        finally:
+            os.close(fd)
+    return removed
 
 
 def _new_folder(parent: Path, prefix: str) -> Path:
@@ -138,16 +256,18 @@ def _remove_empty(folders: list[Path]) -> None:
 def _put_in_place(built: Path, folder: Path, kind: str, force: bool, about: dict) -> None:
     """Move the entries of ``built`` (and a new marker) into ``folder``, replacing the earlier output's
     entries and, with ``force``, those of the same names; everything else in ``folder`` stays."""
-    new = sorted(p.name for p in built.iterdir() if p.name != MARKER)
-    (built / MARKER).write_text(json.dumps({"kind": kind, **about, "entries": new}, indent=2) + "\n",
+    new = sorted(p.name for p in built.iterdir() if p.name not in (MARKER, LOCK))
+    fields = {"kind": kind, **about, "entries": new, "digests": {name: digest(built / name) for name in new}}
+    (built / MARKER).write_text(json.dumps({**fields, "checksum": _checksum(fields)}, indent=2) + "\n",
                                 encoding="utf-8")
     if not folder.exists():
+        (built / LOCK).unlink(missing_ok=True)  # the staging folder becomes the output: no longer half-made
         try:
             built.rename(folder)
         except OSError as exc:
             raise UserError(f"could not create {folder}: {exc.strerror}; choose another --out.") from None
         return
-    ours = _earlier(folder, kind)
+    ours = _earlier(folder, kind)[0]  # an entry changed since it was written is the user's now
     present = {p.name for p in folder.iterdir()}
     clash = sorted(set(new) & present - ours)
     if clash and not force:

@@ -102,15 +102,49 @@ def _json_default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def _check_header(path: Path, encoding: str) -> None:
-    """pandas renames a repeated column (``LotArea``, ``LotArea.1``); say so instead."""
-    with open(path, newline="", encoding=encoding, errors="replace") as f:
-        header = next(csv.reader(f), [])
+SEPARATORS = (",", ";", "\t", "|")  # a CSV from a spreadsheet set to another locale may use ; or tabs
+
+
+def _header(path: Path, encoding: str) -> tuple[list[str], str]:
+    """(the column names, the separator): the one of ``SEPARATORS`` the first line holds most of (a comma on a
+    tie or when it holds none). pandas renames a repeated column (``LotArea``, ``LotArea.1``): say so instead."""
+    try:
+        with open(path, newline="", encoding=encoding) as f:
+            first = f.readline()
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text (it holds the byte {exc.object[exc.start]:#04x}): "
+                        "save it as UTF-8 (in a spreadsheet: \"CSV UTF-8\") or use the competition's original "
+                        "file.") from None
+    if not first.strip():
+        what = ("is empty (0 bytes)" if path.stat().st_size == 0 else
+                "starts with a blank line, where the header (the column names) belongs")
+        raise UserError(f"{path} {what}; download or copy the file again, or use the competition's original file.")
+    sep = max(SEPARATORS, key=first.count) if any(s in first for s in SEPARATORS) else ","
+    header = next(csv.reader([first], delimiter=sep), [])
     seen = set()
     for name in header:
         if name in seen:
             raise UserError(f"{path}: column {name!r} appears more than once in the header; keep one of them.")
         seen.add(name)
+    return header, sep
+
+
+def _as_text(kwargs: dict) -> dict:
+    """``kwargs`` where every column read as ``str`` is text exactly as written: an id or a label ``NA``,
+    ``None`` or ``null`` stays that text, and only an empty cell is missing; the other columns keep pandas' usual
+    missing values (``NA`` in a numeric or category column is missing)."""
+    dtype = kwargs.get("dtype")
+    if not isinstance(dtype, dict) or "converters" in kwargs:
+        return kwargs
+    text = [col for col, kind in dtype.items() if kind is str]
+    if not text:
+        return kwargs
+    return {**kwargs, "dtype": {c: k for c, k in dtype.items() if c not in text},
+            "converters": {col: _text_cell for col in text}}
+
+
+def _text_cell(cell: str):
+    return cell if cell != "" else np.nan
 
 
 def _where_it_may_be(path: Path) -> str:
@@ -129,23 +163,33 @@ def _where_it_may_be(path: Path) -> str:
 
 def read_csv(path, required: Iterable[str] = (), what: str = "", fix: str = "", **kwargs) -> pd.DataFrame:
     """Read a CSV; a missing file or missing columns is a one-line UserError naming them (and the closest column,
-    and ``fix``: what to do, where that is not "use the original file", e.g. a flag that named the column)."""
+    and ``fix``: what to do, where that is not "use the original file", e.g. a flag that named the column).
+    Columns read as ``str`` are text as written (see ``_as_text``); the separator is the one the header uses
+    (``sep=","`` insists on commas: a file Kaggle reads, like a submission)."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path} is a folder, not a CSV file{f' ({what})' if what else ''}: pass the file itself.")
     if not path.is_file():
         hint = f" ({what})" if what else ""
         raise UserError(f"missing file {path}{hint}: {_where_it_may_be(path)}")
+    encoding = kwargs.get("encoding") or "utf-8-sig"  # -sig: a byte-order mark (Excel's "CSV UTF-8") is no name
+    columns, sep = _header(path, encoding)
+    kwargs.setdefault("sep", sep)
     try:
-        df = pd.read_csv(path, **kwargs)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot parse {path}: {exc}") from exc
-    _check_header(path, kwargs.get("encoding") or "utf-8")
+        df = pd.read_csv(path, **{**_as_text(kwargs), "encoding": encoding})
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text (it holds the byte {exc.object[exc.start]:#04x}): save it as "
+                        "UTF-8 (in a spreadsheet: \"CSV UTF-8\") or use the competition's original file.") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise UserError(f"cannot parse {path}: {' '.join(str(exc).split())}; use the competition's original "
+                        "file.") from None
     missing = [c for c in required if c not in df.columns]
     if missing:
         close = closest(str(missing[0]), [str(c) for c in df.columns])
         hint = (f" Did you mean {close!r}?" if close is not None else "") + (f" {fix}" if fix else
                                                                              " Use the competition's original file.")
+        if kwargs["sep"] != sep:  # the caller insisted on commas
+            hint = f" Its header is separated by {sep!r}: write it with commas." + hint
         raise UserError(f"{path} is missing column(s) {missing}; it has {list(df.columns)[:12]}"
                         f"{' ...' if len(df.columns) > 12 else ''}.{hint}")
     return df

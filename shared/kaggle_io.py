@@ -12,9 +12,11 @@ import io
 import os
 import re
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from shared import folders
+from shared import fingerprint, folders
+from shared.cli import DEFAULT_FOLDS
 from shared.errors import UserError
 
 TOKEN_PAGE = "https://www.kaggle.com/settings/api"
@@ -208,16 +210,28 @@ def missing_files(spec, data_dir: Path) -> list[str]:
             if not ((data_dir / item).is_dir() if item.endswith("/") else (data_dir / item).is_file())]
 
 
-def check_layout(spec, data_dir: Path) -> None:
-    """One line naming everything the competition's layout lacks in ``data_dir``; then the full check of
-    columns, ids and image files that every run makes."""
+def check_layout(spec, data_dir: Path, n_folds: int = DEFAULT_FOLDS) -> None:
+    """One line naming everything the competition's layout lacks in ``data_dir``; then what a run with its default
+    settings (and ``n_folds`` folds) refuses in the data: the same reading and checks of files, columns, ids and
+    target, the data fingerprint it records, and every image decoded as training decodes it."""
     data_dir = Path(data_dir)
     missing = missing_files(spec, data_dir)
     if missing:
         present = sorted(p.name + ("/" if p.is_dir() else "") for p in data_dir.iterdir())[:12] if data_dir.is_dir() else []
         raise UserError(f"{data_dir} is not the {spec.title or spec.name} layout: missing {missing} "
                         f"(found {present}); expected {spec.layout()}.")
-    spec.load(data_dir)
+    data = spec.load_run_data(data_dir, {})
+    y, classes = spec.outputs.encode(data)
+    spec.outputs.check(data, y, classes, n_folds)
+    fingerprint.of(spec, data)
+    images = [path for frame in (data.train, data.test) if "image_path" in frame.columns
+              for path in frame["image_path"].astype(str).unique()]
+    if images:
+        from shared.vision.images import load_rgb
+
+        with ThreadPoolExecutor(os.cpu_count() or 1) as pool:  # decoding releases the GIL
+            for _ in pool.map(load_rgb, images):
+                pass
 
 
 # ---------------------------------------------------------------------------------------------------- submit

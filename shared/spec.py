@@ -17,6 +17,7 @@ The extension points, all declared here:
 - the model interface of recipes is ``shared.models``."""
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -162,6 +163,9 @@ class CompetitionSpec:
     # returns a boolean mask of rows to keep. Every recipe sees the same rows; --set clean_train=false keeps all.
     clean_train: Callable[[pd.DataFrame], np.ndarray] | None = None
     clean_train_about: str = ""
+    # Columns the features read as numbers (Kaggle's numeric columns): a cell of text in one is refused at load.
+    # Not those the features parse from text themselves ("0.25 Acres").
+    number_cols: tuple[str, ...] = ()
     layout_dirs: tuple[str, ...] = ()  # folders a complete download holds besides the files (images/)
     submit_note: str = ""  # set where the competition is scored off Kaggle: what to do with the file instead
     accelerator: bool | None = None  # a Kaggle kernel asks for a GPU (None: for image competitions)
@@ -268,6 +272,8 @@ class CompetitionSpec:
                             f"no answers. Check that it is not a copy of {self.train_file}, or drop that column.")
         check_finite(train, self.id_col, data_dir / self.train_file)
         check_finite(test, self.id_col, data_dir / test_name)
+        check_numbers([(train, data_dir / self.train_file), (test, data_dir / test_name)], self.id_col,
+                      self.number_cols)
         if train[self.target_col].isna().any():
             n = int(train[self.target_col].isna().sum())
             raise UserError(f"{data_dir / self.train_file}: column {self.target_col!r} has {n} empty value(s); "
@@ -320,6 +326,21 @@ def check_finite(df: pd.DataFrame, id_col: str, path: Path) -> None:
                         f"({int(bad.sum())} such value(s)); write a finite number or leave the cell empty.")
 
 
+def check_numbers(frames: list[tuple[pd.DataFrame, Path]], id_col: str, columns: tuple[str, ...]) -> None:
+    """The ``columns`` a competition's features read as numbers hold numbers in every file: a cell of text
+    (``11,050``, ``12 ft``) would make the whole column text, or crash the features, so it is refused, named."""
+    for frame, path in frames:
+        for col in columns:
+            if col not in frame.columns or pd.api.types.is_numeric_dtype(frame[col]):
+                continue
+            filled = frame[col].dropna()
+            stray = pd.to_numeric(filled.astype(str), errors="coerce").isna()
+            row = stray.index[stray.to_numpy()][0]
+            raise UserError(f"{path}: column {col!r} holds numbers, but {show(frame.at[row, col])} at id "
+                            f"{show(frame.at[row, id_col])} ({int(stray.sum())} such cell(s)) is not one; write a "
+                            "number there (11050, not 11,050) or leave the cell empty.")
+
+
 def check_ids(df: pd.DataFrame, id_col: str, path: Path) -> None:
     ids = df[id_col]
     if ids.isna().any():
@@ -329,19 +350,30 @@ def check_ids(df: pd.DataFrame, id_col: str, path: Path) -> None:
         raise UserError(f"{path}: id {show(dup.iloc[0])} appears more than once in column {id_col!r}; ids must be unique.")
 
 
+def _is_file(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:  # a link in a loop
+        return False
+
+
 def _existing_images(data_dir: Path, relative: pd.Series, ids: pd.Series, listed_in: str) -> list[str]:
     """Absolute image paths; the first missing file is an error naming the row that lists it. Folders
     are listed once (300,000 test images are checked in about a second)."""
     relative = relative.astype(str)
     for rel in relative.unique():
         inside(data_dir, rel, str(data_dir / listed_in))
-    listing: dict[Path, set[str]] = {}
+    listing: dict[Path, dict[str, bool]] = {}  # folder -> name -> a file (a link followed: one in a loop is none)
     for folder in {Path(r).parent for r in relative.unique()}:
         where = data_dir / folder
-        listing[folder] = set(os.listdir(where)) if where.is_dir() else set()
+        with os.scandir(where) if where.is_dir() else contextlib.nullcontext([]) as entries:
+            listing[folder] = {entry.name: _is_file(entry) for entry in entries}
     for rel, row_id in zip(relative, ids):
-        if Path(rel).name not in listing[Path(rel).parent]:
-            raise UserError(f"{data_dir / listed_in} lists id {show(row_id)} but its image {data_dir / rel} does not "
-                            "exist; restore the image (unzip the competition's archives into the data folder) "
+        found = listing[Path(rel).parent].get(Path(rel).name)
+        if not found:
+            what = ("does not exist" if found is None else
+                    "is not a file (a folder, or a link that leads nowhere or in a loop)")
+            raise UserError(f"{data_dir / listed_in} lists id {show(row_id)} but its image {data_dir / rel} {what}; "
+                            "restore the image (unzip the competition's archives into the data folder) "
                             "or remove the row.")
     return [str(data_dir / r) for r in relative]

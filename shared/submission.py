@@ -295,7 +295,8 @@ def read_text(path: Path, id_col: str | None, what: str, usual: tuple[str, ...] 
     if first is not None and len(first) > len(header):
         raise UserError(f"{path}: its first row has {len(first)} fields but the header names {len(header)} columns "
                         f"{header} (a comma at the end of each line?); write one field per column.")
-    return read_csv(path, [id_col] if id_col else [], what, dtype=str, keep_default_na=False, index_col=False)
+    return read_csv(path, [id_col] if id_col else [], what, dtype=str, keep_default_na=False, index_col=False,
+                    sep=",")  # Kaggle reads commas only
 
 
 def check_file(path: Path, sample: pd.DataFrame, id_col: str, metric: Metric, labels: list | None = None,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from competitions.house_prices import demo
-from competitions.house_prices.features import gbm_features, is_not_outlier, linear_features
+from competitions.house_prices.features import NUMBERS, gbm_features, is_not_outlier, linear_features
 from shared import auto
 from shared.spec import CompetitionSpec, Recipe
 from shared.tabular.features import d2l_features
@@ -137,4 +137,5 @@ SPEC = CompetitionSpec(
     make_demo=demo.build,
     clean_train=is_not_outlier,
     clean_train_about="dropped training houses over 4000 sq ft sold under $300k (De Cock 2011)",
+    number_cols=NUMBERS,
 )

@@ -20,6 +20,12 @@ ORDINALS = {
     "PavedDrive": {"Y": 2, "P": 1, "N": 0},
     "CentralAir": {"Y": 1, "N": 0},
 }
+# Kaggle's numeric columns, which the features below compute with (a cell of text in one is refused at load).
+NUMBERS = ("MSSubClass", "LotFrontage", "LotArea", "OverallQual", "OverallCond", "YearBuilt", "YearRemodAdd",
+           "MasVnrArea", "BsmtFinSF1", "BsmtFinSF2", "BsmtUnfSF", "TotalBsmtSF", "1stFlrSF", "2ndFlrSF",
+           "LowQualFinSF", "GrLivArea", "BsmtFullBath", "BsmtHalfBath", "FullBath", "HalfBath", "BedroomAbvGr",
+           "KitchenAbvGr", "TotRmsAbvGrd", "Fireplaces", "GarageYrBlt", "GarageCars", "GarageArea", "WoodDeckSF",
+           "OpenPorchSF", "EnclosedPorch", "3SsnPorch", "ScreenPorch", "PoolArea", "MiscVal", "MoSold", "YrSold")
 AREA_ZERO_WHEN_MISSING = ["TotalBsmtSF", "BsmtFinSF1", "BsmtFinSF2", "BsmtUnfSF", "BsmtFullBath", "BsmtHalfBath",
                           "GarageCars", "GarageArea", "MasVnrArea"]
 

@@ -4,6 +4,8 @@ needs them, and COCO evaluation through pycocotools on remapped ids.
 
 Handling of bad input (each tested):
 - an annotation with zero or negative width or height: dropped, with one warning line counting them;
+- a box that is not four finite numbers (NaN, text, three values): an error naming its annotation;
+- a category id listed twice, an entry lacking a field that is read: an error naming it;
 - a box reaching outside its image: clipped to the image (dropped when nothing is left);
 - an annotation of an unknown category, or of an image the json does not list: an error naming it;
 - an image listed but missing from the image folder: an error naming its id and file;
@@ -79,9 +81,18 @@ def read_coco(path: Path, categories: dict[int, str] | None = None) -> Coco:
     except json.JSONDecodeError as exc:
         raise UserError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
     for key in ("images", "annotations", "categories"):
-        if key not in raw:
+        if not isinstance(raw, dict) or not isinstance(raw.get(key), list):
             raise UserError(f"{path} has no {key!r} list; a COCO file has images, annotations and categories.")
-    known = {_int_id(c["id"], f"{path} categories"): str(c.get("name", c["id"])) for c in raw["categories"]}
+    for key, fields in (("images", ("id", "file_name")), ("annotations", ("image_id", "category_id", "bbox")),
+                        ("categories", ("id",))):
+        _check_records(raw[key], key, fields, path)
+    known = {}
+    for c in raw["categories"]:
+        cid = _int_id(c["id"], f"{path} categories")
+        if cid in known:  # two names for one id: which one would the predictions mean?
+            raise UserError(f"{path}: category id {cid} is listed more than once in 'categories'; keep one entry "
+                            "per category (or use the competition's original file).")
+        known[cid] = str(c.get("name", c["id"]))
     if categories is not None:
         unknown = sorted(set(known) - set(categories))
         if unknown:
@@ -90,8 +101,8 @@ def read_coco(path: Path, categories: dict[int, str] | None = None) -> Coco:
     images = pd.DataFrame({
         "id": pd.Series([_int_id(im["id"], f"{path} images") for im in raw["images"]], dtype=object),
         "file_name": [str(im["file_name"]) for im in raw["images"]],
-        "width": [int(im.get("width", 0)) for im in raw["images"]],
-        "height": [int(im.get("height", 0)) for im in raw["images"]],
+        "width": [_size_of(im, "width", path) for im in raw["images"]],
+        "height": [_size_of(im, "height", path) for im in raw["images"]],
     })
     dup = images["id"][images["id"].duplicated()]
     if len(dup):
@@ -105,8 +116,8 @@ def read_coco(path: Path, categories: dict[int, str] | None = None) -> Coco:
             raise UserError(f"{path}: annotation {ann.get('id')} is of image {image_id}, which 'images' does not list.")
         if category not in known:
             raise UserError(f"{path}: annotation {ann.get('id')} has category id {category}, not one of {sorted(known)}.")
-        x, y, w, h = (float(v) for v in ann["bbox"])
-        if not np.isfinite([x, y, w, h]).all() or w <= 0 or h <= 0:
+        x, y, w, h = _box(ann, path)
+        if w <= 0 or h <= 0:
             degenerate += 1
             continue
         W, H = size[image_id]
@@ -124,6 +135,36 @@ def read_coco(path: Path, categories: dict[int, str] | None = None) -> Coco:
     annotations = pd.DataFrame(rows, columns=["image_id", "category_id", "bbox", "area", "iscrowd"])
     annotations["image_id"] = annotations["image_id"].astype(object)
     return Coco(images, annotations, known)
+
+
+def _check_records(records: list, key: str, fields: tuple[str, ...], path: Path) -> None:
+    """Every entry of a COCO list is an object with the fields read from it."""
+    for i, record in enumerate(records):
+        lacking = [f for f in fields if not isinstance(record, dict) or f not in record]
+        if lacking:
+            raise UserError(f"{path}: entry {i} of {key!r} lacks {lacking}; each of its entries has "
+                            f"{list(fields)}.")
+
+
+def _size_of(image: dict, key: str, path: Path) -> int:
+    """An image's width or height (0: not given, read from the file)."""
+    value = image.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+        raise UserError(f"{path}: image {show(image['id'])} has {key} {show(value)}, which is not a size in pixels; "
+                        "write a whole number or leave it out.")
+    return int(value)
+
+
+def _box(ann: dict, path: Path) -> tuple[float, float, float, float]:
+    """An annotation's ``[x, y, w, h]``, four finite numbers (NaN or text is no box to drop or clip)."""
+    box = ann["bbox"]
+    ok = (isinstance(box, list) and len(box) == 4 and
+          all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in box))
+    if not ok:
+        raise UserError(f"{path}: annotation {show(ann.get('id'))} of image {show(ann['image_id'])} has bbox "
+                        f"{show(box)}, which is not four finite numbers [x, y, width, height]; fix the box or remove "
+                        "the annotation.")
+    return tuple(float(v) for v in box)
 
 
 def read_image_list(path: Path, image_dir: Path) -> pd.DataFrame:

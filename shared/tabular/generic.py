@@ -120,7 +120,8 @@ def spec_for(data_dir: Path, target: str | None, id_col: str | None, metric_name
         raise UserError(f"--id and --target are both {target!r}: the id column names the rows and the target column "
                         "holds the answers; pass two different columns of train.csv.")
     metric = get_metric(metric_name)
-    train = read_csv(Path(data_dir) / "train.csv", [id_col, target], "training data", dtype={id_col: str},
+    labels = {} if metric.task == "regression" else {target: str}  # class labels are text, as in spec.load
+    train = read_csv(Path(data_dir) / "train.csv", [id_col, target], "training data", dtype={id_col: str, **labels},
                      fix="Pass --target and --id the names of columns of train.csv.")
     task = infer_task(metric_name, train[target])
     return CompetitionSpec(
