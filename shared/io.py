@@ -174,7 +174,9 @@ def read_csv(path, required: Iterable[str] = (), what: str = "", fix: str = "", 
         raise UserError(f"missing file {path}{hint}: {_where_it_may_be(path)}")
     encoding = kwargs.get("encoding") or "utf-8-sig"  # -sig: a byte-order mark (Excel's "CSV UTF-8") is no name
     columns, sep = _header(path, encoding)
-    kwargs.setdefault("sep", sep)
+    if kwargs.setdefault("sep", sep) != sep:  # the caller insisted on commas
+        raise UserError(f"{path}: its header is separated by {sep!r}: write it with commas (Kaggle reads commas "
+                        "only).")
     try:
         df = pd.read_csv(path, **{**_as_text(kwargs), "encoding": encoding})
     except UnicodeDecodeError as exc:
@@ -188,8 +190,6 @@ def read_csv(path, required: Iterable[str] = (), what: str = "", fix: str = "", 
         close = closest(str(missing[0]), [str(c) for c in df.columns])
         hint = (f" Did you mean {close!r}?" if close is not None else "") + (f" {fix}" if fix else
                                                                              " Use the competition's original file.")
-        if kwargs["sep"] != sep:  # the caller insisted on commas
-            hint = f" Its header is separated by {sep!r}: write it with commas." + hint
         raise UserError(f"{path} is missing column(s) {missing}; it has {list(df.columns)[:12]}"
                         f"{' ...' if len(df.columns) > 12 else ''}.{hint}")
     return df
