@@ -121,6 +121,8 @@ def check(folder: Path, kind: str, force: bool = False, again: bool = True) -> P
     if not folder.is_dir() or force:
         return folder
     earlier = marker(folder)
+    if again and earlier is None and _older_marker(folder, kind):
+        return folder  # its files are replaced only where the new output's are byte for byte the same
     if again and earlier is not None and earlier["kind"] == kind:
         changed = _earlier(folder, kind)[1]
         if changed:  # the everyday case: the real data unzipped over a demo, then `make demo` again
@@ -137,6 +139,17 @@ def check(folder: Path, kind: str, force: bool = False, again: bool = True) -> P
         raise UserError(f"{folder} already holds {what}{vouch}; nothing was changed. Pass --out a new or empty folder, "
                         "or --force to replace the files of the same names (the others are kept).")
     return folder
+
+
+def _older_marker(folder: Path, kind: str) -> bool:
+    """Whether ``folder`` holds the marker of an older version (entries named, their content not recorded) of
+    this ``kind``: it vouches for nothing, but a file the new output writes byte for byte the same is no loss."""
+    try:
+        found = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(found, dict) and found.get("kind") == kind and "digests" not in found \
+        and isinstance(found.get("entries"), list)
 
 
 @dataclass
@@ -269,7 +282,8 @@ def _put_in_place(built: Path, folder: Path, kind: str, force: bool, about: dict
         return
     ours = _earlier(folder, kind)[0]  # an entry changed since it was written is the user's now
     present = {p.name for p in folder.iterdir()}
-    clash = sorted(set(new) & present - ours)
+    same = {name for name in set(new) & present - ours if digest(folder / name) == fields["digests"][name]}
+    clash = sorted(set(new) & present - ours - same)  # the same bytes again are no loss (an older marker's)
     if clash and not force:
         raise UserError(f"{folder} holds {', '.join(clash)} of its own, which the {kind} would replace; nothing "
                         "was changed. Pass --out a new or empty folder, or --force to replace them.")
@@ -279,7 +293,7 @@ def _put_in_place(built: Path, folder: Path, kind: str, force: bool, about: dict
         raise UserError(f"cannot write into {folder.parent}: {exc.strerror}; nothing was changed.") from None
     moved, placed = [], []
     try:
-        for name in sorted((ours | set(clash) | {MARKER}) & present):
+        for name in sorted((ours | same | set(clash) | {MARKER}) & present):
             os.rename(folder / name, aside / name)
             moved.append(name)
         for name in [*new, MARKER]:  # the marker last: an interrupted swap leaves no marker, so it is refused

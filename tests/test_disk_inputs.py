@@ -57,15 +57,13 @@ def test_force_replaces_a_changed_file_of_a_demos_name(tmp_path):
     assert not (data / "solution.csv").read_text().startswith("Id,SalePrice")
 
 
-@pytest.mark.parametrize("edit", ["damaged", "older version", "entries edited", "another kind"])
+@pytest.mark.parametrize("edit", ["damaged", "entries edited", "another kind"])
 def test_a_marker_that_is_damaged_edited_or_old_vouches_for_nothing(edit, tmp_path):
     data = _demo(tmp_path / "house_prices")
     path = data / folders.MARKER
     found = json.loads(path.read_text())
     if edit == "damaged":
         path.write_text(path.read_text()[:40])
-    elif edit == "older version":  # the marker before content digests: names only
-        path.write_text(json.dumps({k: found[k] for k in ("kind", "competition", "size", "entries")}))
     elif edit == "entries edited":  # the user's own file claimed by hand: the checksum no longer matches
         found["entries"].append("notes.txt")
         found["digests"]["notes.txt"] = folders.digest(data / "train.csv")
@@ -80,6 +78,25 @@ def test_a_marker_that_is_damaged_edited_or_old_vouches_for_nothing(edit, tmp_pa
     assert "not an earlier demo" in line and "--force" in line
     assert ("vouches for none" in line) == (edit != "another kind")
     assert snapshot(tmp_path) == before
+
+
+def test_an_older_marker_lets_only_the_same_bytes_be_written_again(tmp_path):
+    """A demo made before markers recorded content: rebuilt where each file would be byte for byte the same (no
+    loss), refused as soon as one of its names holds other bytes (the real data)."""
+    data = _demo(tmp_path / "house_prices")
+    path = data / folders.MARKER
+    found = json.loads(path.read_text())
+    path.write_text(json.dumps({k: found[k] for k in ("kind", "competition", "size", "entries")}))  # names only
+    files = {p.name: p.read_bytes() for p in data.iterdir() if p.name != folders.MARKER}
+    _demo(data)  # the same demo again: allowed, nothing differs
+    assert {p.name: p.read_bytes() for p in data.iterdir() if p.name != folders.MARKER} == files
+    assert folders.marker(data) is not None  # now a marker that vouches by content
+    path.write_text(json.dumps({k: found[k] for k in ("kind", "competition", "size", "entries")}))
+    (data / "train.csv").write_text("Id,SalePrice\n1,208500\n")
+    before = snapshot(tmp_path)
+    rc, _, err = run_cli("make_demo", "house_prices", "--size", "small", "--out", data)
+    line = assert_user_error(rc, err)
+    assert "train.csv" in line and "--force" in line and snapshot(tmp_path) == before
 
 
 def test_a_folder_entry_changed_inside_is_the_users(tmp_path):
