@@ -613,6 +613,8 @@ def _kept_folds(run_dir: Path, todo, fold_of: np.ndarray, n_test: int, width: in
     kept, refit = {}, []
     for k in todo:
         saved = run_dir / f"fold{k}" / "predictions.npz"
+        if saved.exists() and not saved.is_file():  # before any work: it could not be replaced by the fold's file
+            raise UserError(f"{saved} is not a file (a folder?): move it out of the run folder, then resume.")
         if not saved.is_file():
             continue
         try:

@@ -151,8 +151,10 @@ def load_metrics(path: Path, required: tuple[str, ...] = METRICS_KEYS) -> dict:
     missing = [k for k in required if k not in metrics]
     if missing:
         raise UserError(f"{file} lacks {missing}: it is not a complete run's metrics; restore it or rerun.")
-    if "folds" in required and not isinstance(metrics["folds"], dict):
-        raise UserError(f"{file}: 'folds' is not a mapping of fold to score; restore it or rerun.")
+    folds = metrics.get("folds")
+    if "folds" in required and (not isinstance(folds, dict) or not all(
+            str(k).isdigit() and _number(v) for k, v in folds.items())):
+        raise UserError(f"{file}: 'folds' is not a mapping of fold number to score; restore it or rerun.")
     return metrics
 
 

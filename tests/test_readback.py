@@ -311,3 +311,26 @@ def test_a_detector_takes_a_detectors_weights_and_refuses_a_classifiers(tmp_path
     torch.save(nets.create("resnet18", 5).state_dict(), tmp_path / "r18.pt")
     with pytest.raises(UserError, match=r"0 of the \d+ tensors of fasterrcnn_mobilenet_v3_large_fpn's backbone"):
         detector("fasterrcnn_mobilenet_v3_large_fpn", 5, weights=str(tmp_path / "r18.pt"), max_side=64)
+
+
+def test_resume_refuses_a_folder_where_a_folds_predictions_belong(finished, tmp_path):
+    """It could not be replaced by the fold's file: said before any fold is fitted, the run left as it was."""
+    run_dir = interrupted(finished, tmp_path)
+    (run_dir / "fold0" / "predictions.npz").unlink()
+    (run_dir / "fold0" / "predictions.npz").mkdir()
+    before = snapshot(run_dir)
+    rc, _, err = run_cli("run", "house_prices", "--resume", run_dir)
+    assert "predictions.npz is not a file (a folder?)" in assert_user_error(rc, err)
+    assert snapshot(run_dir) == before
+
+
+def test_merge_names_metrics_whose_folds_are_not_fold_numbers(finished, tmp_path):
+    import json
+
+    part = Path(shutil.copytree(finished, tmp_path / "part"))
+    metrics = json.loads((part / "metrics.json").read_text())
+    metrics["folds"] = {"zero": 0.1, "1": 0.2}
+    (part / "metrics.json").write_text(json.dumps(metrics))
+    rc, _, err = run_cli("merge", finished, part, "--out", tmp_path / "merged")
+    assert f"{part / 'metrics.json'}: 'folds' is not a mapping of fold number to score" in assert_user_error(rc, err)
+    assert not (tmp_path / "merged").exists()
