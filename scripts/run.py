@@ -32,7 +32,9 @@ def run(argv=None) -> None:
     p.add_argument("--only-folds", type=FOLD_NUMBERS, metavar="K,K...",
                    help="run only these folds, e.g. 0,2 (join partial runs with merge.py)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR",
-                   help="continue an interrupted run (its saved settings are used; finished folds are kept)")
+                   help="continue an interrupted run with the settings it was made with (finished folds are kept); "
+                        "with it, --data says where its data are now, --parallel, --threads, --memory and "
+                        "--ray-address how it runs, and any other flag must equal the run's own value")
     p.add_argument("--list", action="store_true",
                    help="list the recipes and their settings (default, range, meaning), then exit; needs no data")
     add_parallel_args(p)
@@ -49,15 +51,30 @@ def run(argv=None) -> None:
         config = load_config(args.resume)
         if config.get("competition") != "tabular":
             raise UserError(f"--resume {args.resume}: that run is of {config.get('competition')!r}, not 'tabular'.")
-        spec, data_dir = competitions.for_run(config), None
+        spec = competitions.for_run({**config, **({"data_dir": str(args.data)} if args.data else {})})
     else:
         spec, data_dir = competitions.for_arguments(args)
+    if args.resume is not None:
+        runner.check_resume_flags(spec, args.resume, resume_flags(args))
+        data_dir = args.data  # None: where the run's data were
     run_dir = runner.run(spec, args.recipe, data_dir, n_folds=args.folds, seed=args.seed,
                          time_limit=args.time_limit, out_root=args.out, overrides=parse_sets(args.sets),
                          only_folds=args.only_folds, resume=args.resume,
                          parallel=parallel_settings(args))
     if distributed.is_main():
         print(run_dir)
+
+
+# The flags that say what a run is, by dest: given with --resume, each must equal the run's own value.
+RUN_FLAGS = {"recipe": "--recipe", "folds": "--folds", "seed": "--seed", "time_limit": "--time-limit",
+             "sets": "--set", "only_folds": "--only-folds", "out": "--out", "target": "--target", "id_col": "--id",
+             "metric": "--metric"}
+
+
+def resume_flags(args) -> dict:
+    """{flag: value} of the run-defining flags typed beside --resume (``RUN_FLAGS``); the others are honoured."""
+    values = {**vars(args), "sets": parse_sets(args.sets), "only_folds": args.only_folds}
+    return {flag: values[dest] for dest, flag in RUN_FLAGS.items() if dest in args.given}
 
 
 def listing(competition: str, recipe: str | None) -> str:

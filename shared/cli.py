@@ -15,7 +15,28 @@ from shared.runs import REPO_ROOT  # noqa: F401  (re-exported for scripts)
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with the project's error contract: one ``error:`` line and exit 2, no usage block."""
+    """argparse with the project's error contract: one ``error:`` line and exit 2, no usage block. Options declare
+    no default to argparse (None: not given) and their defaults in ``later`` (``add_later``): the parsed arguments
+    say which options were typed (``given``, their dests), then the defaults fill the others, here only."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.later: dict = {}
+
+    def add_later(self, *flags, default, **kwargs) -> argparse.Action:
+        """An option whose ``default`` is filled in after parsing, so that typing it can be told from not."""
+        action = self.add_argument(*flags, **kwargs)
+        self.later[action.dest] = default
+        return action
+
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        parsed.given = {a.dest for a in self._actions if a.option_strings and a.dest != "help"
+                        and getattr(parsed, a.dest, None) not in (None, a.default)}
+        for dest, default in self.later.items():
+            if getattr(parsed, dest) is None:
+                setattr(parsed, dest, default)
+        return parsed
 
     def error(self, message: str):
         raise UserError(f"{self.prog}: {message} (see --help)")
@@ -119,15 +140,15 @@ FOLD_NUMBERS = wholes(0, MAX_FOLDS - 1, "a fold number", most=MAX_FOLDS)  # --on
 DEFAULT_FOLDS = 5  # run.py's --folds, and the folds download.py --check checks the data for
 
 
-def add_data_args(p: argparse.ArgumentParser) -> None:
+def add_data_args(p: ArgumentParser) -> None:
     p.add_argument("competition", help="competition folder name (house_prices, ...), Kaggle slug, or 'tabular'")
     p.add_argument("--data", type=Path, help="data folder (default: data/<competition>/)")
-    p.add_argument("--folds", type=FOLDS, default=DEFAULT_FOLDS,
-                   help=f"number of CV folds (default {DEFAULT_FOLDS}, at most {MAX_FOLDS})")
-    p.add_argument("--seed", type=SEED, default=42, help="seed for folds and models (default 42, 0 to 2**32-1)")
+    p.add_later("--folds", type=FOLDS, default=DEFAULT_FOLDS,
+                help=f"number of CV folds (default {DEFAULT_FOLDS}, at most {MAX_FOLDS})")
+    p.add_later("--seed", type=SEED, default=42, help="seed for folds and models (default 42, 0 to 2**32-1)")
     p.add_argument("--time-limit", type=seconds, help="seconds for recipes that honour a budget (automl; at most "
                                                           f"{MAX_SECONDS}, a month)")
-    p.add_argument("--out", type=Path, default=Path("runs"), help="root of run directories (default runs/)")
+    p.add_later("--out", type=Path, default=Path("runs"), help="root of run directories (default runs/)")
     p.add_argument("--target", help="tabular: the target column")
     p.add_argument("--id", dest="id_col", help="tabular: the id column")
     p.add_argument("--metric", help="tabular: rmsle | rmse | accuracy | logloss | auc")

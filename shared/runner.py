@@ -26,6 +26,7 @@ from shared.io import write_csv, write_npz
 from shared.log import get_log, start_log
 from shared.metrics import squeeze
 from shared.models import FoldPipeline, ModelContext, Progress, available_cores, clock, takes
+from shared.readback import Unreadable, read_arrays
 from shared.results import FoldResults
 from shared.runs import git_version, new_run_dir, save_config
 from shared.spec import CompetitionSpec, Dataset, Outputs, Recipe
@@ -64,8 +65,9 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
     """Run one recipe with k-fold CV and write a complete run directory; return its path.
 
     Each finished fold leaves ``fold<k>/predictions.npz``; ``resume`` (a run directory of an interrupted
-    run, whose saved config then replaces every other argument) keeps those folds and continues the
-    unfinished one from its checkpoint where the model keeps one. Under torchrun every rank trains and
+    run, whose saved config then replaces the other arguments) keeps those folds and continues the
+    unfinished one from its checkpoint where the model keeps one (``data_dir``, if given, is where its data are now:
+    they must be those it was made on). Under torchrun every rank trains and
     only rank 0 writes. ``parallel`` (``--parallel N|auto``, or ``shared.parallel.Settings`` with the threads
     per fold) runs the folds side by side as Ray tasks, locally or on the cluster at ``ray_address``, with the
     same results: how a run runs is not part of its config."""
@@ -73,7 +75,7 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
     spread = parallel_.settings(parallel, ray_address)  # before torchrun's group is joined or anything written
     distributed.init()
     if resume is not None:
-        return _run(_resume_arguments(spec, Path(resume)), started, spread)
+        return _run(_resume_arguments(spec, Path(resume), data_dir), started, spread)
     recipe = spec.recipe(recipe_name)
     if recipe.driver is not None:  # e.g. `auto`: member runs on the same folds, then their nested blend
         return recipe.driver(spec, recipe, data_dir, n_folds=n_folds, seed=seed, time_limit=time_limit,
@@ -104,14 +106,17 @@ class RunArguments:
     resume_dir: Path | None = None
 
 
-def _resume_arguments(spec: CompetitionSpec, run_dir: Path) -> RunArguments:
+def _resume_arguments(spec: CompetitionSpec, run_dir: Path, data_dir: Path | None = None) -> RunArguments:
+    """The arguments an interrupted run saved, each checked (a hand-edited config.yaml is one line); ``data_dir``: where
+    its data are now, when they moved."""
     from shared.config import RUN_SETTINGS
     from shared.fingerprint import KEY, check_resume
-    from shared.runs import CONFIG_KEYS, load_config
+    from shared.runs import CONFIG_KEYS, check_values, load_config
 
     config = load_config(run_dir, required=(*CONFIG_KEYS, "model", "features", "time_limit", "only_folds", KEY))
-    if not isinstance(config["model"], dict) or not isinstance(config["features"], dict):
-        raise UserError(f"{run_dir / 'config.yaml'}: 'model' and 'features' must be mappings; restore it or rerun.")
+    check_values(run_dir, config)
+    if data_dir is not None:
+        config = {**config, "data_dir": str(Path(data_dir))}
     if config.get("competition") != spec.name:
         raise UserError(f"--resume {run_dir}: that run is of {config.get('competition')!r}, not {spec.name!r}.")
     if (run_dir / "metrics.json").is_file():
@@ -120,6 +125,68 @@ def _resume_arguments(spec: CompetitionSpec, run_dir: Path) -> RunArguments:
     overrides = {**config["model"], **config["features"], **{k: config.get(k, RUN_SETTINGS[k]) for k in RUN_SETTINGS}}
     return RunArguments(spec, config["recipe"], Path(config["data_dir"]), config["n_folds"], config["seed"],
                         config["time_limit"], run_dir.parent.parent, overrides, config["only_folds"], run_dir)
+
+
+def check_resume_flags(spec: CompetitionSpec, run_dir: Path, asked: dict) -> None:
+    """``--resume`` continues a run as it was made: each flag ``asked`` beside it ({"--seed": 7, "--set": {...}, ...},
+    the flags that say what a run is) must equal the run's own value (then it changes nothing); one that differs is
+    one line naming the flag, the run's value and what to do."""
+    from shared.config import RUN_SETTINGS
+    from shared.errors import show
+    from shared.runs import load_config
+
+    config = load_config(run_dir, required=("recipe", "n_folds", "seed", "model", "features"))
+    saved = {"--recipe": config["recipe"], "--folds": config["n_folds"], "--seed": config["seed"],
+             "--time-limit": config.get("time_limit"), "--only-folds": config.get("only_folds"),
+             "--out": str(Path(run_dir).resolve().parent.parent), "--target": config.get("target_col"),
+             "--id": config.get("id_col"), "--metric": str(config.get("metric")).lower()}
+    asked = dict(asked)
+    sets = asked.pop("--set", {})
+    if "--recipe" in asked:
+        asked["--recipe"] = spec.recipe(asked["--recipe"]).name
+    if "--out" in asked:
+        asked["--out"] = str(Path(asked["--out"]).resolve())
+    if "--metric" in asked:
+        asked["--metric"] = str(asked["--metric"]).strip().lower()
+    if asked.get("--only-folds") is not None:
+        asked["--only-folds"] = sorted(set(asked["--only-folds"]))
+    for flag, value in asked.items():
+        if not _same(value, saved[flag]):
+            was = (f"writes into its own folder, under {saved[flag]}" if flag == "--out" else
+                   f"was made without {flag}" if saved[flag] is None else f"was made with {_typed(flag, saved[flag])}")
+            raise UserError(f"{_typed(flag, value)} with --resume: {run_dir} {was}, and a resumed run keeps what it was "
+                            f"made with; drop {flag}, or start a new run without --resume.")
+    if sets:
+        recipe = spec.recipe(config["recipe"])
+        kept = {**config["model"], **config["features"], **{k: config.get(k, RUN_SETTINGS[k]) for k in RUN_SETTINGS}}
+        was = resolve(recipe, kept, spec.run_defaults(), competition=spec.name)
+        now = resolve(recipe, {**kept, **sets}, spec.run_defaults(), competition=spec.name)
+        for key in sets:
+            before, after = _setting(was, key), _setting(now, key)
+            if not _same(after, before):
+                raise UserError(f"--set {key}={show(sets[key], setting=True, quote=False)} with --resume: {run_dir} "
+                                f"was made with {key}={show(before, setting=True, quote=False)}, and a resumed run "
+                                "keeps what it was made with; drop it, or start a new run without --resume.")
+
+
+def _typed(flag: str, value) -> str:
+    """A flag with its value as one types it (``--only-folds 0,2``, ``--time-limit 60``)."""
+    from shared.errors import show
+
+    text = ",".join(map(str, value)) if isinstance(value, list) else show(value, setting=True, quote=False, compact=True)
+    return f"{flag} {text}"
+
+
+def _setting(config: dict, key: str):
+    """A resolved setting's value, wherever it lives (the model's, the features' or the run's)."""
+    return next(part[key] for part in (config["model"], config["features"], config) if key in part)
+
+
+def _same(a, b) -> bool:
+    """Equal as settings: 5 and 5.0 are; True and 1 are not, nor 5 and "5"."""
+    if isinstance(a, (bool, str)) or isinstance(b, (bool, str)):
+        return type(a) is type(b) and a == b
+    return a == b
 
 
 def _run(args: RunArguments, started: float, spread: parallel_.Settings) -> Path:
@@ -155,6 +222,8 @@ class FoldRun:
     n_folds_made: int
     todo: list[int]  # the folds this run fits (--only-folds), a resumed run's finished ones among them
     started: float
+    kept: dict  # a resumed run's finished folds, read back: {fold: what ``_fit_fold`` returned}
+    refit: list[str]  # a resumed run's saved folds that were not readable, one warning each (fitted again)
     run_dir: Path | None = None  # the rest is filled in as the run is prepared
     log: logging.Logger | None = None
     X: pd.DataFrame | None = None
@@ -203,13 +272,15 @@ def _prepare(args: RunArguments, started: float, spread: parallel_.Settings) -> 
     outputs.check(data, y, classes, args.n_folds)
     weights = _sample_weights(args, recipe, config, data)
     time_valid, time_dates = _time_valid_rows(spec, config, data) if config["time_col"] else (None, None)
-    plan, folds = _plan_and_folds(args, spread, config, data, y, time_valid is not None)
+    width = outputs.width(classes)
+    plan, folds, kept, refit = _plan_and_folds(args, spread, config, data, y, time_valid is not None, width,
+                                               finite=outputs.kind == "table")  # detection tables pad with NaN
     fold_ids = sorted(folds["fold"].unique())
     todo = fold_ids if args.only_folds is None else sorted(set(args.only_folds))
     if fold_ids[0] not in todo:  # a partial run scores the time split when it holds fold 0 (merge keeps it)
         time_valid = None
     prepared = FoldRun(args, recipe, config, data, outputs, y, classes, weights, time_valid, time_dates, plan,
-                       folds["fold"].to_numpy(), len(fold_ids), todo, started)
+                       folds["fold"].to_numpy(), len(fold_ids), todo, started, kept, refit)
     per_fold_budget = _time_budget(prepared)
     _open_run_dir(prepared, folds)
     _make_features(prepared, per_fold_budget)
@@ -229,9 +300,10 @@ def _sample_weights(args: RunArguments, recipe: Recipe, config: dict, data: Data
 
 
 def _plan_and_folds(args: RunArguments, spread: parallel_.Settings, config: dict, data: Dataset, y: np.ndarray,
-                    time_split: bool) -> tuple[parallel_.Plan, pd.DataFrame]:
-    """(how the fits go, the folds): the folds file is written (rank 0) once the rows, the folds asked for and the
-    output folder are checked and Ray is up."""
+                    time_split: bool, width: int, finite: bool) -> tuple[parallel_.Plan, pd.DataFrame, dict, list[str]]:
+    """(how the fits go, the folds, a resumed run's finished folds read back, its warnings for those fitted again):
+    the folds file is written (rank 0) once the rows, the folds asked for and the output folder are checked and
+    Ray is up. A resumed run keeps its own folds.csv, and its folds are read back before the plan counts the fits."""
     spec, n_folds = args.spec, args.n_folds
     ids = data.train[spec.id_col]
     check_enough_rows(spec, len(ids), n_folds)
@@ -239,14 +311,22 @@ def _plan_and_folds(args: RunArguments, spread: parallel_.Settings, config: dict
     if bad:  # before the folds file is written
         raise UserError(f"--only-folds {bad}: folds run from 0 to {n_folds - 1}.")
     groups, order = spec.fold_values(data)
-    plan = _plan(spread, config, n_folds, args.only_folds, args.resume_dir, time_split)  # (Ray starts here)
+    kept, refit = {}, []
+    if args.resume_dir is not None:
+        runs.check_writable(args.resume_dir)
+        folds = runs.load_folds(args.resume_dir, ids, n_folds, spec.id_col)
+        todo = range(n_folds) if args.only_folds is None else sorted(set(args.only_folds))
+        kept, refit = _kept_folds(args.resume_dir, todo, folds["fold"].to_numpy(), len(data.test), width, finite)
+    plan = _plan(spread, config, n_folds, args.only_folds, set(kept), time_split)  # (Ray starts here)
+    if args.resume_dir is not None:
+        return plan, folds, kept, refit
     folds = None
     if distributed.is_main():
         out_root = Path(args.out_root)
         runs.check_writable(out_root, out_root / spec.name)  # before the folds file is written
         folds = load_or_make_folds(out_root / spec.name / "folds", ids, n_folds, args.seed, spec.fold_kind,
                                    target=y, groups=groups, order=order, id_col=spec.id_col)
-    return plan, distributed.broadcast(folds)
+    return plan, distributed.broadcast(folds), kept, refit
 
 
 def _time_budget(prepared: FoldRun) -> float | None:
@@ -280,6 +360,8 @@ def _open_run_dir(prepared: FoldRun, folds: pd.DataFrame) -> None:
         write_csv(run_dir / "folds.csv", folds)
     if args.resume_dir is not None:
         log.info(f"resuming {run_dir}")
+    for line in prepared.refit:
+        log.warning(line)
     if distributed.world_size() > 1:
         log.info(f"torchrun: {distributed.world_size()} processes train together; rank 0 writes")
     log.info(f"{spec.name} / {prepared.recipe.name}: {prepared.recipe.about}")
@@ -344,10 +426,9 @@ def _fit_here(prepared: FoldRun, got: FittedFolds, bar) -> None:
     """The folds one after another in this process (every rank, under torchrun)."""
     for position, k in enumerate(prepared.todo):
         to_go = prepared.fits - position - 1
-        saved = prepared.run_dir / f"fold{k}" / "predictions.npz"
-        if saved.is_file():  # finished before the interruption: not retrained
-            fold = _kept_fold(saved)
-            prepared.log.info(f"fold {k}: kept from {saved}")
+        if k in prepared.kept:  # finished before the interruption: not retrained
+            fold = prepared.kept[k]
+            prepared.log.info(f"fold {k}: kept from {prepared.run_dir / f'fold{k}' / 'predictions.npz'}")
         else:
             fold = _fit_fold(*prepared.fold_inputs, k, prepared.main, (f"fold {k}", to_go))
         _take(prepared, got, k, fold, to_go, to_go)
@@ -359,11 +440,10 @@ def _fit_on_ray(prepared: FoldRun, got: FittedFolds, bar) -> None:
     finishes (a resumed run's finished folds first)."""
     plan, calls = prepared.plan, []
     for k in prepared.todo:
-        saved = prepared.run_dir / f"fold{k}" / "predictions.npz"
-        if saved.is_file():
-            prepared.log.info(f"fold {k}: kept from {saved}")
+        if k in prepared.kept:
+            prepared.log.info(f"fold {k}: kept from {prepared.run_dir / f'fold{k}' / 'predictions.npz'}")
             to_go = prepared.fits - len(got.scores) - 1
-            _take(prepared, got, k, _kept_fold(saved), to_go, -(-to_go // plan.at_once))
+            _take(prepared, got, k, prepared.kept[k], to_go, -(-to_go // plan.at_once))
             bar.update()
         else:
             calls.append((f"fold {k}", _fit_fold, (k, True)))
@@ -489,12 +569,12 @@ class ModelFactory:
 
 
 def _plan(spread: parallel_.Settings, config: dict, n_folds: int, only_folds: list[int] | None,
-          resume_dir: Path | None, time_split: bool) -> parallel_.Plan:
+          kept: set[int], time_split: bool) -> parallel_.Plan:
     """How this run's fits go (``shared.parallel.plan``), decided before anything is written: the folds still to
     fit (a resumed run's finished ones are kept) and the time split, one GPU each where the recipe trains on
     GPUs."""
     todo = range(n_folds) if only_folds is None else sorted(set(only_folds))
-    fits = sum(resume_dir is None or not (resume_dir / f"fold{k}" / "predictions.npz").is_file() for k in todo)
+    fits = sum(k not in kept for k in todo)
     fits += time_split and 0 in todo
     device = str(config["model"].get("device", "cpu"))
     plan = parallel_.plan(spread, fits, wants_gpu=device != "cpu")
@@ -524,12 +604,43 @@ def _fit_fold(model_factory: ModelFactory, X: pd.DataFrame, target: np.ndarray, 
     return pred_valid, pred_test, variants, seconds
 
 
-def _kept_fold(saved: Path) -> tuple[np.ndarray, np.ndarray, dict, float]:
-    """A fold finished before an interruption, read back as ``_fit_fold`` returned it (not retrained)."""
-    with np.load(saved) as done:
-        variants = {name[len("valid__"):]: (done[name], done["test__" + name[len("valid__"):]])
-                    for name in done.files if name.startswith("valid__")}
-        return done["valid"], done["test"], variants, float(done["seconds"])
+def _kept_folds(run_dir: Path, todo, fold_of: np.ndarray, n_test: int, width: int,
+                finite: bool) -> tuple[dict, list[str]]:
+    """The folds of ``todo`` an interrupted run finished, read back ({fold: what ``_fit_fold`` returned}), and a
+    warning for each saved file that is not what this code wrote for this run (a foreign, cut-off or edited
+    file): that fold is fitted again and its file replaced; the other finished folds are kept."""
+    kept, refit = {}, []
+    for k in todo:
+        saved = run_dir / f"fold{k}" / "predictions.npz"
+        if saved.exists() and not saved.is_file():  # before any work: it could not be replaced by the fold's file
+            raise UserError(f"{saved} is not a file (a folder?): move it out of the run folder, then resume.")
+        if not saved.is_file():
+            continue
+        try:
+            kept[k] = _kept_fold(saved, int(np.sum(fold_of == k)), n_test, width, finite)
+        except Unreadable as exc:
+            refit.append(f"{exc.file} {exc.problem}: fitting fold {k} again (its file is replaced)")
+    return kept, refit
+
+
+def _kept_fold(saved: Path, n_valid: int, n_test: int, width: int,
+               finite: bool) -> tuple[np.ndarray, np.ndarray, dict, float]:
+    """A fold finished before an interruption, read back as ``_fit_fold`` returned it (not retrained): its held-out
+    rows' and the test set's predictions (and each variant's), checked against the run's rows."""
+    shapes = {"valid": (n_valid, width), "test": (n_test, width)}
+
+    def shape(name: str):
+        part, sep, variant = name.partition("__")
+        return () if name == "seconds" else None if sep and not variant else shapes.get(part)
+
+    fix = "delete it to fit that fold again"
+    done = read_arrays(saved, shape, fix, required=("valid", "test", "seconds"), finite=finite)
+    names = {name.partition("__")[2] for name in done if "__" in name}
+    unpaired = sorted(n for n in names if f"valid__{n}" not in done or f"test__{n}" not in done)
+    if unpaired:
+        raise Unreadable(saved, f"holds the variant {unpaired[0]!r} without both its valid and test predictions", fix)
+    variants = {n: (done[f"valid__{n}"], done[f"test__{n}"]) for n in sorted(names)}
+    return done["valid"], done["test"], variants, float(done["seconds"])
 
 
 def _time_split_task(model_factory, X, target, fold_of, weights, log_target, X_test, y, valid, dates, config,

@@ -17,7 +17,7 @@ import yaml
 
 from shared import fingerprint
 from shared.errors import UserError
-from shared.io import write_text
+from shared.io import read_csv, write_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,7 +107,12 @@ class Run:
         return oof.set_index(oof[id_col].astype(str)).loc[order, self.prediction_columns].to_numpy(float)
 
     def test_folds(self) -> np.ndarray:
-        return np.load(self.path / "test_folds.npy")
+        """Each finished fold's test predictions (folds, test rows, outputs), read without pickle and checked
+        against the run's own tables."""
+        from shared.readback import read_arrays
+
+        shape = (len(self.metrics["folds"]), len(self.test_pred), len(self.prediction_columns))
+        return read_arrays(self.path / "test_folds.npy", {"": shape}, "restore it or rerun", required=[""])[""]
 
 
 CONFIG_KEYS = ("competition", "recipe", "id_col", "data_dir", "n_folds", "seed")  # in every run's config.yaml
@@ -146,9 +151,61 @@ def load_metrics(path: Path, required: tuple[str, ...] = METRICS_KEYS) -> dict:
     missing = [k for k in required if k not in metrics]
     if missing:
         raise UserError(f"{file} lacks {missing}: it is not a complete run's metrics; restore it or rerun.")
-    if "folds" in required and not isinstance(metrics["folds"], dict):
-        raise UserError(f"{file}: 'folds' is not a mapping of fold to score; restore it or rerun.")
+    folds = metrics.get("folds")
+    if "folds" in required and (not isinstance(folds, dict) or not all(
+            str(k).isdigit() and _number(v) for k, v in folds.items())):
+        raise UserError(f"{file}: 'folds' is not a mapping of fold number to score; restore it or rerun.")
     return metrics
+
+
+# What a resumed run takes from its config.yaml, by key: the check a value must pass and what it must be.
+RESUMED_VALUES = {
+    "recipe": (lambda v: isinstance(v, str) and v != "", "a recipe name"),
+    "data_dir": (lambda v: isinstance(v, str) and v != "", "a folder path"),
+    "n_folds": (lambda v: _whole(v) and v >= 2, "a fold count of at least 2"),
+    "seed": (lambda v: _whole(v) and 0 <= v < 2**32, f"a seed from 0 to {2**32 - 1}"),
+    "time_limit": (lambda v: v is None or (_number(v) and 0 < v < float("inf")), "null or a positive number"),
+    "only_folds": (lambda v: v is None or (isinstance(v, list) and v != [] and all(_whole(k) and k >= 0 for k in v)),
+                   "null or a list of fold numbers"),
+    "model": (lambda v: isinstance(v, dict), "a mapping"),
+    "features": (lambda v: isinstance(v, dict), "a mapping"),
+}
+
+
+def check_values(path: Path, config: dict, checks: dict = RESUMED_VALUES) -> dict:
+    """``config`` (read from ``path``/config.yaml) when each of ``checks``' keys holds what it must (a hand-edited or
+    foreign config: a negative or huge n_folds, a seed in quotes); else one line naming the key and its value."""
+    for key, (ok, what) in checks.items():
+        if key in config and not ok(config[key]):
+            raise UserError(f"{Path(path) / 'config.yaml'}: {key} is {config[key]!r}, not {what}; restore the file "
+                            "or start a new run.")
+    return config
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def load_folds(path: Path, ids: pd.Series, n_folds: int, id_col: str) -> pd.DataFrame:
+    """A run's own folds.csv, checked against the rows it is read for: the same ids in the same order, each in a
+    fold from 0 to ``n_folds`` - 1, every fold holding rows. A resumed run keeps the folds its finished folds were
+    fitted on."""
+    file = Path(path) / "folds.csv"
+    fix = "restore it, or start a new run without --resume"
+    folds = read_csv(file, required=[id_col, "fold"], what="the run's folds", fix=fix, dtype={id_col: str},
+                     keep_default_na=False)
+    if len(folds) != len(ids) or not (folds[id_col].values == ids.astype(str).values).all():
+        raise UserError(f"{file} lists other rows than the data ({len(folds)} rows there, {len(ids)} in the data, "
+                        f"ids in order); {fix}.")
+    fold = pd.to_numeric(folds["fold"], errors="coerce")
+    if not ((fold >= 0) & (fold < n_folds) & (fold % 1 == 0)).all() or fold.nunique() != n_folds:
+        raise UserError(f"{file}: its fold column must hold every fold from 0 to {n_folds - 1} and nothing else "
+                        f"(the run has n_folds {n_folds}); {fix}.")
+    return folds.assign(fold=fold.astype(int))
 
 
 def _problem(exc: Exception) -> str:
@@ -197,7 +254,16 @@ def load_run(path: Path, outputs=None) -> Run:
         raise UserError(f"{path} is not a complete run directory: missing {missing}.")
     metrics = load_metrics(path)
     id_col = config["id_col"]
-    def read(name):  # round_trip: floats read back bit-exact, so merged runs equal full runs
-        return pd.read_csv(path / name, dtype={id_col: str}, float_precision="round_trip")
+    def read(name, required=()):  # round_trip: floats read back bit-exact, so merged runs equal full runs
+        return read_csv(path / name, required=[id_col, *required], what="a run's table", fix="Restore it or rerun.",
+                        dtype={id_col: str}, float_precision="round_trip")
 
-    return Run(path, config, metrics, read("oof.csv"), read("test_pred.csv"), read("folds.csv"))
+    run = Run(path, config, metrics, read("oof.csv", ["fold"]), read("test_pred.csv"), read("folds.csv", ["fold"]))
+    if not run.prediction_columns:
+        raise UserError(f"{path / 'oof.csv'} holds no prediction column; restore it or rerun.")
+    for name, table in (("oof.csv", run.oof), ("test_pred.csv", run.test_pred)):
+        values = table.reindex(columns=run.prediction_columns).apply(pd.to_numeric, errors="coerce")
+        if not np.isfinite(values.to_numpy(float)).all():
+            raise UserError(f"{path / name}: its prediction columns {run.prediction_columns} must hold finite numbers "
+                            "in every row; restore it or rerun.")
+    return run

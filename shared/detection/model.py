@@ -37,7 +37,7 @@ from shared.detection.boxes import MAX_DETECTIONS, pad, wbf_merge
 from shared.errors import UserError
 from shared.vision.data import MAX_WORKERS, PREFETCH, affordable_workers, augment_seed
 from shared.vision.images import BAD_IMAGE_POLICIES, load_rgb
-from shared.vision.nets import no_weights, pretrained_mode, weights_file
+from shared.vision.nets import load_weights, no_weights, pretrained_mode
 from shared.vision.training import (
     MAX_EPOCHS,
     MAX_SIDE,
@@ -210,15 +210,14 @@ def create(name: str, n_classes: int, pretrained: str = "false", weights: str = 
             model = None
     if model is None:
         model = build(weights=None, weights_backbone=None, num_classes=n_classes + 1, **size)
-    if weights:
-        state = torch.load(weights_file(weights), map_location="cpu", weights_only=True)
-        state = state.get("model", state) if isinstance(state, dict) else state
-        own = model.state_dict()
-        fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-        if not fitting:
-            raise UserError(f"--set weights={weights}: none of its tensors fit {name}; is it a {name} state_dict?")
-        model.load_state_dict(fitting, strict=False)
+    if weights:  # all but the class head from the file (that head is of another class count in COCO's weights)
+        load_weights(model, weights, name, CLASS_HEADS[name.split("_")[0]])
     return model
+
+
+# Each kind of detector's layers that depend on the class count: they start fresh when the file's do not fit.
+CLASS_HEADS = {"fasterrcnn": ("roi_heads.box_predictor",), "retinanet": ("head.classification_head.cls_logits",),
+               "fcos": ("head.classification_head.cls_logits",)}
 
 
 def default_net(p: dict, n_classes: int) -> nn.Module:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import functools
 import os
 import socket
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from shared.errors import UserError
+from shared.readback import read_weights
 
 
 def _conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
@@ -78,13 +78,32 @@ def pretrained_mode(value) -> str:
     return mode
 
 
-def weights_file(weights: str) -> Path:
-    """A local weights file given with ``--set weights``; a missing one is an error, never a random start."""
-    path = Path(weights)
-    if not path.is_file():
-        raise UserError(f"--set weights={weights}: no such file. Download the weights where you are "
-                        "online (or add them as a Kaggle dataset) and point to the file.")
-    return path
+def load_weights(model: nn.Module, weights: str, name: str, head: tuple[str, ...]) -> nn.Module:
+    """``--set weights=FILE`` into ``model`` (``name``): every tensor of its backbone (all but the ``head`` parts,
+    e.g. the classifier) must come from the file, matched by name and shape; a file covering less holds another
+    network's weights and is an error saying how many matched, never a silent start from scratch. A head part of
+    another shape (another class count) starts fresh, said in the log. The file is read by
+    ``shared.readback.read_weights``: nothing in it runs."""
+    state, own = read_weights(weights), model.state_dict()
+    fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+
+    def in_head(key: str) -> bool:
+        return any(key == part or key.startswith(part + ".") for part in head)
+
+    backbone = [k for k in own if not in_head(k) and not k.endswith("num_batches_tracked")]  # a counter, not weights
+    matched = sum(k in fits for k in backbone)
+    if matched < len(backbone):
+        raise UserError(f"--set weights={weights}: {matched} of the {len(backbone)} tensors of {name}'s backbone are in "
+                        "it (by name and shape), so it holds another network's weights; pass weights saved from "
+                        f"{name} (such as a run's fold0/last.pt of the same model), or drop --set weights.")
+    fresh = [k for k in own if in_head(k) and k not in fits and not k.endswith("num_batches_tracked")]
+    if fresh:
+        from shared.log import get_log
+
+        get_log().info(f"--set weights: {name}'s {', '.join(fresh)} start fresh (the file's are of another shape, "
+                       "e.g. another class count); the rest comes from the file")
+    model.load_state_dict(fits, strict=False)
+    return model
 
 
 def no_weights(name: str, mode: str, exc: Exception) -> None:
@@ -105,7 +124,8 @@ def create(name: str, num_classes: int, pretrained: bool | str = False, weights:
     """``pretrained``: true downloads from the hub (an error when it cannot); ``auto`` uses the hub's weights when
     they can be had (online, or in the local cache) and otherwise trains from scratch, saying so; false never.
     ``weights`` loads a local file (offline: a missing file is an error, never a silent random start). The
-    classifier is resized to ``num_classes``."""
+    classifier is resized to ``num_classes`` (a file's classifier of another class count starts fresh), and with
+    ``stem`` the first conv is the CIFAR stem's (from the file where it fits, else fresh)."""
     mode = pretrained_mode(pretrained)
     if name in AIRBENCH_WIDTHS:
         widths, stem_width = AIRBENCH_WIDTHS[name]
@@ -115,14 +135,12 @@ def create(name: str, num_classes: int, pretrained: bool | str = False, weights:
 
         if not timm.is_model(name):
             raise UserError(f"--set model={name!r}: not a timm model name (see timm.list_models('*resnet*')).")
-        pretrained_cfg_overlay = None
         if weights:
-            mode, pretrained_cfg_overlay = "true", {"file": str(weights_file(weights))}
+            mode = "false"  # the file's weights, loaded below
 
         def make(use: bool) -> nn.Module:
-            if not use or weights or hub_reachable():
-                return timm.create_model(name, pretrained=use, num_classes=num_classes, drop_rate=drop_rate,
-                                         pretrained_cfg_overlay=pretrained_cfg_overlay)
+            if not use or hub_reachable():
+                return timm.create_model(name, pretrained=use, num_classes=num_classes, drop_rate=drop_rate)
             import huggingface_hub.constants as hub  # offline: the local cache only, no minute of retries
 
             before, hub.HF_HUB_OFFLINE = hub.HF_HUB_OFFLINE, True
@@ -133,8 +151,12 @@ def create(name: str, num_classes: int, pretrained: bool | str = False, weights:
         try:
             model = make(mode != "false")
         except Exception as exc:  # no network, no cached file, or a hub error: each surfaces differently
-            if mode == "false" or weights:
+            if mode == "false":
                 raise
             no_weights(name, mode, exc)
             model = make(False)
-    return cifar_stem(model) if stem else model
+    model = cifar_stem(model) if stem else model
+    if weights:
+        head = getattr(model, "pretrained_cfg", {}).get("classifier") or "head"  # timm's classifier; airbench's
+        load_weights(model, weights, name, (*((head,) if isinstance(head, str) else head), *(("conv1",) if stem else ())))
+    return model
