@@ -31,6 +31,7 @@ from shared.errors import UserError, did_you_mean, show
 from shared.io import inside, read_csv
 from shared.metrics import Metric, get_metric
 from shared.results import FoldResults
+from shared.targets import check_numbers
 
 
 @dataclass
@@ -269,9 +270,12 @@ class CompetitionSpec:
         check_finite(train, self.id_col, data_dir / self.train_file)
         check_finite(test, self.id_col, data_dir / test_name)
         if train[self.target_col].isna().any():
-            n = int(train[self.target_col].isna().sum())
-            raise UserError(f"{data_dir / self.train_file}: column {self.target_col!r} has {n} empty value(s); "
-                            "fill or drop those rows.")
+            empty = train[self.target_col].isna()
+            raise UserError(f"{data_dir / self.train_file}: column {self.target_col!r} has {int(empty.sum())} empty "
+                            f"value(s), the first at id {show(train[self.id_col][empty].iloc[0])}; fill or drop those "
+                            "rows.")
+        if self.task == "regression":  # before clean_train compares its values as numbers
+            check_numbers(train, self.id_col, self.target_col, data_dir / self.train_file, self.metric.name)
         missing = [c for c in train.columns if c not in test.columns and c != self.target_col]
         if missing and self.test_file:
             raise UserError(f"{data_dir / self.test_file} lacks column(s) {missing} that "
