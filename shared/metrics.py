@@ -103,6 +103,16 @@ def get_metric(name: str) -> Metric:
         raise UserError(f"unknown metric {name!r}; choose one of {sorted(METRICS)}.") from None
 
 
+def finite_score(metric: Metric, value: float, what: str) -> float:
+    """``value``, the ``metric`` of ``what`` (e.g. "fold 0"), when it is a number: a metric that gives NaN or inf
+    for finite predictions (a registered function's bug, or rows it cannot score) is one line, never a reported
+    score."""
+    if not np.isfinite(value):
+        raise UserError(f"{what}: metric {metric.name!r} gives {value} for finite predictions, which is no score; "
+                        "check the metric's function (shared.metrics.register) against these rows.")
+    return float(value)
+
+
 def squeeze(pred: np.ndarray) -> np.ndarray:
     """(n, 1) -> (n,): one-output predictions as the metrics take them; (n, C) probabilities unchanged."""
     pred = np.asarray(pred)

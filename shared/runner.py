@@ -21,15 +21,17 @@ from shared import distributed, runs
 from shared import parallel as parallel_
 from shared.config import resolve
 from shared.cv import check_fold_count, load_or_make_folds, parse_dates, time_holdout
+from shared.divergence import check_features, check_predictions
 from shared.errors import UserError
 from shared.io import write_csv, write_npz
 from shared.log import get_log, start_log
-from shared.metrics import squeeze
+from shared.metrics import finite_score, squeeze
 from shared.models import FoldPipeline, ModelContext, Progress, available_cores, clock, takes
 from shared.readback import Unreadable, read_arrays
 from shared.results import FoldResults
 from shared.runs import git_version, new_run_dir, save_config
 from shared.spec import CompetitionSpec, Dataset, Outputs, Recipe
+from shared.targets import check_target, fits_logs
 
 
 def seed_everything(seed: int) -> None:
@@ -253,8 +255,8 @@ class FoldRun:
         """What every fit reads (``_fit_fold``'s first arguments; with --parallel, put in Ray's store once)."""
         return self.model_factory, self.X, self.target, self.fold_of, self.weights, self.log_target, self.X_test
 
-    def score(self, rows: np.ndarray, pred: np.ndarray) -> float:
-        return self.outputs.score(self.data, self.y, rows, pred)
+    def score(self, rows: np.ndarray, pred: np.ndarray, what: str = "the out-of-fold predictions") -> float:
+        return finite_score(self.spec.metric, self.outputs.score(self.data, self.y, rows, pred), what)
 
 
 def _prepare(args: RunArguments, started: float, spread: parallel_.Settings) -> FoldRun:
@@ -270,6 +272,7 @@ def _prepare(args: RunArguments, started: float, spread: parallel_.Settings) -> 
     outputs = spec.outputs  # what the predictions are: how to read the target, score, average and write them
     y, classes = outputs.encode(data)
     outputs.check(data, y, classes, args.n_folds)
+    target_notes = check_target(spec, data, y, classes, config["log_target"])  # a target nothing can be learned from
     weights = _sample_weights(args, recipe, config, data)
     time_valid, time_dates = _time_valid_rows(spec, config, data) if config["time_col"] else (None, None)
     width = outputs.width(classes)
@@ -283,6 +286,8 @@ def _prepare(args: RunArguments, started: float, spread: parallel_.Settings) -> 
                        folds["fold"].to_numpy(), len(fold_ids), todo, started, kept, refit)
     per_fold_budget = _time_budget(prepared)
     _open_run_dir(prepared, folds)
+    for note in target_notes:
+        prepared.log.warning(note)
     _make_features(prepared, per_fold_budget)
     return prepared
 
@@ -349,7 +354,7 @@ def _open_run_dir(prepared: FoldRun, folds: pd.DataFrame) -> None:
     config.update({
         "competition": spec.name, "id_col": spec.id_col, "target_col": spec.target_col, "task": spec.task,
         "metric": metric.name, "classes": prepared.classes,
-        "log_target": metric.log_space if config["log_target"] is None else config["log_target"], "seed": args.seed,
+        "log_target": fits_logs(metric, config["log_target"]), "seed": args.seed,
         "n_folds": args.n_folds, "fold_kind": spec.fold_kind, "fold_col": spec.fold_col,
         "outputs": prepared.outputs.kind, "only_folds": None if args.only_folds is None else todo,
         "time_limit": args.time_limit, "data_dir": str(Path(args.data_dir).resolve()), "code_version": git_version(),
@@ -380,13 +385,17 @@ def _make_features(prepared: FoldRun, per_fold_budget: float | None) -> None:
                                                   data.test.drop(columns=[spec.id_col]), config["features"])
     if spec.image_path is None:  # an image recipe's one column is the image paths
         log.info(f"features: {prepared.X.shape[1]} columns")
+    check_features(prepared.X, data.train[spec.id_col], spec.train_file)
+    check_features(prepared.X_test, data.test[spec.id_col], spec.test_file or spec.sample_submission_file)
     if weights is not None:
         log.info(f"sample weights ({config['sample_weight']}): min {weights.min():.3f}, max {weights.max():.3f}")
     prepared.target = np.log1p(prepared.y) if prepared.log_target else prepared.y
     classes = prepared.classes
     contexts = ContextMaker(spec, len(classes) if classes else 0, args.seed, per_fold_budget, prepared.run_dir,
                            args.resume_dir is not None, threads=prepared.plan.threads)
-    prepared.model_factory = ModelFactory(recipe, config, prepared.X, contexts, floor=prepared.outputs.floor(prepared.y))
+    prepared.model_factory = ModelFactory(recipe, config, prepared.X, contexts,
+                                          floor=prepared.outputs.floor(prepared.y),
+                                          checks_values=prepared.outputs.kind == "table")
 
 
 # --------------------------------------------------------------------------------------- fitting the folds
@@ -474,7 +483,7 @@ def _take(prepared: FoldRun, got: FittedFolds, k: int, fold: tuple, to_go: int, 
         v_oof, v_tests = got.variants.setdefault(name, (np.full((n_rows, n_out), np.nan), {}))
         v_oof[valid_rows] = v_valid.reshape(len(valid_rows), n_out)
         v_tests[k] = v_test.reshape(n_test, n_out)
-    got.scores[k], got.seconds[k] = prepared.score(valid_rows, got.oof[valid_rows]), seconds
+    got.scores[k], got.seconds[k] = prepared.score(valid_rows, got.oof[valid_rows], f"fold {k}"), seconds
     progress = prepared.model_factory.contexts.progress
     progress.fit_seconds.append(seconds)
     progress.fits_after = rounds_to_go
@@ -555,9 +564,11 @@ class ModelFactory:
     """``factory(name) -> fresh model`` with its own scratch folder ``run_dir/name`` (and the recipe's
     fold-fitted feature steps in front, if any)."""
 
-    def __init__(self, recipe, config: dict, X: pd.DataFrame, contexts: ContextMaker, floor: float | None = None):
+    def __init__(self, recipe, config: dict, X: pd.DataFrame, contexts: ContextMaker, floor: float | None = None,
+                 checks_values: bool = True):
         self.recipe, self.params, self.contexts = recipe, config["model"], contexts
         self.floor = floor  # the lowest prediction the target allows (``prediction_floor``), None: no bound
+        self.checks_values = checks_values  # predictions are numbers per row (a table), checked by check_predictions
         self.steps = None if recipe.fold_features is None else recipe.fold_features(X, config["features"],
                                                                                     contexts("steps"))
         self.run_dir = contexts.run_dir
@@ -667,6 +678,10 @@ def _fit_predict(model_factory: ModelFactory, name: str, X: pd.DataFrame, target
     pred_valid, valid_variants = _predict(model, X.iloc[valid_rows], log_target, floor)
     pred_test, test_variants = (None, {}) if X_test is None else _predict(model, X_test, log_target, floor)
     variants = {name: (valid_variants[name], test_variants[name]) for name in valid_variants if name in test_variants}
+    if model_factory.checks_values:  # before anything of the fit is saved or scored
+        check_predictions(model_factory.contexts.progress.name or name, model_factory.params, target[rows],
+                          {"valid": pred_valid, **({} if pred_test is None else {"test": pred_test})},
+                          model_factory.contexts.spec.task == "regression", log_target)
     if hasattr(model, "cleanup"):
         model.cleanup()
     workdir = model_factory.run_dir / name
@@ -708,7 +723,8 @@ def _predict(model, X: pd.DataFrame, log_target: bool,
         pred, variants = model.predict(X), {}
 
     def back(p):
-        p = np.expm1(np.asarray(p, float)) if log_target else np.asarray(p, float)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is the prediction check's to name
+            p = np.expm1(np.asarray(p, float)) if log_target else np.asarray(p, float)
         return p if floor is None else np.maximum(p, floor)
 
     return back(pred), {name: back(p) for name, p in variants.items()}

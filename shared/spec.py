@@ -273,11 +273,16 @@ class CompetitionSpec:
         check_finite(train, self.id_col, data_dir / self.train_file)
         check_finite(test, self.id_col, data_dir / test_name)
         check_numbers([(train, data_dir / self.train_file), (test, data_dir / test_name)], self.id_col,
-                      self.number_cols)
+                      self.number_cols, "write a number there (11050, not 11,050) or leave the cell empty")
         if train[self.target_col].isna().any():
-            n = int(train[self.target_col].isna().sum())
-            raise UserError(f"{data_dir / self.train_file}: column {self.target_col!r} has {n} empty value(s); "
-                            "fill or drop those rows.")
+            empty = train[self.target_col].isna()
+            raise UserError(f"{data_dir / self.train_file}: column {self.target_col!r} has {int(empty.sum())} empty "
+                            f"value(s), the first at id {show(train[self.id_col][empty].iloc[0])}; fill or drop those "
+                            "rows.")
+        if self.task == "regression":  # before clean_train compares its values as numbers
+            check_numbers([(train, data_dir / self.train_file)], self.id_col, (self.target_col,),
+                          f"{self.metric.name} scores finite numbers: a regression target must be one (classes need a "
+                          "classification metric: accuracy, logloss, auc)")
         missing = [c for c in train.columns if c not in test.columns and c != self.target_col]
         if missing and self.test_file:
             raise UserError(f"{data_dir / self.test_file} lacks column(s) {missing} that "
@@ -326,19 +331,23 @@ def check_finite(df: pd.DataFrame, id_col: str, path: Path) -> None:
                         f"({int(bad.sum())} such value(s)); write a finite number or leave the cell empty.")
 
 
-def check_numbers(frames: list[tuple[pd.DataFrame, Path]], id_col: str, columns: tuple[str, ...]) -> None:
-    """The ``columns`` a competition's features read as numbers hold numbers in every file: a cell of text
-    (``11,050``, ``12 ft``) would make the whole column text, or crash the features, so it is refused, named."""
+def check_numbers(frames: list[tuple[pd.DataFrame, Path]], id_col: str, columns: tuple[str, ...], fix: str) -> None:
+    """The ``columns`` that hold numbers (a competition's number features, a regression target) hold finite numbers
+    in every file: a cell of text (``11,050``, ``12 ft``) would make the whole column text or crash the features,
+    a number too large to read (``1e400``) is infinite; either is refused, named, with ``fix``."""
     for frame, path in frames:
         for col in columns:
             if col not in frame.columns or pd.api.types.is_numeric_dtype(frame[col]):
                 continue
             filled = frame[col].dropna()
-            stray = pd.to_numeric(filled.astype(str), errors="coerce").isna()
+            values = pd.to_numeric(filled.astype(str), errors="coerce")
+            stray = values.isna() | np.isinf(values)
+            if not stray.any():
+                continue
             row = stray.index[stray.to_numpy()][0]
             raise UserError(f"{path}: column {col!r} holds numbers, but {show(frame.at[row, col])} at id "
-                            f"{show(frame.at[row, id_col])} ({int(stray.sum())} such cell(s)) is not one; write a "
-                            "number there (11050, not 11,050) or leave the cell empty.")
+                            f"{show(frame.at[row, id_col])} ({int(stray.sum())} such cell(s)) is not a finite one; "
+                            f"{fix}.")
 
 
 def check_ids(df: pd.DataFrame, id_col: str, path: Path) -> None:

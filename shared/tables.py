@@ -148,8 +148,6 @@ def encode_target(spec: CompetitionSpec, y: pd.Series) -> tuple[np.ndarray, list
         if values.isna().any():
             raise UserError(f"target column {spec.target_col!r} has non-numeric value "
                             f"{show(y[values.isna()].iloc[0])}; a regression target must be numeric.")
-        if spec.metric.positive and (values <= -1).any():
-            raise UserError(f"target column {spec.target_col!r} has values <= -1, which {spec.metric.name} cannot take.")
         return values.to_numpy(float), None
     classes = sorted(pd.unique(y), key=str)
     if len(classes) < 2:

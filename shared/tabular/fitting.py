@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from shared.divergence import LossWatch, finite_weights
 from shared.log import get_log
 
 
@@ -82,21 +83,26 @@ def probe_then_refit(probe: Callable, refit: Callable, y: np.ndarray, fraction: 
     return refit(refit_rounds(best, fraction), TimeLimit(deadline.end(), f"{label}, refit")), best, True
 
 
-
-def train_net(net, optimizer, loss_fn, batches: Callable, epochs: int, valid=None, patience: int = 0,
-              stop_at: float | None = None):
-    """The tabular nets' loop: ``epochs`` passes over ``batches()`` (an iterable of (inputs, targets) per epoch).
-    With ``valid`` (inputs, targets): the loss on them after each epoch, a stop once it has not improved for
-    ``patience`` epochs or at ``stop_at`` (a time.monotonic() value), and the best epoch's weights kept."""
+def train_net(net, optimizer, loss_fn, batches: Callable, epochs: int, watch: LossWatch, valid=None,
+              patience: int = 0, stop_at: float | None = None):
+    """The tabular nets' loop: ``epochs`` passes over ``batches()`` (an iterable of (inputs, targets) per epoch),
+    the training loss ``watch``ed (a loss that stops being a number, or rises far above the first batch's, is a
+    ``Diverged`` fit). With ``valid`` (inputs, targets): the loss on them after each epoch, a stop once it has not
+    improved for ``patience`` epochs or at ``stop_at`` (a time.monotonic() value), and the best epoch's weights kept."""
     import torch
 
     best, best_state, waited = np.inf, None, 0
-    for _ in range(epochs):
+    for epoch in range(1, epochs + 1):
         net.train()
+        total, seen = 0.0, 0
         for inputs, targets in batches():
             optimizer.zero_grad()
-            loss_fn(net(inputs), targets).backward()
+            loss = loss_fn(net(inputs), targets)
+            loss.backward()
             optimizer.step()
+            watch.first(loss.item())
+            total, seen = total + loss.item() * len(targets), seen + len(targets)
+        watch.epoch(total / max(seen, 1), epoch, finite_weights(net))
         if valid is None:
             continue
         net.eval()

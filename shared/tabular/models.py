@@ -27,6 +27,7 @@ from shared.config import (
     count,
     settings,
 )
+from shared.divergence import LossWatch
 from shared.errors import UserError
 from shared.log import get_log
 from shared.tabular.fitting import TimeLimit, probe_then_refit, train_net
@@ -478,7 +479,8 @@ class D2LNet:
                             generator=torch.Generator().manual_seed(self.ctx.seed))
         self.net_ = self._net(features.shape[1])
         optimizer = torch.optim.Adam(self.net_.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
-        train_net(self.net_, optimizer, torch.nn.MSELoss(), lambda: loader, p["epochs"])
+        watch = LossWatch(self.ctx.progress.name, p)
+        train_net(self.net_, optimizer, torch.nn.MSELoss(), lambda: loader, p["epochs"], watch)
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

@@ -28,6 +28,7 @@ from shared.config import (
     count,
     settings,
 )
+from shared.divergence import LossWatch
 from shared.errors import UserError
 from shared.log import get_log
 from shared.tabular.fitting import Deadline, TimeLimit, inner_split, probe_then_refit, train_net
@@ -323,8 +324,8 @@ class MLPModel:
                 if len(batch) >= 2:
                     yield xs[batch], target[batch]
 
-        train_net(self.net_, optimizer, loss_fn, batches, p["max_epochs"], valid=(xs[early_t], target[early_t]),
-                  patience=p["patience"], stop_at=deadline.end())
+        train_net(self.net_, optimizer, loss_fn, batches, p["max_epochs"], LossWatch(ctx.progress.name, p),
+                  valid=(xs[early_t], target[early_t]), patience=p["patience"], stop_at=deadline.end())
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from shared import distributed
 from shared.config import BELOW_ONE, NON_NEGATIVE, POSITIVE, Choice, Text, count
+from shared.divergence import LossWatch, finite_weights
 from shared.errors import UserError
 from shared.io import atomic_write, write_csv
 from shared.log import get_log
@@ -237,6 +238,8 @@ class Epoch:
         """Backward of ``loss`` (the mean over the batch's ``n`` images); an optimizer update every
         ``accum_steps`` batches and at the epoch's last."""
         s = self.stepper
+        if s.first_loss is None:  # the untrained model's, the loss watch's yardstick (one sync per fit)
+            s.first_loss = float(loss.detach())
         scaled = loss / s.accum_steps
         (s.scaler.scale(scaled) if s.scaler else scaled).backward()
         self.total += loss.detach().float() * n
@@ -280,6 +283,7 @@ class Stepper:
     clip_grad: float = 0.0  # max gradient norm (0 = off)
     device: torch.device = torch.device("cpu")
     amp: torch.dtype | None = None
+    first_loss: float | None = None  # the fit's first batch's loss, set by ``Epoch.step``
 
     def epoch(self, batches: Iterable, n_batches: int, update: int, train: Callable[[Epoch], None] | None = None,
               prepare: Callable | None = None) -> tuple[float, int]:
@@ -335,6 +339,7 @@ class Trainer:
         stepper = self._stepper(net, loss_of, epochs, updates_per_epoch, lr)
         state, finished = self._start(stepper, epochs)
         fit_started, epoch_seconds = time.time(), []
+        watch = LossWatch(self.progress.name, self.params)  # checked before an epoch is saved
         for epoch in range(state["epoch"] + 1, epochs):
             started = time.time()
             seed_epoch(self.seed, epoch)
@@ -344,10 +349,12 @@ class Trainer:
             progress = tqdm(iter(loader), total=len(loader), leave=False, disable=None,
                             desc=f"epoch {epoch + 1}/{epochs}")
             train_loss, seen = stepper.epoch(progress, len(loader), epoch * updates_per_epoch, train_epoch, prepare)
+            watch.first(stepper.first_loss)
+            watch.epoch(train_loss, epoch + 1, finite_weights(stepper.net))
             stepper.scheduler.step(epoch + 1)
             row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": stepper.optimizer.param_groups[0]["lr"],
                    "train_img_s": seen / max(time.time() - started, 1e-9)}
-            state = self._end_epoch(stepper, row, state, score, metric, started)
+            state = self._end_epoch(stepper, row, state, score, metric, started, watch)
             if distributed.is_main():
                 epoch_seconds.append(time.time() - started)
                 fit_left = sum(epoch_seconds) / len(epoch_seconds) * (epochs - epoch - 1)
@@ -387,14 +394,17 @@ class Trainer:
                                 f"epochs, not the state to train {epochs} from; delete it to restart this fold.")
         return state, finished
 
-    def _end_epoch(self, stepper: Stepper, row: dict, state: dict, score, metric: str, started: float) -> dict:
-        """Score the raw and EMA weights, record the epoch, checkpoint (every rank holds the same weights; one
-        writes); returns the new state."""
+    def _end_epoch(self, stepper: Stepper, row: dict, state: dict, score, metric: str, started: float,
+                   watch: LossWatch) -> dict:
+        """Score the raw and EMA weights (a validation loss that is no number is a diverged fit), record the epoch,
+        checkpoint (every rank holds the same weights; one writes); returns the new state."""
         ema = stepper.ema
         if score is not None:
             row.update(_validation(score(stepper.net), metric, ""))
             if ema is not None:
                 row.update(_validation(score(ema.module), metric, "_ema"))
+            for name, what in (("valid_loss", "validation loss"), ("valid_loss_ema", "EMA's validation loss")):
+                watch.epoch(row.get(name, 0.0), row["epoch"], what=what)
         row["seconds"] = time.time() - started
         history = state["history"] + [row]
         raw, averaged = row.get(f"valid_{metric}", -1.0), row.get(f"valid_{metric}_ema", -1.0)
