@@ -25,7 +25,6 @@ from shared.io import atomic_write, write_text
 from shared.log import LOGGER, get_log
 from shared.metrics import Metric, get_metric, squeeze
 from shared.runs import Run, new_run_dir
-from shared.submission import check_values
 
 METHODS = ("mean", "rank", "weights", "hill", "stack")
 
@@ -53,18 +52,7 @@ def check_compatible(runs: list[Run]) -> None:
     for r in runs:
         if not r.metrics.get("complete", True) or len(r.oof) != len(r.folds):
             raise UserError(f"{r.path} covers only some folds: merge its partial runs first (scripts/merge.py).")
-    check_member_predictions(runs)
     check_distinct_predictions([(r.path, r.oof_in_fold_order()) for r in runs])
-
-
-def check_member_predictions(runs: list[Run]) -> None:
-    """Each member's saved predictions (oof.csv, test_pred.csv) are values its metric can take, checked as a
-    submission's are: a NaN or an infinity there would reach the blend's submission and be blamed on it."""
-    for r in runs:
-        metric = get_metric(r.config["metric"])
-        for name, frame in (("oof.csv", r.oof), ("test_pred.csv", r.test_pred)):
-            check_values(frame, r.config["id_col"], r.prediction_columns, metric,
-                         f"member run {r.path}: {name} (rerun that run, or blend without it)")
 
 
 def check_distinct_folders(paths: list[Path]) -> None:

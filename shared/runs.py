@@ -16,7 +16,7 @@ import pandas as pd
 import yaml
 
 from shared import fingerprint
-from shared.errors import UserError
+from shared.errors import UserError, show
 from shared.io import read_csv, write_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -263,7 +263,11 @@ def load_run(path: Path, outputs=None) -> Run:
         raise UserError(f"{path / 'oof.csv'} holds no prediction column; restore it or rerun.")
     for name, table in (("oof.csv", run.oof), ("test_pred.csv", run.test_pred)):
         values = table.reindex(columns=run.prediction_columns).apply(pd.to_numeric, errors="coerce")
-        if not np.isfinite(values.to_numpy(float)).all():
-            raise UserError(f"{path / name}: its prediction columns {run.prediction_columns} must hold finite numbers "
-                            "in every row; restore it or rerun.")
+        bad = ~np.isfinite(values.to_numpy(float))
+        if bad.any():
+            row, col = map(int, np.argwhere(bad)[0])
+            cell = table[run.prediction_columns[col]].iloc[row] if run.prediction_columns[col] in table else None
+            raise UserError(f"{path / name}: column {run.prediction_columns[col]!r} is not a finite number "
+                            f"({show(cell)}) at id {show(table[id_col].iloc[row])} ({int(bad.sum())} such cell(s)); "
+                            "every prediction must be one: rerun that run (or leave it out of a blend).")
     return run

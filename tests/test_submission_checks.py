@@ -204,8 +204,8 @@ def test_a_members_nan_prediction_is_blamed_on_that_member_and_nothing_is_made(t
     test_pred.loc[2, "prediction"] = "NaN"
     test_pred.to_csv(second / "test_pred.csv", index=False)
     line, _ = refused(tmp_path, "ensemble", first, second, "--out", out)
-    assert f"member run {second}: test_pred.csv" in line and "is not a number" in line
-    assert f"at id {test_pred['id'][2]}" in line and "submission.csv" not in line
+    assert f"{second / 'test_pred.csv'}: column" in line and "is not a finite number" in line and "at id" in line
+    assert f"at id '{test_pred['id'][2]}'" in line and "submission.csv" not in line
 
 
 def test_a_blend_that_fails_while_writing_leaves_no_folder(two_runs, tmp_path, monkeypatch):
