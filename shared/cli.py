@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,10 +43,18 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see --help)")
 
 
+def _one_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one ``warning:`` line (Python's own shows the file, the line and the source line under it)."""
+    origin = "" if category is UserWarning else f" ({category.__name__})"
+    print(f"warning: {' '.join(str(message).split())}{origin}", file=file or sys.stderr)
+
+
 def main(entry: Callable[[list[str] | None], object], argv: list[str] | None = None) -> int:
     """Run ``entry``; a UserError prints one line to stderr and exits 2, anything else exits 1."""
     try:
-        entry(argv)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line
+            entry(argv)
         return 0
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

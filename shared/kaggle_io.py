@@ -220,9 +220,9 @@ def check_layout(spec, data_dir: Path, n_folds: int = DEFAULT_FOLDS) -> None:
         present = sorted(p.name + ("/" if p.is_dir() else "") for p in data_dir.iterdir())[:12] if data_dir.is_dir() else []
         raise UserError(f"{data_dir} is not the {spec.title or spec.name} layout: missing {missing} "
                         f"(found {present}); expected {spec.layout()}.")
-    data = spec.load_run_data(data_dir, {})
-    y, classes = spec.outputs.encode(data)
-    spec.outputs.check(data, y, classes, n_folds)
+    from shared.runner import read_data
+
+    data = read_data(spec, data_dir, {}, n_folds)[0]
     fingerprint.of(spec, data)
     images = [path for frame in (data.train, data.test) if "image_path" in frame.columns
               for path in frame["image_path"].astype(str).unique()]

@@ -268,11 +268,8 @@ def _prepare(args: RunArguments, started: float, spread: parallel_.Settings) -> 
     if recipe.requires is not None:
         recipe.requires()
     config = resolve(recipe, args.overrides or {}, spec.run_defaults(), competition=spec.name)
-    data = spec.load_run_data(Path(args.data_dir), config)
+    data, y, classes, target_notes = read_data(spec, args.data_dir, config, args.n_folds)
     outputs = spec.outputs  # what the predictions are: how to read the target, score, average and write them
-    y, classes = outputs.encode(data)
-    outputs.check(data, y, classes, args.n_folds)
-    target_notes = check_target(spec, data, y, classes, config["log_target"])  # a target nothing can be learned from
     weights = _sample_weights(args, recipe, config, data)
     time_valid, time_dates = _time_valid_rows(spec, config, data) if config["time_col"] else (None, None)
     width = outputs.width(classes)
@@ -290,6 +287,16 @@ def _prepare(args: RunArguments, started: float, spread: parallel_.Settings) -> 
         prepared.log.warning(note)
     _make_features(prepared, per_fold_budget)
     return prepared
+
+
+def read_data(spec: CompetitionSpec, data_dir: Path, config: dict, n_folds: int):
+    """A run's data read and checked, before anything is written (``download.py --check`` runs exactly this):
+    (the data, the encoded target, its classes or None, the lines the log should say about the target)."""
+    data = spec.load_run_data(Path(data_dir), config)
+    y, classes = spec.outputs.encode(data)
+    spec.outputs.check(data, y, classes, n_folds)
+    notes = check_target(spec, data, y, classes, config.get("log_target"))  # a target nothing can be learned from
+    return data, y, classes, notes
 
 
 def _sample_weights(args: RunArguments, recipe: Recipe, config: dict, data: Dataset) -> np.ndarray | None:
@@ -312,6 +319,8 @@ def _plan_and_folds(args: RunArguments, spread: parallel_.Settings, config: dict
     spec, n_folds = args.spec, args.n_folds
     ids = data.train[spec.id_col]
     check_enough_rows(spec, len(ids), n_folds)
+    if args.only_folds is not None and not len(args.only_folds):
+        raise UserError("--only-folds names no fold: name the folds to run (0,2), or leave it out for all of them.")
     bad = sorted(set(args.only_folds or ()) - set(range(n_folds)))
     if bad:  # before the folds file is written
         raise UserError(f"--only-folds {bad}: folds run from 0 to {n_folds - 1}.")

@@ -370,3 +370,20 @@ def test_compare_unknown_recipe_fails_before_running(demo_dir, tmp_path):
 def test_malformed_arguments_follow_the_one_line_contract(args):
     rc, _, stderr = run_script("run", *args)
     assert_user_error(rc, stderr)
+
+
+def test_a_warning_is_one_line_on_stderr(capsys):
+    """A warning met during a command (a box dropped, an image replaced) reads as one ``warning:`` line, not
+    Python's three (file, line number, source line)."""
+    import warnings
+
+    from shared.cli import main
+
+    def entry(argv):
+        warnings.warn("data/x.json: 2 annotation(s) with zero\n width dropped", stacklevel=1)
+        warnings.warn("a library's note", DeprecationWarning, stacklevel=1)
+
+    assert main(entry) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "warning: data/x.json: 2 annotation(s) with zero width dropped"
+    assert all(line.startswith("warning: ") for line in err) and len(err) <= 2

@@ -401,3 +401,29 @@ def test_merged_partial_detection_runs_equal_a_full_run(cowboy, tmp_path):
     assert "fold 0 is in both" in assert_user_error(rc, err)
     rc, _, err = run_script("merge", part0, "--out", tmp_path)
     assert "fold(s) [1] are in none" in assert_user_error(rc, err)
+
+
+@pytest.mark.parametrize("edit", ["pickle", "short", "other width"])
+def test_a_detection_members_arrays_are_read_back_checked(cowboy, tmp_path, edit):
+    """A blend's member whose oof_table.npy / test_folds.npy is not what its run wrote is one line naming the file;
+    nothing in it runs, nothing is made."""
+    from conftest import assert_user_error, run_cli
+
+    good = _fake_detection_run(cowboy, tmp_path, "good", 0.03, 1)
+    other = _fake_detection_run(cowboy, tmp_path, "other", 0.1, 2)
+    oof = np.load(other / "oof_table.npy")
+    if edit == "pickle":
+        np.save(other / "oof_table.npy", oof.astype(object), allow_pickle=True)
+        file = other / "oof_table.npy"
+    elif edit == "short":
+        np.save(other / "oof_table.npy", oof[:-1])
+        file = other / "oof_table.npy"
+    else:
+        test = np.load(other / "test_folds.npy")
+        np.save(other / "test_folds.npy", test[..., :-1])
+        file = other / "test_folds.npy"
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    rc, _, err = run_cli("ensemble", good, other, "--out", tmp_path)
+    line = assert_user_error(rc, err)
+    assert str(file) in line and "restore it or rerun" in line
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before

@@ -21,8 +21,9 @@ from shared.ensemble import (
     write_members,
 )
 from shared.errors import UserError
-from shared.io import write_csv
+from shared.io import read_csv, write_csv
 from shared.log import start_log
+from shared.readback import read_arrays
 from shared.results import FoldResults
 from shared.runs import load_config, load_metrics, new_run_dir, save_config
 
@@ -38,9 +39,14 @@ def _load(path: Path, partial: bool = False) -> dict:
     config, metrics = load_config(path), load_metrics(path)
     if not partial and not metrics.get("complete", True):
         raise UserError(f"{path} holds only some folds; merge or finish it before blending.")
-    return {"path": path, "config": config, "metrics": metrics,
-            "folds": pd.read_csv(path / "folds.csv", dtype=str), "oof": np.load(path / "oof_table.npy"),
-            "test_folds": np.load(path / "test_folds.npy")}
+    folds = read_csv(path / "folds.csv", required=[config["id_col"], "fold"], what="the run's folds",
+                     fix="restore it or rerun", dtype=str, keep_default_na=False)
+    fix = "restore it or rerun (or leave that run out)"  # padded box tables hold NaN: finite=False
+    oof = read_arrays(path / "oof_table.npy", {"": (len(folds), None)}, fix, required=[""], finite=False)[""]
+    n_done = len(metrics["folds"]) if isinstance(metrics.get("folds"), dict) else None
+    test_folds = read_arrays(path / "test_folds.npy", {"": (n_done, None, oof.shape[1])}, fix, required=[""],
+                             finite=False)[""]
+    return {"path": path, "config": config, "metrics": metrics, "folds": folds, "oof": oof, "test_folds": test_folds}
 
 
 def _grid(n_runs: int) -> list[np.ndarray]:
