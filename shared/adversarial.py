@@ -94,7 +94,7 @@ def _mean(s: pd.Series) -> float:
 
 
 def for_spec(spec: CompetitionSpec, data: Dataset, seed: int, drop: list[str] | None = None,
-             keep_time: bool = False) -> Report:
+             keep_time: bool = False, n_folds: int = 5) -> Report:
     """Adversarial validation of a competition's files. The id column is always left out (ids are
     usually ordered train-then-test); so is the competition's time column unless ``keep_time``: a
     temporal split is defined by it and it would separate the sets perfectly, hiding every other shift."""
@@ -108,7 +108,7 @@ def for_spec(spec: CompetitionSpec, data: Dataset, seed: int, drop: list[str] | 
         drop.append(spec.time_col)
     train = data.train.drop(columns=[spec.id_col, spec.target_col])
     test = data.test.drop(columns=[spec.id_col])
-    return adversarial_validation(train, test, seed=seed, drop=drop, n_jobs=available_cores())
+    return adversarial_validation(train, test, seed=seed, n_folds=n_folds, drop=drop, n_jobs=available_cores())
 
 
 def sample_weights(setting: str, spec: CompetitionSpec, data: Dataset, seed: int) -> np.ndarray:
