@@ -153,7 +153,7 @@ def load_metrics(path: Path, required: tuple[str, ...] = METRICS_KEYS) -> dict:
     if missing:
         raise UserError(f"{file} lacks {missing}: it is not a complete run's metrics; restore it or rerun.")
     folds = metrics.get("folds")
-    if "folds" in required and (not isinstance(folds, dict) or not all(
+    if "folds" in metrics and (not isinstance(folds, dict) or not all(
             str(k).isdigit() and _finite(v) for k, v in folds.items())):
         raise UserError(f"{file}: 'folds' is not a mapping of fold number to a finite score; restore it or rerun.")
     for key, (ok, what) in METRICS_VALUES.items():  # a hand-edited score is never ranked, blended or shown as one

@@ -334,3 +334,75 @@ def test_merge_names_metrics_whose_folds_are_not_fold_numbers(finished, tmp_path
     rc, _, err = run_cli("merge", finished, part, "--out", tmp_path / "merged")
     assert f"{part / 'metrics.json'}: 'folds' is not a mapping of fold number to score" in assert_user_error(rc, err)
     assert not (tmp_path / "merged").exists()
+
+
+# A flag that would do nothing where it is typed -> what the one line says (shared.cli.refuse_typed).
+IGNORED = {
+    "--metric on a named competition": (["run", "house_prices", "--data", "DATA", *LINEAR, "--metric", "accuracy"],
+                                        "--metric accuracy is for the generic path (`tabular`): house_prices has "
+                                        "its own target 'SalePrice', id 'Id' and metric 'rmsle'"),
+    "--target on adversarial": (["adversarial", "house_prices", "--data", "DATA", "--target", "LotArea"],
+                                "--target LotArea is for the generic path"),
+    "--time-limit, no budget": (["run", "house_prices", "--data", "DATA", *LINEAR, "--time-limit", "60"],
+                                "--time-limit 60.0 is a time budget, and no budget reaches the fits of "
+                                "house_prices's recipe 'linear'"),
+    "--time-limit, no recipe's": (["compare", "house_prices", "--data", "DATA", "--recipes", "linear,svr",
+                                   "--time-limit", "60"], "recipes 'linear', 'svr' (they run as long as"),
+    "--time-limit on adversarial": (["adversarial", "house_prices", "--data", "DATA", "--time-limit", "60"],
+                                    "--time-limit 60.0 is a training budget; the adversarial check has none"),
+    "--folds on a leaderboard": (["compare", "house_prices", "--runs", "RUN", "--folds", "3"],
+                                 "--folds 3 is for running recipes; --runs and --from tabulate runs"),
+    "--threads on a leaderboard": (["compare", "house_prices", "--from", "RUN", "--threads", "2"],
+                                   "--threads 2 is for running recipes"),
+    "--platform without --wheels": (["kernel", "house_prices", "--user", "me", "--platform", "manylinux2014_x86_64"],
+                                    "--platform manylinux2014_x86_64 says which wheels --wheels downloads, and no "
+                                    "--wheels is given"),
+}
+
+
+@pytest.mark.parametrize("case", IGNORED, ids=list(IGNORED))
+def test_a_flag_that_would_do_nothing_is_refused_naming_it(case, demo_dir, finished, tmp_path):
+    """Each of these once ran and ignored the flag (a house_prices run scored rmsle under --metric accuracy, a
+    linear run took no notice of --time-limit, a leaderboard of --folds); now each is one line, nothing written."""
+    argv, said = IGNORED[case]
+    argv = [str(demo_dir) if a == "DATA" else str(finished) if a == "RUN" else a for a in argv]
+    rc, out, err = run_cli(*argv, "--out", tmp_path / "out")
+    assert said in assert_user_error(rc, err) and out == ""
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_flags_a_script_reads_are_taken(demo_dir, tmp_path):
+    """A named competition's own target, id and metric are accepted; adversarial.py's --folds is honoured; a
+    budgeted recipe takes --time-limit."""
+    rc, out, err = run_cli("run", "house_prices", "--data", demo_dir, *LINEAR, "--metric", "rmsle", "--id", "Id",
+                           "--target", "SalePrice", "--out", tmp_path)
+    assert rc == 0, err
+    rc, out, err = run_cli("adversarial", "house_prices", "--data", demo_dir, "--folds", "3", "--out", tmp_path)
+    report = yaml.safe_load((Path(last_line(out)) / "report.json").read_text())
+    assert rc == 0 and report["folds"] == 3 and len(report["fold_aucs"]) == 3
+
+
+EDITED_METRICS = {"cv as text": ("cv", "0.1", "cv is '0.1', not a finite number"),
+                  "cv NaN": ("cv", float("nan"), "cv is nan, not a finite number"),
+                  "a fold's score inf": ("folds", {"0": float("inf"), "1": 0.1}, "'folds' is not a mapping of fold "
+                                                                                  "number to a finite score"),
+                  "direction as text": ("greater_is_better", "no", "greater_is_better is 'no', not true or false")}
+
+
+@pytest.mark.parametrize("case", EDITED_METRICS, ids=list(EDITED_METRICS))
+def test_a_hand_edited_score_is_named_never_ranked_or_blended(case, demo_dir, finished, tmp_path):
+    """A metrics.json whose cv was edited to text once crashed compare with a TypeError; a NaN cv was ranked first
+    and blended as a member 'at nan'. The blend refuses it in one line; a leaderboard leaves it out with that note."""
+    import json
+
+    key, value, said = EDITED_METRICS[case]
+    edited = Path(shutil.copytree(finished, tmp_path / "runs" / "house_prices" / "edited"))
+    metrics = json.loads((edited / "metrics.json").read_text())
+    (edited / "metrics.json").write_text(json.dumps({**metrics, key: value}))
+    before = snapshot(tmp_path / "runs")
+    rc, out, err = run_cli("ensemble", edited, finished, "--out", tmp_path / "blend")
+    assert f"{edited / 'metrics.json'}: {said}" in assert_user_error(rc, err)
+    rc, out, err = run_cli("compare", "house_prices", "--runs", edited, finished, "--out", tmp_path / "board")
+    assert rc == 0 and f"note: {edited} skipped: {edited / 'metrics.json'}: {said}" in err, err
+    assert edited.name not in (Path(last_line(out)) / "compare.json").read_text()
+    assert snapshot(tmp_path / "runs") == before and not (tmp_path / "blend").exists()
