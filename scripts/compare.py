@@ -73,7 +73,7 @@ def run_recipes(args) -> tuple[str, Path, str, str]:
 
     spread = parallel.settings(parallel_settings(args))  # a cluster that cannot be reached: before anything runs
     spec, data_dir = competitions.for_arguments(args)
-    names = args.recipes.split(",") if args.recipes else list(spec.recipes)
+    names = recipe_names(args.recipes) if args.recipes else list(spec.recipes)
     for name in list(names):
         recipe = spec.recipe(name)  # unknown names fail before anything runs
         if recipe.requires is not None:
@@ -121,6 +121,18 @@ def run_recipes(args) -> tuple[str, Path, str, str]:
     header = (f"{spec.name}: {args.folds}-fold CV (seed {args.seed}) on {Path(data_dir)}{budget}{sets}. "
               "Runs: " + ", ".join(r.path.name for r in runs))
     return spec.name, out_dir, header, write_report(out_dir, runs, header)
+
+
+def recipe_names(text: str) -> list[str]:
+    """``--recipes a,b,c`` as names, spaces around them dropped; an empty name (which would run the default recipe)
+    or one named twice (the same run twice) is refused."""
+    names = [name.strip() for name in text.split(",")]
+    twice = [name for name in names if names.count(name) > 1]
+    if "" in names or twice:
+        what = f"names {twice[0]!r} twice" if twice and twice[0] else "has an empty name"
+        raise UserError(f"--recipes {text!r} {what}: give each recipe to compare once, comma-separated "
+                        "(e.g. --recipes linear,gbm).")
+    return names
 
 
 def _announce(competition: str, name: str, lacking: list[str]) -> None:

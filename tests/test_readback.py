@@ -354,6 +354,10 @@ IGNORED = {
                                  "--folds 3 is for running recipes; --runs and --from tabulate runs"),
     "--threads on a leaderboard": (["compare", "house_prices", "--from", "RUN", "--threads", "2"],
                                    "--threads 2 is for running recipes"),
+    "--recipes with an empty name": (["compare", "house_prices", "--data", "DATA", "--recipes", "linear,"],
+                                     "--recipes 'linear,' has an empty name: give each recipe to compare once"),
+    "--recipes naming one twice": (["compare", "house_prices", "--data", "DATA", "--recipes", "linear,linear"],
+                                   "--recipes 'linear,linear' names 'linear' twice"),
     "--platform without --wheels": (["kernel", "house_prices", "--user", "me", "--platform", "manylinux2014_x86_64"],
                                     "--platform manylinux2014_x86_64 says which wheels --wheels downloads, and no "
                                     "--wheels is given"),
@@ -363,7 +367,8 @@ IGNORED = {
 @pytest.mark.parametrize("case", IGNORED, ids=list(IGNORED))
 def test_a_flag_that_would_do_nothing_is_refused_naming_it(case, demo_dir, finished, tmp_path):
     """Each of these once ran and ignored the flag (a house_prices run scored rmsle under --metric accuracy, a
-    linear run took no notice of --time-limit, a leaderboard of --folds); now each is one line, nothing written."""
+    linear run took no notice of --time-limit, a leaderboard of --folds) or misread it (--recipes linear, also ran
+    the default recipe); now each is one line, nothing written."""
     argv, said = IGNORED[case]
     argv = [str(demo_dir) if a == "DATA" else str(finished) if a == "RUN" else a for a in argv]
     rc, out, err = run_cli(*argv, "--out", tmp_path / "out")
@@ -372,14 +377,18 @@ def test_a_flag_that_would_do_nothing_is_refused_naming_it(case, demo_dir, finis
 
 
 def test_the_flags_a_script_reads_are_taken(demo_dir, tmp_path):
-    """A named competition's own target, id and metric are accepted; adversarial.py's --folds is honoured; a
-    budgeted recipe takes --time-limit."""
+    """A named competition's own target, id and metric are accepted; adversarial.py's --folds is honoured;
+    --recipes takes names with spaces around them."""
     rc, out, err = run_cli("run", "house_prices", "--data", demo_dir, *LINEAR, "--metric", "rmsle", "--id", "Id",
                            "--target", "SalePrice", "--out", tmp_path)
     assert rc == 0, err
     rc, out, err = run_cli("adversarial", "house_prices", "--data", demo_dir, "--folds", "3", "--out", tmp_path)
     report = yaml.safe_load((Path(last_line(out)) / "report.json").read_text())
     assert rc == 0 and report["folds"] == 3 and len(report["fold_aucs"]) == 3
+    rc, out, err = run_cli("compare", "house_prices", "--data", demo_dir, "--folds", "2", "--recipes", " linear , svr",
+                           "--out", tmp_path)
+    rows = yaml.safe_load((Path(last_line(out)) / "compare.json").read_text()) if rc == 0 else []
+    assert sorted(r["recipe"] for r in rows) == ["linear", "svr"], err
 
 
 EDITED_METRICS = {"cv as text": ("cv", "0.1", "cv is '0.1', not a finite number"),
