@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -415,3 +416,38 @@ def test_a_hand_edited_score_is_named_never_ranked_or_blended(case, demo_dir, fi
     assert rc == 0 and f"note: {edited} skipped: {edited / 'metrics.json'}: {said}" in err, err
     assert edited.name not in (Path(last_line(out)) / "compare.json").read_text()
     assert snapshot(tmp_path / "runs") == before and not (tmp_path / "blend").exists()
+
+
+@pytest.mark.parametrize("edit", [
+    lambda f: f.assign(fold=0), lambda f: f.assign(fold=np.where(f.index == 0, 7, f["fold"])),
+    lambda f: f.assign(fold="x"), lambda f: f.assign(extra=1), lambda f: f.iloc[:-1], lambda f: f[["fold"]],
+], ids=["every row in fold 0", "a fold beyond k", "no numbers", "another column", "a row short", "no id column"])
+def test_a_cached_folds_file_is_reused_only_for_what_it_holds(edit, tmp_path):
+    """The folds cache (runs/<competition>/folds/) was trusted by its name: every row put in fold 0 failed inside
+    the first fit with a traceback, and a fold 7 in a 2-fold run ran and scored 'fold 7'. A file that is not valid
+    folds for these rows is made again."""
+    from shared.cv import assign_folds, load_or_make_folds
+
+    ids, target = np.arange(100, 160), np.linspace(0, 1, 60)
+    made = load_or_make_folds(tmp_path, ids, 2, 42, "kfold", target, id_col="Id")
+    (path,) = tmp_path.glob("*.csv")
+    edit(pd.read_csv(path)).to_csv(path, index=False)
+    again = load_or_make_folds(tmp_path, ids, 2, 42, "kfold", target, id_col="Id")
+    assert again.equals(made) and np.array_equal(again["fold"], assign_folds(60, 2, 42))
+    assert pd.read_csv(path).equals(pd.read_csv(io.StringIO(made.to_csv(index=False))))
+
+
+def test_the_same_rows_under_another_id_name_share_the_cached_folds(demo_dir, tmp_path):
+    """The cache is found by the rows' content: the same file with its id column renamed was refused ('folds-...csv
+    is missing column(s) ['Ident']... use the competition's original file'); it now runs on the same folds."""
+    renamed = Path(shutil.copytree(demo_dir, tmp_path / "renamed"))
+    for name in ("train.csv", "test.csv", "sample_submission.csv", "solution.csv"):
+        frame = pd.read_csv(renamed / name, dtype=str, keep_default_na=False)
+        frame.rename(columns={"Id": "Ident"}).to_csv(renamed / name, index=False)
+    folds = []
+    for data, id_col in ((demo_dir, "Id"), (renamed, "Ident")):
+        rc, out, err = run_cli("run", "tabular", "--data", data, "--target", "SalePrice", "--id", id_col, "--metric",
+                               "rmse", *LINEAR, "--out", tmp_path / "runs")
+        assert rc == 0, err
+        folds.append(pd.read_csv(Path(last_line(out)) / "folds.csv", dtype=str))
+    assert list(folds[1].columns) == ["Ident", "fold"] and (folds[1].to_numpy() == folds[0].to_numpy()).all()
