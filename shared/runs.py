@@ -155,7 +155,7 @@ def load_metrics(path: Path, required: tuple[str, ...] = METRICS_KEYS) -> dict:
     folds = metrics.get("folds")
     if "folds" in metrics and (not isinstance(folds, dict) or not all(
             str(k).isdigit() and _finite(v) for k, v in folds.items())):
-        raise UserError(f"{file}: 'folds' is not a mapping of fold number to a finite score; restore it or rerun.")
+        raise UserError(f"{file}: 'folds' is not a mapping of fold number to score (each a finite number); restore it or rerun.")
     for key, (ok, what) in METRICS_VALUES.items():  # a hand-edited score is never ranked, blended or shown as one
         if key in metrics and not ok(metrics[key]):
             raise UserError(f"{file}: {key} is {show(metrics[key], limit=60)}, not {what}; restore it or rerun.")

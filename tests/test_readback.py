@@ -395,7 +395,8 @@ def test_the_flags_a_script_reads_are_taken(demo_dir, tmp_path):
 EDITED_METRICS = {"cv as text": ("cv", "0.1", "cv is '0.1', not a finite number"),
                   "cv NaN": ("cv", float("nan"), "cv is nan, not a finite number"),
                   "a fold's score inf": ("folds", {"0": float("inf"), "1": 0.1}, "'folds' is not a mapping of fold "
-                                                                                  "number to a finite score"),
+                                                                                  "number to score (each a finite "
+                                                                                  "number)"),
                   "direction as text": ("greater_is_better", "no", "greater_is_better is 'no', not true or false")}
 
 
