@@ -44,7 +44,19 @@ def for_arguments(args) -> tuple[CompetitionSpec, Path]:
             metric(args.metric)  # a competition's own metric works on the generic path too
         return generic.spec_for(args.data, args.target, args.id_col, args.metric), args.data
     spec = get(args.competition)
+    if getattr(args, "resume", None) is None:  # a resumed run's flags are checked against the run (runner)
+        from shared.cli import refuse_typed
+
+        own = {"target": spec.target_col, "id_col": spec.id_col, "metric": spec.metric.name}
+        other = {dest: flag for dest, flag in GENERIC_FLAGS.items() if getattr(args, dest, None) not in (None, own[dest])}
+        refuse_typed(args, other, f"is for the generic path (`tabular`): {spec.name} has its own target "
+                                  f"{own['target']!r}, id {own['id_col']!r} and metric {own['metric']!r}; drop it, or "
+                                  f"run `tabular --data DIR --target COL --id COL --metric M` on these files.")
     return spec, args.data or Path("data") / spec.name
+
+
+# The generic path's own flags, by dest: a named competition has these in its spec.
+GENERIC_FLAGS = {"target": "--target", "id_col": "--id", "metric": "--metric"}
 
 
 def for_run(config: dict) -> CompetitionSpec:

@@ -14,7 +14,7 @@ import sys
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import ArgumentParser, add_data_args, main, whole
+from shared.cli import ArgumentParser, add_data_args, main, refuse_typed, whole
 
 
 def adversarial(argv=None) -> None:
@@ -32,15 +32,17 @@ def adversarial(argv=None) -> None:
     from shared.plots import adversarial_plot
     from shared.runs import new_run_dir
 
+    refuse_typed(args, {"time_limit": "--time-limit"}, "is a training budget; the adversarial check has none "
+                                                         "(it fits a small classifier per fold): drop it.")
     spec, data_dir = competitions.for_arguments(args)
     data = spec.load(data_dir)
     drop = [c.strip() for c in args.drop.split(",") if c.strip()]
-    report = adv.for_spec(spec, data, args.seed, drop=drop, keep_time=args.keep_time)
+    report = adv.for_spec(spec, data, args.seed, drop=drop, keep_time=args.keep_time, n_folds=args.folds)
     out = new_run_dir(args.out, spec.name, "adversarial")
     top = report.features.head(args.top)
     write_json(out / "report.json", {
         "competition": spec.name, "auc": report.auc, "fold_aucs": report.fold_aucs, "dropped": report.dropped,
-        "train_rows": len(data.train), "test_rows": len(data.test), "seed": args.seed,
+        "train_rows": len(data.train), "test_rows": len(data.test), "seed": args.seed, "folds": args.folds,
         "top_features": top.to_dict(orient="records")})
     write_csv(out / "features.csv", report.features)
     adversarial_plot(out / "adversarial.png", report, spec.name)

@@ -25,7 +25,15 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import REPO_ROOT, ArgumentParser, add_data_args, add_parallel_args, main, parallel_settings
+from shared.cli import (
+    REPO_ROOT,
+    ArgumentParser,
+    add_data_args,
+    add_parallel_args,
+    main,
+    parallel_settings,
+    refuse_typed,
+)
 from shared.errors import UserError
 
 
@@ -65,7 +73,7 @@ def run_recipes(args) -> tuple[str, Path, str, str]:
 
     spread = parallel.settings(parallel_settings(args))  # a cluster that cannot be reached: before anything runs
     spec, data_dir = competitions.for_arguments(args)
-    names = args.recipes.split(",") if args.recipes else list(spec.recipes)
+    names = recipe_names(args.recipes) if args.recipes else list(spec.recipes)
     for name in list(names):
         recipe = spec.recipe(name)  # unknown names fail before anything runs
         if recipe.requires is not None:
@@ -76,6 +84,8 @@ def run_recipes(args) -> tuple[str, Path, str, str]:
                     raise
                 print(f"== {spec.name}: {name} left out: {exc}", file=sys.stderr)
                 names.remove(name)
+    if not any(spec.recipe(n).budgeted for n in names):
+        refuse_typed(args, {"time_limit": "--time-limit"}, spec.budget_refusal(names))
     overrides = parse_sets(args.sets)
     keys = {n: {*spec.recipe(n).feature_params, *spec.recipe(n).model_params, *RUN_SETTINGS} for n in names}
     per_recipe = split_overrides(keys, overrides)
@@ -113,11 +123,29 @@ def run_recipes(args) -> tuple[str, Path, str, str]:
     return spec.name, out_dir, header, write_report(out_dir, runs, header)
 
 
+def recipe_names(text: str) -> list[str]:
+    """``--recipes a,b,c`` as names, spaces around them dropped; an empty name (which would run the default recipe)
+    or one named twice (the same run twice) is refused."""
+    names = [name.strip() for name in text.split(",")]
+    twice = [name for name in names if names.count(name) > 1]
+    if "" in names or twice:
+        what = f"names {twice[0]!r} twice" if twice and twice[0] else "has an empty name"
+        raise UserError(f"--recipes {text!r} {what}: give each recipe to compare once, comma-separated "
+                        "(e.g. --recipes linear,gbm).")
+    return names
+
+
 def _announce(competition: str, name: str, lacking: list[str]) -> None:
     print(f"== {competition}: {name}", file=sys.stderr)
     if lacking:
         print(f"note: recipe {name!r} has no {', '.join(lacking)}: it runs without "
               f"{'that setting' if len(lacking) == 1 else 'those settings'}.", file=sys.stderr)
+
+
+# What only running recipes reads, by dest: a leaderboard of finished runs refuses each of them.
+RUNNING_FLAGS = {"recipes": "--recipes", "sets": "--set", "data": "--data", "folds": "--folds", "seed": "--seed",
+                 "time_limit": "--time-limit", "target": "--target", "id_col": "--id", "metric": "--metric",
+                 "parallel": "--parallel", "ray_address": "--ray-address", "threads": "--threads", "memory": "--memory"}
 
 
 def leaderboard(args) -> tuple[str, Path, str, str]:
@@ -126,12 +154,8 @@ def leaderboard(args) -> tuple[str, Path, str, str]:
     from shared.compare import finished_runs, run_folders, write_leaderboard
     from shared.runs import new_run_dir
 
-    given = [flag for flag, value in (("--recipes", args.recipes), ("--set", args.sets),
-                                      ("--time-limit", args.time_limit), ("--data", args.data),
-                                      ("--parallel", args.parallel), ("--ray-address", args.ray_address)) if value]
-    if given:
-        raise UserError(f"{given[0]} is for running recipes; --runs and --from tabulate runs that are finished "
-                        "(their settings and data are in their folders): use one or the other.")
+    refuse_typed(args, RUNNING_FLAGS, "is for running recipes; --runs and --from tabulate runs that are finished "
+                                      "(their settings and data are in their folders): use one or the other.")
     name = "tabular" if args.competition == "tabular" else competitions.get(args.competition).name
     runs, notes = finished_runs(run_folders(args.runs, args.roots), name)
     sources = " and ".join([*([f"{len(args.runs)} folder(s) given"] if args.runs else []), *map(str, args.roots)])

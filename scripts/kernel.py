@@ -15,7 +15,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import FOLDS, SEED, ArgumentParser, main
+from shared.cli import FOLDS, SEED, ArgumentParser, main, refuse_typed
 from shared.config import parse_sets
 from shared.errors import UserError
 
@@ -47,6 +47,9 @@ def kernel(argv=None) -> None:
     import competitions
     from shared import kernel as bundle
 
+    if not args.wheels:
+        refuse_typed(args, {"python_version": "--python-version", "platform": "--platform"},
+                     "says which wheels --wheels downloads, and no --wheels is given: add --wheels PKG..., or drop it.")
     spec = competitions.get(args.competition)
     user = args.user or bundle.kaggle_user()
     if not user:

@@ -18,7 +18,15 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import FOLD_NUMBERS, ArgumentParser, add_data_args, add_parallel_args, main, parallel_settings
+from shared.cli import (
+    FOLD_NUMBERS,
+    ArgumentParser,
+    add_data_args,
+    add_parallel_args,
+    main,
+    parallel_settings,
+    refuse_typed,
+)
 from shared.config import parse_sets
 from shared.errors import UserError
 
@@ -57,6 +65,8 @@ def run(argv=None) -> None:
     if args.resume is not None:
         runner.check_resume_flags(spec, args.resume, resume_flags(args))
         data_dir = args.data  # None: where the run's data were
+    elif not spec.recipe(args.recipe).budgeted:
+        refuse_typed(args, {"time_limit": "--time-limit"}, spec.budget_refusal([spec.recipe(args.recipe).name]))
     run_dir = runner.run(spec, args.recipe, data_dir, n_folds=args.folds, seed=args.seed,
                          time_limit=args.time_limit, out_root=args.out, overrides=parse_sets(args.sets),
                          only_folds=args.only_folds, resume=args.resume,

@@ -94,7 +94,7 @@ def _mean(s: pd.Series) -> float:
 
 
 def for_spec(spec: CompetitionSpec, data: Dataset, seed: int, drop: list[str] | None = None,
-             keep_time: bool = False) -> Report:
+             keep_time: bool = False, n_folds: int = 5) -> Report:
     """Adversarial validation of a competition's files. The id column is always left out (ids are
     usually ordered train-then-test); so is the competition's time column unless ``keep_time``: a
     temporal split is defined by it and it would separate the sets perfectly, hiding every other shift."""
@@ -108,7 +108,7 @@ def for_spec(spec: CompetitionSpec, data: Dataset, seed: int, drop: list[str] | 
         drop.append(spec.time_col)
     train = data.train.drop(columns=[spec.id_col, spec.target_col])
     test = data.test.drop(columns=[spec.id_col])
-    return adversarial_validation(train, test, seed=seed, drop=drop, n_jobs=available_cores())
+    return adversarial_validation(train, test, seed=seed, n_folds=n_folds, drop=drop, n_jobs=available_cores())
 
 
 def sample_weights(setting: str, spec: CompetitionSpec, data: Dataset, seed: int) -> np.ndarray:
@@ -132,6 +132,13 @@ def sample_weights(setting: str, spec: CompetitionSpec, data: Dataset, seed: int
         raise UserError(f"{path}: no weight for training id {lacking.iloc[0]!r} ({len(lacking)} ids lack one); "
                         "make the weights from these training files.")
     weights = pd.to_numeric(by_id.loc[ids], errors="coerce").to_numpy(float)
-    if not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() == 0:
-        raise UserError(f"{path}: column 'weight' must hold finite non-negative numbers, not all zero.")
+    bad = ~np.isfinite(weights) | (weights < 0)
+    if bad.any():
+        raise UserError(f"{path}: column 'weight' must hold finite non-negative numbers; training id "
+                        f"{show(ids.iloc[int(np.argmax(bad))])} has {show(by_id.loc[ids].iloc[int(np.argmax(bad))])}.")
+    with np.errstate(over="ignore"):
+        total = weights.sum()
+    if not 0 < total < np.finfo(float).max / len(weights):  # the fits sum and average them: no overflow, not all 0
+        raise UserError(f"{path}: column 'weight' sums to {show(float(total))}: the weights must not be all zero, and "
+                        "their sum must stay a finite number; scale them down.")
     return weights

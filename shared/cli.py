@@ -76,6 +76,16 @@ def main(entry: Callable[[list[str] | None], object], argv: list[str] | None = N
         return 1
 
 
+def refuse_typed(args: argparse.Namespace, flags: dict[str, str], why: str) -> None:
+    """Refuse the first of ``flags`` ({dest: "--flag"}) typed on this command line (``args.given``): a flag that
+    would do nothing here is an error naming it (``why``: what it is for, what to do), never silently ignored."""
+    typed = [(flag, getattr(args, dest)) for dest, flag in flags.items() if dest in getattr(args, "given", ())]
+    if typed:
+        flag, value = typed[0]
+        value = "" if isinstance(value, bool) else " ".join(map(str, value)) if isinstance(value, list) else value
+        raise UserError(f"{flag}{value and ' ' + show(str(value), setting=True, quote=False, limit=60)} {why}")
+
+
 def whole(low: int, high: int, what: str = "a whole number"):
     """An argparse type: a whole number in [low, high] (argparse names the flag in its one-line error). Every
     numeric flag has both bounds (``high``: the most that real use asks for), kept on the parser as ``.high``

@@ -110,11 +110,29 @@ def load_or_make_folds(cache_dir: Path, ids, n_folds: int, seed: int, kind: str,
     """Folds for this dataset + seed + kind, made once and saved under ``cache_dir``."""
     ids = pd.Series(ids).reset_index(drop=True)
     path = Path(cache_dir) / f"folds-{kind}-k{n_folds}-seed{seed}-{fingerprint(ids, target, groups, order)}.csv"
-    if path.is_file():
-        folds = read_csv(path, required=[id_col, "fold"], dtype={id_col: str})
-        if len(folds) == len(ids) and (folds[id_col].astype(str).values == ids.astype(str).values).all():
-            return folds
+    cached = _cached_folds(path, ids, n_folds, id_col)
+    if cached is not None:
+        return cached
     folds = pd.DataFrame({id_col: ids, "fold": assign_folds(len(ids), n_folds, seed, kind, y=target,
                                                                groups=groups, order=order)})
     write_csv(path, folds)
     return folds
+
+
+def _cached_folds(path: Path, ids: pd.Series, n_folds: int, id_col: str) -> pd.DataFrame | None:
+    """The folds saved at ``path`` when it holds what this cache writes for these rows: an id column (whatever its
+    header: the same rows may be read under another id name) with the ids in order, and a ``fold`` column holding
+    every fold from 0 to ``n_folds`` - 1 and nothing else; None (make them again) for anything else, a damaged or
+    hand-edited file included. The name of the file is no proof of its content."""
+    if not path.is_file():
+        return None
+    try:
+        folds = read_csv(path, required=["fold"], what="cached folds", dtype=str, keep_default_na=False)
+    except UserError:
+        return None
+    fold = pd.to_numeric(folds["fold"], errors="coerce")
+    if (list(folds.columns)[1:] != ["fold"] or len(folds) != len(ids)
+            or not (folds.iloc[:, 0].values == ids.astype(str).values).all()
+            or not ((fold >= 0) & (fold < n_folds) & (fold % 1 == 0)).all() or fold.nunique() != n_folds):
+        return None
+    return pd.DataFrame({id_col: folds.iloc[:, 0].to_numpy(), "fold": fold.astype(int).to_numpy()})

@@ -4,6 +4,7 @@ oof.csv, test_pred.csv (+ test_folds.npy), metrics.json, submission.csv, log.txt
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -152,10 +153,22 @@ def load_metrics(path: Path, required: tuple[str, ...] = METRICS_KEYS) -> dict:
     if missing:
         raise UserError(f"{file} lacks {missing}: it is not a complete run's metrics; restore it or rerun.")
     folds = metrics.get("folds")
-    if "folds" in required and (not isinstance(folds, dict) or not all(
-            str(k).isdigit() and _number(v) for k, v in folds.items())):
-        raise UserError(f"{file}: 'folds' is not a mapping of fold number to score; restore it or rerun.")
+    if "folds" in metrics and (not isinstance(folds, dict) or not all(
+            str(k).isdigit() and _finite(v) for k, v in folds.items())):
+        raise UserError(f"{file}: 'folds' is not a mapping of fold number to score (each a finite number); restore it or rerun.")
+    for key, (ok, what) in METRICS_VALUES.items():  # a hand-edited score is never ranked, blended or shown as one
+        if key in metrics and not ok(metrics[key]):
+            raise UserError(f"{file}: {key} is {show(metrics[key], limit=60)}, not {what}; restore it or rerun.")
     return metrics
+
+
+# What the values a run's metrics.json may hold must be, by key (holdout: null when the data had no solution).
+METRICS_VALUES = {
+    "metric": (lambda v: isinstance(v, str) and v != "", "a metric name"),
+    "greater_is_better": (lambda v: isinstance(v, bool), "true or false"),
+    **{key: (lambda v: _finite(v), "a finite number") for key in ("cv", "cv_mean", "cv_std", "wall_time_s")},
+    "holdout": (lambda v: v is None or _finite(v), "null or a finite number"),
+}
 
 
 # What a resumed run takes from its config.yaml, by key: the check a value must pass and what it must be.
@@ -188,6 +201,10 @@ def _whole(value) -> bool:
 
 def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _finite(value) -> bool:
+    return _number(value) and math.isfinite(value)
 
 
 def load_folds(path: Path, ids: pd.Series, n_folds: int, id_col: str) -> pd.DataFrame:

@@ -68,6 +68,12 @@ class Recipe:
         if (self.driver is None) == (self.model is None or self.features is None):
             raise ValueError(f"recipe {self.name!r}: give features and model, or a driver of other recipes' runs")
 
+    @property
+    def budgeted(self) -> bool:
+        """Whether ``--time-limit`` reaches it: its model has a ``time_limit`` setting (the runner sets that one), or
+        it drives other recipes' runs within a budget (``auto``)."""
+        return self.driver is not None or "time_limit" in self.model_params
+
 
 @dataclass
 class Dataset:
@@ -226,6 +232,14 @@ class CompetitionSpec:
             raise UserError(f"unknown recipe {name!r} for {self.name};{did_you_mean(str(name), self.recipes)} choose "
                             f"one of {sorted(self.recipes)}.")
         return self.recipes[name]
+
+    def budget_refusal(self, names: list[str]) -> str:
+        """What ``--time-limit`` with only the recipes ``names``, none of them ``budgeted``, is told (the flag would be
+        ignored): which recipes take one."""
+        takers = [n for n, r in self.recipes.items() if r.budgeted]
+        return (f"is a time budget, and no budget reaches the fits of {self.name}'s recipe"
+                f"{'s' if len(names) > 1 else ''} {', '.join(map(repr, names))} (they run as long as their settings "
+                f"say): drop it, or use a recipe that takes one ({', '.join(takers) or 'none here'}).")
 
     def layout(self) -> list[str]:
         """What a complete download holds, relative to the data folder (folders end in /)."""

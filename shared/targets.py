@@ -1,6 +1,6 @@
 """The training target checked once, where a run reads it and before anything is written: a target nothing can be
 learned from is refused in one line (one value in every row; a negative value where the metric or the fit takes
-logs), and values far from the rest in the metric's log space are named, by id, in the run log.
+logs; values so large that their squared errors overflow a float), and values far from the rest in the metric's log space are named, by id, in the run log.
 
 Why those are named and not refused: RMSLE takes zeros and small counts as they are (sales, counts of bikes), and
 real competition data hold the odd such row; refusing would stop the run on the competition's own file. The score
@@ -33,12 +33,25 @@ def check_target(spec, data, y: np.ndarray, classes: list | None, log_target: bo
     if np.ptp(y) == 0:
         raise UserError(f"{where}: column {col!r} is {show(y[0].item())} in all {len(y)} rows: there is nothing to "
                         "learn (repeating it would score perfectly); use the file with the real target values.")
+    if not spec.metric.log_space:
+        _refuse_overflowing(where, col, ids, y, spec.metric.name)
     logs = fits_logs(spec.metric, log_target)
     if spec.metric.positive or logs:
         why = f"{spec.metric.name} takes logs of it" if spec.metric.positive else "--set log_target=true fits its logs"
         _refuse_negative(where, col, ids, y, why)
         return _far_in_logs(col, ids, y, f"{spec.metric.name}'s" if spec.metric.positive else "the fit's")
     return []
+
+
+def _refuse_overflowing(where, col: str, ids: np.ndarray, y: np.ndarray, metric: str) -> None:
+    """A target whose spread, squared and summed over the rows, is beyond a float: no error of it can be scored."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        reach = np.float64(np.ptp(y)) ** 2 * len(y)
+    if not np.isfinite(reach):
+        big = int(np.argmax(np.abs(y)))
+        raise UserError(f"{where}: column {col!r} is {show(y[big].item())} at id {show(ids[big])}: its values are too "
+                        f"large for {metric} (their squared errors overflow a float); rescale the column (divide it by a "
+                        "power of ten) and scale the predictions back.")
 
 
 def _refuse_negative(where, col: str, ids: np.ndarray, y: np.ndarray, why: str) -> None:

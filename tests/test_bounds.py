@@ -263,3 +263,37 @@ def test_the_memory_cases_fail_in_seconds_under_a_memory_cap(demo_dir, tmp_path)
     assert api[0] == 2 and "--folds 1000000000000: the folds must be a whole number from 2 to 100" in api[1][0]
     assert all(case[2] < 10 for case in (folds, bomb, recursive, api)), proc.stdout
     assert not (tmp_path / "o").exists()
+
+
+TTA_UNDER_A_CAP = r"""
+import json, resource, sys, time
+resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, 6 * 2**30))  # torch itself maps ~2-3 GB of address space
+sys.path[:0] = [sys.argv[1] + "/tests", sys.argv[1]]
+from conftest import run_cli
+results = []
+for tta in ("scale50", ",".join(f"scale1.{i:03d}" for i in range(100))):
+    started = time.time()
+    rc, _, err = run_cli("run", "classify_leaves", "--data", sys.argv[2], "--recipe", "baseline", "--folds", "2",
+                         "--set", "model=airbench_small", "--set", "epochs=1", "--set", f"tta={tta}", "--out", sys.argv[3])
+    results.append([rc, err.strip().splitlines(), time.time() - started])
+print(json.dumps(results))
+"""
+
+
+def test_a_tta_view_or_view_count_that_would_exhaust_memory_is_one_line_before_training(demos, tmp_path):
+    """--set tta=scale50 once trained a fold, then asked for 2.5 GB per test batch (a traceback, a run folder left);
+    a hundred scale views meant a hundred passes. Under a memory cap both are one line with the settings, at once."""
+    proc = subprocess.run([sys.executable, "-c", TTA_UNDER_A_CAP, str(ROOT), str(demos("classify_leaves")),
+                           str(tmp_path / "o")], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for rc, lines, seconds in json.loads(proc.stdout.strip().splitlines()[-1]):
+        assert rc == 2 and len(lines) == 1 and lines[0].startswith("error: --set tta=") and seconds < 10, lines
+        assert "scale<f> for f from 0.25 to 4.0, at most 64 views" in lines[0]
+    assert not (tmp_path / "o").exists()
+    from shared.vision import tta
+
+    with pytest.raises(UserError, match=r"view 'scale50' resizes by 50.0; a scale view resizes by 0.25 to 4.0"):
+        tta.views("scale50")
+    with pytest.raises(UserError, match="101 views .* use at most 64"):
+        tta.views(",".join(f"scale1.{i:03d}" for i in range(100)))
+    assert [name for name, _ in tta.views("scale0.25,scale4,dihedral")][:3] == ["identity", "scale0.25", "scale4"]

@@ -137,7 +137,7 @@ def test_leaderboard_of_named_runs_compares_to_the_most_common_then_the_earliest
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--from", "ROOT", "--set", "alpha=1"], "--set is for running recipes; --runs and --from tabulate runs"),
+    (["--from", "ROOT", "--set", "alpha=1"], "--set alpha=1 is for running recipes; --runs and --from tabulate runs"),
     (["--runs", "ROOT/nowhere"], "--runs ROOT/nowhere: no such folder."),
     (["--runs", "ROOT/california_house_prices"], "no finished run of house_prices in 1 folder(s) given (1 skipped"),
 ], ids=["with --set", "missing folder", "no run of the competition"])

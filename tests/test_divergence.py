@@ -150,6 +150,10 @@ TARGETS = [
      r"column 'SalePrice' has 1 empty value\(s\), the first at id '6'"),
     ("a target too large to read", "house_prices", _cell("SalePrice", 5, "1e400"), [],
      r"column 'SalePrice' holds numbers, but '1e400' at id '6'.*rmsle scores finite numbers"),
+    ("a target too large for the metric's squares", "tabular",
+     lambda f: f.assign(SalePrice=(f.SalePrice.astype(float) * 1e155).map(repr)), ["--metric", "rmse"],
+     r"column 'SalePrice' is \d\.\d+e\+16\d at id '\d+': its values are too large for rmse \(their squared errors "
+     r"overflow a float\); rescale the column"),
     ("a feature too large to compute with", "house_prices", _cell("LotArea", 5, "1e300"), [],
      r"feature 'LotArea' is 1e\+300 at id '6' of train\.csv"),
     ("a feature too large, in test.csv", "house_prices", _cell("LotArea", 2, "-1e200"), [],
@@ -191,3 +195,18 @@ def test_a_metric_that_gives_nan_is_one_line_not_a_score(demo_dir, tmp_path):
     # them once the metric is fixed. No score was written.
     (run_dir,) = [p for p in (tmp_path / "runs" / "tabular").iterdir() if p.name != "folds"]
     assert (run_dir / "fold0" / "predictions.npz").is_file() and not (run_dir / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("weight, expect", [
+    ("1.7e308", r"column 'weight' sums to inf: the weights must not be all zero, and their sum must stay a finite"),
+    ("0", r"column 'weight' sums to 0\.0"),
+    ("-1", r"must hold finite non-negative numbers; training id '1' has -1\.$"),
+], ids=["sum overflows", "all zero", "negative"])
+def test_sample_weights_no_fit_can_use_are_one_line_before_training(weight, expect, demo_dir, tmp_path):
+    """Weights each finite but summing past a float once failed inside the first fit (a ZeroDivisionError
+    traceback); the line now says so, and a bad weight names its id."""
+    ids = pd.read_csv(demo_dir / "train.csv", usecols=["Id"], dtype=str)["Id"]
+    (tmp_path / "w.csv").write_text("Id,weight\n" + "".join(f"{i},{weight}\n" for i in ids))
+    line, _ = _refused(tmp_path, "house_prices", "--data", demo_dir, "--recipe", "linear", "--folds", "2",
+                       "--set", f"sample_weight={tmp_path / 'w.csv'}")
+    assert re.search(expect, line), line

@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -334,3 +335,120 @@ def test_merge_names_metrics_whose_folds_are_not_fold_numbers(finished, tmp_path
     rc, _, err = run_cli("merge", finished, part, "--out", tmp_path / "merged")
     assert f"{part / 'metrics.json'}: 'folds' is not a mapping of fold number to score" in assert_user_error(rc, err)
     assert not (tmp_path / "merged").exists()
+
+
+# A flag that would do nothing where it is typed -> what the one line says (shared.cli.refuse_typed).
+IGNORED = {
+    "--metric on a named competition": (["run", "house_prices", "--data", "DATA", *LINEAR, "--metric", "accuracy"],
+                                        "--metric accuracy is for the generic path (`tabular`): house_prices has "
+                                        "its own target 'SalePrice', id 'Id' and metric 'rmsle'"),
+    "--target on adversarial": (["adversarial", "house_prices", "--data", "DATA", "--target", "LotArea"],
+                                "--target LotArea is for the generic path"),
+    "--time-limit, no budget": (["run", "house_prices", "--data", "DATA", *LINEAR, "--time-limit", "60"],
+                                "--time-limit 60.0 is a time budget, and no budget reaches the fits of "
+                                "house_prices's recipe 'linear'"),
+    "--time-limit, no recipe's": (["compare", "house_prices", "--data", "DATA", "--recipes", "linear,svr",
+                                   "--time-limit", "60"], "recipes 'linear', 'svr' (they run as long as"),
+    "--time-limit on adversarial": (["adversarial", "house_prices", "--data", "DATA", "--time-limit", "60"],
+                                    "--time-limit 60.0 is a training budget; the adversarial check has none"),
+    "--folds on a leaderboard": (["compare", "house_prices", "--runs", "RUN", "--folds", "3"],
+                                 "--folds 3 is for running recipes; --runs and --from tabulate runs"),
+    "--threads on a leaderboard": (["compare", "house_prices", "--from", "RUN", "--threads", "2"],
+                                   "--threads 2 is for running recipes"),
+    "--recipes with an empty name": (["compare", "house_prices", "--data", "DATA", "--recipes", "linear,"],
+                                     "--recipes 'linear,' has an empty name: give each recipe to compare once"),
+    "--recipes naming one twice": (["compare", "house_prices", "--data", "DATA", "--recipes", "linear,linear"],
+                                   "--recipes 'linear,linear' names 'linear' twice"),
+    "--platform without --wheels": (["kernel", "house_prices", "--user", "me", "--platform", "manylinux2014_x86_64"],
+                                    "--platform manylinux2014_x86_64 says which wheels --wheels downloads, and no "
+                                    "--wheels is given"),
+}
+
+
+@pytest.mark.parametrize("case", IGNORED, ids=list(IGNORED))
+def test_a_flag_that_would_do_nothing_is_refused_naming_it(case, demo_dir, finished, tmp_path):
+    """Each of these once ran and ignored the flag (a house_prices run scored rmsle under --metric accuracy, a
+    linear run took no notice of --time-limit, a leaderboard of --folds) or misread it (--recipes linear, also ran
+    the default recipe); now each is one line, nothing written."""
+    argv, said = IGNORED[case]
+    argv = [str(demo_dir) if a == "DATA" else str(finished) if a == "RUN" else a for a in argv]
+    rc, out, err = run_cli(*argv, "--out", tmp_path / "out")
+    assert said in assert_user_error(rc, err) and out == ""
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_flags_a_script_reads_are_taken(demo_dir, tmp_path):
+    """A named competition's own target, id and metric are accepted; adversarial.py's --folds is honoured;
+    --recipes takes names with spaces around them."""
+    rc, out, err = run_cli("run", "house_prices", "--data", demo_dir, *LINEAR, "--metric", "rmsle", "--id", "Id",
+                           "--target", "SalePrice", "--out", tmp_path)
+    assert rc == 0, err
+    rc, out, err = run_cli("adversarial", "house_prices", "--data", demo_dir, "--folds", "3", "--out", tmp_path)
+    report = yaml.safe_load((Path(last_line(out)) / "report.json").read_text())
+    assert rc == 0 and report["folds"] == 3 and len(report["fold_aucs"]) == 3
+    rc, out, err = run_cli("compare", "house_prices", "--data", demo_dir, "--folds", "2", "--recipes", " linear , svr",
+                           "--out", tmp_path)
+    rows = yaml.safe_load((Path(last_line(out)) / "compare.json").read_text()) if rc == 0 else []
+    assert sorted(r["recipe"] for r in rows) == ["linear", "svr"], err
+
+
+EDITED_METRICS = {"cv as text": ("cv", "0.1", "cv is '0.1', not a finite number"),
+                  "cv NaN": ("cv", float("nan"), "cv is nan, not a finite number"),
+                  "a fold's score inf": ("folds", {"0": float("inf"), "1": 0.1}, "'folds' is not a mapping of fold "
+                                                                                  "number to score (each a finite "
+                                                                                  "number)"),
+                  "direction as text": ("greater_is_better", "no", "greater_is_better is 'no', not true or false")}
+
+
+@pytest.mark.parametrize("case", EDITED_METRICS, ids=list(EDITED_METRICS))
+def test_a_hand_edited_score_is_named_never_ranked_or_blended(case, demo_dir, finished, tmp_path):
+    """A metrics.json whose cv was edited to text once crashed compare with a TypeError; a NaN cv was ranked first
+    and blended as a member 'at nan'. The blend refuses it in one line; a leaderboard leaves it out with that note."""
+    import json
+
+    key, value, said = EDITED_METRICS[case]
+    edited = Path(shutil.copytree(finished, tmp_path / "runs" / "house_prices" / "edited"))
+    metrics = json.loads((edited / "metrics.json").read_text())
+    (edited / "metrics.json").write_text(json.dumps({**metrics, key: value}))
+    before = snapshot(tmp_path / "runs")
+    rc, out, err = run_cli("ensemble", edited, finished, "--out", tmp_path / "blend")
+    assert f"{edited / 'metrics.json'}: {said}" in assert_user_error(rc, err)
+    rc, out, err = run_cli("compare", "house_prices", "--runs", edited, finished, "--out", tmp_path / "board")
+    assert rc == 0 and f"note: {edited} skipped: {edited / 'metrics.json'}: {said}" in err, err
+    assert edited.name not in (Path(last_line(out)) / "compare.json").read_text()
+    assert snapshot(tmp_path / "runs") == before and not (tmp_path / "blend").exists()
+
+
+@pytest.mark.parametrize("edit", [
+    lambda f: f.assign(fold=0), lambda f: f.assign(fold=np.where(f.index == 0, 7, f["fold"])),
+    lambda f: f.assign(fold="x"), lambda f: f.assign(extra=1), lambda f: f.iloc[:-1], lambda f: f[["fold"]],
+], ids=["every row in fold 0", "a fold beyond k", "no numbers", "another column", "a row short", "no id column"])
+def test_a_cached_folds_file_is_reused_only_for_what_it_holds(edit, tmp_path):
+    """The folds cache (runs/<competition>/folds/) was trusted by its name: every row put in fold 0 failed inside
+    the first fit with a traceback, and a fold 7 in a 2-fold run ran and scored 'fold 7'. A file that is not valid
+    folds for these rows is made again."""
+    from shared.cv import assign_folds, load_or_make_folds
+
+    ids, target = np.arange(100, 160), np.linspace(0, 1, 60)
+    made = load_or_make_folds(tmp_path, ids, 2, 42, "kfold", target, id_col="Id")
+    (path,) = tmp_path.glob("*.csv")
+    edit(pd.read_csv(path)).to_csv(path, index=False)
+    again = load_or_make_folds(tmp_path, ids, 2, 42, "kfold", target, id_col="Id")
+    assert again.equals(made) and np.array_equal(again["fold"], assign_folds(60, 2, 42))
+    assert pd.read_csv(path).equals(pd.read_csv(io.StringIO(made.to_csv(index=False))))
+
+
+def test_the_same_rows_under_another_id_name_share_the_cached_folds(demo_dir, tmp_path):
+    """The cache is found by the rows' content: the same file with its id column renamed was refused ('folds-...csv
+    is missing column(s) ['Ident']... use the competition's original file'); it now runs on the same folds."""
+    renamed = Path(shutil.copytree(demo_dir, tmp_path / "renamed"))
+    for name in ("train.csv", "test.csv", "sample_submission.csv", "solution.csv"):
+        frame = pd.read_csv(renamed / name, dtype=str, keep_default_na=False)
+        frame.rename(columns={"Id": "Ident"}).to_csv(renamed / name, index=False)
+    folds = []
+    for data, id_col in ((demo_dir, "Id"), (renamed, "Ident")):
+        rc, out, err = run_cli("run", "tabular", "--data", data, "--target", "SalePrice", "--id", id_col, "--metric",
+                               "rmse", *LINEAR, "--out", tmp_path / "runs")
+        assert rc == 0, err
+        folds.append(pd.read_csv(Path(last_line(out)) / "folds.csv", dtype=str))
+    assert list(folds[1].columns) == ["Ident", "fold"] and (folds[1].to_numpy() == folds[0].to_numpy()).all()

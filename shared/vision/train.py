@@ -93,7 +93,8 @@ VISION_PARAMS, VISION_RANGES = settings({  # name: (default, what it accepts and
     "ema": (False, FLAG.with_doc("predict with an exponential moving average of the weights (validated beside the raw)")),
     "ema_decay": (0.999, BELOW_ONE.with_doc("the EMA's decay per update")),
     "tta": ("none", Text("comma-separated test-time views, e.g. none, flip, dihedral or hflip,vflip,rot90 "
-                         "(shared.vision.tta)", check=tta.views, doc="test-time augmentation: the views predicted and merged")),
+                         f"(shared.vision.tta; scale<f> for f from {tta.SCALES[0]} to {tta.SCALES[1]}, at most "
+                         f"{tta.MAX_VIEWS} views)", check=tta.views, doc="test-time augmentation: the views predicted and merged")),
     "tta_merge": ("probabilities", Choice(*tta.MERGES, doc="merge the test-time views by the mean of their probabilities, or logits")),
     "amp": ("auto", Choice("auto", "bf16", "fp16", "off",
                            doc="mixed precision: auto is bf16 on CUDA where supported, else fp16; off on CPU")),

@@ -15,10 +15,12 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from shared.errors import UserError
+from shared.errors import UserError, show
 
 View = Callable[[torch.Tensor], torch.Tensor]
 CROP = 0.875  # fivecrop: side of each crop, as a fraction of the image side
+SCALES = (0.25, 4.0)  # scale<f>: the factors a view may resize by (4x: 16x the pixels of the batch, on the device)
+MAX_VIEWS = 64  # views per image at most: each is a forward pass over the whole test set
 
 _FIXED: dict[str, View] = {
     "hflip": lambda x: torch.flip(x, dims=[3]),
@@ -67,11 +69,17 @@ def views(setting: str, extra: dict[str, View] | None = None) -> list[tuple[str,
             out.append((name, extra.get(name) or _FIXED[name]))
         elif name == "fivecrop":
             out += [(f"crop_{w}", _crop(w)) for w in ("tl", "tr", "bl", "br", "c")]
-        elif (m := re.fullmatch(r"scale(\d+(?:\.\d+)?)", name)) and float(m.group(1)) > 0:
+        elif m := re.fullmatch(r"scale(\d+(?:\.\d+)?)", name):
+            if not SCALES[0] <= float(m.group(1)) <= SCALES[1]:
+                raise UserError(f"--set tta: view {show(name, limit=40)} resizes by {show(float(m.group(1)), limit=30)}; "
+                                f"a scale view resizes by {SCALES[0]} to {SCALES[1]} (e.g. scale0.875, scale1.125).")
             out.append((name, _scale(float(m.group(1)))))
         elif name != "identity":
             raise UserError(f"--set tta: unknown view {name!r}; use a comma-separated list of "
                             f"{sorted([*extra, *_FIXED, 'fivecrop', 'scale<f>', *SHORTHANDS])}.")
+    if len(out) > MAX_VIEWS:
+        raise UserError(f"--set tta: {len(out)} views (the identity included), each a pass over the test images; "
+                        f"use at most {MAX_VIEWS}.")
     return out
 
 
