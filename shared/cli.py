@@ -71,9 +71,24 @@ def main(entry: Callable[[list[str] | None], object], argv: list[str] | None = N
         if isinstance(exc, OSError) and exc.errno in FULL:  # a full disk met by a library (AutoGluon saving models)
             print(f"error: {disk_full(Path(exc.filename).parent if exc.filename else Path.cwd())}", file=sys.stderr)
             return 2
+        if out_of_memory(exc):  # settings within their bounds can still need more than this machine holds
+            print(f"error: out of memory ({' '.join(str(exc).split())[:200]}); lower the settings that size the work "
+                  "(img_size, batch_size, hidden, --parallel) or free memory. A run keeps its finished folds: "
+                  "--resume it once memory allows.", file=sys.stderr)
+            return 2
         traceback.print_exc()
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+OUT_OF_MEMORY = ("out of memory", "not enough memory", "insufficient memory", "failed to allocate",
+                 "unable to allocate")  # torch (CPU, CUDA), OpenCV and numpy words for a failed allocation
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an allocation that failed (Python's MemoryError, or a library's error saying so)."""
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or any(words in text for words in OUT_OF_MEMORY)
 
 
 def refuse_typed(args: argparse.Namespace, flags: dict[str, str], why: str) -> None:

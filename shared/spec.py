@@ -307,16 +307,19 @@ class CompetitionSpec:
                             "use the competition's original files.")
 
     def _check_sample_ids(self, sample: pd.DataFrame, test: pd.DataFrame) -> None:
-        """The sample submission lists the test ids, in the same order."""
-        same = len(sample) == len(test) and (
-            sample[self.id_col].astype(str).values == test[self.id_col].astype(str).values).all()
-        if not same:
-            extra = sorted(set(test[self.id_col].astype(str)) - set(sample[self.id_col].astype(str)))[:3]
-            lacking = sorted(set(sample[self.id_col].astype(str)) - set(test[self.id_col].astype(str)))[:3]
-            raise UserError(
-                f"test ids in {self.test_file} differ from {self.sample_submission_file} "
-                f"(in test only: {extra}, in sample only: {lacking}, or another order); "
-                "use the files of one download.")
+        """The sample submission lists the test ids, each once (in any order: a submission is built in the
+        sample's order, matched by id)."""
+        ids, listed = test[self.id_col].astype(str), sample[self.id_col].astype(str)
+        if listed.duplicated().any():
+            raise UserError(f"{self.sample_submission_file}: id {show(listed[listed.duplicated()].iloc[0])} appears "
+                            "more than once; use the competition's original file.")
+        extra, lacking = ids[~ids.isin(listed)], listed[~listed.isin(ids)]
+        test = self.test_file or "the test set"
+        if len(extra) or len(lacking):
+            shown = (f"{len(extra)} id(s) of {test} are not in it, e.g. {show(extra.iloc[0])}" if len(extra)
+                     else f"{len(lacking)} id(s) in it are not in {test}, e.g. {show(lacking.iloc[0])}")
+            raise UserError(f"{self.sample_submission_file} does not list the test ids: {shown}; use the files of one "
+                            "download.")
 
     def _with_image_paths(self, train: pd.DataFrame, test: pd.DataFrame, data_dir: Path,
                           test_name: str) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -387,3 +387,17 @@ def test_a_warning_is_one_line_on_stderr(capsys):
     err = capsys.readouterr().err.splitlines()
     assert err[0] == "warning: data/x.json: 2 annotation(s) with zero width dropped"
     assert all(line.startswith("warning: ") for line in err) and len(err) <= 2
+
+
+@pytest.mark.parametrize("exc", [MemoryError(), RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: "
+                                                              "not enough memory: you tried to allocate 2516582400 bytes."),
+                                 RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")])
+def test_an_allocation_that_fails_is_one_line_that_says_what_to_lower(exc, capsys):
+    from shared.cli import main
+
+    def entry(argv):
+        raise exc
+
+    assert main(entry) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: out of memory") and "img_size" in err[0] and "--resume" in err[0]

@@ -265,6 +265,22 @@ def test_a_csv_separated_by_semicolons_or_tabs_is_read(sep, tmp_path):
     assert written[0] == "id,y" and written[1].startswith("001080,")  # Kaggle's format: commas, ids as written
 
 
+def test_a_sample_submission_in_another_row_order_is_valid(tmp_path):
+    """Kaggle matches a submission's rows by id: a sample listing the test ids in another order is taken, and the
+    submission follows the sample's order with each id's own prediction."""
+    data = table(tmp_path / "data")
+    rc, out, err = _generic(data, tmp_path, "rmse")
+    assert rc == 0, err
+    first = pd.read_csv(Path(last_line(out)) / "submission.csv", dtype={"id": str}).set_index("id")["y"]
+    sample = pd.read_csv(data / "sample_submission.csv", dtype=str)
+    sample.iloc[::-1].to_csv(data / "sample_submission.csv", index=False)
+    rc, out, err = _generic(data, tmp_path, "rmse")
+    assert rc == 0, err
+    again = pd.read_csv(Path(last_line(out)) / "submission.csv", dtype={"id": str})
+    assert again["id"].tolist() == sample["id"].tolist()[::-1]
+    assert np.allclose(again.set_index("id")["y"].loc[first.index].to_numpy(), first.to_numpy())
+
+
 def test_a_submission_separated_by_semicolons_is_refused(demo_dir, tmp_path):
     import competitions
     from shared import kaggle_io
