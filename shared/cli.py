@@ -43,18 +43,20 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see --help)")
 
 
-def _one_line(message, category, filename, lineno, file=None, line=None) -> None:
+def _one_line(message, category, filename, lineno, line=None) -> str:
     """A warning as one ``warning:`` line (Python's own shows the file, the line and the source line under it)."""
     origin = "" if category is UserWarning else f" ({category.__name__})"
-    print(f"warning: {' '.join(str(message).split())}{origin}", file=file or sys.stderr)
+    return f"warning: {' '.join(str(message).split())}{origin}\n"
 
 
 def main(entry: Callable[[list[str] | None], object], argv: list[str] | None = None) -> int:
     """Run ``entry``; a UserError prints one line to stderr and exits 2, anything else exits 1."""
     try:
-        with warnings.catch_warnings():
-            warnings.showwarning = _one_line
+        shown, warnings.formatwarning = warnings.formatwarning, _one_line
+        try:
             entry(argv)
+        finally:
+            warnings.formatwarning = shown
         return 0
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

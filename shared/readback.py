@@ -80,23 +80,28 @@ def _check_names(file: Path, names: list[str], shape_of, required: Iterable[str]
 def _read_one(file: Path, name: str, stream, expected: Shape, fix: str) -> np.ndarray:
     """One array of ``stream`` (an .npy), its header checked first: numbers only, ``expected`` values in all
     (``(n,)`` and ``(n, 1)`` are the same column; a ``None`` in ``expected`` is any size, when the file's array
-    has that many dimensions); returned as floats of shape ``expected``."""
+    has that many dimensions; a last ``...``: any further dimensions); returned as floats of shape ``expected``."""
     version = np.lib.format.read_magic(stream)
     header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
     shape, _, dtype = header(stream)
     what = repr(name) if name else "its array"
     if dtype.hasobject or dtype.kind not in "biuf":
         raise Unreadable(file, f"holds {dtype} values in {what}, not numbers", fix)
-    if None in expected:  # a width the run's tables do not say (detection's padded boxes)
-        if len(shape) != len(expected) or any(e is not None and e != n for e, n in zip(expected, shape)):
-            raise Unreadable(file, f"holds {what} of shape {tuple(shape)}, not {tuple(expected)} as this run has "
-                                   "(None: any size)", fix)
+    if None in expected or ... in expected:  # sizes the run's tables do not say (detection's padded boxes)
+        head = expected[:-1] if expected[-1] is ... else expected
+        if len(shape) < len(head) or (len(shape) != len(head) and head is expected) or any(
+                e is not None and e != n for e, n in zip(head, shape)):
+            raise Unreadable(file, f"holds {what} of shape {tuple(shape)}, not {_shown(expected)} as this run has", fix)
         expected = tuple(shape)
     if math.prod(shape) != math.prod(expected) or (expected and tuple(shape[:1]) != tuple(expected[:1])):
         raise Unreadable(file, f"holds {what} of shape {tuple(shape)}, not {tuple(expected)} as this run has", fix)
     stream.seek(0)  # read_array reads the header again
     array = np.lib.format.read_array(stream, allow_pickle=False)
     return np.asarray(array, float).reshape(expected)
+
+
+def _shown(shape: tuple) -> str:
+    return "(" + ", ".join("any" if e is None else "..." if e is ... else str(e) for e in shape) + ")"
 
 
 def _why(exc: Exception) -> str:

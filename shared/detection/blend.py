@@ -42,9 +42,9 @@ def _load(path: Path, partial: bool = False) -> dict:
     folds = read_csv(path / "folds.csv", required=[config["id_col"], "fold"], what="the run's folds",
                      fix="restore it or rerun", dtype=str, keep_default_na=False)
     fix = "restore it or rerun (or leave that run out)"  # padded box tables hold NaN: finite=False
-    oof = read_arrays(path / "oof_table.npy", {"": (len(folds), None)}, fix, required=[""], finite=False)[""]
+    oof = read_arrays(path / "oof_table.npy", {"": (len(folds), ...)}, fix, required=[""], finite=False)[""]
     n_done = len(metrics["folds"]) if isinstance(metrics.get("folds"), dict) else None
-    test_folds = read_arrays(path / "test_folds.npy", {"": (n_done, None, oof.shape[1])}, fix, required=[""],
+    test_folds = read_arrays(path / "test_folds.npy", {"": (n_done, None, *oof.shape[1:])}, fix, required=[""],
                              finite=False)[""]
     return {"path": path, "config": config, "metrics": metrics, "folds": folds, "oof": oof, "test_folds": test_folds}
 
