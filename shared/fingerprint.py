@@ -20,15 +20,15 @@ from pathlib import Path
 import pandas as pd
 
 from shared.errors import UserError
+from shared.io import file_sha256
 
 KEY = "data_fingerprint"
-CHUNK = 1 << 20
 
 
 def of(spec, data) -> dict:
     """The fingerprint of a loaded dataset (``spec.load``'s result)."""
     data_dir = Path(data.data_dir)
-    out = {"files": {name: _file_sha256(data_dir / name) for name in spec.outputs.input_files(data)
+    out = {"files": {name: file_sha256(data_dir / name) for name in spec.outputs.input_files(data)
                      if (data_dir / name).is_file()}}
     images = _image_listing(data, data_dir)
     if images is not None:
@@ -138,14 +138,6 @@ def _counts(a: dict, b: dict, part: str, labels: tuple[str, str]) -> str:
         return str(value.get("count")) if isinstance(value, dict) else "none"
 
     return f"{count(a)} {labels[0]}, {count(b)} {labels[1]}"
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _text_sha256(values: pd.Series) -> str:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.errors import UserError
+from shared.io import file_sha256
 
 try:
     import fcntl
@@ -33,7 +34,6 @@ except ImportError:  # no advisory locks (Windows): half-made folders of killed 
 
 MARKER = ".kaggle-templates.json"
 LOCK = ".kaggle-templates.building"  # in a staging folder, locked while its command runs
-CHUNK = 1 << 20
 
 
 def digest(path: Path) -> str | None:
@@ -43,7 +43,7 @@ def digest(path: Path) -> str | None:
     if path.is_symlink():
         return None
     if path.is_file():
-        return _file_sha256(path)
+        return file_sha256(path)
     if not path.is_dir():
         return None
     tree = hashlib.sha256()
@@ -54,16 +54,8 @@ def digest(path: Path) -> str | None:
             rel = full.relative_to(path).as_posix()
             if full.is_symlink() or not (full.is_dir() or full.is_file()):
                 return None
-            tree.update(f"{rel}/\n".encode() if full.is_dir() else f"{rel}\0{_file_sha256(full)}\n".encode())
+            tree.update(f"{rel}/\n".encode() if full.is_dir() else f"{rel}\0{file_sha256(full)}\n".encode())
     return tree.hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            sha.update(block)
-    return sha.hexdigest()
 
 
 def _checksum(fields: dict) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import hashlib
 import json
 import os
 import tempfile
@@ -59,6 +60,15 @@ def inside(base: Path, relative: str, where: str) -> Path:
         raise UserError(f"{where} lists the path {str(relative)!r}, which leaves the data folder {base}; list "
                         "files relative to the data folder (like images/0.jpg).")
     return Path(base) / rel
+
+
+def file_sha256(path, chunk: int = 1 << 20) -> str:
+    """The sha256 of a file's bytes, read a chunk at a time (a data file may be larger than memory)."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            sha.update(block)
+    return sha.hexdigest()
 
 
 def write_text(path, text: str) -> Path:

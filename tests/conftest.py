@@ -29,6 +29,18 @@ FAST_GBM = ["--recipe", "gbm", "--folds", "3", "--set", "max_rounds=300"]
 FAST_LINEAR = ["--recipe", "linear", "--folds", "3"]
 
 
+def all_recipes():
+    """(where, recipe) for every recipe of every competition and of the generic tabular path."""
+    import competitions
+    from shared.tabular import generic
+
+    for name in competitions.names():
+        for recipe in competitions.get(name).recipes.values():
+            yield name, recipe
+    for recipe in generic.RECIPES.values():
+        yield "tabular", recipe
+
+
 def run_script(script: str, *args, timeout: float = 300, env: dict | None = None) -> tuple[int, str, str]:
     """Run ``scripts/<script>`` with this interpreter from the repo root (``env``: extra environment);
     (returncode, stdout, stderr)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import assert_user_error, run_cli, snapshot
+from conftest import all_recipes, assert_user_error, run_cli, snapshot
 
 import competitions
 from competitions.house_prices import RECIPES
@@ -24,7 +24,6 @@ from shared.config import (
 )
 from shared.errors import UserError
 from shared.spec import Recipe
-from shared.tabular import generic
 
 
 def _recipe():
@@ -128,15 +127,6 @@ def test_resolve_refuses_a_bool_for_an_integer_parameter():
 # --- declared ranges: every setting says what it accepts, checked before any work ---------------------
 
 
-def _all_recipes():
-    """(where, recipe) for every recipe of every competition and of the generic tabular path."""
-    for name in competitions.names():
-        for recipe in competitions.get(name).recipes.values():
-            yield name, recipe
-    for recipe in generic.RECIPES.values():
-        yield "tabular", recipe
-
-
 @pytest.mark.parametrize("competition, recipe, pair, fragments", [
     ("house_prices", "linear", "alpha=-1", ["--set alpha=-1:", "alpha must be a number > 0"]),
     ("house_prices", "linear", "alpha=.nan", ["--set alpha=nan:", "alpha must be a finite number > 0"]),
@@ -168,7 +158,7 @@ def test_an_out_of_range_setting_is_one_error_naming_setting_value_and_range(com
 
 def test_every_setting_of_every_recipe_declares_a_range_that_holds_its_default():
     seen = 0
-    for where, recipe in _all_recipes():
+    for where, recipe in all_recipes():
         params = {**recipe.feature_params, **recipe.model_params}
         names = [k for k in recipe.ranges if not isinstance(k, tuple)]
         assert sorted(params) == sorted(names), (where, recipe.name, set(params) ^ set(names))
