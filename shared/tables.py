@@ -83,7 +83,7 @@ class TableOutputs:
         ``submit.py`` checks it, with the competition's header."""
         spec = self.spec
         beside = Path(solution).parent / spec.sample_submission_file
-        columns = submission.competition_columns(id_col or spec.id_col, spec.target_col, spec.task, spec.metric)
+        columns = fixed_header(spec, id_col)
         return score_table_file(file, solution, spec.metric, id_col or spec.id_col,
                                 sample or (beside if beside.is_file() else None), columns, spec.name)
 
@@ -92,8 +92,7 @@ class TableOutputs:
         spec = self.spec
         labels = sorted(data.train[spec.target_col].astype(str).unique()) if spec.task == "multiclass" else None
         submission.check_file(file, data.sample_submission, spec.id_col, spec.metric, labels,
-                              submission.competition_columns(spec.id_col, spec.target_col, spec.task, spec.metric),
-                              f"the sample submission {data.data_dir / spec.sample_submission_file}", spec.name)
+                              fixed_header(spec), f"the sample submission {data.data_dir / spec.sample_submission_file}", spec.name)
 
     def input_files(self, data: Dataset) -> list[str]:
         return [name for name in self.spec.layout() if not name.endswith("/")]
@@ -191,14 +190,22 @@ def to_submission_values(spec: CompetitionSpec, pred: np.ndarray, classes: list 
                     f"nor the classes {classes}.")
 
 
+def fixed_header(spec: CompetitionSpec, id_col: str | None = None) -> list[str] | None:
+    """The header a competition's submissions have where its spec fixes it (``submission.competition_columns``);
+    None on the generic path, where the sample submission names its own answer column (Kaggle's ``Label`` for a
+    ``label`` target, ``Prediction``, ...) and only the id column first is required."""
+    if spec.slug == "tabular":
+        return None
+    return submission.competition_columns(id_col or spec.id_col, spec.target_col, spec.task, spec.metric)
+
+
 def check_sample_layout(spec: CompetitionSpec, data: Dataset, classes: list | None) -> None:
     """Before any training: the sample submission has the competition's header, its columns are ones the predictions
     will fill (a value, one label column, or one probability column per class), and the submission the run will
     write from it passes the check it will meet then (the final write rehearsed on placeholder predictions)."""
     path = data.data_dir / spec.sample_submission_file
     sample = data.sample_submission
-    submission.check_sample(sample, path, spec.id_col,
-                            submission.competition_columns(spec.id_col, spec.target_col, spec.task, spec.metric))
+    submission.check_sample(sample, path, spec.id_col, fixed_header(spec))
     n = 1 if classes is None else len(classes)
     placeholder = np.full((len(data.test), n), 1 / n) if classes else np.ones(len(data.test))
     values, columns = to_submission_values(spec, placeholder, classes, sample)

@@ -75,6 +75,20 @@ def test_a_sample_submission_with_its_columns_in_another_order_is_refused_before
     assert not logged  # no fold was fitted: the check comes first
 
 
+@pytest.mark.parametrize("labels, metric", [(False, "rmse"), (True, "accuracy")])
+def test_a_generic_sample_names_its_own_answer_column(tmp_path, labels, metric):
+    """Kaggle's samples may name the answer otherwise than train.csv does (Digit Recognizer: ``label``, then
+    ``ImageId,Label``): on the generic path the sample's own header is the submission's, with the id first."""
+    data = table(tmp_path / "data", labels=labels)
+    sample = pd.read_csv(data / "sample_submission.csv", dtype=str).rename(columns={"y": "Prediction"})
+    sample.to_csv(data / "sample_submission.csv", index=False)
+    rc, out, err = run_cli("run", *generic(data, tmp_path / "runs", metric))
+    assert rc == 0, err
+    written = pd.read_csv(Path(last_line(out)) / "submission.csv", dtype=str)
+    assert list(written.columns) == ["id", "Prediction"] and written["id"].tolist() == sample["id"].tolist()
+    assert set(written["Prediction"]) <= {"yes", "no"} if labels else written["Prediction"].astype(float).gt(0).all()
+
+
 def test_a_competition_sample_submission_with_the_id_last_is_refused_before_training(demo_copy, tmp_path):
     sample = pd.read_csv(demo_copy / "sample_submission.csv", dtype=str)
     sample[["SalePrice", "Id"]].to_csv(demo_copy / "sample_submission.csv", index=False)
