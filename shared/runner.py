@@ -201,7 +201,9 @@ def _run(args: RunArguments, started: float, spread: parallel_.Settings) -> Path
 def _run_folds(args: RunArguments, started: float, spread: parallel_.Settings) -> Path:
     """Prepare the run (everything checked, the run folder opened), fit its folds, write its results."""
     prepared = _prepare(args, started, spread)
-    return _finish(prepared, _fit_folds(prepared))
+    run_dir = _finish(prepared, _fit_folds(prepared))
+    distributed.barrier()  # under torchrun the other ranks wait while rank 0 writes: none leaves the group early
+    return run_dir
 
 
 # ------------------------------------------------------------------------------------------- preparing
