@@ -221,9 +221,6 @@ def score(sub: pd.DataFrame, solution: pd.DataFrame, id_col: str, metric: Metric
     against its sample first (``score_files``). A label column is scored by exact match; labels outside ``labels``
     (or, without them, never seen in the solution) count as wrong, with a warning."""
     target_cols = [c for c in solution.columns if c != id_col and c.lower() != "usage"]
-    answers = [c for c in sub.columns if c != id_col]
-    if len(target_cols) == 1 and len(answers) == 1 and target_cols[0] not in sub.columns:
-        sub = sub.rename(columns={answers[0]: target_cols[0]})  # one answer each, named its own way (Label, label)
     missing = [c for c in target_cols if c not in sub.columns]
     if missing:
         raise UserError(f"{name} lacks column(s) {missing} that the solution has; it has {list(sub.columns)}.")

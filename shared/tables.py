@@ -248,7 +248,14 @@ def read_solution(spec: CompetitionSpec, data: Dataset) -> pd.DataFrame | None:
     """The data folder's hidden answers (the demos write them; a Kaggle download has none), ids as text."""
     path = data.data_dir / spec.solution_file
     text = {spec.id_col: str, **({} if spec.task == "regression" else {spec.target_col: str})}
-    return read_csv(path, [spec.id_col], "solution", dtype=text) if path.is_file() else None
+    if not path.is_file():
+        return None
+    solution = read_csv(path, [spec.id_col], "solution", dtype=text)
+    answers = [c for c in solution.columns if c != spec.id_col and c.lower() != "usage"]
+    named = [c for c in data.sample_submission.columns if c != spec.id_col]
+    if fixed_header(spec) is None and len(answers) == len(named) == 1:  # the generic path's sample names its answer
+        solution = solution.rename(columns={answers[0]: named[0]})
+    return solution
 
 
 def holdout_score(spec: CompetitionSpec, data: Dataset, test_pred: np.ndarray, classes: list | None) -> float | None:
