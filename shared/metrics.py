@@ -6,7 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.metrics import (
+    log_loss,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    r2_score,
+    roc_auc_score,
+)
 
 from shared.errors import UserError
 
@@ -22,6 +28,28 @@ def rmsle(y_true, y_pred) -> float:
     if np.any(y_pred <= -1) or np.any(y_true <= -1):
         raise UserError("rmsle needs values > -1: clip predictions before scoring.")
     return rmse(np.log1p(y_true), np.log1p(y_pred))
+
+
+def mae(y_true, y_pred) -> float:
+    return float(mean_absolute_error(np.asarray(y_true, float), np.asarray(y_pred, float)))
+
+
+def mape(y_true, y_pred) -> float:
+    """mean(|y - p| / |y|), as scikit-learn computes it (a true value of 0 divides by its tiny epsilon instead)."""
+    return float(mean_absolute_percentage_error(np.asarray(y_true, float), np.asarray(y_pred, float)))
+
+
+def smape(y_true, y_pred) -> float:
+    """Kaggle's SMAPE in percent: 100 * mean(2|p - y| / (|y| + |p|)), a row where both are 0 counting 0."""
+    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    denominator = np.abs(y_true) + np.abs(y_pred)
+    ratio = np.divide(2 * np.abs(y_pred - y_true), denominator, out=np.zeros_like(denominator),
+                      where=denominator != 0)
+    return float(100 * ratio.mean())
+
+
+def r2(y_true, y_pred) -> float:
+    return float(r2_score(np.asarray(y_true, float), np.asarray(y_pred, float)))
 
 
 def _labels(y_pred) -> np.ndarray:
@@ -79,6 +107,10 @@ class Metric:
 METRICS: dict[str, Metric] = {
     "rmsle": Metric("rmsle", rmsle, False, "regression", log_space=True, positive=True),
     "rmse": Metric("rmse", rmse, False, "regression"),
+    "mae": Metric("mae", mae, False, "regression", autogluon="mean_absolute_error"),
+    "mape": Metric("mape", mape, False, "regression", autogluon="mean_absolute_percentage_error"),
+    "smape": Metric("smape", smape, False, "regression", autogluon="symmetric_mean_absolute_percentage_error"),
+    "r2": Metric("r2", r2, True, "regression", autogluon="r2"),
     "accuracy": Metric("accuracy", accuracy, True, "classification", takes="labels"),
     "logloss": Metric("logloss", logloss, False, "classification", takes="probabilities"),
     "auc": Metric("auc", auc, True, "classification", takes="probabilities"),

@@ -234,8 +234,8 @@ def test_generic_path_needs_target_id_and_metric(demo_dir, tmp_path):
     line = assert_user_error(rc, stderr)
     assert "--id" in line and "--metric" in line
     rc, _, stderr = run_cli("run", "tabular", "--data", demo_dir, "--target", "SalePrice", "--id", "Id",
-                               "--metric", "mape", "--out", tmp_path)
-    assert "unknown metric 'mape'" in assert_user_error(rc, stderr)
+                               "--metric", "mean_squared_wobble", "--out", tmp_path)
+    assert "unknown metric 'mean_squared_wobble'" in assert_user_error(rc, stderr)
     rc, _, stderr = run_cli("run", "tabular", "--data", demo_dir, "--target", "Price", "--id", "Id",
                                "--metric", "rmse", "--out", tmp_path)
     assert "missing column(s) ['Price']" in assert_user_error(rc, stderr)

@@ -1,10 +1,14 @@
 """Metrics against hand-computed values (the arithmetic is written out in each test)."""
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from conftest import last_line, run_cli
 
 from shared.errors import UserError
 from shared.metrics import METRICS, accuracy, auc, average, get_metric, logloss, rmse, rmsle
@@ -113,7 +117,54 @@ def test_average_plain_for_other_metrics():
 
 
 def test_get_metric_unknown_name_is_a_user_error_listing_the_known():
-    with pytest.raises(UserError, match="unknown metric 'mae'") as info:
-        get_metric("mae")
+    with pytest.raises(UserError, match="unknown metric 'quadratic_kappa'") as info:
+        get_metric("quadratic_kappa")
     for name in METRICS:
         assert name in str(info.value)
+
+
+def test_regression_metrics_on_known_answers():
+    """MAE, MAPE and R² as scikit-learn computes them, worked by hand; SMAPE as Kaggle publishes it (percent, a
+    row where truth and prediction are both 0 counting 0)."""
+    from shared.metrics import mae, mape, r2, smape
+
+    y, p = np.array([100.0, 200.0, 400.0]), np.array([110.0, 180.0, 400.0])
+    assert mae(y, p) == pytest.approx(10.0)  # (10 + 20 + 0) / 3
+    assert mape(y, p) == pytest.approx((0.1 + 0.1 + 0) / 3)
+    mean = 700 / 3
+    assert r2(y, p) == pytest.approx(1 - 500 / ((100 - mean) ** 2 + (200 - mean) ** 2 + (400 - mean) ** 2))
+    assert smape(y, p) == pytest.approx(100 * (20 / 210 + 40 / 380 + 0) / 3)
+    assert smape([0.0, 1.0], [0.0, 1.0]) == 0.0 and smape([0.0], [5.0]) == pytest.approx(200.0)
+    assert [get_metric(n).greater_is_better for n in ("mae", "mape", "smape", "r2")] == [False, False, False, True]
+
+
+def test_regression_metrics_match_scikit_learn_on_random_data():
+    from sklearn import metrics as sk
+
+    from shared.metrics import mae, mape, r2
+
+    rng = np.random.default_rng(0)
+    y, p = rng.uniform(1, 100, 500), rng.uniform(1, 100, 500)
+    assert mae(y, p) == pytest.approx(sk.mean_absolute_error(y, p))
+    assert mape(y, p) == pytest.approx(sk.mean_absolute_percentage_error(y, p))
+    assert r2(y, p) == pytest.approx(sk.r2_score(y, p))
+
+
+@pytest.mark.parametrize("name", ["mae", "mape", "smape", "r2"])
+def test_a_generic_run_scores_its_cv_with_the_metric_asked_for(name, tmp_path):
+    """``run.py tabular --metric mae|mape|smape|r2``: the CV in metrics.json is that metric of oof.csv."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=160)
+    frame = pd.DataFrame({"id": range(160), "a": a, "b": rng.normal(size=160), "y": np.exp(3 + 0.5 * a)})
+    data = tmp_path / "data"
+    data.mkdir()
+    frame.iloc[:120].to_csv(data / "train.csv", index=False)
+    frame.iloc[120:].drop(columns="y").to_csv(data / "test.csv", index=False)
+    frame.iloc[120:][["id"]].assign(y=0.0).to_csv(data / "sample_submission.csv", index=False)
+    rc, out, err = run_cli("run", "tabular", "--data", data, "--target", "y", "--id", "id", "--metric", name,
+                           "--recipe", "linear", "--folds", "3", "--out", tmp_path / "runs")
+    assert rc == 0, err
+    run_dir = Path(last_line(out))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    oof = pd.read_csv(run_dir / "oof.csv")
+    assert metrics["metric"] == name and metrics["cv"] == pytest.approx(get_metric(name)(oof["target"], oof["prediction"]))
