@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -208,9 +209,11 @@ def remove_abandoned(folder: Path) -> list[Path]:
     if fcntl is None:
         return []
     removed = []
+    ours = re.compile(rf"\.{re.escape(Path(folder).name)}\.[a-z]+-[0-9a-f]{{8}}")  # as _new_folder names them
     for path in Path(folder).parent.glob(f".{Path(folder).name}.*-*"):
         lock = path / LOCK
-        if path.is_symlink() or not path.is_dir() or lock.is_symlink() or not lock.is_file():
+        if not ours.fullmatch(path.name) or path.is_symlink() or not path.is_dir() or lock.is_symlink() \
+                or not lock.is_file():
             continue
         try:
             fd = os.open(lock, os.O_RDONLY)

@@ -213,7 +213,7 @@ def test_an_error_about_a_huge_value_is_short():
 
 
 MEMORY_CAP = r"""
-import json, resource, sys, time
+import json, resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
 sys.path[:0] = [sys.argv[1] + "/tests", sys.argv[1]]
 from conftest import run_cli
@@ -226,14 +226,12 @@ levels = ", ".join(["&a [gbm, gbm, gbm, gbm, gbm, gbm, gbm, gbm, gbm]"]
 results = []
 for argv in (["--folds", "1000000000000"], ["--recipe", "auto", "--set", f"members=[{levels}]"],
              ["--recipe", "mlp", "--set", "hidden=&a [256, *a]"]):
-    started = time.time()
     rc, _, err = run_cli("run", "house_prices", "--data", data, *argv, "--out", out)
-    results.append([rc, err.strip().splitlines(), time.time() - started])
-started = time.time()
+    results.append([rc, err.strip().splitlines()])
 try:
     runner.run(competitions.get("house_prices"), "linear", data, n_folds=10**12, out_root=out)
 except UserError as exc:
-    results.append([2, [str(exc)], time.time() - started])
+    results.append([2, [str(exc)]])
 print(json.dumps(results))
 """
 
@@ -249,21 +247,19 @@ def test_the_memory_cases_fail_in_seconds_under_a_memory_cap(demo_dir, tmp_path)
     assert bomb[0] == 2 and bomb[1] == [bomb[1][0]] and "YAML anchors and aliases" in bomb[1][0]
     assert recursive[0] == 2 and "YAML anchors and aliases" in recursive[1][0]
     assert api[0] == 2 and "--folds 1000000000000: the folds must be a whole number from 2 to 100" in api[1][0]
-    # "In seconds": the subprocess's timeout; how many is left to the benchmark, not asserted on a loaded machine
     assert not (tmp_path / "o").exists()
 
 
 TTA_UNDER_A_CAP = r"""
-import json, resource, sys, time
+import json, resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, 6 * 2**30))  # torch itself maps ~2-3 GB of address space
 sys.path[:0] = [sys.argv[1] + "/tests", sys.argv[1]]
 from conftest import run_cli
 results = []
 for tta in ("scale50", ",".join(f"scale1.{i:03d}" for i in range(100))):
-    started = time.time()
     rc, _, err = run_cli("run", "classify_leaves", "--data", sys.argv[2], "--recipe", "baseline", "--folds", "2",
                          "--set", "model=airbench_small", "--set", "epochs=1", "--set", f"tta={tta}", "--out", sys.argv[3])
-    results.append([rc, err.strip().splitlines(), time.time() - started])
+    results.append([rc, err.strip().splitlines()])
 print(json.dumps(results))
 """
 
@@ -274,7 +270,7 @@ def test_a_tta_view_or_view_count_that_would_exhaust_memory_is_one_line_before_t
     proc = subprocess.run([sys.executable, "-c", TTA_UNDER_A_CAP, str(ROOT), str(demos("classify_leaves")),
                            str(tmp_path / "o")], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for rc, lines, _seconds in json.loads(proc.stdout.strip().splitlines()[-1]):
+    for rc, lines in json.loads(proc.stdout.strip().splitlines()[-1]):
         assert rc == 2 and len(lines) == 1 and lines[0].startswith("error: --set tta="), lines
         assert "scale<f> for f from 0.25 to 4.0, at most 64 views" in lines[0]
     assert not (tmp_path / "o").exists()

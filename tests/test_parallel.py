@@ -157,8 +157,10 @@ def _closed_port() -> int:
 
 
 def test_an_unreachable_cluster_is_one_line_at_once_and_writes_nothing(demo_dir, tmp_path, monkeypatch):
+    import ray
+
     port = _closed_port()
-    started = time.time()
+    monkeypatch.setattr(ray, "init", lambda *a, **k: pytest.fail("Ray was asked to connect (minutes of retries)"))
     rc, _, err = run_cli("run", "house_prices", "--data", demo_dir, *GBM, "--ray-address", f"127.0.0.1:{port}",
                          "--out", tmp_path / "runs")
     assert f"cannot reach a Ray cluster at 127.0.0.1:{port}" in assert_user_error(rc, err)
@@ -166,7 +168,6 @@ def test_an_unreachable_cluster_is_one_line_at_once_and_writes_nothing(demo_dir,
     rc, _, err = run_cli("run", "house_prices", "--data", demo_dir, *GBM, "--parallel", "2",
                          "--out", tmp_path / "runs")
     assert "cannot reach a Ray cluster at ray://" in assert_user_error(rc, err)
-    assert time.time() - started < 30  # not Ray's minutes of retries
     assert not (tmp_path / "runs").exists()
 
 

@@ -113,7 +113,10 @@ def train_net(net, optimizer, loss_fn, batches: Callable, epochs: int, watch: Lo
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         else:
             waited += 1
-        if waited >= patience or Deadline.passed(stop_at):
+        if Deadline.passed(stop_at):
+            get_log().info(f"stopped at epoch {epoch} of {epochs}, the fit's time limit")
+            break
+        if waited >= patience:
             break
     if best_state is not None:
         net.load_state_dict(best_state)
