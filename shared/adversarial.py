@@ -47,7 +47,7 @@ def adversarial_validation(train: pd.DataFrame, test: pd.DataFrame, seed: int = 
 
     from shared.tabular.features import auto_features, infer_types
     from shared.tabular.fold_features import MultiHot, TextSVD
-    from shared.tabular.models import lightgbm_threads
+    from shared.threads import threads
 
     drop = [c for c in (drop or []) if c in train.columns]
     X, X_test = auto_features(train.drop(columns=drop), test.drop(columns=drop), {})
@@ -61,7 +61,7 @@ def adversarial_validation(train: pd.DataFrame, test: pd.DataFrame, seed: int = 
 
     params = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 31, "min_data_in_leaf": 20,
               "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1, "seed": seed,
-              "deterministic": True, "force_row_wise": True, "num_threads": lightgbm_threads(len(both), n_jobs),
+              "deterministic": True, "force_row_wise": True, "num_threads": threads("lightgbm", *both.shape, n_jobs),
               "verbosity": -1}
     oof = np.zeros(len(both))
     gain = np.zeros(both.shape[1])

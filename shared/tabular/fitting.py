@@ -55,32 +55,54 @@ class Deadline:
 
 
 class TimeLimit:
-    """The point in time (``at``; None: no limit) a boosting fit stops at, asked after every round by each library's
-    own callback (``reached``); ``stopped`` says whether it came to that, and the fit's log says so once."""
+    """The point in time (``at``; None: no limit) a boosting fit of at most ``rounds`` rounds on ``threads`` threads
+    stops at, asked after every round by each library's own callback (``reached``); ``stopped`` says whether it came
+    to that, and the fit's log says so once (``say_stopped``)."""
 
-    def __init__(self, at: float | None, label: str):
+    def __init__(self, at: float | None, label: str, rounds: int | None = None, threads: int | None = None):
         self.at, self.label, self.stopped = at, label, False
+        self.rounds, self.threads, self.started = rounds, threads, time.monotonic()
 
     def reached(self, round_number: int) -> bool:
         if Deadline.passed(self.at):
             self.stopped = True
-            get_log().info(f"{self.label}: stopped at round {round_number}, the fit's time limit")
+            say_stopped(f"{self.label}: stopped at round {round_number}, the fit's time limit", round_number,
+                        self.rounds, "round", time.monotonic() - self.started, self.threads)
         return self.stopped
 
 
-def probe_then_refit(probe: Callable, refit: Callable, y: np.ndarray, fraction: float, ctx, label: str):
+FIRST_ROUNDS, FIRST_SHARE = 5, 0.1  # a fit stopped before this many rounds, or this share of them, learned little
+
+
+def say_stopped(line: str, done: int, most: int | None, unit: str, seconds: float, threads: int | None) -> None:
+    """The log line of a fit stopped by its time limit after ``done`` of at most ``most`` rounds (epochs, trees) in
+    ``seconds``: information, or a warning saying why and what to do where it stopped in its first ones."""
+    if done >= FIRST_ROUNDS and (most is None or done >= FIRST_SHARE * most):
+        get_log().info(line)
+        return
+    on = "" if threads is None else f" on {threads} thread{'s' if threads != 1 else ''}"
+    of = "" if most is None else f" of {most:,}"
+    get_log().warning(f"{line}, after {done}{of} {unit}s ({seconds / max(done, 1):.2g} s a {unit}{on}): it has "
+                      f"learned little. Give it more time (--time-limit) or, on a busy machine, fewer threads "
+                      f"(--threads 1)")
+
+
+def probe_then_refit(probe: Callable, refit: Callable, y: np.ndarray, fraction: float, ctx, label: str,
+                     rounds: int | None = None, threads: int | None = None):
     """A boosted model's fit: ``probe(inner, early, limit)`` boosts on the inner rows with early stopping on the
     ``early`` ones and returns (model, best rounds); then ``refit(rounds, limit)`` boosts on all training rows for
     those rounds scaled up for the extra data (``refit_rounds``) and returns the model. With ``ctx.time_limit`` the
     probe may use 0.6 of it and the refit the rest; a probe stopped by it is the model, at its best round (there is
-    no time for a refit that would be cut short). Returns (model, best rounds, refitted)."""
+    no time for a refit that would be cut short). ``rounds`` (the probe's at most) and ``threads`` go into the line
+    of a fit stopped in its first rounds. Returns (model, best rounds, refitted)."""
     deadline = Deadline(ctx.time_limit)
     inner, early = inner_split(y, fraction, ctx.seed, ctx.task)
-    limit = TimeLimit(deadline.probe_end(), f"{label}, finding the rounds")
+    limit = TimeLimit(deadline.probe_end(), f"{label}, finding the rounds", rounds, threads)
     model, best = probe(inner, early, limit)
     if limit.stopped:
         return model, best, False
-    return refit(refit_rounds(best, fraction), TimeLimit(deadline.end(), f"{label}, refit")), best, True
+    scaled = refit_rounds(best, fraction)
+    return refit(scaled, TimeLimit(deadline.end(), f"{label}, refit", scaled, threads)), best, True
 
 
 def train_net(net, optimizer, loss_fn, batches: Callable, epochs: int, watch: LossWatch, valid=None,
@@ -91,7 +113,7 @@ def train_net(net, optimizer, loss_fn, batches: Callable, epochs: int, watch: Lo
     improved for ``patience`` epochs or at ``stop_at`` (a time.monotonic() value), and the best epoch's weights kept."""
     import torch
 
-    best, best_state, waited = np.inf, None, 0
+    best, best_state, waited, started = np.inf, None, 0, time.monotonic()
     for epoch in range(1, epochs + 1):
         net.train()
         total, seen = 0.0, 0
@@ -114,7 +136,8 @@ def train_net(net, optimizer, loss_fn, batches: Callable, epochs: int, watch: Lo
         else:
             waited += 1
         if Deadline.passed(stop_at):
-            get_log().info(f"stopped at epoch {epoch} of {epochs}, the fit's time limit")
+            say_stopped(f"stopped at epoch {epoch} of {epochs}, the fit's time limit", epoch, epochs, "epoch",
+                        time.monotonic() - started, torch.get_num_threads())
             break
         if waited >= patience:
             break

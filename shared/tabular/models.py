@@ -31,6 +31,7 @@ from shared.divergence import LossWatch
 from shared.errors import UserError
 from shared.log import get_log
 from shared.tabular.fitting import TimeLimit, probe_then_refit, train_net
+from shared.threads import fit_threads
 
 
 def _objective(task: str, n_classes: int) -> dict:
@@ -180,6 +181,7 @@ class LGBMModel:
                                                                                                         "fold 0"):
             get_log().info(f"lightgbm: {self.ctx.n_classes} classes: learning rate {learning_rate:.3g}, at most "
                            f"{max_rounds} rounds (max_trees={p['max_trees']}, one tree per class and round)")
+        threads = fit_threads("lightgbm", *X.shape, self.ctx)
         booster_params = {
             **_objective(self.ctx.task, self.ctx.n_classes),
             "learning_rate": learning_rate, "num_leaves": p["num_leaves"],
@@ -188,7 +190,7 @@ class LGBMModel:
             "lambda_l2": p["lambda_l2"], "max_bin": p["max_bin"], "min_data_per_group": p["min_data_per_group"],
             "cat_smooth": p["cat_smooth"], "max_cat_to_onehot": p["max_cat_to_onehot"],
             "seed": self.ctx.seed, "deterministic": True, "force_row_wise": True,
-            "num_threads": lightgbm_threads(len(X), self.ctx.n_jobs), "verbosity": -1,
+            "num_threads": threads, "verbosity": -1,
         }
         self.linear_ = None
         base = np.zeros(len(X))
@@ -226,7 +228,7 @@ class LGBMModel:
                                         *_LightGBMStop.callbacks(limit)])
 
         self.booster_, self.best_rounds_, _ = probe_then_refit(probe, refit, y, p["early_stopping_fraction"],
-                                                               self.ctx, "lightgbm")
+                                                               self.ctx, "lightgbm", max_rounds, threads)
         return self
 
     @staticmethod
@@ -243,16 +245,6 @@ class LGBMModel:
         if self.ctx.task == "binary":
             return np.column_stack([1 - pred, pred])
         return pred
-
-
-SMALL_ROWS = 10_000  # LightGBM on fewer training rows than this boosts faster on one thread
-
-
-def lightgbm_threads(rows: int, n_jobs: int) -> int:
-    """LightGBM's threads for ``rows`` training rows: one below ``SMALL_ROWS``, where waking the other threads for
-    every tree costs more than they save (House Prices: 3.3 s on one thread, 4.2 s on two, 16.9 s on two with
-    OMP_WAIT_POLICY=PASSIVE); the results are the same at any thread count (``deterministic``)."""
-    return 1 if rows < SMALL_ROWS else n_jobs
 
 
 class SingleFeatureLine:
@@ -472,7 +464,7 @@ class D2LNet:
             raise UserError("the D2L baseline net is a regression recipe.")
         p = self.params
         torch.manual_seed(self.ctx.seed)
-        torch.set_num_threads(self.ctx.n_jobs)
+        torch.set_num_threads(fit_threads("torch", *X.shape, self.ctx))
         features = torch.tensor(X.to_numpy(np.float32))
         labels = torch.tensor(np.asarray(y, np.float32).reshape(-1, 1))
         loader = DataLoader(TensorDataset(features, labels), batch_size=p["batch_size"], shuffle=True,

@@ -31,7 +31,7 @@ from shared.config import (
 from shared.divergence import LossWatch
 from shared.errors import UserError
 from shared.log import get_log
-from shared.tabular.fitting import Deadline, TimeLimit, inner_split, probe_then_refit, train_net
+from shared.tabular.fitting import Deadline, TimeLimit, inner_split, probe_then_refit, say_stopped, train_net
 from shared.tabular.models import (
     GBM_RANGES,
     LAYER_WEIGHTS,
@@ -43,6 +43,7 @@ from shared.tabular.models import (
     SCALING_RANGES,
     TIME_LIMIT,
 )
+from shared.threads import fit_threads
 
 
 def _classes_out(task: str, pred: np.ndarray) -> np.ndarray:
@@ -100,7 +101,7 @@ class CatBoostModel:
         loss = {"regression": "RMSE", "binary": "Logloss", "multiclass": "MultiClass"}[ctx.task]
         kwargs = dict(iterations=rounds, learning_rate=p["learning_rate"], depth=p["depth"],
                       l2_leaf_reg=p["l2_leaf_reg"], loss_function=loss, random_seed=ctx.seed,
-                      thread_count=ctx.n_jobs, verbose=False, allow_writing_files=False, cat_features=self.cats_)
+                      thread_count=self.threads_, verbose=False, allow_writing_files=False, cat_features=self.cats_)
         if ctx.task != "regression":  # every class of the run, also one the fold's rows (or its inner split) lack
             kwargs["class_names"] = list(range(ctx.n_classes))
         if early:
@@ -110,6 +111,7 @@ class CatBoostModel:
     def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None):
         p = self.params
         self.cats_ = _categorical_columns(X)
+        self.threads_ = fit_threads("catboost", *X.shape, self.ctx)
         X = self._frame(X)
         w = (lambda rows: None) if sample_weight is None else (lambda rows: sample_weight[rows])
 
@@ -125,7 +127,7 @@ class CatBoostModel:
             return model
 
         self.model_, self.best_rounds_, _ = probe_then_refit(probe, refit, y, p["early_stopping_fraction"], self.ctx,
-                                                             "catboost")
+                                                             "catboost", p["max_rounds"], self.threads_)
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -177,7 +179,7 @@ class XGBoostModel:
         return {**objective, "eta": p["learning_rate"], "max_depth": p["max_depth"],
                 "min_child_weight": p["min_child_weight"], "subsample": p["subsample"],
                 "colsample_bytree": p["colsample_bytree"], "lambda": p["reg_lambda"], "tree_method": "hist",
-                "max_cat_to_onehot": 4, "nthread": ctx.n_jobs, "seed": ctx.seed, "verbosity": 0}
+                "max_cat_to_onehot": 4, "nthread": self.threads_, "seed": ctx.seed, "verbosity": 0}
 
     @staticmethod
     def _matrix(X: pd.DataFrame, y=None, weight=None):
@@ -190,6 +192,7 @@ class XGBoostModel:
 
         p = self.params
         w = (lambda rows: None) if sample_weight is None else (lambda rows: sample_weight[rows])
+        self.threads_ = fit_threads("xgboost", *X.shape, self.ctx)
         params = self._booster_params()
 
         def probe(inner, early, limit):
@@ -204,7 +207,8 @@ class XGBoostModel:
                              callbacks=_xgboost_stop(limit))
 
         self.booster_, self.best_rounds_, refitted = probe_then_refit(probe, refit, y, p["early_stopping_fraction"],
-                                                                      self.ctx, "xgboost")
+                                                                      self.ctx, "xgboost", p["max_rounds"],
+                                                                      self.threads_)
         self.use_rounds_ = 0 if refitted else self.best_rounds_  # all of the refit's; the probe's up to its best
         return self
 
@@ -248,7 +252,7 @@ class KNNModel:
         p = self.params
         k = min(p["n_neighbors"], len(X))
         estimator = (KNeighborsRegressor if self.ctx.task == "regression" else KNeighborsClassifier)(
-            n_neighbors=k, weights=p["weights"], n_jobs=self.ctx.n_jobs)
+            n_neighbors=k, weights=p["weights"], n_jobs=fit_threads("knn", *X.shape, self.ctx))
         self.pipeline_ = make_pipeline(_linear_preprocessor(X, p), estimator)
         self.pipeline_.fit(X, y)
         return self
@@ -299,7 +303,7 @@ class MLPModel:
         p, ctx = self.params, self.ctx
         deadline = Deadline(ctx.time_limit)
         torch.manual_seed(ctx.seed)
-        torch.set_num_threads(ctx.n_jobs)
+        torch.set_num_threads(fit_threads("torch", *X.shape, ctx))
         self.prep_ = _linear_preprocessor(X, p)
         features = self.prep_.fit_transform(X).astype(np.float32)
         regression = ctx.task == "regression"
@@ -370,10 +374,11 @@ class PyTabKitModel:
         p, ctx = self.params, self.ctx
         regressor, classifier = self.KINDS[p["kind"]]
         cls = getattr(pytabkit, regressor if ctx.task == "regression" else classifier)
-        torch.set_num_threads(ctx.n_jobs)
+        threads = fit_threads("torch", *X.shape, ctx)
+        torch.set_num_threads(threads)
         kwargs = {"n_epochs": p["n_epochs"]} if p["n_epochs"] else {}
         self.model_ = cls(device="cpu" if not torch.cuda.is_available() else None, random_state=ctx.seed,
-                          n_threads=ctx.n_jobs, verbosity=0, val_fraction=p["early_stopping_fraction"],
+                          n_threads=threads, verbosity=0, val_fraction=p["early_stopping_fraction"],
                           tmp_folder=str(ctx.workdir / "pytabkit"), **kwargs)
         started = time.monotonic()
         self.categories_ = {c: (X[c].cat.categories if isinstance(X[c].dtype, pd.CategoricalDtype)
@@ -458,7 +463,8 @@ class ForestModel:
         features = p["max_features"] if p["max_features"] != "auto" else (1.0 if regression else "sqrt")
         deadline = Deadline(ctx.time_limit).end()
         self.model_ = kind[(p["kind"], regression)](
-            n_estimators=0, max_features=features, min_samples_leaf=p["min_samples_leaf"], n_jobs=ctx.n_jobs,
+            n_estimators=0, max_features=features, min_samples_leaf=p["min_samples_leaf"],
+            n_jobs=fit_threads(p["kind"], *X.shape, ctx),
             random_state=ctx.seed, warm_start=True)
         features = self._matrix(X)
         chunk, started = (self.FIRST if deadline else p["n_estimators"]), time.monotonic()
@@ -470,7 +476,9 @@ class ForestModel:
             per_tree = (time.monotonic() - started) / self.model_.n_estimators
             chunk = int(min(self.CHUNK, (deadline - time.monotonic()) / per_tree))  # as many as still fit
             if chunk < 1 and self.model_.n_estimators < p["n_estimators"]:
-                get_log().info(f"{p['kind']}: stopped at {self.model_.n_estimators} trees, the fit's time limit")
+                say_stopped(f"{p['kind']}: stopped at {self.model_.n_estimators} trees, the fit's time limit",
+                            self.model_.n_estimators, p["n_estimators"], "tree", time.monotonic() - started,
+                            self.model_.n_jobs)
                 break
         self.model_.n_jobs = 1  # threads would sum the trees' votes in a varying order: not bit-reproducible
         return self

@@ -1,0 +1,118 @@
+"""CPU threads per fit, by library: ``threads(library, rows, columns, cap)``, from the fit times that
+``scripts/bench_threads.py`` measures. ``cap`` is the threads the run gives each fit (``--threads``, or the cores
+shared by the fits side by side): a fit never takes more, and takes fewer where more would be slower.
+
+Why: a thread of LightGBM, XGBoost or torch waits for the others after every step (OpenMP), spinning on its core.
+On small data those steps are short, so the waiting is most of the work; on a machine whose other processes keep
+the cores busy, one thread that is not running makes the others spin through its whole time slice. Measured with
+``scripts/bench_threads.py`` (fit seconds, 300 boosting rounds, a 256-256 MLP 5 epochs, 100 trees; 2 cores,
+load average ~7 from other work; predictions the same at 1 and 2 threads in every case):
+
+| library | 400 x 10 | 400 x 100 | 3,000 x 10 | 3,000 x 100 | 30,000 x 10 |
+|---|---|---|---|---|---|
+| lightgbm, 1 / 2 threads | 0.12 / 3.8 | 0.30 / 4.5 | 0.30 / 9.7 | 2.2 / 14.1 | 2.1 / 46 |
+| xgboost | 0.31 / 5.1 | 1.1 / 15.3 | 0.38 / 5.8 | 3.6 / 39.5 | 4.1 / 52 |
+| catboost | 1.0 / 0.91 | 7.4 / 7.4 | 1.4 / 1.3 | 9.9 / 16.3 | 6.0 / 11.5 |
+| torch MLP | 0.04 / 0.19 (100 col.) | 0.04 / 0.19 | 0.51 / 7.0 | 1.0 / 14.7 | 5.2 / 66 |
+| extra_trees | 0.27 / 0.14 | 0.24 / 0.18 | 0.48 / 0.45 | 1.4 / 1.3 | 5.2 / 3.2 |
+| rf | 0.18 / 0.23 | 0.28 / 0.31 | 1.1 / 0.80 | 8.5 / 4.1 | 10.5 / 6.4 |
+| knn (fit and ask every row) | 0.01 / 0.02 | 0.17 / 0.10 | 0.14 / 0.13 | 0.17 / 0.26 | 1.6 / 1.7 |
+
+So a library takes one thread per ``CELLS_PER_THREAD`` training cells (rows x columns), at least one, at most
+``cap``: LightGBM one thread up to 10,000 rows of 20 columns, as it always did below 10,000 rows (House Prices,
+1,460 rows: 3.3 s on one thread, 4.2 s on two on an idle machine). The scikit-learn forests share out whole trees
+(no spinning), so they take a thread per few thousand cells.
+
+The same seed gives the same predictions at any thread count for LightGBM (``deterministic``), the forests (each
+tree seeded alone, votes summed on one thread) and k-nearest neighbours (exact distances), checked by
+``tests/test_threads.py``: for those, ``threads`` also leaves out the cores other processes keep busy
+(``other_load``), which changes only the speed. XGBoost's, CatBoost's and torch's sums may depend on how the work
+is split, so their threads depend only on the data's size and ``cap`` (which the run records): the same command
+gives the same CV on a busy machine as on an idle one."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from shared.log import get_log
+
+
+@dataclass(frozen=True)
+class Policy:
+    cells: int  # training cells (rows x columns) each thread must have to pay for itself
+    same_at_any_threads: bool  # the same predictions at every thread count: the other load may lower the threads
+
+
+POLICIES = {
+    "lightgbm": Policy(200_000, True),
+    "xgboost": Policy(200_000, False),
+    "catboost": Policy(400_000, False),
+    "torch": Policy(1_000_000, False),  # the MLPs, RealMLP / TabM, the D2L net
+    "extra_trees": Policy(4_000, True),
+    "rf": Policy(4_000, True),
+    "knn": Policy(100_000, True),
+}
+LIBRARIES = tuple(POLICIES)
+
+
+def threads(library: str, rows: int, columns: int, cap: int, other_busy: float | None = None) -> int:
+    """The threads a ``library`` fit on ``rows`` x ``columns`` takes: one per ``Policy.cells`` cells, from 1 to
+    ``cap``; for a library whose predictions do not depend on its threads, also at most the cores that processes
+    other than this one leave free (``other_busy``: cores they keep busy; None: not asked)."""
+    policy = POLICIES[library]
+    chosen = max(1, min(cap, rows * max(columns, 1) // policy.cells))
+    if chosen > 1 and policy.same_at_any_threads and other_busy is not None:
+        from shared.models import available_cores
+
+        chosen = max(1, min(chosen, int(available_cores() - other_busy + 0.5)))
+    return chosen
+
+
+_last: tuple[float, float, float] | None = None  # (time, busy CPU seconds of our cores, this process's CPU seconds)
+
+
+def _cpu_seconds() -> tuple[float, float, float] | None:
+    """(now, busy CPU seconds of the cores this process may use, this process's CPU seconds); None off Linux."""
+    try:
+        allowed = {f"cpu{c}" for c in os.sched_getaffinity(0)}
+        with open("/proc/stat") as stat:
+            lines = [line.split() for line in stat if line.startswith("cpu")]
+    except (AttributeError, OSError):
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    busy = sum(sum(map(int, f[1:4])) + sum(map(int, f[6:9])) for f in lines if f[0] in allowed) / hz
+    own = os.times()
+    return time.monotonic(), busy, own.user + own.system
+
+
+def other_load(first_look: float = 0.05) -> float | None:
+    """Cores that other processes keep busy: the busy time of this process's cores less its own, since the last
+    call (the first one looks for ``first_look`` seconds); None where it cannot be read."""
+    global _last
+    if _last is None:
+        _last = _cpu_seconds()
+        if _last is None:
+            return None
+        time.sleep(first_look)
+    now = _cpu_seconds()
+    if now is None or now[0] - _last[0] <= 0:
+        return None
+    busy = max(0.0, (now[1] - _last[1]) - (now[2] - _last[2])) / (now[0] - _last[0])
+    _last = now
+    return busy
+
+
+def fit_threads(library: str, rows: int, columns: int, ctx) -> int:
+    """``threads`` for a fit of the run whose ``ModelContext`` is ``ctx`` (its cap: ``ctx.n_jobs``); the run's
+    first fit says what it chose and why in the log."""
+    policy = POLICIES[library]
+    sized = threads(library, rows, columns, ctx.n_jobs)
+    busy = other_load() if sized > 1 and policy.same_at_any_threads else None
+    chosen = threads(library, rows, columns, ctx.n_jobs, busy)
+    if ctx.progress.name in ("", "fold 0"):
+        why = (f"{rows:,} rows x {columns} columns, a thread per {policy.cells:,} cells" if sized < ctx.n_jobs else
+               f"{rows:,} rows x {columns} columns")
+        load = "" if chosen == sized else f"; other processes keep {busy:.1f} cores busy"
+        get_log().info(f"{library}: {chosen} thread{'s' if chosen > 1 else ''} of {ctx.n_jobs} ({why}{load})")
+    return chosen
