@@ -5,23 +5,26 @@ shared by the fits side by side): a fit never takes more, and takes fewer where 
 Why: a thread of LightGBM, XGBoost or torch waits for the others after every step (OpenMP), spinning on its core.
 On small data those steps are short, so the waiting is most of the work; on a machine whose other processes keep
 the cores busy, one thread that is not running makes the others spin through its whole time slice. Measured with
-``scripts/bench_threads.py`` (fit seconds, 300 boosting rounds, a 256-256 MLP 5 epochs, 100 trees; 2 cores,
-load average ~7 from other work; predictions the same at 1 and 2 threads in every case):
+``scripts/bench_threads.py`` (fit seconds on 1 / 2 threads; 300 boosting rounds, a 256-256 MLP 5 epochs, 100
+trees; 2 cores, load average 7 to 10 from other work; —: not measured):
 
 | library | 400 x 10 | 400 x 100 | 3,000 x 10 | 3,000 x 100 | 30,000 x 10 |
 |---|---|---|---|---|---|
-| lightgbm, 1 / 2 threads | 0.12 / 3.8 | 0.30 / 4.5 | 0.30 / 9.7 | 2.2 / 14.1 | 2.1 / 46 |
-| xgboost | 0.31 / 5.1 | 1.1 / 15.3 | 0.38 / 5.8 | 3.6 / 39.5 | 4.1 / 52 |
-| catboost | 1.0 / 0.91 | 7.4 / 7.4 | 1.4 / 1.3 | 9.9 / 16.3 | 6.0 / 11.5 |
-| torch MLP | 0.04 / 0.19 (100 col.) | 0.04 / 0.19 | 0.51 / 7.0 | 1.0 / 14.7 | 5.2 / 66 |
-| extra_trees | 0.27 / 0.14 | 0.24 / 0.18 | 0.48 / 0.45 | 1.4 / 1.3 | 5.2 / 3.2 |
-| rf | 0.18 / 0.23 | 0.28 / 0.31 | 1.1 / 0.80 | 8.5 / 4.1 | 10.5 / 6.4 |
-| knn (fit and ask every row) | 0.01 / 0.02 | 0.17 / 0.10 | 0.14 / 0.13 | 0.17 / 0.26 | 1.6 / 1.7 |
+| lightgbm | 0.12 / 3.8 | 0.30 / 4.5 | 0.30 / 9.7 | 2.2 / 14.1 | 2.1 / 73 |
+| xgboost | 0.31 / 5.1 | 1.1 / 15.3 | 0.38 / 5.8 | 3.6 / 39.5 | 4.2 / 63 |
+| catboost | 1.0 / 0.91 | 7.4 / 7.4 | 1.4 / 1.3 | 9.9 / 16.3 | 9.5 / 5.9 |
+| torch MLP | — | 0.04 / 0.19 | 0.51 / 7.0 | 1.0 / 14.7 | 18.3 / — |
+| extra_trees | 0.27 / 0.14 | 0.24 / 0.18 | 0.48 / 0.45 | 1.4 / 1.3 | — |
+| rf | 0.18 / 0.23 | 0.28 / 0.31 | 1.1 / 0.80 | 8.5 / 4.1 | — |
+| knn (fit, then ask every row) | 0.01 / 0.02 | 0.17 / 0.10 | 0.14 / 0.13 | 0.17 / 0.26 | — |
 
-So a library takes one thread per ``CELLS_PER_THREAD`` training cells (rows x columns), at least one, at most
-``cap``: LightGBM one thread up to 10,000 rows of 20 columns, as it always did below 10,000 rows (House Prices,
-1,460 rows: 3.3 s on one thread, 4.2 s on two on an idle machine). The scikit-learn forests share out whole trees
-(no spinning), so they take a thread per few thousand cells.
+The predictions were the same at 1 and 2 threads everywhere but CatBoost on 30,000 rows (0.15 apart).
+
+So a library takes one thread per ``POLICIES[library].cells`` training cells (rows x columns), at least one, at most
+``cap``: LightGBM one thread up to 10,000 rows of 20 columns, as it took below 10,000 rows before (House Prices,
+1,460 rows: 3.3 s on one thread, 4.2 s on two on an idle machine). CatBoost's own thread pool waits without
+spinning, so it loses less on two threads, but gains only on larger data. The scikit-learn forests share out whole
+trees, so they take a thread per few thousand cells.
 
 The same seed gives the same predictions at any thread count for LightGBM (``deterministic``), the forests (each
 tree seeded alone, votes summed on one thread) and k-nearest neighbours (exact distances), checked by
