@@ -4,7 +4,8 @@ shared.vision.train import VisionParts``), never the other way round. Its groups
 The contract — what a competition declares and a model is
     spec          CompetitionSpec (files, columns, metric, folds, submission) and Recipe (features, model, settings)
     models        the fold-model interface (fit / predict), FoldPipeline, progress of a run
-    metrics       rmsle, rmse, accuracy, logloss, auc, gini, map; ``register`` for a competition's own
+    metrics       rmsle, rmse, mae, mape, smape, r2, accuracy, f1(_macro/_micro), mcc, qwk, logloss, auc, gini,
+                  map; ``register`` for a competition's own
     config        settings: declarations (Range, Choice, Text, ...) beside defaults, ``--set`` parsing, resolving
     errors        UserError: one line, what is wrong and what to do
 

@@ -109,7 +109,7 @@ def check_inputs(spec: CompetitionSpec, member: Recipe, data_dir: Path, n_folds:
     (files, columns, ids, the target, the sample submission): bad data are one error, not one per member."""
     config = resolve(member, settings, spec.run_defaults(), competition=spec.name)
     data = spec.load_run_data(Path(data_dir), config)
-    y, classes = spec.outputs.encode(data)
+    y, classes = spec.outputs.encode(data, config.get("positive_class"))
     spec.outputs.check(data, y, classes, n_folds)
 
 

@@ -187,7 +187,8 @@ def add_data_args(p: ArgumentParser) -> None:
     p.add_later("--out", type=Path, default=Path("runs"), help="root of run directories (default runs/)")
     p.add_argument("--target", help="tabular: the target column")
     p.add_argument("--id", dest="id_col", help="tabular: the id column")
-    p.add_argument("--metric", help="tabular: rmsle | rmse | mae | mape | smape | r2 | accuracy | logloss | auc")
+    p.add_argument("--metric", help="tabular: rmsle | rmse | mae | mape | smape | r2 | accuracy | f1 | f1_macro | "
+                                    "f1_micro | mcc | qwk | logloss | auc (docs/cli.md#metrics)")
 
 
 MAX_AT_ONCE = 1024  # fits side by side at most (--parallel), and CPU threads per fit (--threads)

@@ -281,6 +281,9 @@ RUN_SETTINGS, RUN_RANGES = settings({  # name: (default, what it accepts and wha
                                              doc="classes: average the fold models' test probabilities, or their logits")),
     "predict": ("test", Choice("test", "valid",  # shared.detection.task.PREDICT_SPLITS
                                doc="detection: the image list to predict and submit, test.csv or valid.csv")),
+    "positive_class": (None, Either(Choice(None), Text("a label of the target"), Range(), FLAG,
+                                    doc="binary target: the class that AUC, log loss, F1 score and the submitted "
+                                        "probability are of; null: the last of the sorted labels")),
 })
 _SETTING_TYPES = {"log_target": True}  # an example value of the right type where the default is None
 

@@ -2,12 +2,16 @@
 predictions are averaged (log space for RMSLE), so folds and blends average where the metric measures."""
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import (
-    log_loss,
+    cohen_kappa_score,
+    f1_score,
+    matthews_corrcoef,
     mean_absolute_error,
     mean_absolute_percentage_error,
     r2_score,
@@ -62,11 +66,105 @@ def accuracy(y_true, y_pred) -> float:
     return float(np.mean(np.asarray(y_true) == _labels(y_pred)))
 
 
+def as_text(values) -> np.ndarray:
+    """Labels as text, as submissions and solutions compare them: whole numbers without a '.0' (1.0 -> '1')."""
+    values = np.asarray(values)
+    if values.dtype.kind == "f" and np.all(np.isfinite(values)) and np.all(values == np.round(values)):
+        values = values.astype(np.int64)
+    return values.astype(str)
+
+
+def default_positive(labels) -> str:
+    """The positive class of two labels when none is chosen: 1 of 0/1 labels, otherwise the last in sorted order
+    (as text: 'yes' of no/yes), as the AUC of scikit-learn takes it."""
+    text = sorted(set(as_text(labels)))
+    return "1" if set(text) <= {"0", "1"} else text[-1]
+
+
+def binary_truth(y_true, positive=None, what: str = "the truth") -> np.ndarray:
+    """0/1 of a binary truth (labels or codes): 1 where it is ``positive`` (compared as text; by default
+    ``default_positive``). More than two labels is one line: a binary metric scores two classes."""
+    text = as_text(y_true)
+    seen = sorted(set(map(str, text)))
+    if len(seen) > 2:
+        raise UserError(f"{what} holds {len(seen)} labels ({', '.join(map(repr, seen[:5]))}"
+                        f"{', ...' if len(seen) > 5 else ''}); this metric scores a binary target (two classes).")
+    return (text == str(default_positive(text) if positive is None else positive)).astype(int)
+
+
+def f1(y_true, y_pred) -> float:
+    """Binary F1 of the positive class: 2 TP / (2 TP + FP + FN), 0 when there is no positive anywhere.
+    ``y_pred``: labels, or class probabilities (n, 2) whose argmax is the label (the positive class where its
+    probability is above 0.5). The positive class is 1 of codes or 0/1 labels, else the last of the sorted labels
+    (a run says which, and ``--set positive_class`` chooses; score.py: ``--positive-class``)."""
+    y_true, y_pred = as_text(y_true), as_text(_labels(y_pred))
+    if len(set(y_true)) > 2:
+        raise UserError(f"f1 is the F1 of one positive class of a binary target; the truth holds "
+                        f"{len(set(y_true))} classes: use f1_macro or f1_micro.")
+    positive = default_positive(np.concatenate([y_true, y_pred]) if len(set(y_true)) < 2 else y_true)
+    return float(f1_score(y_true == positive, y_pred == positive, zero_division=0))
+
+
+def f1_macro(y_true, y_pred) -> float:
+    """The mean of each class's F1 (scikit-learn's average='macro' over the labels of the truth and the
+    predictions: a class never predicted counts 0, a predicted label the truth lacks counts 0)."""
+    return float(f1_score(as_text(y_true), as_text(_labels(y_pred)), average="macro", zero_division=0))
+
+
+def f1_micro(y_true, y_pred) -> float:
+    """F1 of all rows' decisions pooled; with one label per row it equals the accuracy."""
+    return float(f1_score(as_text(y_true), as_text(_labels(y_pred)), average="micro", zero_division=0))
+
+
+def mcc(y_true, y_pred) -> float:
+    """Matthews correlation coefficient (binary or multiclass, scikit-learn's), 0 where it is undefined (one class
+    in the truth or the predictions); symmetric in the classes, so the positive class does not change it."""
+    with warnings.catch_warnings():  # one label on both sides: scikit-learn warns, then gives its 0
+        warnings.simplefilter("ignore", UserWarning)
+        return float(matthews_corrcoef(as_text(y_true), as_text(_labels(y_pred))))
+
+
+def _ratings(values, what: str) -> np.ndarray:
+    numbers = pd.to_numeric(pd.Series(np.asarray(values, dtype=object)), errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(numbers) | (numbers != np.round(numbers))
+    if bad.any():
+        raise UserError(f"qwk scores whole-number ratings (0, 1, 2, ...); {what} holds "
+                        f"{np.asarray(values, dtype=object)[bad][0]!r}.")
+    return numbers.astype(np.int64)
+
+
+def qwk(y_true, y_pred) -> float:
+    """Quadratic weighted kappa as Kaggle publishes it: ratings are whole numbers, the weights (i - j)^2 run over
+    every rating from the lowest to the highest of truth and predictions (a rating nobody gave still counts in the
+    distance), kappa = 1 - sum(w O) / sum(w E). ``y_pred``: ratings, or class probabilities whose argmax is the
+    rating's code (a run's codes follow the ratings' order). Truth and predictions all one same rating: 1."""
+    a, b = _ratings(y_true, "the truth"), _ratings(_labels(y_pred), "the predictions")
+    low, high = min(a.min(), b.min()), max(a.max(), b.max())
+    if low == high:
+        return 1.0
+    return float(cohen_kappa_score(a, b, labels=np.arange(low, high + 1), weights="quadratic"))
+
+
+EPS = 1e-15  # Kaggle's clipping of probabilities in log loss
+
+
 def logloss(y_true, y_pred) -> float:
+    """Kaggle's log loss: each row rescaled to sum 1 (a row of zeros stays 0), the probabilities clipped to
+    [1e-15, 1 - 1e-15], then the mean negative log of the true class's probability (scikit-learn's for rows that
+    sum to 1). ``y_pred``: (n, C) probabilities of the classes (codes 0..C-1 in
+    ``y_true``), or for a binary target the probability of the positive class (``y_true`` 0/1)."""
     y_pred = np.asarray(y_pred, float)
     if y_pred.ndim == 1:  # binary: probability of class 1
         y_pred = np.column_stack([1 - y_pred, y_pred])
-    return float(log_loss(np.asarray(y_true), np.clip(y_pred, 1e-15, 1 - 1e-15), labels=np.arange(y_pred.shape[1])))
+    y_true = np.asarray(y_true)
+    codes = y_true.astype(np.int64) if y_true.dtype.kind in "iuf" else binary_truth(y_true)
+    if codes.min() < 0 or codes.max() >= y_pred.shape[1]:
+        raise UserError(f"logloss: a true class {int(codes.max())} has no probability column (there are "
+                        f"{y_pred.shape[1]}).")
+    sums = y_pred.sum(axis=1, keepdims=True)
+    rescaled = np.divide(y_pred, sums, out=np.zeros_like(y_pred), where=sums > 0)
+    clipped = np.clip(rescaled[np.arange(len(codes)), codes], EPS, 1 - EPS)
+    return float(-np.mean(np.log(clipped)))
 
 
 def auc(y_true, y_pred) -> float:
@@ -89,6 +187,8 @@ class Metric:
     takes: str = "values"  # what a submission holds for it: values | labels | probabilities | boxes
     autogluon: str | None = None  # the AutoGluon eval_metric that ranks models as this one does (its own name
     # when AutoGluon knows it; e.g. "roc_auc" for a Gini), for the automl recipes
+    binary: bool = False  # scores one positive class of a binary target only (F1): a run of more classes is refused
+    ordinal: bool = False  # scores whole-number ratings by their distance (QWK): a run orders its classes by value
 
     def __call__(self, y_true, y_pred) -> float:
         return self.fn(y_true, y_pred)
@@ -112,6 +212,11 @@ METRICS: dict[str, Metric] = {
     "smape": Metric("smape", smape, False, "regression", autogluon="symmetric_mean_absolute_percentage_error"),
     "r2": Metric("r2", r2, True, "regression", autogluon="r2"),
     "accuracy": Metric("accuracy", accuracy, True, "classification", takes="labels"),
+    "f1": Metric("f1", f1, True, "classification", takes="labels", autogluon="f1", binary=True),
+    "f1_macro": Metric("f1_macro", f1_macro, True, "classification", takes="labels", autogluon="f1_macro"),
+    "f1_micro": Metric("f1_micro", f1_micro, True, "classification", takes="labels", autogluon="f1_micro"),
+    "mcc": Metric("mcc", mcc, True, "classification", takes="labels", autogluon="mcc"),
+    "qwk": Metric("qwk", qwk, True, "classification", takes="labels", autogluon="quadratic_kappa", ordinal=True),
     "logloss": Metric("logloss", logloss, False, "classification", takes="probabilities"),
     "auc": Metric("auc", auc, True, "classification", takes="probabilities"),
 }

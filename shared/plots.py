@@ -15,6 +15,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from shared.io import atomic_write  # noqa: E402
+from shared.metrics import METRICS  # noqa: E402
 
 FULL_MATRIX_CLASSES = 20  # up to this many classes the confusion matrix is drawn whole; beyond, its largest cells
 TOP = 20  # how many confusions and worst classes a many-class run lists
@@ -235,7 +236,8 @@ def bar_table(path: Path, names, means, stds, holdouts, metric_name: str, times=
     if times is not None:
         for xi, t in zip(x, times):
             ax.annotate(f"{t:.0f} s", (xi, 0), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=8)
-    ax.set_title(f"{metric_name} by recipe (lower is better)" if metric_name in ("rmsle", "rmse", "logloss")
+    known = METRICS.get(metric_name)
+    ax.set_title(f"{metric_name} by recipe (lower is better)" if known is not None and not known.greater_is_better
                  else f"{metric_name} by recipe")
     save(fig, Path(path))
 

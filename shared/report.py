@@ -137,7 +137,7 @@ def changed_settings(config: dict, spec) -> list[tuple[str, object, object]] | N
 
 
 RUN_SETTING_KEYS = ("log_target", "clean_train", "time_col", "time_valid_fraction", "sample_weight", "fold_average",
-                    "predict")  # the run-level settings (shared.config.RUN_SETTINGS) a config.yaml records
+                    "predict", "positive_class")  # the run-level settings (shared.config.RUN_SETTINGS) a config.yaml records
 
 
 def _short(value) -> str:

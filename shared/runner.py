@@ -31,6 +31,7 @@ from shared.readback import Unreadable, read_arrays
 from shared.results import FoldResults
 from shared.runs import git_version, new_run_dir, save_config
 from shared.spec import CompetitionSpec, Dataset, Outputs, Recipe
+from shared.tables import classes_line
 from shared.targets import check_target, fits_logs
 
 
@@ -287,6 +288,8 @@ def _prepare(args: RunArguments, started: float, spread: parallel_.Settings) -> 
     _open_run_dir(prepared, folds)
     for note in target_notes:
         prepared.log.warning(note)
+    if outputs.kind == "table" and (line := classes_line(spec, classes, config["positive_class"])):
+        prepared.log.info(line)
     _make_features(prepared, per_fold_budget)
     return prepared
 
@@ -295,7 +298,9 @@ def read_data(spec: CompetitionSpec, data_dir: Path, config: dict, n_folds: int)
     """A run's data read and checked, before anything is written (``download.py --check`` runs exactly this):
     (the data, the encoded target, its classes or None, the lines the log should say about the target)."""
     data = spec.load_run_data(Path(data_dir), config)
-    y, classes = spec.outputs.encode(data)
+    y, classes = spec.outputs.encode(data, config.get("positive_class"))
+    if config.get("positive_class") is not None:  # recorded as the label it names ('no', not YAML's false)
+        config["positive_class"] = classes[-1]
     spec.outputs.check(data, y, classes, n_folds)
     notes = check_target(spec, data, y, classes, config.get("log_target"))  # a target nothing can be learned from
     return data, y, classes, notes

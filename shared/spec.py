@@ -92,8 +92,9 @@ class Outputs(Protocol):
     kind: str
     submission_files: tuple[str, ...]  # the file(s) a run writes for Kaggle, the first the one to submit
 
-    def encode(self, data: Dataset) -> tuple[np.ndarray, list | None]:
-        """(the training target as the models and metric take it, the classes or None)."""
+    def encode(self, data: Dataset, positive_class=None) -> tuple[np.ndarray, list | None]:
+        """(the training target as the models and metric take it, the classes or None; a binary target's positive
+        class last, ``positive_class`` where ``--set positive_class`` chose it)."""
 
     def check(self, data: Dataset, y: np.ndarray, classes: list | None, n_folds: int) -> None:
         """Refuse, before anything is written, data the predictions could not be submitted for."""
@@ -296,7 +297,7 @@ class CompetitionSpec:
         if self.task == "regression":  # before clean_train compares its values as numbers
             check_numbers([(train, data_dir / self.train_file)], self.id_col, (self.target_col,),
                           f"{self.metric.name} scores finite numbers: a regression target must be one (classes need a "
-                          "classification metric: accuracy, logloss, auc)")
+                          "classification metric: accuracy, f1, logloss, auc, ...)")
         missing = [c for c in train.columns if c not in test.columns and c != self.target_col]
         if missing and self.test_file:
             raise UserError(f"{data_dir / self.test_file} lacks column(s) {missing} that "

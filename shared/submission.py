@@ -15,7 +15,7 @@ import pandas as pd
 
 from shared.errors import UserError, show
 from shared.io import read_csv, write_csv
-from shared.metrics import Metric
+from shared.metrics import Metric, as_text, binary_truth, default_positive
 
 
 def build(sample: pd.DataFrame, id_col: str, ids, values, columns: list[str] | None = None) -> pd.DataFrame:
@@ -213,13 +213,16 @@ def write(path: Path, sub: pd.DataFrame, sample: pd.DataFrame, id_col: str, metr
 
 
 def score(sub: pd.DataFrame, solution: pd.DataFrame, id_col: str, metric: Metric,
-          labels: list | None = None, name: str = "submission", solution_name: str = "solution") -> float:
+          labels: list | None = None, name: str = "submission", solution_name: str = "solution",
+          positive=None) -> float:
     """Score a submission against a solution with the same id column (any row order; ids compared as text).
 
     Refused: a repeated id, a solution id with no row, an empty or unusable value. Rows beyond the solution's ids are
     not scored (a sample submission may list unscored ids, like CIFAR-10's decoys): a submission file is checked
     against its sample first (``score_files``). A label column is scored by exact match; labels outside ``labels``
-    (or, without them, never seen in the solution) count as wrong, with a warning."""
+    (or, without them, never seen in the solution) count as wrong, with a warning. A binary target's one
+    probability column (and F1's labels) is of the ``positive`` class (a run's last class; by default the last of
+    the solution's sorted labels, 1 of 0/1)."""
     target_cols = [c for c in solution.columns if c != id_col and c.lower() != "usage"]
     missing = [c for c in target_cols if c not in sub.columns]
     if missing:
@@ -239,14 +242,37 @@ def score(sub: pd.DataFrame, solution: pd.DataFrame, id_col: str, metric: Metric
         y_true, y_pred = truth[col].astype(str).to_numpy(), pred[col].astype(str).to_numpy()
         _warn_unknown_labels(sub, id_col, col, set(map(str, labels)) if labels is not None else set(y_true),
                              name, "the training labels" if labels is not None else "the solution's labels")
+        if metric.binary:  # F1 of the positive class: 1 where a row is it, in the truth and the predictions
+            positive = _positive(y_true, positive, labels, solution_name)
+            return metric(binary_truth(y_true, positive, solution_name), (y_pred == str(positive)).astype(int))
         return metric(y_true, y_pred)
     y_pred = pred.apply(pd.to_numeric).to_numpy(float)
     y_true = truth.apply(_numbers_if_all).to_numpy()  # a classification truth may be labels ('no', 'yes')
     if len(target_cols) == 1:
         y_pred, y_true = y_pred[:, 0], y_true[:, 0]
+        if metric.task == "classification":  # the probability of the positive class: the truth is 1 where it is
+            y_true = binary_truth(y_true, _positive(y_true, positive, labels, solution_name), solution_name)
     else:  # one probability column per class; the truth is one-hot
         y_true = y_true.argmax(axis=1)
     return metric(y_true, y_pred)
+
+
+def _positive(y_true: np.ndarray, positive, labels: list | None, solution_name: str) -> str:
+    """The positive class of a binary truth, as text: ``positive`` (a run's, or ``score.py --positive-class``, which
+    must be one of the solution's two labels where it has two), else the last of the sorted labels (1 of 0/1). A truth of one label other
+    than 0/1 names no positive class by itself: one line asks for it."""
+    seen = sorted(set(map(str, as_text(y_true))))
+    if positive is not None:
+        if labels is None and len(seen) == 2 and str(positive) not in seen:
+            raise UserError(f"--positive-class {positive!r} is not a label of {solution_name}, whose labels are "
+                            f"{', '.join(map(repr, seen[:5]))}; pass one of them as written there.")
+        return str(positive)
+    if labels is not None and len(labels) == 2:  # a run's classes: the positive one is last
+        return str(labels[-1])
+    if len(seen) == 1 and seen[0] not in ("0", "1"):
+        raise UserError(f"{solution_name} holds one label, {seen[0]!r}, so which class the probabilities are of is "
+                        "not in it: say it with --positive-class LABEL.")
+    return default_positive(seen)
 
 
 def _numbers_if_all(values: pd.Series) -> pd.Series:
@@ -317,7 +343,7 @@ def check_file(path: Path, sample: pd.DataFrame, id_col: str, metric: Metric, la
 
 def score_files(submission: Path, solution: Path, id_col: str | None, metric: Metric,
                 sample: Path | None = None, sample_name: str | None = None, columns: list[str] | None = None,
-                competition: str = "") -> float:
+                competition: str = "", positive: str | None = None) -> float:
     """Score a submission file against a solution file (``id_col`` None: the solution's first column), after
     ``check_file`` against ``sample`` (a sample submission file) or, without one, the solution's ids and columns
     (``sample_name``: how messages name that file; ``columns``: the competition's header, where known)."""
@@ -331,4 +357,4 @@ def score_files(submission: Path, solution: Path, id_col: str | None, metric: Me
         expected = sol[[c for c in sol.columns if c.lower() != "usage"]]
         where = sample_name or f"the solution {solution}"
     sub = check_file(submission, expected, id_col, metric, None, columns, where, competition)
-    return score(sub, sol, id_col, metric, name=str(submission), solution_name=str(solution))
+    return score(sub, sol, id_col, metric, name=str(submission), solution_name=str(solution), positive=positive)

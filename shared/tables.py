@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from shared import fingerprint, look, plots, report, submission
 from shared.ensemble import (
@@ -45,8 +46,8 @@ class TableOutputs:
     def __init__(self, spec: CompetitionSpec):
         self.spec = spec
 
-    def encode(self, data: Dataset) -> tuple[np.ndarray, list | None]:
-        return encode_target(self.spec, data.train[self.spec.target_col])
+    def encode(self, data: Dataset, positive_class=None) -> tuple[np.ndarray, list | None]:
+        return encode_target(self.spec, data.train[self.spec.target_col], positive_class)
 
     def check(self, data: Dataset, y: np.ndarray, classes: list | None, n_folds: int) -> None:
         check_sample_layout(self.spec, data, classes)
@@ -77,15 +78,16 @@ class TableOutputs:
     def merge(self, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) -> Path:
         return merge(self.spec, run_dirs, out_root, data_dir)
 
-    def score_file(self, file: Path, solution: Path, sample: Path | None = None, id_col: str | None = None) -> str:
+    def score_file(self, file: Path, solution: Path, sample: Path | None = None, id_col: str | None = None,
+                   positive: str | None = None) -> str:
         """``score.py``'s line for a submission file against a solution file (and, when given, the sample whose
         ids it must hold; else the sample beside the solution, else exactly the solution's ids), checked as
-        ``submit.py`` checks it, with the competition's header."""
+        ``submit.py`` checks it, with the competition's header; ``positive``: a binary target's positive class."""
         spec = self.spec
         beside = Path(solution).parent / spec.sample_submission_file
         columns = fixed_header(spec, id_col)
         return score_table_file(file, solution, spec.metric, id_col or spec.id_col,
-                                sample or (beside if beside.is_file() else None), columns, spec.name)
+                                sample or (beside if beside.is_file() else None), columns, spec.name, positive)
 
     def check_submission(self, file: Path, data: Dataset) -> None:
         """A submission file against the competition's data, before it is sent: ``score.py``'s check."""
@@ -116,14 +118,16 @@ class TableOutputs:
 
 
 def score_table_file(file: Path, solution: Path, metric: Metric, id_col: str | None, sample: Path | None,
-                     columns: list[str] | None = None, competition: str = "") -> str:
-    """Score a CSV submission (``submission.check_file``'s check, then the score); warnings go to stderr."""
+                     columns: list[str] | None = None, competition: str = "", positive: str | None = None) -> str:
+    """Score a CSV submission (``submission.check_file``'s check, then the score; ``positive``: a binary target's
+    positive class, by default the last of the solution's sorted labels); warnings go to stderr."""
     expected = None if sample else (f"the solution {solution} (if it lists only the scored ids, pass the "
                                     "sample submission with --sample)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            value = submission.score_files(file, solution, id_col, metric, sample, expected, columns, competition)
+            value = submission.score_files(file, solution, id_col, metric, sample, expected, columns, competition,
+                                           positive)
         except ValueError as exc:
             raise UserError(f"cannot score {file}: {exc}") from exc
     for warning in caught:
@@ -141,8 +145,14 @@ def check_class_counts(spec: CompetitionSpec, y: np.ndarray, classes: list, n_fo
                         "examples, merge the class into another, drop its rows, or use fewer --folds.")
 
 
-def encode_target(spec: CompetitionSpec, y: pd.Series) -> tuple[np.ndarray, list | None]:
+def encode_target(spec: CompetitionSpec, y: pd.Series, positive_class=None) -> tuple[np.ndarray, list | None]:
+    """(codes, classes): a regression's numbers, or each row's class code. Classes are sorted as text (an ordinal
+    metric's ratings by value); a binary target's positive class is the last (``positive_class``: the one chosen with
+    ``--set positive_class``, else the last of the sorted labels), so that a probability column is always its."""
     if spec.task == "regression":
+        if positive_class is not None:
+            raise UserError(f"--set positive_class={show(positive_class, setting=True)}: {spec.metric.name} scores a "
+                            f"regression target {spec.target_col!r}, which has no classes; drop the setting.")
         values = pd.to_numeric(y, errors="coerce")
         if values.isna().any():
             raise UserError(f"target column {spec.target_col!r} has non-numeric value "
@@ -158,8 +168,80 @@ def encode_target(spec: CompetitionSpec, y: pd.Series) -> tuple[np.ndarray, list
         same = text[stripped == clash.iloc[0]].tolist()
         raise UserError(f"target column {spec.target_col!r} has labels that differ only by surrounding spaces: "
                         f"{same}; strip the spaces in {spec.train_file} so that each class is written one way.")
+    if spec.metric.binary and len(classes) > 2:
+        raise UserError(f"--metric {spec.metric.name} scores one positive class of a binary target; "
+                        f"{spec.target_col!r} has {len(classes)} classes: use f1_macro or f1_micro (or mcc).")
+    if spec.metric.ordinal:
+        classes = sorted(classes, key=lambda c: _rating(spec, c))
+    classes = positive_last(spec, classes, positive_class)
     codes = pd.Categorical(y, categories=classes).codes
     return codes.astype(int), [c.item() if hasattr(c, "item") else c for c in classes]
+
+
+def _rating(spec: CompetitionSpec, label) -> float:
+    """A label of an ordinal metric (QWK) as its whole-number rating."""
+    value = pd.to_numeric(pd.Series([label]), errors="coerce").iloc[0]
+    if not np.isfinite(value) or value != round(value):
+        raise UserError(f"--metric {spec.metric.name} scores whole-number ratings; target column {spec.target_col!r} "
+                        f"has label {show(label)}: use ratings 0, 1, 2, ... (or accuracy, f1_macro for named classes).")
+    return float(value)
+
+
+def positive_last(spec: CompetitionSpec, classes: list, chosen=None) -> list:
+    """``classes`` with the positive class of a binary target last: ``chosen`` (``--set positive_class``, a label as
+    YAML read it: ``no`` is false) when given, else as they are (the last of the sorted labels)."""
+    if chosen is None:
+        return classes
+    told = f"--set positive_class={show(chosen, setting=True)}"
+    if len(classes) != 2:
+        raise UserError(f"{told}: a positive class is one of the two classes of a binary target; {spec.target_col!r} "
+                        f"has {len(classes)} ({', '.join(map(show, classes[:5]))}{', ...' if len(classes) > 5 else ''})"
+                        "; drop the setting.")
+    matches = [i for i, c in enumerate(classes) if is_label(c, chosen)]
+    labels = f"{show(classes[0])} and {show(classes[1])}"
+    if not matches:
+        raise UserError(f"{told} is not a label of {spec.target_col!r}, whose labels are {labels}; pass one of "
+                        "them as written there.")
+    if len(matches) == 2:
+        raise UserError(f"{told} reads as a number that both labels of {spec.target_col!r} ({labels}) are; pass "
+                        "the label in quotes as written there: --set positive_class='\"1.0\"'.")
+    return [classes[1 - matches[0]], classes[matches[0]]]
+
+
+def is_label(label, value) -> bool:
+    """Whether ``value``, a ``--set`` value as YAML read it, names ``label`` (``no`` is false, ``1`` is 1)."""
+    if isinstance(value, str) or str(label) == str(value):
+        return str(label) == str(value)
+    try:
+        read = yaml.safe_load(str(label))
+    except yaml.YAMLError:
+        return False
+    same_kind = isinstance(read, bool) == isinstance(value, bool) and isinstance(read, (bool, int, float))
+    return same_kind and read == value
+
+
+def classes_line(spec: CompetitionSpec, classes: list | None, chosen=None) -> str | None:
+    """The run log's line about the classes where the metric depends on them: which class is positive, for a binary
+    target scored by one class (AUC, log loss and Gini on its probability; F1 and MCC on its labels), and ratings with
+    a gap for an ordinal metric (QWK); None for the others."""
+    metric = spec.metric
+    if metric.ordinal and classes:
+        ratings = [_rating(spec, c) for c in classes]
+        if ratings[-1] - ratings[0] != len(ratings) - 1:
+            return (f"{metric.name}: the training ratings {', '.join(map(show, classes))} have a gap; the CV score "
+                    "weighs a miss by the ratings' order (a gap is one step), Kaggle's by their values")
+        return None
+    if spec.task != "binary" or not classes or not (metric.takes == "probabilities" or metric.binary
+                                                     or metric.name == "mcc"):
+        return None
+    why = ("chosen with --set positive_class" if chosen is not None
+           else "the last of the sorted labels; --set positive_class=... to choose")
+    line = f"positive class: {show(classes[-1])} ({why})"
+    if metric.takes == "labels":
+        line += f"; {metric.name} takes labels: the positive class where its probability is above 0.5 (the argmax)"
+    else:
+        line += "; the submission's probability is of this class"
+    return line
 
 
 def prediction_columns(spec: CompetitionSpec, classes: list | None) -> list[str]:

@@ -168,3 +168,177 @@ def test_a_generic_run_scores_its_cv_with_the_metric_asked_for(name, tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     oof = pd.read_csv(run_dir / "oof.csv")
     assert metrics["metric"] == name and metrics["cv"] == pytest.approx(get_metric(name)(oof["target"], oof["prediction"]))
+
+
+# ------------------------------------------------------------------------------ label metrics (F1, MCC, QWK)
+def test_label_metrics_match_scikit_learn_on_random_labels():
+    from sklearn import metrics as sk
+
+    from shared.metrics import f1, f1_macro, f1_micro, mcc, qwk
+
+    rng = np.random.default_rng(0)
+    y, p = rng.integers(0, 2, 300), rng.integers(0, 2, 300)
+    assert f1(y, p) == pytest.approx(sk.f1_score(y, p))
+    assert mcc(y, p) == pytest.approx(sk.matthews_corrcoef(y, p))
+    y3, p3 = rng.integers(0, 4, 300), rng.integers(0, 4, 300)
+    assert f1_macro(y3, p3) == pytest.approx(sk.f1_score(y3, p3, average="macro"))
+    assert f1_micro(y3, p3) == pytest.approx(sk.f1_score(y3, p3, average="micro")) == pytest.approx(accuracy(y3, p3))
+    assert mcc(y3, p3) == pytest.approx(sk.matthews_corrcoef(y3, p3))
+    assert qwk(y3, p3) == pytest.approx(sk.cohen_kappa_score(y3, p3, weights="quadratic"))
+    names = ["cat", "dog", "emu"]
+    text_y, text_p = np.array(names)[y3 % 3], np.array(names)[p3 % 3]
+    assert f1_macro(text_y, text_p) == pytest.approx(sk.f1_score(text_y, text_p, average="macro"))
+
+
+def test_label_metrics_by_hand_from_probabilities_and_text():
+    from shared.metrics import f1, mcc
+
+    # truth 1 1 0 0 1; P(1) .9 .4 .2 .6 .7 -> labels 1 0 0 1 1 (argmax, i.e. above 0.5): TP 2, FN 1, FP 1
+    proba = np.column_stack([1 - np.array([0.9, 0.4, 0.2, 0.6, 0.7]), [0.9, 0.4, 0.2, 0.6, 0.7]])
+    assert f1([1, 1, 0, 0, 1], proba) == pytest.approx(2 * 2 / (2 * 2 + 1 + 1))
+    # MCC = (TP TN - FP FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN)) = (2*1 - 1*1) / sqrt(3*3*2*2) = 1/6
+    assert mcc([1, 1, 0, 0, 1], proba) == pytest.approx(1 / 6)
+    # text labels: the positive class is the last in sorted order ('yes'): TP 1, FP 0, FN 1 -> 2/3
+    assert f1(["yes", "yes", "no"], ["yes", "no", "no"]) == pytest.approx(2 / 3)
+
+
+def test_label_metrics_edge_cases():
+    from sklearn import metrics as sk
+
+    from shared.metrics import f1, f1_macro, mcc, qwk
+
+    # a class never predicted: its F1 is 0 and counts in the macro mean (scikit-learn, zero_division=0);
+    # a: F1 1; b: precision 1/3, recall 1 -> F1 1/2; c: never predicted -> 0
+    y, p = ["a", "b", "c", "c"], ["a", "b", "b", "b"]
+    assert f1_macro(y, p) == pytest.approx((1 + 1 / 2 + 0) / 3)
+    assert f1_macro(y, p) == pytest.approx(sk.f1_score(y, p, average="macro", zero_division=0))
+    # a label of the solution that the submission lacks: no positive predicted -> F1 0, not an error
+    assert f1(["no", "yes", "yes"], ["no", "no", "no"]) == 0.0
+    # all one class: MCC is undefined, scikit-learn's 0; QWK of one same rating on both sides is perfect agreement
+    assert mcc([1, 1, 1], [1, 1, 1]) == 0.0 and mcc([0, 1, 1], [1, 1, 1]) == 0.0
+    assert qwk([3, 3, 3], [3, 3, 3]) == 1.0
+    assert f1([0, 0, 0], [0, 0, 0]) == 0.0  # 0/1 labels: the positive class is 1, never there
+    with pytest.raises(UserError, match="f1_macro or f1_micro"):
+        f1(["a", "b", "c"], ["a", "b", "c"])
+    with pytest.raises(UserError, match="whole-number ratings.*'good'"):
+        qwk(["good", "bad"], [1, 2])
+
+
+def test_qwk_is_kaggles_formula_with_weights_over_every_rating():
+    """Kaggle's QWK (ml_metrics.quadratic_weighted_kappa): the ratings run from the lowest to the highest given, a
+    rating no one gave still counting in the distance: truth 1 2 4, predictions 1 4 4 weigh over ratings 1..4
+    (w = (i - j)^2 / 9), kappa = 1 - sum(w O) / sum(w E), E the outer product of the two histograms / N."""
+    from sklearn import metrics as sk
+
+    from shared.metrics import qwk
+
+    a, b = np.array([1, 2, 4]), np.array([1, 4, 4])
+    ratings = np.arange(1, 5)
+    w = (ratings[:, None] - ratings[None, :]) ** 2 / 9
+    observed = np.zeros((4, 4))
+    for i, j in zip(a - 1, b - 1):
+        observed[i, j] += 1
+    expected = np.outer(observed.sum(1), observed.sum(0)) / 3
+    kaggle = 1 - (w * observed).sum() / (w * expected).sum()
+    assert qwk(a, b) == pytest.approx(kaggle)
+    assert qwk(a, b) != pytest.approx(sk.cohen_kappa_score(a, b, weights="quadratic"))  # which skips rating 3
+    assert qwk(["1", "2", "4"], ["1", "4", "4"]) == pytest.approx(kaggle)  # labels of a submission are text
+
+
+def test_logloss_multiclass_rescales_and_clips_as_kaggle_does():
+    from sklearn import metrics as sk
+
+    # rows not summing to 1 are rescaled first: [2, 2] -> [.5, .5]; [1, 3] -> [.25, .75]; a row of zeros is the worst
+    assert logloss([0, 1], [[2.0, 2.0], [1.0, 3.0]]) == pytest.approx(-(math.log(0.5) + math.log(0.75)) / 2)
+    assert logloss([0], [[0.0, 0.0]]) == pytest.approx(-math.log(1e-15))
+    # a 0 for the true class is clipped to 1e-15 (then rescaled with the rest, which sum to 1)
+    assert logloss([0, 1, 2], [[0.0, 0.5, 0.5], [0.2, 0.7, 0.1], [0.1, 0.1, 0.8]]) == pytest.approx(
+        -(math.log(1e-15) + math.log(0.7) + math.log(0.8)) / 3, rel=1e-9)
+    rng = np.random.default_rng(1)
+    proba = rng.dirichlet(np.ones(4), 200)
+    y = rng.integers(0, 4, 200)
+    assert logloss(y, proba) == pytest.approx(sk.log_loss(y, proba, labels=range(4)))
+    # a class the truth never holds still has its column (the solution lacks it, the submission has it)
+    assert logloss([0, 0], [[0.5, 0.25, 0.25], [0.8, 0.1, 0.1]]) == pytest.approx(-(math.log(0.5) + math.log(0.8)) / 2)
+
+
+def test_label_metrics_are_registered_with_their_direction_and_kind():
+    for name in ("f1", "f1_macro", "f1_micro", "mcc", "qwk"):
+        metric = get_metric(name)
+        assert metric.greater_is_better and metric.takes == "labels" and metric.task == "classification"
+        assert metric.better(0.9, 0.8) and metric.autogluon
+    assert get_metric("f1").binary and get_metric("qwk").ordinal and not get_metric("mcc").binary
+
+
+def test_hill_climbing_blends_by_the_label_metric_itself():
+    """A blend climbs F1 on the OOF, towards the member whose labels are right (maximising, not minimising)."""
+    from shared.ensemble import Blender
+
+    y = np.array([0, 1] * 20)
+    good = np.column_stack([1 - y * 0.8 - 0.1, y * 0.8 + 0.1])  # right everywhere
+    bad = good[:, ::-1]  # wrong everywhere
+    weights = Blender("hill", get_metric("f1"), "classification").fit(np.stack([bad, good]), y).weights_
+    assert weights[1] == 1.0 and weights[0] == 0.0
+
+
+def _ratings_data(folder: Path) -> Path:
+    """Ratings 8, 9, 10 (10 sorts before 8 as text), learnable from one column."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=240)
+    rating = np.digitize(x, [-0.5, 0.5]) + 8
+    frame = pd.DataFrame({"id": range(240), "x": x + 0.2 * rng.normal(size=240), "rating": rating})
+    folder.mkdir(parents=True)
+    frame.iloc[:180].to_csv(folder / "train.csv", index=False)
+    frame.iloc[180:].drop(columns="rating").to_csv(folder / "test.csv", index=False)
+    frame.iloc[180:][["id"]].assign(rating=8).to_csv(folder / "sample_submission.csv", index=False)
+    frame.iloc[180:][["id", "rating"]].to_csv(folder / "solution.csv", index=False)
+    return folder
+
+
+@pytest.mark.parametrize("name", ["f1_macro", "mcc", "qwk"])
+def test_a_generic_run_scores_label_metrics_on_the_oof_argmax_and_submits_labels(name, tmp_path):
+    """``run.py tabular --metric f1_macro|mcc|qwk``: the CV is that metric of oof.csv's argmax labels (QWK by the
+    ratings' value, 10 after 9), the submission holds labels, and its local holdout is score.py's."""
+    from conftest import synthetic_classification
+
+    data = _ratings_data(tmp_path / "data") if name == "qwk" else synthetic_classification(tmp_path / "data", 3)
+    target, id_col = ("rating", "id") if name == "qwk" else ("target", "row_id")
+    rc, out, err = run_cli("run", "tabular", "--data", data, "--target", target, "--id", id_col, "--metric", name,
+                           "--recipe", "linear", "--folds", "3", "--out", tmp_path / "runs")
+    assert rc == 0, err
+    run_dir = Path(last_line(out))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    oof = pd.read_csv(run_dir / "oof.csv", dtype={"target": str})
+    columns = [c for c in oof.columns if c.startswith("proba_")]
+    if name == "qwk":
+        assert columns == ["proba_8", "proba_9", "proba_10"]
+    labels = np.array([c[len("proba_"):] for c in columns])[oof[columns].to_numpy().argmax(axis=1)]
+    assert metrics["cv"] == pytest.approx(get_metric(name)(oof["target"].to_numpy(), labels))
+    assert metrics["cv"] > 0.3
+    submission = pd.read_csv(run_dir / "submission.csv", dtype=str)
+    assert set(submission[target]) <= set(oof["target"])
+    rc, out, err = run_cli("score", run_dir / "submission.csv", "--solution", data / "solution.csv",
+                           "--metric", name)
+    assert rc == 0, err
+    assert last_line(out) == f"{name} {metrics['holdout']:.6f}"
+
+
+def test_f1_on_a_multiclass_target_is_one_line_naming_the_averaged_f1s(tmp_path):
+    from conftest import assert_user_error, synthetic_classification
+
+    data = synthetic_classification(tmp_path / "data", 3)
+    rc, out, err = run_cli("run", "tabular", "--data", data, "--target", "target", "--id", "row_id", "--metric", "f1",
+                           "--recipe", "linear", "--folds", "3", "--out", tmp_path / "runs")
+    line = assert_user_error(rc, err)
+    assert "3 classes" in line and "f1_macro or f1_micro" in line
+    assert not (tmp_path / "runs" / "tabular").exists() or not list((tmp_path / "runs" / "tabular").glob("linear-*"))
+
+
+def test_qwk_refuses_labels_that_are_no_ratings(tmp_path):
+    from conftest import assert_user_error, synthetic_classification
+
+    data = synthetic_classification(tmp_path / "data", 3)
+    rc, out, err = run_cli("run", "tabular", "--data", data, "--target", "target", "--id", "row_id", "--metric", "qwk",
+                           "--recipe", "linear", "--folds", "3", "--out", tmp_path / "runs")
+    line = assert_user_error(rc, err)
+    assert "whole-number ratings" in line and "'alpha'" in line

@@ -131,7 +131,9 @@ class DetectionOutputs:
     def __init__(self, spec: DetectionSpec):
         self.spec = spec
 
-    def encode(self, data: Dataset) -> tuple[np.ndarray, list]:
+    def encode(self, data: Dataset, positive_class=None) -> tuple[np.ndarray, list]:
+        if positive_class is not None:
+            raise UserError("--set positive_class is for a binary target; detection has none: drop the setting.")
         targets = np.empty(len(data.train), dtype=object)
         targets[:] = list(data.train["annotations"])
         return targets, list(self.spec.categories)
