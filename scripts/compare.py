@@ -11,7 +11,13 @@
 Running recipes: each runs on the same folds; `--set` goes to every recipe that has the key (the others run
 without it, with a note; a key that no recipe has is an error). A leaderboard ranks the runs by CV beside
 their holdout and wall time and the settings that differ from the most common ones, and plots CV against
-holdout; folders of other competitions, unfinished and partial runs are skipped with a note each.
+holdout; unfinished and partial runs are skipped with a note each, the runs of other competitions with one
+note in all. "differs" names the settings, the code version (`-dirty`: edited code) and, within a recipe, the
+feature count that set a run apart.
+
+Submitted runs (by run folder, or by their submission file's sha256, in the submissions.csv that submit.py keeps
+beside the runs) get their latest public (and, once revealed, private) LB score beside CV and holdout, and
+cv_vs_lb.png draws CV against public LB, one point per submission (from two scored submissions on).
 
 `--parallel N|auto` runs N recipes at a time as Ray tasks (each recipe's folds one after another in its task,
 with its share of the cores, or one GPU), on a local Ray or the cluster at `--ray-address`; the runs are those
@@ -151,24 +157,27 @@ RUNNING_FLAGS = {"recipes": "--recipes", "sets": "--set", "data": "--data", "fol
 def leaderboard(args) -> tuple[str, Path, str, str]:
     """Rank the finished runs named by --runs / found under --from; (competition, compare folder, header, table)."""
     import competitions
+    from shared import history
     from shared.compare import finished_runs, run_folders, write_leaderboard
     from shared.runs import new_run_dir
 
     refuse_typed(args, RUNNING_FLAGS, "is for running recipes; --runs and --from tabulate runs that are finished "
                                       "(their settings and data are in their folders): use one or the other.")
     name = "tabular" if args.competition == "tabular" else competitions.get(args.competition).name
-    runs, notes = finished_runs(run_folders(args.runs, args.roots), name)
+    runs, notes, skipped = finished_runs(run_folders(args.runs, args.roots), name)
     sources = " and ".join([*([f"{len(args.runs)} folder(s) given"] if args.runs else []), *map(str, args.roots)])
     if not runs:
-        skipped = f" ({len(notes)} skipped; the first: {notes[0]})" if notes else ""
-        raise UserError(f"no finished run of {name} in {sources}{skipped}: pass run folders of {name}, or make "
+        first = f" ({skipped} skipped; {notes[0]})" if notes else ""
+        raise UserError(f"no finished run of {name} in {sources}{first}: pass run folders of {name}, or make "
                         f"some with run.py {name}.")
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     out_dir = new_run_dir(args.out, name, "compare")
     header = (f"{name}: {len(runs)} finished run(s) from {sources}, best CV first"
-              + (f" ({len(notes)} folder(s) skipped)" if notes else "") + ".")
-    return name, out_dir, header, write_leaderboard(out_dir, runs, header, notes)
+              + (f" ({skipped} folder(s) skipped)" if skipped else "") + ".")
+    # the submission histories beside the runs, and that of --out (where submit.py --out keeps it)
+    histories = (history.path_for(args.out, name), *(r.path.parent / history.FILE for r in runs))
+    return name, out_dir, header, write_leaderboard(out_dir, runs, header, notes, histories)
 
 
 if __name__ == "__main__":

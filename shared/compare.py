@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from shared import plots
+from shared import history, plots
 from shared.errors import UserError, show
 from shared.fingerprint import KEY as FINGERPRINT
 from shared.io import write_json, write_text
@@ -145,7 +145,7 @@ def split_overrides(keys: dict[str, set[str]], overrides: dict) -> dict[str, tup
 # ensemble blends (its recipe, ensemble-<method>, already says how). The data are compared by their fingerprint.
 NOT_SETTINGS = {"competition", "recipe", "id_col", "target_col", "task", "metric", "classes", "outputs", "kind",
                 "method", "members", "weights", "merged_from", "only_folds", "code_version", "command", "data_dir",
-                FINGERPRINT}
+                FINGERPRINT, "n_features"}
 TABLE_METRICS = ("cv", "cv_mean", "cv_std", "wall_time_s")  # what a run's metrics.json needs for a row
 
 
@@ -175,17 +175,26 @@ def run_folders(runs: list[Path], roots: list[Path]) -> list[Path]:
     return unique
 
 
-def finished_runs(folders: list[Path], competition: str) -> tuple[list[Run], list[str]]:
-    """The finished runs of ``competition`` among ``folders``; one note for each folder left out and why (another
-    competition, unfinished, partial, unreadable, or scored with another metric than the first run)."""
-    runs, notes = [], []
+def finished_runs(folders: list[Path], competition: str) -> tuple[list[Run], list[str], int]:
+    """The finished runs of ``competition`` among ``folders``; one note for each of its folders left out and why
+    (unfinished, partial, unreadable, or scored with another metric than the first run), and one note in all for
+    the runs of other competitions (a runs folder holds them all); and how many folders were left out."""
+    runs, notes, others = [], [], Counter()
     for path in folders:
         run, why = _finished_run(path, competition, runs[0] if runs else None)
-        if run is None:
-            notes.append(f"{path} skipped: {why}")
-        else:
+        if run is not None:
             runs.append(run)
-    return runs, notes
+        elif why.startswith(OTHER):
+            others[why[len(OTHER):]] += 1
+        else:
+            notes.append(f"{path} skipped: {why}")
+    if others:
+        notes.append(f"{sum(others.values())} run(s) of other competitions left out ("
+                     + ", ".join(f"{name}: {n}" for name, n in sorted(others.items())) + ")")
+    return runs, notes, len(folders) - len(runs)
+
+
+OTHER = "a run of another competition: "
 
 
 def _finished_run(path: Path, competition: str, first: Run | None) -> tuple[Run | None, str]:
@@ -196,7 +205,7 @@ def _finished_run(path: Path, competition: str, first: Run | None) -> tuple[Run 
     except UserError as exc:
         return None, str(exc)
     if config["competition"] != competition:
-        return None, f"a run of {config['competition']!r}, not {competition!r}"
+        return None, f"{OTHER}{config['competition']}"
     if not (path / "metrics.json").is_file():
         return None, "unfinished (no metrics.json yet)"
     try:
@@ -221,7 +230,24 @@ def settings(config: dict) -> dict[tuple[str | None, str], object]:
         for k, v in (params.items() if isinstance(params, dict) else ()):
             out[config.get("recipe"), f"{section}.{k}" if (config.get("recipe"), k) in out else k] = v
     out[None, "data"] = config.get(FINGERPRINT) or config.get("data_dir")
+    if config.get("code_version"):  # the commit, "-dirty" for edited code: compared across all runs
+        out[None, "code"] = config["code_version"]
+    if config.get(N_FEATURES) is not None:  # what its feature code made: compared within a recipe
+        out[config.get("recipe"), "columns"] = config[N_FEATURES]
     return out
+
+
+N_FEATURES = "n_features"  # a run's feature count, as its metrics.json (or, for older runs, its log) records it
+LOGGED_FEATURES = re.compile(r"\bfeatures: (\d+) columns\b")
+
+
+def feature_count(run: Run) -> int | None:
+    """The number of feature columns a run fitted on: its metrics.json's, else the log line that says it."""
+    if isinstance(run.metrics.get(N_FEATURES), int):
+        return run.metrics[N_FEATURES]
+    log = run.path / "log.txt"
+    found = LOGGED_FEATURES.search(log.read_text(encoding="utf-8", errors="replace")) if log.is_file() else None
+    return int(found.group(1)) if found else None
 
 
 def _key(value) -> str:
@@ -248,36 +274,99 @@ def rank(runs: list[Run]) -> list[Run]:
     return sorted(runs, key=lambda r: (sign * r.metrics["cv"], r.path.name))
 
 
-def leaderboard_frame(runs: list[Run], diffs: list[dict]) -> pd.DataFrame:
-    """One row per run, in the order given: its rank, scores, wall time and differing settings."""
+def leaderboard_frame(runs: list[Run], diffs: list[dict], submitted: dict | None = None) -> pd.DataFrame:
+    """One row per run, in the order given: its rank, scores, wall time and differing settings; with ``submitted``
+    ({run folder: its rows of the submission history}), the latest public (and private) leaderboard score of each
+    submitted run beside its CV and holdout."""
     metric = runs[0].metrics["metric"]
-    rows = [{"#": i, "run": r.path.name, "recipe": r.metrics["recipe"],
-             f"CV {metric}": f"{r.metrics['cv']:.5f}",
-             "folds mean ± std": f"{r.metrics['cv_mean']:.5f} ± {r.metrics['cv_std']:.5f}",
-             f"holdout {metric}": r.metrics.get("holdout"),
-             "wall time": f"{r.metrics['wall_time_s']:.1f} s",
-             "differs from the most common": ", ".join(f"{k}={show(v, setting=True, quote=False, compact=True)}"
-                                                                for k, v in d.items()) or "—"}
-            for i, (r, d) in enumerate(zip(runs, diffs), 1)]
+    submitted = submitted or {}
+    private = any(history.latest_score(rows, "private_score") is not None for rows in submitted.values())
+    rows = []
+    for i, (r, d) in enumerate(zip(runs, diffs), 1):
+        row = {"#": i, "run": r.path.name, "recipe": r.metrics["recipe"], f"CV {metric}": f"{r.metrics['cv']:.5f}",
+               "folds mean ± std": f"{r.metrics['cv_mean']:.5f} ± {r.metrics['cv_std']:.5f}",
+               f"holdout {metric}": r.metrics.get("holdout")}
+        if submitted:
+            mine = submitted.get(r.path)
+            row["public LB"] = None if mine is None else history.latest_score(mine)
+            if private:
+                row["private LB"] = None if mine is None else history.latest_score(mine, "private_score")
+        row["wall time"] = f"{r.metrics['wall_time_s']:.1f} s"
+        row["differs from the most common"] = ", ".join(f"{k}={show(v, setting=True, quote=False, compact=True)}"
+                                                        for k, v in d.items()) or "—"
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
-def write_leaderboard(out_dir: Path, runs: list[Run], header: str, notes: list[str]) -> str:
-    """compare.md (markdown) and compare.json (each run's metrics, run folder and differing settings, best CV
-    first), and compare.png (CV against holdout); returns the plain-text table."""
-    by_path = dict(zip((r.path for r in runs), differences([r.config for r in runs])))  # ties: the earliest given
+def write_leaderboard(out_dir: Path, runs: list[Run], header: str, notes: list[str],
+                      histories: tuple[Path, ...] = ()) -> str:
+    """compare.md (markdown) and compare.json (each run's metrics, run folder, differing settings and submissions,
+    best CV first), compare.png (CV against holdout) and, from the submission histories at ``histories``,
+    cv_vs_lb.png (CV against the public leaderboard); returns the plain-text table."""
+    configs = [{**r.config, N_FEATURES: feature_count(r)} for r in runs]
+    by_path = dict(zip((r.path for r in runs), differences(configs)))  # ties: the earliest given
     runs = rank(runs)
     diffs = [by_path[r.path] for r in runs]
-    frame = leaderboard_frame(runs, diffs)
+    every, submitted = history.of_runs(list(histories), runs)
+    frame = leaderboard_frame(runs, diffs, submitted)
+    about_lb = cv_lb(out_dir / LB_PICTURE, every, runs) if len(every) else ""
     skipped = "".join(f"- {note}\n" for note in notes)
+    picture = f"\n![CV against public LB]({LB_PICTURE})\n" if (out_dir / LB_PICTURE).is_file() else ""
     write_text(out_dir / "compare.md", f"{header}\n\n{markdown_table(frame)}"
+                                        + (f"\n{about_lb}\n{picture}" if about_lb else "")
                                         + (f"\nSkipped:\n\n{skipped}" if skipped else ""))
-    write_json(out_dir / "compare.json", [{"run_dir": str(r.path), "differs": d, **r.metrics}
-                                          for r, d in zip(runs, diffs)])
+    write_json(out_dir / "compare.json", [
+        {"run_dir": str(r.path), "differs": d, **r.metrics,
+         "submissions": submitted[r.path].to_dict(orient="records") if r.path in submitted else []}
+        for r, d in zip(runs, diffs)])
     cv_holdout_plot(out_dir / "compare.png", [f"{i} {r.path.name}" for i, r in enumerate(runs, 1)],
                     [r.metrics["cv"] for r in runs], [r.metrics["cv_std"] for r in runs],
                     [r.metrics.get("holdout") for r in runs], runs[0].metrics["metric"])
-    return text_table(frame)
+    return text_table(frame) + (f"\n{about_lb}\n" if about_lb else "")
+
+
+LB_PICTURE = "cv_vs_lb.png"
+
+
+def cv_lb(path: Path, rows: pd.DataFrame, runs: list[Run]) -> str:
+    """cv_vs_lb.png from the submission history ``rows``: one point per submission that has both a CV (its run's,
+    recorded when it was sent) and a public score, labelled by the run's number in the table (``runs``, ranked)
+    or its folder name. With fewer than two such submissions no picture is drawn; the line returned says why."""
+    number = {r.path.name: i for i, r in enumerate(runs, 1)}
+    metric = runs[0].metrics["metric"]
+    points = [(f"{number[row.run]} {row.run}" if row.run in number else (row.run or row.message or row.file),
+               history.score(row.cv), history.score(row.cv_std) or 0.0, history.score(row.public_score))
+              for row in rows.itertuples() if history.score(row.cv) is not None
+              and history.score(row.public_score) is not None and row.metric in ("", metric)]
+    if len(points) < 2:
+        return (f"CV against public LB: {len(points)} of {len(rows)} submission(s) have both a CV and a public "
+                "score; the picture needs two (fill scores in with `submit.py COMPETITION --fetch`).")
+    labels, cvs, stds, lbs = map(list, zip(*points))
+    cv_lb_plot(path, labels, cvs, stds, lbs, metric)
+    return f"CV against public LB: {len(points)} submission(s), in {LB_PICTURE}."
+
+
+def cv_lb_plot(path: Path, labels: list[str], cvs: list[float], stds: list[float], lbs: list[float],
+               metric: str) -> None:
+    """The Kaggler's main chart: one point per submission, CV (bars: ± std over folds) against its public
+    leaderboard score, each labelled, the line where the two agree, and their correlation from three points."""
+    plt = plots.plt
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for n, (label, cv, std, lb) in enumerate(zip(labels, cvs, stds, lbs)):
+        ax.errorbar([cv], [lb], xerr=[std], fmt="o", capsize=3, color=f"C{n % 10}")
+        ax.annotate(label, (cv, lb), xytext=(4, 4), textcoords="offset points", fontsize=8, color=f"C{n % 10}")
+    values = np.array(cvs + lbs, float)
+    lo, hi = values.min(), values.max()
+    pad = (hi - lo) * 0.05 + 1e-12
+    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k--", lw=1, label="public LB = CV")
+    title = f"{metric}: CV against public LB, one point per submission ({len(cvs)})"
+    if len(cvs) >= 3 and np.std(cvs) > 0 and np.std(lbs) > 0:
+        title += f"\nPearson r {np.corrcoef(cvs, lbs)[0, 1]:.2f}, Spearman {pd.Series(cvs).corr(pd.Series(lbs), method='spearman'):.2f}"
+    ax.set_xlabel(f"CV {metric} (out of fold; bars: ± std over folds)")
+    ax.set_ylabel("public leaderboard score")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="best", fontsize=8, frameon=False)
+    plots.save(fig, Path(path))
 
 
 def cv_holdout_plot(path: Path, labels: list[str], cvs: list[float], stds: list[float], holdouts: list,

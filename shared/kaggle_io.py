@@ -260,3 +260,62 @@ def submit(spec, file: Path, message: str, client=None) -> str:
                         "submission limit, then retry.")
     return (f"submitted {file} to {spec.slug}: {answer}; see "
             f"https://www.kaggle.com/competitions/{spec.slug}/submissions")
+
+
+PAGE_SIZE = 100  # submissions asked for at a time
+MAX_PAGES = 10  # --fetch reads at most PAGE_SIZE * MAX_PAGES submissions, the newest first
+
+
+def submissions(spec, client=None) -> list[dict]:
+    """The competition's submissions of this account, newest first, each as text: ref, file_name, date (UTC,
+    ``YYYY-MM-DD HH:MM:SS``), description, status (pending, complete, or ``error: why``), public_score and
+    private_score (empty until Kaggle shows them)."""
+    client = client or connect()
+    found: list[dict] = []
+    for page in range(1, MAX_PAGES + 1):
+        try:
+            listed = client.competition_submissions(spec.slug, page_number=page, page_size=PAGE_SIZE) or []
+        except Exception as exc:
+            raise api_error(exc, spec.slug, "list the submissions of") from None
+        found += [_submission(s) for s in listed if s is not None]
+        if len(listed) < PAGE_SIZE:
+            break
+    return found
+
+
+def _submission(sub) -> dict:
+    """One submission of the API (an object with snake_case or camelCase fields, or a dict) as text."""
+    def get(snake: str, camel: str):
+        if isinstance(sub, dict):
+            return sub.get(snake, sub.get(camel))
+        return getattr(sub, snake, getattr(sub, camel, None))
+
+    status = get("status", "status")
+    status = getattr(status, "name", status)  # an enum in the current package, text in older ones
+    status = str(status or "").lower().removeprefix("submissionstatus.")
+    why = get("error_description", "errorDescription")
+    if status == "error" and why:
+        status = f"error: {' '.join(str(why).split())}"
+    return {"ref": str(get("ref", "ref") or ""), "file_name": str(get("file_name", "fileName") or ""),
+            "date": _utc(get("date", "date")), "description": str(get("description", "description") or ""), "status": status,
+            "public_score": _text(get("public_score", "publicScore")),
+            "private_score": _text(get("private_score", "privateScore"))}
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _utc(value) -> str:
+    """A date of the API (a datetime, naive meaning UTC, or ISO text) as ``YYYY-MM-DD HH:MM:SS`` in UTC."""
+    import pandas as pd
+
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        return ""
+    if stamp is pd.NaT:
+        return ""
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return stamp.strftime("%Y-%m-%d %H:%M:%S")

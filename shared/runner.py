@@ -517,6 +517,8 @@ def _finish(prepared: FoldRun, got: FittedFolds) -> Path:
     fold_scores, fold_times = [got.scores[k] for k in todo], [got.seconds[k] for k in todo]
     extra = {"recipe": prepared.recipe.name, "fold_times_s": dict(zip(map(str, todo), fold_times)),
              "complete": len(todo) == prepared.n_folds_made}
+    if prepared.spec.image_path is None:  # the feature columns fitted on (compare.py tells edited feature code)
+        extra["n_features"] = int(prepared.X.shape[1])
     if prepared.plan.ray:  # how it ran, beside its wall time (the results are those of a run one fold after another)
         extra["parallel"] = prepared.plan.record()
     if prepared.time_valid is not None:

@@ -3,6 +3,7 @@ oof.csv, test_pred.csv (+ test_folds.npy), metrics.json, submission.csv, log.txt
 ``compare``, ``ensemble`` and ``score`` read only these files."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -29,8 +30,11 @@ def git_version() -> str:
                              capture_output=True, text=True, timeout=5)
         dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=5)
+        if out.returncode == 0 and dirty.stdout.strip():  # edited code: which edit, so two of them differ
+            diff = subprocess.run(["git", "-C", str(REPO_ROOT), "diff", "HEAD"], capture_output=True, timeout=5)
+            return f"{out.stdout.strip()}-dirty-{hashlib.sha256(diff.stdout).hexdigest()[:8]}"
         if out.returncode == 0:
-            return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+            return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         pass
     return "unknown"

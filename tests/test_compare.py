@@ -76,10 +76,14 @@ def board(demo_dir, tmp_path_factory):
     unfinished = root / "house_prices" / "gbm-unfinished"
     unfinished.mkdir()
     shutil.copy(runs["gbm"] / "config.yaml", unfinished / "config.yaml")
-    other = Path(shutil.copytree(runs["linear"], root / "california_house_prices" / runs["linear"].name))
-    config = (other / "config.yaml").read_text()
-    (other / "config.yaml").write_text(config.replace("competition: house_prices", "competition: california_house_prices"))
-    return root, {**runs, "unfinished": unfinished, "other": other}
+    others = []  # runs of other competitions, as a shared runs/ folder holds them
+    for competition, copies in (("california_house_prices", 3), ("cifar10", 2)):
+        for n in range(copies):
+            other = Path(shutil.copytree(runs["linear"], root / competition / f"{runs['linear'].name}-{n}"))
+            config = (other / "config.yaml").read_text()
+            (other / "config.yaml").write_text(config.replace("competition: house_prices", f"competition: {competition}"))
+            others.append(other)
+    return root, {**runs, "unfinished": unfinished, "other": others[0], "others": others}
 
 
 FINISHED = ("linear", "linear_alpha", "gbm", "gbm_fast_rate")
@@ -114,8 +118,11 @@ def test_leaderboard_of_a_runs_folder(board, tmp_path):
     assert len(notes) == 3
     assert f"note: {runs['partial']} skipped: it holds only some folds" in err
     assert f"note: {runs['unfinished']} skipped: unfinished (no metrics.json yet)" in err
-    assert f"note: {runs['other']} skipped: a run of 'california_house_prices', not 'house_prices'" in err
-    assert table.count(" skipped: ") == 3  # the notes are kept beside the table
+    # the runs of other competitions: one line in all, none naming a run (there were 5 lines, one per run)
+    assert "note: 5 run(s) of other competitions left out (california_house_prices: 3, cifar10: 2)" in err
+    assert not any(str(other) in err for other in runs["others"])
+    assert table.count(" skipped: ") == 2 and "- 5 run(s) of other competitions left out" in table
+    assert "(7 folder(s) skipped)" in table.splitlines()[0]
     assert (out_dir / "compare.png").read_bytes()[:8] == PNG
 
 
@@ -140,7 +147,10 @@ def test_leaderboard_of_named_runs_compares_to_the_most_common_then_the_earliest
     (["--from", "ROOT", "--set", "alpha=1"], "--set alpha=1 is for running recipes; --runs and --from tabulate runs"),
     (["--runs", "ROOT/nowhere"], "--runs ROOT/nowhere: no such folder."),
     (["--runs", "ROOT/california_house_prices"], "no finished run of house_prices in 1 folder(s) given (1 skipped"),
-], ids=["with --set", "missing folder", "no run of the competition"])
+    (["--from", "ROOT/california_house_prices"], "no finished run of house_prices in ROOT/california_house_prices "
+                                                 "(3 skipped; 3 run(s) of other competitions left out "
+                                                 "(california_house_prices: 3))"),
+], ids=["with --set", "missing folder", "no run folder", "no run of the competition"])
 def test_leaderboard_refusals_are_one_line(board, tmp_path, args, message):
     root, _ = board
     rc, out, err = run_cli("compare", "house_prices", *[a.replace("ROOT", str(root)) for a in args],
@@ -157,4 +167,25 @@ def test_differences_compare_recipe_settings_within_a_recipe_and_run_settings_ac
     configs = [config("gbm", lr=0.1), config("gbm", lr=0.1), config("gbm", lr=0.3),
                config("mlp", lr=0.001),  # another recipe's lr is no difference
                config("mlp", lr=0.001, seed=7, data="fp2")]
-    assert differences(configs) == [{}, {}, {"lr": 0.3}, {}, {"seed": 7, "data": "/data/fp2"}]
+    assert differences(configs) == [{}, {}, {"lr": 0.3}, {"code": "mlp"}, {"seed": 7, "data": "/data/fp2", "code": "mlp"}]
+
+
+def test_differs_names_edited_code_and_another_feature_count(board, tmp_path):
+    """A run made from edited code (another feature count, code_version ...-dirty) showed "—" in "differs"."""
+    root, runs = board
+    edited = Path(shutil.copytree(runs["linear"], tmp_path / "runs" / "house_prices" / "linear-edited"))
+    config = _config(edited)
+    (edited / "config.yaml").write_text(yaml.safe_dump({**config, "code_version": "544546a-dirty-67d33805"}))
+    metrics = _json(edited / "metrics.json")
+    columns = metrics.pop("n_features")  # an older run records its feature count in its log only
+    (edited / "metrics.json").write_text(json.dumps(metrics))
+    log = (edited / "log.txt").read_text()
+    assert f"features: {columns} columns" in log
+    (edited / "log.txt").write_text(log.replace(f"features: {columns} columns", f"features: {columns + 3} columns"))
+    rc, out, err = run_cli("compare", "house_prices", "--runs", runs["linear"], runs["gbm"], edited,
+                           "--out", tmp_path / "out")
+    assert rc == 0, err
+    report = {Path(r["run_dir"]): r["differs"] for r in _json(Path(last_line(out)) / "compare.json")}
+    assert report[edited] == {"code": "544546a-dirty-67d33805", "columns": columns + 3}
+    assert report[runs["linear"]] == {} and report[runs["gbm"]] == {}  # gbm's own feature count is no difference
+    assert f"code=544546a-dirty-67d33805, columns={columns + 3}" in (Path(last_line(out)) / "compare.md").read_text()
