@@ -10,7 +10,8 @@ seed, same folds, same CV); a budget that binds makes it depend on the machine's
 
 The members stay as ordinary runs beside the blend (``runs/<competition>/<member>-<time>``): compare them,
 blend them otherwise with ``ensemble.py``, or submit one alone. ``members.md`` in the blend's folder shows
-every member's CV and holdout, its weight and the blend's nested CV."""
+every member's CV and holdout, its weight, its fit and predict seconds (summed over its folds, as its run measured
+them), its five most important features (its own ``importance.csv``) and the blend's nested CV."""
 from __future__ import annotations
 
 import functools

@@ -275,6 +275,16 @@ RUN_SETTINGS, RUN_RANGES = settings({  # name: (default, what it accepts and wha
     "time_col": ("", Text("a column name, or empty for no time split",
                           doc="a date column: also score a time-ordered split (train earlier, validate later)")),
     "time_valid_fraction": (0.2, OPEN_FRACTION.with_doc("share of the latest rows that the time-ordered split holds out")),
+    # table runs' feature importance (shared.importance): gain is free; permutation predicts the held-out rows once
+    # more per column (House Prices gbm, full data: about as long again as the fits, its linear base's one-hot view)
+    "importance": ("gain", Choice("gain", "permutation", "none", doc="table runs: importance.csv per run: the "
+                                  "model's own gain (free), permutation on the held-out rows too (costs predictions), "
+                                  "or none")),
+    "importance_repeats": (1, count(100).with_doc("shuffles of each column per fold (the fold's number: their mean)")),
+    "importance_columns": (100, count(100_000).with_doc("columns shuffled per fold at most: those of most gain, else "
+                                                        "the first; the others get no permutation number")),
+    "importance_rows": (1000, count(ROWS).with_doc("held-out rows per fold the shuffled columns are scored on at most "
+                                                   "(a seeded sample)")),
     "sample_weight": ("none", Text("none, adversarial, or the path of a CSV of id,weight", pattern=r"\S.*",
                                    doc="training-row weights: none, adversarial (test-likeness) or a CSV of id,weight")),
     "fold_average": ("probabilities", Choice("probabilities", "logits",  # shared.tables.FOLD_AVERAGES

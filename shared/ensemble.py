@@ -211,10 +211,18 @@ def nested_oof(blender_args: dict, preds: np.ndarray, y: np.ndarray, fold_of: np
 
 
 def members_table(runs: list[Run], weights: np.ndarray | None) -> pd.DataFrame:
+    """Each member's run, recipe, CV, holdout and weight; its fit and predict seconds summed over its folds (as
+    its own run measured them: fitting, then predicting the held-out rows and the test set) and its most important
+    features (its importance.csv)."""
+    from shared import importance
+
     rows = []
     for i, r in enumerate(runs):
+        fit, predict = (sum(v for v in (r.metrics.get(key) or {}).values() if v is not None) or None
+                        for key in ("fit_times_s", "predict_times_s"))
         rows.append({"run": r.path.name, "recipe": r.config.get("recipe"), "cv": r.metrics["cv"],
-                     "holdout": r.metrics.get("holdout"), "weight": None if weights is None else float(weights[i])})
+                     "holdout": r.metrics.get("holdout"), "weight": None if weights is None else float(weights[i]),
+                     "fit_s": fit, "predict_s": predict, "top_features": importance.top(r.path, 5)})
     return pd.DataFrame(rows)
 
 
@@ -255,6 +263,9 @@ def fold_owners(parts: list[tuple[Path, dict, pd.DataFrame, dict]]) -> tuple[dic
 
 
 
+MEMBER_COLUMNS = ["run", "recipe", "cv", "holdout", "weight", "fit_s", "predict_s", "top_features"]
+
+
 def write_members(run_dir: Path, members: list[dict], method: str, methods: tuple[str, ...] = METHODS) -> Path:
     """Each member's CV, holdout and weight beside the blend's nested CV and holdout (read back from the blend's
     metrics.json): in the log (stderr and log.txt) and in ``members.md``, with one warning line when the blend
@@ -262,10 +273,14 @@ def write_members(run_dir: Path, members: list[dict], method: str, methods: tupl
     blend = json.loads((run_dir / "metrics.json").read_text())
     label = f"ensemble ({method}, nested CV)"
     row = {"run": run_dir.name, "cv": blend["cv"], "holdout": blend.get("holdout"), "weight": None}
-    names = {"cv": f"CV {blend['metric']}", "holdout": f"holdout {blend['metric']}"}
+    names = {"cv": f"CV {blend['metric']}", "holdout": f"holdout {blend['metric']}", "fit_s": "fit (s)",
+             "predict_s": "predict (s)", "top_features": "top features (importance.csv)"}
 
     def frame(recipe: str) -> pd.DataFrame:
-        return pd.DataFrame([*members, {**row, "recipe": recipe}])[["run", "recipe", "cv", "holdout", "weight"]]
+        table = pd.DataFrame([*members, {**row, "recipe": recipe}]).reindex(columns=MEMBER_COLUMNS)
+        for seconds in ("fit_s", "predict_s"):  # seconds to the hundredth, not to five decimals
+            table[seconds] = [None if pd.isna(v) else f"{v:.2f}" for v in table[seconds]]
+        return table
 
     log = get_log()
     log.info("members and blend:\n" + text_table(frame(label).rename(columns=names)).rstrip("\n"))
@@ -291,7 +306,8 @@ def not_better(members: list[dict], blend: dict, method: str, methods: tuple[str
             f"{best['run']} ({best['recipe']}) at {best['cv']:.5f}: submit {best['run']} alone{tip}.")
 
 
-FOLD_RECORDS = ("history.csv", "curves.png", "predict.json")  # a fold's small records: learning curves, speeds
+FOLD_RECORDS = ("history.csv", "curves.png", "predict.json",  # a fold's small records: learning curves, speeds,
+                "importance.csv")  # its feature importance
 
 
 def copy_fold_records(owners: dict[int, Path], run_dir: Path) -> None:

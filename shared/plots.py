@@ -242,6 +242,28 @@ def bar_table(path: Path, names, means, stds, holdouts, metric_name: str, times=
     save(fig, Path(path))
 
 
+def importance_plot(path: Path, table: pd.DataFrame, title: str) -> Path:
+    """importance.png: the features of ``table`` (the top of a run's importance.csv, most important first) as bars
+    of each measure's mean over the folds, the std over folds as error bars; permutation left, gain right."""
+    measures = [(m, label) for m, label in (("permutation", "permutation: metric loss when shuffled"),
+                                             ("gain", "gain: share of the model's own importance"))
+                if f"{m}_mean" in table]
+    rows = table.iloc[::-1]
+    fig, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures) + 2.4, 0.24 * len(rows) + 1.6),
+                             sharey=True, squeeze=False)
+    for ax, (measure, label) in zip(axes[0], measures):
+        ax.barh(rows["feature"].astype(str), rows[f"{measure}_mean"].fillna(0.0),
+                xerr=rows[f"{measure}_std"].fillna(0.0), capsize=2, color="tab:blue" if measure == "gain"
+                else "tab:green", error_kw={"lw": 0.8})
+        ax.axvline(0, color="k", lw=0.6)
+        ax.set_xlabel(label, fontsize=8)
+        ax.tick_params(axis="y", labelsize=7)
+    folds = sum(c.startswith(f"{measures[0][0]}_fold") for c in table.columns)
+    fig.suptitle(f"{title}\nfeature importance, top {len(rows)}: mean ± std over {folds} fold(s)", fontsize=9)
+    fig.tight_layout()
+    return save(fig, path)
+
+
 def adversarial_plot(path: Path, report, title: str, top: int = 15) -> None:
     """Left: the features the train-vs-test classifier leans on. Right: how test-like the rows look."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.3 * top + 1.8))

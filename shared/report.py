@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from shared.config import RUN_SETTINGS
 from shared.errors import UserError
 from shared.errors import show as show_value
 from shared.io import write_text
@@ -44,7 +45,7 @@ def write(run_dir: Path, spec) -> Path:
     metrics = load_metrics(run_dir, required=())
     parts = [f"<h1>{_e(config.get('competition', run_dir.parent.name))} / {_e(run_dir.name)}</h1>",
              _scores(metrics), _run_config(config, spec), _folds(metrics), _variants(metrics),
-             _members(metrics), spec.outputs.report_section(metrics), _pictures(run_dir),
+             _members(metrics), spec.outputs.report_section(metrics), _importance(run_dir), _pictures(run_dir),
              _submission(run_dir, spec.outputs), _files(run_dir)]
     page = ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
             f"<title>{_e(run_title(run_dir))}</title><style>{STYLE}</style></head>\n<body>\n"
@@ -136,8 +137,7 @@ def changed_settings(config: dict, spec) -> list[tuple[str, object, object]] | N
     return changed
 
 
-RUN_SETTING_KEYS = ("log_target", "clean_train", "time_col", "time_valid_fraction", "sample_weight", "fold_average",
-                    "predict", "positive_class")  # the run-level settings (shared.config.RUN_SETTINGS) a config.yaml records
+RUN_SETTING_KEYS = tuple(RUN_SETTINGS)  # the run-level settings a config.yaml records
 
 
 def _short(value) -> str:
@@ -179,20 +179,46 @@ def _run_config(config: dict, spec) -> str:
                            [[_e(k), _short(v), _short(d)] for k, v, d in changed]))
 
 
+FOLD_TIMES = (("fold_times_s", "time (s)"), ("fit_times_s", "fit (s)"), ("predict_times_s", "predict (s)"),
+              ("importance_times_s", "importance (s)"))  # metrics.json's seconds per fold, and their columns
+
+
 def _folds(metrics: dict) -> str:
     folds = metrics.get("folds") or {}
     if not folds:
         return ""
-    times = metrics.get("fold_times_s") or {}
     alone = metrics.get("holdout_folds") or {}
+    times = [(metrics.get(key), label) for key, label in FOLD_TIMES if metrics.get(key) or key == "fold_times_s"]
     header = ["fold", metrics.get("metric", "score")] + (["holdout (this fold's model alone)"] if alone else [])
-    header.append("time (s)")
+    header += [label for _, label in times]
     rows = []
     for k, score in folds.items():
-        seconds = times.get(k)
+        seconds = [((by_fold or {}).get(k), label) for by_fold, label in times]
         rows.append([_e(k), _number(score)] + ([_number(alone.get(k))] if alone else [])
-                    + ["—" if seconds is None else f"{seconds:.1f}"])
+                    + ["—" if s is None else f"{s:.1f}" if label == "time (s)" else f"{s:.2f}" for s, label in seconds])
     return "<h2>Folds</h2>" + _table(header, rows, set(range(1, len(header))))
+
+
+IMPORTANCE_ROWS = 15  # features the page lists (importance.png draws more, importance.csv has them all)
+
+
+def _importance(run_dir: Path) -> str:
+    """The run's feature importance: its picture, its top rows and a link to importance.csv (table runs)."""
+    from shared import importance
+
+    file = run_dir / importance.FILE
+    if not file.is_file():
+        return ""
+    table = pd.read_csv(file, dtype={"feature": str}, keep_default_na=False, na_values=[""])
+    means = [c for c in ("permutation_mean", "permutation_std", "gain_mean", "gain_std") if c in table]
+    rows = [[_e(row["feature"]), *(_number(row[c], 4) for c in means)] for _, row in table.head(IMPORTANCE_ROWS).iterrows()]
+    picture = run_dir / importance.PICTURE
+    figure = (f'<figure><img src="{_e(picture.name)}" alt="{_e(picture.name)}"><figcaption>{_e(picture.name)}'
+              "</figcaption></figure>" if picture.is_file() else "")
+    return ("<h2>Feature importance</h2><p>Permutation: how much the metric got worse on a fold's held-out rows "
+            "with the column shuffled (0: unused; below 0: noise). Gain: the model's own importance, as shares. "
+            f'Mean ± std over folds; all {len(table)} features in <a href="{_e(file.name)}">{_e(file.name)}</a>.</p>'
+            + figure + _table(["feature", *(c.replace("_", " ") for c in means)], rows, set(range(1, len(means) + 1))))
 
 
 def _variants(metrics: dict) -> str:
@@ -234,7 +260,7 @@ def pictures(run_dir: Path) -> list[str]:
 
 
 def _pictures(run_dir: Path) -> str:
-    names = pictures(run_dir)
+    names = [n for n in pictures(run_dir) if n != "importance.png"]  # shown in its own section
     if not names:
         return ""
     return "<h2>Pictures</h2>" + "\n".join(

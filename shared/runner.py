@@ -17,7 +17,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from shared import distributed, runs
+from shared import distributed, importance, runs
 from shared import parallel as parallel_
 from shared.config import resolve
 from shared.cv import check_fold_count, load_or_make_folds, parse_dates, time_holdout
@@ -409,9 +409,12 @@ def _make_features(prepared: FoldRun, per_fold_budget: float | None) -> None:
     classes = prepared.classes
     contexts = ContextMaker(spec, len(classes) if classes else 0, args.seed, per_fold_budget, prepared.run_dir,
                            args.resume_dir is not None, threads=prepared.plan.threads)
+    table = prepared.outputs.kind == "table"
+    measures = (importance.Plan.of(config, spec.metric, prepared.y, args.seed)
+                if table and spec.image_path is None else None)  # an image recipe's one column is its paths
     prepared.model_factory = ModelFactory(recipe, config, prepared.X, contexts,
-                                          floor=prepared.outputs.floor(prepared.y),
-                                          checks_values=prepared.outputs.kind == "table")
+                                          floor=prepared.outputs.floor(prepared.y), checks_values=table,
+                                          importance=measures)
 
 
 # --------------------------------------------------------------------------------------- fitting the folds
@@ -516,7 +519,7 @@ def _finish(prepared: FoldRun, got: FittedFolds) -> Path:
     todo = prepared.todo
     fold_scores, fold_times = [got.scores[k] for k in todo], [got.seconds[k] for k in todo]
     extra = {"recipe": prepared.recipe.name, "fold_times_s": dict(zip(map(str, todo), fold_times)),
-             "complete": len(todo) == prepared.n_folds_made}
+             "complete": len(todo) == prepared.n_folds_made, **_fold_parts(prepared)}
     if prepared.spec.image_path is None:  # the feature columns fitted on (compare.py tells edited feature code)
         extra["n_features"] = int(prepared.X.shape[1])
     if prepared.plan.ray:  # how it ran, beside its wall time (the results are those of a run one fold after another)
@@ -530,6 +533,26 @@ def _finish(prepared: FoldRun, got: FittedFolds) -> Path:
     results = FoldResults(prepared.fold_of, got.oof, todo, fold_scores, test_folds, prepared.started, extra,
                           y=prepared.y, classes=prepared.classes, config=prepared.config)
     return prepared.outputs.write_results(prepared.run_dir, prepared.data, results)
+
+
+def _fold_parts(prepared: FoldRun) -> dict:
+    """The folds' fit, predict and importance seconds (``fit_times_s``, ...: {fold: seconds}), read from each fold's
+    predictions.npz (a resumed run's kept folds too; a file of older code has none), and the importance's line in
+    the log."""
+    parts = {name: {} for name in TIMES}
+    for k in prepared.todo if prepared.main else ():
+        saved = prepared.run_dir / f"fold{k}" / "predictions.npz"
+        if not saved.is_file():
+            continue
+        with np.load(saved, allow_pickle=False) as arrays:
+            for name in TIMES:
+                if name in arrays.files:
+                    parts[name][str(k)] = float(arrays[name])
+    written = any((prepared.run_dir / f"fold{k}" / importance.FILE).is_file() for k in prepared.todo)
+    if parts["importance_seconds"] and prepared.model_factory.importance is not None and written:
+        prepared.log.info(importance.cost_line(prepared.model_factory.importance.kind, parts["importance_seconds"],
+                                               parts["fit_seconds"]))
+    return {f"{name.rsplit('_', 1)[0]}_times_s": values for name, values in parts.items() if values}
 
 
 def _scored_time_split(prepared: FoldRun, fitted: dict | None) -> dict:
@@ -583,10 +606,11 @@ class ModelFactory:
     fold-fitted feature steps in front, if any)."""
 
     def __init__(self, recipe, config: dict, X: pd.DataFrame, contexts: ContextMaker, floor: float | None = None,
-                 checks_values: bool = True):
+                 checks_values: bool = True, importance: importance.Plan | None = None):
         self.recipe, self.params, self.contexts = recipe, config["model"], contexts
         self.floor = floor  # the lowest prediction the target allows (``prediction_floor``), None: no bound
         self.checks_values = checks_values  # predictions are numbers per row (a table), checked by check_predictions
+        self.importance = importance  # how each fold's feature importance is measured; None: it is not
         self.steps = None if recipe.fold_features is None else recipe.fold_features(X, config["features"],
                                                                                     contexts("steps"))
         self.run_dir = contexts.run_dir
@@ -613,6 +637,9 @@ def _plan(spread: parallel_.Settings, config: dict, n_folds: int, only_folds: li
     return plan
 
 
+TIMES = ("fit_seconds", "predict_seconds", "importance_seconds")  # a fold's parts, saved beside its predictions
+
+
 def _fit_fold(model_factory: ModelFactory, X: pd.DataFrame, target: np.ndarray, fold_of: np.ndarray,
               weights: np.ndarray | None, log_target: bool, X_test: pd.DataFrame, k: int, write: bool,
               progress: tuple[str, int]) -> tuple[np.ndarray, np.ndarray, dict, float]:
@@ -623,13 +650,17 @@ def _fit_fold(model_factory: ModelFactory, X: pd.DataFrame, target: np.ndarray, 
     t0 = time.time()
     model_factory.contexts.progress.name, model_factory.contexts.progress.fits_after = progress
     train_rows, valid_rows = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
+    record = {"fold": k}
     pred_valid, pred_test, variants = _fit_predict(model_factory, f"fold{k}", X, target, train_rows, valid_rows,
-                                                   weights, log_target, X_test)
+                                                   weights, log_target, X_test, record)
     seconds = time.time() - t0
-    if write:
+    if write:  # the fold's importance before its predictions: a fold with predictions.npz has all its records
+        if record.get("importance") is not None:
+            importance.write_fold(model_factory.run_dir / f"fold{k}", record.pop("importance"))
         write_npz(model_factory.run_dir / f"fold{k}" / "predictions.npz", valid=pred_valid, test=pred_test,
-                  seconds=seconds, **{f"{part}__{name}": pair[i] for name, pair in variants.items()
-                                      for i, part in enumerate(("valid", "test"))})
+                  seconds=seconds, **{name: record[name] for name in TIMES if name in record},
+                  **{f"{part}__{name}": pair[i] for name, pair in variants.items()
+                     for i, part in enumerate(("valid", "test"))})
     return pred_valid, pred_test, variants, seconds
 
 
@@ -660,7 +691,7 @@ def _kept_fold(saved: Path, n_valid: int, n_test: int, width: int,
 
     def shape(name: str):
         part, sep, variant = name.partition("__")
-        return () if name == "seconds" else None if sep and not variant else shapes.get(part)
+        return () if name == "seconds" or name in TIMES else None if sep and not variant else shapes.get(part)
 
     fix = "delete it to fit that fold again"
     done = read_arrays(saved, shape, fix, required=("valid", "test", "seconds"), finite=finite)
@@ -681,25 +712,36 @@ def _time_split_task(model_factory, X, target, fold_of, weights, log_target, X_t
 
 def _fit_predict(model_factory: ModelFactory, name: str, X: pd.DataFrame, target: np.ndarray, rows: np.ndarray,
                  valid_rows: np.ndarray, weights: np.ndarray | None, log_target: bool,
-                 X_test: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray | None, dict]:
+                 X_test: pd.DataFrame | None = None, record: dict | None = None) -> tuple[np.ndarray, np.ndarray | None,
+                                                                                          dict]:
     """A fresh model fitted on ``rows``; its predictions for ``valid_rows`` (and ``X_test``), and the
     ``{name: (valid, test)}`` variants of those predictions a model makes in the same pass (``predict_variants``:
     e.g. without test-time augmentation, so the gain of TTA is measured). Models whose ``fit`` takes ``valid`` get
     the held-out rows to *monitor* (learning curves, the best-epoch checkpoint); their predictions never depend on
-    them. The model's scratch folder goes when it is empty."""
+    them. ``record`` (a fold's: {"fold": k}) gets the seconds of the fit and of the predictions (``TIMES``) and,
+    where the run measures it, the fold's feature importance. The model's scratch folder goes when it is empty."""
     model = model_factory(name)
     kwargs = {} if weights is None else {"sample_weight": weights[rows]}
     if takes(model, "valid"):
         kwargs["valid"] = (X.iloc[valid_rows], target[valid_rows])
+    started = time.perf_counter()
     model = model.fit(X.iloc[rows], target[rows], **kwargs) or model
-    floor = model_factory.floor
+    fitted, floor = time.perf_counter(), model_factory.floor
     pred_valid, valid_variants = _predict(model, X.iloc[valid_rows], log_target, floor)
     pred_test, test_variants = (None, {}) if X_test is None else _predict(model, X_test, log_target, floor)
+    predicted = time.perf_counter()
     variants = {name: (valid_variants[name], test_variants[name]) for name in valid_variants if name in test_variants}
     if model_factory.checks_values:  # before anything of the fit is saved or scored
         check_predictions(model_factory.contexts.progress.name or name, model_factory.params, target[rows],
                           {"valid": pred_valid, **({} if pred_test is None else {"test": pred_test})},
                           model_factory.contexts.spec.task == "regression", log_target)
+    if record is not None:
+        record.update(fit_seconds=fitted - started, predict_seconds=predicted - fitted)
+        if model_factory.importance is not None:
+            record["importance"] = model_factory.importance.of_fold(
+                model, X.iloc[valid_rows], valid_rows, lambda rows_X: _predict(model, rows_X, log_target, floor)[0],
+                record["fold"])
+            record["importance_seconds"] = time.perf_counter() - predicted
     if hasattr(model, "cleanup"):
         model.cleanup()
     workdir = model_factory.run_dir / name

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from shared import fingerprint, look, plots, report, submission
+from shared import fingerprint, importance, look, plots, report, submission
 from shared.ensemble import (
     Blender,
     check_compatible,
@@ -392,6 +392,7 @@ def write_results(run_dir: Path, spec: CompetitionSpec, data: Dataset, results: 
     write_json(run_dir / "metrics.json", metrics)
     plots.run_plots(run_dir, metric, y[done], squeeze(oof[done]), folds_done, fold_scores, classes)
     plots.run_curves(run_dir)  # image runs: every fold's learning curves in one figure
+    importance.write(run_dir, folds_done)  # table runs: from each fold's own table (a blend has none)
 
     holdout = "" if metrics["holdout"] is None else f", local holdout {metrics['holdout']:.5f}"
     log.info(f"CV {metric.name} {cv_score:.5f} (folds {metrics['cv_mean']:.5f} ± {metrics['cv_std']:.5f})"
@@ -478,8 +479,11 @@ def merge(spec: CompetitionSpec, run_dirs: list[Path], out_root: Path, data_dir:
                           fingerprint.KEY: current})
     write_csv(run_dir / "folds.csv", first.folds)
     copy_fold_records({k: owner[k].path for k in all_folds}, run_dir)
-    fold_times = {str(k): owner[k].metrics.get("fold_times_s", {}).get(str(k)) for k in all_folds}
-    extra = {"recipe": first.config["recipe"], "complete": True, "fold_times_s": fold_times,
+    times = {key: {str(k): owner[k].metrics.get(key, {}).get(str(k)) for k in all_folds}
+             for key in ("fold_times_s", "fit_times_s", "predict_times_s", "importance_times_s")}
+    extra = {"recipe": first.config["recipe"], "complete": True, **{key: by_fold for key, by_fold in times.items()
+                                                                    if key == "fold_times_s"
+                                                                    or any(v is not None for v in by_fold.values())},
              "merged_from": [str(r.path) for r in runs], **_kept(owner[all_folds[0]].metrics, "time_split")}
     results = FoldResults(first.folds["fold"].to_numpy(), oof, all_folds, fold_scores, test_folds, started, extra,
                           y=y, classes=classes, config=first.config)

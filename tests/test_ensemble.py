@@ -266,7 +266,7 @@ def test_ensemble_prints_members_weights_and_scores(house_runs, tmp_path):
         cells = rows[member.name]
         assert cells[1] == m["recipe"]
         assert cells[2:5] == [f"{m['cv']:.5f}", f"{m['holdout']:.5f}", f"{weight:.5f}"]
-    assert rows[blend_dir.name][-3:] == [f"{blend['cv']:.5f}", f"{blend['holdout']:.5f}", "—"]
+    assert rows[blend_dir.name][5:8] == [f"{blend['cv']:.5f}", f"{blend['holdout']:.5f}", "—"]
     assert "(weights, nested CV)" in log
     assert sum(weights) == pytest.approx(1.0)
     # members.md holds the same numbers

@@ -198,7 +198,7 @@ def test_a_full_disk_is_one_line_keeps_finished_folds_and_resumes(tmp_path, monk
     run_dir = next((tmp_path / "runs" / "tabular").glob("linear-*"))
     assert f"the disk holding {run_dir / 'fold1'} is full" in lines[0] and "--resume" in lines[0]
     kept = snapshot(run_dir / "fold0")
-    assert list(kept) == ["predictions.npz"] and not list(run_dir.rglob("*.tmp"))
+    assert list(kept) == ["importance.csv", "predictions.npz"] and not list(run_dir.rglob("*.tmp"))
     monkeypatch.setattr(np, "savez", real_savez)
     rc, out, err = run_cli("run", "tabular", "--resume", run_dir)
     assert rc == 0, err

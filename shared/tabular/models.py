@@ -246,6 +246,11 @@ class LGBMModel:
             return np.column_stack([1 - pred, pred])
         return pred
 
+    def gain_importance(self) -> np.ndarray:
+        """Each input column's total split gain over the trees (a linear base's column is the permutation's to
+        measure)."""
+        return self.booster_.feature_importance("gain")
+
 
 class SingleFeatureLine:
     """y ≈ a + b·f(x) on the one numeric column that predicts the target best on the training rows
@@ -414,6 +419,28 @@ class LinearModel:
         if self.ctx.task != "regression":
             return self.pipeline_.predict_proba(X)
         return self.pipeline_.predict(X)
+
+    def gain_importance(self) -> np.ndarray:
+        """|coefficient| per input column on the standardised view (several classes: the mean over them; a category
+        column: the sum over its one-hot columns)."""
+        return input_column_weights(self.pipeline_[0], np.abs(np.atleast_2d(self.pipeline_[-1].coef_)).mean(axis=0))
+
+
+def input_column_weights(prep, weights: np.ndarray) -> np.ndarray:
+    """Weights of ``_linear_preprocessor``'s output columns summed per input column (in its input order)."""
+    owners = []
+    for name, step, columns in prep.transformers_:
+        if isinstance(step, str) or not len(columns):  # "drop", or a group without columns
+            continue
+        if name == "categorical":  # a column's one-hot columns: its categories, its infrequent ones as one
+            encoder = step[-1]
+            rares = getattr(encoder, "infrequent_categories_", [None] * len(columns))  # none without min_frequency
+            for column, levels, rare in zip(columns, encoder.categories_, rares):
+                owners += [column] * (len(levels) - (0 if rare is None else len(rare) - 1))
+        else:
+            owners += list(columns)
+    summed = pd.Series(np.asarray(weights, float), index=owners).groupby(level=0, sort=False).sum()
+    return summed.reindex(prep.feature_names_in_, fill_value=0.0).to_numpy(float)
 
 
 # The nets' sizes at most: a width or a batch beyond these asks for more memory than a machine has, an epoch count

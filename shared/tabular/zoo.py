@@ -136,6 +136,10 @@ class CatBoostModel:
             return self.model_.predict(X).astype(float)
         return self.model_.predict_proba(X).astype(float)
 
+    def gain_importance(self) -> np.ndarray:
+        """CatBoost's own importance per input column (PredictionValuesChange)."""
+        return self.model_.get_feature_importance()
+
 
 class _CatBoostStop:
     """A CatBoost callback: stop boosting at its ``TimeLimit`` (the model keeps the trees it has)."""
@@ -214,6 +218,11 @@ class XGBoostModel:
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return _classes_out(self.ctx.task, self.booster_.predict(self._matrix(X), iteration_range=(0, self.use_rounds_)))
+
+    def gain_importance(self) -> np.ndarray:
+        """Each input column's total split gain over the trees (0 for a column no tree splits on)."""
+        gain = self.booster_.get_score(importance_type="total_gain")
+        return np.array([gain.get(name, 0.0) for name in self.booster_.feature_names], float)
 
 
 def _xgboost_stop(limit: TimeLimit) -> list:
@@ -487,6 +496,10 @@ class ForestModel:
         if self.ctx.task == "regression":
             return self.model_.predict(self._matrix(X)).astype(float)
         return class_probabilities(self.model_, self._matrix(X), self.ctx.n_classes)
+
+    def gain_importance(self) -> np.ndarray:
+        """The trees' mean impurity decrease per input column (scikit-learn's ``feature_importances_``)."""
+        return self.model_.feature_importances_
 
 
 SVR_PARAMS, SVR_RANGES = settings({  # name: (default, what it accepts and what it is)
