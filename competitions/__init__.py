@@ -39,10 +39,11 @@ def for_arguments(args) -> tuple[CompetitionSpec, Path]:
     ``--target``, ``--id``, ``--metric``)."""
     if args.competition == "tabular":
         if args.data is None:
-            raise UserError("the generic tabular path needs --data DIR holding train.csv, test.csv, sample_submission.csv.")
+            raise UserError("the generic tabular path needs --data DIR holding train.csv, test.csv and a sample "
+                            "submission (*submission*.csv, or --sample FILE).")
         if args.metric:
             metric(args.metric)  # a competition's own metric works on the generic path too
-        return generic.spec_for(args.data, args.target, args.id_col, args.metric), args.data
+        return generic.spec_for(args.data, args.target, args.id_col, args.metric, getattr(args, "sample", None)), args.data
     spec = get(args.competition)
     if getattr(args, "resume", None) is None:  # a resumed run's flags are checked against the run (runner)
         from shared.cli import refuse_typed
@@ -52,7 +53,8 @@ def for_arguments(args) -> tuple[CompetitionSpec, Path]:
         refuse_typed(args, other, f"is for the generic path (`tabular`): {spec.name} has its own target "
                                   f"{own['target']!r}, id {own['id_col']!r} and metric {own['metric']!r}; drop it, or "
                                   f"run `tabular --data DIR --target COL --id COL --metric M` on these files.")
-    return spec, args.data or Path("data") / spec.name
+    data_dir = args.data or Path("data") / spec.name
+    return spec.with_sample(getattr(args, "sample", None), data_dir), data_dir
 
 
 # The generic path's own flags, by dest: a named competition has these in its spec.
@@ -61,9 +63,12 @@ GENERIC_FLAGS = {"target": "--target", "id_col": "--id", "metric": "--metric"}
 
 def for_run(config: dict) -> CompetitionSpec:
     """The spec a run was made with: its competition, or the generic path rebuilt from the columns it records."""
+    sample = config.get("sample_file") or None  # where the run's sample submission was, when it recorded it
     if config["competition"] == "tabular":
-        return generic.spec_for(Path(config["data_dir"]), config["target_col"], config["id_col"], config["metric"])
-    return get(config["competition"])
+        return generic.spec_for(Path(config["data_dir"]), config["target_col"], config["id_col"], config["metric"],
+                                sample)
+    spec = get(config["competition"])
+    return spec if sample in (None, spec.sample_submission_file) else spec.with_sample(sample, Path(config["data_dir"]))
 
 
 def of_runs(run_dirs: list[Path]) -> CompetitionSpec:

@@ -5,7 +5,7 @@ features.csv, adversarial.png and, with --weights, weights.csv (per-training-row
 for `run.py ... --set sample_weight=PATH`). The last line printed is that directory.
 
     python scripts/adversarial.py california_house_prices [--drop "Col A,Col B"] [--keep-time] [--weights]
-    python scripts/adversarial.py tabular --data DIR --target COL --id COL --metric rmse
+    python scripts/adversarial.py tabular --data DIR --target COL --id COL     # -> runs/<data folder name>/adversarial-<time>/
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import sys
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import ArgumentParser, add_data_args, main, refuse_typed, whole
+from shared.cli import ArgumentParser, add_data_args, add_name_arg, main, refuse_typed, whole
 
 
 def adversarial(argv=None) -> None:
@@ -25,6 +25,7 @@ def adversarial(argv=None) -> None:
                    help="keep the competition's time column (left out by default: it defines a temporal split)")
     p.add_argument("--weights", action="store_true", help="also write weights.csv (id, weight) for training rows")
     p.add_argument("--top", type=whole(1, 10_000, "a count"), default=10, help="how many shifted features to print (default 10)")
+    add_name_arg(p, "the check's folder is adversarial-<time>-NAME")
     args = p.parse_args(argv)
     import competitions
     from shared import adversarial as adv
@@ -34,11 +35,13 @@ def adversarial(argv=None) -> None:
 
     refuse_typed(args, {"time_limit": "--time-limit"}, "is a training budget; the adversarial check has none "
                                                          "(it fits a small classifier per fold): drop it.")
+    if args.competition == "tabular" and not args.metric:  # train-vs-test AUC scores no prediction of the target:
+        args.metric = "accuracy"  # any classification metric reads the target as text, which only leaves the columns
     spec, data_dir = competitions.for_arguments(args)
     data = spec.load(data_dir)
     drop = [c.strip() for c in args.drop.split(",") if c.strip()]
     report = adv.for_spec(spec, data, args.seed, drop=drop, keep_time=args.keep_time, n_folds=args.folds)
-    out = new_run_dir(args.out, spec.name, "adversarial")
+    out = new_run_dir(args.out, spec.folder, "adversarial", args.name or "")
     top = report.features.head(args.top)
     write_json(out / "report.json", {
         "competition": spec.name, "auc": report.auc, "fold_aucs": report.fold_aucs, "dropped": report.dropped,

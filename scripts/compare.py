@@ -118,7 +118,7 @@ def run_recipes(args) -> tuple[str, Path, str, str]:
     finally:
         parallel.shutdown()
     runs = [load_summary(paths[name]) for name in names]
-    out_dir = new_run_dir(args.out, spec.name, "compare")
+    out_dir = new_run_dir(args.out, spec.folder, "compare")
     budget = f", automl budget {args.time_limit:.0f} s" if args.time_limit else ""
     sets = ""
     if overrides:

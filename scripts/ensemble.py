@@ -15,7 +15,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import ArgumentParser, main
+from shared.cli import ArgumentParser, add_name_arg, main
 from shared.ensemble import METHODS
 
 
@@ -26,11 +26,12 @@ def ensemble(argv=None) -> None:
                    help="mean, rank mean, non-negative weights (SLSQP), hill-climbing (greedy selection) or stack")
     p.add_argument("--out", type=Path, default=Path("runs"), help="root of run directories (default runs/)")
     p.add_argument("--data", type=Path, help="data folder, if it moved since the runs were made")
+    add_name_arg(p, "the blend's folder is ensemble-<method>-<time>-NAME")
     args = p.parse_args(argv)
     import competitions
 
     spec = competitions.of_runs(args.runs)  # what its predictions are decides how they blend (boxes: WBF)
-    print(spec.outputs.ensemble(args.runs, args.method, args.out, args.data))
+    print(spec.outputs.ensemble(args.runs, args.method, args.out, args.data, label=args.name))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from shared.cli import ArgumentParser, main
+from shared.cli import ArgumentParser, add_name_arg, main
 
 
 def merge(argv=None) -> None:
@@ -20,10 +20,12 @@ def merge(argv=None) -> None:
     p.add_argument("runs", nargs="+", type=Path, help="partial run directories of one recipe")
     p.add_argument("--out", type=Path, default=Path("runs"), help="root of run directories (default runs/)")
     p.add_argument("--data", type=Path, help="data folder, if it moved since the runs were made")
+    add_name_arg(p, "the merged run's folder is <recipe>-merged-<time>-NAME (default: what the first run's folder "
+                    "name says after its time)")
     args = p.parse_args(argv)
     import competitions
 
-    print(competitions.of_runs(args.runs).outputs.merge(args.runs, args.out, args.data))
+    print(competitions.of_runs(args.runs).outputs.merge(args.runs, args.out, args.data, label=args.name))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,10 @@ The last line printed is the run directory.
 
     python scripts/run.py house_prices [--recipe gbm] [--folds 5] [--seed 42] [--set key=value ...]
     python scripts/run.py tabular --data DIR --target COL --id COL --metric rmse [--recipe gbm|linear|automl]
+    python scripts/run.py tabular --data data/titanic --target Survived --id PassengerId --metric accuracy
+                                                     # -> runs/titanic/auto-<time>/ (its sample: gender_submission.csv)
+    python scripts/run.py house_prices --recipe gbm --set learning_rate=0.05   # -> runs/house_prices/gbm-<time>-learning_rate=0.05/
+    python scripts/run.py house_prices --recipe gbm --name deep                # -> runs/house_prices/gbm-<time>-deep/
     python scripts/run.py cifar10 --resume runs/cifar10/fast-20260101-120000   # after a crash or a kill
     python scripts/run.py house_prices --list [--recipe gbm]   # the recipes and every setting: default, range, meaning
     torchrun --nproc_per_node 2 scripts/run.py cifar10 ...                    # DDP (gloo on CPU, NCCL on GPUs)
@@ -22,6 +26,7 @@ from shared.cli import (
     FOLD_NUMBERS,
     ArgumentParser,
     add_data_args,
+    add_name_arg,
     add_parallel_args,
     main,
     parallel_settings,
@@ -45,6 +50,7 @@ def run(argv=None) -> None:
                         "--ray-address how it runs, and any other flag must equal the run's own value")
     p.add_argument("--list", action="store_true",
                    help="list the recipes and their settings (default, range, meaning), then exit; needs no data")
+    add_name_arg(p)
     add_parallel_args(p)
     args = p.parse_args(argv)
     import competitions
@@ -53,6 +59,9 @@ def run(argv=None) -> None:
         return
     from shared import distributed, runner
 
+    if args.resume is not None:
+        refuse_typed(args, {"name": "--name", "sample": "--sample"}, "with --resume: a resumed run keeps its folder "
+                     "and the sample submission it was made with (its config.yaml); drop it.")
     if args.resume is not None and args.competition == "tabular":  # the generic path's columns are in the run
         from shared.runs import load_config
 
@@ -70,7 +79,7 @@ def run(argv=None) -> None:
     run_dir = runner.run(spec, args.recipe, data_dir, n_folds=args.folds, seed=args.seed,
                          time_limit=args.time_limit, out_root=args.out, overrides=parse_sets(args.sets),
                          only_folds=args.only_folds, resume=args.resume,
-                         parallel=parallel_settings(args))
+                         parallel=parallel_settings(args), name=args.name)
     if distributed.is_main():
         print(run_dir)
 

@@ -24,6 +24,7 @@ from shared.ensemble import METHODS
 from shared.errors import UserError
 from shared.log import get_log
 from shared.models import takes
+from shared.runs import run_label
 from shared.spec import CompetitionSpec, Recipe
 
 COSTS = {"linear": 1, "knn": 1, "rf": 3, "extra_trees": 3, "mlp": 5, "gbm": 6, "catboost": 6, "xgboost": 6,
@@ -99,7 +100,10 @@ def drive(spec: CompetitionSpec, recipe: Recipe, data_dir: Path, *, n_folds: int
     if len(done) == 1:
         get_log().warning(f"auto: only {done[0][0]} ran; its run is the result ({done[0][1]})")
         return done[0][1]
+    defaults = resolve(recipe, {}, competition=spec.name)["model"]
+    label = run_label(run_arguments.get("name"), {k: config.get(k) for k in overrides if config.get(k) != defaults.get(k)})
     blend = tables.ensemble(spec, [path for _, path in done], config["blend"], out_root, data_dir, name=recipe.name,
+                            label=label,
                             about={"time_limit_s": budget, "auto": notes}, started=wall_started)
     get_log().info("auto: " + "; ".join(notes))  # into the blend's log.txt too
     return blend

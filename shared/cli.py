@@ -12,7 +12,7 @@ from shared.config import MAX_SECONDS
 from shared.cv import MAX_FOLDS
 from shared.errors import UserError, show
 from shared.io import FULL, disk_full
-from shared.runs import REPO_ROOT  # noqa: F401  (re-exported for scripts)
+from shared.runs import MAX_NAME, REPO_ROOT  # noqa: F401  (REPO_ROOT: re-exported for scripts)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -189,6 +189,32 @@ def add_data_args(p: ArgumentParser) -> None:
     p.add_argument("--id", dest="id_col", help="tabular: the id column")
     p.add_argument("--metric", help="tabular: rmsle | rmse | mae | mape | smape | r2 | accuracy | f1 | f1_macro | "
                                     "f1_micro | mcc | qwk | logloss | auc (docs/cli.md#metrics)")
+    p.add_argument("--sample", type=Path, metavar="FILE",
+                   help="the sample submission (default: a named competition's own file; tabular: the data folder's "
+                        "one *submission*.csv, e.g. Titanic's gender_submission.csv)")
+
+
+def run_name(text: str) -> str:
+    """An argparse type for ``--name``: what a run's folder name says of it (``shared.runs.check_name``)."""
+    from shared.runs import check_name
+
+    try:
+        return check_name(text)
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--name ")) from None
+
+
+run_name.high = MAX_NAME  # characters (the bound the flag tests check)
+
+
+NAME_RULE = f"1 to {MAX_NAME} letters, digits, . _ - ="
+
+
+def add_name_arg(p: argparse.ArgumentParser,
+                 about: str = "the run folder's name says it: <recipe>-<time>-NAME (under auto, each member's and the "
+                              "blend's); default: the --set settings that differ from the recipe's defaults") -> None:
+    """``--name NAME``: a word the new folder's name carries; ``about``: where it goes."""
+    p.add_argument("--name", type=run_name, metavar="NAME", help=f"{NAME_RULE}; {about}")
 
 
 MAX_AT_ONCE = 1024  # fits side by side at most (--parallel), and CPU threads per fit (--threads)

@@ -144,7 +144,7 @@ def split_overrides(keys: dict[str, set[str]], overrides: dict) -> dict[str, tup
 # What a run's config records that is not a setting to compare: what the competition is, bookkeeping, and what an
 # ensemble blends (its recipe, ensemble-<method>, already says how). The data are compared by their fingerprint.
 NOT_SETTINGS = {"competition", "recipe", "id_col", "target_col", "task", "metric", "classes", "outputs", "kind",
-                "method", "members", "weights", "merged_from", "only_folds", "code_version", "command", "data_dir",
+                "method", "members", "weights", "merged_from", "only_folds", "code_version", "command", "data_dir", "sample_file",
                 FINGERPRINT, "n_features"}
 TABLE_METRICS = ("cv", "cv_mean", "cv_std", "wall_time_s")  # what a run's metrics.json needs for a row
 

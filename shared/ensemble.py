@@ -320,11 +320,12 @@ def copy_fold_records(owners: dict[int, Path], run_dir: Path) -> None:
 
 
 @contextmanager
-def staged_run_dir(out_root: Path, competition: str, name: str) -> Iterator[tuple[Path, Path]]:
+def staged_run_dir(out_root: Path, competition: str, name: str,
+                   label: str = "") -> Iterator[tuple[Path, Path]]:
     """(the folder to build a blend's run in, the run folder it becomes): built under a hidden temporary folder and
     renamed into place once complete, so that a blend that fails leaves nothing behind. Its name is reserved at the start (an empty folder), so that report.html, the
     pictures and the log name the folder it ends in; log lines that name the temporary folder name the final one."""
-    final = new_run_dir(out_root, competition, name)
+    final = new_run_dir(out_root, competition, name, label or "")
     holder = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
     stage = holder / competition / final.name  # the same parent and folder names as the final one
     stage.mkdir(parents=True)

@@ -34,6 +34,9 @@ class Progress:
     name: str = ""  # the fit, as the log names it: "fold 0"; empty outside a run
     fits_after: int = 0  # fits the run still makes after this one
     fit_seconds: list[float] = field(default_factory=list)  # seconds of the run's finished fits
+    # Seconds this fit trained before an interruption (its checkpoint's epochs): a resumed fit's time counts them,
+    # so that its fold's saved time, and the ETAs made from it, are those of the whole fit.
+    earlier_seconds: float = 0.0
 
     def run_left(self, fit_left: float, fit_total: float) -> float:
         """Seconds the run still needs: ``fit_left`` for this fit, then each later fit as long as the finished ones

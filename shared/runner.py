@@ -64,7 +64,8 @@ def check_seed(seed) -> None:
 def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds: int = 5, seed: int = 42,
         time_limit: float | None = None, out_root: Path = Path("runs"), overrides: dict | None = None,
         only_folds: list[int] | None = None, resume: Path | None = None,
-        parallel: parallel_.Settings | int | str | None = None, ray_address: str | None = None) -> Path:
+        parallel: parallel_.Settings | int | str | None = None, ray_address: str | None = None,
+        name: str | None = None) -> Path:
     """Run one recipe with k-fold CV and write a complete run directory; return its path.
 
     Each finished fold leaves ``fold<k>/predictions.npz``; ``resume`` (a run directory of an interrupted
@@ -73,7 +74,8 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
     they must be those it was made on). Under torchrun every rank trains and
     only rank 0 writes. ``parallel`` (``--parallel N|auto``, or ``shared.parallel.Settings`` with the threads
     per fold) runs the folds side by side as Ray tasks, locally or on the cluster at ``ray_address``, with the
-    same results: how a run runs is not part of its config."""
+    same results: how a run runs is not part of its config. ``name`` (``--name``): what the run folder's name says
+    besides the recipe (default: the settings of ``overrides`` that differ from the recipe's defaults)."""
     started = time.time()
     spread = parallel_.settings(parallel, ray_address)  # before torchrun's group is joined or anything written
     distributed.init()
@@ -83,11 +85,11 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
     if recipe.driver is not None:  # e.g. `auto`: member runs on the same folds, then their nested blend
         return recipe.driver(spec, recipe, data_dir, n_folds=n_folds, seed=seed, time_limit=time_limit,
                              out_root=out_root, overrides=overrides, only_folds=only_folds,
-                             parallel=parallel, ray_address=ray_address)
+                             parallel=parallel, ray_address=ray_address, name=name)
     made = len(runs.CREATED)
     try:
         return _run(RunArguments(spec, recipe_name, data_dir, n_folds, seed, time_limit, out_root, overrides,
-                                 only_folds), started, spread)
+                                 only_folds, name=name), started, spread)
     except Exception:  # e.g. an unreadable image met in the first epoch: no half-made run is left behind
         runs.discard_unfinished(runs.CREATED[made:])
         raise
@@ -107,6 +109,7 @@ class RunArguments:
     overrides: dict | None
     only_folds: list[int] | None
     resume_dir: Path | None = None
+    name: str | None = None  # --name: in the new run folder's name
 
 
 def _resume_arguments(spec: CompetitionSpec, run_dir: Path, data_dir: Path | None = None) -> RunArguments:
@@ -122,6 +125,8 @@ def _resume_arguments(spec: CompetitionSpec, run_dir: Path, data_dir: Path | Non
         config = {**config, "data_dir": str(Path(data_dir))}
     if config.get("competition") != spec.name:
         raise UserError(f"--resume {run_dir}: that run is of {config.get('competition')!r}, not {spec.name!r}.")
+    if config.get("sample_file") and config["sample_file"] != spec.sample_submission_file:  # it was made with --sample
+        spec = spec.with_sample(config["sample_file"], Path(config["data_dir"]))
     if (run_dir / "metrics.json").is_file():
         raise UserError(f"--resume {run_dir}: that run already finished (metrics.json exists).")
     check_resume(spec, run_dir, config)  # before anything is written: the data must be those the run was made on
@@ -344,8 +349,8 @@ def _plan_and_folds(args: RunArguments, spread: parallel_.Settings, config: dict
     folds = None
     if distributed.is_main():
         out_root = Path(args.out_root)
-        runs.check_writable(out_root, out_root / spec.name)  # before the folds file is written
-        folds = load_or_make_folds(out_root / spec.name / "folds", ids, n_folds, args.seed, spec.fold_kind,
+        runs.check_writable(out_root, out_root / spec.folder)  # before the folds file is written
+        folds = load_or_make_folds(out_root / spec.folder / "folds", ids, n_folds, args.seed, spec.fold_kind,
                                    target=y, groups=groups, order=order, id_col=spec.id_col)
     return plan, distributed.broadcast(folds), kept, refit
 
@@ -363,7 +368,8 @@ def _open_run_dir(prepared: FoldRun, folds: pd.DataFrame) -> None:
     """The run folder (a new one, or the resumed run's), its log, config.yaml and folds.csv, and the log's opening
     lines."""
     args, spec, config, main = prepared.args, prepared.spec, prepared.config, prepared.main
-    run_dir = args.resume_dir or (new_run_dir(args.out_root, spec.name, prepared.recipe.name) if main else None)
+    label = runs.run_label(args.name, _changed(prepared.recipe, config, args.overrides or {}, spec))
+    run_dir = args.resume_dir or (new_run_dir(args.out_root, spec.folder, prepared.recipe.name, label) if main else None)
     prepared.run_dir = run_dir = distributed.broadcast(run_dir)
     prepared.log = log = start_log(run_dir) if main else get_log()
     metric, data, todo = spec.metric, prepared.data, prepared.todo
@@ -375,6 +381,7 @@ def _open_run_dir(prepared: FoldRun, folds: pd.DataFrame) -> None:
         "outputs": prepared.outputs.kind, "only_folds": None if args.only_folds is None else todo,
         "time_limit": args.time_limit, "data_dir": str(Path(args.data_dir).resolve()), "code_version": git_version(),
         "command": " ".join(sys.argv), "data_fingerprint": runs.data_fingerprint(spec, data, args.resume_dir),
+        "sample_file": spec.sample_submission_file,
     })
     if main and args.resume_dir is None:
         save_config(run_dir, config)
@@ -390,6 +397,22 @@ def _open_run_dir(prepared: FoldRun, folds: pd.DataFrame) -> None:
         log.info(f"clean_train: {spec.clean_train_about} (keep all with --set clean_train=false)")
     log.info(f"run directory {run_dir}; {len(data.train)} train rows, {len(data.test)} test rows, "
              f"{len(todo)} of {prepared.n_folds_made} folds")
+    if spec.sample_submission_file:
+        log.info(f"sample submission {data.data_dir / spec.sample_submission_file} (another: --sample FILE)")
+
+
+def _changed(recipe: Recipe, config: dict, overrides: dict, spec: CompetitionSpec) -> dict:
+    """The settings typed with ``--set`` whose resolved values differ from the recipe's defaults, by key."""
+    defaults = resolve(recipe, {}, spec.run_defaults(), competition=spec.name)
+    changed = {}
+    for key in overrides:
+        try:
+            now, default = _setting(config, key), _setting(defaults, key)
+        except StopIteration:  # not a setting of this recipe's config (resolve said so before)
+            continue
+        if not _same(now, default):
+            changed[key] = now
+    return changed
 
 
 def _make_features(prepared: FoldRun, per_fold_budget: float | None) -> None:
@@ -399,7 +422,9 @@ def _make_features(prepared: FoldRun, per_fold_budget: float | None) -> None:
     data, weights = prepared.data, prepared.weights
     prepared.X, prepared.X_test = recipe.features(data.train.drop(columns=[spec.id_col, spec.target_col]),
                                                   data.test.drop(columns=[spec.id_col]), config["features"])
-    if spec.image_path is None:  # an image recipe's one column is the image paths
+    if list(prepared.X.columns) == ["image_path"]:  # image and detection recipes read the images themselves
+        log.info(f"inputs: images, {len(prepared.X)} to train on, {len(prepared.X_test)} to predict")
+    else:
         log.info(f"features: {prepared.X.shape[1]} columns")
     check_features(prepared.X, data.train[spec.id_col], spec.train_file)
     check_features(prepared.X_test, data.test[spec.id_col], spec.test_file or spec.sample_submission_file)
@@ -647,13 +672,14 @@ def _fit_fold(model_factory: ModelFactory, X: pd.DataFrame, target: np.ndarray, 
     test set, saved as ``fold<k>/predictions.npz`` when ``write`` (rank 0 under torchrun); (valid, test,
     variants, seconds). The one body of the fold loop, run in this process or, with --parallel, in a Ray worker.
     ``progress``: the fit's name in its epoch lines and the fits after it, for their ETAs."""
-    t0 = time.time()
-    model_factory.contexts.progress.name, model_factory.contexts.progress.fits_after = progress
+    t0, state = time.time(), model_factory.contexts.progress
+    state.name, state.fits_after = progress
+    state.earlier_seconds = 0.0  # a model resumed from its checkpoint says how long it trained before
     train_rows, valid_rows = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
     record = {"fold": k}
     pred_valid, pred_test, variants = _fit_predict(model_factory, f"fold{k}", X, target, train_rows, valid_rows,
                                                    weights, log_target, X_test, record)
-    seconds = time.time() - t0
+    seconds = time.time() - t0 + state.earlier_seconds  # the fold's whole time, also when it was resumed
     if write:  # the fold's importance before its predictions: a fold with predictions.npz has all its records
         if record.get("importance") is not None:
             importance.write_fold(model_factory.run_dir / f"fold{k}", record.pop("importance"))

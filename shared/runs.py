@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -64,19 +65,65 @@ def discard_unfinished(created: list[Path]) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def new_run_dir(out_root: Path, competition: str, name: str) -> Path:
-    """A fresh, unique run folder (timestamp, then a counter if two runs start in the same second)."""
+MAX_NAME = 40  # characters of a run's --name, and of the suffix of the settings it changed
+
+
+def check_name(name: str) -> str:
+    """``--name``: what a run's folder name says of it (``gbm-<time>-NAME``): 1 to ``MAX_NAME`` letters, digits,
+    ``.``, ``_``, ``-`` and ``=`` (safe in a folder name on every system), starting with a letter."""
+    if not re.fullmatch(rf"[A-Za-z][A-Za-z0-9._=-]{{0,{MAX_NAME - 1}}}", name) or name.endswith("."):
+        raise UserError(f"--name {show(name, limit=60)}: a run name is 1 to {MAX_NAME} letters, digits, '.', '_', '-' "
+                        "or '=', starting with a letter and not ending in '.' (it goes into the run's folder name); "
+                        "e.g. --name deeper_trees.")
+    return name
+
+
+def run_label(name: str | None, changed: dict) -> str:
+    """What a run's folder name says besides its recipe: ``--name``, else the settings typed with ``--set`` that
+    differ from the recipe's defaults (``arch=convnext_nano``, several joined by ``,``), each character that is not
+    safe in a folder name as ``_``, cut to about ``MAX_NAME`` characters (``+N``: N more settings); "" for none."""
+    if name:
+        return check_name(name)
+    parts = [re.sub(r"[^A-Za-z0-9._=-]+", "_", f"{key}={_compact(value)}").strip("_.")[:MAX_NAME]
+             for key, value in changed.items()]
+    label = ""
+    for i, part in enumerate(parts):
+        if label and len(label) + 1 + len(part) > MAX_NAME:
+            return f"{label}+{len(parts) - i}"
+        label = f"{label},{part}" if label else part
+    return label
+
+
+def _compact(value) -> str:
+    """A setting's value as a folder name shows it: lists joined by ``-``, no spaces."""
+    if isinstance(value, (list, tuple)):
+        return "-".join(map(_compact, value))
+    if isinstance(value, dict):
+        return "-".join(f"{k}-{_compact(v)}" for k, v in value.items())
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def label_of(run_dir: Path) -> str:
+    """The label a run folder's name carries after its time and counter (``gbm-20260101-120000-lr=0.1``: ``lr=0.1``;
+    a label starts with a letter, a counter is digits), or ""."""
+    found = re.search(r"-\d{8}-\d{6}(?:-\d+)?-([A-Za-z].*)$", Path(run_dir).name)
+    return found[1] if found else ""
+
+
+def new_run_dir(out_root: Path, competition: str, name: str, label: str = "") -> Path:
+    """A fresh, unique run folder ``<out_root>/<competition>/<name>-<time>[-<label>]`` (``run_label``; a counter after
+    the time if two runs start in the same second): a recipe's runs sort by time, and the name says what differs."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = Path(out_root) / competition / f"{name}-{stamp}"
-    check_writable(Path(out_root), base)
-    path, n = base, 1
+    folder = Path(out_root) / competition
+    check_writable(Path(out_root), folder / f"{name}-{stamp}")
+    path, n = folder / "-".join(filter(None, (name, stamp, label))), 1
     while True:
         try:
             path.mkdir(parents=True)
             CREATED.append(path)
             return path
         except FileExistsError:  # another run took this name (maybe a moment ago): take the next one
-            path, n = Path(f"{base}-{n}"), n + 1
+            path, n = folder / "-".join(filter(None, (name, stamp, str(n), label))), n + 1
         except OSError as exc:
             raise UserError(f"cannot create run folder {path}: {exc.strerror}; choose another --out.") from exc
 

@@ -18,6 +18,7 @@ The extension points, all declared here:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -114,11 +115,13 @@ class Outputs(Protocol):
     def write_results(self, run_dir: Path, data: Dataset, results: FoldResults) -> Path:
         """OOF, test predictions, the checked submission, metrics.json and pictures."""
 
-    def ensemble(self, run_dirs: list[Path], method: str, out_root: Path, data_dir: Path | None = None) -> Path:
-        """Blend finished runs into a new run folder."""
+    def ensemble(self, run_dirs: list[Path], method: str, out_root: Path, data_dir: Path | None = None,
+                 label: str | None = None) -> Path:
+        """Blend finished runs into a new run folder (``ensemble-<method>-<time>[-<label>]``)."""
 
-    def merge(self, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) -> Path:
-        """Join partial runs (``--only-folds``) into one complete run folder."""
+    def merge(self, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None,
+              label: str | None = None) -> Path:
+        """Join partial runs (``--only-folds``) into one complete run folder (``<recipe>-merged-<time>[-<label>]``)."""
 
     def score_file(self, file: Path, solution: Path, sample: Path | None = None, id_col: str | None = None) -> str:
         """``score.py``'s line for a submission file against a solution file."""
@@ -177,6 +180,7 @@ class CompetitionSpec:
     submit_note: str = ""  # set where the competition is scored off Kaggle: what to do with the file instead
     accelerator: bool | None = None  # a Kaggle kernel asks for a GPU (None: for image competitions)
     on_kaggle: bool = True  # False: the data come from ``make_demo`` only (no Kaggle download, no attached data)
+    runs_folder: str = ""  # the folder under --out its runs go in (default: ``name``; the generic path: the data's)
 
     def __post_init__(self):
         if self.fold_kind not in SPLITTERS:
@@ -187,6 +191,18 @@ class CompetitionSpec:
     @property
     def metric(self) -> Metric:
         return get_metric(self.metric_name)
+
+    @property
+    def folder(self) -> str:
+        """The folder under ``--out`` (``runs/``) its runs, blends and checks go in."""
+        return self.runs_folder or self.name
+
+    def with_sample(self, sample: str | Path | None, data_dir: Path) -> CompetitionSpec:
+        """This spec reading its sample submission from ``sample`` (``--sample FILE``: in the data folder or a path
+        of its own), checked to exist; unchanged without one."""
+        if sample is None:
+            return self
+        return dataclasses.replace(self, sample_submission_file=sample_name(Path(sample), Path(data_dir)))
 
     @property
     def outputs(self) -> Outputs:
@@ -404,3 +420,31 @@ def _existing_images(data_dir: Path, relative: pd.Series, ids: pd.Series, listed
                             "restore the image (unzip the competition's archives into the data folder) "
                             "or remove the row.")
     return [str(data_dir / r) for r in relative]
+
+
+def sample_name(sample: Path, data_dir: Path) -> str:
+    """``--sample FILE`` as a sample submission's name: relative to the data folder when it is in it (``FILE`` as
+    typed, or inside the data folder), else its full path; a file that is not there is one line."""
+    for candidate in (sample, data_dir / sample):
+        if candidate.is_file():
+            try:
+                return candidate.resolve().relative_to(data_dir.resolve()).as_posix()
+            except ValueError:
+                return str(candidate.resolve())
+    raise UserError(f"--sample {sample}: no such file (nor in {data_dir}); pass the competition's sample submission "
+                    "CSV.")
+
+
+def find_sample(data_dir: Path) -> str:
+    """The one ``*submission*.csv`` of a data folder (case-insensitive: Kaggle names it as it likes,
+    ``sample_submission.csv``, Titanic's ``gender_submission.csv``, ``sampleSubmission.csv``); none or several are
+    one line listing what is there and saying ``--sample FILE``."""
+    data_dir = Path(data_dir)
+    found = sorted(p.name for p in data_dir.iterdir() if p.is_file() and p.suffix.lower() == ".csv"
+                   and "submission" in p.name.lower()) if data_dir.is_dir() else []
+    if len(found) == 1:
+        return found[0]
+    csvs = sorted(p.name for p in data_dir.glob("*") if p.suffix.lower() == ".csv") if data_dir.is_dir() else []
+    what = (f"several files named like a submission ({', '.join(found)})" if found else
+            f"no file named like a submission (*submission*.csv; its CSV files: {', '.join(csvs) or 'none'})")
+    raise UserError(f"{data_dir} holds {what}: pass the sample submission with --sample FILE.")

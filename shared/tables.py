@@ -31,7 +31,7 @@ from shared.io import read_csv, write_csv, write_json, write_npy
 from shared.log import get_log, logging_to, start_log
 from shared.metrics import Metric, average, squeeze
 from shared.results import FoldResults
-from shared.runs import Run, load_run, new_run_dir, save_config
+from shared.runs import Run, label_of, load_run, new_run_dir, save_config
 
 if TYPE_CHECKING:  # the spec module builds TableOutputs: a type-only import keeps the two acyclic
     from shared.spec import CompetitionSpec, Dataset
@@ -72,11 +72,14 @@ class TableOutputs:
         test_pred = fold_average(results.test_folds, self.spec.metric, results.classes, how)
         return write_results(run_dir, self.spec, data, results, test_pred)
 
-    def ensemble(self, run_dirs: list[Path], method: str, out_root: Path, data_dir: Path | None = None) -> Path:
-        return ensemble(self.spec, run_dirs, method, out_root, data_dir)
+    def ensemble(self, run_dirs: list[Path], method: str, out_root: Path, data_dir: Path | None = None,
+                 label: str | None = None) -> Path:
+        return ensemble(self.spec, run_dirs, method, out_root, data_dir,
+                        label=label)
 
-    def merge(self, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) -> Path:
-        return merge(self.spec, run_dirs, out_root, data_dir)
+    def merge(self, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None,
+              label: str | None = None) -> Path:
+        return merge(self.spec, run_dirs, out_root, data_dir, label)
 
     def score_file(self, file: Path, solution: Path, sample: Path | None = None, id_col: str | None = None,
                    positive: str | None = None) -> str:
@@ -414,10 +417,11 @@ def _data_and_target(spec: CompetitionSpec, runs: list[Run], data_dir: Path | No
 
 def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root: Path,
              data_dir: Path | None = None, name: str | None = None, about: dict | None = None,
-             started: float | None = None) -> Path:
+             started: float | None = None, label: str | None = None) -> Path:
     """Blend finished runs of ``spec`` (``--method mean|rank|weights|hill|stack``) by their OOF, nested honestly.
     ``name``: the blend's recipe name (default ``ensemble-<method>``), e.g. ``auto``; ``about``: more for its
-    metrics.json; ``started``: when the work it sums up began (its wall time counts from then)."""
+    metrics.json; ``started``: when the work it sums up began (its wall time counts from then); ``label``: what its folder's
+    name says after the time (``--name``)."""
     started = started or time.time()
     runs = [load_run(p, spec.outputs) for p in run_dirs]
     check_compatible(runs)
@@ -437,18 +441,19 @@ def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root:
     folds = sorted(np.unique(fold_of))
     fold_scores = [spec.metric(y[fold_of == k], squeeze(blended_oof[fold_of == k])) for k in folds]
 
-    label = name or f"ensemble-{method}"
+    label, name_label = name or f"ensemble-{method}", label
     weights = getattr(final, "weights_", None) if method != "stack" else None  # rank averages ranks equally
     members = members_table(runs, weights)
     config = {**{k: runs[0].config[k] for k in ("competition", "id_col", "target_col", "task", "metric",
                                                  "classes", "seed", "n_folds", "fold_kind", "data_dir")},
+              **{k: runs[0].config[k] for k in ("sample_file",) if k in runs[0].config},
               "recipe": label, "kind": "ensemble", "method": method, "outputs": TableOutputs.kind,
               "members": [str(r.path) for r in runs], "weights": None if weights is None else weights.tolist(),
               fingerprint.KEY: current}
     extra = {"recipe": label, "kind": "ensemble", "complete": True, "members": members.to_dict(orient="records"),
              **(about or {})}
     results = FoldResults(fold_of, blended_oof, folds, fold_scores, test_pred[None], started, extra, y=y, classes=classes)
-    with staged_run_dir(out_root, spec.name, label) as (run_dir, final_dir):  # moved into place when complete
+    with staged_run_dir(out_root, spec.folder, label, name_label) as (run_dir, final_dir):  # moved into place when complete
         start_log(run_dir).info(f"ensemble ({method}) of {len(runs)} runs: " + ", ".join(r.path.name for r in runs))
         save_config(run_dir, config)
         write_csv(run_dir / "folds.csv", runs[0].folds)
@@ -457,8 +462,10 @@ def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root:
     return final_dir
 
 
-def merge(spec: CompetitionSpec, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) -> Path:
-    """Join partial runs (``--only-folds``) of one recipe of ``spec`` into one complete run."""
+def merge(spec: CompetitionSpec, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None,
+          label: str | None = None) -> Path:
+    """Join partial runs (``--only-folds``) of one recipe of ``spec`` into one complete run, ``<recipe>-merged-<time>``
+    then ``label`` (``--name``), else what the first partial run's folder name said after its time."""
     started = time.time()
     runs = [load_run(p, spec.outputs) for p in run_dirs]
     first = runs[0]
@@ -472,7 +479,7 @@ def merge(spec: CompetitionSpec, run_dirs: list[Path], out_root: Path, data_dir:
                            for k in all_folds])
     fold_scores = [owner[k].metrics["folds"][str(k)] for k in all_folds]
 
-    run_dir = new_run_dir(out_root, spec.name, f"{first.config['recipe']}-merged")
+    run_dir = new_run_dir(out_root, spec.folder, f"{first.config['recipe']}-merged", label or label_of(first.path))
     log = start_log(run_dir)
     log.info("merge of " + ", ".join(r.path.name for r in runs))
     save_config(run_dir, {**first.config, "only_folds": None, "merged_from": [str(r.path) for r in runs],

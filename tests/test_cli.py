@@ -218,7 +218,7 @@ def test_generic_regression_on_the_demo(demo_copy, tmp_path):
                                     "--out", tmp_path)
     assert rc == 0, stderr
     run_dir = Path(last_line(stdout))
-    assert run_dir.parent == tmp_path / "tabular" and run_dir.name.startswith("gbm-")
+    assert run_dir.parent == tmp_path / demo_copy.name and run_dir.name.startswith("gbm-")  # runs/<data folder>/
     m = json.loads((run_dir / "metrics.json").read_text())
     assert m["competition"] == "tabular" and m["metric"] == "rmsle"
     assert 0.05 < m["cv"] < 0.35 and m["holdout"] is not None

@@ -193,7 +193,8 @@ def test_a_metric_that_gives_nan_is_one_line_not_a_score(demo_dir, tmp_path):
     assert re.search(r"^error: fold 0: metric 'nan_after_rmse' gives nan for finite predictions", line), line
     # The fold's predictions are sound and kept (as after any failure once a fold finished): --resume goes on from
     # them once the metric is fixed. No score was written.
-    (run_dir,) = [p for p in (tmp_path / "runs" / "tabular").iterdir() if p.name != "folds"]
+    (run_dir,) = [p for p in (tmp_path / "runs" / demo_dir.name).iterdir()  # runs/<data folder name>/
+                  if p.name not in ("folds", "linear-earlier")]
     assert (run_dir / "fold0" / "predictions.npz").is_file() and not (run_dir / "metrics.json").exists()
 
 

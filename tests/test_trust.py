@@ -195,7 +195,7 @@ def test_a_full_disk_is_one_line_keeps_finished_folds_and_resumes(tmp_path, monk
     rc, _, err = run_cli("run", *generic(data, tmp_path / "runs", "rmse", "--recipe", "linear"))
     lines = [line for line in err.strip().splitlines() if line.startswith("error:") or "Traceback" in line]
     assert rc == 2 and len(lines) == 1 and err.strip().splitlines()[-1] == lines[0], err  # the log may precede it
-    run_dir = next((tmp_path / "runs" / "tabular").glob("linear-*"))
+    run_dir = next((tmp_path / "runs" / "data").glob("linear-*"))  # runs/<data folder name>/
     assert f"the disk holding {run_dir / 'fold1'} is full" in lines[0] and "--resume" in lines[0]
     kept = snapshot(run_dir / "fold0")
     assert list(kept) == ["importance.csv", "predictions.npz"] and not list(run_dir.rglob("*.tmp"))

@@ -25,7 +25,7 @@ from shared.io import read_csv, write_csv
 from shared.log import start_log
 from shared.readback import read_arrays
 from shared.results import FoldResults
-from shared.runs import load_config, load_metrics, new_run_dir, save_config
+from shared.runs import label_of, load_config, load_metrics, new_run_dir, save_config
 
 STEP = 0.1  # weight grid step for up to three runs; more runs are weighted equally
 
@@ -69,7 +69,7 @@ def _fuse(tables: list[np.ndarray], weights: np.ndarray, sizes: list[tuple[int, 
 
 
 def ensemble(spec, run_dirs: list[Path], out_root: Path, method: str = "weights", data_dir: Path | None = None,
-             iou: float = 0.55) -> Path:
+             iou: float = 0.55, label: str | None = None) -> Path:
     """Blend finished detection runs of ``spec`` (a ``DetectionSpec``): ``method`` ``weights`` (grid-searched on
     OOF mAP, nested) or ``mean`` (equal weights)."""
     started = time.time()
@@ -101,7 +101,7 @@ def ensemble(spec, run_dirs: list[Path], out_root: Path, method: str = "weights"
                             for r, w in zip(runs, weights)])
     extra = {"recipe": f"ensemble-{method}", "kind": "ensemble", "complete": True,
              "members": members.to_dict(orient="records"), "weights": weights.tolist(), "weights_by_fold": chosen}
-    with staged_run_dir(out_root, spec.name, f"ensemble-{method}") as (run_dir, final_dir):  # moved when complete
+    with staged_run_dir(out_root, spec.folder, f"ensemble-{method}", label) as (run_dir, final_dir):  # moved when complete
         start_log(run_dir).info(f"ensemble ({method}, Weighted Boxes Fusion) of {len(runs)} runs: "
                                 + ", ".join(r["path"].name for r in runs))
         save_config(run_dir, {**{k: first["config"][k] for k in ("competition", "id_col", "task", "metric", "seed",
@@ -154,7 +154,7 @@ def _nested_fusion(spec, data, runs: list[dict], fold_of: np.ndarray, folds: lis
     return blended, candidates[best(np.arange(len(data.train)))], chosen
 
 
-def merge(spec, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) -> Path:
+def merge(spec, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None, label: str | None = None) -> Path:
     """Join partial detection runs of one recipe of ``spec`` (``--only-folds``) into one complete run: each fold's
     OOF detections and test predictions from the run that trained it, fused over folds as a full run fuses them."""
     started = time.time()
@@ -174,7 +174,7 @@ def merge(spec, run_dirs: list[Path], out_root: Path, data_dir: Path | None = No
     test_folds = np.stack([owner[k]["test_folds"][sorted(map(int, owner[k]["metrics"]["folds"])).index(k)]
                            for k in folds])
     fold_scores = [owner[k]["metrics"]["folds"][str(k)] for k in folds]
-    run_dir = new_run_dir(out_root, spec.name, f"{first['config']['recipe']}-merged")
+    run_dir = new_run_dir(out_root, spec.folder, f"{first['config']['recipe']}-merged", label or label_of(first["path"]))
     log = start_log(run_dir)
     log.info("merge of " + ", ".join(r["path"].name for r in runs))
     save_config(run_dir, {**first["config"], "only_folds": None, "merged_from": [str(r["path"]) for r in runs],

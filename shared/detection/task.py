@@ -181,15 +181,17 @@ class DetectionOutputs:
         result = self.holdout(data, self.average(data, test_folds))
         return None if result is None else result["mAP"]
 
-    def ensemble(self, run_dirs: list[Path], method: str, out_root: Path, data_dir: Path | None = None) -> Path:
+    def ensemble(self, run_dirs: list[Path], method: str, out_root: Path, data_dir: Path | None = None,
+                 label: str | None = None) -> Path:
         from shared.detection import blend
 
-        return blend.ensemble(self.spec, run_dirs, out_root, method, data_dir)
+        return blend.ensemble(self.spec, run_dirs, out_root, method, data_dir, label=label)
 
-    def merge(self, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None) -> Path:
+    def merge(self, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None,
+              label: str | None = None) -> Path:
         from shared.detection import blend
 
-        return blend.merge(self.spec, run_dirs, out_root, data_dir)
+        return blend.merge(self.spec, run_dirs, out_root, data_dir, label)
 
     def score_file(self, file: Path, solution: Path, sample: Path | None = None, id_col: str | None = None) -> str:
         """A zip holding answer.json (or the json itself) against a COCO json of the answers."""

@@ -1,7 +1,8 @@
-"""Any CSV competition (train.csv, test.csv, sample_submission.csv) with no new code: the task comes from
+"""Any CSV competition (train.csv, test.csv and a sample submission, ``*submission*.csv``) with no new code: the task comes from
 the metric and the target, the column types are inferred (``features.auto_features``)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +11,7 @@ from shared import auto
 from shared.errors import UserError
 from shared.io import read_csv
 from shared.metrics import get_metric
-from shared.spec import CompetitionSpec, Recipe
+from shared.spec import CompetitionSpec, Recipe, find_sample, sample_name
 from shared.tabular.features import auto_features
 from shared.tabular.fold_features import STEP_PARAMS, STEP_RANGES, standard_steps
 from shared.tabular.models import (
@@ -112,7 +113,10 @@ def infer_task(metric_name: str, target: pd.Series) -> str:
     return "binary" if n == 2 else "multiclass"
 
 
-def spec_for(data_dir: Path, target: str | None, id_col: str | None, metric_name: str | None) -> CompetitionSpec:
+def spec_for(data_dir: Path, target: str | None, id_col: str | None, metric_name: str | None,
+             sample: str | Path | None = None) -> CompetitionSpec:
+    """The generic path's spec for a data folder: train.csv, test.csv and its one ``*submission*.csv`` (or ``sample``,
+    ``--sample FILE``); its runs go in ``runs/<data folder name>/``."""
     missing = [flag for flag, v in (("--target", target), ("--id", id_col), ("--metric", metric_name)) if not v]
     if missing:
         raise UserError(f"the generic tabular path needs {' '.join(missing)} (e.g. --target price --id Id --metric rmse).")
@@ -124,8 +128,19 @@ def spec_for(data_dir: Path, target: str | None, id_col: str | None, metric_name
     train = read_csv(Path(data_dir) / "train.csv", [id_col, target], "training data", dtype={id_col: str, **labels},
                      fix="Pass --target and --id the names of columns of train.csv.")
     task = infer_task(metric_name, train[target])
+    sample_file = sample_name(Path(sample), Path(data_dir)) if sample is not None else find_sample(Path(data_dir))
     return CompetitionSpec(
-        name="tabular", slug="tabular", title=f"generic tabular: {Path(data_dir).name}", metric_name=metric.name,
+        name="tabular", slug="tabular", title=f"generic tabular: {folder_name(data_dir)}", metric_name=metric.name,
         id_col=id_col, target_col=target, recipes=RECIPES, default_recipe=DEFAULT_RECIPE, task=task,
-        fold_kind="kfold" if task == "regression" else "stratified",
+        fold_kind="kfold" if task == "regression" else "stratified", sample_submission_file=sample_file,
+        runs_folder=folder_name(data_dir),
     )
+
+
+def folder_name(data_dir: Path) -> str:
+    """The data folder's own name (``.`` and ``..`` resolved) as a folder name that is safe everywhere (Windows,
+    macOS): letters, digits, ``.``, ``_`` and ``-`` (others become ``_``), at most 60 characters; ``tabular`` for a
+    folder without one (the root)."""
+    name = Path(data_dir).resolve().name
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")[:60].strip("._-")
+    return safe or "tabular"

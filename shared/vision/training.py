@@ -338,7 +338,10 @@ class Trainer:
         ``best.pt``."""
         stepper = self._stepper(net, loss_of, epochs, updates_per_epoch, lr)
         state, finished = self._start(stepper, epochs)
-        fit_started, epoch_seconds = time.time(), []
+        # A resumed fit's earlier epochs count as they took, not as the moments its restart took
+        earlier = [float(row.get("seconds", 0.0)) for row in state["history"]]
+        self.progress.earlier_seconds = sum(earlier)
+        fit_started, epoch_seconds = time.time(), list(earlier)
         watch = LossWatch(self.progress.name, self.params)  # checked before an epoch is saved
         for epoch in range(state["epoch"] + 1, epochs):
             started = time.time()
@@ -358,7 +361,8 @@ class Trainer:
             if distributed.is_main():
                 epoch_seconds.append(time.time() - started)
                 fit_left = sum(epoch_seconds) / len(epoch_seconds) * (epochs - epoch - 1)
-                run_left = self.progress.run_left(fit_left, time.time() - fit_started + fit_left)
+                run_left = self.progress.run_left(fit_left, self.progress.earlier_seconds + time.time() - fit_started
+                                                  + fit_left)
                 get_log().info(epoch_line(row, epochs, metric, self.progress.name, fit_left, run_left))
         return self._finish(stepper, state, finished)
 
