@@ -163,6 +163,17 @@ def test_a_documented_command_parses(where, script, text, monkeypatch):
         pytest.fail(f"{where}: `python scripts/{script}.py {text.strip()}` (as {argv}) no longer parses: {exc}")
 
 
+def test_a_command_that_no_longer_parses_is_caught(monkeypatch):
+    """What the check sees when a page keeps a flag the script has dropped, or a value its parser refuses."""
+    from shared.errors import UserError
+
+    assert parse_only("run", words(" COMPETITION --recipe NAME --folds K"), monkeypatch).folds == 5
+    with pytest.raises(UserError, match="--n-folds"):
+        parse_only("run", words(" COMPETITION --n-folds K"), monkeypatch)
+    with pytest.raises(UserError, match="--method"):
+        parse_only("ensemble", words(" RUN_DIR RUN_DIR --method blend"), monkeypatch)
+
+
 def test_the_synopsis_reader():
     assert words(" COMPETITION [--size small|medium|full] [--out DIR]") == ["house_prices", "--size", "small",
                                                                           "--out", "data/x"]
@@ -281,3 +292,27 @@ def test_the_readme_lists_every_recipe():
         listed = re.findall(r"`(\w+)`", row.split("|")[3])
         assert sorted(listed) == sorted(competitions.get(name).recipes), name
         assert f"**`{competitions.get(name).default_recipe}`**" in row, name
+
+
+def test_the_readme_figures_are_the_generated_ones():
+    """A competition whose README has a generated Results block: the README's figure for its default recipe is
+    that block's OOF CV and local holdout, so the two cannot drift apart."""
+    import competitions
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    checked = 0
+    for name in competitions.names():
+        page = (ROOT / "competitions" / name / "README.md").read_text(encoding="utf-8")
+        block = re.search(rf"<!-- results:{name} -->\n(.*?)<!-- /results:{name} -->", page, re.S)
+        if block is None:
+            continue
+        default = competitions.get(name).default_recipe
+        header = next(line for line in block.group(1).splitlines() if line.startswith("| recipe"))
+        row = next(line for line in block.group(1).splitlines() if line.startswith(f"| {default} |"))
+        cells = dict(zip([c.strip() for c in header.split("|")], [c.strip() for c in row.split("|")]))
+        oof = next(v for k, v in cells.items() if k.startswith("OOF"))
+        holdout = next(v for k, v in cells.items() if k.startswith("local holdout"))
+        top = next(line for line in readme.splitlines() if line.startswith(f"| [`{name}`]"))
+        assert f"`{default}` {oof} / {holdout} " in top, (name, oof, holdout, top)
+        checked += 1
+    assert checked >= 2
