@@ -64,7 +64,7 @@ def commands(snippet: str) -> list[tuple[str, str]]:
     for match in COMMAND.finditer(snippet):
         rest, depth, end = snippet[match.end():], 0, None
         for i, ch in enumerate(rest):
-            if ch in "[(" and not rest.startswith("$(", i):
+            if ch in "[(":  # an optional part, a choice or a $( )
                 depth += 1
             elif ch in "])":
                 if depth == 0:
@@ -102,7 +102,7 @@ def words(text: str) -> list[str]:
             skipping.append(bool(skipping) and skipping[-1])
         elif token in ("]", ")"):
             skipping.pop()
-        elif token == "|":
+        elif token == "|" and skipping:
             skipping[-1] = True
         elif not (skipping and skipping[-1]) and (token == "" or token.strip(".")):
             word = token.rstrip(".") if token.endswith("..") else token
@@ -292,6 +292,11 @@ def test_the_readme_lists_every_recipe():
         listed = re.findall(r"`(\w+)`", row.split("|")[3])
         assert sorted(listed) == sorted(competitions.get(name).recipes), name
         assert f"**`{competitions.get(name).default_recipe}`**" in row, name
+    from shared.tabular import generic
+
+    row = next(line for line in readme.splitlines() if line.startswith("| `tabular`"))
+    assert sorted(re.findall(r"`(\w+)`", row.split("|")[3])) == sorted(generic.RECIPES)
+    assert f"**`{generic.DEFAULT_RECIPE}`**" in row
 
 
 def test_the_readme_figures_are_the_generated_ones():
