@@ -211,7 +211,9 @@ LISTS = sorted({tuple(words(text)) for _, script, text in DOCUMENTED if script =
 def test_a_documented_list_runs(argv):
     rc, out, err = run_cli("run", *argv)
     assert rc == 0, err
-    assert "recipes (--recipe NAME; * the default)" in out or "recipe " in out
+    assert out.startswith(f"{argv[0]}: ") and "recipes (--recipe NAME; * the default):" in out
+    if "--recipe" in argv:
+        assert f"recipe {argv[argv.index('--recipe') + 1]} (--set KEY=VALUE):" in out
 
 
 def test_a_demo_is_built_and_scored_as_documented(tmp_path):
