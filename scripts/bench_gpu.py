@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""The prepared accelerator check: one command, a few minutes on one GPU (at most about 8), on synthetic images
-written in each image competition's real layout and pixel size. For every image and detection recipe:
+"""The prepared accelerator check: one command, a few minutes on one GPU (at most about 8; 2026-12-02), on
+synthetic images written in each image competition's real layout and pixel size. For every image and detection
+recipe:
 
 * training images/s of the engine (its loader or resident path, its loop: optimizer, scheduler, EMA, AMP,
   channels_last) and of a bare loop (forward, loss, backward, step) over tensors already on the device, and their
@@ -379,7 +380,14 @@ CASES = [("cifar10", "fast"), ("cifar10", "timm"), ("cifar10", "baseline"), ("cl
 
 
 def bench(argv=None) -> None:
-    import tempfile
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="auto", help="auto (CUDA when visible), cuda, cuda:N or cpu")
+    p.add_argument("--only", default="", help="competition:recipe pairs, comma-separated (default: all)")
+    p.add_argument("--quick", action="store_true", help="tiny counts and sides: checks every step (minutes on a CPU)")
+    p.add_argument("--fast-images", type=whole(0, 10_000_000, "an image count"), default=None, help="images of the fast-recipe epoch (default 50,000)")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="runs folder (default runs/)")
+    args = p.parse_args(argv)
+    import tempfile  # after parsing: --help and a mistyped flag answer without loading torch
 
     import torch
 
@@ -388,13 +396,6 @@ def bench(argv=None) -> None:
     from shared.runs import new_run_dir
     from shared.vision.training import pick_device
 
-    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", default="auto", help="auto (CUDA when visible), cuda, cuda:N or cpu")
-    p.add_argument("--only", default="", help="competition:recipe pairs, comma-separated (default: all)")
-    p.add_argument("--quick", action="store_true", help="tiny counts and sides: checks every step in a minute")
-    p.add_argument("--fast-images", type=whole(0, 10_000_000, "an image count"), default=None, help="images of the fast-recipe epoch (default 50,000)")
-    p.add_argument("--out", type=Path, default=Path("runs"), help="runs folder (default runs/)")
-    args = p.parse_args(argv)
     device = pick_device(args.device)
     cases = CASES
     if args.only:

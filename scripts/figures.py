@@ -7,7 +7,7 @@ move a figure; a change that means to (a new feature, a new default) records the
     python scripts/figures.py check [--only K]  # run the cases again, compare (exit 1 on any difference)
 
 Image and detection cases run short (one thread, two folds, a few updates): equal at the same seed and threads
-is what they promise. Takes about 10 minutes on 2 cores.
+is what they promise. Takes about 10 minutes on an idle 2-core CPU (2026-12-06); other load slows it.
 """
 from __future__ import annotations
 
