@@ -35,7 +35,7 @@ def log_lines():
     """The run log's lines while a test runs (a handler of its own on the run logger)."""
     lines: list[str] = []
     handler = logging.Handler()
-    handler.emit = lambda record: lines.append(record.getMessage())
+    handler.emit = lambda record: None if " thread" in (m := record.getMessage()) else lines.append(m)  # not threads
     logger = get_log()
     level = logger.level
     logger.setLevel(logging.INFO)

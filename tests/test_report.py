@@ -238,3 +238,10 @@ def test_show_gives_the_path_outside_ipython_and_inlined_html_inside(demo_dir, t
     assert 'src="oof.png"' not in shown.data
     with pytest.raises(UserError, match="no report.html"):
         report.show(tmp_path)
+
+
+def test_the_report_shows_every_run_setting():
+    from shared.config import RUN_SETTINGS
+    from shared.report import RUN_SETTING_KEYS
+
+    assert set(RUN_SETTING_KEYS) == set(RUN_SETTINGS)

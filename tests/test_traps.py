@@ -266,7 +266,7 @@ def test_a_resumed_folds_saved_time_is_the_whole_fit(tmp_path):
         def __call__(self, name):
             return Resumed(self.contexts.progress)
 
-    factory = Factory(run_dir=tmp_path, floor=None, checks_values=False, contexts=SimpleNamespace(progress=Progress()))
+    factory = Factory(run_dir=tmp_path, floor=None, checks_values=False, importance=None, contexts=SimpleNamespace(progress=Progress()))
     X = pd.DataFrame({"x": np.arange(10.0)})
     fold_of = np.arange(10) % 2
     *_, seconds = runner._fit_fold(factory, X, X["x"].to_numpy(), fold_of, None, False, X, 0, True, ("fold 0", 1))
