@@ -185,3 +185,22 @@ def synthetic_classification(folder: Path, n_classes: int) -> Path:
     df.iloc[300:][["row_id"]].assign(target=labels[0]).to_csv(folder / "sample_submission.csv", index=False)
     df.iloc[300:][["row_id", "target"]].to_csv(folder / "solution.csv", index=False)
     return folder
+
+
+@pytest.fixture()
+def log_lines():
+    """The run log's lines while a test runs (a handler of its own on the run logger)."""
+    import logging
+
+    from shared.log import get_log
+
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logger = get_log()
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    yield lines
+    logger.removeHandler(handler)
+    logger.setLevel(level)

@@ -323,22 +323,23 @@ def test_a_generic_run_scores_label_metrics_on_the_oof_argmax_and_submits_labels
     assert last_line(out) == f"{name} {metrics['holdout']:.6f}"
 
 
-def test_f1_on_a_multiclass_target_is_one_line_naming_the_averaged_f1s(tmp_path):
+def _refused_on_three_classes(tmp_path, metric: str) -> str:
+    """``run.py tabular --metric METRIC`` on three text classes: the one error line; no run folder is left."""
     from conftest import assert_user_error, synthetic_classification
 
     data = synthetic_classification(tmp_path / "data", 3)
-    rc, out, err = run_cli("run", "tabular", "--data", data, "--target", "target", "--id", "row_id", "--metric", "f1",
+    rc, out, err = run_cli("run", "tabular", "--data", data, "--target", "target", "--id", "row_id", "--metric", metric,
                            "--recipe", "linear", "--folds", "3", "--out", tmp_path / "runs")
     line = assert_user_error(rc, err)
+    assert not list((tmp_path / "runs").rglob("linear-*"))
+    return line
+
+
+def test_f1_on_a_multiclass_target_is_one_line_naming_the_averaged_f1s(tmp_path):
+    line = _refused_on_three_classes(tmp_path, "f1")
     assert "3 classes" in line and "f1_macro or f1_micro" in line
-    assert not (tmp_path / "runs" / "tabular").exists() or not list((tmp_path / "runs" / "tabular").glob("linear-*"))
 
 
 def test_qwk_refuses_labels_that_are_no_ratings(tmp_path):
-    from conftest import assert_user_error, synthetic_classification
-
-    data = synthetic_classification(tmp_path / "data", 3)
-    rc, out, err = run_cli("run", "tabular", "--data", data, "--target", "target", "--id", "row_id", "--metric", "qwk",
-                           "--recipe", "linear", "--folds", "3", "--out", tmp_path / "runs")
-    line = assert_user_error(rc, err)
+    line = _refused_on_three_classes(tmp_path, "qwk")
     assert "whole-number ratings" in line and "'alpha'" in line

@@ -5,7 +5,6 @@ with ``--set``); the adversarial check needs no ``--metric``; an image run's log
 columns``; a resumed fit's time counts its epochs before the interruption, so that the ETAs do."""
 from __future__ import annotations
 
-import logging
 import re
 import shutil
 from pathlib import Path
@@ -17,7 +16,6 @@ import pytest
 import torch
 from conftest import assert_user_error, last_line, run_cli
 
-from shared.log import get_log
 from shared.models import Progress
 
 TITANIC = ["--target", "Survived", "--id", "PassengerId", "--metric", "accuracy"]
@@ -55,21 +53,6 @@ def titanic_run(titanic, tmp_path_factory) -> Path:
     rc, stdout, err = run_cli("run", "tabular", "--data", titanic, *TITANIC, *FAST, "--out", out)
     assert rc == 0, err
     return Path(last_line(stdout))
-
-
-@pytest.fixture()
-def log_lines():
-    """The run log's lines while a test runs."""
-    lines: list[str] = []
-    handler = logging.Handler()
-    handler.emit = lambda record: lines.append(record.getMessage())
-    logger = get_log()
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    logger.addHandler(handler)
-    yield lines
-    logger.removeHandler(handler)
-    logger.setLevel(level)
 
 
 # --------------------------------------------------------------------------------- the sample submission
