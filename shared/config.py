@@ -276,10 +276,12 @@ RUN_SETTINGS, RUN_RANGES = settings({  # name: (default, what it accepts and wha
                           doc="a date column: also score a time-ordered split (train earlier, validate later)")),
     "time_valid_fraction": (0.2, OPEN_FRACTION.with_doc("share of the latest rows that the time-ordered split holds out")),
     # table runs' feature importance (shared.importance): gain is free; permutation predicts the held-out rows once
-    # more per column (House Prices gbm, full data: about as long again as the fits, its linear base's one-hot view)
-    "importance": ("gain", Choice("gain", "permutation", "none", doc="table runs: importance.csv per run: the "
-                                  "model's own gain (free), permutation on the held-out rows too (costs predictions), "
-                                  "or none")),
+    # more per column (House Prices gbm, full data: about as long again as the fits, its linear base's one-hot view);
+    # shap: the boosters' own TreeSHAP on the same rows (shared.importance.MEASURES: what each choice measures)
+    "importance": ("gain", Choice("gain", "permutation", "shap", "all", "none", doc="table runs: importance.csv per "
+                                  "run: the model's own gain (free), permutation on the held-out rows too (costs "
+                                  "predictions), shap (mean |SHAP value| on those rows, the boosters' own TreeSHAP), "
+                                  "all three, or none")),
     "importance_repeats": (1, count(100).with_doc("shuffles of each column per fold (the fold's number: their mean)")),
     "importance_columns": (100, count(100_000).with_doc("columns shuffled per fold at most: those of most gain, else "
                                                         "the first; the others get no permutation number")),

@@ -1,6 +1,6 @@
 """Feature importance of table runs, per fold and over the folds.
 
-Two measures, each fold's saved in its own folder (``fold<k>/importance.csv``) so that a resumed run keeps its
+Three measures, each fold's saved in its own folder (``fold<k>/importance.csv``) so that a resumed run keeps its
 finished folds' numbers and a merge of partial runs combines theirs:
 
 - **gain**: what the fitted model says itself (``gain_importance()`` of the model: LightGBM's and XGBoost's total
@@ -8,10 +8,14 @@ finished folds' numbers and a merge of partial runs combines theirs:
   on standardised inputs), as shares of the fold's total; a model that has none has no gain column;
 - **permutation**: on the fold's held-out rows, each model input column shuffled (a seeded RNG) and the rows
   predicted again; the number is how much the metric got worse, in the metric's own direction (0: the model does
-  not use the column; below 0: shuffling it helped, i.e. noise).
+  not use the column; below 0: shuffling it helped, i.e. noise);
+- **shap**: on the same held-out rows (the same seeded sample), the mean |SHAP value| of each model input column
+  from the model's own TreeSHAP (``shap_values()`` of the model: LightGBM, XGBoost, CatBoost; no extra package),
+  in the model's raw output (the fitted target's space; log-odds for classes, averaged over them); a model without
+  one has no shap column, said once in the log.
 
 The run's ``importance.csv`` has each measure's mean and std over the folds and each fold's number, sorted by
-the permutation mean (else the gain), and ``importance.png`` draws the top ``TOP`` with error bars over folds.
+the permutation mean (else the SHAP, else the gain), and ``importance.png`` draws the top ``TOP`` with error bars over folds.
 The run settings ``importance``, ``importance_repeats``, ``importance_columns`` and ``importance_rows``
 (``shared.config.RUN_SETTINGS``) bound the cost, which the log states."""
 from __future__ import annotations
@@ -23,12 +27,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from shared.log import get_log
 from shared.metrics import Metric, squeeze
 from shared.models import FoldPipeline
 
 FILE, PICTURE = "importance.csv", "importance.png"
 TOP = 30  # features the picture draws (the CSV has them all)
 BATCH_CELLS = 4_000_000  # table cells per prediction call: the shuffled copies of the rows predicted together
+# what each ``importance`` setting measures (gain is always there where the model has it), in importance.csv's order
+MEASURES = {"gain": ("gain",), "permutation": ("gain", "permutation"), "shap": ("gain", "shap"),
+            "all": ("gain", "permutation", "shap"), "none": ()}
 
 
 @dataclass
@@ -36,13 +44,14 @@ class Plan:
     """How a run measures importance (from its run settings), what a fold's held-out rows are scored against
     (``y``, the target as the metric scores it) and the run's seed."""
 
-    kind: str  # permutation (gain too) | gain
+    kind: str  # a key of MEASURES but none
     repeats: int
     columns: int
     rows: int
     metric: Metric
     y: np.ndarray
     seed: int
+    said: bool = False  # the log has said that the model has no TreeSHAP
 
     @classmethod
     def of(cls, config: dict, metric: Metric, y: np.ndarray, seed: int) -> Plan | None:
@@ -54,26 +63,47 @@ class Plan:
 
     def of_fold(self, model, X_valid: pd.DataFrame, valid_rows: np.ndarray, predict,
                 fold: int) -> pd.DataFrame | None:
-        """Fold ``fold``'s table (feature, gain, permutation; one row per model input column) of a fitted ``model``,
-        ``predict`` giving its predictions as the run scores them (back in the target's space); None where nothing
-        is measured (importance=gain and a model without gain)."""
+        """Fold ``fold``'s table (feature, gain, permutation, shap; one row per model input column) of a fitted
+        ``model``, ``predict`` giving its predictions as the run scores them (back in the target's space); None where
+        nothing is measured (importance=gain and a model without gain)."""
+        measures = MEASURES[self.kind]
         gain = gain_of(model, X_valid.columns)
-        made = [] if gain is None else [c for c in gain.index if c not in X_valid]  # a fold step's own columns
-        table = pd.DataFrame(index=pd.Index([*X_valid.columns, *made], name="feature"))
+        shap = self.shap(model, X_valid, fold) if "shap" in measures else None
+        made = [c for own in (gain, shap) if own is not None for c in own.index if c not in X_valid]  # a fold step's
+        table = pd.DataFrame(index=pd.Index([*X_valid.columns, *dict.fromkeys(made)], name="feature"))
         if gain is not None:
             table["gain"] = gain.reindex(table.index).fillna(0.0)
-        if self.kind == "permutation":
+        if "permutation" in measures:
             rng = np.random.default_rng([self.seed, fold])
             ranked = list(X_valid.columns) if gain is None else sorted(
                 X_valid.columns, key=lambda c: -gain.get(c, 0.0))  # stable: ties keep the column order
             table["permutation"] = self.permutation(X_valid, self.y[valid_rows], predict, ranked, rng)
+        if shap is not None:
+            table["shap"] = shap.reindex(table.index).fillna(0.0)
         return table.reset_index() if len(table.columns) else None
+
+    def sample(self, n: int, rng) -> np.ndarray | None:
+        """The held-out rows a fold's permutation and SHAP are measured on: at most ``rows`` of ``n``, a sample drawn
+        first from the fold's seeded ``rng`` (None: all of them)."""
+        return np.sort(rng.choice(n, self.rows, replace=False)) if n > self.rows else None
+
+    def shap(self, model, X: pd.DataFrame, fold: int) -> pd.Series | None:
+        """Fold ``fold``'s mean |SHAP value| per model input column on (the permutation's sample of) its held-out
+        rows ``X``; None for a model without TreeSHAP (said once in the log)."""
+        keep = self.sample(len(X), np.random.default_rng([self.seed, fold]))
+        values = shap_of(model, X if keep is None else X.iloc[keep])
+        if values is None and not self.said:
+            self.said = True
+            inner = model.model if isinstance(model, FoldPipeline) else model
+            get_log().info(f"importance: {type(inner).__name__} has no TreeSHAP (LightGBM, XGBoost and CatBoost "
+                           "have one): no shap column")
+        return values
 
     def permutation(self, X: pd.DataFrame, truth: np.ndarray, predict, ranked: list, rng) -> pd.Series:
         """Each of the first ``columns`` of ``ranked`` shuffled ``repeats`` times on (at most ``rows`` of) ``X``: the
         mean loss of the metric, in its own direction. Columns beyond ``columns`` are not measured (NaN)."""
-        if len(X) > self.rows:
-            keep = np.sort(rng.choice(len(X), self.rows, replace=False))
+        keep = self.sample(len(X), rng)
+        if keep is not None:
             X, truth = X.iloc[keep], truth[keep]
         sign = 1.0 if self.metric.greater_is_better else -1.0
         jobs = [(column, rng.permutation(len(X))) for _ in range(self.repeats) for column in ranked[:self.columns]]
@@ -119,6 +149,23 @@ def gain_of(model, columns) -> pd.Series | None:
     return pd.Series(values / total if total > 0 else values, index=inputs)
 
 
+def shap_of(model, X: pd.DataFrame) -> pd.Series | None:
+    """The mean |SHAP value| per model input column on the rows ``X`` (the model's ``shap_values()``: its own
+    TreeSHAP, the bias dropped; several classes: the mean over them too); None for a model without one. A fold
+    pipeline's model sees the columns its steps made of ``X``."""
+    inner = model.model if isinstance(model, FoldPipeline) else model
+    if not hasattr(inner, "shap_values"):
+        return None
+    if isinstance(model, FoldPipeline):
+        for step in model.steps:
+            X = step.transform(X)
+        X = X[model.columns_]
+    values = np.abs(np.asarray(inner.shap_values(X), float)[..., :-1]).mean(axis=(0, 1))
+    if len(values) != X.shape[1] or not np.isfinite(values).all():
+        return None
+    return pd.Series(values, index=X.columns)
+
+
 # ------------------------------------------------------------------------------------------ the run's table
 def write_fold(fold_dir: Path, table: pd.DataFrame) -> Path:
     from shared.io import write_csv
@@ -137,7 +184,7 @@ def combine(run_dir: Path, folds: list[int]) -> pd.DataFrame | None:
         return None
     features = list(dict.fromkeys(f for table in per_fold.values() for f in table["feature"]))
     out = pd.DataFrame({"feature": features})
-    for measure in ("gain", "permutation"):
+    for measure in MEASURES["all"]:
         columns = {f"{measure}_fold{k}": table.set_index("feature")[measure].reindex(features).to_numpy(float)
                    for k, table in per_fold.items() if measure in table}
         if not columns:
@@ -148,11 +195,11 @@ def combine(run_dir: Path, folds: list[int]) -> pd.DataFrame | None:
             out[f"{measure}_mean"], out[f"{measure}_std"] = np.nanmean(values, axis=1), np.nanstd(values, axis=1)
         for name, value in columns.items():
             out[name] = value
-    order = [c for c in ("permutation_mean", "gain_mean") if c in out]
+    order = [c for c in ("permutation_mean", "shap_mean", "gain_mean") if c in out]
     if not order:
         return None
     out = out.sort_values(order, ascending=False, na_position="last", kind="stable")
-    means = [c for c in ("gain_mean", "gain_std", "permutation_mean", "permutation_std") if c in out]
+    means = [f"{m}_{s}" for m in MEASURES["all"] for s in ("mean", "std") if f"{m}_mean" in out]
     return out[["feature", *means, *[c for c in out.columns if "_fold" in c]]].reset_index(drop=True)
 
 
@@ -184,7 +231,9 @@ def cost_line(plan_kind: str, seconds: dict, fit_seconds: dict) -> str:
     """The log's line on what importance cost: its seconds over the folds beside the fits', and how to change it."""
     spent, fits = sum(seconds.values()), sum(fit_seconds.values())
     share = f", {100 * spent / fits:.0f}% of the fits' {fits:.1f} s" if fits > 0 else ""
-    other = ("--set importance=gain: the models' own, free" if plan_kind == "permutation" else
-             "--set importance=permutation: shuffled columns scored on the held-out rows too")
-    return (f"importance ({plan_kind}{' and gain' if plan_kind == 'permutation' else ''}): {spent:.2f} s over "
-            f"{len(seconds)} fold(s){share}; importance.csv, importance.png ({other})")
+    other = ("--set importance=gain: the models' own, free" if plan_kind != "gain" else
+             "--set importance=permutation or shap: measured on the held-out rows too")
+    *more, gain = MEASURES[plan_kind][1:] + MEASURES[plan_kind][:1]
+    measured = f"{', '.join(more)} and {gain}" if more else gain
+    return (f"importance ({measured}): {spent:.2f} s over {len(seconds)} fold(s){share}; importance.csv, "
+            f"importance.png ({other})")

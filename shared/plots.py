@@ -244,8 +244,10 @@ def bar_table(path: Path, names, means, stds, holdouts, metric_name: str, times=
 
 def importance_plot(path: Path, table: pd.DataFrame, title: str) -> Path:
     """importance.png: the features of ``table`` (the top of a run's importance.csv, most important first) as bars
-    of each measure's mean over the folds, the std over folds as error bars; permutation left, gain right."""
+    of each measure's mean over the folds, the std over folds as error bars; permutation left, then SHAP, gain right."""
+    colours = {"permutation": "tab:green", "shap": "tab:purple", "gain": "tab:blue"}
     measures = [(m, label) for m, label in (("permutation", "permutation: metric loss when shuffled"),
+                                             ("shap", "SHAP: mean |value| (raw output)"),
                                              ("gain", "gain: share of the model's own importance"))
                 if f"{m}_mean" in table]
     rows = table.iloc[::-1]
@@ -253,8 +255,8 @@ def importance_plot(path: Path, table: pd.DataFrame, title: str) -> Path:
                              sharey=True, squeeze=False)
     for ax, (measure, label) in zip(axes[0], measures):
         ax.barh(rows["feature"].astype(str), rows[f"{measure}_mean"].fillna(0.0),
-                xerr=rows[f"{measure}_std"].fillna(0.0), capsize=2, color="tab:blue" if measure == "gain"
-                else "tab:green", error_kw={"lw": 0.8})
+                xerr=rows[f"{measure}_std"].fillna(0.0), capsize=2, color=colours[measure],
+                error_kw={"lw": 0.8})
         ax.axvline(0, color="k", lw=0.6)
         ax.set_xlabel(label, fontsize=8)
         ax.tick_params(axis="y", labelsize=7)

@@ -211,14 +211,19 @@ def _importance(run_dir: Path) -> str:
     if not file.is_file():
         return ""
     table = pd.read_csv(file, dtype={"feature": str}, keep_default_na=False, na_values=[""])
-    means = [c for c in ("permutation_mean", "permutation_std", "gain_mean", "gain_std") if c in table]
+    means = [c for c in ("permutation_mean", "permutation_std", "shap_mean", "shap_std", "gain_mean", "gain_std")
+             if c in table]
     rows = [[_e(row["feature"]), *(_number(row[c], 4) for c in means)] for _, row in table.head(IMPORTANCE_ROWS).iterrows()]
     picture = run_dir / importance.PICTURE
     figure = (f'<figure><img src="{_e(picture.name)}" alt="{_e(picture.name)}"><figcaption>{_e(picture.name)}'
               "</figcaption></figure>" if picture.is_file() else "")
-    return ("<h2>Feature importance</h2><p>Permutation: how much the metric got worse on a fold's held-out rows "
-            "with the column shuffled (0: unused; below 0: noise). Gain: the model's own importance, as shares. "
-            f'Mean ± std over folds; all {len(table)} features in <a href="{_e(file.name)}">{_e(file.name)}</a>.</p>'
+    said = {"permutation": "Permutation: how much the metric got worse on a fold's held-out rows with the column "
+                           "shuffled (0: unused; below 0: noise). ",
+            "shap": "SHAP: the mean |SHAP value| on those rows (the model's own TreeSHAP, in its raw output: the "
+                    "fitted target's space, log-odds for classes). ",
+            "gain": "Gain: the model's own importance, as shares. "}
+    return ("<h2>Feature importance</h2><p>" + "".join(text for m, text in said.items() if f"{m}_mean" in table)
+            + f'Mean ± std over folds; all {len(table)} features in <a href="{_e(file.name)}">{_e(file.name)}</a>.</p>'
             + figure + _table(["feature", *(c.replace("_", " ") for c in means)], rows, set(range(1, len(means) + 1))))
 
 

@@ -181,7 +181,7 @@ class LGBMModel:
                                                                                                         "fold 0"):
             get_log().info(f"lightgbm: {self.ctx.n_classes} classes: learning rate {learning_rate:.3g}, at most "
                            f"{max_rounds} rounds (max_trees={p['max_trees']}, one tree per class and round)")
-        threads = fit_threads("lightgbm", *X.shape, self.ctx)
+        threads = self.threads_ = fit_threads("lightgbm", *X.shape, self.ctx)
         booster_params = {
             **_objective(self.ctx.task, self.ctx.n_classes),
             "learning_rate": learning_rate, "num_leaves": p["num_leaves"],
@@ -250,6 +250,14 @@ class LGBMModel:
         """Each input column's total split gain over the trees (a linear base's column is the permutation's to
         measure)."""
         return self.booster_.feature_importance("gain")
+
+    def shap_values(self, X: pd.DataFrame) -> np.ndarray:
+        """TreeSHAP of the trees on the rows ``X`` (LightGBM's ``pred_contrib``): (rows, outputs, input columns + 1),
+        the bias last; a row's values sum to the trees' raw prediction (a linear base's part is the line's, outside
+        the trees: its column gets only what the trees add)."""
+        values = self.booster_.predict(X, num_iteration=self.booster_.best_iteration or None, pred_contrib=True,
+                                       num_threads=getattr(self, "threads_", 0))
+        return np.asarray(values, float).reshape(len(X), -1, X.shape[1] + 1)
 
 
 class SingleFeatureLine:

@@ -140,6 +140,15 @@ class CatBoostModel:
         """CatBoost's own importance per input column (PredictionValuesChange)."""
         return self.model_.get_feature_importance()
 
+    def shap_values(self, X: pd.DataFrame) -> np.ndarray:
+        """CatBoost's TreeSHAP (``ShapValues``) on the rows ``X``: (rows, outputs, input columns + 1), the bias last;
+        a row's values sum to its raw prediction."""
+        from catboost import Pool
+
+        values = self.model_.get_feature_importance(Pool(self._frame(X), cat_features=self.cats_), type="ShapValues",
+                                                    thread_count=self.threads_)
+        return np.asarray(values, float).reshape(len(X), -1, X.shape[1] + 1)
+
 
 class _CatBoostStop:
     """A CatBoost callback: stop boosting at its ``TimeLimit`` (the model keeps the trees it has)."""
@@ -223,6 +232,12 @@ class XGBoostModel:
         """Each input column's total split gain over the trees (0 for a column no tree splits on)."""
         gain = self.booster_.get_score(importance_type="total_gain")
         return np.array([gain.get(name, 0.0) for name in self.booster_.feature_names], float)
+
+    def shap_values(self, X: pd.DataFrame) -> np.ndarray:
+        """XGBoost's TreeSHAP (``pred_contribs``) on the rows ``X``: (rows, outputs, input columns + 1), the bias last;
+        a row's values sum to its raw prediction (the margin)."""
+        values = self.booster_.predict(self._matrix(X), iteration_range=(0, self.use_rounds_), pred_contribs=True)
+        return np.asarray(values, float).reshape(len(X), -1, X.shape[1] + 1)
 
 
 def _xgboost_stop(limit: TimeLimit) -> list:
