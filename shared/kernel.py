@@ -85,6 +85,7 @@ def build(spec, out: Path, user: str, recipe: str | None = None, settings: dict 
         raise UserError(f"recipe {recipe!r} of {spec.name} takes no weights file; bundle weights for a recipe "
                         "with a `weights` setting (the image and detection recipes).")
     resolve(spec.recipe(recipe), settings, spec.run_defaults(), competition=spec.name)  # an unknown --set key fails here, not on Kaggle
+    _check_weights_package(settings, wheels, wheel_files)
     notebook = ROOT / "notebooks" / f"{spec.name}.ipynb"
     if not notebook.is_file():
         raise UserError(f"{notebook} does not exist: every competition's notebook lives in notebooks/.")
@@ -126,6 +127,21 @@ def build(spec, out: Path, user: str, recipe: str | None = None, settings: dict 
         })
         write_text(kernel / notebook.name, _with_parameters(notebook, recipe, settings, folds, seed))
     return out
+
+
+def _check_weights_package(settings: dict, wheels, wheel_files) -> None:
+    """``--set weights=pip:NAME`` needs its package in the kernel, which Kaggle's image lacks: bundled, or an error."""
+    from shared.vision import pip_weights
+
+    if not pip_weights.is_pip(settings.get("weights", "")):
+        return
+    package = pip_weights.source(settings["weights"]).package  # an unknown name fails here, not on Kaggle
+
+    def norm(name: str) -> str:  # pip's normalised project name
+        return re.sub(r"[-_.]+", "_", name).lower()
+    if norm(package) not in {*map(norm, wheels), *(norm(wheel_name(f)) for f in wheel_files)}:
+        raise UserError(f"--set weights={settings['weights']} needs the package {package}, which Kaggle's image "
+                        f"lacks: add --wheels {package} (or --wheel-file with its wheel).")
 
 
 def _with_parameters(notebook: Path, recipe: str, settings: dict, folds: int, seed: int) -> str:

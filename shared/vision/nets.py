@@ -12,6 +12,7 @@ from torch import nn
 
 from shared.errors import UserError
 from shared.readback import read_weights
+from shared.vision import pip_weights
 
 
 def _conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
@@ -97,11 +98,10 @@ def load_weights(model: nn.Module, weights: str, name: str, head: tuple[str, ...
                         "it (by name and shape), so it holds another network's weights; pass weights saved from "
                         f"{name} (such as a run's fold0/last.pt of the same model), or drop --set weights.")
     fresh = [k for k in own if in_head(k) and k not in fits and not k.endswith("num_batches_tracked")]
-    if fresh:
-        from shared.log import get_log
+    from shared.log import get_log
 
-        get_log().info(f"--set weights: {name}'s {', '.join(fresh)} start fresh (the file's are of another shape, "
-                       "e.g. another class count); the rest comes from the file")
+    get_log().info(f"weights: {weights}: {len(fits)} tensors into {name} by name" + (
+        f"; {', '.join(fresh)} start fresh (the file's are of another shape, e.g. another class count)" if fresh else ""))
     model.load_state_dict(fits, strict=False)
     return model
 
@@ -116,14 +116,16 @@ def no_weights(name: str, mode: str, exc: Exception) -> None:
 
         _SCRATCH_WARNED.add(name)
         get_log().warning(f"pretrained=auto: no weights for {name!r} could be had ({type(exc).__name__}); "
-                          "training from scratch. Online, or with --set weights=PATH, it starts pretrained.")
+                          "training from scratch. Online, or with --set weights=PATH (or an installed package's: "
+                          f"{', '.join(pip_weights.PREFIX + k for k in pip_weights.SOURCES)}), it starts pretrained.")
 
 
 def create(name: str, num_classes: int, pretrained: bool | str = False, weights: str = "", stem: bool = False,
            drop_rate: float = 0.0) -> nn.Module:
     """``pretrained``: true downloads from the hub (an error when it cannot); ``auto`` uses the hub's weights when
     they can be had (online, or in the local cache) and otherwise trains from scratch, saying so; false never.
-    ``weights`` loads a local file (offline: a missing file is an error, never a silent random start). The
+    ``weights`` loads a local file (offline: a missing file is an error, never a silent random start), or with
+    ``pip:NAME`` an installed package's (``shared.vision.pip_weights``). The
     classifier is resized to ``num_classes`` (a file's classifier of another class count starts fresh), and with
     ``stem`` the first conv is the CIFAR stem's (from the file where it fits, else fresh)."""
     mode = pretrained_mode(pretrained)
@@ -150,6 +152,10 @@ def create(name: str, num_classes: int, pretrained: bool | str = False, weights:
                 hub.HF_HUB_OFFLINE = before
         try:
             model = make(mode != "false")
+            if mode != "false":
+                from shared.log import get_log
+
+                get_log().info(f"pretrained={mode}: {name}'s weights from the hub (or its local cache)")
         except Exception as exc:  # no network, no cached file, or a hub error: each surfaces differently
             if mode == "false":
                 raise
@@ -158,5 +164,9 @@ def create(name: str, num_classes: int, pretrained: bool | str = False, weights:
     model = cifar_stem(model) if stem else model
     if weights:
         head = getattr(model, "pretrained_cfg", {}).get("classifier") or "head"  # timm's classifier; airbench's
-        load_weights(model, weights, name, (*((head,) if isinstance(head, str) else head), *(("conv1",) if stem else ())))
+        head = (*((head,) if isinstance(head, str) else head), *(("conv1",) if stem else ()))
+        if pip_weights.is_pip(weights):
+            pip_weights.load(model, weights, name, head)
+        else:
+            load_weights(model, weights, name, head)
     return model

@@ -35,7 +35,7 @@ from shared.config import (
 )
 from shared.errors import UserError
 from shared.log import get_log
-from shared.vision import nets, resident, tta
+from shared.vision import nets, pip_weights, resident, tta
 from shared.vision.augment import PRESETS, pipelines
 from shared.vision.data import (
     MAX_WORKERS,
@@ -67,8 +67,10 @@ VISION_PARAMS, VISION_RANGES = settings({  # name: (default, what it accepts and
                                doc="the network: any timm model name, or airbench / airbench_small (small CIFAR nets)")),
     "pretrained": (False, Choice("auto", "true", "false", doc="start from the hub's weights: true (an error when they cannot "
                                  "be had), auto (when they can, else from scratch, said once) or false")),
-    "weights": ("", Text("the path of a weights file, or empty",
-                         doc="a local weights file to start from (offline); a missing file is an error")),
+    "weights": ("", Text("the path of a weights file, pip:NAME (an installed package's: "
+                         f"{', '.join(pip_weights.PREFIX + k for k in pip_weights.SOURCES)}), or empty",
+                         check=pip_weights.check, doc="weights to start from (offline): a local file, or pip:NAME, weights a pip "
+                         "package ships (docs/vision.md); a missing file or package is an error")),
     "cifar_stem": (False, FLAG.with_doc("a 3x3 stride-1 stem without max-pool, for 32-px inputs")),
     "drop_rate": (0.0, BELOW_ONE.with_doc("dropout before the classifier (timm drop_rate)")),
     "img_size": (32, Either(Choice(0), count(MAX_SIDE, low=16),  # airbench halves it 3 times, ResNets 5
