@@ -101,7 +101,8 @@ def load_weights(model: nn.Module, weights: str, name: str, head: tuple[str, ...
     from shared.log import get_log
 
     get_log().info(f"weights: {weights}: {len(fits)} tensors into {name} by name" + (
-        f"; {', '.join(fresh)} start fresh (the file's are of another shape, e.g. another class count)" if fresh else ""))
+        f"; {name}'s {', '.join(fresh)} start fresh (the file's are of another shape, e.g. another class count)"
+        if fresh else ""))
     model.load_state_dict(fits, strict=False)
     return model
 
