@@ -215,3 +215,18 @@ def test_fetch_reads_every_page():
     spec = type("Spec", (), {"slug": "x"})()
     listed = kaggle_io.submissions(spec, client=fake)
     assert len(listed) == kaggle_io.PAGE_SIZE + 5 and listed[0]["file_name"] == f"s{kaggle_io.PAGE_SIZE + 4}.csv"
+
+
+def test_rows_whose_time_was_edited_by_hand_are_all_kept(kaggle, demo_dir):
+    """A spreadsheet rewrites times ('3/1/2026 12:00') or one is emptied: the next send keeps every row (they
+    were lost and others doubled), oldest first, a row without a time last."""
+    fake, root, runs = kaggle
+    path = root / "house_prices" / "submissions.csv"
+    old = pd.DataFrame([dict.fromkeys(history.COLUMNS, "") for _ in range(3)])
+    old["submitted_utc"] = ["", "3/1/2026 12:00", "2026-02-27 09:00:00"]
+    old["message"] = ["no time", "excel", "iso"]
+    old.to_csv(path, index=False)
+    rc, out, err = _submit(root, demo_dir, runs["gbm"] / "submission.csv", "-m", "gbm")
+    assert rc == 0, err
+    rows = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert rows["message"].tolist() == ["iso", "excel", "gbm", "no time"]
