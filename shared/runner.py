@@ -171,6 +171,10 @@ def check_resume_flags(spec: CompetitionSpec, run_dir: Path, asked: dict) -> Non
         now = resolve(recipe, {**kept, **sets}, spec.run_defaults(), competition=spec.name)
         for key in sets:
             before, after = _setting(was, key), _setting(now, key)
+            if key == "positive_class" and None not in (before, after):  # recorded as the label, asked as YAML read it
+                from shared.tables import is_label
+                if is_label(before, after):
+                    continue
             if not _same(after, before):
                 raise UserError(f"--set {key}={show(sets[key], setting=True, quote=False)} with --resume: {run_dir} "
                                 f"was made with {key}={show(before, setting=True, quote=False)}, and a resumed run "
