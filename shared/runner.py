@@ -577,10 +577,11 @@ def _fold_parts(prepared: FoldRun) -> dict:
             for name in TIMES:
                 if name in arrays.files:
                     parts[name][str(k)] = float(arrays[name])
-    written = any((prepared.run_dir / f"fold{k}" / importance.FILE).is_file() for k in prepared.todo)
+    written = [f for k in prepared.todo if (f := prepared.run_dir / f"fold{k}" / importance.FILE).is_file()]
     if parts["importance_seconds"] and prepared.model_factory.importance is not None and written:
+        measured = tuple(pd.read_csv(written[0], nrows=0).columns)
         prepared.log.info(importance.cost_line(prepared.model_factory.importance.kind, parts["importance_seconds"],
-                                               parts["fit_seconds"]))
+                                               parts["fit_seconds"], measured))
     return {f"{name.rsplit('_', 1)[0]}_times_s": values for name, values in parts.items() if values}
 
 
