@@ -338,12 +338,15 @@ def cv_lb(path: Path, rows: pd.DataFrame, runs: list[Run]) -> str:
                history.score(row.cv), history.score(row.cv_std) or 0.0, history.score(row.public_score))
               for row in rows.itertuples() if history.score(row.cv) is not None
               and history.score(row.public_score) is not None and row.metric in ("", metric)]
+    texts = [v for column in ("cv", "public_score") for v in rows[column] if v.strip() and history.score(v) is None]
+    unread = (f" {len(texts)} cell(s) of cv or public_score are not numbers (e.g. {texts[0]!r}; a decimal point, "
+              "not a comma): they count as empty until fixed in submissions.csv." if texts else "")
     if len(points) < 2:
         return (f"CV against public LB: {len(points)} of {len(rows)} submission(s) have both a CV and a public "
-                "score; the picture needs two (fill scores in with `submit.py COMPETITION --fetch`).")
+                "score; the picture needs two (fill scores in with `submit.py COMPETITION --fetch`)." + unread)
     labels, cvs, stds, lbs = map(list, zip(*points))
     cv_lb_plot(path, labels, cvs, stds, lbs, metric)
-    return f"CV against public LB: {len(points)} submission(s), in {LB_PICTURE}."
+    return f"CV against public LB: {len(points)} submission(s), in {LB_PICTURE}." + unread
 
 
 def cv_lb_plot(path: Path, labels: list[str], cvs: list[float], stds: list[float], lbs: list[float],

@@ -40,7 +40,11 @@ def check_compatible(runs: list[Run]) -> None:
             if r.config.get(key) != first.config.get(key):
                 raise UserError(f"{r.path} has {key} {r.config.get(key)!r} but {first.path} has "
                                 f"{first.config.get(key)!r}: blend runs of one competition only.")
-        if r.config.get("classes") != first.config.get("classes"):
+        mine, theirs = r.config.get("classes"), first.config.get("classes")
+        if mine != theirs and len(mine or ()) == 2 and sorted(mine, key=str) == sorted(theirs or (), key=str):
+            raise UserError(f"{r.path} has positive class {mine[-1]!r} but {first.path} has {theirs[-1]!r} (their "
+                            f"probabilities are of opposite labels): blend runs made with one --set positive_class.")
+        if mine != theirs:
             raise UserError(f"{r.path} has other classes than {first.path}.")
         a, b = first.folds, r.folds
         if len(a) != len(b) or not (a.astype(str).values == b.astype(str).values).all():

@@ -13,6 +13,7 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from shared.errors import UserError
@@ -54,9 +55,10 @@ def read(path: Path) -> pd.DataFrame:
 
 
 def write(path: Path, frame: pd.DataFrame) -> Path:
-    """The whole history, oldest first, written to a temporary file and renamed onto ``path``."""
-    order = pd.to_datetime(frame["submitted_utc"], errors="coerce").argsort(kind="stable")
-    return write_csv(path, frame.iloc[order])
+    """The whole history, oldest first (a time that is not one, e.g. emptied by hand, after the others; ties and
+    those in the order they had), written to a temporary file and renamed onto ``path``; every row is kept."""
+    when = pd.to_datetime(frame["submitted_utc"], errors="coerce", format="mixed")
+    return write_csv(path, frame.iloc[np.lexsort((np.arange(len(frame)), when.fillna(pd.Timestamp(0)), when.isna()))])
 
 
 def _number(value) -> str:

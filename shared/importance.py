@@ -227,13 +227,15 @@ def top(run_dir: Path, n: int = 5) -> str:
     return ", ".join(read_csv(file, ["feature"], "importance", dtype={"feature": str})["feature"].head(n))
 
 
-def cost_line(plan_kind: str, seconds: dict, fit_seconds: dict) -> str:
-    """The log's line on what importance cost: its seconds over the folds beside the fits', and how to change it."""
+def cost_line(plan_kind: str, seconds: dict, fit_seconds: dict, measured: tuple[str, ...] | None = None) -> str:
+    """The log's line on what importance cost: its seconds over the folds beside the fits', and how to change it;
+    ``measured``: the measures a fold's importance.csv holds (shap asked of a model without TreeSHAP: not shap)."""
     spent, fits = sum(seconds.values()), sum(fit_seconds.values())
     share = f", {100 * spent / fits:.0f}% of the fits' {fits:.1f} s" if fits > 0 else ""
     other = ("--set importance=gain: the models' own, free" if plan_kind != "gain" else
              "--set importance=permutation or shap: measured on the held-out rows too")
-    *more, gain = MEASURES[plan_kind][1:] + MEASURES[plan_kind][:1]
+    kept = [m for m in MEASURES[plan_kind] if measured is None or m in measured] or list(MEASURES[plan_kind][:1])
+    *more, gain = kept[1:] + kept[:1]
     measured = f"{', '.join(more)} and {gain}" if more else gain
     return (f"importance ({measured}): {spent:.2f} s over {len(seconds)} fold(s){share}; importance.csv, "
             f"importance.png ({other})")

@@ -234,8 +234,9 @@ def register(metric: Metric) -> Metric:
 
 
 def get_metric(name: str) -> Metric:
+    """The metric of that name, in any case (``--metric F1`` or ``AUC``, as Kaggle's pages write them)."""
     try:
-        return METRICS[name]
+        return METRICS[name] if name in METRICS else METRICS[str(name).strip().lower()]
     except KeyError:
         raise UserError(f"unknown metric {name!r}; choose one of {sorted(METRICS)}.") from None
 

@@ -171,6 +171,10 @@ def check_resume_flags(spec: CompetitionSpec, run_dir: Path, asked: dict) -> Non
         now = resolve(recipe, {**kept, **sets}, spec.run_defaults(), competition=spec.name)
         for key in sets:
             before, after = _setting(was, key), _setting(now, key)
+            if key == "positive_class" and None not in (before, after):  # recorded as the label, asked as YAML read it
+                from shared.tables import is_label
+                if is_label(before, after):
+                    continue
             if not _same(after, before):
                 raise UserError(f"--set {key}={show(sets[key], setting=True, quote=False)} with --resume: {run_dir} "
                                 f"was made with {key}={show(before, setting=True, quote=False)}, and a resumed run "
@@ -573,10 +577,11 @@ def _fold_parts(prepared: FoldRun) -> dict:
             for name in TIMES:
                 if name in arrays.files:
                     parts[name][str(k)] = float(arrays[name])
-    written = any((prepared.run_dir / f"fold{k}" / importance.FILE).is_file() for k in prepared.todo)
+    written = [f for k in prepared.todo if (f := prepared.run_dir / f"fold{k}" / importance.FILE).is_file()]
     if parts["importance_seconds"] and prepared.model_factory.importance is not None and written:
+        measured = tuple(pd.read_csv(written[0], nrows=0).columns)
         prepared.log.info(importance.cost_line(prepared.model_factory.importance.kind, parts["importance_seconds"],
-                                               parts["fit_seconds"]))
+                                               parts["fit_seconds"], measured))
     return {f"{name.rsplit('_', 1)[0]}_times_s": values for name, values in parts.items() if values}
 
 

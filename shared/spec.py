@@ -425,14 +425,20 @@ def _existing_images(data_dir: Path, relative: pd.Series, ids: pd.Series, listed
 def sample_name(sample: Path, data_dir: Path) -> str:
     """``--sample FILE`` as a sample submission's name: relative to the data folder when it is in it (``FILE`` as
     typed, or inside the data folder), else its full path; a file that is not there is one line."""
+    fix = "pass the competition's sample submission CSV (its id column and the column(s) to predict)."
     for candidate in (sample, data_dir / sample):
+        if candidate.is_dir():
+            raise UserError(f"--sample {sample}: {candidate} is a folder; {fix}")
+        data = [n for n in ("train.csv", "test.csv")
+                if candidate.is_file() and (data_dir / n).is_file() and (data_dir / n).samefile(candidate)]
+        if data:
+            raise UserError(f"--sample {sample}: that is the data folder's {data[0]}, not a sample submission; {fix}")
         if candidate.is_file():
             try:
                 return candidate.resolve().relative_to(data_dir.resolve()).as_posix()
             except ValueError:
                 return str(candidate.resolve())
-    raise UserError(f"--sample {sample}: no such file (nor in {data_dir}); pass the competition's sample submission "
-                    "CSV.")
+    raise UserError(f"--sample {sample}: no such file (nor in {data_dir}); {fix}")
 
 
 def find_sample(data_dir: Path) -> str:

@@ -215,3 +215,34 @@ def test_fetch_reads_every_page():
     spec = type("Spec", (), {"slug": "x"})()
     listed = kaggle_io.submissions(spec, client=fake)
     assert len(listed) == kaggle_io.PAGE_SIZE + 5 and listed[0]["file_name"] == f"s{kaggle_io.PAGE_SIZE + 4}.csv"
+
+
+def test_rows_whose_time_was_edited_by_hand_are_all_kept(kaggle, demo_dir):
+    """A spreadsheet rewrites times ('3/1/2026 12:00') or one is emptied: the next send keeps every row (they
+    were lost and others doubled), oldest first, a row without a time last."""
+    fake, root, runs = kaggle
+    path = root / "house_prices" / "submissions.csv"
+    old = pd.DataFrame([dict.fromkeys(history.COLUMNS, "") for _ in range(3)])
+    old["submitted_utc"] = ["", "3/1/2026 12:00", "2026-02-27 09:00:00"]
+    old["message"] = ["no time", "excel", "iso"]
+    old.to_csv(path, index=False)
+    rc, out, err = _submit(root, demo_dir, runs["gbm"] / "submission.csv", "-m", "gbm")
+    assert rc == 0, err
+    rows = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert rows["message"].tolist() == ["iso", "excel", "gbm", "no time"]
+
+
+def test_a_score_that_is_no_number_is_said_by_compare(kaggle, demo_dir, tmp_path):
+    """A public score typed by hand as '0,12455' (or any text) was shown as '—' and left out of the picture
+    without a word: compare.py says how many cells and one of them; extra columns of the history are kept."""
+    fake, root, runs = kaggle
+    for name in ("linear", "gbm"):
+        assert _submit(root, demo_dir, runs[name] / "submission.csv", "-m", name)[0] == 0
+    path = root / "house_prices" / "submissions.csv"
+    rows = pd.read_csv(path, dtype=str, keep_default_na=False).assign(my_note=["a", "b"])
+    rows["public_score"] = ["0,13812", ""]
+    rows.to_csv(path, index=False)
+    rc, out, err = run_cli("compare", "house_prices", "--from", root, "--out", tmp_path / "c")
+    assert rc == 0, err
+    assert "1 cell(s) of cv or public_score are not numbers (e.g. '0,13812'" in err
+    assert pd.read_csv(path, dtype=str)["my_note"].tolist() == ["a", "b"]

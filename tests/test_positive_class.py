@@ -131,3 +131,19 @@ def test_score_py_positive_class_must_be_a_label_of_the_solution(yes_no, tmp_pat
     assert "--positive-class" in assert_user_error(rc, err)
     rc, out, err = run_cli("score", sub, "--solution", one_label, "--metric", "logloss", "--positive-class", "yes")
     assert rc == 0 and last_line(out) == f"logloss {np.log(2):.6f}"
+
+
+def test_resume_with_the_same_positive_class_and_a_blend_of_opposite_ones(yes_no, tmp_path):
+    """``--resume RUN --set positive_class=no`` on a run made with it goes on (it was refused: 'no' is recorded as
+    the label, YAML reads the flag as false); a blend of runs whose positive classes differ says so in one line."""
+    no = _run(yes_no, tmp_path / "a", "auc", "positive_class=no")
+    (no / "metrics.json").unlink()  # as if stopped before its end
+    rc, out, err = run_cli("run", "tabular", "--resume", no, "--set", "positive_class=no")
+    assert rc == 0, err
+    assert (no / "metrics.json").is_file()
+    rc, out, err = run_cli("run", "tabular", "--resume", no, "--set", "positive_class=yes")
+    assert "was made with positive_class=no" in assert_user_error(rc, err)
+    yes = _run(yes_no, tmp_path / "b", "auc", "positive_class=yes")
+    rc, out, err = run_cli("ensemble", no, yes, "--out", tmp_path / "blend")
+    line = assert_user_error(rc, err)
+    assert "has positive class 'yes' but" in line and "has 'no'" in line and "one --set positive_class" in line

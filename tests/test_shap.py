@@ -138,4 +138,6 @@ def test_xgboost_run_has_shap_and_a_linear_run_says_it_has_none(tmp_path):
     assert table["shap_mean"].idxmax() == "strong" and table["shap_mean"].idxmin() == "noise"
     linear = run(data, tmp_path / "linear", *SHAP, recipe="linear")
     assert "shap_mean" not in pd.read_csv(linear / "importance.csv")  # gain only
-    assert (linear / "log.txt").read_text().count("has no TreeSHAP") == 1
+    log = (linear / "log.txt").read_text()
+    assert log.count("has no TreeSHAP") == 1
+    assert "importance (gain):" in log and "shap and gain" not in log  # the cost line names what was measured

@@ -85,6 +85,19 @@ def test_no_or_several_submission_files_are_one_line_listing_them(titanic, tmp_p
         assert "sample_file: gender_submission.csv" in (Path(last_line(out)) / "config.yaml").read_text()
 
 
+@pytest.mark.parametrize("sample, problem", [
+    ("train.csv", "that is the data folder's train.csv, not a sample submission"),
+    ("test.csv", "that is the data folder's test.csv, not a sample submission"),
+    (".", "is a folder"),
+], ids=["train", "test", "folder"])
+def test_sample_that_is_no_sample_submission_is_one_line_saying_what_it_is(titanic, tmp_path, sample, problem):
+    """--sample at the training or test data (which named 'test ids missing' or ran on test.csv) or a folder."""
+    rc, _, err = run_cli("run", "tabular", "--data", titanic, *TITANIC, *FAST, "--sample", sample, "--out", tmp_path)
+    line = assert_user_error(rc, err)
+    assert problem in line and "pass the competition's sample submission CSV" in line
+    assert not any(tmp_path.iterdir())
+
+
 def test_a_named_competition_also_takes_sample(demo_dir, tmp_path):
     data = Path(shutil.copytree(demo_dir, tmp_path / "house_prices"))
     (data / "sample_submission.csv").rename(data / "sampleSubmission.csv")
