@@ -75,7 +75,8 @@ def send(args, spec, path: Path) -> None:
         return
     past = history.read(path)  # a broken history is refused before anything is sent
     history.run_of(args.file)  # and so is a broken run folder around the file
-    for _, row in history.earlier(past, file_sha256(args.file)).iterrows():
+    sha256 = file_sha256(args.file)
+    for _, row in history.earlier(past, sha256).iterrows():
         print(f"note: the same file was sent on {row['submitted_utc']} UTC ({row['message']!r}, public score "
               f"{row['public_score'] or 'not fetched'}); sending it again.", file=sys.stderr)
     client = kaggle_io.connect()
@@ -85,7 +86,7 @@ def send(args, spec, path: Path) -> None:
     except UserError as exc:  # sent all the same: recorded without Kaggle's reference, which --fetch finds later
         print(f"note: {exc}", file=sys.stderr)
         listed = []
-    row = history.new_row(args.file, args.message, listed)
+    row = history.new_row(args.file, args.message, listed, sha256)
     history.append(path, past, row)
     print(f"recorded in {path} (Kaggle ref {row['kaggle_ref'] or 'not yet known'}); its public score: "
           f"`python scripts/submit.py {spec.name} --fetch` in a minute or two.")

@@ -81,14 +81,14 @@ def run_of(file: Path) -> dict[str, str]:
     return row
 
 
-def new_row(file: Path, message: str, listed: list[dict]) -> dict[str, str]:
-    """The row of a file just sent: now (UTC), the file and its sha256, its run, and Kaggle's reference and
+def new_row(file: Path, message: str, listed: list[dict], sha256: str) -> dict[str, str]:
+    """The row of a file just sent (its bytes' ``sha256``): now (UTC), the file and its hash, its run, and Kaggle's reference and
     status: those of the newest of ``listed`` (``kaggle_io.submissions``) with the file's name and the message
     as its description (none found: left empty for ``--fetch`` to fill in)."""
     file = Path(file)
     row = dict.fromkeys(COLUMNS, "")
     row.update(submitted_utc=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), file=str(file),
-               sha256=file_sha256(file), message=message, via=HERE, **run_of(file))
+               sha256=sha256, message=message, via=HERE, **run_of(file))
     same = [s for s in listed if s["file_name"] == file.name and s["description"] == message]
     if same:
         newest = max(same, key=lambda s: (s["date"], s["ref"]))

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from shared import plots
+from shared.io import read_csv, write_csv
 from shared.log import get_log
 from shared.metrics import Metric, squeeze
 from shared.models import FoldPipeline
@@ -94,7 +96,7 @@ class Plan:
         values = shap_of(model, X if keep is None else X.iloc[keep])
         if values is None and not self.said:
             self.said = True
-            inner = model.model if isinstance(model, FoldPipeline) else model
+            inner = _inner(model)
             get_log().info(f"importance: {type(inner).__name__} has no TreeSHAP (LightGBM, XGBoost and CatBoost "
                            "have one): no shap column")
         return values
@@ -134,11 +136,16 @@ def _stacked(X: pd.DataFrame, chunk: list) -> pd.DataFrame:
     return pd.DataFrame(data, columns=X.columns)
 
 
+def _inner(model):
+    """The fitted model itself: a fold pipeline's model (behind its fold-fitted steps), else ``model``."""
+    return model.model if isinstance(model, FoldPipeline) else model
+
+
 def gain_of(model, columns) -> pd.Series | None:
     """The fitted model's own importance per input column (``gain_importance()``, one number per column of the
     frame it was fitted on) as shares of their total; None for a model without one. A fold pipeline's model sees
     the columns its steps made."""
-    inner = model.model if isinstance(model, FoldPipeline) else model
+    inner = _inner(model)
     inputs = model.columns_ if isinstance(model, FoldPipeline) else list(columns)
     if not hasattr(inner, "gain_importance"):
         return None
@@ -153,7 +160,7 @@ def shap_of(model, X: pd.DataFrame) -> pd.Series | None:
     """The mean |SHAP value| per model input column on the rows ``X`` (the model's ``shap_values()``: its own
     TreeSHAP, the bias dropped; several classes: the mean over them too); None for a model without one. A fold
     pipeline's model sees the columns its steps made of ``X``."""
-    inner = model.model if isinstance(model, FoldPipeline) else model
+    inner = _inner(model)
     if not hasattr(inner, "shap_values"):
         return None
     if isinstance(model, FoldPipeline):
@@ -168,16 +175,12 @@ def shap_of(model, X: pd.DataFrame) -> pd.Series | None:
 
 # ------------------------------------------------------------------------------------------ the run's table
 def write_fold(fold_dir: Path, table: pd.DataFrame) -> Path:
-    from shared.io import write_csv
-
     return write_csv(Path(fold_dir) / FILE, table, float_format="%.10g")
 
 
 def combine(run_dir: Path, folds: list[int]) -> pd.DataFrame | None:
     """The run's table from its folds' (``fold<k>/importance.csv`` of each of ``folds`` that has one): per measure
     the mean and std over those folds and each fold's column; sorted, most important first. None: no fold has one."""
-    from shared.io import read_csv
-
     per_fold = {k: read_csv(Path(run_dir) / f"fold{k}" / FILE, ["feature"], "importance", dtype={"feature": str})
                 for k in folds if (Path(run_dir) / f"fold{k}" / FILE).is_file()}
     if not per_fold:
@@ -206,9 +209,6 @@ def combine(run_dir: Path, folds: list[int]) -> pd.DataFrame | None:
 def write(run_dir: Path, folds: list[int]) -> pd.DataFrame | None:
     """``importance.csv`` and ``importance.png`` of a run (or a merge) from its folds' tables; None where no fold
     has one (importance=none, an image run, a blend)."""
-    from shared import plots
-    from shared.io import write_csv
-
     table = combine(run_dir, folds)
     if table is None:
         return None
@@ -219,8 +219,6 @@ def write(run_dir: Path, folds: list[int]) -> pd.DataFrame | None:
 
 def top(run_dir: Path, n: int = 5) -> str:
     """The ``n`` most important features of a finished run, by name (its importance.csv), or '' without one."""
-    from shared.io import read_csv
-
     file = Path(run_dir) / FILE
     if not file.is_file():
         return ""

@@ -405,6 +405,11 @@ def _open_run_dir(prepared: FoldRun, folds: pd.DataFrame) -> None:
         log.info(f"sample submission {data.data_dir / spec.sample_submission_file} (another: --sample FILE)")
 
 
+def _reads_images(X: pd.DataFrame) -> bool:
+    """Whether a recipe's features are the images' paths (image and detection recipes read the images themselves)."""
+    return list(X.columns) == ["image_path"]
+
+
 def _changed(recipe: Recipe, config: dict, overrides: dict, spec: CompetitionSpec) -> dict:
     """The settings typed with ``--set`` whose resolved values differ from the recipe's defaults, by key."""
     defaults = resolve(recipe, {}, spec.run_defaults(), competition=spec.name)
@@ -426,7 +431,7 @@ def _make_features(prepared: FoldRun, per_fold_budget: float | None) -> None:
     data, weights = prepared.data, prepared.weights
     prepared.X, prepared.X_test = recipe.features(data.train.drop(columns=[spec.id_col, spec.target_col]),
                                                   data.test.drop(columns=[spec.id_col]), config["features"])
-    if list(prepared.X.columns) == ["image_path"]:  # image and detection recipes read the images themselves
+    if _reads_images(prepared.X):  # image and detection recipes read the images themselves
         log.info(f"inputs: images, {len(prepared.X)} to train on, {len(prepared.X_test)} to predict")
     else:
         log.info(f"features: {prepared.X.shape[1]} columns")
@@ -440,7 +445,7 @@ def _make_features(prepared: FoldRun, per_fold_budget: float | None) -> None:
                            args.resume_dir is not None, threads=prepared.plan.threads)
     table = prepared.outputs.kind == "table"
     measures = (importance.Plan.of(config, spec.metric, prepared.y, args.seed)
-                if table and spec.image_path is None else None)  # an image recipe's one column is its paths
+                if table and not _reads_images(prepared.X) else None)
     prepared.model_factory = ModelFactory(recipe, config, prepared.X, contexts,
                                           floor=prepared.outputs.floor(prepared.y), checks_values=table,
                                           importance=measures)
@@ -549,7 +554,7 @@ def _finish(prepared: FoldRun, got: FittedFolds) -> Path:
     fold_scores, fold_times = [got.scores[k] for k in todo], [got.seconds[k] for k in todo]
     extra = {"recipe": prepared.recipe.name, "fold_times_s": dict(zip(map(str, todo), fold_times)),
              "complete": len(todo) == prepared.n_folds_made, **_fold_parts(prepared)}
-    if prepared.spec.image_path is None:  # the feature columns fitted on (compare.py tells edited feature code)
+    if not _reads_images(prepared.X):  # the feature columns fitted on (compare.py tells edited feature code)
         extra["n_features"] = int(prepared.X.shape[1])
     if prepared.plan.ray:  # how it ran, beside its wall time (the results are those of a run one fold after another)
         extra["parallel"] = prepared.plan.record()

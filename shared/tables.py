@@ -74,8 +74,7 @@ class TableOutputs:
 
     def ensemble(self, run_dirs: list[Path], method: str, out_root: Path, data_dir: Path | None = None,
                  label: str | None = None) -> Path:
-        return ensemble(self.spec, run_dirs, method, out_root, data_dir,
-                        label=label)
+        return ensemble(self.spec, run_dirs, method, out_root, data_dir, label=label)
 
     def merge(self, run_dirs: list[Path], out_root: Path, data_dir: Path | None = None,
               label: str | None = None) -> Path:
