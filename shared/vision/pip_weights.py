@@ -53,6 +53,19 @@ def source(weights: str) -> PipWeights:
     return SOURCES[name]
 
 
+def for_model(model: str) -> str:
+    """``pip:NAME`` of the source whose weights fit timm's ``model`` and whose package is installed, else ``""``:
+    where ``pretrained=auto`` looks first (offline, no download)."""
+    for key, src in SOURCES.items():
+        if model.split(".")[0] == src.model:
+            try:
+                metadata.distribution(src.package)
+            except metadata.PackageNotFoundError:
+                continue
+            return PREFIX + key
+    return ""
+
+
 def check(weights: str) -> None:
     """The ``weights`` setting's check: a ``pip:`` name must be a known one (a path is checked when it is read)."""
     if is_pip(weights):
