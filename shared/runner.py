@@ -81,6 +81,7 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
     distributed.init()
     if resume is not None:
         return _run(_resume_arguments(spec, Path(resume), data_dir), started, spread)
+    recipe_name, why = scratch_default(spec, recipe_name, overrides)
     recipe = spec.recipe(recipe_name)
     if recipe.driver is not None:  # e.g. `auto`: member runs on the same folds, then their nested blend
         return recipe.driver(spec, recipe, data_dir, n_folds=n_folds, seed=seed, time_limit=time_limit,
@@ -89,10 +90,30 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
     made = len(runs.CREATED)
     try:
         return _run(RunArguments(spec, recipe_name, data_dir, n_folds, seed, time_limit, out_root, overrides,
-                                 only_folds, name=name), started, spread)
+                                 only_folds, name=name, notes=(why,) if why else ()), started, spread)
     except Exception:  # e.g. an unreadable image met in the first epoch: no half-made run is left behind
         runs.discard_unfinished(runs.CREATED[made:])
         raise
+
+
+def scratch_default(spec: CompetitionSpec, recipe_name: str | None, overrides: dict | None) -> tuple[str | None, str]:
+    """(the recipe to run, why it is not the one asked): without ``--recipe``, an image competition whose default
+    recipe would start from pretrained weights (``pretrained=auto``, no ``weights``) that cannot be had here takes
+    its ``scratch_recipe``, which learns from scratch, said in the log."""
+    if recipe_name is not None or not spec.scratch_recipe:
+        return recipe_name, ""
+    default = spec.recipe(None)
+    params = {**default.model_params, **(overrides or {})}
+    if "pretrained" not in params or str(params["pretrained"]).lower() != "auto" or params.get("weights"):
+        return recipe_name, ""
+    from shared.vision.nets import weights_source
+
+    if weights_source(str(params["model"])):
+        return recipe_name, ""
+    return spec.scratch_recipe, (
+        f"no pretrained weights for {params['model']} can be had here (no installed package, no hub, not in its "
+        f"cache), so the default recipe {default.name!r} would train from scratch: recipe {spec.scratch_recipe!r}, "
+        f"which learns from scratch, instead (--recipe {default.name} to insist; --set weights=FILE to bring weights)")
 
 
 @dataclass
@@ -110,6 +131,7 @@ class RunArguments:
     only_folds: list[int] | None
     resume_dir: Path | None = None
     name: str | None = None  # --name: in the new run folder's name
+    notes: tuple[str, ...] = ()  # lines for the run log about how the run was chosen (e.g. scratch_default)
 
 
 def _resume_arguments(spec: CompetitionSpec, run_dir: Path, data_dir: Path | None = None) -> RunArguments:
@@ -396,6 +418,8 @@ def _open_run_dir(prepared: FoldRun, folds: pd.DataFrame) -> None:
         log.warning(line)
     if distributed.world_size() > 1:
         log.info(f"torchrun: {distributed.world_size()} processes train together; rank 0 writes")
+    for line in args.notes:
+        log.warning(line)
     log.info(f"{spec.name} / {prepared.recipe.name}: {prepared.recipe.about}")
     if config["clean_train"] and spec.clean_train is not None:
         log.info(f"clean_train: {spec.clean_train_about} (keep all with --set clean_train=false)")

@@ -173,6 +173,9 @@ class CompetitionSpec:
     # returns a boolean mask of rows to keep. Every recipe sees the same rows; --set clean_train=false keeps all.
     clean_train: Callable[[pd.DataFrame], np.ndarray] | None = None
     clean_train_about: str = ""
+    # Image competitions: the recipe a run without --recipe takes instead of ``default_recipe`` when that one would
+    # start from pretrained weights (pretrained=auto) that cannot be had here, and so train from scratch.
+    scratch_recipe: str = ""
     # Columns the features read as numbers (Kaggle's numeric columns): a cell of text in one is refused at load.
     # Not those the features parse from text themselves ("0.25 Acres").
     number_cols: tuple[str, ...] = ()

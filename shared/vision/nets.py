@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -71,6 +72,26 @@ def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
         return False
 
 
+def weights_source(model: str) -> str:
+    """Where ``pretrained=auto`` would find ``model``'s ImageNet weights here, without loading them: ``pip:NAME``
+    (an installed package), ``hub`` (reachable), ``cache`` (the hub's local cache holds them), or ``""``: nowhere,
+    so the net would train from scratch."""
+    if model in AIRBENCH_WIDTHS:
+        return ""
+    found = pip_weights.for_model(model)
+    if found:
+        return found
+    if hub_reachable():
+        return "hub"
+    try:
+        import huggingface_hub.constants as hub
+
+        cache = Path(hub.HF_HUB_CACHE)
+    except ImportError:
+        return ""
+    return "cache" if any(cache.glob(f"models--timm--{model.split('.')[0]}*")) else ""
+
+
 def pretrained_mode(value) -> str:
     """``--set pretrained``: true | false | auto (booleans accepted)."""
     mode = str(value).lower()
@@ -79,11 +100,11 @@ def pretrained_mode(value) -> str:
     return mode
 
 
-def load_weights(model: nn.Module, weights: str, name: str, head: tuple[str, ...]) -> nn.Module:
+def load_weights(model: nn.Module, weights: str, name: str, head: tuple[str, ...]) -> list[str]:
     """``--set weights=FILE`` into ``model`` (``name``): every tensor of its backbone (all but the ``head`` parts,
     e.g. the classifier) must come from the file, matched by name and shape; a file covering less holds another
     network's weights and is an error saying how many matched, never a silent start from scratch. A head part of
-    another shape (another class count) starts fresh, said in the log. The file is read by
+    another shape (another class count) starts fresh, said in the log; their names are returned. The file is read by
     ``shared.readback.read_weights``: nothing in it runs."""
     state, own = read_weights(weights), model.state_dict()
     fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
@@ -104,7 +125,7 @@ def load_weights(model: nn.Module, weights: str, name: str, head: tuple[str, ...
         f"; {name}'s {', '.join(fresh)} start fresh (the file's are of another shape, e.g. another class count)"
         if fresh else ""))
     model.load_state_dict(fits, strict=False)
-    return model
+    return fresh
 
 
 def no_weights(name: str, mode: str, exc: Exception) -> None:
@@ -122,15 +143,21 @@ def no_weights(name: str, mode: str, exc: Exception) -> None:
 
 
 def create(name: str, num_classes: int, pretrained: bool | str = False, weights: str = "", stem: bool = False,
-           drop_rate: float = 0.0) -> nn.Module:
-    """``pretrained``: true downloads from the hub (an error when it cannot); ``auto`` uses the hub's weights when
-    they can be had (online, or in the local cache) and otherwise trains from scratch, saying so; false never.
+           drop_rate: float = 0.0, drop_path: float = 0.0) -> nn.Module:
+    """``pretrained``: true starts from ImageNet weights (an error when none can be had); ``auto`` when they can be
+    had, else from scratch, saying so; false never. Sources, first found: an installed pip package whose weights fit
+    the model (``pip_weights.for_model``: offline, nothing downloaded), then the hub (online, or its local cache).
     ``weights`` loads a local file (offline: a missing file is an error, never a silent random start), or with
-    ``pip:NAME`` an installed package's (``shared.vision.pip_weights``). The
-    classifier is resized to ``num_classes`` (a file's classifier of another class count starts fresh), and with
-    ``stem`` the first conv is the CIFAR stem's (from the file where it fits, else fresh)."""
+    ``pip:NAME`` an installed package's (``shared.vision.pip_weights``). The classifier is resized to
+    ``num_classes`` (a file's classifier of another class count starts fresh), and with ``stem`` the first conv is
+    the CIFAR stem's (from the file where it fits, else fresh). A net that starts from pretrained weights gets a
+    fresh classifier initialised small (``start_small``: the first logits near zero, the loss near ln(classes)) and
+    carries the weights' own input normalisation as ``pretrained_norm`` (mean, std)."""
     mode = pretrained_mode(pretrained)
+    hub = False
     if name in AIRBENCH_WIDTHS:
+        if drop_path:
+            raise UserError(f"--set drop_path={drop_path}: {name} has no residual blocks to drop; --set drop_path=0.")
         widths, stem_width = AIRBENCH_WIDTHS[name]
         model = AirbenchNet(num_classes, widths, stem_width)
     else:
@@ -138,36 +165,82 @@ def create(name: str, num_classes: int, pretrained: bool | str = False, weights:
 
         if not timm.is_model(name):
             raise UserError(f"--set model={name!r}: not a timm model name (see timm.list_models('*resnet*')).")
-        if weights:
-            mode = "false"  # the file's weights, loaded below
+        if not weights and mode != "false" and pip_weights.for_model(name):
+            weights = pip_weights.for_model(name)
+            from shared.log import get_log
 
-        def make(use: bool) -> nn.Module:
-            if not use or hub_reachable():
-                return timm.create_model(name, pretrained=use, num_classes=num_classes, drop_rate=drop_rate)
-            import huggingface_hub.constants as hub  # offline: the local cache only, no minute of retries
-
-            before, hub.HF_HUB_OFFLINE = hub.HF_HUB_OFFLINE, True
-            try:
-                return timm.create_model(name, pretrained=True, num_classes=num_classes, drop_rate=drop_rate)
-            finally:
-                hub.HF_HUB_OFFLINE = before
-        try:
-            model = make(mode != "false")
-            if mode != "false":
-                from shared.log import get_log
-
-                get_log().info(f"pretrained={mode}: {name}'s weights from the hub (or its local cache)")
-        except Exception as exc:  # no network, no cached file, or a hub error: each surfaces differently
-            if mode == "false":
-                raise
-            no_weights(name, mode, exc)
-            model = make(False)
+            get_log().info(f"pretrained={mode}: {name}'s ImageNet weights from the installed package "
+                           f"{pip_weights.source(weights).package} ({weights}; no download)")
+        model, hub = _timm_model(name, num_classes, "false" if weights else mode, drop_rate, drop_path)
     model = cifar_stem(model) if stem else model
+    classifier = _classifier(model)
+    fresh = classifier if hub and num_classes != 1000 else []
     if weights:
-        head = getattr(model, "pretrained_cfg", {}).get("classifier") or "head"  # timm's classifier; airbench's
-        head = (*((head,) if isinstance(head, str) else head), *(("conv1",) if stem else ()))
-        if pip_weights.is_pip(weights):
-            pip_weights.load(model, weights, name, head)
-        else:
-            load_weights(model, weights, name, head)
+        head = (*classifier, *(("conv1",) if stem else ()))
+        load = pip_weights.load if pip_weights.is_pip(weights) else load_weights
+        fresh = [k for k in load(model, weights, name, head) if not k.startswith("conv1")]
+    if hub or weights:
+        start_small(model, fresh)
+        cfg = getattr(model, "pretrained_cfg", None) or {}
+        src = pip_weights.source(weights) if pip_weights.is_pip(weights) else None
+        norm = (src.mean, src.std) if src else (cfg.get("mean"), cfg.get("std"))
+        model.pretrained_norm = (tuple(norm[0]), tuple(norm[1])) if norm[0] and norm[1] else None
     return model
+
+
+def _timm_model(name: str, num_classes: int, mode: str, drop_rate: float, drop_path: float) -> tuple[nn.Module, bool]:
+    """(timm's ``name``, whether it holds the hub's weights): offline only the local cache is tried, and ``auto``
+    falls back to random weights, said once."""
+    import timm
+
+    def make(use: bool) -> nn.Module:
+        kwargs = {"num_classes": num_classes, "drop_rate": drop_rate, **({"drop_path_rate": drop_path} if drop_path
+                                                                           else {})}
+        if not use or hub_reachable():
+            return timm.create_model(name, pretrained=use, **kwargs)
+        import huggingface_hub.constants as hub  # offline: the local cache only, no minute of retries
+
+        before, hub.HF_HUB_OFFLINE = hub.HF_HUB_OFFLINE, True
+        try:
+            return timm.create_model(name, pretrained=True, **kwargs)
+        finally:
+            hub.HF_HUB_OFFLINE = before
+    try:
+        model = make(mode != "false")
+    except TypeError as exc:  # a model without drop_path_rate
+        if drop_path and "drop_path_rate" in str(exc):
+            raise UserError(f"--set drop_path={drop_path}: {name} has no stochastic depth; --set drop_path=0.") from None
+        raise
+    except Exception as exc:  # no network, no cached file, or a hub error: each surfaces differently
+        if mode == "false":
+            raise
+        no_weights(name, mode, exc)
+        return make(False), False
+    if mode != "false":
+        from shared.log import get_log
+
+        get_log().info(f"pretrained={mode}: {name}'s weights from the hub (or its local cache)")
+    return model, mode != "false"
+
+
+def _classifier(model: nn.Module) -> tuple[str, ...]:
+    """The names of ``model``'s classifier modules: timm's ``pretrained_cfg['classifier']``, airbench's ``head``."""
+    head = (getattr(model, "pretrained_cfg", None) or {}).get("classifier") or "head"
+    return (head,) if isinstance(head, str) else tuple(head)
+
+
+HEAD_STD = 0.01  # a fresh classifier's weights on pretrained features: logits near zero, loss near ln(classes)
+
+
+def start_small(model: nn.Module, fresh: list[str]) -> None:
+    """Re-initialise the ``fresh`` classifier parts (names of modules or tensors) of a pretrained net small: weights
+    from N(0, HEAD_STD), biases zero. Some timm inits (EfficientNet's, scaled by 1/sqrt(classes)) give logits of
+    several units on pretrained features, so the first epochs only undo the head's start."""
+    with torch.no_grad():
+        for key, tensor in model.state_dict(keep_vars=True).items():
+            if not any(key == part or key.startswith(part + ".") for part in fresh):
+                continue
+            if key.endswith("bias"):
+                tensor.zero_()
+            elif tensor.dim() >= 2:
+                tensor.normal_(0.0, HEAD_STD)

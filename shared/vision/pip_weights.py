@@ -111,8 +111,9 @@ def by_position(model: nn.Module, state: dict, shown: str, name: str, head: tupl
     return fresh
 
 
-def load(model: nn.Module, weights: str, name: str, head: tuple[str, ...]) -> nn.Module:
-    """``--set weights=pip:NAME`` into ``model`` (timm's ``name``, which must be the source's architecture)."""
+def load(model: nn.Module, weights: str, name: str, head: tuple[str, ...]) -> list[str]:
+    """``--set weights=pip:NAME`` into ``model`` (timm's ``name``, which must be the source's architecture); returns
+    the ``head`` tensors that start fresh (another class count)."""
     src = source(weights)
     if name.split(".")[0] != src.model:
         raise UserError(f"--set weights={weights} holds {src.model}'s weights, not {name}'s: add "
@@ -125,4 +126,4 @@ def load(model: nn.Module, weights: str, name: str, head: tuple[str, ...]) -> nn
     note = f"; {', '.join(fresh)} start fresh (another class count)" if fresh else ""
     get_log().info(f"weights: {weights} ({src.package} {metadata.version(src.package)}, {src.file}): "
                    f"{len(state)} tensors into {name} by position, each shape checked{note}")
-    return model
+    return fresh

@@ -61,6 +61,7 @@ from shared.vision.training import (
 )
 
 PATH_COL = "image_path"
+BN_MIN_BATCH = 16  # below this many images per process, BatchNorm's batch statistics are too noisy to learn from
 
 VISION_PARAMS, VISION_RANGES = settings({  # name: (default, what it accepts and what it is)
     "model": ("resnet18", Text("a timm model name, airbench or airbench_small", pattern=r"\S+",
@@ -71,8 +72,16 @@ VISION_PARAMS, VISION_RANGES = settings({  # name: (default, what it accepts and
                          f"{', '.join(pip_weights.PREFIX + k for k in pip_weights.SOURCES)}), or empty",
                          check=pip_weights.check, doc="weights to start from (offline): a local file, or pip:NAME, weights a pip "
                          "package ships (docs/vision.md); a missing file or package is an error")),
+    "freeze_bn": ("auto", Choice("auto", "on", "off", doc="keep BatchNorm's running statistics at the pretrained ones "
+                                 "while training (its scale and shift still learn); auto: on when the net starts "
+                                 f"pretrained and a batch holds fewer than {BN_MIN_BATCH} images per process")),
     "cifar_stem": (False, FLAG.with_doc("a 3x3 stride-1 stem without max-pool, for 32-px inputs")),
     "drop_rate": (0.0, BELOW_ONE.with_doc("dropout before the classifier (timm drop_rate)")),
+    "drop_path": (0.0, BELOW_ONE.with_doc("stochastic depth: the rate at which residual blocks are skipped in training "
+                                          "(timm drop_path_rate; 0 = off)")),
+    "normalize": ("auto", Choice("auto", "preset", doc="input normalisation: auto is the pretrained weights' own "
+                                 "mean/std when the net starts from them (0.5/0.5 for EfficientNet-Lite), else the "
+                                 "augmentation preset's; preset always uses the preset's")),
     "img_size": (32, Either(Choice(0), count(MAX_SIDE, low=16),  # airbench halves it 3 times, ResNets 5
                             doc="the side (px) images are resized to; 0: the images' own size")),
     "augment": ("natural", Choice(*PRESETS, doc="the training augmentation preset (the competition's pipeline.py AUGMENTATIONS)")),
@@ -157,7 +166,8 @@ def fit_schedule(n_train: int, p: dict) -> tuple[int, float, int]:
 
 def default_net(p: dict, n_classes: int) -> nn.Module:
     """The library's network: any timm model by name (``model``), or airbench (``shared.vision.nets``)."""
-    return nets.create(p["model"], n_classes, p["pretrained"], p["weights"], p["cifar_stem"], p["drop_rate"])
+    return nets.create(p["model"], n_classes, p["pretrained"], p["weights"], p["cifar_stem"], p["drop_rate"],
+                       p["drop_path"])
 
 
 def default_loss(p: dict, n_classes: int) -> nn.Module:
@@ -228,7 +238,10 @@ class VisionModel:
         paths = X[PATH_COL].tolist()
         # img_size 0: the images' own side (the first training image's longer side): 224 on the real leaves
         self.img_size_ = p["img_size"] or (max(load_rgb(paths[0], p["bad_images"]).shape[:2]) if paths else 32)
-        train_tf, self.eval_tf_ = pipelines(p["augment"], self.img_size_, self.parts.augmentations)
+        self.norm_ = self._normalisation(net)
+        make = self.parts.augmentations[p["augment"]][0] if p["augment"] in self.parts.augmentations else None
+        train_tf, self.eval_tf_ = pipelines(p["augment"], self.img_size_, {**self.parts.augmentations, **(
+            {p["augment"]: (make, *self.norm_)} if make else {})})
         self.resident_ = self._use_resident(paths)
         if p["cutout"] > 0 and not self.resident_:
             raise UserError(f"--set cutout={p['cutout']}: cutout is made on the resident path; add --set "
@@ -243,12 +256,32 @@ class VisionModel:
         mixup = Mixup(mixup_alpha=p["mixup"], cutmix_alpha=p["cutmix"], label_smoothing=p["label_smoothing"],
                       num_classes=ctx.n_classes) if mixing else None
         criterion = self.parts.loss(p, ctx.n_classes)
+        freeze = p["freeze_bn"] == "on" or (p["freeze_bn"] == "auto" and getattr(net, "pretrained_norm", None) is not None
+                                            and batch < BN_MIN_BATCH)
+        if freeze and distributed.is_main():
+            get_log().info("BatchNorm statistics kept at the pretrained ones (freeze_bn=%s, %d images a batch)",
+                           p["freeze_bn"], batch)
         self.net_, self.history_ = trainer.fit(
             net, None, batches, epochs=epochs, updates_per_epoch=math.ceil(len(batches(0)) / p["accum_steps"]),
             lr=self.lr_, score=None if valid is None else self._scorer(*valid),
-            train_epoch=lambda epoch: self.parts.train_epoch(epoch, model, criterion, mixup),
+            train_epoch=lambda epoch: self.parts.train_epoch(frozen_bn(epoch, net, freeze), model, criterion, mixup),
             prepare=to_device(device, trainer.memory_format))
         return self
+
+    def _normalisation(self, net: nn.Module) -> tuple[tuple, tuple]:
+        """(mean, std) of the inputs: the pretrained weights' own (``pretrained_norm``, set by ``nets.create``) when
+        the net starts from them and ``normalize=auto``, else the augmentation preset's; said in the log."""
+        p = self.params
+        preset = tuple(self.parts.augmentations[p["augment"]][1:]) if p["augment"] in self.parts.augmentations \
+            else (None, None)
+        own = getattr(net, "pretrained_norm", None)
+        if p["normalize"] == "auto" and own and tuple(map(tuple, own)) != tuple(map(tuple, preset)):
+            if distributed.is_main():
+                get_log().info("inputs normalised with the pretrained weights' own mean %s and std %s (not augment "
+                               "%r's); --set normalize=preset keeps the preset's", _short(own[0]), _short(own[1]),
+                               p["augment"])
+            return tuple(own[0]), tuple(own[1])
+        return preset
 
     def _training_wrapper(self, net: nn.Module, device: torch.device) -> nn.Module:
         """What trains: ``net`` itself, or its DistributedDataParallel wrapper under torchrun, compiled when asked.
@@ -391,7 +424,7 @@ class VisionModel:
 
     def _resident_images(self, paths: list[str], labels=None, pad: int = 0) -> resident.ResidentImages:
         """``paths`` decoded and resized once, as one uint8 tensor on the training device."""
-        mean, std = self.parts.augmentations[self.params["augment"]][1:]
+        mean, std = self.norm_
         images = resident.decode_all(paths, self.img_size_, self.params["bad_images"], self.ctx.n_jobs)
         return resident.ResidentImages(images, labels, self.device_, mean, std, pad)
 
@@ -407,6 +440,20 @@ class VisionModel:
             return 0
         batch_bytes = self.params["batch_size"] * 2 * 3 * self.img_size_ ** 2 * 4  # float32, prediction's batch
         return affordable_workers(min(MAX_WORKERS, self.ctx.n_jobs), batch_bytes)
+
+
+def frozen_bn(epoch: Epoch, net: nn.Module, freeze: bool) -> Epoch:
+    """``epoch`` unchanged, after putting ``net``'s BatchNorm layers in eval mode when ``freeze``: they normalise with
+    their running statistics and do not update them, while their scale and shift still train."""
+    if freeze:
+        for module in net.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+    return epoch
+
+
+def _short(values) -> str:
+    return "/".join(f"{v:.3g}" for v in values)
 
 
 def to_device(device: torch.device, fmt: torch.memory_format):
