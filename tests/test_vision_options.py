@@ -196,9 +196,9 @@ def test_a_frozen_backbone_keeps_its_weights_and_batchnorm_statistics_then_train
     done, _ = _fit(params, tmp_path, resume=True)
     assert not torch.equal(done["conv1.0.weight"], start["conv1.0.weight"])
     assert not torch.equal(done["conv1.1.running_mean"], start["conv1.1.running_mean"])
-    assert any("freeze_epochs=1: only the classifier (2 tensors) trains in the first 1 epoch" in line
+    assert any("freeze_epochs=1: only the classifier (2 tensors) trains in the first epoch;" in line
                for line in log_lines)
-    assert any("epoch 2/2: the backbone trains from now on (frozen for the first 1 epoch" in line for line in log_lines)
+    assert any("epoch 2/2: the backbone trains from now on (frozen in the first epoch" in line for line in log_lines)
 
 
 def test_freezing_needs_a_classifier_to_train(tmp_path):
@@ -219,6 +219,7 @@ def test_averaged_weights_are_the_mean_of_the_last_epochs_and_predict(tmp_path, 
         expected = (raw[1][key] + raw[2][key]) / 2 if value.is_floating_point() else raw[2][key]
         assert torch.allclose(value, expected, atol=1e-6), key
     assert torch.load(tmp_path / "last.pt", weights_only=True)["weights"] == "averaged"
+    assert (tmp_path / "best.pt").is_file() == (keep == "best")
     line = next(line for line in log_lines if "averaged the last 2 epochs' weights" in line)
     assert "accuracy" in line and "(last epoch's" in line and "EMA's" in line
     assert line.endswith("the averaged weights predict, not the EMA's")

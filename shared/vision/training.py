@@ -382,14 +382,14 @@ class Trainer:
         if not distributed.is_main() or epoch not in (0, freeze):
             return
         name = self.progress.name + ", " if self.progress.name else ""
+        first = "the first epoch" if freeze == 1 else f"the first {freeze} epochs"
         if epoch == 0:
-            until = (f"all {epochs} epochs (the backbone never trains)" if freeze >= epochs else
-                     f"the first {freeze} epoch{'s' * (freeze > 1)}")
-            get_log().info(f"{name}freeze_epochs={freeze}: only the classifier ({n_head} tensors) trains in {until}; "
-                           "the backbone's BatchNorm statistics are kept")
+            until = f"all {epochs} epochs (the backbone never trains)" if freeze >= epochs else first
+            get_log().info(f"{name}freeze_epochs={freeze}: only the classifier ({n_head} tensor{'s' * (n_head > 1)}) "
+                           f"trains in {until}; the backbone's BatchNorm statistics are kept")
         else:
-            get_log().info(f"{name}epoch {epoch + 1}/{epochs}: the backbone trains from now on (frozen for the first "
-                           f"{freeze} epoch{'s' * (freeze > 1)}, freeze_epochs={freeze})")
+            get_log().info(f"{name}epoch {epoch + 1}/{epochs}: the backbone trains from now on (frozen in {first}, "
+                           f"freeze_epochs={freeze})")
 
     def _stepper(self, net: nn.Module, loss_of: Callable | None, epochs: int, updates_per_epoch: int,
                  lr: float | None) -> Stepper:
@@ -553,7 +553,8 @@ def classifier_parameters(net: nn.Module) -> set[int]:
     """The ids of the classifier's parameters (timm's ``get_classifier()``, else a ``head`` module, as airbench's):
     what trains while ``freeze_epochs`` holds the backbone."""
     head = net.get_classifier() if hasattr(net, "get_classifier") else getattr(net, "head", None)
-    ids = {id(param) for param in head.parameters()} if isinstance(head, nn.Module) else set()
+    parts = head if isinstance(head, (tuple, list)) else (head,)  # a distilled ViT's: (head, head_dist)
+    ids = {id(param) for part in parts if isinstance(part, nn.Module) for param in part.parameters()}
     if not ids:
         raise UserError(f"--set freeze_epochs: the network ({type(net).__name__}) has no classifier with weights "
                         "(timm's get_classifier() or a .head module), so nothing would train while its backbone is "
