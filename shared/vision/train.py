@@ -24,6 +24,7 @@ from shared import distributed
 from shared.config import (
     BELOW_ONE,
     FLAG,
+    FRACTION,
     NON_NEGATIVE,
     POSITIVE,
     Choice,
@@ -35,7 +36,7 @@ from shared.config import (
 )
 from shared.errors import UserError
 from shared.log import get_log
-from shared.vision import nets, pip_weights, resident, tta
+from shared.vision import losses, nets, pip_weights, resident, tta
 from shared.vision.augment import PRESETS, pipelines
 from shared.vision.data import (
     MAX_WORKERS,
@@ -100,6 +101,17 @@ VISION_PARAMS, VISION_RANGES = settings({  # name: (default, what it accepts and
     "label_smoothing": (0.0, BELOW_ONE.with_doc("label smoothing of the cross-entropy")),
     "mixup": (0.0, NON_NEGATIVE.with_doc("Mixup alpha; 0 = off")),
     "cutmix": (0.0, NON_NEGATIVE.with_doc("CutMix alpha; 0 = off")),
+    "loss": ("ce", Choice(*losses.LOSSES, doc="the training loss: ce (cross-entropy), focal, bce (one sigmoid per class "
+                          "against the rest, summed over classes) or poly (Poly-1); each takes label_smoothing and Mixup/CutMix")),
+    "focal_gamma": (2.0, Range(low=0, high=10).with_doc("loss=focal: the focusing power gamma (0 is the cross-entropy)")),
+    "poly_epsilon": (1.0, Range(low=-1, high=10).with_doc("loss=poly: epsilon, the weight of 1 - p_target (0 is the "
+                                                           "cross-entropy)")),
+    "layer_decay": (0.0, FRACTION.with_doc("layer-wise learning-rate decay: each layer below the head trains at this "
+                                           "times the lr of the one above (timm); 0 = off")),
+    "freeze_epochs": (0, count(MAX_EPOCHS, low=0).with_doc("the backbone (all but the classifier) does not train, its "
+                                                            "BatchNorm statistics kept, for the first this many epochs; 0 = off")),
+    "average_epochs": (0, count(MAX_EPOCHS, low=0).with_doc("predict with the mean of the weights at the end of each of "
+                                                             "the last this many epochs (checkpoint averaging, SWA-style); 0 = off")),
     "clip_grad": (0.0, NON_NEGATIVE.with_doc("max gradient norm; 0 = off")),
     "ema": (False, FLAG.with_doc("predict with an exponential moving average of the weights (validated beside the raw)")),
     "ema_decay": (0.999, BELOW_ONE.with_doc("the EMA's decay per update")),
@@ -171,10 +183,14 @@ def default_net(p: dict, n_classes: int) -> nn.Module:
 
 
 def default_loss(p: dict, n_classes: int) -> nn.Module:
-    """Cross-entropy with ``label_smoothing``; under Mixup/CutMix the soft-target form (the mixed targets arrive
-    as probabilities, already smoothed by timm's ``Mixup``)."""
+    """The ``loss`` setting's: cross-entropy with ``label_smoothing`` (under Mixup/CutMix the soft-target form: the
+    mixed targets arrive as probabilities, already smoothed by timm's ``Mixup``), or focal (``focal_gamma``), BCE
+    one-vs-rest or Poly-1 (``poly_epsilon``) from ``shared.vision.losses``, which take either kind of target."""
     from timm.loss import SoftTargetCrossEntropy
 
+    name = p.get("loss", "ce")
+    if name != "ce":
+        return losses.make_loss(name, p["label_smoothing"], p.get("focal_gamma", 2.0), p.get("poly_epsilon", 1.0))
     if p["mixup"] > 0 or p["cutmix"] > 0:
         return SoftTargetCrossEntropy()
     return nn.CrossEntropyLoss(label_smoothing=p["label_smoothing"])
@@ -290,7 +306,9 @@ class VisionModel:
         if distributed.world_size() > 1:
             from torch.nn.parallel import DistributedDataParallel
 
-            model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+            # freeze_epochs: the frozen backbone's parameters get no gradient in the first epochs
+            model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None,
+                                            find_unused_parameters=self.params["freeze_epochs"] > 0)
         return torch.compile(model) if self.params["compile"] else model
 
     def _train_batches(self, paths: list[str], y: np.ndarray, train_tf, batch: int, drop_last: bool, trainer):

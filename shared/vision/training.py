@@ -111,13 +111,15 @@ def save_checkpoint(path: Path, net, ema, optimizer, scheduler, scaler, state: d
     checkpoint = {
         "model": net.state_dict(), "ema": None if ema is None else ema.state_dict(),
         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "scaler": None if scaler is None else scaler.state_dict(), **_record(state),
+        "scaler": None if scaler is None else scaler.state_dict(), "average": state.get("average"),
+        **_record(state),
     }
     _save(path, checkpoint)
 
 
 def save_weights(path: Path, weights: nn.Module, which: str, state: dict) -> None:
-    """One set of weights (``which``: ``raw``, or ``ema`` for the averaged ones) with the epoch, best score,
+    """One set of weights (``which``: ``raw``, ``ema`` for the moving average, or ``averaged`` for the mean of the
+    last epochs' weights, ``average_epochs``) with the epoch, best score,
     history and RNG state, and no optimizer, scheduler or scaler state: what a finished fit keeps, and
     ``best.pt``. ``model`` is the network's plain state_dict, which loads into a fresh network of the recipe."""
     _save(path, {"model": weights.state_dict(), "weights": which, **_record(state)})
@@ -135,7 +137,8 @@ def _save(path: Path, checkpoint: dict) -> None:
 
 def load_checkpoint(path: Path, device: torch.device, net, ema, optimizer, scheduler, scaler) -> dict:
     """Restore what ``save_checkpoint`` (or, for a finished fit, ``save_weights``) wrote; returns its epoch,
-    history, best score and whether the fit had finished. Read with ``weights_only=True``: a checkpoint holding
+    history, best score, the running sum of ``average_epochs`` (None when off) and whether the fit had finished (then
+    ``weights`` says which weights it held; they are loaded into the EMA for ``ema``, else the net). Read with ``weights_only=True``: a checkpoint holding
     any other object (which unpickling would let run code) is refused, and nothing in it runs."""
     try:
         checkpoint = torch.load(path, map_location=device, weights_only=True)
@@ -148,9 +151,9 @@ def load_checkpoint(path: Path, device: torch.device, net, ema, optimizer, sched
                         "this fold from scratch.") from None
     try:
         finished = "optimizer" not in checkpoint  # a finished fit's weights (save_weights)
+        which = checkpoint["weights"] if finished else None
         if finished:
-            (ema.module if ema is not None and checkpoint["weights"] == "ema" else net).load_state_dict(
-                checkpoint["model"])
+            (ema.module if ema is not None and which == "ema" else net).load_state_dict(checkpoint["model"])
         else:
             net.load_state_dict(checkpoint["model"])
             if ema is not None and checkpoint["ema"] is not None:
@@ -161,7 +164,8 @@ def load_checkpoint(path: Path, device: torch.device, net, ema, optimizer, sched
                 scaler.load_state_dict(checkpoint["scaler"])
         _set_rng_state(checkpoint["rng"])
         return {"epoch": int(checkpoint["epoch"]), "history": list(checkpoint["history"]),
-                "best": float(checkpoint["best"]), "finished": finished}
+                "best": float(checkpoint["best"]), "average": checkpoint.get("average"), "finished": finished,
+                "weights": which}
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
         raise UserError(f"checkpoint {path} does not fit this run ({type(exc).__name__}: "
                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'wrong content'}); delete it "
@@ -338,6 +342,8 @@ class Trainer:
         ``best.pt``."""
         stepper = self._stepper(net, loss_of, epochs, updates_per_epoch, lr)
         state, finished = self._start(stepper, epochs)
+        freeze = self.params.get("freeze_epochs", 0)
+        head = classifier_parameters(net) if freeze > 0 else set()
         # A resumed fit's earlier epochs count as they took, not as the moments its restart took
         earlier = [float(row.get("seconds", 0.0)) for row in state["history"]]
         self.progress.earlier_seconds = sum(earlier)
@@ -347,6 +353,9 @@ class Trainer:
             started = time.time()
             seed_epoch(self.seed, epoch)
             net.train()
+            if freeze > 0:  # a function of the epoch alone, so that a resumed fit freezes as the first did
+                freeze_backbone(net, head, epoch < freeze)
+                self._say_freezing(epoch, freeze, epochs, len(head))
             loader = batches(epoch)
             # iter(): tqdm.auto would otherwise open a second iterator, advancing the seeded shuffle.
             progress = tqdm(iter(loader), total=len(loader), leave=False, disable=None,
@@ -355,16 +364,32 @@ class Trainer:
             watch.first(stepper.first_loss)
             watch.epoch(train_loss, epoch + 1, finite_weights(stepper.net))
             stepper.scheduler.step(epoch + 1)
-            row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": stepper.optimizer.param_groups[0]["lr"],
+            row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": peak_lr(stepper.optimizer),
                    "train_img_s": seen / max(time.time() - started, 1e-9)}
-            state = self._end_epoch(stepper, row, state, score, metric, started, watch)
+            state = self._end_epoch(stepper, row, state, score, metric, started, watch, epochs)
             if distributed.is_main():
                 epoch_seconds.append(time.time() - started)
                 fit_left = sum(epoch_seconds) / len(epoch_seconds) * (epochs - epoch - 1)
                 run_left = self.progress.run_left(fit_left, self.progress.earlier_seconds + time.time() - fit_started
                                                   + fit_left)
                 get_log().info(epoch_line(row, epochs, metric, self.progress.name, fit_left, run_left))
-        return self._finish(stepper, state, finished)
+        if freeze > 0:
+            freeze_backbone(net, head, False)  # what is returned trains as any net would
+        return self._finish(stepper, state, finished, score, metric)
+
+    def _say_freezing(self, epoch: int, freeze: int, epochs: int, n_head: int) -> None:
+        """The log's line where freezing starts (a fresh fit) and where the backbone starts to train."""
+        if not distributed.is_main() or epoch not in (0, freeze):
+            return
+        name = self.progress.name + ", " if self.progress.name else ""
+        first = "the first epoch" if freeze == 1 else f"the first {freeze} epochs"
+        if epoch == 0:
+            until = f"all {epochs} epochs (the backbone never trains)" if freeze >= epochs else first
+            get_log().info(f"{name}freeze_epochs={freeze}: only the classifier ({n_head} tensor{'s' * (n_head > 1)}) "
+                           f"trains in {until}; the backbone's BatchNorm statistics are kept")
+        else:
+            get_log().info(f"{name}epoch {epoch + 1}/{epochs}: the backbone trains from now on (frozen in {first}, "
+                           f"freeze_epochs={freeze})")
 
     def _stepper(self, net: nn.Module, loss_of: Callable | None, epochs: int, updates_per_epoch: int,
                  lr: float | None) -> Stepper:
@@ -376,7 +401,7 @@ class Trainer:
         p = self.params
         lr = p["lr"] if lr is None else lr
         optimizer = create_optimizer_v2(net, opt=p["opt"], lr=lr, weight_decay=p["weight_decay"],
-                                        momentum=p["momentum"])
+                                        momentum=p["momentum"], **self._layer_decay(net))
         decay = {k: p[k] for k in ("decay_epochs", "decay_rate", "min_lr") if k in p}
         scheduler, _ = create_scheduler_v2(optimizer, sched=p["sched"], num_epochs=epochs,
                                            warmup_epochs=p["warmup_epochs"], warmup_lr=lr * 0.01,
@@ -387,21 +412,45 @@ class Trainer:
         return Stepper(net=net, optimizer=optimizer, scheduler=scheduler, loss_of=loss_of, ema=ema, scaler=scaler,
                        accum_steps=p.get("accum_steps", 1), clip_grad=p["clip_grad"], device=self.device, amp=self.amp)
 
+    def _layer_decay(self, net: nn.Module) -> dict:
+        """``create_optimizer_v2``'s arguments for ``layer_decay``: timm's layer groups where the net has a
+        ``group_matcher`` (timm's models), else ``layer_groups`` by module order (airbench, a competition's own net).
+        Said in the log with the range of scales."""
+        decay = self.params.get("layer_decay", 0.0)
+        if decay <= 0:
+            return {}
+        if hasattr(net, "group_matcher"):
+            from timm.optim._param_groups import group_parameters
+
+            depth = max(group_parameters(net, net.group_matcher(coarse=False), reverse=True).values()) + 1
+            how, args = "timm's group_matcher", {"layer_decay": decay}
+        else:
+            depth = max(layer_numbers(net).values()) + 1
+            how = "module order: each conv or linear layer begins one"
+            args = {"param_group_fn": lambda model: layer_groups(model, decay, self.params["weight_decay"])}
+        if distributed.is_main():
+            get_log().info(f"{self.progress.name + ', ' if self.progress.name else ''}layer_decay={decay:g}: {depth} "
+                           f"layers ({how}), learning rates from {decay ** (depth - 1):.3g} x lr (the first) to "
+                           "lr (the classifier)")
+        return args
+
     def _start(self, stepper: Stepper, epochs: int) -> tuple[dict, bool]:
         """(state, finished): a fresh fit's, or the one ``last.pt`` holds when resuming."""
         state, finished, last = {"epoch": -1, "history": [], "best": -1.0}, False, self.workdir / "last.pt"
+        self.finished_weights = None
         if self.resume and last.is_file():
             state = load_checkpoint(last, self.device, *_parts(stepper))
-            finished = state.pop("finished")
+            finished, self.finished_weights = state.pop("finished"), state.pop("weights")
             if finished and state["epoch"] + 1 < epochs:
                 raise UserError(f"checkpoint {last} holds the weights of a fit finished after {state['epoch'] + 1} "
                                 f"epochs, not the state to train {epochs} from; delete it to restart this fold.")
         return state, finished
 
     def _end_epoch(self, stepper: Stepper, row: dict, state: dict, score, metric: str, started: float,
-                   watch: LossWatch) -> dict:
+                   watch: LossWatch, epochs: int) -> dict:
         """Score the raw and EMA weights (a validation loss that is no number is a diverged fit), record the epoch,
-        checkpoint (every rank holds the same weights; one writes); returns the new state."""
+        add its weights to the running sum of ``average_epochs`` when it is one of the last, checkpoint (every rank
+        holds the same weights; one writes); returns the new state."""
         ema = stepper.ema
         if score is not None:
             row.update(_validation(score(stepper.net), metric, ""))
@@ -413,7 +462,10 @@ class Trainer:
         history = state["history"] + [row]
         raw, averaged = row.get(f"valid_{metric}", -1.0), row.get(f"valid_{metric}_ema", -1.0)
         improved = score is not None and max(raw, averaged) >= state["best"]
-        state = {"epoch": row["epoch"] - 1, "history": history, "best": max(state["best"], raw, averaged)}
+        last_ones = self.params.get("average_epochs", 0)
+        add = last_ones > 0 and row["epoch"] > epochs - last_ones
+        state = {"epoch": row["epoch"] - 1, "history": history, "best": max(state["best"], raw, averaged),
+                 "average": add_weights(state.get("average"), stepper.net) if add else state.get("average")}
         if distributed.is_main():
             save_checkpoint(self.workdir / "last.pt", *_parts(stepper), state)
             if self.params.get("keep", "last") == "best" and improved:  # the better weights, no training state
@@ -421,9 +473,15 @@ class Trainer:
                 save_weights(self.workdir / "best.pt", ema.module if which == "ema" else stepper.net, which, state)
         return state
 
-    def _finish(self, stepper: Stepper, state: dict, finished: bool) -> tuple[nn.Module, list[dict]]:
-        """The weights to predict with, in eval mode; the fit's lean checkpoint, history.csv and curves.png."""
+    def _finish(self, stepper: Stepper, state: dict, finished: bool, score, metric: str) -> tuple[nn.Module, list[dict]]:
+        """The weights to predict with, in eval mode (the EMA's when on; the averaged ones with ``average_epochs``;
+        a finished fit's, those its checkpoint held); the fit's lean checkpoint, history.csv and curves.png."""
         weights, which = (stepper.ema.module, "ema") if stepper.ema is not None else (stepper.net, "raw")
+        if finished:
+            which = self.finished_weights
+            weights = stepper.ema.module if which == "ema" and stepper.ema is not None else stepper.net
+        elif state.get("average"):
+            weights, which = self._averaged(stepper, state, score, metric), "averaged"
         main, history = distributed.is_main(), state["history"]
         if main and not finished:  # the fit is done: its optimizer, scheduler and scaler state go
             save_weights(self.workdir / "last.pt", weights, which, state)
@@ -433,6 +491,103 @@ class Trainer:
             write_csv(self.workdir / "history.csv", pd.DataFrame(history))
             learning_curves(self.workdir / "curves.png", pd.DataFrame(history))
         return weights.eval(), history
+
+    def _averaged(self, stepper: Stepper, state: dict, score, metric: str) -> nn.Module:
+        """The mean of the weights the running sum holds, scored on the held-out images beside the last epoch's (a
+        line in the log; with keep=best, ``best.pt`` when they beat every epoch)."""
+        import copy
+
+        averaged = copy.deepcopy(stepper.net)
+        averaged.load_state_dict(mean_weights(state["average"], stepper.net.state_dict()))
+        n, name = state["average"]["count"], self.progress.name + ", " if self.progress.name else ""
+        if score is None:
+            line = f"averaged the last {n} epochs' weights (no held-out images to score them)"
+        else:
+            value = _validation(score(averaged), metric, "")[f"valid_{metric}"]
+            last = state["history"][-1]
+            ema = f", EMA's {last[f'valid_{metric}_ema']:.4f}" if f"valid_{metric}_ema" in last else ""
+            line = (f"averaged the last {n} epochs' weights: {metric} {value:.4f} (last epoch's "
+                    f"{last.get(f'valid_{metric}', float('nan')):.4f}{ema})")
+            if self.params.get("keep", "last") == "best" and value >= state["best"] and distributed.is_main():
+                save_weights(self.workdir / "best.pt", averaged, "averaged", {**state, "best": value})
+        if distributed.is_main():
+            get_log().info(name + line + ("; the averaged weights predict, not the EMA's" if stepper.ema else ""))
+        return averaged
+
+
+# ------------------------------------------------------------------------------------- the training options
+def peak_lr(optimizer: torch.optim.Optimizer) -> float:
+    """The largest learning rate of the optimizer's groups: the classifier's under ``layer_decay``, else all's."""
+    return max(group["lr"] for group in optimizer.param_groups)
+
+
+def layer_numbers(net: nn.Module) -> dict[str, int]:
+    """Parameter name -> its layer by module order, for nets without timm's ``group_matcher``: each module with a
+    weight of two or more dimensions (a conv, a linear layer) begins a layer; the others' (BatchNorm's, biases)
+    join the layer before."""
+    layer, numbers = 0, {}
+    for prefix, module in net.named_modules():
+        own = list(module.named_parameters(recurse=False))
+        if own and numbers and any(param.ndim > 1 for _, param in own):
+            layer += 1
+        numbers.update({f"{prefix}.{key}" if prefix else key: layer for key, _ in own})
+    return numbers
+
+
+def layer_groups(net: nn.Module, decay: float, weight_decay: float) -> list[dict]:
+    """The optimizer's parameter groups for layer-wise learning-rate decay by module order (``layer_numbers``):
+    the last layer at lr, each one below at ``decay`` times the one above (timm's schedulers apply ``lr_scale``);
+    no weight decay on one-dimensional parameters, as timm's groups."""
+    numbers = layer_numbers(net)
+    top, groups = max(numbers.values()), {}
+    for name, param in net.named_parameters():
+        if param.requires_grad:
+            layer, flat = numbers[name], param.ndim <= 1
+            group = groups.setdefault((layer, flat), {"params": [], "lr_scale": decay ** (top - layer),
+                                                      "weight_decay": 0.0 if flat else weight_decay})
+            group["params"].append(param)
+    return list(groups.values())
+
+
+def classifier_parameters(net: nn.Module) -> set[int]:
+    """The ids of the classifier's parameters (timm's ``get_classifier()``, else a ``head`` module, as airbench's):
+    what trains while ``freeze_epochs`` holds the backbone."""
+    head = net.get_classifier() if hasattr(net, "get_classifier") else getattr(net, "head", None)
+    parts = head if isinstance(head, (tuple, list)) else (head,)  # a distilled ViT's: (head, head_dist)
+    ids = {id(param) for part in parts if isinstance(part, nn.Module) for param in part.parameters()}
+    if not ids:
+        raise UserError(f"--set freeze_epochs: the network ({type(net).__name__}) has no classifier with weights "
+                        "(timm's get_classifier() or a .head module), so nothing would train while its backbone is "
+                        "frozen; --set freeze_epochs=0.")
+    return ids
+
+
+def freeze_backbone(net: nn.Module, head: set[int], frozen: bool) -> None:
+    """Freeze (``frozen``) or release every parameter but the classifier's (``head``: their ids); frozen, the
+    backbone's BatchNorm layers are in eval mode, so that their running statistics stay as they were."""
+    for param in net.parameters():
+        if id(param) not in head:
+            param.requires_grad_(not frozen)
+    if frozen:
+        for module in net.modules():
+            own = list(module.parameters(recurse=False))
+            if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(id(p) in head for p in own):
+                module.eval()
+
+
+def add_weights(total: dict | None, net: nn.Module) -> dict:
+    """``average_epochs``' running sum with ``net``'s weights added: {"count": epochs added, "sum": name -> the
+    sum of each floating tensor (weights, BatchNorm statistics)}; plain tensors, so that ``last.pt`` holds it."""
+    state = {k: v.detach() for k, v in net.state_dict().items() if v.is_floating_point()}
+    if total is None:
+        return {"count": 1, "sum": {k: v.clone() for k, v in state.items()}}
+    return {"count": total["count"] + 1, "sum": {k: total["sum"][k] + v for k, v in state.items()}}
+
+
+def mean_weights(total: dict, last: dict) -> dict:
+    """The state_dict of the mean weights: each floating tensor's sum over the count, the others (BatchNorm's
+    batch counters) from ``last``."""
+    return {k: (total["sum"][k] / total["count"]).to(v.dtype) if k in total["sum"] else v for k, v in last.items()}
 
 
 def _parts(stepper: Stepper) -> tuple:
