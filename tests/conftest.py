@@ -204,3 +204,22 @@ def log_lines():
     yield lines
     logger.removeHandler(handler)
     logger.setLevel(level)
+
+
+def make_wheel(folder: Path, name: str, version: str = "1.0", requires=(), files: dict | None = None) -> Path:
+    """A small wheel ``folder/<name>-<version>-py3-none-any.whl``: its METADATA (with ``Requires-Dist`` lines),
+    WHEEL, RECORD and ``files`` (path inside -> bytes; default a one-line package)."""
+    import zipfile
+
+    dist = f"{name.replace('-', '_')}-{version}"
+    files = files if files is not None else {f"{name.replace('-', '_')}/__init__.py": b""}
+    meta = "".join([f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+                    *(f"Requires-Dist: {r}\n" for r in requires)])
+    inside = {**files, f"{dist}.dist-info/METADATA": meta.encode(),
+              f"{dist}.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    record = "".join(f"{path},,\n" for path in [*inside, f"{dist}.dist-info/RECORD"])
+    file = Path(folder) / f"{dist}-py3-none-any.whl"
+    with zipfile.ZipFile(file, "w") as whl:
+        for path, data in {**inside, f"{dist}.dist-info/RECORD": record.encode()}.items():
+            whl.writestr(path, data)
+    return file

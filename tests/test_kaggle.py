@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, assert_user_error, run_cli, snapshot
+from conftest import ROOT, assert_user_error, make_wheel, run_cli, snapshot
 
 import competitions
 from shared import kaggle_io, kernel, notebook
@@ -260,21 +260,21 @@ def test_kernel_bundle_files_and_metadata(tmp_path):
     spec = competitions.get("classify_leaves")
     weights = tmp_path / "resnet18.pth"
     weights.write_bytes(b"\0" * 10)
-    wheel = tmp_path / "ensemble_boxes-1.0.9-py3-none-any.whl"
-    wheel.write_bytes(b"PK")
+    wheel = make_wheel(tmp_path, "ensemble_boxes", "1.0.9")
     fetched = []
 
     def fake_pip(cmd, check=False):
         fetched.append(cmd)
-        Path(cmd[cmd.index("--dest") + 1], "py7zr-1.1.4-py3-none-any.whl").write_bytes(b"PK")
+        make_wheel(Path(cmd[cmd.index("--dest") + 1]), "py7zr", "1.1.4")
         return type("Done", (), {"returncode": 0})()
 
     out = kernel.build(spec, tmp_path / "bundle", "alice", recipe="baseline", settings={"epochs": 3}, folds=3,
                        wheels=["py7zr"], wheel_files=[wheel], weights=[weights], python_version="3.11",
                        fetch=fake_pip)
     dest = Path(fetched[0][fetched[0].index("--dest") + 1])  # inside the hidden staging folder beside the bundle
-    assert fetched == [[sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--python-version", "3.11",
-                        "--dest", str(dest), "py7zr"]]
+    assert fetched == [[sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--python-version",
+                        "3.11", "--dest", str(dest), fetched[0][-1]]]
+    assert fetched[0][-1] in ("py7zr", f"py7zr=={kernel.installed_version('py7zr')}")  # the version installed here
     assert dest.parent.parent.parent == tmp_path and dest.parent.parent.name.startswith(".bundle.partial-")
     code, kern = out / "code", out / "kernel"
     meta = json.loads((code / "dataset-metadata.json").read_text())
@@ -292,7 +292,7 @@ def test_kernel_bundle_files_and_metadata(tmp_path):
     assert not list(code.rglob("__pycache__"))
     assert sorted(p.name for p in (code / "wheels").iterdir()) == [wheel.name, "py7zr-1.1.4-py3-none-any.whl",
                                                                     "requirements.txt"]
-    assert (code / "wheels" / "requirements.txt").read_text() == "py7zr\nensemble_boxes\n"
+    assert (code / "wheels" / "requirements.txt").read_text() == "py7zr==1.1.4\nensemble_boxes==1.0.9\n"
     assert (code / "weights" / "resnet18.pth").read_bytes() == weights.read_bytes()
     nb = json.loads((kern / "classify_leaves.ipynb").read_text())
     params = "".join(next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))["source"])

