@@ -1,11 +1,19 @@
 """Augmentation presets (albumentations), chosen per recipe by name among those its competition offers (the
 library's ``PRESETS`` and its own). Each preset gives a train and an eval pipeline ending in a normalised CHW float
 tensor. Randomness is seeded per image (``ImageDataset``), so
-an epoch's augmentations do not depend on worker count or order, and a resumed run sees the same ones."""
+an epoch's augmentations do not depend on worker count or order, and a resumed run sees the same ones.
+
+Beside the preset, the extras a recipe's settings add to the training images (``TrainPipeline``): RandAugment or
+TrivialAugment (torchvision) on the uint8 image after the preset's transforms, then random erasing and cutout on
+the normalised tensor (``erase_mask``, ``box_mask``: the same code the resident path runs on whole batches)."""
 from __future__ import annotations
+
+import math
 
 import albumentations as A
 import cv2
+import numpy as np
+import torch
 from albumentations.pytorch import ToTensorV2
 
 from shared.errors import UserError
@@ -54,9 +62,96 @@ PRESETS = {"flip_translate": (_flip_translate, CIFAR_MEAN, CIFAR_STD), "natural"
            "none": (_none, IMAGENET_MEAN, IMAGENET_STD)}
 
 
-def pipelines(preset: str, size: int, presets: dict = PRESETS) -> tuple[A.Compose, A.Compose]:
-    """(train, eval) pipelines of a preset; eval only resizes and normalises with the same statistics."""
+AUTO_AUGMENTS = ("none", "randaugment", "trivialaugment")  # the ``auto_augment`` setting's choices
+MAX_MAGNITUDE = 30  # RandAugment's magnitude at most (torchvision's 31 bins, as timm's rand-m<0-30>)
+ERASE_AREA, ERASE_RATIO = (0.02, 1 / 3), (0.3, 1 / 0.3)  # random erasing's area share and aspect (timm's defaults)
+
+
+def pipelines(preset: str, size: int, presets: dict = PRESETS, *, auto_augment: str = "none", magnitude: int = 9,
+              erase: float = 0.0, cutout: int = 0) -> tuple[A.Compose | TrainPipeline, A.Compose]:
+    """(train, eval) pipelines of a preset; eval only resizes and normalises with the same statistics. With an
+    extra on (``auto_augment``, ``erase``, ``cutout``) the train pipeline is a ``TrainPipeline``; else the plain
+    albumentations one, as before the extras existed."""
     if preset not in presets:
         raise UserError(f"--set augment={preset!r}: choose one of {sorted(presets)}.")
     make, mean, std = presets[preset]
-    return A.Compose(make(size) + _tail(mean, std)), A.Compose([A.Resize(size, size)] + _tail(mean, std))
+    evaluate = A.Compose([A.Resize(size, size)] + _tail(mean, std))
+    if auto_augment == "none" and erase == 0 and cutout == 0:
+        return A.Compose(make(size) + _tail(mean, std)), evaluate
+    return TrainPipeline(make(size), mean, std, auto_augment, magnitude, erase, cutout), evaluate
+
+
+def auto_augment_op(name: str, magnitude: int):
+    """torchvision's RandAugment (2 ops of ``magnitude`` out of 30) or TrivialAugmentWide on a uint8 CHW tensor;
+    None for ``none``."""
+    from torchvision.transforms import v2
+
+    if name == "none":
+        return None
+    if name == "randaugment":
+        return v2.RandAugment(num_ops=2, magnitude=magnitude, num_magnitude_bins=MAX_MAGNITUDE + 1)
+    if name == "trivialaugment":
+        return v2.TrivialAugmentWide(num_magnitude_bins=MAX_MAGNITUDE + 1)
+    raise UserError(f"--set auto_augment={name!r}: choose one of {', '.join(AUTO_AUGMENTS)}.")
+
+
+class TrainPipeline:
+    """A preset's train transforms with the extras: ``auto_augment`` on the uint8 image after them, the preset's
+    normalisation, then ``cutout`` (a square of that side centred on a random pixel) and random erasing (with
+    probability ``erase``) set to the mean, 0 once normalised. Called as an albumentations pipeline is
+    (``set_random_seed``, then ``(image=...)["image"]``); every draw follows that seed, and torch's global stream
+    (which torchvision's ops draw from) is left as it was."""
+
+    def __init__(self, transforms: list, mean, std, auto_augment: str = "none", magnitude: int = 9,
+                 erase: float = 0.0, cutout: int = 0):
+        self.first, self.tail = A.Compose(transforms), A.Compose(_tail(mean, std))
+        self.auto, self.erase, self.cutout, self.seed = auto_augment_op(auto_augment, magnitude), erase, cutout, 0
+
+    def set_random_seed(self, seed: int) -> None:
+        self.first.set_random_seed(seed)
+        self.seed = int(seed)
+
+    def __call__(self, *, image: np.ndarray) -> dict:
+        image = self.first(image=image)["image"]
+        if self.auto is not None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.seed)
+                chw = self.auto(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1))
+            image = chw.permute(1, 2, 0).numpy()
+        x = self.tail(image=np.ascontiguousarray(image))["image"]
+        g, (h, w) = torch.Generator().manual_seed(self.seed), x.shape[1:]
+        blank = torch.zeros((1, h, w), dtype=torch.bool)
+        if self.cutout > 0:
+            cy, cx = torch.randint(0, h, (1,), generator=g), torch.randint(0, w, (1,), generator=g)
+            blank |= cutout_mask(cy, cx, self.cutout, h, w)
+        if self.erase > 0:
+            blank |= erase_mask(torch.rand(1, 5, generator=g), self.erase, h, w)
+        return {"image": x.masked_fill(blank, 0.0) if self.cutout > 0 or self.erase > 0 else x}
+
+
+def box_mask(top: torch.Tensor, left: torch.Tensor, height, width, h: int, w: int) -> torch.Tensor:
+    """(N, h, w) bool: per image, the box of ``height`` x ``width`` from (``top``, ``left``), clipped at the borders."""
+    rows, cols = torch.arange(h, device=top.device), torch.arange(w, device=top.device)
+    top, left = torch.as_tensor(top).view(-1, 1), torch.as_tensor(left).view(-1, 1)
+    height, width = torch.as_tensor(height, device=top.device), torch.as_tensor(width, device=top.device)
+    inside_rows = (rows >= top) & (rows < top + height.view(-1, 1))
+    inside_cols = (cols >= left) & (cols < left + width.view(-1, 1))
+    return inside_rows[:, :, None] & inside_cols[:, None, :]
+
+
+def cutout_mask(cy: torch.Tensor, cx: torch.Tensor, side: int, h: int, w: int) -> torch.Tensor:
+    """(N, h, w) bool: a square of ``side`` centred on each (``cy``, ``cx``), clipped at the borders."""
+    return box_mask(cy - side // 2, cx - side // 2, side, side, h, w)
+
+
+def erase_mask(u: torch.Tensor, p: float, h: int, w: int) -> torch.Tensor:
+    """(N, h, w) bool: timm's random erasing from five uniform draws per image (``u``, (N, 5)): with probability
+    ``p``, a rectangle of ``ERASE_AREA`` of the image's area and aspect (log-uniform) ``ERASE_RATIO``, clipped to
+    the image, placed uniformly inside it."""
+    area = (ERASE_AREA[0] + u[:, 1] * (ERASE_AREA[1] - ERASE_AREA[0])) * h * w
+    log_low, log_high = math.log(ERASE_RATIO[0]), math.log(ERASE_RATIO[1])
+    ratio = torch.exp(log_low + u[:, 2] * (log_high - log_low))
+    height = torch.sqrt(area * ratio).round().clamp(1, h).long()
+    width = torch.sqrt(area / ratio).round().clamp(1, w).long()
+    top, left = (u[:, 3] * (h - height + 1)).long(), (u[:, 4] * (w - width + 1)).long()
+    return box_mask(top, left, height, width, h, w) & (u[:, 0] < p)[:, None, None]

@@ -3,9 +3,11 @@ from a local file, an optional CIFAR stem for 32-px inputs, and ``airbench`` —
 the style of Keller Jordan's airbench (conv-pool-BN-GELU blocks, scaled logits)."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import socket
+import sys
 
 import torch
 from torch import nn
@@ -142,15 +144,17 @@ def create(name: str, num_classes: int, pretrained: bool | str = False, weights:
             mode = "false"  # the file's weights, loaded below
 
         def make(use: bool) -> nn.Module:
-            if not use or hub_reachable():
-                return timm.create_model(name, pretrained=use, num_classes=num_classes, drop_rate=drop_rate)
-            import huggingface_hub.constants as hub  # offline: the local cache only, no minute of retries
+            # a download's text (torch.hub writes "Downloading: ..." to stdout) goes to stderr: stdout is the result's
+            with contextlib.redirect_stdout(sys.stderr):
+                if not use or hub_reachable():
+                    return timm.create_model(name, pretrained=use, num_classes=num_classes, drop_rate=drop_rate)
+                import huggingface_hub.constants as hub  # offline: the local cache only, no minute of retries
 
-            before, hub.HF_HUB_OFFLINE = hub.HF_HUB_OFFLINE, True
-            try:
-                return timm.create_model(name, pretrained=True, num_classes=num_classes, drop_rate=drop_rate)
-            finally:
-                hub.HF_HUB_OFFLINE = before
+                before, hub.HF_HUB_OFFLINE = hub.HF_HUB_OFFLINE, True
+                try:
+                    return timm.create_model(name, pretrained=True, num_classes=num_classes, drop_rate=drop_rate)
+                finally:
+                    hub.HF_HUB_OFFLINE = before
         try:
             model = make(mode != "false")
             if mode != "false":
