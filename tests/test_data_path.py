@@ -119,14 +119,15 @@ def test_the_extras_off_leave_today_s_pipeline_and_on_are_seeded_per_image():
     assert not torch.equal(*magnitudes)
 
 
-def test_erase_masks_follow_timm_s_area_and_probability():
-    u = torch.rand(4000, 5, generator=torch.Generator().manual_seed(0))
-    mask = augment.erase_mask(u, 0.25, 32, 32)
-    on = mask.flatten(1).any(1)
-    assert abs(on.float().mean().item() - 0.25) < 0.03
-    area = mask.flatten(1).sum(1)[on].float() / 1024
+def test_erase_boxes_follow_timm_s_area_and_probability():
+    draws = torch.rand(4000, 5, generator=torch.Generator().manual_seed(0)).tolist()
+    boxes = np.array([augment.erase_box(u, 0.25, 32, 32) for u in draws])
+    on = boxes[:, 2] > 0
+    assert abs(on.mean() - 0.25) < 0.03
+    area = boxes[on, 2] * boxes[on, 3] / 1024
     assert area.min() >= 0.01 and area.max() <= 0.36 and 0.1 < area.mean() < 0.2  # 2-33 %, clipped and rounded
-    assert not augment.erase_mask(u, 0.0, 32, 32).any()
+    inside = (boxes[:, 0] >= 0) & (boxes[:, 0] + boxes[:, 2] <= 32) & (boxes[:, 1] >= 0) & (boxes[:, 1] + boxes[:, 3] <= 32)
+    assert inside.all() and not any(augment.erase_box(u, 0.0, 32, 32)[2] for u in draws)
 
 
 def test_the_resident_path_erases_as_the_loader_does():

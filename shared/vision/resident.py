@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from shared.vision.augment import cutout_mask, erase_mask
+from shared.vision.augment import box_mask, cutout_box, erase_box
 
 MIRRORED = ("Resize", "PadIfNeeded", "RandomCrop", "HorizontalFlip")  # the transforms this path makes itself
 PAD_CHUNK = 4096  # images reflect-padded at a time when the tensor is built (bounded float memory)
@@ -151,7 +151,10 @@ class TrainEpoch:
         flips = torch.rand(n, generator=g, device=device) < 0.5
         cy = torch.randint(0, h, (n,), generator=g, device=device)
         cx = torch.randint(0, w, (n,), generator=g, device=device)
-        erasing = torch.rand(n, 5, generator=g, device=device) if self.erase > 0 else torch.zeros(n, 5, device=device)
+        erasing = torch.zeros((n, 4), dtype=torch.long, device=device)  # (top, left, height, width) per image
+        if self.erase > 0:  # the loader's boxes (``erase_box``), from draws made on the device
+            draws = torch.rand(n, 5, generator=g, device=device).tolist()
+            erasing = torch.tensor([erase_box(u, self.erase, h, w) for u in draws], dtype=torch.long).to(device)
         if self.world > 1:
             keep = torch.arange(self.rank, self.per_rank * self.world, self.world, device=device)
             order, dy, dx, flips, cy, cx, erasing = (t[keep] for t in (order, dy, dx, flips, cy, cx, erasing))
@@ -171,9 +174,11 @@ class TrainEpoch:
                 x = torch.where(flips[at, None, None, None], x.flip(3), x)
             x = data.normalise(x, self.memory_format)
             if self.cutout > 0:  # a square of side `cutout` centred on a random pixel, set to the mean (0)
-                x = x.masked_fill(cutout_mask(cy[at], cx[at], self.cutout, h, w)[:, None], 0.0)
+                top, left, _, _ = cutout_box(cy[at], cx[at], self.cutout)
+                side = torch.full_like(top, self.cutout)
+                x = x.masked_fill(box_mask(torch.stack([top, left, side, side], 1), h, w)[:, None], 0.0)
             if self.erase > 0:  # timm's random erasing, set to the mean (0): the loader's code, a batch at a time
-                x = x.masked_fill(erase_mask(erasing[at], self.erase, h, w)[:, None], 0.0)
+                x = x.masked_fill(box_mask(erasing[at], h, w)[:, None], 0.0)
             yield x, data.labels[idx]
 
 
