@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Download a competition's files from Kaggle into data/<competition>/, unpack them (.zip and .7z) and check
-that every file of the competition's layout is there. Needs Kaggle credentials and the accepted rules.
+that every file of the competition's layout is there. Needs Kaggle credentials and the accepted rules. stdout is
+the data folder alone (the download's progress goes to stderr), so `DATA=$(python scripts/download.py NAME)` works.
 
     python scripts/download.py house_prices [--out DIR] [--force]
     python scripts/download.py cifar-10        # a Kaggle slug works too

@@ -11,6 +11,7 @@ import errno
 import io
 import os
 import re
+import sys
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -128,7 +129,8 @@ def download(spec, dest: Path, force: bool = False, client=None) -> Path:
                          about={"competition": spec.slug}) as stage:
         client = client or connect()
         try:
-            client.competition_download_files(spec.slug, path=str(stage.path), quiet=False)
+            with contextlib.redirect_stdout(sys.stderr):  # its "Downloading ..." lines: stdout is the data folder
+                client.competition_download_files(spec.slug, path=str(stage.path), quiet=False)
         except Exception as exc:
             raise api_error(exc, spec.slug, "download") from None
         unpack_all(stage.path)

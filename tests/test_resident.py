@@ -153,13 +153,11 @@ def test_auto_is_resident_where_the_preset_allows_and_loader_elsewhere(cifar, tm
     assert not model._use_resident(X["image_path"].tolist())
 
 
-def test_the_resident_path_refuses_a_preset_it_cannot_make_and_cutout_needs_it(cifar, tmp_path):
+def test_the_resident_path_refuses_a_preset_it_cannot_make(cifar, tmp_path):
     X, y = image_frame(cifar, 16)
     ctx = ModelContext("multiclass", "accuracy", 10, 0, None, tmp_path, 1)
-    with pytest.raises(UserError, match="data_path=resident: augment='natural'"):
+    with pytest.raises(UserError, match="data_path=resident: augment 'natural' holds RandomResizedCrop, ColorJitter"):
         VisionModel({**TINY, "augment": "natural", "data_path": "resident"}, ctx).fit(X, y)
-    with pytest.raises(UserError, match="cutout=4: cutout is made on the resident path"):
-        VisionModel({**TINY, "data_path": "loader", "cutout": 4}, ctx).fit(X, y)
 
 
 def test_a_library_preset_stays_resident_in_another_process_and_a_replaced_one_does_not():
@@ -171,7 +169,7 @@ def test_a_library_preset_stays_resident_in_another_process_and_a_replaced_one_d
     from shared.vision import resident
 
     copy = pickle.loads(pickle.dumps(AUGMENTATIONS))
-    assert resident.supports("flip_translate", copy) and resident.supports("flip", copy)
-    assert not resident.supports("d2l_cifar", copy)  # made per image by the loader
+    assert resident.mirror("flip_translate", 32, copy) == (2, True) and resident.mirror("flip", 32, copy) == (0, True)
+    assert isinstance(resident.mirror("d2l_cifar", 32, copy), str)  # made per image by the loader
     own = {**copy, "flip": (lambda size: [], (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))}
-    assert not resident.supports("flip", own)
+    assert "not an order the resident path mirrors" in resident.mirror("flip", 32, own)

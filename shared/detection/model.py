@@ -8,7 +8,9 @@ A model sees contiguous labels 1..K (0 is torchvision's background); the competi
 mapped by the caller. Predictions are per image: an array of rows ``[x, y, w, h, score, label]`` in pixels."""
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -200,11 +202,13 @@ def create(name: str, n_classes: int, pretrained: str = "false", weights: str = 
             if name.startswith("fasterrcnn"):
                 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 
-                model = build(weights="DEFAULT", **size)
+                with contextlib.redirect_stdout(sys.stderr):  # torch.hub's "Downloading: ..." off stdout
+                    model = build(weights="DEFAULT", **size)
                 in_features = model.roi_heads.box_predictor.cls_score.in_features
                 model.roi_heads.box_predictor = FastRCNNPredictor(in_features, n_classes + 1)
             else:
-                model = build(weights=None, weights_backbone="DEFAULT", num_classes=n_classes + 1, **size)
+                with contextlib.redirect_stdout(sys.stderr):
+                    model = build(weights=None, weights_backbone="DEFAULT", num_classes=n_classes + 1, **size)
         except Exception as exc:  # offline: torchvision's download fails at once
             no_weights(name, mode, exc)
             model = None

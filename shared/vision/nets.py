@@ -3,9 +3,11 @@ from a local file, an optional CIFAR stem for 32-px inputs, and ``airbench`` —
 the style of Keller Jordan's airbench (conv-pool-BN-GELU blocks, scaled logits)."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import socket
+import sys
 from pathlib import Path
 
 import torch
@@ -196,15 +198,17 @@ def _timm_model(name: str, num_classes: int, mode: str, drop_rate: float, drop_p
     def make(use: bool) -> nn.Module:
         kwargs = {"num_classes": num_classes, "drop_rate": drop_rate, **({"drop_path_rate": drop_path} if drop_path
                                                                            else {})}
-        if not use or hub_reachable():
-            return timm.create_model(name, pretrained=use, **kwargs)
-        import huggingface_hub.constants as hub  # offline: the local cache only, no minute of retries
+        # a download's text (torch.hub writes "Downloading: ..." to stdout) goes to stderr: stdout is the result's
+        with contextlib.redirect_stdout(sys.stderr):
+            if not use or hub_reachable():
+                return timm.create_model(name, pretrained=use, **kwargs)
+            import huggingface_hub.constants as hub  # offline: the local cache only, no minute of retries
 
-        before, hub.HF_HUB_OFFLINE = hub.HF_HUB_OFFLINE, True
-        try:
-            return timm.create_model(name, pretrained=True, **kwargs)
-        finally:
-            hub.HF_HUB_OFFLINE = before
+            before, hub.HF_HUB_OFFLINE = hub.HF_HUB_OFFLINE, True
+            try:
+                return timm.create_model(name, pretrained=True, **kwargs)
+            finally:
+                hub.HF_HUB_OFFLINE = before
     try:
         model = make(mode != "false")
     except TypeError as exc:  # a model without drop_path_rate

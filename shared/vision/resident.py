@@ -9,29 +9,57 @@ The seeding contract is the loader's (``shared.vision.data``): what an epoch dra
 so a resumed fold continues exactly. The streams differ between devices (a CUDA generator is not a CPU one):
 same seed, same device, same result.
 
-Presets it can do (``RESIDENT_PRESETS``): ``flip_translate`` (airbench: a translation of up to ``max(2, side //
-16)`` px with reflect padding, a horizontal flip), ``flip`` and ``none``. The others (random resized crops, colour,
-rotations) stay on the loader path."""
+What it makes is decided by the preset's transforms themselves, whatever the preset's name (``mirror``): a resize,
+optionally a translation (reflect padding and a random crop back, as ``flip_translate``), optionally a horizontal
+flip, each with albumentations' default arguments. A preset holding anything else (random resized crops, colour,
+rotations, a CoarseDropout a user added to ``flip``) is made by the loader, which applies it; cutout and random
+erasing are made on both paths (``shared.vision.augment``: the same masks)."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-# preset -> (padding for the translation, as a function of the side; horizontal flips)
-RESIDENT_PRESETS = {"flip_translate": (lambda size: max(2, size // 16), True), "flip": (lambda size: 0, True),
-                    "none": (lambda size: 0, False)}
+from shared.vision.augment import box_mask, cutout_box, erase_box
+
+MIRRORED = ("Resize", "PadIfNeeded", "RandomCrop", "HorizontalFlip")  # the transforms this path makes itself
 PAD_CHUNK = 4096  # images reflect-padded at a time when the tensor is built (bounded float memory)
 PREDICT_CHUNK = 16_384  # images predicted per resident tensor: memory stays flat over a 300,000-image test set
 
 
-def supports(preset: str, presets: dict | None = None) -> bool:
-    """Whether the resident path can do this augmentation preset: one of the library's it mirrors, not replaced by
-    a competition's own of the same name in ``presets`` (compared by value: a copy sent to another process is
-    still the library's)."""
-    from shared.vision.augment import PRESETS
+def made_here(size: int, pad: int, flip: bool) -> list:
+    """The train transforms (albumentations, before the normalisation) that this path makes, at side ``size``, with
+    a translation of up to ``pad`` px (0: none) and horizontal flips or not."""
+    import albumentations as A
+    import cv2
 
-    return preset in RESIDENT_PRESETS and (presets is None or presets.get(preset) == PRESETS.get(preset))
+    transforms = [A.Resize(size, size)]
+    if pad > 0:
+        transforms += [A.PadIfNeeded(size + 2 * pad, size + 2 * pad, border_mode=cv2.BORDER_REFLECT_101),
+                       A.RandomCrop(size, size)]
+    return transforms + ([A.HorizontalFlip()] if flip else [])
+
+
+def mirror(preset: str, size: int, presets: dict) -> tuple[int, bool] | str:
+    """(padding, flip) with which this path makes augment ``preset`` at side ``size`` exactly as the loader would
+    (its transforms are ``made_here``'s, type by type and argument by argument), or why it cannot, as text."""
+    import albumentations as A
+
+    transforms = presets[preset][0](size)
+    others = [type(t).__name__ for t in transforms if type(t).__name__ not in MIRRORED]
+    if others:
+        return f"augment {preset!r} holds {', '.join(dict.fromkeys(others))}, which only the loader path makes"
+    pad = next((max(1, (t.min_height - size) // 2) for t in transforms if isinstance(t, A.PadIfNeeded)), 0)
+    want = made_here(size, pad, any(isinstance(t, A.HorizontalFlip) for t in transforms))
+    if [type(t) for t in transforms] != [type(t) for t in want]:
+        return (f"augment {preset!r} is {' + '.join(type(t).__name__ for t in transforms)}, not an order the resident "
+                "path mirrors (Resize [+ PadIfNeeded + RandomCrop] [+ HorizontalFlip])")
+    changed = [f"{type(t).__name__}({key}={value!r})" for t, made in zip(transforms, want)
+               for key, value in t.get_transform_init_args().items() if made.get_transform_init_args().get(key) != value]
+    if changed:
+        return (f"augment {preset!r} sets {', '.join(changed)}, which only the loader path makes (the resident path "
+                "mirrors the default arguments)")
+    return pad, any(isinstance(t, A.HorizontalFlip) for t in transforms)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -80,11 +108,12 @@ class ResidentImages:
 
     def train_epoch(self, batch: int, seed: int, epoch: int, *, flip: bool = True,
                     cutout: int = 0, drop_last: bool = True, memory_format=torch.contiguous_format,
-                    rank: int = 0, world: int = 1) -> TrainEpoch:
+                    rank: int = 0, world: int = 1, erase: float = 0.0) -> TrainEpoch:
         """One epoch's training batches ((images, labels) on the device), in an order and with augmentations drawn
-        from (seed, epoch). Under torchrun each of the ``world`` ranks takes every world-th image of the order."""
+        from (seed, epoch): flips, a ``cutout`` square, random erasing with probability ``erase``. Under torchrun
+        each of the ``world`` ranks takes every world-th image of the order."""
         return TrainEpoch(self, batch, epoch_seed(seed, epoch), flip, cutout, drop_last, memory_format,
-                          rank, world)
+                          rank, world, erase)
 
     def eval_batches(self, batch: int, memory_format=torch.contiguous_format):
         """The images in order, un-augmented and normalised, ``batch`` at a time (for scoring and TTA views)."""
@@ -97,8 +126,8 @@ class TrainEpoch:
     """An epoch of augmented batches from a ``ResidentImages``; ``len()`` is its batch count (as a DataLoader's)."""
 
     def __init__(self, data: ResidentImages, batch: int, seed: int, flip: bool, cutout: int,
-                 drop_last: bool, memory_format, rank: int, world: int):
-        self.data, self.batch, self.seed = data, int(batch), seed
+                 drop_last: bool, memory_format, rank: int, world: int, erase: float = 0.0):
+        self.data, self.batch, self.seed, self.erase = data, int(batch), seed, float(erase)
         self.translate, self.flip, self.cutout = data.pad > 0, flip, int(cutout)  # the padding is the translation
         self.drop_last, self.memory_format, self.rank, self.world = drop_last, memory_format, rank, world
         self.per_rank = data.n // world if world > 1 else data.n
@@ -122,9 +151,13 @@ class TrainEpoch:
         flips = torch.rand(n, generator=g, device=device) < 0.5
         cy = torch.randint(0, h, (n,), generator=g, device=device)
         cx = torch.randint(0, w, (n,), generator=g, device=device)
+        erasing = torch.zeros((n, 4), dtype=torch.long, device=device)  # (top, left, height, width) per image
+        if self.erase > 0:  # the loader's boxes (``erase_box``), from draws made on the device
+            draws = torch.rand(n, 5, generator=g, device=device).tolist()
+            erasing = torch.tensor([erase_box(u, self.erase, h, w) for u in draws], dtype=torch.long).to(device)
         if self.world > 1:
             keep = torch.arange(self.rank, self.per_rank * self.world, self.world, device=device)
-            order, dy, dx, flips, cy, cx = (t[keep] for t in (order, dy, dx, flips, cy, cx))
+            order, dy, dx, flips, cy, cx, erasing = (t[keep] for t in (order, dy, dx, flips, cy, cx, erasing))
         rows, cols = torch.arange(h, device=device), torch.arange(w, device=device)
         for b in range(len(self)):
             at = slice(b * self.batch, (b + 1) * self.batch)
@@ -141,10 +174,11 @@ class TrainEpoch:
                 x = torch.where(flips[at, None, None, None], x.flip(3), x)
             x = data.normalise(x, self.memory_format)
             if self.cutout > 0:  # a square of side `cutout` centred on a random pixel, set to the mean (0)
-                top, left = cy[at, None] - self.cutout // 2, cx[at, None] - self.cutout // 2
-                inside = ((rows >= top) & (rows < top + self.cutout))[:, :, None] & \
-                         ((cols >= left) & (cols < left + self.cutout))[:, None, :]
-                x = x.masked_fill(inside[:, None], 0.0)
+                top, left, _, _ = cutout_box(cy[at], cx[at], self.cutout)
+                side = torch.full_like(top, self.cutout)
+                x = x.masked_fill(box_mask(torch.stack([top, left, side, side], 1), h, w)[:, None], 0.0)
+            if self.erase > 0:  # timm's random erasing, set to the mean (0): the loader's code, a batch at a time
+                x = x.masked_fill(box_mask(erasing[at], h, w)[:, None], 0.0)
             yield x, data.labels[idx]
 
 

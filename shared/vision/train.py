@@ -37,7 +37,7 @@ from shared.config import (
 from shared.errors import UserError
 from shared.log import get_log
 from shared.vision import losses, nets, pip_weights, resident, tta
-from shared.vision.augment import PRESETS, pipelines
+from shared.vision.augment import AUTO_AUGMENTS, MAX_MAGNITUDE, PRESETS, pipelines
 from shared.vision.data import (
     MAX_WORKERS,
     ImageDataset,
@@ -129,10 +129,18 @@ VISION_PARAMS, VISION_RANGES = settings({  # name: (default, what it accepts and
     "cache_images": ("auto", Choice("auto", "on", "off",
                                     doc="keep the decoded images in memory; auto: when they fit")),
     "data_path": ("auto", Choice("auto", "resident", "loader",
-                                 doc="resident: the images as one tensor on the device, augmented there per batch (augment "
-                                     f"{', '.join(resident.RESIDENT_PRESETS)}); loader: decoded and augmented per image by "
-                                     "DataLoader workers; auto: resident where the preset allows and the images fit")),
-    "cutout": (0, count(MAX_SIDE, low=0).with_doc("resident path: side (px) of a square cut out of each training image; 0 = off")),
+                                 doc="resident: the images as one tensor on the device, augmented there per batch (a preset "
+                                     "of resize, translation and flip only, as flip_translate, flip, none); loader: decoded "
+                                     "and augmented per image by DataLoader workers (any preset); auto: resident where the "
+                                     "preset's transforms allow and the images fit; the log says which and why")),
+    "cutout": (0, count(MAX_SIDE, low=0).with_doc("side (px) of a square set to the mean in each training image, centred on a "
+                                                  "random pixel (both data paths); 0 = off")),
+    "erase": (0.0, FRACTION.with_doc("random erasing (timm's, fill 0 = the mean): the probability that a training image gets "
+                                     "a rectangle of 2-33 % of its area blanked (both data paths); 0 = off")),
+    "auto_augment": ("none", Choice(*AUTO_AUGMENTS, doc="RandAugment (2 ops) or TrivialAugment (torchvision) on each training "
+                                    "image after the preset's transforms; the loader path")),
+    "auto_augment_magnitude": (9, count(MAX_MAGNITUDE, low=0).with_doc(
+        f"RandAugment's magnitude, 0-{MAX_MAGNITUDE} (timm's rand-m9); TrivialAugment draws its own")),
     "compile": (False, FLAG.with_doc("torch.compile the network for training (compiling takes a minute first)")),
     "bad_images": ("error", Choice(*BAD_IMAGE_POLICIES, doc="an unreadable image: error, or skip (warn, use a blank image)")),
     # A kept set of weights has no optimizer state: ResNet-50-D about 95 MB per fold (fp32). A fold under way holds
@@ -256,12 +264,12 @@ class VisionModel:
         self.img_size_ = p["img_size"] or (max(load_rgb(paths[0], p["bad_images"]).shape[:2]) if paths else 32)
         self.norm_ = self._normalisation(net)
         make = self.parts.augmentations[p["augment"]][0] if p["augment"] in self.parts.augmentations else None
-        train_tf, self.eval_tf_ = pipelines(p["augment"], self.img_size_, {**self.parts.augmentations, **(
-            {p["augment"]: (make, *self.norm_)} if make else {})})
-        self.resident_ = self._use_resident(paths)
-        if p["cutout"] > 0 and not self.resident_:
-            raise UserError(f"--set cutout={p['cutout']}: cutout is made on the resident path; add --set "
-                            "data_path=resident (augment flip_translate, flip or none), or --set cutout=0.")
+        presets = {**self.parts.augmentations, **({p["augment"]: (make, *self.norm_)} if make else {})}
+        train_tf, self.eval_tf_ = pipelines(p["augment"], self.img_size_, presets,
+                                            auto_augment=p["auto_augment"], magnitude=p["auto_augment_magnitude"],
+                                            erase=p["erase"], cutout=p["cutout"])
+        self.mirror_ = self._use_resident(paths)  # (padding, flip) of the resident path, or None: the loader's
+        self.resident_ = self.mirror_ is not None
         mixing = p["mixup"] > 0 or p["cutmix"] > 0
         # batch_size is the global batch: under torchrun each of the `world` ranks takes an equal share.
         world = distributed.world_size()
@@ -313,15 +321,15 @@ class VisionModel:
 
     def _train_batches(self, paths: list[str], y: np.ndarray, train_tf, batch: int, drop_last: bool, trainer):
         """``batches(epoch)``: an epoch's (images, labels) batches, each image's augmentation drawn from (seed,
-        epoch, index). Resident: decoded once onto the device, translated/flipped/cut out there per batch; else
-        DataLoader workers decode and augment per image (one persistent set of workers for the whole fit)."""
+        epoch, index). Resident: decoded once onto the device, translated/flipped/cut out/erased there per batch;
+        else DataLoader workers decode and augment per image (one persistent set of workers for the whole fit)."""
         p, ctx, world = self.params, self.ctx, distributed.world_size()
         if self.resident_:
-            pad_of, flip = resident.RESIDENT_PRESETS[p["augment"]]
-            images = self._resident_images(paths, y, pad_of(self.img_size_))
+            pad, flip = self.mirror_
+            images = self._resident_images(paths, y, pad)
             return lambda epoch: images.train_epoch(batch, ctx.seed, epoch, flip=flip, cutout=p["cutout"],
                                                     drop_last=drop_last, memory_format=trainer.memory_format,
-                                                    rank=distributed.rank(), world=world)
+                                                    rank=distributed.rank(), world=world, erase=p["erase"])
         dataset = ImageDataset(paths, y, train_tf, p["bad_images"], self._cache(paths), ctx.seed)
         sampler = None
         if world > 1:
@@ -426,19 +434,24 @@ class VisionModel:
     def _views(self, setting: str) -> list[tuple[str, tta.View]]:
         return tta.views(setting, dict(self.parts.tta_views))
 
-    def _use_resident(self, paths: list[str]) -> bool:
-        """``data_path``: resident (an error where the preset cannot be done there), loader, or auto: resident where
-        the augmentation preset allows it and the decoded images fit in memory (``cache_images``)."""
+    def _use_resident(self, paths: list[str]) -> tuple[int, bool] | None:
+        """``data_path``: resident (an error where the augmentation cannot be made there), loader, or auto: resident
+        where the preset's transforms are ones it mirrors (``resident.mirror``), no ``auto_augment`` is asked and
+        the decoded images fit in memory (``cache_images``). Returns the resident path's (padding, flip), or None
+        for the loader; the log says which and why."""
         p = self.params
-        if p["data_path"] == "loader":
-            return False
-        if not resident.supports(p["augment"], self.parts.augmentations):
-            if p["data_path"] == "resident":
-                raise UserError(f"--set data_path=resident: augment={p['augment']!r} is made per image by the loader; "
-                                f"the resident path does {', '.join(resident.RESIDENT_PRESETS)}. Choose one of them, "
-                                "or --set data_path=loader.")
-            return False
-        return p["data_path"] == "resident" or (p["cache_images"] != "off" and self._cache(paths))
+        mirror = resident.mirror(p["augment"], self.img_size_, self.parts.augmentations)
+        if p["auto_augment"] != "none":
+            mirror = f"auto_augment={p['auto_augment']} is made per image by the loader path"
+        if isinstance(mirror, str) and p["data_path"] == "resident":
+            raise UserError(f"--set data_path=resident: {mirror}; --set data_path=loader (or auto) applies it.")
+        why = (mirror if isinstance(mirror, str) else "data_path=loader" if p["data_path"] == "loader" else
+               "the decoded images would not fit in memory (cache_images)"
+               if p["data_path"] == "auto" and (p["cache_images"] == "off" or not self._cache(paths)) else None)
+        if distributed.is_main():
+            get_log().info("data path: %s", f"loader ({why})" if why else
+                           f"resident (augment {p['augment']!r} made on the device, images held as one tensor)")
+        return None if why else mirror
 
     def _resident_images(self, paths: list[str], labels=None, pad: int = 0) -> resident.ResidentImages:
         """``paths`` decoded and resized once, as one uint8 tensor on the training device."""

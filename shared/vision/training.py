@@ -60,6 +60,8 @@ def optimizer_settings(opt: str, lr: float, weight_decay: float, momentum: float
     return {key: (defaults[key], OPTIMIZER_RANGES[key]) for key in OPTIMIZER_RANGES}
 
 
+PROGRESS_SECONDS = 30.0  # inside a long epoch, a line in the run log at most this often (batch, loss, img/s, ETA)
+
 # What a finished fit keeps (the ``keep`` setting): one set of weights, or none. ``best`` needs a validation score.
 KEEP = ("last", "best", "none")
 
@@ -226,10 +228,13 @@ class Epoch:
     the scheduler and the EMA stepped per optimizer update."""
 
     def __init__(self, stepper: Stepper, batches: Iterable, n_batches: int, update: int,
-                 prepare: Callable | None = None):
+                 prepare: Callable | None = None, label: str = ""):
         self.stepper, self.batches, self.n_batches, self.update = stepper, batches, n_batches, update
         self.prepare = prepare or (lambda batch: batch)
         self.index, self.total, self.seen = 0, 0.0, 0  # total becomes a tensor on the loss's device: no sync per step
+        # ``label`` (e.g. "fold 0, epoch 1/15"): a progress line in the run log every PROGRESS_SECONDS; none without
+        self.label, self.started = label, time.time()
+        self.next_line = self.started + PROGRESS_SECONDS
 
     def __iter__(self):
         for batch in self.batches:
@@ -249,6 +254,8 @@ class Epoch:
         self.total += loss.detach().float() * n
         self.seen += n
         self.index += 1
+        if self.label and time.time() >= self.next_line:
+            self._progress_line()
         if self.index % s.accum_steps == 0 or self.index == self.n_batches:
             if s.scaler:
                 s.scaler.unscale_(s.optimizer)
@@ -268,6 +275,18 @@ class Epoch:
     @property
     def mean_loss(self) -> float:
         return float(self.total) / max(self.seen, 1)
+
+    def _progress_line(self) -> None:
+        """``fold 0, epoch 1/15: batch 120/300, train loss 2.3012, 45 img/s, epoch ETA 1m10s`` in the run log (the
+        loss read from the device only now that a line is due)."""
+        now = time.time()
+        self.next_line = now + PROGRESS_SECONDS
+        if not distributed.is_main():
+            return
+        elapsed = max(now - self.started, 1e-9)
+        left = elapsed / self.index * max(self.n_batches - self.index, 0)
+        get_log().info(f"{self.label}: batch {self.index}/{self.n_batches}, train loss {self.mean_loss:.4f}, "
+                       f"{self.seen / elapsed:.0f} img/s, epoch ETA {clock(left)}")
 
 
 @dataclass
@@ -290,10 +309,11 @@ class Stepper:
     first_loss: float | None = None  # the fit's first batch's loss, set by ``Epoch.step``
 
     def epoch(self, batches: Iterable, n_batches: int, update: int, train: Callable[[Epoch], None] | None = None,
-              prepare: Callable | None = None) -> tuple[float, int]:
+              prepare: Callable | None = None, label: str = "") -> tuple[float, int]:
         """Train on ``batches`` with the loop ``train(epoch)`` (by default: ``loss_of`` of each batch, then its
-        step); returns (mean training loss, images seen). ``update`` counts optimizer steps before this epoch."""
-        run = Epoch(self, batches, n_batches, update, prepare)
+        step); returns (mean training loss, images seen). ``update`` counts optimizer steps before this epoch;
+        ``label`` names the epoch in its progress lines (none without)."""
+        run = Epoch(self, batches, n_batches, update, prepare, label)
         if train is not None:
             train(run)
         else:
@@ -360,7 +380,9 @@ class Trainer:
             # iter(): tqdm.auto would otherwise open a second iterator, advancing the seeded shuffle.
             progress = tqdm(iter(loader), total=len(loader), leave=False, disable=None,
                             desc=f"epoch {epoch + 1}/{epochs}")
-            train_loss, seen = stepper.epoch(progress, len(loader), epoch * updates_per_epoch, train_epoch, prepare)
+            label = f"{self.progress.name + ', ' if self.progress.name else ''}epoch {epoch + 1}/{epochs}"
+            train_loss, seen = stepper.epoch(progress, len(loader), epoch * updates_per_epoch, train_epoch, prepare,
+                                             label)
             watch.first(stepper.first_loss)
             watch.epoch(train_loss, epoch + 1, finite_weights(stepper.net))
             stepper.scheduler.step(epoch + 1)
