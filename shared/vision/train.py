@@ -285,6 +285,10 @@ class VisionModel:
         if freeze and distributed.is_main():
             get_log().info("BatchNorm statistics kept at the pretrained ones (freeze_bn=%s, %d images a batch)",
                            p["freeze_bn"], batch)
+        if p["freeze_epochs"] and getattr(net, "pretrained_norm", None) is None and distributed.is_main():
+            get_log().warning("freeze_epochs=%d holds a backbone that did not start from pretrained weights: its "
+                              "random features do not train for those epochs; --set freeze_epochs=0 from scratch",
+                              p["freeze_epochs"])
         self.net_, self.history_ = trainer.fit(
             net, None, batches, epochs=epochs, updates_per_epoch=math.ceil(len(batches(0)) / p["accum_steps"]),
             lr=self.lr_, score=None if valid is None else self._scorer(*valid),
