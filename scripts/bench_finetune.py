@@ -33,6 +33,7 @@ import collections
 import math
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -65,29 +66,33 @@ def arm(text: str) -> tuple[str, list[str]]:
     return name, argv
 
 
+def check_data(args) -> None:
+    """--data's layout, before anything is written."""
+    if args.data is None:
+        return
+    if args.side is not None:
+        raise UserError("--side is the side of the digits the benchmark builds; --data's images keep their own "
+                        "size: drop --side.")
+    for name in ("train.csv", "test.csv", "sample_submission.csv", "solution.csv"):
+        if not (args.data / name).is_file():
+            raise UserError(f"--data {args.data}: no {name}; the benchmark needs the Classify Leaves layout with the "
+                            "test labels in solution.csv (make_demo.py classify_leaves --size small|medium|digits "
+                            "writes it).")
+
+
 def prepare_data(args, out: Path) -> Path:
     """The images every arm trains on: --data, or the digits built in ``out/data``; cut to --limit when asked."""
     from competitions.classify_leaves import demo
 
-    if args.data is not None:
-        if args.side is not None:
-            raise UserError("--side is the side of the digits the benchmark builds; --data's images keep their own "
-                            "size: drop --side.")
-        data = args.data
-    else:
+    data = args.data
+    if data is None:
         print(f"writing the digits at {args.side or demo.DIGITS_SIDE} px ...", file=sys.stderr)
         data = demo.build_digits(out / "data", args.seed, args.side or demo.DIGITS_SIDE)
-    for name in ("train.csv", "test.csv", "sample_submission.csv", "solution.csv"):
-        if not (data / name).is_file():
-            raise UserError(f"--data {data}: no {name}; the benchmark needs the Classify Leaves layout with the test "
-                            "labels in solution.csv (make_demo.py classify_leaves --size small|medium|digits writes it).")
     return data if args.limit is None else limited(data, out / "limited", args.limit)
 
 
 def limited(data: Path, out: Path, limit: int) -> Path:
     """The first ``limit`` training and ``limit // 2`` test images of ``data``, copied into ``out``."""
-    import shutil
-
     import pandas as pd
 
     from shared.io import inside, write_csv
@@ -160,8 +165,9 @@ def bare_loop(x, y, x_test, y_test, n_classes: int, pretrained: bool, epochs: in
         return (xb.float() / 255 - 0.5) / 0.5
 
     losses = []
-    progress = tqdm(range(epochs), desc=f"bare loop, {'pretrained' if pretrained else 'scratch'}", disable=None)
-    for _ in progress:
+    desc = f"bare loop, {'pretrained' if pretrained else 'scratch'}"
+    progress = tqdm(range(epochs), desc=desc, disable=None)
+    for epoch in progress:
         net.train()
         total, seen = 0.0, 0
         for idx in torch.randperm(len(x), generator=shuffle).split(batch):
@@ -174,6 +180,8 @@ def bare_loop(x, y, x_test, y_test, n_classes: int, pretrained: bool, epochs: in
             total, seen = total + loss.item() * len(idx), seen + len(idx)
         losses.append(total / seen)
         progress.set_postfix(train_loss=f"{losses[-1]:.3f}")
+        tqdm.write(f"{desc}: epoch {epoch + 1}/{epochs}, train loss {losses[-1]:.4f}, "
+                   f"{(time.perf_counter() - start) / 60:.1f} min", file=sys.stderr)
     net.eval()
     with torch.no_grad():
         predicted = torch.cat([net(scaled(xb)).argmax(1) for xb in x_test.split(256)])
@@ -184,9 +192,9 @@ def bare_loop(x, y, x_test, y_test, n_classes: int, pretrained: bool, epochs: in
 def recipe_arm(name: str, flags: list[str], data: Path, args, out: Path) -> dict:
     """``run.py classify_leaves`` with the arm's flags in a process of its own (its log streams to stderr), read
     back from the run folder it prints last; a failed run is a row naming its last error line."""
-    command = [sys.executable, str(REPO_ROOT / "scripts" / "run.py"), "classify_leaves", "--data", str(data),
+    command = [sys.executable, str(REPO_ROOT / "scripts" / "run.py"), "classify_leaves", "--data", str(data.resolve()),
                "--folds", str(args.folds), "--seed", str(args.seed), "--threads", str(args.threads),
-               "--out", str(out), *flags]
+               "--out", str(out.resolve()), *flags]
     print(f"arm {name!r}: {shlex.join(command[1:])}", file=sys.stderr)
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as printed:
@@ -264,8 +272,20 @@ def bench(argv=None) -> None:
 
     from shared.runs import new_run_dir
 
+    check_data(args)
     torch.set_num_threads(args.threads)
     out = new_run_dir(args.out, "classify_leaves", "bench-finetune")
+    try:
+        measure(args, arms, out)
+    except BaseException:  # a failure before the first result leaves no empty benchmark folder behind
+        if not (out / "bench.json").is_file():
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    print(out)
+
+
+def measure(args, arms: list[tuple[str, list[str]]], out: Path) -> None:
+    """The bare arms, then each recipe arm, the table rewritten after each."""
     data = prepare_data(args, out)
     load = os.getloadavg()[0]
     start = time.perf_counter()
@@ -279,13 +299,15 @@ def bench(argv=None) -> None:
                      **result, "seconds": result["seconds"] + decode})
         print(f"{rows[-1]['arm']}: holdout accuracy {result['holdout']:.4f}, first-epoch train loss "
               f"{result['first_epoch_loss']:.3f}, {rows[-1]['seconds'] / 60:.1f} min", file=sys.stderr)
-    rows += [recipe_arm(name, flags, data, args, out) for name, flags in arms]
+    for name, flags in arms:  # the table so far stays readable while a long arm runs
+        write(out, rows, args, data, classes, (load, os.getloadavg()[0]), tuple(x.shape[2:]), quiet=True)
+        rows.append(recipe_arm(name, flags, data, args, out))
     write(out, rows, args, data, classes, (load, os.getloadavg()[0]), tuple(x.shape[2:]))
-    print(out)
 
 
-def write(out: Path, rows: list[dict], args, data: Path, classes: list, load: tuple, side: tuple) -> None:
-    """bench.json, bench.md (also printed) and bench.png (holdout accuracy per arm, minutes on each bar)."""
+def write(out: Path, rows: list[dict], args, data: Path, classes: list, load: tuple, side: tuple,
+          quiet: bool = False) -> None:
+    """bench.json, bench.md (printed unless ``quiet``) and bench.png (holdout accuracy per arm, seconds on each)."""
     import torch
 
     from shared import plots
@@ -305,7 +327,8 @@ def write(out: Path, rows: list[dict], args, data: Path, classes: list, load: tu
     plots.bar_table(out / "bench.png", [r["arm"].replace(", ", ",\n") for r in rows],
                     [math.nan if r.get("cv") is None else r["cv"] for r in rows], [0.0] * len(rows),
                     [r.get("holdout") for r in rows], "accuracy", times=[r["seconds"] for r in rows])
-    print(text, file=sys.stderr)
+    if not quiet:
+        print(text, file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,12 @@ from competitions.classify_leaves import demo
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory) -> Path:
-    return demo.build(tmp_path_factory.mktemp("digits") / "classify_leaves", size="digits", seed=3)
+    """``make_demo.py classify_leaves --size digits``, read-only for the tests."""
+    out = tmp_path_factory.mktemp("digits") / "classify_leaves"
+    rc, printed, err = run_cli("make_demo", "classify_leaves", "--size", "digits", "--seed", "3", "--out", out)
+    assert rc == 0, err
+    assert Path(last_line(printed)) == out
+    return out
 
 
 def test_digits_demo_has_the_leaves_layout_a_stratified_split_and_the_sklearn_pixels(digits):
@@ -60,14 +65,8 @@ def test_digits_are_a_function_of_the_seed(digits, tmp_path):
     assert Image.open(other / "images" / "0.jpg").size == (16, 16)
 
 
-def test_make_demo_builds_the_digits(tmp_path):
-    rc, out, err = run_cli("make_demo", "classify_leaves", "--size", "digits", "--out", tmp_path / "digits")
-    assert rc == 0, err
-    assert len(pd.read_csv(Path(last_line(out)) / "train.csv")) == 1200
-
-
-def test_bench_bare_arms_write_the_table_json_and_plot_and_repeat_exactly(tmp_path):
-    args = ["--limit", "40", "--epochs", "2", "--side", "16", "--bare-only", "--seed", "1"]
+def test_bench_bare_arms_write_the_table_json_and_plot_and_repeat_exactly(digits, tmp_path):
+    args = ["--data", digits, "--limit", "40", "--epochs", "2", "--bare-only", "--seed", "1"]
     rc, out, err = run_cli("bench_finetune", *args, "--out", tmp_path)
     assert rc == 0, err[-3000:]
     folder = Path(last_line(out))
@@ -79,7 +78,7 @@ def test_bench_bare_arms_write_the_table_json_and_plot_and_repeat_exactly(tmp_pa
     for a in arms:
         assert 0 <= a["holdout"] <= 1 and a["seconds"] > 0 and a["epochs"] == 2 and len(a["train_losses"]) == 2
         assert math.isfinite(a["first_epoch_loss"]) and a["first_epoch_loss"] == a["train_losses"][0]
-    assert result["classes"] == [f"digit_{d}" for d in range(10)] and result["side"] == [16, 16]
+    assert result["classes"] == [f"digit_{d}" for d in range(10)] and result["side"] == [32, 32]
     table = (folder / "bench.md").read_text()
     assert ("| arm | weights | CV accuracy | holdout accuracy | minutes | epochs | first-epoch train loss |"
             in table) and "ln 10 = 2.30" in table
@@ -124,15 +123,24 @@ def test_bad_flags_are_one_line_before_any_work(argv, message, tmp_path):
     assert not (tmp_path / "classify_leaves").exists()
 
 
-def test_data_without_solution_or_with_side_is_one_line(digits, tmp_path):
+def test_bad_data_is_one_line_and_leaves_no_benchmark_folder(digits, tmp_path):
     import shutil
 
-    data = Path(shutil.copytree(digits, tmp_path / "data"))
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("train.csv", "test.csv", "sample_submission.csv", "solution.csv"):
+        shutil.copy(digits / name, data / name)
     rc, out, err = run_cli("bench_finetune", "--data", data, "--side", "16", "--out", tmp_path / "o")
     assert "--side is the side of the digits the benchmark builds" in assert_user_error(rc, err)
+    solution = pd.read_csv(data / "solution.csv")
+    solution.loc[3, "label"] = "digit_x"
+    solution.to_csv(data / "solution.csv", index=False)
+    rc, out, err = run_cli("bench_finetune", "--data", data, "--out", tmp_path / "o")
+    assert "label 'digit_x' is not in train.csv" in assert_user_error(rc, err)
     (data / "solution.csv").unlink()
     rc, out, err = run_cli("bench_finetune", "--data", data, "--out", tmp_path / "o")
     assert f"--data {data}: no solution.csv" in assert_user_error(rc, err)
+    assert not list((tmp_path / "o").rglob("bench-finetune-*"))
 
 
 @pytest.mark.integration
