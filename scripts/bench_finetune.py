@@ -209,9 +209,13 @@ def recipe_arm(name: str, flags: list[str], data: Path, args, out: Path) -> dict
         stdout = printed.read()
     seconds = time.perf_counter() - start
     row = {"arm": name, "flags": shlex.join(flags), "seconds": seconds}
-    if proc.returncode != 0:
-        return {**row, "error": tail[0] if tail else f"run.py exited {proc.returncode}"}
-    return {**row, **run_results(Path(stdout.strip().splitlines()[-1]))}
+    printed = stdout.strip().splitlines()
+    if proc.returncode != 0 or not printed:
+        return {**row, "error": tail[0] if tail else f"run.py exited {proc.returncode} and printed no run folder"}
+    try:
+        return {**row, **run_results(Path(printed[-1]))}
+    except UserError as exc:  # e.g. a partial run (--only-folds) that wrote no metrics.json: the other arms stand
+        return {**row, "run": printed[-1], "error": f"error: {exc}"}
 
 
 def run_results(run_dir: Path) -> dict:
