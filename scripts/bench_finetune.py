@@ -42,6 +42,11 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
+# torch's OpenMP threads wait for each other after every step; spinning while they wait costs many times the work
+# on a machine that other processes keep busy (shared/threads.py). Passive waiting changes no result. It must be
+# set before torch loads; the recipe arms' processes inherit it, so every arm runs under the same policy.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from shared.cli import REPO_ROOT, SEED, ArgumentParser, main, whole
 from shared.errors import UserError, show
 
@@ -199,7 +204,7 @@ def recipe_arm(name: str, flags: list[str], data: Path, args, out: Path) -> dict
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as printed:
         proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=printed, stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "MPLBACKEND": "Agg"})
+                                env={**os.environ, "MPLBACKEND": "Agg"})
         tail = collections.deque(maxlen=1)
         for line in proc.stderr:
             sys.stderr.write(line)
