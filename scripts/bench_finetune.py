@@ -249,7 +249,13 @@ def report(rows: list[dict], header: str) -> str:
 
     from shared.compare import markdown_table
 
-    frame = pd.DataFrame([{**r, "minutes": r["seconds"] / 60} for r in rows]).reindex(columns=list(COLUMNS))
+    def shown(value, spec: str):  # None for what an arm lacks (a bare arm's CV, a failed arm's scores): a dash
+        return None if value is None else format(value, spec)
+
+    frame = pd.DataFrame([{"arm": r["arm"], "weights": r.get("weights"), "cv": shown(r.get("cv"), ".4f"),
+                           "holdout": shown(r.get("holdout"), ".4f"), "minutes": f"{r['seconds'] / 60:.1f}",
+                           "epochs": shown(r.get("epochs"), "d"),
+                           "first_epoch_loss": shown(r.get("first_epoch_loss"), ".3f")} for r in rows], columns=list(COLUMNS))
     failed = [f"- {r['arm']}: {r['error']}" for r in rows if r.get("error")]
     return header + "\n\n" + markdown_table(frame.rename(columns=COLUMNS)) + "".join(f"\n{f}" for f in failed) + "\n"
 
