@@ -202,16 +202,16 @@ def recipe_arm(name: str, flags: list[str], data: Path, args, out: Path) -> dict
                "--out", str(out.resolve()), *flags]
     print(f"arm {name!r}: {shlex.join(command[1:])}", file=sys.stderr)
     start = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as printed:
-        proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=printed, stderr=subprocess.PIPE, text=True,
+    with tempfile.TemporaryFile("w+") as captured:
+        proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=captured, stderr=subprocess.PIPE, text=True,
                                 env={**os.environ, "MPLBACKEND": "Agg"})
         tail = collections.deque(maxlen=1)
         for line in proc.stderr:
             sys.stderr.write(line)
             tail.extend([line.strip()] if line.strip() else [])
         proc.wait()
-        printed.seek(0)
-        stdout = printed.read()
+        captured.seek(0)
+        stdout = captured.read()
     seconds = time.perf_counter() - start
     row = {"arm": name, "flags": shlex.join(flags), "seconds": seconds}
     printed = stdout.strip().splitlines()
