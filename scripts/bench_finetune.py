@@ -233,7 +233,7 @@ def run_results(run_dir: Path) -> dict:
     model = config.get("model", {})
     history = run_dir / "fold0" / "history.csv"
     losses = pd.read_csv(history)["train_loss"].tolist() if history.is_file() else []
-    return {"run": str(run_dir), "cv": metrics["cv"], "holdout": metrics.get("holdout"),
+    return {"run": str(run_dir), "cv": metrics["cv"], "cv_std": metrics.get("cv_std"), "holdout": metrics.get("holdout"),
             "weights": model.get("weights") or f"pretrained={model.get('pretrained')}", "model": model.get("model"),
             "epochs": len(losses) or None, "first_epoch_loss": losses[0] if losses else None,
             "run_seconds": metrics.get("wall_time_s")}
@@ -340,7 +340,7 @@ def write(out: Path, rows: list[dict], args, data: Path, classes: list, load: tu
     text = report(rows, header)
     write_text(out / "bench.md", text)
     plots.bar_table(out / "bench.png", [r["arm"].replace(", ", ",\n") for r in rows],
-                    [math.nan if r.get("cv") is None else r["cv"] for r in rows], [0.0] * len(rows),
+                    [math.nan if r.get("cv") is None else r["cv"] for r in rows], [r.get("cv_std") or 0.0 for r in rows],
                     [r.get("holdout") for r in rows], "accuracy", times=[r["seconds"] for r in rows])
     if not quiet:
         print(text, file=sys.stderr)
