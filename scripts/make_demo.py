@@ -4,6 +4,7 @@ The folder must be new, empty, or an earlier demo (which is replaced; files of y
 a folder holding other files, such as the real data, only with --force.
 
     python scripts/make_demo.py house_prices [--size tiny|small|medium|full] [--out DIR] [--force]
+    python scripts/make_demo.py classify_leaves --size digits --out data/digits   # real images, the leaves layout
 """
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ def make_demo(argv=None) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("competition")
     p.add_argument("--size", help="demo size: tiny (for tests; all but house_prices), small, medium (not "
-                                  "contraception) or full (the real counts); default: the competition's (below)")
+                                  "contraception) or full (the real counts); classify_leaves also digits (real handwritten "
+                                  "digits, 1,200 + 597 at 32 px); default: the competition's (below)")
     p.add_argument("--out", type=Path, help="output folder (default data/<competition>/)")
     p.add_argument("--seed", type=SEED, help="generator / split seed (default: the competition's)")
     p.add_argument("--force", action="store_true",

@@ -6,6 +6,11 @@ varies the shape slightly and draws it at a random rotation, scale and position,
 palette for all species (greens, yellows, autumn reds), with veins, over a noisy light background, as a JPEG:
 the shape, not the colour, tells species apart, as in the real data.
 
+``--size digits`` is real images instead, in the same layout: scikit-learn's 1,797 handwritten digits (8x8 scans,
+10 classes ``digit_0`` ... ``digit_9``), upscaled to ``DIGITS_SIDE`` px, grey in 3 channels, split by a seeded
+stratified draw into 1,200 training and 597 test images: small real data to measure transfer learning on offline
+(``scripts/bench_finetune.py``).
+
 Layout as Kaggle's: ``images/0.jpg ...`` (training images first, then the test images), ``train.csv``
 (``image,label``: ``images/0.jpg,acer_ginnala``), ``test.csv`` (``image``), ``sample_submission.csv``
 (``image,label``), and the hidden answers in ``solution.csv``. Everything is a function of ``seed``.
@@ -24,7 +29,8 @@ from shared.io import write_csv, write_text
 
 # (species, training images per species, test images per species, image side in px)
 SIZES = {"tiny": (6, 12, 6, 48), "small": (12, 40, 20, 64), "medium": (40, 60, 30, 128),
-         "full": (176, None, None, 224)}
+         "full": (176, None, None, 224), "digits": (10, None, None, 32)}
+DIGITS_SIDE, DIGITS_TRAIN = 32, 1200  # the digits' side in px (upscaled from 8x8) and training images (of 1,797)
 FULL_TRAIN, FULL_TEST = 18353, 8800  # the competition's counts: 176 species, at least 50 training images each
 GENERA = ["acer", "quercus", "ulmus", "magnolia", "prunus", "betula", "fraxinus", "tilia", "populus", "salix",
           "carpinus", "castanea", "juglans", "platanus", "liriodendron", "ginkgo", "catalpa", "cornus", "malus",
@@ -122,10 +128,53 @@ def _jpeg(image: Image.Image, rng: np.random.Generator) -> bytes:
     return buffer.getvalue()
 
 
+def _write_layout(out_dir: Path, files: list[str], names: list[str], labels: np.ndarray, n_train: int,
+                  description: str) -> None:
+    """train.csv, test.csv, sample_submission.csv and the hidden solution.csv of ``files`` (training images first)
+    whose labels are ``names[labels]``."""
+    classes = np.asarray(names, dtype=object)[labels]
+    write_csv(out_dir / "train.csv", pd.DataFrame({"image": files[:n_train], "label": classes[:n_train]}))
+    write_csv(out_dir / "test.csv", pd.DataFrame({"image": files[n_train:]}))
+    write_csv(out_dir / "sample_submission.csv", pd.DataFrame({"image": files[n_train:], "label": names[0]}))
+    write_csv(out_dir / "solution.csv", pd.DataFrame({"image": files[n_train:], "label": classes[n_train:]}))
+    write_text(out_dir / "data_description.txt", description)
+
+
+def digit_image(scan: np.ndarray, side: int = DIGITS_SIDE) -> Image.Image:
+    """One 8x8 scikit-learn digit (values 0-16) as a ``side`` x ``side`` RGB image: 0-16 scaled to 0-255, upscaled
+    bicubically, the grey copied into 3 channels."""
+    grey = Image.fromarray(np.round(np.asarray(scan, np.float64) * 255 / 16).astype(np.uint8))
+    return grey.resize((side, side), Image.BICUBIC).convert("RGB")
+
+
+def build_digits(out_dir: Path, seed: int = 5, side: int = DIGITS_SIDE, n_train: int = DIGITS_TRAIN) -> Path:
+    """scikit-learn's handwritten digits in this layout (``--size digits``): a stratified split of the 1,797 scans
+    drawn by ``seed``, training images first, saved as near-lossless JPEGs."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    train, test = train_test_split(np.arange(len(digits.target)), train_size=n_train, random_state=seed,
+                                   stratify=digits.target)
+    order = np.concatenate([train, test])
+    out_dir = Path(out_dir)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    files = [f"images/{i}.jpg" for i in range(len(order))]
+    for file, k in zip(files, order):
+        digit_image(digits.images[k], side).save(out_dir / file, format="JPEG", quality=95, subsampling=0)
+    _write_layout(out_dir, files, [f"digit_{d}" for d in range(10)], digits.target[order], len(train),
+                  f"Classify Leaves layout with real images (digits: scikit-learn's handwritten digits, {len(train)} "
+                  f"train / {len(test)} test images of {side}x{side} px upscaled from 8x8 scans, stratified split "
+                  f"seed {seed}). solution.csv holds the test labels.\n")
+    return out_dir
+
+
 def build(out_dir: Path, size: str = "small", seed: int = 5) -> Path:
     """Write the layout plus ``solution.csv`` (``image,label`` for the test images)."""
     from tqdm.auto import tqdm
 
+    if size == "digits":
+        return build_digits(out_dir, seed)
     n_species, per_train, per_test, side = SIZES[size]
     rng = np.random.default_rng(seed)
     names = species_names(n_species, seed)
@@ -144,13 +193,8 @@ def build(out_dir: Path, size: str = "small", seed: int = 5) -> Path:
     for file, k in zip(tqdm(files, desc="leaf images", leave=False, disable=None), labels):
         (out_dir / file).write_bytes(_jpeg(render(shapes[k], side, rng), rng))
     n_train = len(train_labels)
-    species = np.asarray(names, dtype=object)
-    write_csv(out_dir / "train.csv", pd.DataFrame({"image": files[:n_train], "label": species[train_labels]}))
-    write_csv(out_dir / "test.csv", pd.DataFrame({"image": files[n_train:]}))
-    write_csv(out_dir / "sample_submission.csv", pd.DataFrame({"image": files[n_train:], "label": names[0]}))
-    write_csv(out_dir / "solution.csv", pd.DataFrame({"image": files[n_train:], "label": species[test_labels]}))
-    write_text(out_dir / "data_description.txt",
-               f"Classify Leaves layout demo ({size}: {n_species} species, {n_train} train / {len(test_labels)} test "
-               f"images of {side}x{side} px, seed {seed}): generated leaf shapes, one per species; colour is drawn "
-               "from one palette for all species. solution.csv holds the test labels.\n")
+    _write_layout(out_dir, files, names, labels, n_train,
+                  f"Classify Leaves layout demo ({size}: {n_species} species, {n_train} train / {len(test_labels)} "
+                  f"test images of {side}x{side} px, seed {seed}): generated leaf shapes, one per species; colour is "
+                  "drawn from one palette for all species. solution.csv holds the test labels.\n")
     return out_dir
