@@ -15,7 +15,7 @@ from conftest import last_line, run_cli
 from shared.errors import UserError
 from shared.models import ModelContext
 from shared.vision import losses, nets
-from shared.vision.train import VISION_PARAMS, default_loss, train_epoch
+from shared.vision.train import VISION_PARAMS, default_loss, frozen_bn, train_epoch
 from shared.vision.training import Trainer, layer_groups, layer_numbers
 
 NEW = ("loss", "focal_gamma", "poly_epsilon", "layer_decay", "freeze_epochs", "average_epochs")
@@ -25,7 +25,8 @@ BASE = {**VISION_PARAMS, "opt": "sgd", "lr": 0.05, "momentum": 0.9, "weight_deca
 # the unfreezing; average: the last 2 epochs, so a kill after epoch 2 leaves one epoch in the running sum).
 OPTIONS = {"loss=focal": {"loss": "focal", "focal_gamma": 1.5}, "loss=bce": {"loss": "bce"},
            "loss=poly": {"loss": "poly", "poly_epsilon": 2.0}, "layer_decay": {"layer_decay": 0.5},
-           "freeze_epochs": {"freeze_epochs": 2}, "average_epochs": {"average_epochs": 2}}
+           "freeze_epochs": {"freeze_epochs": 2}, "average_epochs": {"average_epochs": 2},
+           "drop_path": {"drop_path": 0.2}, "freeze_bn": {"freeze_bn": "on"}}
 
 
 class Killed(Exception):
@@ -61,8 +62,9 @@ def _fit(params: dict, workdir: Path, model: str = "test_resnet", resume: bool =
     epoch's checkpoint is written; ``seen`` collects each scored epoch's raw weights. Returns (weights, history)."""
     ctx = ModelContext("multiclass", "accuracy", 4, 0, None, workdir, 1, resume)
     trainer = Trainer(params, ctx)
-    net = nets.create(model, 4)
+    net = nets.create(model, 4, drop_path=params.get("drop_path", 0.0))
     loss = default_loss(params, 4)
+    freeze_bn = params.get("freeze_bn") == "on"
 
     def batches(epoch: int):
         if kill_after is not None and epoch > kill_after:
@@ -80,7 +82,7 @@ def _fit(params: dict, workdir: Path, model: str = "test_resnet", resume: bool =
         return {"accuracy": float((logits.argmax(1) == Y).float().mean()), "loss": float(F.cross_entropy(logits, Y))}
 
     weights, history = trainer.fit(net, None, batches, epochs=params["epochs"], updates_per_epoch=3, score=score,
-                                   train_epoch=lambda epoch: train_epoch(epoch, net, loss))
+                                   train_epoch=lambda epoch: train_epoch(frozen_bn(epoch, net, freeze_bn), net, loss))
     return {k: v.clone() for k, v in weights.state_dict().items()}, history
 
 
