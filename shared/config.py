@@ -46,11 +46,16 @@ def parse_sets(pairs: list[str] | None) -> dict:
     return out
 
 
+YAML_WORDS = {"on": True, "off": False, "yes": True, "no": False, "y": True, "n": False}  # kept as text, see below
+
+
 def _read_yaml(key: str, value: str):
     """One --set value as YAML (text that YAML cannot read stays text), refused with one line when it holds an
     anchor or nests deeper than ``SET_DEPTH``."""
     if not value.strip():
         return ""
+    if value.strip().lower() in YAML_WORDS:  # YAML 1.1 reads on/off/yes/no as booleans: channels_last=on is "on"
+        return value.strip()
     depth, plain = 0, True
     try:
         for token in yaml.scan(value):
@@ -366,6 +371,7 @@ def _coerce(key, value, default):
     """Give ``value`` the type of the recipe's default, or say why it cannot have it."""
     told = f"--set {key}={show(value, setting=True)}"
     if isinstance(default, bool):
+        value = YAML_WORDS.get(value.lower(), value) if isinstance(value, str) else value  # ema=yes, ema=on
         if not isinstance(value, bool):
             raise UserError(f"{told}: expected true or false.")
         return value

@@ -289,3 +289,14 @@ def test_every_library_model_declares_each_default_once_with_its_meaning():
         named = {key for key in declarations if isinstance(key, str)}
         assert set(defaults) == named
         assert all(declarations[key].doc and declarations[key].problem(defaults[key]) is None for key in defaults)
+
+
+def test_on_off_yes_no_are_the_words_for_a_choice_and_booleans_for_a_flag():
+    from competitions import get
+    from shared.config import parse_sets, resolve
+
+    recipe = get("classify_leaves").recipe("finetune")
+    config = resolve(recipe, parse_sets(["channels_last=on", "freeze_bn=off", "ema=yes", "cifar_stem=no"]))
+    model = config["model"]
+    assert (model["channels_last"], model["freeze_bn"], model["ema"], model["cifar_stem"]) == ("on", "off", True, False)
+    assert resolve(recipe, parse_sets(["pretrained=false"]))["model"]["pretrained"] == "false"
