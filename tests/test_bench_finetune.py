@@ -101,8 +101,9 @@ def test_bare_loop_loads_the_package_weights_and_starts_the_head_fresh(digits):
     torch.manual_seed(0)
     scratch = timm.create_model("tf_efficientnet_lite0", num_classes=10)
     torch.manual_seed(0)
-    tuned = pip_weights.load(timm.create_model("tf_efficientnet_lite0", num_classes=10), "pip:efficientnet_lite0",
-                             "tf_efficientnet_lite0", head=("classifier",))
+    tuned = timm.create_model("tf_efficientnet_lite0", num_classes=10)
+    fresh = pip_weights.load(tuned, "pip:efficientnet_lite0", "tf_efficientnet_lite0", head=("classifier",))
+    assert fresh == ["classifier.weight", "classifier.bias"]
     torch.testing.assert_close(tuned.classifier.weight, scratch.classifier.weight)
     assert not torch.equal(tuned.conv_stem.weight, scratch.conv_stem.weight)
 
