@@ -233,7 +233,7 @@ def run_results(run_dir: Path) -> dict:
     history = run_dir / "fold0" / "history.csv"
     losses = pd.read_csv(history)["train_loss"].tolist() if history.is_file() else []
     return {"run": str(run_dir), "cv": metrics["cv"], "cv_std": metrics.get("cv_std"), "holdout": metrics.get("holdout"),
-            "weights": model.get("weights") or f"pretrained={model.get('pretrained')}", "model": model.get("model"),
+            "weights": model.get("weights") or f"pretrained={str(model.get('pretrained')).lower()}", "model": model.get("model"),
             "epochs": len(losses) or None, "first_epoch_loss": losses[0] if losses else None,
             "run_seconds": metrics.get("wall_time_s")}
 

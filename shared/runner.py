@@ -81,7 +81,7 @@ def run(spec: CompetitionSpec, recipe_name: str | None, data_dir: Path, n_folds:
     distributed.init()
     if resume is not None:
         return _run(_resume_arguments(spec, Path(resume), data_dir), started, spread)
-    recipe_name, why = scratch_default(spec, recipe_name, overrides)
+    recipe_name, why = distributed.broadcast(scratch_default(spec, recipe_name, overrides))  # one choice for all ranks
     recipe = spec.recipe(recipe_name)
     if recipe.driver is not None:  # e.g. `auto`: member runs on the same folds, then their nested blend
         return recipe.driver(spec, recipe, data_dir, n_folds=n_folds, seed=seed, time_limit=time_limit,

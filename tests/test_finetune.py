@@ -111,3 +111,41 @@ def test_without_weights_the_default_recipe_gives_way_to_the_one_that_learns_fro
 def test_weights_source_names_the_package_and_nothing_for_airbench():
     assert nets.weights_source(MODEL) == "pip:efficientnet_lite0"
     assert nets.weights_source("airbench") == ""
+
+
+def test_a_weights_file_keeps_the_presets_normalisation_but_counts_as_pretrained(tmp_path):
+    file = tmp_path / "lite0.pth"
+    torch.save(nets.create(MODEL, 6).state_dict(), file)
+    model = nets.create(MODEL, 6, weights=str(file))
+    assert model.started_from == str(file) and model.pretrained_norm is None
+
+
+def test_a_resumed_fold_keeps_the_inputs_it_was_trained_on(tmp_path, log_lines):
+    from types import SimpleNamespace
+
+    from competitions.classify_leaves.pipeline import PARTS
+
+    params = get("classify_leaves").recipe("finetune").model_params
+    ctx = SimpleNamespace(workdir=tmp_path, resume=False)
+    pretrained = nets.create(MODEL, 6, pretrained="auto")
+    assert train.VisionModel(params, ctx, PARTS)._start_of(pretrained, 8) == (((0.5,) * 3, (0.5,) * 3), True)
+    saved = (tmp_path / "inputs.json").read_text()
+    scratch = nets.create(MODEL, 6, pretrained=False)  # a resume where no weights can be had any more
+    fresh = train.VisionModel(params, ctx, PARTS)._start_of(scratch, 8)
+    assert fresh[0][0] != (0.5,) * 3 and fresh[1] is False  # a new fit: the preset's, nothing to keep
+    (tmp_path / "inputs.json").write_text(saved)
+    resumed = train.VisionModel(params, SimpleNamespace(workdir=tmp_path, resume=True), PARTS)._start_of(scratch, 8)
+    assert resumed == (((0.5,) * 3, (0.5,) * 3), True)
+
+
+def test_the_hub_cache_counts_only_the_models_own_weights(tmp_path, monkeypatch):
+    import huggingface_hub.constants as hub
+
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(nets, "hub_reachable", lambda: False)
+    (tmp_path / "models--timm--resnet50d.ra2_in1k" / "snapshots" / "abc").mkdir(parents=True)
+    assert nets.weights_source("resnet50d") == ""  # a folder without the weights file
+    (tmp_path / "models--timm--resnet50d.ra2_in1k" / "snapshots" / "abc" / "model.safetensors").write_bytes(b"x")
+    assert nets.weights_source("resnet50d") == "cache"
+    assert nets.weights_source("resnet50d.ra2_in1k") == "cache"
+    assert nets.weights_source("resnet50") == ""

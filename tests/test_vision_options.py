@@ -244,3 +244,9 @@ def test_the_options_reach_a_competitions_run_and_its_settings_list(demos, tmp_p
     rc, _, err = run_cli("run", "classify_leaves", "--data", demos("classify_leaves"), "--recipe", "baseline",
                          "--out", tmp_path, "--set", "loss=hinge")
     assert rc == 2 and "loss" in err and "focal" in err
+
+
+def test_averaging_every_epoch_warns_that_the_first_ones_are_in_it(tmp_path, log_lines):
+    _fit({**BASE, "average_epochs": 3}, tmp_path)
+    assert any("average_epochs=3 averages all 3 epochs" in line and "--set average_epochs=1" in line
+               for line in log_lines)

@@ -91,7 +91,9 @@ def weights_source(model: str) -> str:
         cache = Path(hub.HF_HUB_CACHE)
     except ImportError:
         return ""
-    return "cache" if any(cache.glob(f"models--timm--{model.split('.')[0]}*")) else ""
+    base = model.split(".")[0]  # resnet50d.ra2_in1k, or any of resnet50d's tags; not resnet50d for resnet50
+    found = [d for pattern in (f"models--timm--{model}", f"models--timm--{base}.*") for d in cache.glob(pattern)]
+    return "cache" if any(any((d / "snapshots").glob("*/*")) for d in found) else ""
 
 
 def pretrained_mode(value) -> str:
@@ -153,8 +155,9 @@ def create(name: str, num_classes: int, pretrained: bool | str = False, weights:
     ``pip:NAME`` an installed package's (``shared.vision.pip_weights``). The classifier is resized to
     ``num_classes`` (a file's classifier of another class count starts fresh), and with ``stem`` the first conv is
     the CIFAR stem's (from the file where it fits, else fresh). A net that starts from pretrained weights gets a
-    fresh classifier initialised small (``start_small``: the first logits near zero, the loss near ln(classes)) and
-    carries the weights' own input normalisation as ``pretrained_norm`` (mean, std)."""
+    fresh classifier initialised small (``start_small``: the first logits near zero, the loss near ln(classes)), says
+    where its weights came from as ``started_from`` and, for the hub's or a package's, carries their own input
+    normalisation as ``pretrained_norm`` (mean, std)."""
     mode = pretrained_mode(pretrained)
     hub = False
     if name in AIRBENCH_WIDTHS:
@@ -183,9 +186,12 @@ def create(name: str, num_classes: int, pretrained: bool | str = False, weights:
         fresh = [k for k in load(model, weights, name, head) if not k.startswith("conv1")]
     if hub or weights:
         start_small(model, fresh)
+        model.started_from = "hub" if hub else weights
+        # the normalisation the weights were trained with: ImageNet's as timm states it (hub) or the package says;
+        # a file's is not known (a run's last.pt was trained with its preset's), so the preset's stays
         cfg = getattr(model, "pretrained_cfg", None) or {}
         src = pip_weights.source(weights) if pip_weights.is_pip(weights) else None
-        norm = (src.mean, src.std) if src else (cfg.get("mean"), cfg.get("std"))
+        norm = (src.mean, src.std) if src else (cfg.get("mean"), cfg.get("std")) if hub else (None, None)
         model.pretrained_norm = (tuple(norm[0]), tuple(norm[1])) if norm[0] and norm[1] else None
     return model
 

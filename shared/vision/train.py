@@ -10,9 +10,11 @@ Mixup/CutMix and label smoothing (timm), the small-data schedule, DDP under torc
 """
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -35,6 +37,7 @@ from shared.config import (
     settings,
 )
 from shared.errors import UserError
+from shared.io import write_json
 from shared.log import get_log
 from shared.vision import losses, nets, pip_weights, resident, tta
 from shared.vision.augment import AUTO_AUGMENTS, MAX_MAGNITUDE, PRESETS, pipelines
@@ -262,33 +265,23 @@ class VisionModel:
         paths = X[PATH_COL].tolist()
         # img_size 0: the images' own side (the first training image's longer side): 224 on the real leaves
         self.img_size_ = p["img_size"] or (max(load_rgb(paths[0], p["bad_images"]).shape[:2]) if paths else 32)
-        self.norm_ = self._normalisation(net)
-        make = self.parts.augmentations[p["augment"]][0] if p["augment"] in self.parts.augmentations else None
-        presets = {**self.parts.augmentations, **({p["augment"]: (make, *self.norm_)} if make else {})}
-        train_tf, self.eval_tf_ = pipelines(p["augment"], self.img_size_, presets,
-                                            auto_augment=p["auto_augment"], magnitude=p["auto_augment_magnitude"],
-                                            erase=p["erase"], cutout=p["cutout"])
-        self.mirror_ = self._use_resident(paths)  # (padding, flip) of the resident path, or None: the loader's
-        self.resident_ = self.mirror_ is not None
         mixing = p["mixup"] > 0 or p["cutmix"] > 0
         # batch_size is the global batch: under torchrun each of the `world` ranks takes an equal share.
         world = distributed.world_size()
         self.batch_size_, self.lr_, epochs = fit_schedule(len(paths), p)
         batch = max(1, self.batch_size_ // world)
         batch += batch % 2 if mixing else 0  # timm's Mixup needs even batches
+        self.norm_, freeze = self._start_of(net, batch)
+        presets = {**self.parts.augmentations, p["augment"]: (self.parts.augmentations[p["augment"]][0], *self.norm_)}
+        train_tf, self.eval_tf_ = pipelines(p["augment"], self.img_size_, presets,
+                                            auto_augment=p["auto_augment"], magnitude=p["auto_augment_magnitude"],
+                                            erase=p["erase"], cutout=p["cutout"])
+        self.mirror_ = self._use_resident(paths)  # (padding, flip) of the resident path, or None: the loader's
+        self.resident_ = self.mirror_ is not None
         batches = self._train_batches(paths, y, train_tf, batch, len(paths) // world > batch, trainer)
         mixup = Mixup(mixup_alpha=p["mixup"], cutmix_alpha=p["cutmix"], label_smoothing=p["label_smoothing"],
                       num_classes=ctx.n_classes) if mixing else None
         criterion = self.parts.loss(p, ctx.n_classes)
-        freeze = p["freeze_bn"] == "on" or (p["freeze_bn"] == "auto" and getattr(net, "pretrained_norm", None) is not None
-                                            and batch < BN_MIN_BATCH)
-        if freeze and distributed.is_main():
-            get_log().info("BatchNorm statistics kept at the pretrained ones (freeze_bn=%s, %d images a batch)",
-                           p["freeze_bn"], batch)
-        if p["freeze_epochs"] and getattr(net, "pretrained_norm", None) is None and distributed.is_main():
-            get_log().warning("freeze_epochs=%d holds a backbone that did not start from pretrained weights: its "
-                              "random features do not train for those epochs; --set freeze_epochs=0 from scratch",
-                              p["freeze_epochs"])
         self.net_, self.history_ = trainer.fit(
             net, None, batches, epochs=epochs, updates_per_epoch=math.ceil(len(batches(0)) / p["accum_steps"]),
             lr=self.lr_, score=None if valid is None else self._scorer(*valid),
@@ -296,12 +289,37 @@ class VisionModel:
             prepare=to_device(device, trainer.memory_format))
         return self
 
+    def _start_of(self, net: nn.Module, batch: int) -> tuple[tuple[tuple, tuple], bool]:
+        """(the inputs' (mean, std), whether BatchNorm's statistics stay frozen), decided by how ``net`` starts and
+        saved in the fold's ``inputs.json``: a resumed fold keeps them, even where its net cannot start from the same
+        weights any more (the checkpoint's replace them, but the inputs must stay those they were trained on)."""
+        p, saved = self.params, Path(self.ctx.workdir) / "inputs.json"
+        if getattr(self.ctx, "resume", False) and saved.is_file():
+            kept = json.loads(saved.read_text())
+            return (tuple(kept["mean"]), tuple(kept["std"])), bool(kept["freeze_bn"])
+        main, started = distributed.is_main(), getattr(net, "started_from", "")
+        mean, std = self._normalisation(net)
+        has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+        freeze = has_bn and (p["freeze_bn"] == "on" or (p["freeze_bn"] == "auto" and bool(started)
+                                                         and batch < BN_MIN_BATCH))
+        if freeze and main:
+            get_log().info("BatchNorm statistics kept at the %s ones (freeze_bn=%s, %d images a batch)",
+                           "pretrained" if started else "initial (0 and 1: no pretrained weights)", p["freeze_bn"], batch)
+        if p["freeze_epochs"] and not started and main:
+            get_log().warning("freeze_epochs=%d holds a backbone that did not start from pretrained weights: its "
+                              "random features do not train for those epochs; --set freeze_epochs=0 from scratch",
+                              p["freeze_epochs"])
+        if main:
+            write_json(saved, {"mean": list(mean), "std": list(std), "freeze_bn": freeze, "started_from": started})
+        return (mean, std), freeze
+
     def _normalisation(self, net: nn.Module) -> tuple[tuple, tuple]:
         """(mean, std) of the inputs: the pretrained weights' own (``pretrained_norm``, set by ``nets.create``) when
         the net starts from them and ``normalize=auto``, else the augmentation preset's; said in the log."""
         p = self.params
-        preset = tuple(self.parts.augmentations[p["augment"]][1:]) if p["augment"] in self.parts.augmentations \
-            else (None, None)
+        if p["augment"] not in self.parts.augmentations:
+            raise UserError(f"--set augment={p['augment']!r}: choose one of {sorted(self.parts.augmentations)}.")
+        preset = tuple(self.parts.augmentations[p["augment"]][1:])
         own = getattr(net, "pretrained_norm", None)
         if p["normalize"] == "auto" and own and tuple(map(tuple, own)) != tuple(map(tuple, preset)):
             if distributed.is_main():

@@ -364,6 +364,11 @@ class Trainer:
         state, finished = self._start(stepper, epochs)
         freeze = self.params.get("freeze_epochs", 0)
         head = classifier_parameters(net) if freeze > 0 else set()
+        average = self.params.get("average_epochs", 0)
+        if average >= epochs > 1 and state["epoch"] < 0 and distributed.is_main():
+            get_log().warning(f"average_epochs={average} averages all {epochs} epochs, the first ones (warm-up, the "
+                              f"highest learning rates) too; fewer, e.g. --set average_epochs={max(1, epochs // 3)}, "
+                              "average the settled ones")
         # A resumed fit's earlier epochs count as they took, not as the moments its restart took
         earlier = [float(row.get("seconds", 0.0)) for row in state["history"]]
         self.progress.earlier_seconds = sum(earlier)
