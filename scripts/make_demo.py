@@ -26,7 +26,7 @@ DEFAULT_DEMOS = {
     "contraception": ("small", "24 + 8 districts of the survey", "gbm", "a few seconds (2026-12-06)"),
     "cifar10": ("small", "1,000 + 400 images", "fast", "about 12.5 min (2026-11-25)"),
     "classify_leaves": ("small", "12 species, 480 + 240 images at 64 px", "finetune",
-                        "about 2.3 min (EfficientNet-Lite0 from ImageNet weights, 5 folds; 2026-12-07)"),
+                        "about 2.3 min (2026-12-07; EfficientNet-Lite0 from ImageNet weights, 5 folds)"),
     "cowboy_outfits": ("small", "300 + 60 + 60 images at 320 px", "mobile",
                        "about 56 min for --folds 3, with tests running beside it (2026-11-25)"),
 }
