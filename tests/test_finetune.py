@@ -149,3 +149,15 @@ def test_the_hub_cache_counts_only_the_models_own_weights(tmp_path, monkeypatch)
     assert nets.weights_source("resnet50d") == "cache"
     assert nets.weights_source("resnet50d.ra2_in1k") == "cache"
     assert nets.weights_source("resnet50") == ""
+
+
+def test_a_run_without_weights_to_be_had_takes_the_scratch_recipe_and_says_so(demos, tmp_path, monkeypatch):
+    monkeypatch.setattr(nets, "weights_source", lambda model: "")
+    rc, out, err = run_cli("run", "classify_leaves", "--data", demos("classify_leaves"), "--folds", "2",
+                           "--only-folds", "0", "--set", "epochs=1", "--set", "min_updates=0", "--set", "img_size=32",
+                           "--out", tmp_path)
+    assert rc == 0, err[-3000:]
+    run_dir = Path(last_line(out))
+    assert run_dir.name.startswith("baseline-")
+    log = (run_dir / "log.txt").read_text()
+    assert "the default recipe 'finetune' would train from scratch: recipe 'baseline'" in log
