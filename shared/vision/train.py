@@ -265,6 +265,8 @@ class VisionModel:
         paths = X[PATH_COL].tolist()
         # img_size 0: the images' own side (the first training image's longer side): 224 on the real leaves
         self.img_size_ = p["img_size"] or (max(load_rgb(paths[0], p["bad_images"]).shape[:2]) if paths else 32)
+        self.mirror_ = self._use_resident(paths)  # (padding, flip) of the resident path, or None: the loader's
+        self.resident_ = self.mirror_ is not None
         mixing = p["mixup"] > 0 or p["cutmix"] > 0
         # batch_size is the global batch: under torchrun each of the `world` ranks takes an equal share.
         world = distributed.world_size()
@@ -276,8 +278,6 @@ class VisionModel:
         train_tf, self.eval_tf_ = pipelines(p["augment"], self.img_size_, presets,
                                             auto_augment=p["auto_augment"], magnitude=p["auto_augment_magnitude"],
                                             erase=p["erase"], cutout=p["cutout"])
-        self.mirror_ = self._use_resident(paths)  # (padding, flip) of the resident path, or None: the loader's
-        self.resident_ = self.mirror_ is not None
         batches = self._train_batches(paths, y, train_tf, batch, len(paths) // world > batch, trainer)
         mixup = Mixup(mixup_alpha=p["mixup"], cutmix_alpha=p["cutmix"], label_smoothing=p["label_smoothing"],
                       num_classes=ctx.n_classes) if mixing else None
