@@ -154,7 +154,7 @@ def test_a_recipe_arm_runs_through_run_py_and_reports_cv_holdout_and_first_loss(
     arms = json.loads((Path(last_line(out)) / "bench.json").read_text())["arms"]
     tiny, broken = arms[2], arms[3]
     assert tiny["arm"] == "tiny" and 0 <= tiny["cv"] <= 1 and 0 <= tiny["holdout"] <= 1
-    assert tiny["epochs"] == 1 and math.isfinite(tiny["first_epoch_loss"]) and tiny["weights"] == "pretrained=False"
+    assert tiny["epochs"] == 1 and math.isfinite(tiny["first_epoch_loss"]) and tiny["weights"] == "pretrained=false"
     assert Path(tiny["run"]).parent.parent == Path(last_line(out))
     assert broken["error"].startswith("error: ") and "epochs" in broken["error"]
     assert "- broken: error:" in (Path(last_line(out)) / "bench.md").read_text()
