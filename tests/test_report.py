@@ -210,6 +210,7 @@ def test_no_box_above_threshold_is_said(tmp_path, drawn):
     assert "hat" in drawn["truth.png"] and not [t for t in drawn["truth.png"] if "threshold" in t or "predicted" in t]
 
 
+@pytest.mark.integration  # a detection run end to end
 def test_detection_run_writes_boxes_and_report(demos, tmp_path):
     rc, out, err = run_cli("run", "cowboy_outfits", "--data", demos("cowboy_outfits"), "--folds", "2",
                            "--set", "epochs=1", "--set", "max_side=96", "--set", "proposals=100", "--set",
