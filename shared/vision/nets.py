@@ -113,16 +113,13 @@ def load_weights(model: nn.Module, weights: str, name: str, head: tuple[str, ...
     state, own = read_weights(weights), model.state_dict()
     fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
 
-    def in_head(key: str) -> bool:
-        return any(key == part or key.startswith(part + ".") for part in head)
-
-    backbone = [k for k in own if not in_head(k) and not k.endswith("num_batches_tracked")]  # a counter, not weights
+    backbone = [k for k in own if not pip_weights.part_of(k, head) and not k.endswith("num_batches_tracked")]  # a counter, not weights
     matched = sum(k in fits for k in backbone)
     if matched < len(backbone):
         raise UserError(f"--set weights={weights}: {matched} of the {len(backbone)} tensors of {name}'s backbone are in "
                         "it (by name and shape), so it holds another network's weights; pass weights saved from "
                         f"{name} (such as a run's fold0/last.pt of the same model), or drop --set weights.")
-    fresh = [k for k in own if in_head(k) and k not in fits and not k.endswith("num_batches_tracked")]
+    fresh = [k for k in own if pip_weights.part_of(k, head) and k not in fits and not k.endswith("num_batches_tracked")]
     from shared.log import get_log
 
     get_log().info(f"weights: {weights}: {len(fits)} tensors into {name} by name" + (
@@ -170,8 +167,9 @@ def create(name: str, num_classes: int, pretrained: bool | str = False, weights:
 
         if not timm.is_model(name):
             raise UserError(f"--set model={name!r}: not a timm model name (see timm.list_models('*resnet*')).")
-        if not weights and mode != "false" and pip_weights.for_model(name):
-            weights = pip_weights.for_model(name)
+        installed = pip_weights.for_model(name) if not weights and mode != "false" else ""
+        if installed:
+            weights = installed
             from shared.log import get_log
 
             get_log().info(f"pretrained={mode}: {name}'s ImageNet weights from the installed package "
@@ -248,7 +246,7 @@ def start_small(model: nn.Module, fresh: list[str]) -> None:
     several units on pretrained features, so the first epochs only undo the head's start."""
     with torch.no_grad():
         for key, tensor in model.state_dict(keep_vars=True).items():
-            if not any(key == part or key.startswith(part + ".") for part in fresh):
+            if not pip_weights.part_of(key, fresh):
                 continue
             if key.endswith("bias"):
                 tensor.zero_()

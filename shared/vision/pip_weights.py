@@ -53,17 +53,35 @@ def source(weights: str) -> PipWeights:
     return SOURCES[name]
 
 
+def part_of(key: str, parts) -> bool:
+    """Whether state_dict ``key`` belongs to one of the modules (or tensors) named in ``parts``."""
+    return any(key == part or key.startswith(part + ".") for part in parts)
+
+
+def fitting(model: str) -> dict[str, PipWeights]:
+    """The sources whose weights are timm's ``model`` (any of its tags), installed or not."""
+    return {key: src for key, src in SOURCES.items() if model.split(".")[0] == src.model}
+
+
 def for_model(model: str) -> str:
     """``pip:NAME`` of the source whose weights fit timm's ``model`` and whose package is installed, else ``""``:
     where ``pretrained=auto`` looks first (offline, no download)."""
-    for key, src in SOURCES.items():
-        if model.split(".")[0] == src.model:
-            try:
-                metadata.distribution(src.package)
-            except metadata.PackageNotFoundError:
-                continue
-            return PREFIX + key
+    for key, src in fitting(model).items():
+        try:
+            metadata.distribution(src.package)
+        except metadata.PackageNotFoundError:
+            continue
+        return PREFIX + key
     return ""
+
+
+def check_model(weights: str, model: str) -> PipWeights:
+    """The source of ``pip:NAME``, which must hold timm's ``model``'s weights: else one line saying which model."""
+    src = source(weights)
+    if model.split(".")[0] != src.model:
+        raise UserError(f"--set weights={weights} holds {src.model}'s weights, not {model}'s: add "
+                        f"--set model={src.model}.")
+    return src
 
 
 def check(weights: str) -> None:
@@ -97,7 +115,7 @@ def by_position(model: nn.Module, state: dict, shown: str, name: str, head: tupl
     fresh, loaded = [], {}
     for i, ((theirs, value), (key, mine)) in enumerate(zip(state.items(), own.items())):
         if value.shape != mine.shape:
-            if any(key == part or key.startswith(part + ".") for part in head):
+            if part_of(key, head):
                 fresh.append(key)
                 loaded[key] = mine
                 continue
@@ -114,10 +132,7 @@ def by_position(model: nn.Module, state: dict, shown: str, name: str, head: tupl
 def load(model: nn.Module, weights: str, name: str, head: tuple[str, ...]) -> list[str]:
     """``--set weights=pip:NAME`` into ``model`` (timm's ``name``, which must be the source's architecture); returns
     the ``head`` tensors that start fresh (another class count)."""
-    src = source(weights)
-    if name.split(".")[0] != src.model:
-        raise UserError(f"--set weights={weights} holds {src.model}'s weights, not {name}'s: add "
-                        f"--set model={src.model}.")
+    src = check_model(weights, name)
     path = locate(weights)
     state = read_weights(path)
     fresh = by_position(model, state, f"--set weights={weights} ({path})", name, head)

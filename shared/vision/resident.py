@@ -50,7 +50,8 @@ def mirror(preset: str, size: int, presets: dict) -> tuple[int, bool] | str:
     if others:
         return f"augment {preset!r} holds {', '.join(dict.fromkeys(others))}, which only the loader path makes"
     pad = next((max(1, (t.min_height - size) // 2) for t in transforms if isinstance(t, A.PadIfNeeded)), 0)
-    want = made_here(size, pad, any(isinstance(t, A.HorizontalFlip) for t in transforms))
+    flip = any(isinstance(t, A.HorizontalFlip) for t in transforms)
+    want = made_here(size, pad, flip)
     if [type(t) for t in transforms] != [type(t) for t in want]:
         return (f"augment {preset!r} is {' + '.join(type(t).__name__ for t in transforms)}, not an order the resident "
                 "path mirrors (Resize [+ PadIfNeeded + RandomCrop] [+ HorizontalFlip])")
@@ -59,7 +60,7 @@ def mirror(preset: str, size: int, presets: dict) -> tuple[int, bool] | str:
     if changed:
         return (f"augment {preset!r} sets {', '.join(changed)}, which only the loader path makes (the resident path "
                 "mirrors the default arguments)")
-    return pad, any(isinstance(t, A.HorizontalFlip) for t in transforms)
+    return pad, flip
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

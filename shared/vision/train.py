@@ -59,6 +59,7 @@ from shared.vision.training import (
     Trainer,
     amp_dtype,
     autocast,
+    batchnorm_eval,
     keep_checkpoints,
     memory_format,
     optimizer_settings,
@@ -499,9 +500,7 @@ def frozen_bn(epoch: Epoch, net: nn.Module, freeze: bool) -> Epoch:
     """``epoch`` unchanged, after putting ``net``'s BatchNorm layers in eval mode when ``freeze``: they normalise with
     their running statistics and do not update them, while their scale and shift still train."""
     if freeze:
-        for module in net.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.eval()
+        batchnorm_eval(net)
     return epoch
 
 

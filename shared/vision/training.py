@@ -139,9 +139,10 @@ def _save(path: Path, checkpoint: dict) -> None:
 
 def load_checkpoint(path: Path, device: torch.device, net, ema, optimizer, scheduler, scaler) -> dict:
     """Restore what ``save_checkpoint`` (or, for a finished fit, ``save_weights``) wrote; returns its epoch,
-    history, best score, the running sum of ``average_epochs`` (None when off) and whether the fit had finished (then
-    ``weights`` says which weights it held; they are loaded into the EMA for ``ema``, else the net). Read with ``weights_only=True``: a checkpoint holding
-    any other object (which unpickling would let run code) is refused, and nothing in it runs."""
+    history, best score, the running sum of ``average_epochs`` (None when off) and whether the fit had finished
+    (then ``weights`` says which weights it held; they are loaded into the EMA for ``ema``, else the net). Read
+    with ``weights_only=True``: a checkpoint holding any other object (which unpickling would let run code) is
+    refused, and nothing in it runs."""
     try:
         checkpoint = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError:
@@ -385,7 +386,7 @@ class Trainer:
             # iter(): tqdm.auto would otherwise open a second iterator, advancing the seeded shuffle.
             progress = tqdm(iter(loader), total=len(loader), leave=False, disable=None,
                             desc=f"epoch {epoch + 1}/{epochs}")
-            label = f"{self.progress.name + ', ' if self.progress.name else ''}epoch {epoch + 1}/{epochs}"
+            label = f"{self._named()}epoch {epoch + 1}/{epochs}"
             train_loss, seen = stepper.epoch(progress, len(loader), epoch * updates_per_epoch, train_epoch, prepare,
                                              label)
             watch.first(stepper.first_loss)
@@ -404,11 +405,15 @@ class Trainer:
             freeze_backbone(net, head, False)  # what is returned trains as any net would
         return self._finish(stepper, state, finished, score, metric)
 
+    def _named(self) -> str:
+        """The fit's name as the start of a log line (``fold 0, ``), or nothing for an unnamed fit."""
+        return self.progress.name + ", " if self.progress.name else ""
+
     def _say_freezing(self, epoch: int, freeze: int, epochs: int, n_head: int) -> None:
         """The log's line where freezing starts (a fresh fit) and where the backbone starts to train."""
         if not distributed.is_main() or epoch not in (0, freeze):
             return
-        name = self.progress.name + ", " if self.progress.name else ""
+        name = self._named()
         first = "the first epoch" if freeze == 1 else f"the first {freeze} epochs"
         if epoch == 0:
             until = f"all {epochs} epochs (the backbone never trains)" if freeze >= epochs else first
@@ -456,7 +461,7 @@ class Trainer:
             how = "module order: each conv or linear layer begins one"
             args = {"param_group_fn": lambda model: layer_groups(model, decay, self.params["weight_decay"])}
         if distributed.is_main():
-            get_log().info(f"{self.progress.name + ', ' if self.progress.name else ''}layer_decay={decay:g}: {depth} "
+            get_log().info(f"{self._named()}layer_decay={decay:g}: {depth} "
                            f"layers ({how}), learning rates from {decay ** (depth - 1):.3g} x lr (the first) to "
                            "lr (the classifier)")
         return args
@@ -526,7 +531,7 @@ class Trainer:
 
         averaged = copy.deepcopy(stepper.net)
         averaged.load_state_dict(mean_weights(state["average"], stepper.net.state_dict()))
-        n, name = state["average"]["count"], self.progress.name + ", " if self.progress.name else ""
+        n, name = state["average"]["count"], self._named()
         if score is None:
             line = f"averaged the last {n} epochs' weights (no held-out images to score them)"
         else:
@@ -596,10 +601,16 @@ def freeze_backbone(net: nn.Module, head: set[int], frozen: bool) -> None:
         if id(param) not in head:
             param.requires_grad_(not frozen)
     if frozen:
-        for module in net.modules():
-            own = list(module.parameters(recurse=False))
-            if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(id(p) in head for p in own):
-                module.eval()
+        batchnorm_eval(net, head)
+
+
+def batchnorm_eval(net: nn.Module, skip: set[int] = frozenset()) -> None:
+    """``net``'s BatchNorm layers (but those holding a parameter whose id is in ``skip``) in eval mode: they
+    normalise with their running statistics and do not update them; their scale and shift still train."""
+    for module in net.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and \
+                not any(id(p) in skip for p in module.parameters(recurse=False)):
+            module.eval()
 
 
 def add_weights(total: dict | None, net: nn.Module) -> dict:
