@@ -31,6 +31,7 @@ def autogluon_alone(spec, data_dir: Path, preset: str, seconds: float, workdir: 
     import numpy as np
 
     from shared import submission
+    from shared.io import write_csv
     from shared.models import ModelContext, available_cores
     from shared.tables import encode_target, read_solution, to_submission_values
     from shared.tabular.models import AutoGluonModel
@@ -44,10 +45,43 @@ def autogluon_alone(spec, data_dir: Path, preset: str, seconds: float, workdir: 
                             "keep_models": False}, ctx)
     model.fit(data.train.drop(columns=[spec.id_col, spec.target_col]), np.log1p(y) if log_target else y)
     pred = model.predict(data.test.drop(columns=[spec.id_col]))
+    board = model.predictor_.leaderboard(silent=True)  # which of its models won, kept beside the suite's table
+    write_csv(Path(f"{workdir}-leaderboard.csv"), board)
     model.cleanup()
     values, cols = to_submission_values(spec, np.expm1(pred) if log_target else pred, classes, data.sample_submission)
     sub = submission.build(data.sample_submission, spec.id_col, data.test[spec.id_col], values, cols)
     return submission.score(sub, read_solution(spec, data), spec.id_col, spec.metric, classes), time.time() - t0
+
+
+def members_of(result: Path) -> list[dict]:
+    """The members (recipe, cv) of the auto run whose result is ``result``: its blend, or the best member's run
+    beside the blend that did not beat it; [] for a run of another recipe."""
+    import json
+
+    blends = [result] if result.name.startswith("auto-") else sorted(result.parent.glob("auto-*"))
+    if not blends:
+        return []
+    return json.loads((blends[-1] / "metrics.json").read_text()).get("members") or []
+
+
+def floor_check(spec, folder: Path, run, n_folds: int, out: Path) -> dict:
+    """Every library default (the ``*_defaults`` recipes) on the same folds as ``run``, against its CV: the best
+    member's and the best default's CV, and whether ours is at least each."""
+    from shared import runner
+    from shared.runs import load_run
+
+    sign = 1.0 if run.metrics["greater_is_better"] else -1.0
+    defaults = {name: load_run(runner.run(spec, name, folder, n_folds=n_folds, out_root=out)).metrics["cv"]
+                for name in spec.recipes if name.endswith("_defaults")}
+    members = {m["recipe"]: m["cv"] for m in members_of(run.path)} or {run.config["recipe"]: run.metrics["cv"]}
+    best_member = max(members, key=lambda m: sign * members[m])
+    best_default = max(defaults, key=lambda m: sign * defaults[m]) if defaults else None
+    return {"best_member": f"{best_member} {members[best_member]:.5g}",
+            "best_default": None if best_default is None else f"{best_default} {defaults[best_default]:.5g}",
+            "cv_at_least_best_member": bool(sign * run.metrics["cv"] >= sign * members[best_member] - 1e-12),
+            "cv_at_least_every_default": bool(all(sign * run.metrics["cv"] >= sign * v - 1e-12
+                                                  for v in defaults.values())),
+            **{f"cv_{name}": value for name, value in defaults.items()}}
 
 
 README_START, README_END = "<!-- tabular-suite:start -->", "<!-- tabular-suite:end -->"
@@ -89,11 +123,14 @@ def suite(args) -> None:
         folder = public.write(entry, args.data_root, args.test_share)
         spec = generic.spec_for(folder, entry.target, public.ID, entry.metric)
         t0 = time.time()
-        run = load_run(runner.run(spec, args.recipe, folder, n_folds=args.folds, time_limit=args.time_limit,
-                                  out_root=out / "runs"))
+        result = runner.run(spec, args.recipe, folder, n_folds=args.folds, time_limit=args.time_limit,
+                            out_root=out / "runs")
+        seconds, run = time.time() - t0, load_run(result)
         row = {"dataset": name, "metric": entry.metric, "rows": len(run.folds),
                "classes": len(run.config.get("classes") or []) or None, "ours": run.metrics["holdout"],
-               "ours_cv": run.metrics["cv"], "ours_s": time.time() - t0}
+               "ours_cv": run.metrics["cv"], "ours_s": seconds, "ours_result": run.config["recipe"]}
+        if args.floor:
+            row.update(floor_check(spec, folder, run, args.folds, out / "floor"))
         for preset, seconds in presets:
             score, wall = autogluon_alone(spec, folder, preset, float(seconds), out / f"ag-{name}-{preset}")
             row[f"ag_{preset}_{seconds}"], row[f"ag_{preset}_{seconds}_s"] = score, wall
@@ -104,7 +141,10 @@ def suite(args) -> None:
     text = (f"Holdout scores on each data set's fixed split (`shared/tabular/suite.py`): `run.py tabular` with its "
             f"default recipe ({args.recipe}, {args.folds}-fold CV, test predictions averaged over the folds) against "
             f"AutoGluon alone (one fit on all training rows), {available_cores()} CPU cores, "
-            f"{time.strftime('%Y-%m-%d')}. Wall time in seconds beside each score; ↑ higher is better, ↓ lower.\n\n"
+            f"{time.strftime('%Y-%m-%d')}. Wall time in seconds beside each score; ↑ higher is better, ↓ lower. "
+            f"The last columns are CVs on our folds: ours (and which run is the result: the blend, or its best member "
+            f"where the blend did not beat it), the best member's, and the best of the libraries' defaults "
+            f"(`*_defaults`, run after ours on the same folds).\n\n"
             + table + f"\nReproduce: `python scripts/bench_tabular.py --suite` (about "
             f"{sum(float(s) for _, s in presets) / 60 * len(rows) + len(rows):.0f} minutes).\n")
     write_text(out / "suite.md", text)
@@ -140,6 +180,10 @@ def suite_table(df, presets, recipe: str) -> str:
             sign = 1 if metric.greater_is_better else -1
             row["ours − AutoGluon (better: +)"] = f"{sign * (r['ours'] - r[last]):+.4f}"
             row["time share"] = f"{r['ours_s'] / r[last + '_s']:.0%}"
+        if isinstance(r.get("best_member"), str):  # the floor check: our CV beside the best member's and default's
+            row["our CV (result)"] = f"{r['ours_cv']:.4f} ({r.get('ours_result', recipe)})"
+            row["best member CV"] = r["best_member"]
+            row["best library default CV"] = r["best_default"] or "—"
         out.append(row)
     import pandas as pd
 
@@ -159,6 +203,8 @@ def bench(argv=None) -> None:
     p.add_argument("--test-share", type=share, default=0.25,
                    help="--suite: the share of each data set held out as its test set (default 0.25)")
     p.add_argument("--reuse", type=Path, help="--suite: continue the suite folder of an interrupted benchmark")
+    p.add_argument("--no-floor", dest="floor", action="store_false",
+                   help="--suite: skip the floor check (each library default's CV on the same folds, after ours)")
     p.add_argument("--readme", type=Path,
                    help="--suite: write the table into this file's suite block (docs/tabular.md)")
     p.add_argument("--generic", action="store_true", help="use the generic path (run.py tabular) on the demo files")

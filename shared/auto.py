@@ -2,24 +2,36 @@
 after another within one time budget, then blended by the nested ensemble (``shared.ensemble``): the blend's
 weights for each fold are fitted on the other folds' out-of-fold predictions, so its CV stays honest.
 
-The budget (``time_limit``, ``--time-limit``) is shared out over the members by their expected cost
-(``COSTS``); a member that finishes early leaves its time to the next ones. Members that honour a time limit
-(the boosted ones, the nets, the forests) stop at their share; the others are fast. A member whose share would
-be too small to be worth fitting is left out, and said so. Within the budget the result is deterministic (same
-seed, same folds, same CV); a budget that binds makes it depend on the machine's speed, which the log says.
+How the budget (``time_limit``, ``--time-limit``) is spent:
 
-The members stay as ordinary runs beside the blend (``runs/<competition>/<member>-<time>``): compare them,
-blend them otherwise with ``ensemble.py``, or submit one alone. ``members.md`` in the blend's folder shows
-every member's CV and holdout, its weight, its fit and predict seconds (summed over its folds, as its run measured
-them), its five most important features (its own ``importance.csv``) and the blend's nested CV."""
+1. **The floor first.** Where the competition names them (``floor``), the libraries' own defaults (LightGBM,
+   scikit-learn's forests and logistic regression, ...) run first, each on the same folds: cheap, strong, a result
+   early, and the figure no member may end below. One whose estimated cost (``estimate``: rows x columns x classes,
+   scaled by the speed the runs so far measured) would end past ``FLOOR_SHARE`` of the budget is left out.
+2. **The members, by what the floor says.** Each member's family (boosting, forests, the smooth models) is ranked by
+   its floor's CV, so the member the data favour runs first and one left out at the end is one the data favour
+   least. Each member's need is its floor's measured seconds times its ``NEEDS`` factor; a member gets its need
+   where the budget allows, else a share of what is left by need. Boosted members pace themselves into their share
+   (``shared.tabular.fitting.Pace``: a faster learning rate, not a cut-off); the forests and nets stop at it.
+3. **What is left** goes to a member left out for time, where it now fits.
+4. **The blend decides honestly**: when its nested CV does not beat the best member's CV, the result is the best
+   member's run (said in one line), not the blend.
+
+Within the budget the result is deterministic (same seed, same folds, same CV); a budget that binds makes it depend
+on the machine's speed, which the log says. The members stay as ordinary runs beside the blend
+(``runs/<competition>/<member>-<time>``): compare them, blend them otherwise with ``ensemble.py``, or submit one
+alone. ``members.md`` in the blend's folder shows every member's CV and holdout (the floor's marked), its weight,
+its fit and predict seconds, its five most important features and the blend's nested CV."""
 from __future__ import annotations
 
 import functools
+import json
+import math
 import time
 from pathlib import Path
 
 from shared import runner, tables
-from shared.config import RUN_SETTINGS, SECONDS, Choice, Items, Text, resolve
+from shared.config import FLAG, RUN_SETTINGS, SECONDS, Choice, Items, Text, resolve
 from shared.ensemble import METHODS
 from shared.errors import UserError
 from shared.log import get_log
@@ -28,29 +40,37 @@ from shared.runs import run_label
 from shared.spec import CompetitionSpec, Recipe
 
 COSTS = {"linear": 1, "knn": 1, "rf": 3, "extra_trees": 3, "mlp": 5, "gbm": 6, "catboost": 6, "xgboost": 6,
-         "realmlp": 10, "tabm": 10}  # a member's expected share of the budget, relative to the others
+         "realmlp": 10, "tabm": 10}  # a member's expected share of the budget where its floor does not say
 DEFAULT_COST = 5
 MIN_SECONDS = 2.0  # with less than this left, no more members start
 MIN_FOLD_SECONDS = 1.0  # a member that stops at its limit needs this much per fold to learn something
 UNLIMITED_FOLD_SECONDS = 5.0  # ... and one that cannot stop (realmlp, tabm) this much, or it overruns the budget
+MIN_NEED_SHARE = 0.25  # a member whose share is below this part of its need is left out (or waits for leftovers)
+FLOOR_SHARE = 0.75  # the floor, cheapest first, takes at most this part of the budget by its estimates
 
 
-def recipe(by_task: dict[str, list[str]], about: str, time_limit: float = 45.0, blend: str = "hill") -> Recipe:
+def recipe(by_task: dict[str, list[str]], about: str, time_limit: float = 45.0, blend: str = "hill",
+           floor: dict[str, tuple[str, float]] | None = None) -> Recipe:
     """The ``auto`` recipe of a competition whose members (recipe names) per task are ``by_task`` (a key ``any``
-    serves every task)."""
-    params = {"members": [], "blend": blend, "time_limit": float(time_limit)}
+    serves every task); ``floor``: each member's library-default recipe, run first where the member is listed, and
+    the member's need as a multiple of its seconds (``{"gbm": ("lightgbm_defaults", 4.0)}``: more rounds, trees, a
+    grid of penalties)."""
+    params = {"members": [], "blend": blend, "time_limit": float(time_limit), "floor": bool(floor)}
     ranges = {
         "members": Items(Text("a recipe name"), 64, doc="the recipes to fit and blend, in order; [] (the default): "
                                                     "the recipe's own list for the task (in its description)"),
         "blend": Choice(*METHODS, doc="how the members are blended on their out-of-fold predictions (nested): "
                                       "hill-climbing, non-negative weights, mean, rank mean or a level-2 model"),
-        "time_limit": SECONDS.with_doc("seconds for all the members together (--time-limit sets it); each "
-                                        "gets a share by its expected cost"),
+        "time_limit": SECONDS.with_doc("seconds for all the members together (--time-limit sets it); the floor "
+                                        "first, then each member by its need"),
+        "floor": FLAG.with_doc("run the members' library defaults first (LightGBM, scikit-learn's forests and "
+                               "logistic regression ...): a result early, the order of the members, and the figure "
+                               "none may end below"),
     }
     lists = "; ".join(f"{task}: {', '.join(names)}" if task != "any" else ", ".join(names)
                       for task, names in by_task.items())
     return Recipe("auto", f"{about} (members: {lists})", model_params=params, ranges=ranges,
-                  driver=functools.partial(drive, by_task=by_task))
+                  driver=functools.partial(drive, by_task=by_task, floor=floor or {}))
 
 
 def members_for(spec: CompetitionSpec, members: list[str] | str, by_task: dict[str, list[str]]) -> list[str]:
@@ -69,8 +89,9 @@ def members_for(spec: CompetitionSpec, members: list[str] | str, by_task: dict[s
 def drive(spec: CompetitionSpec, recipe: Recipe, data_dir: Path, *, n_folds: int = 5, seed: int = 42,
           time_limit: float | None = None, out_root: Path = Path("runs"), overrides: dict | None = None,
           only_folds: list[int] | None = None, by_task: dict[str, list[str]] | None = None,
-          **run_arguments) -> Path:
-    """Run the members within the budget, then blend them (nested); return the blend's run folder."""
+          floor: dict[str, tuple[str, float]] | None = None, **run_arguments) -> Path:
+    """The floor, then the members within the budget, then their nested blend; return the blend's run folder, or
+    the best member's where the blend does not beat it."""
     started, wall_started = time.monotonic(), time.time()
     if spec.outputs.kind != tables.TableOutputs.kind:
         raise UserError(f"the auto recipe blends table predictions; {spec.name}'s predictions are {spec.outputs.kind}.")
@@ -81,11 +102,13 @@ def drive(spec: CompetitionSpec, recipe: Recipe, data_dir: Path, *, n_folds: int
     config = resolve(recipe, overrides, competition=spec.name)["model"]
     budget = float(time_limit if time_limit is not None else config["time_limit"])
     members = members_for(spec, config["members"], by_task or {})
-    stray = sorted(set(per_member) - set(members))
+    floor = floor or {}
+    stray = sorted(set(per_member) - set(members) - {reference for reference, _ in floor.values()})
     if stray:
         raise UserError(f"--set {stray[0]}.…: {stray[0]!r} is not a member of this auto run (members: {members}).")
+    shape = None
     if members:
-        check_inputs(spec, spec.recipes[members[0]], data_dir, n_folds, {**shared_settings, **per_member.get(
+        shape = check_inputs(spec, spec.recipes[members[0]], data_dir, n_folds, {**shared_settings, **per_member.get(
             members[0], {})})
     notes: list[str] = []  # what auto decided, for the log and the blend's metrics.json
 
@@ -93,29 +116,219 @@ def drive(spec: CompetitionSpec, recipe: Recipe, data_dir: Path, *, n_folds: int
         notes.append(line)
         (get_log().warning if warn else get_log().info)(f"auto: {line}")
 
-    usable = _usable_members(spec, members, shared_settings, per_member, note)
-    note(f"members {', '.join(usable)}; {budget:.0f} s in all, then a nested {config['blend']} blend")
-    done = _fit_members(spec, usable, data_dir, budget, started, note, n_folds=n_folds, seed=seed,
-                        out_root=out_root, shared_settings=shared_settings, per_member=per_member, **run_arguments)
+    floors = [f for f in dict.fromkeys(floor[m][0] for m in members if m in floor)
+              if f in spec.recipes and f not in members] if config["floor"] else []
+    usable = _usable_members(spec, floors + members, shared_settings, per_member, note)
+    floors = [f for f in floors if f in usable]
+    fit = Budget(spec, data_dir, budget, started, note, shape or (0, 0, 0), n_folds=n_folds, seed=seed, out_root=out_root,
+                 shared_settings=shared_settings, per_member=per_member, **run_arguments)
+    note(f"{budget:.0f} s in all: " + (f"the floor ({', '.join(floors)}), then " if floors else "")
+         + f"{', '.join(m for m in usable if m not in floors)}, then a nested {config['blend']} blend")
+    fit.floor(floors)
+    fit.members([m for m in usable if m not in floors], floor)
+    done = fit.leftover()
     if len(done) == 1:
         get_log().warning(f"auto: only {done[0][0]} ran; its run is the result ({done[0][1]})")
         return done[0][1]
     defaults = resolve(recipe, {}, competition=spec.name)["model"]
     label = run_label(run_arguments.get("name"), {k: config.get(k) for k in overrides if config.get(k) != defaults.get(k)})
     blend = tables.ensemble(spec, [path for _, path in done], config["blend"], out_root, data_dir, name=recipe.name,
-                            label=label,
-                            about={"time_limit_s": budget, "auto": notes}, started=wall_started)
+                            label=label, about={"time_limit_s": budget, "auto": notes, "floor": floors},
+                            started=wall_started)
     get_log().info("auto: " + "; ".join(notes))  # into the blend's log.txt too
-    return blend
+    return best_or_blend(blend, done)
 
 
-def check_inputs(spec: CompetitionSpec, member: Recipe, data_dir: Path, n_folds: int, settings: dict) -> None:
+def best_or_blend(blend: Path, done: list[tuple[str, Path]]) -> Path:
+    """The blend's run folder where its nested CV beats the best member's CV; else the best member's, said in one
+    line (in the log and in the blend's members.md)."""
+    blended = _metrics(blend)
+    sign = 1.0 if blended["greater_is_better"] else -1.0
+    name, path = max(done, key=lambda item: sign * _metrics(item[1])["cv"])
+    best = _metrics(path)["cv"]
+    if sign * blended["cv"] > sign * best:
+        return blend
+    line = (f"auto: the blend's nested CV {blended['metric']} {blended['cv']:.5f} does not beat its best member, "
+            f"{name} at {best:.5f}: the result is {name}'s run ({path}), its submission.csv the one to send")
+    get_log().warning(line)
+    members_md = blend / "members.md"
+    if members_md.is_file():
+        from shared.io import write_text
+
+        write_text(members_md, members_md.read_text(encoding="utf-8") + f"\n{line}\n")
+    return path
+
+
+def _metrics(run_dir: Path) -> dict:
+    return json.loads((Path(run_dir) / "metrics.json").read_text(encoding="utf-8"))
+
+
+def estimate(name: str, shape: tuple[int, int, int], n_folds: int) -> float | None:
+    """Seconds a library default (``*_defaults``) takes on all folds of a table of ``shape`` (rows, columns, classes)
+    on one core of a 2020s CPU: a rough prior, scaled by the speed the runs measure (``Budget.speed``); None for
+    another recipe."""
+    rows, columns, classes = shape
+    fold_rows = rows * (n_folds - 1) / max(n_folds, 1)
+    cells, trees = fold_rows * max(columns, 1), classes if classes > 2 else 1
+    split = math.sqrt(max(columns, 1)) if classes else max(columns, 1)  # columns a forest's split considers
+    forest = 100 * 3e-8 * fold_rows * math.log2(max(fold_rows, 2)) * split
+    per_fold = {"lightgbm_defaults": 100 * trees * (2e-8 * cells + 5e-4),
+                "xgboost_defaults": 100 * trees * (3e-8 * cells + 5e-4),
+                "catboost_defaults": 1000 * (1e-8 * cells * max(1.0, trees / 4) + 2e-3),
+                "extra_trees_defaults": 0.05 + forest, "rf_defaults": 0.05 + 2 * forest,
+                "linear_defaults": 0.1 + 2e-7 * cells * max(1, trees)}.get(name)
+    return None if per_fold is None else per_fold * n_folds
+
+
+class Budget:
+    """The members' runs within the budget: the floor (``floor``), the members by what it says (``members``), what
+    is left (``leftover``, which returns every finished run: [(name, run folder)])."""
+
+    def __init__(self, spec: CompetitionSpec, data_dir: Path, budget: float, started: float, note, shape, *,
+                 n_folds: int, seed: int, out_root: Path, shared_settings: dict, per_member: dict, **run_arguments):
+        self.spec, self.data_dir, self.budget, self.started, self.note = spec, data_dir, budget, started, note
+        self.shape, self.needs = shape, {}
+        self.n_folds, self.seed, self.out_root = n_folds, seed, out_root
+        self.shared_settings, self.per_member, self.run_arguments = shared_settings, per_member, run_arguments
+        self.done: list[tuple[str, Path]] = []
+        self.seconds: dict[str, float] = {}  # measured, per run
+        self.cv: dict[str, float] = {}
+        self.ratios: list[float] = []  # measured / estimated seconds of the floor: the machine's speed
+        self.skipped: list[str] = []
+        self.first_error: UserError | None = None
+
+    def left(self) -> float:
+        return self.budget - (time.monotonic() - self.started)
+
+    def speed(self) -> float:
+        """Measured over estimated seconds so far (the geometric mean; 1 before anything ran)."""
+        return math.exp(sum(map(math.log, self.ratios)) / len(self.ratios)) if self.ratios else 1.0
+
+    def floor(self, floors: list[str]) -> None:
+        """Run the library defaults, cheapest first; one estimated to end past ``FLOOR_SHARE`` of the budget is left
+        out."""
+        priced = sorted(floors, key=lambda f: estimate(f, self.shape, self.n_folds) or 0.0)
+        for name in priced:
+            guess = (estimate(name, self.shape, self.n_folds) or 0.0) * self.speed()
+            if guess > self.left() - (1 - FLOOR_SHARE) * self.budget:
+                self.note(f"{name} left out of the floor: estimated {guess:.0f} s, past {FLOOR_SHARE:.0%} of the "
+                          f"budget; a longer --time-limit runs it")
+                continue
+            seconds = self._run(name, None)
+            if seconds is not None and estimate(name, self.shape, self.n_folds):
+                self.ratios.append(max(seconds, 0.05) / estimate(name, self.shape, self.n_folds))
+
+    def members(self, members: list[str], floor: dict[str, tuple[str, float]]) -> None:
+        """Run the members, the family the floor ranks best first, each within its share (``share``)."""
+        self.needs = floor
+        ranked = self.ranked(members)
+        if ranked != members:
+            self.note(f"order by the floor's CV: {', '.join(ranked)}")
+        for i, name in enumerate(ranked):
+            share = self.share(name, ranked[i:])
+            if not self._fits(name, share):
+                self.skipped.append(name)
+                continue
+            self._run(name, share)
+
+    def leftover(self) -> list[tuple[str, Path]]:
+        """What is left goes to the members left out for time, where each now fits; the finished runs."""
+        retry, self.skipped = self.skipped, []
+        for i, name in enumerate(retry):
+            share = self.share(name, retry[i:])
+            if self._fits(name, share):
+                self.note(f"{name}: {self.left():.0f} s left over, a share of {share:.0f} s")
+                self._run(name, share)
+            else:
+                self.skipped.append(name)
+        if self.skipped:
+            self.note(f"{', '.join(self.skipped)} left out: the budget ({self.budget:.0f} s) ran out; a longer "
+                      "--time-limit fits them", warn=True)
+        if not self.done:
+            raise UserError(f"auto: no member could run: {self.first_error}")
+        return self.done
+
+    def ranked(self, members: list[str]) -> list[str]:
+        """The members by their family's floor CV, best first (ties and members without one: in the listed order)."""
+        sign = 1.0 if self.spec.metric.greater_is_better else -1.0
+
+        def family(name: str) -> float:
+            cv = self.cv.get(self.needs.get(name, ("", 0.0))[0])
+            return -math.inf if cv is None else sign * cv
+
+        return sorted(members, key=lambda m: -family(m))  # stable: the listed order within a family
+
+    def need(self, name: str) -> float | None:
+        """Seconds a member needs on these data: its floor's measured (else estimated) seconds times its factor."""
+        if name not in self.needs:
+            return None
+        reference, factor = self.needs[name]
+        seconds = self.seconds.get(reference)
+        if seconds is None:
+            guess = estimate(reference, self.shape, self.n_folds)
+            if guess is None or not self.ratios:
+                return None
+            seconds = guess * self.speed()
+        return factor * seconds
+
+    def share(self, name: str, rest: list[str]) -> float:
+        """A member's seconds: its need where what is left covers every remaining need, else what is left shared
+        by need (by ``COSTS`` where no need is known)."""
+        needs = {m: self.need(m) for m in rest}
+        known = {m: n for m, n in needs.items() if n is not None}
+        unit = sum(known.values()) / sum(COSTS.get(m, DEFAULT_COST) for m in known) if known else 1.0
+        weights = {m: needs[m] if needs[m] is not None else unit * COSTS.get(m, DEFAULT_COST) for m in rest}
+        left = self.left()
+        fair = left * weights[name] / sum(weights.values())
+        if needs[name] is not None and sum(weights.values()) <= left:
+            return needs[name] + (left - sum(weights.values())) * weights[name] / sum(weights.values())
+        return fair
+
+    def _fits(self, name: str, share: float) -> bool:
+        """Whether a member can learn something in ``share`` seconds (the first always runs)."""
+        if not self.done:
+            return True
+        member = self.spec.recipes[name]
+        quick = COSTS.get(name, DEFAULT_COST) <= 1  # linear, neighbours: seconds at most
+        limited = "time_limit" in member.model_params  # stops at its share
+        per_fold, need = share / self.n_folds, self.need(name)
+        if need is not None and share < MIN_NEED_SHARE * need:  # even paced faster it would learn little
+            return False
+        return self.left() >= MIN_SECONDS and (quick or per_fold >= (MIN_FOLD_SECONDS if limited
+                                                                      else UNLIMITED_FOLD_SECONDS))
+
+    def _run(self, name: str, share: float | None) -> float | None:
+        """One member's run (``share``: its time limit; None: none, a library default); its seconds, or None where
+        it failed on these data (it is left out; the others still blend)."""
+        own = self.per_member.get(name, {})
+        limit = None if share is None or "time_limit" in own else max(share, MIN_SECONDS)
+        t0 = time.monotonic()
+        try:
+            path = runner.run(self.spec, name, self.data_dir,
+                              n_folds=self.n_folds, seed=self.seed, time_limit=limit, out_root=self.out_root,
+                              overrides={**self.shared_settings, **own}, **self.run_arguments)
+        except UserError as exc:
+            self.first_error = self.first_error or exc
+            self.note(f"{name} failed and is left out: {exc}", warn=True)
+            return None
+        seconds = self.seconds[name] = time.monotonic() - t0
+        self.cv[name] = _metrics(path)["cv"]
+        self.done.append((name, path))
+        of = "" if share is None else f" (a share of {share:.0f} s)"
+        self.note(f"{name} done in {seconds:.0f} s{of}, CV {self.cv[name]:.5g}: {path}")
+        return seconds
+
+
+def check_inputs(spec: CompetitionSpec, member: Recipe, data_dir: Path, n_folds: int,
+                 settings: dict) -> tuple[int, int, int]:
     """The data every member reads, checked once before any member starts, as each run checks them before it fits
-    (files, columns, ids, the target, the sample submission): bad data are one error, not one per member."""
+    (files, columns, ids, the target, the sample submission): bad data are one error, not one per member. Returns
+    the training table's (rows, columns besides the id and target, classes; 0 for regression)."""
     config = resolve(member, settings, spec.run_defaults(), competition=spec.name)
     data = spec.load_run_data(Path(data_dir), config)
     y, classes = spec.outputs.encode(data, config.get("positive_class"))
     spec.outputs.check(data, y, classes, n_folds)
+    return len(data.train), max(data.train.shape[1] - 2, 1), len(classes or [])
 
 
 def _split_overrides(spec: CompetitionSpec, recipe: Recipe, overrides: dict) -> tuple[dict, dict, dict]:
@@ -154,43 +367,6 @@ def _usable_members(spec: CompetitionSpec, members: list[str], shared_settings: 
     if not usable:
         raise UserError(f"auto: none of the members {members} can run here: {'; '.join(reasons)}.")
     return usable
-
-
-def _fit_members(spec: CompetitionSpec, usable: list[str], data_dir: Path, budget: float, started: float, note, *,
-                 n_folds: int, seed: int, out_root: Path, shared_settings: dict, per_member: dict,
-                 **run_arguments) -> list[tuple[str, Path]]:
-    """Run the members one after another, each within its share of what is left of the budget (by ``COSTS``);
-    a member that fails on these data, or that the budget no longer fits, is left out. [(name, run folder)]."""
-    done, skipped, first_error = [], [], None
-    for i, name in enumerate(usable):
-        member = spec.recipes[name]
-        left = budget - (time.monotonic() - started)
-        share = left * COSTS.get(name, DEFAULT_COST) / sum(COSTS.get(m, DEFAULT_COST) for m in usable[i:])
-        per_fold = share / n_folds
-        quick = COSTS.get(name, DEFAULT_COST) <= 1  # linear, neighbours: seconds at most
-        limited = "time_limit" in member.model_params  # stops at its share
-        if done and (left < MIN_SECONDS or (not quick and per_fold < (MIN_FOLD_SECONDS if limited
-                                                                     else UNLIMITED_FOLD_SECONDS))):
-            skipped.append(name)
-            continue
-        own = per_member.get(name, {})
-        t0 = time.monotonic()
-        try:  # a member that cannot run on these data is left out; the others still blend
-            path = runner.run(spec, name, data_dir, n_folds=n_folds, seed=seed,
-                              time_limit=None if "time_limit" in own else max(share, MIN_SECONDS), out_root=out_root,
-                              overrides={**shared_settings, **own}, **run_arguments)
-        except UserError as exc:
-            first_error = first_error or exc
-            note(f"{name} failed and is left out: {exc}", warn=True)
-            continue
-        done.append((name, path))
-        note(f"{name} done in {time.monotonic() - t0:.0f} s (a share of {share:.0f} s): {path}")
-    if skipped:
-        note(f"{', '.join(skipped)} left out: the budget ({budget:.0f} s) ran out; a longer --time-limit fits them",
-             warn=True)
-    if not done:
-        raise UserError(f"auto: no member could run: {first_error}")
-    return done
 
 
 def _missing(member: Recipe) -> str | None:

@@ -39,17 +39,28 @@ def noise_competition(folder: Path, n: int = 300, seed: int = 0, signal: float =
 
 
 def auto_run(data: Path, out: Path, members=QUICK, time_limit=None, **sets):
+    """The blend's folder of an auto run (also where its result is the best member's run)."""
     spec = generic.spec_for(data, "target", "row", "rmse")
-    overrides = {"members": list(members), **sets}
-    return runner.run(spec, "auto", data, n_folds=5, out_root=out, time_limit=time_limit, overrides=overrides)
+    overrides = {"members": list(members), "floor": False, **sets}
+    return blend_of(runner.run(spec, "auto", data, n_folds=5, out_root=out, time_limit=time_limit,
+                               overrides=overrides))
+
+
+def blend_of(result: Path) -> Path:
+    """The auto run's blend folder: the result itself, or beside the best member's run that is the result."""
+    result = Path(result)
+    if result.name.startswith("auto-"):
+        return result
+    blends = sorted(result.parent.glob("auto-*"))
+    return blends[-1] if blends else result
 
 
 def test_auto_is_the_generic_default_and_blends_its_members(tmp_path):
     data = noise_competition(tmp_path / "data", signal=2.0)
     rc, stdout, stderr = run_cli("run", "tabular", "--data", data, "--target", "target", "--id", "row",
-                                 "--metric", "rmse", "--set", f"members={QUICK}", "--out", tmp_path / "runs")
+                                 "--metric", "rmse", "--set", f"members={QUICK}", "--set", "floor=false", "--out", tmp_path / "runs")
     assert rc == 0, stderr
-    blend = load_run(Path(last_line(stdout)))
+    blend = load_run(blend_of(Path(last_line(stdout))))
     assert blend.path.name.startswith("auto-") and blend.config["recipe"] == "auto"
     members = [load_run(Path(p)) for p in blend.config["members"]]
     assert [m.config["recipe"] for m in members] == QUICK
@@ -155,7 +166,8 @@ def test_a_member_setting_goes_to_that_member_only(tmp_path):
     (["--set", "members=[linear, nope]"], "['nope'] are not recipes of tabular"),
     (["--set", "members=linear"], "--set members"),
     (["--set", "members=[linear, auto]"], "['auto'] are not recipes of tabular"),
-    (["--set", "blend=best"], "--set blend"),
+    (["--set", "blend=nope"], "--set blend"),
+    (["--set", "floor=maybe"], "--set floor"),
     (["--set", "knn.n_neighbors=0"], "n_neighbors"),
     (["--set", "nope.alpha=1", "--set", "members=[linear]"], "'nope' is not a member"),
     (["--only-folds", "0"], "--only-folds with the auto recipe"),
@@ -176,8 +188,8 @@ def test_house_prices_auto_blends_its_own_recipes(demo_dir, tmp_path):
     import competitions
 
     spec = competitions.get("house_prices")
-    blend = load_run(runner.run(spec, "auto", demo_dir, n_folds=3, out_root=tmp_path,
-                                overrides={"members": ["linear", "svr"]}))
+    blend = load_run(blend_of(runner.run(spec, "auto", demo_dir, n_folds=3, out_root=tmp_path,
+                                         overrides={"members": ["linear", "svr"]})))
     assert [load_run(Path(p)).config["recipe"] for p in blend.config["members"]] == ["linear", "svr"]
     assert json.loads((blend.path / "metrics.json").read_text())["metric"] == "rmsle"
 
@@ -187,8 +199,9 @@ def test_a_member_that_cannot_run_is_left_out_and_the_others_blend(tmp_path):
 
     data = synthetic_classification(tmp_path / "data", 2)
     spec = generic.spec_for(data, "target", "row_id", "auc")
-    blend = load_run(runner.run(spec, "auto", data, n_folds=3, out_root=tmp_path / "runs",
-                                overrides={"members": ["linear", "svr", "knn"]}))  # svr: regression only
+    blend = load_run(blend_of(runner.run(spec, "auto", data, n_folds=3, out_root=tmp_path / "runs",
+                                         overrides={"members": ["linear", "svr", "knn"],
+                                                    "floor": False})))  # svr: regression only
     assert [load_run(Path(p)).config["recipe"] for p in blend.config["members"]] == ["linear", "knn"]
     assert any("svr failed and is left out: the svr recipe is for regression" in n for n in blend.metrics["auto"])
     assert "svr failed and is left out" in (blend.path / "log.txt").read_text()

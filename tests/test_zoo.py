@@ -78,9 +78,9 @@ def test_every_member_fits_and_predicts_each_task(name, task, tmp_path):
 def test_a_member_stops_at_its_time_limit(name, tmp_path):
     """Settings that would take hours: the fit stops at its limit, and says so, with a usable model (how soon after
     the limit is a matter for a benchmark: a loaded machine is slow to notice it)."""
-    slow = {"gbm": {"learning_rate": 1e-4, "max_rounds": 10**6, "early_stopping_rounds": 10**6},
-            "catboost": {"learning_rate": 1e-4, "max_rounds": 10**6, "early_stopping_rounds": 10**6},
-            "xgboost": {"learning_rate": 1e-4, "max_rounds": 10**6, "early_stopping_rounds": 10**6},
+    slow = {"gbm": {"learning_rate": 1e-4, "max_rounds": 10**6, "early_stopping_rounds": 10**6, "pace": False},
+            "catboost": {"learning_rate": 1e-4, "max_rounds": 10**6, "early_stopping_rounds": 10**6, "pace": False},
+            "xgboost": {"learning_rate": 1e-4, "max_rounds": 10**6, "early_stopping_rounds": 10**6, "pace": False},
             "extra_trees": {"n_estimators": 10**6},
             "mlp": {"lr": 1e-6, "max_epochs": 10**6, "patience": 10**6}}[name]
     if name == "mlp":

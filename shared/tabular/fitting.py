@@ -3,8 +3,10 @@ the fit's time limit as a point in time, probe-then-refit boosting (LightGBM, XG
 loop of the tabular nets (the D2L course's net, the zoo's MLP). The CV fold being scored is never seen."""
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -57,18 +59,79 @@ class Deadline:
 class TimeLimit:
     """The point in time (``at``; None: no limit) a boosting fit of at most ``rounds`` rounds on ``threads`` threads
     stops at, asked after every round by each library's own callback (``reached``); ``stopped`` says whether it came
-    to that, and the fit's log says so once (``say_stopped``)."""
+    to that, and the fit's log says so once (``say_stopped``). With a ``pace`` the fit times its first rounds and,
+    where it could not converge before its time is up, stops there with ``faster`` set: the factor by which its
+    learning rate must grow (``Pace.factor``) for a new start."""
 
-    def __init__(self, at: float | None, label: str, rounds: int | None = None, threads: int | None = None):
+    def __init__(self, at: float | None, label: str, rounds: int | None = None, threads: int | None = None,
+                 pace: Pace | None = None):
         self.at, self.label, self.stopped = at, label, False
         self.rounds, self.threads, self.started = rounds, threads, time.monotonic()
+        self.pace, self.faster, self.first = pace, 1.0, None  # first: (round, time) of the first round seen
+        self.seconds_per_round = None
 
     def reached(self, round_number: int) -> bool:
+        if self.pace is not None and self._too_slow(round_number):
+            return True
         if Deadline.passed(self.at):
             self.stopped = True
             say_stopped(f"{self.label}: stopped at round {round_number}, the fit's time limit", round_number,
                         self.rounds, "round", time.monotonic() - self.started, self.threads)
         return self.stopped
+
+    def _too_slow(self, round_number: int) -> bool:
+        """Whether the first rounds, timed, say this schedule cannot converge in time (then ``faster`` is set)."""
+        now = time.monotonic()
+        if self.first is None:
+            self.first = (round_number, now)
+            return False
+        done = round_number - self.first[0]
+        if done < PACE_ROUNDS and now - self.first[1] < PACE_SHARE * self.pace.seconds:
+            return False
+        pace, self.pace = self.pace, None  # decided once
+        self.seconds_per_round = (now - self.first[1]) / max(done, 1)
+        self.faster = pace.factor(self.seconds_per_round)
+        return self.faster > 1
+
+
+ROUNDS_TIMES_RATE = 30.0  # boosting converges in about this many rounds x learning rate (0.03: ~1,000 rounds)
+MAX_RATE = 0.3  # a schedule made faster for its time never learns faster than this
+PACE_ROUNDS, PACE_SHARE = 10, 0.1  # a paced fit times this many rounds (or this share of its time) before it plans
+PACE_MARGIN = 0.8  # and plans to use this share of its time (rounds vary; the refit reads the data again)
+
+
+@dataclass
+class Pace:
+    """A boosted fit's schedule (``rate``, at most ``rounds``, early-stopping ``patience``, the inner split's
+    ``fraction``) and the ``seconds`` it has for probe and refit together."""
+
+    rate: float
+    rounds: int
+    patience: int
+    fraction: float
+    seconds: float
+
+    def factor(self, seconds_per_round: float) -> float:
+        """How much faster the schedule must learn to converge in time at ``seconds_per_round``: 1 where it does;
+        else the learning rate grows by it (in steps of sqrt(2), up to ``MAX_RATE``) and the rounds and patience
+        shrink by it. The work is the probe's rounds to its best and its patience beyond, then the refit's."""
+        needed = min(self.rounds, ROUNDS_TIMES_RATE / self.rate)
+        work = needed + self.patience + needed / (1 - self.fraction)
+        affordable = PACE_MARGIN * self.seconds / max(seconds_per_round, 1e-9)
+        if work <= affordable or self.rate >= MAX_RATE:
+            return 1.0
+        stepped = 2 ** (math.ceil(2 * math.log2(work / affordable)) / 2)
+        return max(1.0, min(stepped, MAX_RATE / self.rate))
+
+
+def faster_schedule(rate: float, rounds: int, patience: int, faster: float) -> tuple[float, int, int]:
+    """(learning rate, rounds at most, patience) of a schedule made ``faster`` times faster (``Pace.factor``)."""
+    if faster <= 1:
+        return rate, rounds, patience
+    return rate * faster, max(1, int(rounds / faster)), max(PATIENCE_FLOOR, int(round(patience / faster)))
+
+
+PATIENCE_FLOOR = 10  # a faster schedule still waits this many rounds before it stops early
 
 
 FIRST_ROUNDS, FIRST_SHARE = 5, 0.1  # a fit stopped before this many rounds, or this share of them, learned little
@@ -88,17 +151,32 @@ def say_stopped(line: str, done: int, most: int | None, unit: str, seconds: floa
 
 
 def probe_then_refit(probe: Callable, refit: Callable, y: np.ndarray, fraction: float, ctx, label: str,
-                     rounds: int | None = None, threads: int | None = None):
-    """A boosted model's fit: ``probe(inner, early, limit)`` boosts on the inner rows with early stopping on the
-    ``early`` ones and returns (model, best rounds); then ``refit(rounds, limit)`` boosts on all training rows for
+                     rounds: int | None = None, threads: int | None = None, rate: float | None = None,
+                     patience: int | None = None):
+    """A boosted model's fit: ``probe(inner, early, limit, faster)`` boosts on the inner rows with early stopping on
+    the ``early`` ones and returns (model, best rounds); then ``refit(rounds, limit)`` boosts on all training rows for
     those rounds scaled up for the extra data (``refit_rounds``) and returns the model. With ``ctx.time_limit`` the
     probe may use 0.6 of it and the refit the rest; a probe stopped by it is the model, at its best round (there is
-    no time for a refit that would be cut short). ``rounds`` (the probe's at most) and ``threads`` go into the line
-    of a fit stopped in its first rounds. Returns (model, best rounds, refitted)."""
+    no time for a refit that would be cut short). Given the schedule (``rate``, ``rounds``, ``patience``), a fit with
+    a time limit is paced: its first rounds are timed and, where the schedule could not converge in time, the probe
+    starts again ``faster`` (``faster_schedule``: a larger learning rate, fewer rounds and patience; the refit
+    boosts as the probe did), said in the log. ``rounds`` (the probe's at most) and ``threads`` also go into the
+    line of a fit stopped in its first rounds. Returns (model, best rounds, refitted)."""
     deadline = Deadline(ctx.time_limit)
     inner, early = inner_split(y, fraction, ctx.seed, ctx.task)
-    limit = TimeLimit(deadline.probe_end(), f"{label}, finding the rounds", rounds, threads)
-    model, best = probe(inner, early, limit)
+    paced = ctx.time_limit is not None and None not in (rate, rounds, patience)
+    pace = Pace(rate, rounds, patience, fraction, ctx.time_limit) if paced else None
+    limit = TimeLimit(deadline.probe_end(), f"{label}, finding the rounds", rounds, threads, pace)
+    model, best = probe(inner, early, limit, 1.0)
+    if limit.faster > 1:
+        new_rate, new_rounds, new_patience = faster_schedule(rate, rounds, patience, limit.faster)
+        if getattr(getattr(ctx, "progress", None), "name", "") in ("", "fold 0"):
+            get_log().info(f"{label}: at learning rate {rate:.3g} it would not converge in its {ctx.time_limit:.1f} s "
+                           f"(~{limit.seconds_per_round:.2g} s a round on {threads or 1} thread{'s' if threads != 1 else ''}): "
+                           f"learning rate {new_rate:.3g}, early-stopping patience {new_patience}, at most "
+                           f"{new_rounds} rounds")
+        limit = TimeLimit(deadline.probe_end(), f"{label}, finding the rounds", new_rounds, threads)
+        model, best = probe(inner, early, limit, new_rate / rate)
     if limit.stopped:
         return model, best, False
     scaled = refit_rounds(best, fraction)

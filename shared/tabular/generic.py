@@ -59,11 +59,17 @@ def raw_features(train, test, params):
 
 
 DEFAULT_RECIPE = "auto"
-AUTO_MEMBERS = {  # cheap and different first; the budget decides how far down each list a run gets
+AUTO_MEMBERS = {  # the floor's CV orders them by family; the budget decides how far down each list a run gets
     "regression": ["linear", "gbm", "catboost", "mlp", "extra_trees", "knn", "xgboost"],
     "binary": ["linear", "gbm", "catboost", "extra_trees", "mlp", "knn", "xgboost"],
     # boosting grows a tree per class and round: forests, linear and nets first where there are many classes
     "multiclass": ["linear", "extra_trees", "rf", "mlp", "knn", "catboost", "gbm"],
+}
+AUTO_FLOOR = {  # each member's library defaults, run first, and its need as a multiple of their seconds (more rounds,
+    # trees, a grid of penalties); boosting's family is measured by LightGBM's, the smooth models' by the linear one's
+    "linear": ("linear_defaults", 6.0), "knn": ("linear_defaults", 2.0), "mlp": ("linear_defaults", 20.0),
+    "extra_trees": ("extra_trees_defaults", 3.0), "rf": ("rf_defaults", 3.0),
+    "gbm": ("lightgbm_defaults", 4.0), "xgboost": ("lightgbm_defaults", 4.0), "catboost": ("lightgbm_defaults", 6.0),
 }
 
 
@@ -101,8 +107,10 @@ RECIPES = {
     "automl": Recipe("automl", "AutoGluon TabularPredictor on the same folds", raw_features, AutoGluonModel,
                      model_params=AUTOML_PARAMS, ranges=AUTOML_RANGES),
 }
-RECIPES["auto"] = auto.recipe(AUTO_MEMBERS, "a blend of diverse members (linear, boosted trees, forests, nets, "
-                              "neighbours) fitted within --time-limit on the same folds, weights fitted nested")
+RECIPES["auto"] = auto.recipe(AUTO_MEMBERS, "the libraries' defaults first, then a blend of diverse members (linear, "
+                              "boosted trees, forests, nets, neighbours) fitted within --time-limit on the same "
+                              "folds, ordered by what the defaults scored, weights fitted nested",
+                              floor=AUTO_FLOOR)
 
 
 def infer_task(metric_name: str, target: pd.Series) -> str:

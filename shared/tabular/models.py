@@ -30,7 +30,7 @@ from shared.config import (
 from shared.divergence import LossWatch
 from shared.errors import UserError
 from shared.log import get_log
-from shared.tabular.fitting import TimeLimit, probe_then_refit, train_net
+from shared.tabular.fitting import TimeLimit, faster_schedule, probe_then_refit, train_net
 from shared.threads import fit_threads
 
 
@@ -104,6 +104,9 @@ CLIP_RANGE = FLAG.with_doc("numbers beyond the training rows' range are clipped 
 TIME_LIMIT = Either(Choice(None), SECONDS, doc="seconds for the whole run, split over the folds (--time-limit "
                                                 "sets it); a fit that reaches its share stops with what it has; "
                                                 "null: no limit")
+PACE = FLAG.with_doc("with a time limit, time the first rounds and, where the learning rate could not converge "
+                     "within it, boost faster (a larger learning rate, fewer rounds) instead of stopping short; "
+                     "false: keep the schedule and stop at the limit")
 MAX_ROUNDS = 1_000_000  # boosting rounds (and patience) at most: hours of boosting even on small data
 GBM_DEFAULTS, GBM_RANGES = settings({  # name: (default, what it accepts and what it is)
     "learning_rate": (0.03, POSITIVE.with_doc("the boosting learning rate (shrinkage of each tree)")),
@@ -138,6 +141,7 @@ GBM_BUDGET_DEFAULTS, GBM_BUDGET_RANGES = settings({
     "max_trees": (20000, count(10 * MAX_ROUNDS).with_doc("more than two classes: trees per fit at most (rounds x classes); the rounds "
                                         "shrink to it and the learning rate grows with sqrt(classes / 2)")),
     "time_limit": (None, TIME_LIMIT),
+    "pace": (True, PACE),
 })
 GBM_PARAMS = {**GBM_DEFAULTS, **GBM_CATEGORY_DEFAULTS, **GBM_BUDGET_DEFAULTS}
 
@@ -210,13 +214,15 @@ class LGBMModel:
         probing = _BoostingLog("lightgbm, finding the rounds on an inner split", self.LOG_SECONDS)
         probed = None
 
-        def probe(inner, early, limit):
+        def probe(inner, early, limit, faster):
             nonlocal probed
-            probed = lgb.train(booster_params, self._dataset(X, y, base, w, inner), num_boost_round=max_rounds,
+            rate, rounds, wait = faster_schedule(learning_rate, max_rounds, patience, faster)
+            booster_params["learning_rate"] = rate  # the refit boosts as the probe did
+            probed = lgb.train(booster_params, self._dataset(X, y, base, w, inner), num_boost_round=rounds,
                                valid_sets=[self._dataset(X, y, base, w, early)],
-                               callbacks=[lgb.early_stopping(patience, verbose=False), probing,
+                               callbacks=[lgb.early_stopping(wait, verbose=False), probing,
                                           *_LightGBMStop.callbacks(limit)])
-            return probed, int(probed.best_iteration or max_rounds)
+            return probed, int(probed.best_iteration or rounds)
 
         def refit(rounds, limit):
             if probing.lines:
@@ -228,7 +234,9 @@ class LGBMModel:
                                         *_LightGBMStop.callbacks(limit)])
 
         self.booster_, self.best_rounds_, _ = probe_then_refit(probe, refit, y, p["early_stopping_fraction"],
-                                                               self.ctx, "lightgbm", max_rounds, threads)
+                                                               self.ctx, "lightgbm", max_rounds, threads,
+                                                               learning_rate if p["pace"] else None, patience)
+        self.learning_rate_ = booster_params["learning_rate"]
         return self
 
     @staticmethod

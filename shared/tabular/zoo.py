@@ -31,7 +31,15 @@ from shared.config import (
 from shared.divergence import LossWatch
 from shared.errors import UserError
 from shared.log import get_log
-from shared.tabular.fitting import Deadline, TimeLimit, inner_split, probe_then_refit, say_stopped, train_net
+from shared.tabular.fitting import (
+    Deadline,
+    TimeLimit,
+    faster_schedule,
+    inner_split,
+    probe_then_refit,
+    say_stopped,
+    train_net,
+)
 from shared.tabular.models import (
     GBM_RANGES,
     LAYER_WEIGHTS,
@@ -40,6 +48,7 @@ from shared.tabular.models import (
     MAX_LAYERS,
     MAX_ROUNDS,
     MAX_WIDTH,
+    PACE,
     SCALING_RANGES,
     TIME_LIMIT,
 )
@@ -71,6 +80,7 @@ BOOSTING_RANGES = {  # shared by CatBoost and XGBoost
                                             "many rounds"),
     "early_stopping_fraction": GBM_RANGES["early_stopping_fraction"],
     "time_limit": TIME_LIMIT,
+    "pace": PACE,
 }
 CATBOOST_PARAMS, CATBOOST_RANGES = settings({  # name: (default, what it accepts and what it is)
     "learning_rate": (0.08, BOOSTING_RANGES["learning_rate"]),
@@ -80,6 +90,7 @@ CATBOOST_PARAMS, CATBOOST_RANGES = settings({  # name: (default, what it accepts
     "early_stopping_rounds": (100, BOOSTING_RANGES["early_stopping_rounds"]),
     "early_stopping_fraction": (0.15, BOOSTING_RANGES["early_stopping_fraction"]),
     "time_limit": (None, BOOSTING_RANGES["time_limit"]),
+    "pace": (True, BOOSTING_RANGES["pace"]),
 })
 
 class CatBoostModel:
@@ -94,18 +105,18 @@ class CatBoostModel:
             X[col] = X[col].astype(str).where(X[col].notna(), "__nan__")
         return X
 
-    def _estimator(self, rounds: int, early: bool):
+    def _estimator(self, rounds: int, early: bool, rate: float, patience: int = 0):
         from catboost import CatBoostClassifier, CatBoostRegressor
 
         p, ctx = self.params, self.ctx
         loss = {"regression": "RMSE", "binary": "Logloss", "multiclass": "MultiClass"}[ctx.task]
-        kwargs = dict(iterations=rounds, learning_rate=p["learning_rate"], depth=p["depth"],
+        kwargs = dict(iterations=rounds, learning_rate=rate, depth=p["depth"],
                       l2_leaf_reg=p["l2_leaf_reg"], loss_function=loss, random_seed=ctx.seed,
                       thread_count=self.threads_, verbose=False, allow_writing_files=False, cat_features=self.cats_)
         if ctx.task != "regression":  # every class of the run, also one the fold's rows (or its inner split) lack
             kwargs["class_names"] = list(range(ctx.n_classes))
         if early:
-            kwargs.update(od_type="Iter", od_wait=p["early_stopping_rounds"], use_best_model=True)
+            kwargs.update(od_type="Iter", od_wait=patience, use_best_model=True)
         return (CatBoostRegressor if ctx.task == "regression" else CatBoostClassifier)(**kwargs)
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None):
@@ -115,19 +126,25 @@ class CatBoostModel:
         X = self._frame(X)
         w = (lambda rows: None) if sample_weight is None else (lambda rows: sample_weight[rows])
 
-        def probe(inner, early, limit):
-            model = self._estimator(p["max_rounds"], early=True)
+        rate = p["learning_rate"]
+
+        def probe(inner, early, limit, faster):
+            nonlocal rate
+            rate, rounds, wait = faster_schedule(p["learning_rate"], p["max_rounds"], p["early_stopping_rounds"], faster)
+            model = self._estimator(rounds, True, rate, wait)
             model.fit(X.iloc[inner], y[inner], sample_weight=w(inner), eval_set=(X.iloc[early], y[early]),
                       callbacks=_CatBoostStop.callbacks(limit))
             return model, int(model.get_best_iteration() or 0) + 1  # a probe stopped early is shrunk to its best
 
         def refit(rounds, limit):
-            model = self._estimator(rounds, early=False)
+            model = self._estimator(rounds, False, rate)  # as fast as the probe
             model.fit(X, y, sample_weight=w(slice(None)), callbacks=_CatBoostStop.callbacks(limit))
             return model
 
         self.model_, self.best_rounds_, _ = probe_then_refit(probe, refit, y, p["early_stopping_fraction"], self.ctx,
-                                                             "catboost", p["max_rounds"], self.threads_)
+                                                             "catboost", p["max_rounds"], self.threads_,
+                                                             p["learning_rate"] if p["pace"] else None,
+                                                             p["early_stopping_rounds"])
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -176,6 +193,7 @@ XGBOOST_PARAMS, XGBOOST_RANGES = settings({  # name: (default, what it accepts a
     "early_stopping_rounds": (100, BOOSTING_RANGES["early_stopping_rounds"]),
     "early_stopping_fraction": (0.15, BOOSTING_RANGES["early_stopping_fraction"]),
     "time_limit": (None, BOOSTING_RANGES["time_limit"]),
+    "pace": (True, BOOSTING_RANGES["pace"]),
 })
 
 class XGBoostModel:
@@ -208,11 +226,12 @@ class XGBoostModel:
         self.threads_ = fit_threads("xgboost", *X.shape, self.ctx)
         params = self._booster_params()
 
-        def probe(inner, early, limit):
-            booster = xgb.train(params, self._matrix(X.iloc[inner], y[inner], w(inner)), num_boost_round=p["max_rounds"],
+        def probe(inner, early, limit, faster):
+            params["eta"], rounds, wait = faster_schedule(p["learning_rate"], p["max_rounds"],
+                                                          p["early_stopping_rounds"], faster)  # the refit's too
+            booster = xgb.train(params, self._matrix(X.iloc[inner], y[inner], w(inner)), num_boost_round=rounds,
                                 evals=[(self._matrix(X.iloc[early], y[early], w(early)), "valid")],
-                                early_stopping_rounds=p["early_stopping_rounds"], verbose_eval=False,
-                                callbacks=_xgboost_stop(limit))
+                                early_stopping_rounds=wait, verbose_eval=False, callbacks=_xgboost_stop(limit))
             return booster, int(getattr(booster, "best_iteration", booster.num_boosted_rounds() - 1)) + 1
 
         def refit(rounds, limit):
@@ -221,7 +240,9 @@ class XGBoostModel:
 
         self.booster_, self.best_rounds_, refitted = probe_then_refit(probe, refit, y, p["early_stopping_fraction"],
                                                                       self.ctx, "xgboost", p["max_rounds"],
-                                                                      self.threads_)
+                                                                      self.threads_,
+                                                                      p["learning_rate"] if p["pace"] else None,
+                                                                      p["early_stopping_rounds"])
         self.use_rounds_ = 0 if refitted else self.best_rounds_  # all of the refit's; the probe's up to its best
         return self
 

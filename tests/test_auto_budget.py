@@ -1,0 +1,171 @@
+"""How ``auto`` spends its budget, on clocks that move only when told (no test here depends on the machine's speed):
+a boosted fit that could not converge in its time boosts faster instead of stopping short; the floor's CV orders the
+members, so one left out for time is never the one the CV would have picked first; a blend that does not beat its
+best member gives way to it."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shared import auto, runner
+from shared.log import LOGGER
+from shared.models import ModelContext
+from shared.runs import load_run
+from shared.tabular import fitting, generic
+from shared.tabular.fitting import MAX_RATE, Pace, faster_schedule
+from shared.tabular.models import LGBMModel
+
+
+def test_a_schedule_that_fits_its_time_is_kept():
+    pace = Pace(rate=0.1, rounds=5000, patience=50, fraction=0.15, seconds=60.0)
+    assert pace.factor(seconds_per_round=0.001) == 1.0  # 300 + 50 + 353 rounds in 60 s at 1 ms a round
+
+
+def test_a_schedule_too_slow_for_its_time_learns_faster_in_steps_up_to_the_cap():
+    pace = Pace(rate=0.03, rounds=5000, patience=200, fraction=0.15, seconds=10.0)
+    factor = pace.factor(seconds_per_round=0.01)  # needs ~2,376 rounds, has time for 800
+    assert factor > 1 and np.log2(factor) * 2 == pytest.approx(round(np.log2(factor) * 2))  # a step of sqrt(2)
+    rate, rounds, patience = faster_schedule(0.03, 5000, 200, factor)
+    assert rate == pytest.approx(0.03 * factor) and rate <= MAX_RATE
+    work = (30 / rate) + patience + (30 / rate) / 0.85
+    assert work <= 0.8 * 10 / 0.01 + 1e-9  # the faster schedule's rounds fit in the time
+    assert Pace(0.03, 5000, 200, 0.15, 1.0).factor(1.0) == pytest.approx(MAX_RATE / 0.03)  # never past the cap
+    assert Pace(MAX_RATE, 5000, 200, 0.15, 1.0).factor(1.0) == 1.0
+
+
+class _Ticks:
+    """A clock for ``shared.tabular.fitting`` that moves ``step`` seconds each time it is read: every boosting round
+    reads it twice, so a round takes 2 x step seconds whatever the machine."""
+
+    def __init__(self, step: float):
+        self.now, self.step = 0.0, step
+
+    def monotonic(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def _regression(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, 4)), columns=list("abcd"))
+    return X, (X["a"] * 2 + np.sin(3 * X["b"]) + 0.1 * rng.normal(size=n)).to_numpy()
+
+
+@pytest.fixture
+def said():
+    lines = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: lines.append(record.getMessage())
+    log = logging.getLogger(LOGGER)
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    yield lines
+    log.removeHandler(handler)
+    log.setLevel(level)
+
+
+@pytest.mark.parametrize("pace", [True, False])
+def test_a_booster_that_would_stop_early_gets_a_faster_schedule(pace, monkeypatch, tmp_path, said):
+    monkeypatch.setattr(fitting, "time", _Ticks(0.05))  # 0.1 s a round, 3 s for the fit: ~30 rounds in all
+    X, y = _regression()
+    ctx = ModelContext("regression", "rmse", 0, 0, 3.0, tmp_path, 1)
+    model = LGBMModel({"learning_rate": 0.03, "linear_base": "none", "pace": pace}, ctx).fit(X, y)
+    if pace:
+        assert model.learning_rate_ == pytest.approx(MAX_RATE)  # 0.03 would need ~2,400 rounds
+        assert any("lightgbm: at learning rate 0.03 it would not converge in its 3.0 s" in s and "learning rate 0.3"
+                   in s for s in said), said
+    else:
+        assert model.learning_rate_ == pytest.approx(0.03)
+        assert any("the fit's time limit" in s for s in said), said
+
+
+def test_without_a_time_limit_nothing_is_paced(tmp_path):
+    X, y = _regression()
+    ctx = ModelContext("regression", "rmse", 0, 0, None, tmp_path, 1)
+    assert LGBMModel({"learning_rate": 0.03, "linear_base": "none"}, ctx).fit(X, y).learning_rate_ == 0.03
+
+
+def _run_dir(root: Path, name: str, cv: float, greater: bool = False) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({"cv": cv, "greater_is_better": greater, "metric": "rmse"}))
+    return folder
+
+
+def test_a_blend_that_does_not_beat_its_best_member_gives_way_to_it(tmp_path, said):
+    blend = _run_dir(tmp_path, "auto-1", 1.00)
+    (blend / "members.md").write_text("| table |\n")
+    done = [("linear", _run_dir(tmp_path, "linear-1", 1.20)), ("gbm", _run_dir(tmp_path, "gbm-1", 0.99))]
+    assert auto.best_or_blend(blend, done) == tmp_path / "gbm-1"  # rmse: 0.99 beats the blend's 1.00
+    line = "the blend's nested CV rmse 1.00000 does not beat its best member, gbm at 0.99000: the result is gbm's run"
+    assert any(line in s for s in said)
+    assert line in (blend / "members.md").read_text()
+    better = _run_dir(tmp_path, "auto-2", 0.98)
+    assert auto.best_or_blend(better, done) == better
+    tie = _run_dir(tmp_path, "auto-3", 0.99)
+    assert auto.best_or_blend(tie, done) == tmp_path / "gbm-1"  # a tie does not beat it
+
+
+def step_competition(folder: Path, n: int = 240, seed: int = 0) -> Path:
+    """A regression target that is a step of one column: trees find it, lines and neighbours blur it."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, size=(n + 60, 5))
+    y = np.where(X[:, 0] > 0.1, 3.0, -3.0) * np.where(X[:, 1] > -0.3, 1.0, -1.0) + 0.1 * rng.normal(size=n + 60)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(5)])
+    frame.insert(0, "row", [f"{i:04d}" for i in range(n + 60)])
+    frame["target"] = y
+    folder.mkdir(parents=True)
+    frame.iloc[:n].to_csv(folder / "train.csv", index=False)
+    frame.iloc[n:].drop(columns="target").to_csv(folder / "test.csv", index=False)
+    pd.DataFrame({"row": frame["row"].iloc[n:], "target": 0.0}).to_csv(folder / "sample_submission.csv", index=False)
+    return folder
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    @staticmethod
+    def time() -> float:
+        import time
+
+        return time.time()
+
+
+def test_the_member_left_out_for_time_is_never_the_one_the_cv_would_pick_first(tmp_path, monkeypatch):
+    """Each library default takes 1 s and each member 10 s on auto's clock: after the floor there is time for one
+    or two members of three. The floor's CV ranks the forest first on a step target, so it runs, and the member
+    left out is one the CV ranks below it (listed first, linear would have run and the forest been left out)."""
+    clock, ran, real_run = _Clock(), [], runner.run
+
+    def run(spec, name, *args, **kwargs):
+        path = real_run(spec, name, *args, **kwargs)
+        ran.append(name)
+        clock.now += 1.0 if name.endswith("_defaults") else 10.0
+        return path
+
+    monkeypatch.setattr(auto, "time", clock)
+    monkeypatch.setattr(runner, "run", run)
+    data = step_competition(tmp_path / "data")
+    spec = generic.spec_for(data, "target", "row", "rmse")
+    members = ["linear", "knn", "extra_trees"]
+    result = auto.drive(spec, spec.recipes["auto"], data, n_folds=3, time_limit=15, out_root=tmp_path / "runs",
+                        overrides={"members": members}, by_task=generic.AUTO_MEMBERS, floor=generic.AUTO_FLOOR)
+    assert ran[:2] == ["linear_defaults", "extra_trees_defaults"]  # the floor, cheapest first
+    assert ran[2] == "extra_trees"
+    left_out = [m for m in members if m not in ran]
+    assert left_out  # the budget bound
+    everyone = {m: load_run(runner.run(spec, m, data, n_folds=3, out_root=tmp_path / "all")).metrics["cv"]
+                for m in members}
+    assert min(everyone, key=everyone.get) == "extra_trees"  # rmse: the one the CV picks first ran
+    assert all(everyone[m] > everyone["extra_trees"] for m in left_out)
+    assert Path(result).is_dir()
