@@ -494,7 +494,6 @@ class LinearModel:
         squared error (values, in the fitted space), the error of the most likely class (a metric scored on labels:
         accuracy, F1, ...) or the log loss (one scored on probabilities)."""
         from shared.metrics import get_metric
-        from shared.tabular.zoo import class_probabilities
 
         if self.ctx.task == "regression":
             errors = (estimator.predict(features) - y) ** 2
@@ -507,8 +506,6 @@ class LinearModel:
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         if self.ctx.task != "regression":
-            from shared.tabular.zoo import class_probabilities
-
             return class_probabilities(self.pipeline_, X, self.ctx.n_classes)
         return self.pipeline_.predict(X)
 
@@ -516,6 +513,14 @@ class LinearModel:
         """|coefficient| per input column on the standardised view (several classes: the mean over them; a category
         column: the sum over its one-hot columns)."""
         return input_column_weights(self.pipeline_[0], np.abs(np.atleast_2d(self.pipeline_[-1].coef_)).mean(axis=0))
+
+
+def class_probabilities(estimator, features, n_classes: int) -> np.ndarray:
+    """A scikit-learn classifier's probabilities as (n, C) over every class of the run (a class the fold's rows
+    lacked gets 0)."""
+    proba = np.zeros((len(features), n_classes))
+    proba[:, np.asarray(estimator.classes_, int)] = estimator.predict_proba(features)
+    return proba
 
 
 def anchored_best(losses: dict[float, np.ndarray], default: float) -> float:
