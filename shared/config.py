@@ -130,8 +130,8 @@ class Range(Declaration):
         """None when ``value`` is allowed, else what it must be."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"must be {self.describe()}"
-        if isinstance(value, float) and not math.isfinite(value):
-            return f"must be {self.describe(finite=True)}"
+        if (isinstance(value, float) and not math.isfinite(value)) or (isinstance(value, int) and abs(value) >= 2**1024):
+            return f"must be {self.describe(finite=True)}"  # a whole number past any float is not finite either
         if self.integer and isinstance(value, float) and not value.is_integer():
             return f"must be {self.describe()}"
         too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)

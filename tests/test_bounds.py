@@ -144,7 +144,7 @@ def test_fold_counts_are_checked_before_anything_is_built(n_rows, n_folds, kwarg
     ("gbm", "max_rounds=99999999999999999999999", "--set max_rounds=99999999999999999999999: max_rounds must be a "
                                                    "whole number >= 1 and <= 1_000_000"),
     ("gbm", "max_rounds=1" + "0" * 400, "--set max_rounds=a number of about 400 digits: max_rounds must be"),
-    ("linear", "alpha=1" + "0" * 400, "--set alpha=a number of about 400 digits: alpha must be a finite number > 0"),
+    ("linear", "alpha=1" + "0" * 400, "--set alpha=a number of about 400 digits: alpha must be auto or a number > 0"),
     ("linear", "alpha=" + "9" * 5000, "--set alpha=...: 5006 characters, more than the 2000 a setting takes"),
     ("linear", "k" * 300 + "=1", "--set " + "k" * 57 + "...: recipe 'linear' has no such key"),
     ("linear", "time_col=2020", """--set time_col=2020: expected text, and YAML reads 2020 as a number; quote it to """

@@ -12,6 +12,7 @@ from shared.errors import UserError
 from shared.io import read_csv
 from shared.metrics import get_metric
 from shared.spec import CompetitionSpec, Recipe, find_sample, sample_name
+from shared.tabular.defaults import DEFAULTS_RANGES, LIBRARIES, LibraryDefaults
 from shared.tabular.features import auto_features
 from shared.tabular.fold_features import STEP_PARAMS, STEP_RANGES, standard_steps
 from shared.tabular.models import (
@@ -106,6 +107,9 @@ RECIPES = {
                  {**PYTABKIT_PARAMS, "kind": "tabm"}, PYTABKIT_RANGES, requires=needs_pytabkit),
     "automl": Recipe("automl", "AutoGluon TabularPredictor on the same folds", raw_features, AutoGluonModel,
                      model_params=AUTOML_PARAMS, ranges=AUTOML_RANGES),
+    **{f"{library}_defaults": _zoo(f"{library}_defaults", f"{about}: the floor auto's members are measured against",
+                                   LibraryDefaults, {"library": library}, DEFAULTS_RANGES)
+       for library, about in LIBRARIES.items()},
 }
 RECIPES["auto"] = auto.recipe(AUTO_MEMBERS, "the libraries' defaults first, then a blend of diverse members (linear, "
                               "boosted trees, forests, nets, neighbours) fitted within --time-limit on the same "

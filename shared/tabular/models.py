@@ -363,7 +363,11 @@ class ClipToRange:
 # recipe's defaults, and the model's for a setting that a recipe leaves out.
 LINEAR_PARAMS, LINEAR_RANGES = settings({  # name: (default, what it accepts and what it is)
     "kind": ("ridge", Choice("ridge", "lasso", "elasticnet", doc="the regression model (classification: logistic regression)")),
-    "alpha": (10.0, POSITIVE.with_doc("regularisation strength on standardised columns (classification: C = 1 / alpha)")),
+    "alpha": ("auto", Either(Choice("auto"), POSITIVE, doc=(
+              "regularisation strength on standardised columns (classification: C = 1 / alpha); auto: the best of a "
+              "small grid around the library default on 3 inner folds of the fold's training rows (ridge and "
+              "classes 0.01, 0.1, 1, 10, 100; lasso / elasticnet 1 and 1e-4 to 0.1 x the target's spread), by the "
+              "held rows' loss; the default 1 unless another clearly beats it"))),
     "l1_ratio": (0.5, Range(low=0, high=1, doc="elasticnet: the L1 share of the penalty")),
     "skew_threshold": (0.75, NON_NEGATIVE.with_doc("non-negative numeric columns with |skew| above this are log1p'd")),
     "min_frequency": (5, count(ROWS).with_doc(  # scikit-learn OneHotEncoder: a whole count >= 1
@@ -404,42 +408,140 @@ def _linear_preprocessor(X: pd.DataFrame, params: dict):
     ])
 
 
+# alpha=auto: the grid it picks from (scikit-learn's default strength, 1, and two decades either side; the L1
+# penalties' alphas scale with the target, so theirs are also multiples of its spread) and the inner folds of a
+# fold's training rows they are compared on.
+AUTO_ALPHAS = (0.01, 0.1, 1.0, 10.0, 100.0)
+AUTO_L1_ALPHAS = (1e-4, 1e-3, 1e-2, 0.1)
+AUTO_ALPHA_FOLDS = 3
+ANCHOR_ERRORS = 2.0  # standard errors by which a setting must beat the default to replace it
+
+
 class LinearModel:
     """Regularised linear model on standardised, skew-corrected (log1p) numerics and one-hot categories.
-    ``kind``: ridge | lasso | elasticnet (regression); classification always uses logistic regression."""
+    ``kind``: ridge | lasso | elasticnet (regression); classification always uses logistic regression.
+    ``alpha=auto`` picks the strength on inner folds of the fold's training rows (``choose_alpha``), then fits
+    all of them with it; the choice is ``alpha_``."""
 
     def __init__(self, params: dict, ctx):
         self.params, self.ctx = {**LINEAR_PARAMS, **params}, ctx
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None):
+    def _estimator(self, alpha: float, warm_start: bool = False):
         from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
-        from sklearn.pipeline import make_pipeline
 
         p = self.params
         if self.ctx.task != "regression":
-            estimator = LogisticRegression(C=1.0 / p["alpha"], max_iter=2000)
-        elif p["kind"] == "ridge":
-            estimator = Ridge(alpha=p["alpha"])
-        elif p["kind"] == "lasso":
-            estimator = Lasso(alpha=p["alpha"], max_iter=50000, random_state=self.ctx.seed)
-        elif p["kind"] == "elasticnet":
-            estimator = ElasticNet(alpha=p["alpha"], l1_ratio=p["l1_ratio"], max_iter=50000, random_state=self.ctx.seed)
-        else:
-            raise UserError(f"--set kind={p['kind']!r}: choose ridge, lasso or elasticnet.")
-        self.pipeline_ = make_pipeline(_linear_preprocessor(X, p), estimator)
+            return LogisticRegression(C=1.0 / alpha, max_iter=2000, warm_start=warm_start)
+        if p["kind"] == "ridge":
+            return Ridge(alpha=alpha)
+        if p["kind"] == "lasso":
+            return Lasso(alpha=alpha, max_iter=50000, random_state=self.ctx.seed, warm_start=warm_start)
+        if p["kind"] == "elasticnet":
+            return ElasticNet(alpha=alpha, l1_ratio=p["l1_ratio"], max_iter=50000, random_state=self.ctx.seed,
+                              warm_start=warm_start)
+        raise UserError(f"--set kind={p['kind']!r}: choose ridge, lasso or elasticnet.")
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None):
+        from sklearn.pipeline import make_pipeline
+
+        p = self.params
+        self.alpha_ = self.choose_alpha(X, y, sample_weight) if p["alpha"] == "auto" else float(p["alpha"])
+        self.pipeline_ = make_pipeline(_linear_preprocessor(X, p), self._estimator(self.alpha_))
         weight = {} if sample_weight is None else {f"{self.pipeline_.steps[-1][0]}__sample_weight": sample_weight}
         self.pipeline_.fit(X, y, **weight)
         return self
 
+    def alpha_grid(self, y: np.ndarray) -> list[float]:
+        """The strengths ``alpha=auto`` compares, weakest first."""
+        if self.ctx.task != "regression" or self.params["kind"] == "ridge":
+            return list(AUTO_ALPHAS)
+        spread = float(np.std(y)) or 1.0
+        return sorted({*(a * spread for a in AUTO_L1_ALPHAS), 1.0})
+
+    def choose_alpha(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None) -> float:
+        """``alpha=auto``: each strength of ``alpha_grid`` fitted on ``AUTO_ALPHA_FOLDS`` inner folds of these rows
+        (strongest first, each fit starting from the last one's weights) and scored on the rows each held out, so
+        every row is scored once; the choice is ``anchored_best``'s, and the first fold's log says it. The library
+        default, 1, where too few rows or classes are there to compare on."""
+        grid, losses = self.alpha_grid(y), {}
+        for inner, held in self._inner_folds(y):
+            prep = _linear_preprocessor(X.iloc[inner], self.params)
+            train, valid = prep.fit_transform(X.iloc[inner]), prep.transform(X.iloc[held])
+            weights = (None, None) if sample_weight is None else (sample_weight[inner], sample_weight[held])
+            estimator = self._estimator(grid[-1], warm_start=True)
+            for alpha in reversed(grid):
+                estimator.set_params(**({"alpha": alpha} if self.ctx.task == "regression" else {"C": 1.0 / alpha}))
+                estimator.fit(train, y[inner], sample_weight=weights[0])
+                losses.setdefault(alpha, []).append(self._held_losses(estimator, valid, y[held], weights[1]))
+        if not losses:
+            return 1.0
+        losses = {alpha: np.concatenate(parts) for alpha, parts in losses.items()}
+        best = anchored_best(losses, 1.0)
+        c = "" if self.ctx.task == "regression" else f" (C {1 / best:.3g})"
+        mean = {a: float(np.mean(losses[a])) for a in grid}
+        line = (f"linear: alpha {best:.3g}{c} by the held-out loss on {AUTO_ALPHA_FOLDS} inner folds of the "
+                f"training rows ({', '.join(f'{a:.3g}: {mean[a]:.4g}' for a in grid)})")
+        (get_log().info if self.ctx.progress.name in ("", "fold 0") else get_log().debug)(line)
+        return best
+
+    def _inner_folds(self, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(fit rows, held rows) of each inner fold, stratified where every class has a row in each; none where a
+        fold would be left with one class or too few rows."""
+        from sklearn.model_selection import KFold, StratifiedKFold
+
+        if len(y) < 2 * AUTO_ALPHA_FOLDS:
+            return []
+        classes = self.ctx.task != "regression"
+        stratify = classes and np.unique(y, return_counts=True)[1].min() >= AUTO_ALPHA_FOLDS
+        splitter = (StratifiedKFold if stratify else KFold)(AUTO_ALPHA_FOLDS, shuffle=True, random_state=self.ctx.seed)
+        folds = list(splitter.split(np.zeros(len(y)), y))
+        return [] if classes and any(len(np.unique(y[inner])) < 2 for inner, _ in folds) else folds
+
+    def _held_losses(self, estimator, features: np.ndarray, y: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
+        """Each held-out row's loss under a fitted estimator, times its weight (weights scaled to a mean of 1): the
+        squared error (values, in the fitted space), the error of the most likely class (a metric scored on labels:
+        accuracy, F1, ...) or the log loss (one scored on probabilities)."""
+        from shared.metrics import get_metric
+
+        if self.ctx.task == "regression":
+            errors = (estimator.predict(features) - y) ** 2
+        elif get_metric(self.ctx.metric).takes == "labels":  # accuracy, F1, ...: scored on the most likely class
+            errors = (class_probabilities(estimator, features, self.ctx.n_classes).argmax(axis=1) != y).astype(float)
+        else:
+            proba = class_probabilities(estimator, features, self.ctx.n_classes)
+            errors = -np.log(np.clip(proba[np.arange(len(y)), np.asarray(y, int)], 1e-15, None))
+        return errors if weight is None else errors * weight / np.mean(weight)
+
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         if self.ctx.task != "regression":
-            return self.pipeline_.predict_proba(X)
+            return class_probabilities(self.pipeline_, X, self.ctx.n_classes)
         return self.pipeline_.predict(X)
 
     def gain_importance(self) -> np.ndarray:
         """|coefficient| per input column on the standardised view (several classes: the mean over them; a category
         column: the sum over its one-hot columns)."""
         return input_column_weights(self.pipeline_[0], np.abs(np.atleast_2d(self.pipeline_[-1].coef_)).mean(axis=0))
+
+
+def class_probabilities(estimator, features, n_classes: int) -> np.ndarray:
+    """A scikit-learn classifier's probabilities as (n, C) over every class of the run (a class the fold's rows
+    lacked gets 0)."""
+    proba = np.zeros((len(features), n_classes))
+    proba[:, np.asarray(estimator.classes_, int)] = estimator.predict_proba(features)
+    return proba
+
+
+def anchored_best(losses: dict[float, np.ndarray], default: float) -> float:
+    """The setting of ``losses`` (setting: each held-out row's loss) with the least mean loss among those that beat
+    ``default`` by more than the noise of the held rows (the paired difference's mean plus ``ANCHOR_ERRORS``
+    standard errors below 0); ``default`` where none does. Held rows are few, and the default is the floor not to
+    fall below (on the Flavia leaves a one-error margin picked C = 10 in a fold, and the CV fell below C = 1's)."""
+    def beats(setting: float) -> bool:
+        diff = losses[setting] - losses[default]
+        return len(diff) > 1 and diff.mean() + ANCHOR_ERRORS * diff.std(ddof=1) / np.sqrt(len(diff)) < 0
+
+    better = [s for s in losses if s != default and beats(s)]
+    return min(better, key=lambda s: losses[s].mean()) if better else default
 
 
 def input_column_weights(prep, weights: np.ndarray) -> np.ndarray:

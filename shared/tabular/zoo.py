@@ -51,6 +51,7 @@ from shared.tabular.models import (
     PACE,
     SCALING_RANGES,
     TIME_LIMIT,
+    class_probabilities,
 )
 from shared.threads import fit_threads
 
@@ -59,14 +60,6 @@ def _classes_out(task: str, pred: np.ndarray) -> np.ndarray:
     """A binary model's P(class 1) as the (n, 2) probabilities every classifier returns."""
     pred = np.asarray(pred, float)
     return np.column_stack([1 - pred, pred]) if task == "binary" and pred.ndim == 1 else pred
-
-
-def class_probabilities(estimator, features, n_classes: int) -> np.ndarray:
-    """A scikit-learn classifier's probabilities as (n, C) over every class of the run (a class the fold's rows
-    lacked gets 0)."""
-    proba = np.zeros((len(features), n_classes))
-    proba[:, np.asarray(estimator.classes_, int)] = estimator.predict_proba(features)
-    return proba
 
 
 def _categorical_columns(X: pd.DataFrame) -> list[str]:
