@@ -50,11 +50,13 @@ FLOOR_SHARE = 0.75  # the floor, cheapest first, takes at most this part of the 
 
 
 def recipe(by_task: dict[str, list[str]], about: str, time_limit: float = 45.0, blend: str = "hill",
-           floor: dict[str, tuple[str, float]] | None = None) -> Recipe:
+           floor: dict[str, tuple[str, float]] | None = None,
+           library_defaults: dict[str, str] | None = None) -> Recipe:
     """The ``auto`` recipe of a competition whose members (recipe names) per task are ``by_task`` (a key ``any``
     serves every task); ``floor``: each member's library-default recipe, run first where the member is listed, and
     the member's need as a multiple of its seconds (``{"gbm": ("lightgbm_defaults", 4.0)}``: more rounds, trees, a
-    grid of penalties)."""
+    grid of penalties); ``library_defaults``: each member's own library's defaults (``{"gbm": "lightgbm_defaults"}``),
+    which the blend's members.md holds it against."""
     params = {"members": [], "blend": blend, "time_limit": float(time_limit), "floor": bool(floor)}
     ranges = {
         "members": Items(Text("a recipe name"), 64, doc="the recipes to fit and blend, in order; [] (the default): "
@@ -70,7 +72,8 @@ def recipe(by_task: dict[str, list[str]], about: str, time_limit: float = 45.0, 
     lists = "; ".join(f"{task}: {', '.join(names)}" if task != "any" else ", ".join(names)
                       for task, names in by_task.items())
     return Recipe("auto", f"{about} (members: {lists})", model_params=params, ranges=ranges,
-                  driver=functools.partial(drive, by_task=by_task, floor=floor or {}))
+                  driver=functools.partial(drive, by_task=by_task, floor=floor or {},
+                                           library_defaults=library_defaults or {}))
 
 
 def members_for(spec: CompetitionSpec, members: list[str] | str, by_task: dict[str, list[str]]) -> list[str]:
@@ -89,7 +92,8 @@ def members_for(spec: CompetitionSpec, members: list[str] | str, by_task: dict[s
 def drive(spec: CompetitionSpec, recipe: Recipe, data_dir: Path, *, n_folds: int = 5, seed: int = 42,
           time_limit: float | None = None, out_root: Path = Path("runs"), overrides: dict | None = None,
           only_folds: list[int] | None = None, by_task: dict[str, list[str]] | None = None,
-          floor: dict[str, tuple[str, float]] | None = None, **run_arguments) -> Path:
+          floor: dict[str, tuple[str, float]] | None = None, library_defaults: dict[str, str] | None = None,
+          **run_arguments) -> Path:
     """The floor, then the members within the budget, then their nested blend; return the blend's run folder, or
     the best member's where the blend does not beat it."""
     started, wall_started = time.monotonic(), time.time()
@@ -136,7 +140,28 @@ def drive(spec: CompetitionSpec, recipe: Recipe, data_dir: Path, *, n_folds: int
                             label=label, about={"time_limit_s": budget, "auto": notes, "floor": floors},
                             started=wall_started)
     get_log().info("auto: " + "; ".join(notes))  # into the blend's log.txt too
+    if floors:
+        floor_lines(blend, fit, library_defaults or {})
     return best_or_blend(blend, done)
+
+
+def floor_lines(blend: Path, fit: Budget, library_defaults: dict[str, str]) -> None:
+    """The floor in the blend's members.md: each library default's CV, and a warning for each member that ended
+    below its own library's defaults on the same folds (its budget was spent wrongly)."""
+    from shared.io import write_text
+
+    sign = 1.0 if fit.spec.metric.greater_is_better else -1.0
+    ran = [name for name, _ in fit.done]
+    floor = [f"{name} {fit.cv[name]:.5g}" for name in ran if name.endswith("_defaults")]
+    lines = [f"The floor (the libraries' defaults, run first on the same folds): {', '.join(floor)}."]
+    for member, default in library_defaults.items():
+        if member in fit.cv and default in fit.cv and sign * fit.cv[member] < sign * fit.cv[default]:
+            lines.append(f"warning: {member} ended below its library's defaults ({default}): CV {fit.cv[member]:.5g} "
+                         f"against {fit.cv[default]:.5g}; its share of the budget was too small for its settings.")
+            get_log().warning(f"auto: {lines[-1].removeprefix('warning: ')}")
+    members_md = blend / "members.md"
+    if members_md.is_file():
+        write_text(members_md, members_md.read_text(encoding="utf-8") + "\n" + "\n".join(lines) + "\n")
 
 
 def best_or_blend(blend: Path, done: list[tuple[str, Path]]) -> Path:
@@ -272,28 +297,29 @@ class Budget:
         return factor * seconds
 
     def share(self, name: str, rest: list[str]) -> float:
-        """A member's seconds: its need where what is left covers every remaining need, else what is left shared
-        by need (by ``COSTS`` where no need is known)."""
+        """A member's seconds. Its need known: where what is left covers every remaining need, its need and its part
+        of the surplus; else (the budget binds) its need, as far as what is left goes, in the floor's order. No
+        need known: what is left shared by ``COSTS``."""
         needs = {m: self.need(m) for m in rest}
-        known = {m: n for m, n in needs.items() if n is not None}
-        unit = sum(known.values()) / sum(COSTS.get(m, DEFAULT_COST) for m in known) if known else 1.0
-        weights = {m: needs[m] if needs[m] is not None else unit * COSTS.get(m, DEFAULT_COST) for m in rest}
         left = self.left()
-        fair = left * weights[name] / sum(weights.values())
-        if needs[name] is not None and sum(weights.values()) <= left:
+        if needs[name] is None:
+            return left * COSTS.get(name, DEFAULT_COST) / sum(COSTS.get(m, DEFAULT_COST) for m in rest)
+        known = {m: n for m, n in needs.items() if n is not None}
+        unit = sum(known.values()) / sum(COSTS.get(m, DEFAULT_COST) for m in known)
+        weights = {m: needs[m] if needs[m] is not None else unit * COSTS.get(m, DEFAULT_COST) for m in rest}
+        if sum(weights.values()) <= left:
             return needs[name] + (left - sum(weights.values())) * weights[name] / sum(weights.values())
-        return fair
+        return min(needs[name], left)
 
     def _fits(self, name: str, share: float) -> bool:
         """Whether a member can learn something in ``share`` seconds (the first always runs)."""
         if not self.done:
             return True
-        member = self.spec.recipes[name]
         quick = COSTS.get(name, DEFAULT_COST) <= 1  # linear, neighbours: seconds at most
-        limited = "time_limit" in member.model_params  # stops at its share
+        limited = "time_limit" in self.spec.recipes[name].model_params  # stops at its share
         per_fold, need = share / self.n_folds, self.need(name)
-        if need is not None and share < MIN_NEED_SHARE * need:  # even paced faster it would learn little
-            return False
+        if need is not None and share < (MIN_NEED_SHARE if limited else 1.0) * need:
+            return False  # even paced faster it would learn little; or, unable to stop, it would overrun
         return self.left() >= MIN_SECONDS and (quick or per_fold >= (MIN_FOLD_SECONDS if limited
                                                                       else UNLIMITED_FOLD_SECONDS))
 

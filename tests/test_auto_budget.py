@@ -160,7 +160,7 @@ def test_the_member_left_out_for_time_is_never_the_one_the_cv_would_pick_first(t
     members = ["linear", "knn", "extra_trees"]
     result = auto.drive(spec, spec.recipes["auto"], data, n_folds=3, time_limit=15, out_root=tmp_path / "runs",
                         overrides={"members": members}, by_task=generic.AUTO_MEMBERS, floor=generic.AUTO_FLOOR)
-    assert ran[:2] == ["linear_defaults", "extra_trees_defaults"]  # the floor, cheapest first
+    assert set(ran[:2]) == {"linear_defaults", "extra_trees_defaults"}  # the floor first
     assert ran[2] == "extra_trees"
     left_out = [m for m in members if m not in ran]
     assert left_out  # the budget bound

@@ -12,7 +12,7 @@ from shared.errors import UserError
 from shared.io import read_csv
 from shared.metrics import get_metric
 from shared.spec import CompetitionSpec, Recipe, find_sample, sample_name
-from shared.tabular.defaults import DEFAULTS_RANGES, LIBRARIES, LibraryDefaults
+from shared.tabular.defaults import DEFAULTS_RANGES, FLOOR, LIBRARIES, LibraryDefaults
 from shared.tabular.features import auto_features
 from shared.tabular.fold_features import STEP_PARAMS, STEP_RANGES, standard_steps
 from shared.tabular.models import (
@@ -114,7 +114,7 @@ RECIPES = {
 RECIPES["auto"] = auto.recipe(AUTO_MEMBERS, "the libraries' defaults first, then a blend of diverse members (linear, "
                               "boosted trees, forests, nets, neighbours) fitted within --time-limit on the same "
                               "folds, ordered by what the defaults scored, weights fitted nested",
-                              floor=AUTO_FLOOR)
+                              floor=AUTO_FLOOR, library_defaults=FLOOR)
 
 
 def infer_task(metric_name: str, target: pd.Series) -> str:
