@@ -155,7 +155,7 @@ def test_a_member_setting_goes_to_that_member_only(tmp_path):
     (["--set", "members=[linear, nope]"], "['nope'] are not recipes of tabular"),
     (["--set", "members=linear"], "--set members"),
     (["--set", "members=[linear, auto]"], "['auto'] are not recipes of tabular"),
-    (["--set", "blend=best"], "--set blend"),
+    (["--set", "blend=median"], "--set blend"),
     (["--set", "knn.n_neighbors=0"], "n_neighbors"),
     (["--set", "nope.alpha=1", "--set", "members=[linear]"], "'nope' is not a member"),
     (["--only-folds", "0"], "--only-folds with the auto recipe"),
