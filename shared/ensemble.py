@@ -1,6 +1,7 @@
 """Blend finished runs by their out-of-fold predictions: mean, rank mean, optimised non-negative
-weights, or a level-2 model. Weights and level-2 models are fitted inside the saved folds (nested), so
-the blend's reported CV never scores rows the blend was fitted on."""
+weights, hill-climbing, a level-2 model, or the best of the best member, hill-climbing and the level-2 model by an
+inner nested CV. Weights and level-2 models are fitted inside the saved folds (nested), so the blend's reported CV
+never scores rows the blend was fitted on."""
 from __future__ import annotations
 
 import json
@@ -26,7 +27,11 @@ from shared.log import LOGGER, get_log
 from shared.metrics import Metric, get_metric, squeeze
 from shared.runs import Run, new_run_dir
 
-METHODS = ("mean", "rank", "weights", "hill", "stack")
+METHODS = ("mean", "rank", "weights", "hill", "stack", "best")
+CANDIDATES = ("single", "hill", "stack")  # what ``best`` chooses among, simplest first: a tie goes to the simpler
+INNER_FOLDS = 5  # ``best``'s inner folds (fewer when rows are few) ...
+INNER_ROWS = 5  # ... each of at least this many rows; with fewer than two such folds it takes hill unscored
+PROBA_FLOOR = 0.03  # what the stacker adds to a probability before its log (see Blender._features)
 
 
 def check_compatible(runs: list[Run]) -> None:
@@ -109,12 +114,36 @@ class Blender:
                                              self._combine_weighted)
         elif self.method == "hill":
             self.weights_ = hill_climb(preds, y, self.metric, self._combine_weighted)
+        elif self.method == "single":  # the best member alone: ``best``'s simplest candidate
+            self.weights_ = np.eye(M)[best_member(preds, y, self.metric, self._combine_weighted)]
         elif self.method == "stack":
             self.stacker_ = self._fit_stack(preds, y)
+        elif self.method == "best":
+            self._fit_best(preds, y)
         return self
 
+    def _fit_best(self, preds: np.ndarray, y: np.ndarray) -> None:
+        """Score each candidate by a nested CV on these rows only (inner folds), keep the best (``chosen_``; its
+        inner CV per candidate in ``scores_``) and refit it on all of them."""
+        fold_of = inner_folds(y, self.task, self.seed)
+        self.scores_: dict[str, float] = {}
+        if len(np.unique(fold_of)) >= 2:
+            for candidate in CANDIDATES:
+                oof = nested_oof(self._args(candidate), preds, y, fold_of)
+                self.scores_[candidate] = float(self.metric(y, squeeze(oof)))
+        sign = 1.0 if self.metric.greater_is_better else -1.0
+        # max: the first of equals, the simpler
+        self.chosen_ = max(self.scores_, key=lambda c: sign * self.scores_[c]) if self.scores_ else "hill"
+        self.inner_ = Blender(**self._args(self.chosen_)).fit(preds, y)
+        self.weights_ = self.inner_.weights_
+
+    def _args(self, method: str) -> dict:
+        return {"method": method, "metric": self.metric, "task": self.task, "seed": self.seed}
+
     def predict(self, preds: np.ndarray) -> np.ndarray:
-        if self.method in ("mean", "weights", "hill"):
+        if self.method == "best":
+            return self.inner_.predict(preds)
+        if self.method in ("mean", "weights", "hill", "single"):
             return self._combine_weighted(preds, self.weights_)
         if self.method == "rank":
             return rank_blend(preds, self._combine_weighted(preds, self.weights_), self.task)
@@ -128,21 +157,36 @@ class Blender:
     def _features(self, preds: np.ndarray) -> np.ndarray:
         if self.task == "regression":
             return self.metric.to_space(preds[:, :, 0]).T
-        return np.log(np.clip(preds, 1e-6, 1)).transpose(1, 0, 2).reshape(preds.shape[1], -1)
+        # log(p + PROBA_FLOOR), not log(p) clipped at 1e-6: a forest's many exact zeros otherwise become extreme
+        # features the stacker fits (order kept: ranks still count for AUC).
+        return np.log(preds + PROBA_FLOOR).transpose(1, 0, 2).reshape(preds.shape[1], -1)
 
     def _fit_stack(self, preds, y):
+        """A level-2 model on the members' predictions: for a number, a ridge with non-negative weights and an
+        intercept in the metric's space (its alpha hardly matters: measured flat from 1e-3 to 100 on concrete);
+        for classes, a logistic regression on the standardised log-probabilities (C = 1: a grid of 0.01 to 10 did
+        not beat it on 32-class leaves)."""
         from sklearn.linear_model import LogisticRegression, Ridge
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
 
         X = self._features(preds)
         if self.task == "regression":
             return Ridge(alpha=1e-3, positive=True).fit(X, self.metric.to_space(np.asarray(y, float)))
-        return LogisticRegression(C=1.0, max_iter=2000).fit(X, y)
+        return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000)).fit(X, y)
 
     def _predict_stack(self, preds):
         X = self._features(preds)
         if self.task == "regression":
             return self.metric.from_space(self.stacker_.predict(X))[:, None]
-        return self.stacker_.predict_proba(X)
+        proba = np.zeros((len(X), preds.shape[2]))  # a class none of its rows held: probability 0
+        proba[:, self.stacker_.classes_] = self.stacker_.predict_proba(X)
+        return proba
+
+    @property
+    def member_weights(self) -> np.ndarray | None:
+        """The members' weights as fitted, or None for a level-2 model (its coefficients are no weights)."""
+        return None if "stack" in (self.method, getattr(self, "chosen_", None)) else self.weights_
 
 
 def optimise_weights(preds: np.ndarray, y: np.ndarray, metric: Metric, combine) -> np.ndarray:
@@ -161,6 +205,27 @@ def optimise_weights(preds: np.ndarray, y: np.ndarray, metric: Metric, combine) 
             best = res
     w = np.clip(best.x, 0, None)
     return w / w.sum()
+
+
+def best_member(preds: np.ndarray, y: np.ndarray, metric: Metric, combine) -> int:
+    """The index of the member that scores best on these rows (ties: the first listed)."""
+    sign = 1.0 if metric.greater_is_better else -1.0
+    scores = [sign * metric(y, squeeze(combine(preds, np.eye(len(preds))[m]))) for m in range(len(preds))]
+    return int(np.argmax(scores))
+
+
+def inner_folds(y: np.ndarray, task: str, seed: int, k: int = INNER_FOLDS) -> np.ndarray:
+    """``best``'s inner fold of each row: a permutation seeded by ``seed`` (for classes, then stably sorted by label,
+    so each fold gets its share of every class), then the position modulo k; k is ``INNER_FOLDS``, fewer so that
+    each fold holds ``INNER_ROWS`` rows or more (below two folds, all rows are fold 0: nothing to score)."""
+    n = len(y)
+    k = max(1, min(k, n // INNER_ROWS))
+    order = np.random.default_rng(seed).permutation(n)
+    if task != "regression":
+        order = order[np.argsort(np.asarray(y)[order], kind="stable")]
+    fold_of = np.empty(n, dtype=int)
+    fold_of[order] = np.arange(n) % k
+    return fold_of
 
 
 def hill_climb(preds: np.ndarray, y: np.ndarray, metric: Metric, combine, steps: int = 25) -> np.ndarray:
@@ -203,14 +268,31 @@ def rank_blend(preds: np.ndarray, reference: np.ndarray, task: str) -> np.ndarra
     return out
 
 
-def nested_oof(blender_args: dict, preds: np.ndarray, y: np.ndarray, fold_of: np.ndarray) -> np.ndarray:
-    """Blend OOF honestly: for each fold, fit the blender on the other folds' OOF and predict this one."""
+def nested_oof(blender_args: dict, preds: np.ndarray, y: np.ndarray, fold_of: np.ndarray,
+               fitted: list[Blender] | None = None) -> np.ndarray:
+    """Blend OOF honestly: for each fold, fit the blender on the other folds' OOF and predict this one. ``fitted``:
+    a list that receives each fold's blender, in fold order."""
     out = np.empty(preds.shape[1:])
     for k in np.unique(fold_of):
         inside, outside = fold_of == k, fold_of != k
         blender = Blender(**blender_args).fit(preds[:, outside], y[outside])
         out[inside] = blender.predict(preds[:, inside]).reshape(inside.sum(), -1)
+        if fitted is not None:
+            fitted.append(blender)
     return out
+
+
+def choice_record(final: Blender, by_fold: list[Blender]) -> dict:
+    """For a ``best`` blend's metrics.json: the candidate it chose on all rows, each candidate's inner nested CV
+    there, and what each outer fold's blend chose (on the other folds' rows); {} for the other methods."""
+    if final.method != "best":
+        return {}
+    return {"chose": final.chosen_, "inner_cv": final.scores_, "chose_by_fold": [b.chosen_ for b in by_fold]}
+
+
+def method_label(method: str, blend: dict) -> str:
+    """The method as members.md and the log name it: ``best`` with what it chose (``best, chose stack``)."""
+    return f"{method}, chose {blend['chose']}" if blend.get("chose") else method
 
 
 
@@ -275,7 +357,7 @@ def write_members(run_dir: Path, members: list[dict], method: str, methods: tupl
     metrics.json): in the log (stderr and log.txt) and in ``members.md``, with one warning line when the blend
     does not beat its best member. ``methods``: the blend methods to suggest instead."""
     blend = json.loads((run_dir / "metrics.json").read_text())
-    label = f"ensemble ({method}, nested CV)"
+    label = f"ensemble ({method_label(method, blend)}, nested CV)"
     row = {"run": run_dir.name, "cv": blend["cv"], "holdout": blend.get("holdout"), "weight": None}
     names = {"cv": f"CV {blend['metric']}", "holdout": f"holdout {blend['metric']}", "fit_s": "fit (s)",
              "predict_s": "predict (s)", "top_features": "top features (importance.csv)"}
@@ -287,13 +369,24 @@ def write_members(run_dir: Path, members: list[dict], method: str, methods: tupl
         return table
 
     log = get_log()
+    if blend.get("chose"):
+        log.info(choice_line(blend))
     log.info("members and blend:\n" + text_table(frame(label).rename(columns=names)).rstrip("\n"))
     warning = not_better(members, blend, method, methods)
     if warning:
         log.warning(warning)
     table = markdown_table(frame(f"**{label}**").rename(columns=names))
-    write_text(run_dir / "members.md", table + (f"\n{warning}\n" if warning else ""))
+    notes = [choice_line(blend)] if blend.get("chose") else []
+    notes += [warning] if warning else []
+    write_text(run_dir / "members.md", table + "".join(f"\n{line}\n" for line in notes))
     return run_dir
+
+
+def choice_line(blend: dict) -> str:
+    """One line on what ``best`` chose: each candidate's inner nested CV on all rows, and each outer fold's choice."""
+    scores = ", ".join(f"{c} {v:.5f}" for c, v in blend.get("inner_cv", {}).items()) or "too few rows to score"
+    return (f"best chose {blend['chose']} (inner nested CV {blend['metric']}: {scores}; the outer folds' blends "
+            f"chose {', '.join(blend.get('chose_by_fold', []))}); single: the best member alone.")
 
 
 def not_better(members: list[dict], blend: dict, method: str, methods: tuple[str, ...]) -> str | None:

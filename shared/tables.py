@@ -18,6 +18,7 @@ from shared import fingerprint, importance, look, plots, report, submission
 from shared.ensemble import (
     Blender,
     check_compatible,
+    choice_record,
     copy_fold_records,
     fold_owners,
     members_table,
@@ -417,7 +418,7 @@ def _data_and_target(spec: CompetitionSpec, runs: list[Run], data_dir: Path | No
 def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root: Path,
              data_dir: Path | None = None, name: str | None = None, about: dict | None = None,
              started: float | None = None, label: str | None = None) -> Path:
-    """Blend finished runs of ``spec`` (``--method mean|rank|weights|hill|stack``) by their OOF, nested honestly.
+    """Blend finished runs of ``spec`` (``--method mean|rank|weights|hill|stack|best``) by their OOF, nested honestly.
     ``name``: the blend's recipe name (default ``ensemble-<method>``), e.g. ``auto``; ``about``: more for its
     metrics.json; ``started``: when the work it sums up began (its wall time counts from then); ``label``: what its folder's
     name says after the time (``--name``)."""
@@ -430,8 +431,9 @@ def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root:
     oof, test = stacked_predictions(runs)
     fold_of = runs[0].folds["fold"].to_numpy()
     task = "regression" if classes is None else "classification"
-    args = {"method": method, "metric": spec.metric, "task": task}
-    blended_oof = nested_oof(args, oof, y, fold_of)
+    args = {"method": method, "metric": spec.metric, "task": task, "seed": int(runs[0].config.get("seed") or 0)}
+    by_fold: list[Blender] = []
+    blended_oof = nested_oof(args, oof, y, fold_of, by_fold)
     final = Blender(**args).fit(oof, y)
     test_pred = final.predict(test)
     floor = prediction_floor(spec, y)  # a stacker's intercept may reach below what the target allows
@@ -441,7 +443,7 @@ def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root:
     fold_scores = [spec.metric(y[fold_of == k], squeeze(blended_oof[fold_of == k])) for k in folds]
 
     label, name_label = name or f"ensemble-{method}", label
-    weights = getattr(final, "weights_", None) if method != "stack" else None  # rank averages ranks equally
+    weights = final.member_weights  # rank averages ranks equally
     members = members_table(runs, weights)
     config = {**{k: runs[0].config[k] for k in ("competition", "id_col", "target_col", "task", "metric",
                                                  "classes", "seed", "n_folds", "fold_kind", "data_dir")},
@@ -450,7 +452,7 @@ def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root:
               "members": [str(r.path) for r in runs], "weights": None if weights is None else weights.tolist(),
               fingerprint.KEY: current}
     extra = {"recipe": label, "kind": "ensemble", "complete": True, "members": members.to_dict(orient="records"),
-             **(about or {})}
+             **choice_record(final, by_fold), **(about or {})}
     results = FoldResults(fold_of, blended_oof, folds, fold_scores, test_pred[None], started, extra, y=y, classes=classes)
     with staged_run_dir(out_root, spec.folder, label, name_label) as (run_dir, final_dir):  # moved into place when complete
         start_log(run_dir).info(f"ensemble ({method}) of {len(runs)} runs: " + ", ".join(r.path.name for r in runs))

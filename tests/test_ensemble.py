@@ -289,7 +289,7 @@ def test_ensemble_warns_when_the_blend_is_worse_than_its_best_member(house_runs,
     assert len(warnings) == 1
     line = warnings[0]
     assert f"the blend's CV rmsle {blend['cv']:.5f} does not beat its best member {runs['gbm'].name} (gbm) at " \
-           f"{good['cv']:.5f}: submit {runs['gbm'].name} alone, or try --method weights, rank, hill or stack." in line
+           f"{good['cv']:.5f}: submit {runs['gbm'].name} alone, or try --method weights, rank, hill, stack or best." in line
     assert line[line.index("warning:"):] in (blend_dir / "members.md").read_text()
     # mean weights are equal, and printed
     assert blend["members"][0]["weight"] == blend["members"][1]["weight"] == 0.5
