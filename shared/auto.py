@@ -45,7 +45,9 @@ DEFAULT_COST = 5
 MIN_SECONDS = 2.0  # with less than this left, no more members start
 MIN_FOLD_SECONDS = 1.0  # a member that stops at its limit needs this much per fold to learn something
 UNLIMITED_FOLD_SECONDS = 5.0  # ... and one that cannot stop (realmlp, tabm) this much, or it overruns the budget
-MIN_NEED_SHARE = 0.25  # a member whose share is below this part of its need is left out (or waits for leftovers)
+RUN_SECONDS, FOLD_SECONDS = 1.0, 0.1  # what a run costs besides its fits: reading, features, writing its folder
+MORE_TIME = 2.0  # a member that boosted faster for want of time runs again where this many times its share is left
+MIN_NEED_SHARE = 0.15  # a member whose share is below this part of its need is left out (or waits for leftovers)
 FLOOR_SHARE = 0.75  # the floor, cheapest first, takes at most this part of the budget by its estimates
 
 
@@ -62,7 +64,8 @@ def recipe(by_task: dict[str, list[str]], about: str, time_limit: float = 45.0, 
         "members": Items(Text("a recipe name"), 64, doc="the recipes to fit and blend, in order; [] (the default): "
                                                     "the recipe's own list for the task (in its description)"),
         "blend": Choice(*METHODS, doc="how the members are blended on their out-of-fold predictions (nested): "
-                                      "hill-climbing, non-negative weights, mean, rank mean or a level-2 model"),
+                                      "hill-climbing, non-negative weights, mean, rank mean, a level-2 model, or "
+                                      "best: the best member alone, hill or the level-2 model by an inner nested CV"),
         "time_limit": SECONDS.with_doc("seconds for all the members together (--time-limit sets it); the floor "
                                         "first, then each member by its need"),
         "floor": FLAG.with_doc("run the members' library defaults first (LightGBM, scikit-learn's forests and "
@@ -138,7 +141,7 @@ def drive(spec: CompetitionSpec, recipe: Recipe, data_dir: Path, *, n_folds: int
     label = run_label(run_arguments.get("name"), {k: config.get(k) for k in overrides if config.get(k) != defaults.get(k)})
     blend = tables.ensemble(spec, [path for _, path in done], config["blend"], out_root, data_dir, name=recipe.name,
                             label=label, about={"time_limit_s": budget, "auto": notes, "floor": floors},
-                            started=wall_started)
+                            started=wall_started, judge=False)  # best_or_blend says what follows
     get_log().info("auto: " + "; ".join(notes))  # into the blend's log.txt too
     if floors:
         floor_lines(blend, fit, library_defaults or {})
@@ -156,8 +159,11 @@ def floor_lines(blend: Path, fit: Budget, library_defaults: dict[str, str]) -> N
     lines = [f"The floor (the libraries' defaults, run first on the same folds): {', '.join(floor)}."]
     for member, default in library_defaults.items():
         if member in fit.cv and default in fit.cv and sign * fit.cv[member] < sign * fit.cv[default]:
+            used, share = fit.seconds.get(member, 0.0), fit.shares.get(member)
+            why = ("its share of the budget was too small for its settings" if share is None or used >= 0.8 * share
+                   else f"not for want of time (it used {used:.0f} s of its {share:.0f} s): its settings, or chance")
             lines.append(f"warning: {member} ended below its library's defaults ({default}): CV {fit.cv[member]:.5g} "
-                         f"against {fit.cv[default]:.5g}; its share of the budget was too small for its settings.")
+                         f"against {fit.cv[default]:.5g}; {why}.")
             get_log().warning(f"auto: {lines[-1].removeprefix('warning: ')}")
     members_md = blend / "members.md"
     if members_md.is_file():
@@ -197,12 +203,12 @@ def estimate(name: str, shape: tuple[int, int, int], n_folds: int) -> float | No
     cells, trees = fold_rows * max(columns, 1), classes if classes > 2 else 1
     split = math.sqrt(max(columns, 1)) if classes else max(columns, 1)  # columns a forest's split considers
     forest = 100 * 3e-8 * fold_rows * math.log2(max(fold_rows, 2)) * split
-    per_fold = {"lightgbm_defaults": 100 * trees * (2e-8 * cells + 5e-4),
-                "xgboost_defaults": 100 * trees * (3e-8 * cells + 5e-4),
+    per_fold = {"lightgbm_defaults": 100 * trees * (7e-9 * cells + 5e-4),
+                "xgboost_defaults": 100 * trees * (1e-8 * cells + 5e-4),
                 "catboost_defaults": 1000 * (1e-8 * cells * max(1.0, trees / 4) + 2e-3),
                 "extra_trees_defaults": 0.05 + forest, "rf_defaults": 0.05 + 2 * forest,
                 "linear_defaults": 0.1 + 2e-7 * cells * max(1, trees)}.get(name)
-    return None if per_fold is None else per_fold * n_folds
+    return None if per_fold is None else RUN_SECONDS + (per_fold + FOLD_SECONDS) * n_folds
 
 
 class Budget:
@@ -220,6 +226,7 @@ class Budget:
         self.cv: dict[str, float] = {}
         self.ratios: list[float] = []  # measured / estimated seconds of the floor: the machine's speed
         self.skipped: list[str] = []
+        self.shares: dict[str, float] = {}  # the time limit each member ran with
         self.first_error: UserError | None = None
 
     def left(self) -> float:
@@ -269,17 +276,48 @@ class Budget:
         if self.skipped:
             self.note(f"{', '.join(self.skipped)} left out: the budget ({self.budget:.0f} s) ran out; a longer "
                       "--time-limit fits them", warn=True)
+        self._more_time()
         if not self.done:
             raise UserError(f"auto: no member could run: {self.first_error}")
         return self.done
 
-    def ranked(self, members: list[str]) -> list[str]:
-        """The members by their family's floor CV, best first (ties and members without one: in the listed order)."""
+    def _more_time(self) -> None:
+        """What is still left goes to the members that boosted faster for want of time (their log says so), the best
+        CV first: one runs again with all that is left where that is at least ``MORE_TIME`` times its first share,
+        and the better of its two runs stays in the blend."""
+        from shared.tabular.fitting import PACED
+
         sign = 1.0 if self.spec.metric.greater_is_better else -1.0
+        paced = [(name, path) for name, path in self.done
+                 if name in self.shares and PACED in (path / "log.txt").read_text(encoding="utf-8", errors="replace")]
+        for name, first in sorted(paced, key=lambda item: -sign * self.cv[item[0]]):
+            left, before, cv = self.left(), self.shares[name], self.cv[name]
+            if left < max(MIN_SECONDS, MORE_TIME * before):
+                continue
+            self.note(f"{name}: {left:.0f} s left over, run again with them (its first run, with {before:.0f} s, "
+                      f"boosted faster for want of time)")
+            if self._run(name, left) is None:
+                continue
+            second = self.done[-1][1]
+            kept = second if sign * self.cv[name] > sign * cv else first
+            self.done = [(n, p) for n, p in self.done if p in (kept,) or p not in (first, second)]
+            self.cv[name] = self.cv[name] if kept == second else cv
+            self.note(f"{name}: the blend keeps its {'second' if kept == second else 'first'} run, the better CV "
+                      f"({kept.name})")
+
+    def ranked(self, members: list[str]) -> list[str]:
+        """The members by their family's floor CV, best first; a family whose floor did not run (too costly for the
+        budget) comes right after the best one: it may pay, and it is worth what is left after the sure best. Ties
+        and members without a family: in the listed order."""
+        sign = 1.0 if self.spec.metric.greater_is_better else -1.0
+        known = {m: sign * self.cv[self.needs[m][0]] for m in members
+                 if m in self.needs and self.needs[m][0] in self.cv}
+        best = max(known.values(), default=0.0)
 
         def family(name: str) -> float:
-            cv = self.cv.get(self.needs.get(name, ("", 0.0))[0])
-            return -math.inf if cv is None else sign * cv
+            if name in known:
+                return known[name]
+            return best - 1e-9 if name in self.needs else -math.inf
 
         return sorted(members, key=lambda m: -family(m))  # stable: the listed order within a family
 
@@ -294,7 +332,7 @@ class Budget:
             if guess is None or not self.ratios:
                 return None
             seconds = guess * self.speed()
-        return factor * seconds
+        return max(factor * seconds, RUN_SECONDS + MIN_FOLD_SECONDS * self.n_folds)  # at least what is worth a run
 
     def share(self, name: str, rest: list[str]) -> float:
         """A member's seconds. Its need known: where what is left covers every remaining need, its need and its part
@@ -339,6 +377,8 @@ class Budget:
             return None
         seconds = self.seconds[name] = time.monotonic() - t0
         self.cv[name] = _metrics(path)["cv"]
+        if share is not None:
+            self.shares[name] = share
         self.done.append((name, path))
         of = "" if share is None else f" (a share of {share:.0f} s)"
         self.note(f"{name} done in {seconds:.0f} s{of}, CV {self.cv[name]:.5g}: {path}")

@@ -352,10 +352,12 @@ def fold_owners(parts: list[tuple[Path, dict, pd.DataFrame, dict]]) -> tuple[dic
 MEMBER_COLUMNS = ["run", "recipe", "cv", "holdout", "weight", "fit_s", "predict_s", "top_features"]
 
 
-def write_members(run_dir: Path, members: list[dict], method: str, methods: tuple[str, ...] = METHODS) -> Path:
+def write_members(run_dir: Path, members: list[dict], method: str, methods: tuple[str, ...] = METHODS,
+                  judge: bool = True) -> Path:
     """Each member's CV, holdout and weight beside the blend's nested CV and holdout (read back from the blend's
     metrics.json): in the log (stderr and log.txt) and in ``members.md``, with one warning line when the blend
-    does not beat its best member. ``methods``: the blend methods to suggest instead."""
+    does not beat its best member (``judge=False``: the caller says what follows from that). ``methods``: the blend
+    methods to suggest instead."""
     blend = json.loads((run_dir / "metrics.json").read_text())
     label = f"ensemble ({method_label(method, blend)}, nested CV)"
     row = {"run": run_dir.name, "cv": blend["cv"], "holdout": blend.get("holdout"), "weight": None}
@@ -372,7 +374,7 @@ def write_members(run_dir: Path, members: list[dict], method: str, methods: tupl
     if blend.get("chose"):
         log.info(choice_line(blend))
     log.info("members and blend:\n" + text_table(frame(label).rename(columns=names)).rstrip("\n"))
-    warning = not_better(members, blend, method, methods)
+    warning = not_better(members, blend, method, methods) if judge else None
     if warning:
         log.warning(warning)
     table = markdown_table(frame(f"**{label}**").rename(columns=names))

@@ -173,7 +173,22 @@ def auc(y_true, y_pred) -> float:
         y_pred = y_pred[:, 1] if y_pred.shape[1] == 2 else y_pred
     if y_pred.ndim == 2:
         return float(roc_auc_score(np.asarray(y_true), y_pred, multi_class="ovr"))
-    return float(roc_auc_score(np.asarray(y_true), y_pred))
+    y_true = np.asarray(y_true)
+    if y_true.dtype.kind in "biuf" and len(y_true) == len(y_pred) and np.isfinite(y_pred).all():
+        positive = y_true == 1
+        n_pos = int(positive.sum())
+        if 0 < n_pos < len(y_true) and np.isin(y_true, (0, 1)).all():
+            return _rank_auc(positive, y_pred, n_pos)
+    return float(roc_auc_score(y_true, y_pred))
+
+
+def _rank_auc(positive: np.ndarray, y_pred: np.ndarray, n_pos: int) -> float:
+    """Binary ROC AUC as the Mann-Whitney statistic on average ranks (ties count a half): scikit-learn's value, without
+    its checks, which cost ten times the sum (a blend's hill-climbing scores thousands of mixes)."""
+    from scipy.stats import rankdata
+
+    n_neg = len(positive) - n_pos
+    return float((rankdata(y_pred)[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 @dataclass(frozen=True)

@@ -417,11 +417,12 @@ def _data_and_target(spec: CompetitionSpec, runs: list[Run], data_dir: Path | No
 
 def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root: Path,
              data_dir: Path | None = None, name: str | None = None, about: dict | None = None,
-             started: float | None = None, label: str | None = None) -> Path:
+             started: float | None = None, label: str | None = None, judge: bool = True) -> Path:
     """Blend finished runs of ``spec`` (``--method mean|rank|weights|hill|stack|best``) by their OOF, nested honestly.
     ``name``: the blend's recipe name (default ``ensemble-<method>``), e.g. ``auto``; ``about``: more for its
     metrics.json; ``started``: when the work it sums up began (its wall time counts from then); ``label``: what its folder's
-    name says after the time (``--name``)."""
+    name says after the time (``--name``); ``judge=False``: no warning where the blend does not beat its best member
+    (the caller, ``auto``, says what follows)."""
     started = started or time.time()
     runs = [load_run(p, spec.outputs) for p in run_dirs]
     check_compatible(runs)
@@ -459,7 +460,7 @@ def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root:
         save_config(run_dir, config)
         write_csv(run_dir / "folds.csv", runs[0].folds)
         write_results(run_dir, spec, data, results, test_pred)
-        write_members(run_dir, members.to_dict(orient="records"), method)
+        write_members(run_dir, members.to_dict(orient="records"), method, judge=judge)
     return final_dir
 
 

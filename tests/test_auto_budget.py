@@ -169,3 +169,46 @@ def test_the_member_left_out_for_time_is_never_the_one_the_cv_would_pick_first(t
     assert min(everyone, key=everyone.get) == "extra_trees"  # rmse: the one the CV picks first ran
     assert all(everyone[m] > everyone["extra_trees"] for m in left_out)
     assert Path(result).is_dir()
+
+
+def test_what_is_left_goes_to_a_member_that_boosted_faster_for_want_of_time(tmp_path, monkeypatch):
+    """The floor takes 1 s a run on auto's clock and the members none; the budget binds when shares are made (each
+    member gets its need), so time is left at the end: the booster, paced in its first run (its fits' own clock
+    makes every round cost 0.1 s), runs again with all of it, and the better of its two runs is the one blended."""
+    clock, real_run = _Clock(), runner.run
+
+    def run(spec, name, *args, **kwargs):
+        path = real_run(spec, name, *args, **kwargs)
+        clock.now += 1.0 if name.endswith("_defaults") else 0.0
+        return path
+
+    monkeypatch.setattr(auto, "time", clock)
+    monkeypatch.setattr(runner, "run", run)
+    monkeypatch.setattr(fitting, "time", _Ticks(0.05))
+    data = step_competition(tmp_path / "data")
+    spec = generic.spec_for(data, "target", "row", "rmse")
+    result = auto.drive(spec, spec.recipes["auto"], data, n_folds=3, time_limit=14, out_root=tmp_path / "runs",
+                        overrides={"members": ["gbm", "knn", "linear"]}, by_task=generic.AUTO_MEMBERS,
+                        floor=generic.AUTO_FLOOR, library_defaults={})
+    gbm_runs = sorted((tmp_path / "runs" / "data").glob("gbm-*"))
+    assert len(gbm_runs) == 2  # its first run, then one with what was left
+    blend = load_run(sorted((tmp_path / "runs" / "data").glob("auto-*"))[-1])
+    notes = " ".join(blend.metrics["auto"])
+    assert "gbm: 12 s left over, run again with them (its first run, with 4 s" in notes
+    kept = [p for p in blend.config["members"] if Path(p).name.startswith("gbm-")]
+    assert len(kept) == 1  # the better of the two, not both
+    cvs = {p: load_run(p).metrics["cv"] for p in gbm_runs}
+    assert Path(kept[0]) == min(cvs, key=cvs.get)
+    assert Path(result).is_dir()
+
+
+def test_the_result_is_never_below_its_best_member_or_a_library_default(tmp_path):
+    data = step_competition(tmp_path / "data")
+    spec = generic.spec_for(data, "target", "row", "rmse")
+    result = load_run(runner.run(spec, "auto", data, n_folds=3, out_root=tmp_path / "runs",
+                                 overrides={"members": ["linear", "knn", "extra_trees"]}))
+    blend = load_run(sorted((tmp_path / "runs" / "data").glob("auto-*"))[-1])
+    cvs = {m["recipe"]: m["cv"] for m in blend.metrics["members"]}
+    assert {"linear_defaults", "extra_trees_defaults"} <= set(cvs)  # the floor ran, on the same folds
+    assert all(result.metrics["cv"] <= cv for cv in cvs.values())  # rmse: at most every member's and default's
+    assert "The floor (the libraries' defaults, run first on the same folds): " in (blend.path / "members.md").read_text()

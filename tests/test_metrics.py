@@ -345,3 +345,19 @@ def test_f1_on_a_multiclass_target_is_one_line_naming_the_averaged_f1s(tmp_path)
 def test_qwk_refuses_labels_that_are_no_ratings(tmp_path):
     line = _refused_on_three_classes(tmp_path, "qwk")
     assert "whole-number ratings" in line and "'alpha'" in line
+
+
+def test_binary_auc_is_scikit_learns_value_with_ties_and_any_label_dtype():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        n = int(rng.integers(2, 300))
+        y = rng.integers(0, 2, n)
+        p = rng.normal(size=n).round(int(rng.integers(0, 3)))  # coarse scores: many ties
+        if y.min() == y.max():
+            continue
+        assert auc(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+        assert auc(y.astype(float), np.column_stack([1 - p, p])) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    with pytest.warns(Warning):  # one class only: scikit-learn's own answer (no score), as before
+        assert np.isnan(auc(np.ones(5, int), np.arange(5.0)))

@@ -2,7 +2,7 @@
 member of ``auto`` must not fall below on the same folds. Only what a library needs to run here is set: the seed,
 the threads (``shared.threads``), silence, the class labels, and for LightGBM its deterministic mode (the same
 predictions at any thread count). No time limit, no early stopping: LightGBM 100 rounds at learning rate 0.1 with
-31 leaves, XGBoost's and CatBoost's defaults, scikit-learn's forests (100 trees) and ``LogisticRegression()`` /
+31 leaves (on one-hot categories up to ``ONE_HOT_LEVELS`` levels), XGBoost's and CatBoost's defaults, scikit-learn's forests (100 trees) and ``LogisticRegression()`` /
 ``Ridge()`` on median-imputed standardised numbers and one-hot categories.
 
 ``FLOOR`` maps each tuned member recipe of the generic path to its library-default recipe."""
@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 
 from shared.config import Choice, settings
-from shared.tabular.models import LinearModel
+from shared.tabular.models import ONE_HOT_LEVELS, LinearModel
 from shared.tabular.zoo import ForestModel, _categorical_columns
 from shared.threads import fit_threads
 
 LIBRARIES = {  # library: what its defaults are, for the recipes' about texts
-    "lightgbm": "LightGBM with its defaults (100 rounds, learning rate 0.1, 31 leaves, native categories)",
+    "lightgbm": "LightGBM with its defaults (100 rounds, learning rate 0.1, 31 leaves) on one-hot categories (native "
+                "beyond 16 levels)",
     "xgboost": "XGBoost with its defaults (100 rounds, learning rate 0.3, depth 6; hist trees, native categories)",
     "catboost": "CatBoost with its defaults (1,000 rounds, its own learning rate, depth 6, its category statistics)",
     "rf": "scikit-learn's RandomForest with its defaults (100 trees)",
@@ -71,7 +72,8 @@ class LibraryDefaults:
             import lightgbm as lgb
 
             return (lgb.LGBMRegressor if regression else lgb.LGBMClassifier)(
-                random_state=seed, n_jobs=threads, verbose=-1, deterministic=True, force_row_wise=True)
+                random_state=seed, n_jobs=threads, verbose=-1, deterministic=True, force_row_wise=True,
+                max_cat_to_onehot=ONE_HOT_LEVELS)
         if library == "xgboost":
             import xgboost as xgb
 

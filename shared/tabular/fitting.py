@@ -131,6 +131,7 @@ def faster_schedule(rate: float, rounds: int, patience: int, faster: float) -> t
     return rate * faster, max(1, int(rounds / faster)), max(PATIENCE_FLOOR, int(round(patience / faster)))
 
 
+PACED = "would not converge in its"  # the words of a paced fit's log line (auto gives such a member what is left)
 PATIENCE_FLOOR = 10  # a faster schedule still waits this many rounds before it stops early
 
 
@@ -171,7 +172,7 @@ def probe_then_refit(probe: Callable, refit: Callable, y: np.ndarray, fraction: 
     if limit.faster > 1:
         new_rate, new_rounds, new_patience = faster_schedule(rate, rounds, patience, limit.faster)
         if getattr(getattr(ctx, "progress", None), "name", "") in ("", "fold 0"):
-            get_log().info(f"{label}: at learning rate {rate:.3g} it would not converge in its {ctx.time_limit:.1f} s "
+            get_log().info(f"{label}: at learning rate {rate:.3g} it {PACED} {ctx.time_limit:.1f} s "
                            f"(~{limit.seconds_per_round:.2g} s a round on {threads or 1} thread{'s' if threads != 1 else ''}): "
                            f"learning rate {new_rate:.3g}, early-stopping patience {new_patience}, at most "
                            f"{new_rounds} rounds")

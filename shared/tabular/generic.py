@@ -24,6 +24,7 @@ from shared.tabular.models import (
     GBM_RANGES,
     LINEAR_PARAMS,
     LINEAR_RANGES,
+    ONE_HOT_LEVELS,
     AutoGluonModel,
     LGBMModel,
     LinearModel,
@@ -64,13 +65,13 @@ AUTO_MEMBERS = {  # the floor's CV orders them by family; the budget decides how
     "regression": ["linear", "gbm", "catboost", "mlp", "extra_trees", "knn", "xgboost"],
     "binary": ["linear", "gbm", "catboost", "extra_trees", "mlp", "knn", "xgboost"],
     # boosting grows a tree per class and round: forests, linear and nets first where there are many classes
-    "multiclass": ["linear", "extra_trees", "rf", "mlp", "knn", "catboost", "gbm"],
+    "multiclass": ["linear", "extra_trees", "rf", "mlp", "knn", "gbm", "catboost"],
 }
 AUTO_FLOOR = {  # each member's library defaults, run first, and its need as a multiple of their seconds (more rounds,
     # trees, a grid of penalties); boosting's family is measured by LightGBM's, the smooth models' by the linear one's
     "linear": ("linear_defaults", 6.0), "knn": ("linear_defaults", 2.0), "mlp": ("linear_defaults", 20.0),
     "extra_trees": ("extra_trees_defaults", 3.0), "rf": ("rf_defaults", 3.0),
-    "gbm": ("lightgbm_defaults", 4.0), "xgboost": ("lightgbm_defaults", 4.0), "catboost": ("lightgbm_defaults", 6.0),
+    "gbm": ("lightgbm_defaults", 3.0), "xgboost": ("lightgbm_defaults", 3.0), "catboost": ("lightgbm_defaults", 4.0),
 }
 
 
@@ -82,7 +83,7 @@ def _zoo(name, about, model, params, ranges, **kwargs):
 RECIPES = {
     "gbm": Recipe("gbm", "LightGBM on inferred column types: numbers (also from text), dates, lists, "
                   "text SVD, categories", auto_features, LGBMModel, fold_features=standard_steps,
-                  feature_params=dict(STEP_PARAMS), model_params=GBM_PARAMS,
+                  feature_params=dict(STEP_PARAMS), model_params={**GBM_PARAMS, "max_cat_to_onehot": ONE_HOT_LEVELS},
                   ranges={**GBM_RANGES, **GBM_CATEGORY_RANGES, **GBM_BUDGET_RANGES, **STEP_RANGES}),
     "linear": Recipe("linear", "regularised linear model, one-hot categories, skew-corrected numbers, text SVD",
                      auto_features, LinearModel, fold_features=standard_steps, feature_params=dict(STEP_PARAMS),
@@ -114,7 +115,7 @@ RECIPES = {
 RECIPES["auto"] = auto.recipe(AUTO_MEMBERS, "the libraries' defaults first, then a blend of diverse members (linear, "
                               "boosted trees, forests, nets, neighbours) fitted within --time-limit on the same "
                               "folds, ordered by what the defaults scored, weights fitted nested",
-                              floor=AUTO_FLOOR, library_defaults=FLOOR)
+                              blend="best", floor=AUTO_FLOOR, library_defaults=FLOOR)
 
 
 def infer_task(metric_name: str, target: pd.Series) -> str:

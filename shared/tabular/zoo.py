@@ -48,6 +48,7 @@ from shared.tabular.models import (
     MAX_LAYERS,
     MAX_ROUNDS,
     MAX_WIDTH,
+    ONE_HOT_LEVELS,
     PACE,
     SCALING_RANGES,
     TIME_LIMIT,
@@ -203,7 +204,7 @@ class XGBoostModel:
         return {**objective, "eta": p["learning_rate"], "max_depth": p["max_depth"],
                 "min_child_weight": p["min_child_weight"], "subsample": p["subsample"],
                 "colsample_bytree": p["colsample_bytree"], "lambda": p["reg_lambda"], "tree_method": "hist",
-                "max_cat_to_onehot": 4, "nthread": self.threads_, "seed": ctx.seed, "verbosity": 0}
+                "max_cat_to_onehot": ONE_HOT_LEVELS, "nthread": self.threads_, "seed": ctx.seed, "verbosity": 0}
 
     @staticmethod
     def _matrix(X: pd.DataFrame, y=None, weight=None):
