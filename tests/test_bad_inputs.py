@@ -176,7 +176,7 @@ CASES = [
     Case("unknown --set key", "house_prices", "run", run("house_prices", "--recipe", "linear", "--set", "nope=1"),
          None, r"--set nope: recipe 'linear' has no such key; known keys: \[.*'alpha'"),
     Case("non-numeric --set value", "house_prices", "run", run("house_prices", "--recipe", "linear",
-                                                               "--set", "alpha=big"), None, r"expected a number"),
+                                                               "--set", "alpha=big"), None, r"alpha must be auto or a number > 0"),
     Case("fractional --set value for a whole number", "house_prices", "run",
          run("house_prices", "--recipe", "gbm", "--folds", "3", "--set", "max_rounds=2.5"),
          None, r"--set max_rounds=2\.5: expected a whole number"),

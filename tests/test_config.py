@@ -128,8 +128,8 @@ def test_resolve_refuses_a_bool_for_an_integer_parameter():
 
 
 @pytest.mark.parametrize("competition, recipe, pair, fragments", [
-    ("house_prices", "linear", "alpha=-1", ["--set alpha=-1:", "alpha must be a number > 0"]),
-    ("house_prices", "linear", "alpha=.nan", ["--set alpha=nan:", "alpha must be a finite number > 0"]),
+    ("house_prices", "linear", "alpha=-1", ["--set alpha=-1:", "alpha must be auto or a number > 0"]),
+    ("house_prices", "linear", "alpha=.nan", ["--set alpha=nan:", "alpha must be auto or a number > 0"]),
     ("house_prices", "gbm", "learning_rate=-1", ["--set learning_rate=-1:", "learning_rate must be a number > 0"]),
     ("house_prices", "gbm", "max_rounds=0", ["--set max_rounds=0:", "max_rounds must be a whole number >= 1"]),
     ("house_prices", "baseline", "lr=-1", ["--set lr=-1:", "lr must be a number > 0"]),
@@ -254,7 +254,7 @@ def test_run_refuses_an_out_of_range_set_in_one_line_and_writes_nothing(demo_dir
     rc, stdout, stderr = run_cli("run", "house_prices", "--data", demo_dir, "--recipe", "linear",
                                  "--set", "alpha=-1", "--out", out)
     line = assert_user_error(rc, stderr)
-    assert "--set alpha=-1: alpha must be a number > 0" in line and "recipe 'linear'" in line
+    assert "--set alpha=-1: alpha must be auto or a number > 0" in line and "recipe 'linear'" in line
     assert stdout == "" and (not out.exists() or snapshot(out) == {})
 
 

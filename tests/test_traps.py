@@ -121,7 +121,7 @@ def test_generic_runs_live_under_the_data_folder_name_and_every_reader_finds_the
     config = yaml.safe_load((titanic_run / "config.yaml").read_text())
     assert config["competition"] == "tabular" and config["data_dir"] == str(titanic.resolve())
     assert (out / "titanic" / "folds").is_dir() and not (out / "tabular").exists()
-    other = ["--set", "alpha=1"]  # another model than titanic_run's, to blend with it
+    other = ["--set", "alpha=50"]  # another model than titanic_run's (alpha=auto, off its grid), to blend with it
     rc, stdout, err = run_cli("run", "tabular", "--data", titanic, *TITANIC, *FAST, *other, "--only-folds", "0",
                               "--out", out, "--name", "part0")
     assert rc == 0, err
@@ -159,7 +159,7 @@ def test_the_folder_name_says_what_differs(titanic, tmp_path):
         return Path(last_line(stdout)).name
 
     assert re.fullmatch(rf"linear-{STAMP}(-\d+)?-alpha=0.5", folder("--set", "alpha=0.5"))
-    assert re.fullmatch(rf"linear-{STAMP}(-\d+)?", folder("--set", "alpha=10"))  # the default (10.0): nothing differs
+    assert re.fullmatch(rf"linear-{STAMP}(-\d+)?", folder("--set", "alpha=auto"))  # the default: nothing differs
     first, second = folder("--name", "ridge.v2"), folder("--name", "ridge.v2")  # maybe the same second: a counter
     assert first != second and all(re.fullmatch(rf"linear-{STAMP}(-\d+)?-ridge\.v2", f) for f in (first, second))
     assert [label_of(Path(f)) for f in (first, second)] == ["ridge.v2", "ridge.v2"]  # a merge carries it on
