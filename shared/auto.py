@@ -10,10 +10,13 @@ How the budget (``time_limit``, ``--time-limit``) is spent:
    scaled by the speed the runs so far measured) would end past ``FLOOR_SHARE`` of the budget is left out.
 2. **The members, by what the floor says.** Each member's family (boosting, forests, the smooth models) is ranked by
    its floor's CV, so the member the data favour runs first and one left out at the end is one the data favour
-   least. Each member's need is its floor's measured seconds times its ``NEEDS`` factor; a member gets its need
-   where the budget allows, else a share of what is left by need. Boosted members pace themselves into their share
-   (``shared.tabular.fitting.Pace``: a faster learning rate, not a cut-off); the forests and nets stop at it.
-3. **What is left** goes to a member left out for time, where it now fits.
+   least (a family whose floor was too costly to run comes right after the best). Each member's need is its floor's
+   measured seconds times its factor (the ``floor`` mapping): where what is left covers every need, each gets its
+   need and a part of the surplus; where the budget binds, each gets its need in that order as far as it goes.
+   Boosted members pace themselves into their share (``shared.tabular.fitting.Pace``: a faster learning rate, not
+   a cut-off); the forests and nets stop at it; a member that cannot stop runs only where its whole need fits.
+3. **What is left** goes to the members left out for time, where they now fit, then to a booster that had to boost
+   faster: it runs again with all that is left, and the better of its two runs is blended.
 4. **The blend decides honestly**: when its nested CV does not beat the best member's CV, the result is the best
    member's run (said in one line), not the blend.
 
@@ -133,7 +136,7 @@ def drive(spec: CompetitionSpec, recipe: Recipe, data_dir: Path, *, n_folds: int
          + f"{', '.join(m for m in usable if m not in floors)}, then a nested {config['blend']} blend")
     fit.floor(floors)
     fit.members([m for m in usable if m not in floors], floor)
-    done = fit.leftover()
+    done = distinct(fit.leftover(), note)
     if len(done) == 1:
         get_log().warning(f"auto: only {done[0][0]} ran; its run is the result ({done[0][1]})")
         return done[0][1]
@@ -148,9 +151,26 @@ def drive(spec: CompetitionSpec, recipe: Recipe, data_dir: Path, *, n_folds: int
     return best_or_blend(blend, done)
 
 
+def distinct(done: list[tuple[str, Path]], note) -> list[tuple[str, Path]]:
+    """The runs to blend: a run whose out-of-fold predictions equal an earlier one's (a tuned member that chose its
+    library's defaults, e.g. ``linear`` at alpha 1) is left out of the blend, and said."""
+    from shared.runs import load_run
+
+    kept, seen = [], {}
+    for name, path in done:
+        key = load_run(path).oof_in_fold_order().tobytes()
+        if key in seen:
+            note(f"{name} left out of the blend: its predictions are {seen[key]}'s")
+            continue
+        seen[key] = name
+        kept.append((name, path))
+    return kept
+
+
 def floor_lines(blend: Path, fit: Budget, library_defaults: dict[str, str]) -> None:
     """The floor in the blend's members.md: each library default's CV, and a warning for each member that ended
-    below its own library's defaults on the same folds (its budget was spent wrongly)."""
+    below its own library's defaults on the same folds, saying whether it used its whole share (then its budget was
+    too small for its settings) or not (its settings, or chance)."""
     from shared.io import write_text
 
     sign = 1.0 if fit.spec.metric.greater_is_better else -1.0
@@ -160,7 +180,9 @@ def floor_lines(blend: Path, fit: Budget, library_defaults: dict[str, str]) -> N
     for member, default in library_defaults.items():
         if member in fit.cv and default in fit.cv and sign * fit.cv[member] < sign * fit.cv[default]:
             used, share = fit.seconds.get(member, 0.0), fit.shares.get(member)
-            why = ("its share of the budget was too small for its settings" if share is None or used >= 0.8 * share
+            why = ("it boosted faster for want of time: its share was too small for its settings"
+                   if fit.paced(member) else "its share was too small for its settings"
+                   if share is None or used >= 0.8 * share
                    else f"not for want of time (it used {used:.0f} s of its {share:.0f} s): its settings, or chance")
             lines.append(f"warning: {member} ended below its library's defaults ({default}): CV {fit.cv[member]:.5g} "
                          f"against {fit.cv[default]:.5g}; {why}.")
@@ -285,11 +307,8 @@ class Budget:
         """What is still left goes to the members that boosted faster for want of time (their log says so), the best
         CV first: one runs again with all that is left where that is at least ``MORE_TIME`` times its first share,
         and the better of its two runs stays in the blend."""
-        from shared.tabular.fitting import PACED
-
         sign = 1.0 if self.spec.metric.greater_is_better else -1.0
-        paced = [(name, path) for name, path in self.done
-                 if name in self.shares and PACED in (path / "log.txt").read_text(encoding="utf-8", errors="replace")]
+        paced = [(name, path) for name, path in self.done if self.paced(name)]
         for name, first in sorted(paced, key=lambda item: -sign * self.cv[item[0]]):
             left, before, cv = self.left(), self.shares[name], self.cv[name]
             if left < max(MIN_SECONDS, MORE_TIME * before):
@@ -305,21 +324,32 @@ class Budget:
             self.note(f"{name}: the blend keeps its {'second' if kept == second else 'first'} run, the better CV "
                       f"({kept.name})")
 
+    def paced(self, name: str) -> bool:
+        """Whether a member's run boosted faster for want of time (its log says so)."""
+        from shared.tabular.fitting import PACED
+
+        path = dict(self.done).get(name)
+        return name in self.shares and path is not None and PACED in (path / "log.txt").read_text(
+            encoding="utf-8", errors="replace")
+
     def ranked(self, members: list[str]) -> list[str]:
-        """The members by their family's floor CV, best first; a family whose floor did not run (too costly for the
-        budget) comes right after the best one: it may pay, and it is worth what is left after the sure best. Ties
-        and members without a family: in the listed order."""
+        """The members in turns over their families (those sharing a floor), the family with the best floor CV first
+        in each turn: the best family's first member leads, and every family has one member in before any has two (a
+        blend gains most from members unlike each other). A family whose floor did not run (too costly for the
+        budget) ranks right after the best; members without a family come last; within a family, the listed order."""
         sign = 1.0 if self.spec.metric.greater_is_better else -1.0
-        known = {m: sign * self.cv[self.needs[m][0]] for m in members
-                 if m in self.needs and self.needs[m][0] in self.cv}
-        best = max(known.values(), default=0.0)
-
-        def family(name: str) -> float:
-            if name in known:
-                return known[name]
-            return best - 1e-9 if name in self.needs else -math.inf
-
-        return sorted(members, key=lambda m: -family(m))  # stable: the listed order within a family
+        families: dict[str, list[str]] = {}
+        for name in members:
+            families.setdefault(self.needs[name][0] if name in self.needs else "", []).append(name)
+        known = {f: sign * self.cv[f] for f in families if f in self.cv}
+        if not known:  # no floor ran: the listed order
+            return list(members)
+        best = max(known.values())
+        score = {f: known.get(f, best - 1e-9) if f else -math.inf for f in families}
+        order = sorted(families, key=lambda f: -score[f])  # stable: ties in the listed order
+        turns = max(len(family) for family in families.values())
+        interleaved = [families[f][i] for i in range(turns) for f in order if f and i < len(families[f])]
+        return interleaved + families.get("", [])
 
     def need(self, name: str) -> float | None:
         """Seconds a member needs on these data: its floor's measured (else estimated) seconds times its factor."""

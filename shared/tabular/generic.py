@@ -69,7 +69,7 @@ AUTO_MEMBERS = {  # the floor's CV orders them by family; the budget decides how
 }
 AUTO_FLOOR = {  # each member's library defaults, run first, and its need as a multiple of their seconds (more rounds,
     # trees, a grid of penalties); boosting's family is measured by LightGBM's, the smooth models' by the linear one's
-    "linear": ("linear_defaults", 6.0), "knn": ("linear_defaults", 2.0), "mlp": ("linear_defaults", 20.0),
+    "linear": ("linear_defaults", 3.0), "knn": ("linear_defaults", 2.0), "mlp": ("linear_defaults", 20.0),
     "extra_trees": ("extra_trees_defaults", 3.0), "rf": ("rf_defaults", 3.0),
     "gbm": ("lightgbm_defaults", 3.0), "xgboost": ("lightgbm_defaults", 3.0), "catboost": ("lightgbm_defaults", 4.0),
 }

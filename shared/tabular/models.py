@@ -368,8 +368,8 @@ LINEAR_PARAMS, LINEAR_RANGES = settings({  # name: (default, what it accepts and
     "kind": ("ridge", Choice("ridge", "lasso", "elasticnet", doc="the regression model (classification: logistic regression)")),
     "alpha": ("auto", Either(Choice("auto"), POSITIVE, doc=(
               "regularisation strength on standardised columns (classification: C = 1 / alpha); auto: the best of a "
-              "small grid around the library default on 3 inner folds of the fold's training rows (ridge and "
-              "classes 0.01, 0.1, 1, 10, 100; lasso / elasticnet 1 and 1e-4 to 0.1 x the target's spread), by the "
+              "small grid around the library default on 3 inner folds of the fold's training rows (ridge: exact "
+              "leave-one-out) (ridge and classes 0.01, 0.1, 1, 10, 100; lasso / elasticnet 1 and 1e-4 to 0.1 x the target's spread), by the "
               "held rows' loss; the default 1 unless another clearly beats it"))),
     "l1_ratio": (0.5, Range(low=0, high=1, doc="elasticnet: the L1 share of the penalty")),
     "skew_threshold": (0.75, NON_NEGATIVE.with_doc("non-negative numeric columns with |skew| above this are log1p'd")),
@@ -467,7 +467,10 @@ class LinearModel:
         every row is scored once; the choice is ``anchored_best``'s, and the first fold's log says it. The library
         default, 1, where too few rows or classes are there to compare on."""
         grid, losses = self.alpha_grid(y), {}
-        for inner, held in self._inner_folds(y):
+        loo = self.ctx.task == "regression" and self.params["kind"] == "ridge" and sample_weight is None
+        if loo:  # exact, and as cheap as one fit
+            losses = self._ridge_leave_one_out(X, y, grid)
+        for inner, held in [] if losses else self._inner_folds(y):
             prep = _linear_preprocessor(X.iloc[inner], self.params)
             train, valid = prep.fit_transform(X.iloc[inner]), prep.transform(X.iloc[held])
             weights = (None, None) if sample_weight is None else (sample_weight[inner], sample_weight[held])
@@ -482,10 +485,20 @@ class LinearModel:
         best = anchored_best(losses, 1.0)
         c = "" if self.ctx.task == "regression" else f" (C {1 / best:.3g})"
         mean = {a: float(np.mean(losses[a])) for a in grid}
-        line = (f"linear: alpha {best:.3g}{c} by the held-out loss on {AUTO_ALPHA_FOLDS} inner folds of the "
-                f"training rows ({', '.join(f'{a:.3g}: {mean[a]:.4g}' for a in grid)})")
+        how = "leave-one-out" if loo else f"{AUTO_ALPHA_FOLDS} inner folds"
+        line = (f"linear: alpha {best:.3g}{c} by the held-out loss on the training rows ({how}; "
+                f"{', '.join(f'{a:.3g}: {mean[a]:.4g}' for a in grid)})")
         (get_log().info if self.ctx.progress.name in ("", "fold 0") else get_log().debug)(line)
         return best
+
+    def _ridge_leave_one_out(self, X: pd.DataFrame, y: np.ndarray, grid: list[float]) -> dict[float, list]:
+        """Ridge's exact leave-one-out squared errors for every strength of ``grid`` at the cost of one fit
+        (scikit-learn's ``RidgeCV``), on the view fitted to these rows: {alpha: [each row's error]}."""
+        from sklearn.linear_model import RidgeCV
+
+        features = _linear_preprocessor(X, self.params).fit_transform(X)
+        ridge = RidgeCV(alphas=grid, store_cv_results=True).fit(features, y)
+        return {alpha: [np.asarray(ridge.cv_results_[:, i], float)] for i, alpha in enumerate(grid)}
 
     def _inner_folds(self, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """(fit rows, held rows) of each inner fold, stratified where every class has a row in each; none where a
