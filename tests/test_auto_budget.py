@@ -5,7 +5,6 @@ best member gives way to it."""
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,6 @@ import pandas as pd
 import pytest
 
 from shared import auto, runner
-from shared.log import LOGGER
 from shared.models import ModelContext
 from shared.runs import load_run
 from shared.tabular import fitting, generic
@@ -56,22 +54,8 @@ def _regression(n=400, seed=0):
     return X, (X["a"] * 2 + np.sin(3 * X["b"]) + 0.1 * rng.normal(size=n)).to_numpy()
 
 
-@pytest.fixture
-def said():
-    lines = []
-    handler = logging.Handler(logging.INFO)
-    handler.emit = lambda record: lines.append(record.getMessage())
-    log = logging.getLogger(LOGGER)
-    level = log.level
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    yield lines
-    log.removeHandler(handler)
-    log.setLevel(level)
-
-
 @pytest.mark.parametrize("pace", [True, False])
-def test_a_booster_that_would_stop_early_gets_a_faster_schedule(pace, monkeypatch, tmp_path, said):
+def test_a_booster_that_would_stop_early_gets_a_faster_schedule(pace, monkeypatch, tmp_path, log_lines):
     monkeypatch.setattr(fitting, "time", _Ticks(0.05))  # 0.1 s a round, 3 s for the fit: ~30 rounds in all
     X, y = _regression()
     ctx = ModelContext("regression", "rmse", 0, 0, 3.0, tmp_path, 1)
@@ -79,10 +63,10 @@ def test_a_booster_that_would_stop_early_gets_a_faster_schedule(pace, monkeypatc
     if pace:
         assert model.learning_rate_ == pytest.approx(MAX_RATE)  # 0.03 would need ~2,400 rounds
         assert any("lightgbm: at learning rate 0.03 it would not converge in its 3.0 s" in s and "learning rate 0.3"
-                   in s for s in said), said
+                   in s for s in log_lines), log_lines
     else:
         assert model.learning_rate_ == pytest.approx(0.03)
-        assert any("the fit's time limit" in s for s in said), said
+        assert any("the fit's time limit" in s for s in log_lines), log_lines
 
 
 def test_without_a_time_limit_nothing_is_paced(tmp_path):
@@ -98,13 +82,13 @@ def _run_dir(root: Path, name: str, cv: float, greater: bool = False) -> Path:
     return folder
 
 
-def test_a_blend_that_does_not_beat_its_best_member_gives_way_to_it(tmp_path, said):
+def test_a_blend_that_does_not_beat_its_best_member_gives_way_to_it(tmp_path, log_lines):
     blend = _run_dir(tmp_path, "auto-1", 1.00)
     (blend / "members.md").write_text("| table |\n")
     done = [("linear", _run_dir(tmp_path, "linear-1", 1.20)), ("gbm", _run_dir(tmp_path, "gbm-1", 0.99))]
     assert auto.best_or_blend(blend, done) == tmp_path / "gbm-1"  # rmse: 0.99 beats the blend's 1.00
     line = "the blend's nested CV rmse 1.00000 does not beat its best member, gbm at 0.99000: the result is gbm's run"
-    assert any(line in s for s in said)
+    assert any(line in s for s in log_lines)
     assert line in (blend / "members.md").read_text()
     better = _run_dir(tmp_path, "auto-2", 0.98)
     assert auto.best_or_blend(better, done) == better
