@@ -52,15 +52,16 @@ RUN_SECONDS, FOLD_SECONDS = 1.0, 0.1  # what a run costs besides its fits: readi
 MORE_TIME = 2.0  # a member that boosted faster for want of time runs again where this many times its share is left
 MIN_NEED_SHARE = 0.15  # a member whose share is below this part of its need is left out (or waits for leftovers)
 FLOOR_SHARE = 0.75  # the floor, cheapest first, takes at most this part of the budget by its estimates
+FLOOR_RUN_SHARE = 0.2  # ... and each of its runs at most this part for each member it measures: the cheap models
 
 
 def recipe(by_task: dict[str, list[str]], about: str, time_limit: float = 45.0, blend: str = "hill",
-           floor: dict[str, tuple[str, float]] | None = None,
+           floor: dict[str, tuple] | None = None,
            library_defaults: dict[str, str] | None = None) -> Recipe:
     """The ``auto`` recipe of a competition whose members (recipe names) per task are ``by_task`` (a key ``any``
     serves every task); ``floor``: each member's library-default recipe, run first where the member is listed, and
-    the member's need as a multiple of its seconds (``{"gbm": ("lightgbm_defaults", 4.0)}``: more rounds, trees, a
-    grid of penalties); ``library_defaults``: each member's own library's defaults (``{"gbm": "lightgbm_defaults"}``),
+    the member's need as a multiple of its fitting seconds (``{"gbm": ("lightgbm_defaults", 4.0)}``: more rounds,
+    trees, a grid of penalties), and optionally a family of its own to take turns as (else the floor's); ``library_defaults``: each member's own library's defaults (``{"gbm": "lightgbm_defaults"}``),
     which the blend's members.md holds it against."""
     params = {"members": [], "blend": blend, "time_limit": float(time_limit), "floor": bool(floor)}
     ranges = {
@@ -98,7 +99,7 @@ def members_for(spec: CompetitionSpec, members: list[str] | str, by_task: dict[s
 def drive(spec: CompetitionSpec, recipe: Recipe, data_dir: Path, *, n_folds: int = 5, seed: int = 42,
           time_limit: float | None = None, out_root: Path = Path("runs"), overrides: dict | None = None,
           only_folds: list[int] | None = None, by_task: dict[str, list[str]] | None = None,
-          floor: dict[str, tuple[str, float]] | None = None, library_defaults: dict[str, str] | None = None,
+          floor: dict[str, tuple] | None = None, library_defaults: dict[str, str] | None = None,
           **run_arguments) -> Path:
     """The floor, then the members within the budget, then their nested blend; return the blend's run folder, or
     the best member's where the blend does not beat it."""
@@ -113,7 +114,7 @@ def drive(spec: CompetitionSpec, recipe: Recipe, data_dir: Path, *, n_folds: int
     budget = float(time_limit if time_limit is not None else config["time_limit"])
     members = members_for(spec, config["members"], by_task or {})
     floor = floor or {}
-    stray = sorted(set(per_member) - set(members) - {reference for reference, _ in floor.values()})
+    stray = sorted(set(per_member) - set(members) - {entry[0] for entry in floor.values()})
     if stray:
         raise UserError(f"--set {stray[0]}.…: {stray[0]!r} is not a member of this auto run (members: {members}).")
     shape = None
@@ -134,7 +135,7 @@ def drive(spec: CompetitionSpec, recipe: Recipe, data_dir: Path, *, n_folds: int
                  shared_settings=shared_settings, per_member=per_member, **run_arguments)
     note(f"{budget:.0f} s in all: " + (f"the floor ({', '.join(floors)}), then " if floors else "")
          + f"{', '.join(m for m in usable if m not in floors)}, then a nested {config['blend']} blend")
-    fit.floor(floors)
+    fit.floor(floors, {f: sum(1 for m in usable if floor.get(m, ("",))[0] == f) for f in floors})
     fit.members([m for m in usable if m not in floors], floor)
     done = distinct(fit.leftover(), note)
     if len(done) == 1:
@@ -217,20 +218,20 @@ def _metrics(run_dir: Path) -> dict:
 
 
 def estimate(name: str, shape: tuple[int, int, int], n_folds: int) -> float | None:
-    """Seconds a library default (``*_defaults``) takes on all folds of a table of ``shape`` (rows, columns, classes)
-    on one core of a 2020s CPU: a rough prior, scaled by the speed the runs measure (``Budget.speed``); None for
-    another recipe."""
+    """Seconds a library default (``*_defaults``) fits for on all folds of a table of ``shape`` (rows, columns,
+    classes) on one core of a 2020s CPU, its run's reading and writing aside: a rough prior, scaled by the speed the
+    runs measure (``Budget.speed``); None for another recipe."""
     rows, columns, classes = shape
     fold_rows = rows * (n_folds - 1) / max(n_folds, 1)
     cells, trees = fold_rows * max(columns, 1), classes if classes > 2 else 1
-    split = math.sqrt(max(columns, 1)) if classes else max(columns, 1)  # columns a forest's split considers
+    split = math.sqrt(max(columns, 1)) if classes else max(columns, 1) / 4  # a forest's split: the columns it weighs
     forest = 100 * 3e-8 * fold_rows * math.log2(max(fold_rows, 2)) * split
     per_fold = {"lightgbm_defaults": 100 * trees * (7e-9 * cells + 5e-4),
                 "xgboost_defaults": 100 * trees * (1e-8 * cells + 5e-4),
                 "catboost_defaults": 1000 * (1e-8 * cells * max(1.0, trees / 4) + 2e-3),
                 "extra_trees_defaults": 0.05 + forest, "rf_defaults": 0.05 + 2 * forest,
                 "linear_defaults": 0.1 + 2e-7 * cells * max(1, trees)}.get(name)
-    return None if per_fold is None else RUN_SECONDS + (per_fold + FOLD_SECONDS) * n_folds
+    return None if per_fold is None else per_fold * n_folds
 
 
 class Budget:
@@ -240,11 +241,12 @@ class Budget:
     def __init__(self, spec: CompetitionSpec, data_dir: Path, budget: float, started: float, note, shape, *,
                  n_folds: int, seed: int, out_root: Path, shared_settings: dict, per_member: dict, **run_arguments):
         self.spec, self.data_dir, self.budget, self.started, self.note = spec, data_dir, budget, started, note
-        self.shape, self.needs = shape, {}
+        self.shape, self.needs, self.turn = shape, {}, {}
         self.n_folds, self.seed, self.out_root = n_folds, seed, out_root
         self.shared_settings, self.per_member, self.run_arguments = shared_settings, per_member, run_arguments
         self.done: list[tuple[str, Path]] = []
         self.seconds: dict[str, float] = {}  # measured, per run
+        self.fit_seconds: dict[str, float] = {}  # ... of which its fits (the rest: reading, features, writing)
         self.cv: dict[str, float] = {}
         self.ratios: list[float] = []  # measured / estimated seconds of the floor: the machine's speed
         self.skipped: list[str] = []
@@ -254,25 +256,32 @@ class Budget:
     def left(self) -> float:
         return self.budget - (time.monotonic() - self.started)
 
+    def overhead(self) -> float:
+        """Seconds a run takes besides its fits (reading, features, its folder): the mean of the runs so far."""
+        extra = [self.seconds[name] - self.fit_seconds[name] for name in self.fit_seconds]
+        return sum(extra) / len(extra) if extra else RUN_SECONDS + FOLD_SECONDS * self.n_folds
+
     def speed(self) -> float:
         """Measured over estimated seconds so far (the geometric mean; 1 before anything ran)."""
         return math.exp(sum(map(math.log, self.ratios)) / len(self.ratios)) if self.ratios else 1.0
 
-    def floor(self, floors: list[str]) -> None:
-        """Run the library defaults, cheapest first; one estimated to end past ``FLOOR_SHARE`` of the budget is left
-        out."""
+    def floor(self, floors: list[str], measures: dict[str, int]) -> None:
+        """Run the library defaults, cheapest first; one estimated to take more than ``FLOOR_RUN_SHARE`` of the budget
+        for each member it ``measures`` (LightGBM's measures three boosters), or to end past ``FLOOR_SHARE`` of the
+        budget, is left out."""
         priced = sorted(floors, key=lambda f: estimate(f, self.shape, self.n_folds) or 0.0)
         for name in priced:
-            guess = (estimate(name, self.shape, self.n_folds) or 0.0) * self.speed()
-            if guess > self.left() - (1 - FLOOR_SHARE) * self.budget:
-                self.note(f"{name} left out of the floor: estimated {guess:.0f} s, past {FLOOR_SHARE:.0%} of the "
-                          f"budget; a longer --time-limit runs it")
+            guess = self.overhead() + (estimate(name, self.shape, self.n_folds) or 0.0) * self.speed()
+            worth = FLOOR_RUN_SHARE * max(measures.get(name, 1), 1)
+            if guess > min(self.left() - (1 - FLOOR_SHARE) * self.budget, worth * self.budget):
+                past = (f"more than {worth:.0%} of the budget" if guess > worth * self.budget
+                        else f"past {FLOOR_SHARE:.0%} of the budget")
+                self.note(f"{name} left out of the floor: estimated {guess:.0f} s, {past}; a longer --time-limit runs it")
                 continue
-            seconds = self._run(name, None)
-            if seconds is not None and estimate(name, self.shape, self.n_folds):
-                self.ratios.append(max(seconds, 0.05) / estimate(name, self.shape, self.n_folds))
+            if self._run(name, None) is not None and estimate(name, self.shape, self.n_folds):
+                self.ratios.append(max(self.fit_seconds[name], 0.05) / estimate(name, self.shape, self.n_folds))
 
-    def members(self, members: list[str], floor: dict[str, tuple[str, float]]) -> None:
+    def members(self, members: list[str], floor: dict[str, tuple]) -> None:
         """Run the members, the family the floor ranks best first, each within its share (``share``)."""
         self.needs = floor
         ranked = self.ranked(members)
@@ -339,9 +348,14 @@ class Budget:
         budget) ranks right after the best; members without a family come last; within a family, the listed order."""
         sign = 1.0 if self.spec.metric.greater_is_better else -1.0
         families: dict[str, list[str]] = {}
+        reference: dict[str, str] = {}  # a family's floor
         for name in members:
-            families.setdefault(self.needs[name][0] if name in self.needs else "", []).append(name)
-        known = {f: sign * self.cv[f] for f in families if f in self.cv}
+            entry = self.needs.get(name, ("",))
+            family = entry[2] if len(entry) > 2 else entry[0]  # (floor, factor[, a family of its own])
+            families.setdefault(family, []).append(name)
+            reference[family] = entry[0]
+        known = {f: sign * self.cv[reference[f]] for f in families if reference[f] in self.cv}
+        self.turn = {name: i for family in families.values() for i, name in enumerate(family)}
         if not known:  # no floor ran: the listed order
             return list(members)
         best = max(known.values())
@@ -352,22 +366,25 @@ class Budget:
         return interleaved + families.get("", [])
 
     def need(self, name: str) -> float | None:
-        """Seconds a member needs on these data: its floor's measured (else estimated) seconds times its factor."""
+        """Seconds a member needs on these data: a run's overhead and its floor's measured (else estimated) fitting
+        seconds times its factor."""
         if name not in self.needs:
             return None
-        reference, factor = self.needs[name]
-        seconds = self.seconds.get(reference)
-        if seconds is None:
+        reference, factor = self.needs[name][:2]
+        fits = self.fit_seconds.get(reference)
+        if fits is None:
             guess = estimate(reference, self.shape, self.n_folds)
             if guess is None or not self.ratios:
                 return None
-            seconds = guess * self.speed()
-        return max(factor * seconds, RUN_SECONDS + MIN_FOLD_SECONDS * self.n_folds)  # at least what is worth a run
+            fits = guess * self.speed()
+        limited = "time_limit" in self.spec.recipes[name].model_params  # it stops at its share: give it a second a fold
+        return max(self.overhead() + factor * fits, RUN_SECONDS + (MIN_FOLD_SECONDS * self.n_folds if limited else 0.0))
 
     def share(self, name: str, rest: list[str]) -> float:
         """A member's seconds. Its need known: where what is left covers every remaining need, its need and its part
-        of the surplus; else (the budget binds) its need, as far as what is left goes, in the floor's order. No
-        need known: what is left shared by ``COSTS``."""
+        of the surplus; else (the budget binds) its need, as far as what is left goes, in the floor's order, less
+        what the rest of its turn needs at least (``least``: every family one member before any has two). No need
+        known: what is left shared by ``COSTS``."""
         needs = {m: self.need(m) for m in rest}
         left = self.left()
         if needs[name] is None:
@@ -377,7 +394,18 @@ class Budget:
         weights = {m: needs[m] if needs[m] is not None else unit * COSTS.get(m, DEFAULT_COST) for m in rest}
         if sum(weights.values()) <= left:
             return needs[name] + (left - sum(weights.values())) * weights[name] / sum(weights.values())
-        return min(needs[name], left)
+        turn = self.turn.get(name)
+        reserved = sum(self.least(m, needs[m]) for m in rest[1:] if turn is not None and self.turn.get(m) == turn)
+        return min(needs[name], left, max(left - reserved, self.least(name, needs[name])))
+
+    def least(self, name: str, need: float | None) -> float:
+        """The fewest seconds worth a member's run (as ``_fits`` judges): a part of its need, at least a second a fold,
+        where it stops at its share; else all of it."""
+        if need is None:
+            return 0.0
+        if "time_limit" not in self.spec.recipes[name].model_params:
+            return need
+        return max(MIN_NEED_SHARE * need, RUN_SECONDS + MIN_FOLD_SECONDS * self.n_folds)
 
     def _fits(self, name: str, share: float) -> bool:
         """Whether a member can learn something in ``share`` seconds (the first always runs)."""
@@ -406,7 +434,9 @@ class Budget:
             self.note(f"{name} failed and is left out: {exc}", warn=True)
             return None
         seconds = self.seconds[name] = time.monotonic() - t0
-        self.cv[name] = _metrics(path)["cv"]
+        metrics = _metrics(path)
+        self.cv[name] = metrics["cv"]
+        self.fit_seconds[name] = min(seconds, sum(metrics.get("fit_times_s", {}).values()))
         if share is not None:
             self.shares[name] = share
         self.done.append((name, path))

@@ -36,6 +36,14 @@ def test_a_schedule_too_slow_for_its_time_learns_faster_in_steps_up_to_the_cap()
     assert Pace(MAX_RATE, 5000, 200, 0.15, 1.0).factor(1.0) == 1.0
 
 
+def test_one_fit_of_all_its_rounds_is_paced_by_its_rounds_alone():
+    pace = Pace(rate=None, rounds=1000, patience=0, fraction=0.0, seconds=10.0, refit=False)
+    assert pace.factor(seconds_per_round=0.008) == 1.0  # 1,000 rounds in 8 of its 10 s
+    assert pace.factor(seconds_per_round=0.016) == 2.0  # twice too slow: twice the rate, half the rounds
+    assert Pace(rate=0.2, rounds=1000, patience=0, fraction=0.0, seconds=1.0, refit=False).factor(1.0) == \
+        pytest.approx(MAX_RATE / 0.2)  # a known rate is capped
+
+
 class _Ticks:
     """A clock for ``shared.tabular.fitting`` that moves ``step`` seconds each time it is read: every boosting round
     reads it twice, so a round takes 2 x step seconds whatever the machine."""
@@ -66,6 +74,31 @@ def test_a_booster_that_would_stop_early_gets_a_faster_schedule(pace, monkeypatc
                    in s for s in log_lines), log_lines
     else:
         assert model.learning_rate_ == pytest.approx(0.03)
+        assert any("the fit's time limit" in s for s in log_lines), log_lines
+
+
+@pytest.mark.parametrize("pace", [True, False])
+def test_catboost_in_one_fit_learns_faster_rather_than_stopping_short(pace, monkeypatch, tmp_path, log_lines):
+    """CatBoost's own way (its learning rate for the data, 1,000 rounds, no early stopping), paced: a fit whose rounds
+    would not fit in its time starts again with the rate raised and the rounds cut by the same factor."""
+    from shared.tabular.zoo import CATBOOST_PARAMS, CatBoostModel
+
+    X, y = _regression()
+    own = CatBoostModel(dict(CATBOOST_PARAMS), ModelContext("regression", "rmse", 0, 0, None, tmp_path, 1)).fit(X, y)
+    rate = own.model_.get_all_params()["learning_rate"]
+    assert own.best_rounds_ == 1000 and rate != pytest.approx(0.03)  # CatBoost's own rate, not its fixed 0.03
+    monkeypatch.setattr(fitting, "time", _Ticks(0.005))  # 0.01 s a round: 1,000 rounds take 10 s, it has 2.5
+    ctx = ModelContext("regression", "rmse", 0, 0, 2.5, tmp_path, 1)
+    model = CatBoostModel({**CATBOOST_PARAMS, "pace": pace}, ctx).fit(X, y)
+    used = model.model_.get_all_params()["learning_rate"]
+    if pace:
+        factor = min(Pace(None, 1000, 0, 0.0, 2.5, refit=False).factor(0.01), MAX_RATE / rate)
+        assert factor > 2 and used == pytest.approx(rate * factor, rel=1e-6)
+        assert model.best_rounds_ == int(1000 / factor)
+        assert any(f"catboost: at learning rate {rate:.3g} it would not converge in its 2.5 s" in s
+                   for s in log_lines), log_lines
+    else:
+        assert used == pytest.approx(rate, rel=1e-6) and model.best_rounds_ < 1000
         assert any("the fit's time limit" in s for s in log_lines), log_lines
 
 
@@ -155,6 +188,28 @@ def test_the_member_left_out_for_time_is_never_the_one_the_cv_would_pick_first(t
     assert Path(result).is_dir()
 
 
+def test_a_member_leaves_the_rest_of_its_turn_the_least_each_needs(tmp_path, monkeypatch):
+    """Where the budget binds, CatBoost (a family of its own, ranked by LightGBM's floor) does not take all that is
+    left: the families after it in the same turn keep the least worth their runs; the next turn's member does not."""
+    clock = _Clock()
+    monkeypatch.setattr(auto, "time", clock)
+    data = step_competition(tmp_path / "data")
+    spec = generic.spec_for(data, "target", "row", "rmse")
+    budget = auto.Budget(spec, data, 30.0, 0.0, lambda *_, **__: None, (240, 5, 0), n_folds=3, seed=0,
+                         out_root=tmp_path, shared_settings={}, per_member={})
+    budget.needs = generic.AUTO_FLOOR
+    budget.cv = {"lightgbm_defaults": 1.0, "extra_trees_defaults": 1.5, "linear_defaults": 2.0}
+    budget.fit_seconds = {"lightgbm_defaults": 1.0, "extra_trees_defaults": 2.0, "linear_defaults": 0.5}
+    budget.seconds = {name: fits + 1.0 for name, fits in budget.fit_seconds.items()}  # a run's overhead: 1 s
+    ranked = budget.ranked(["linear", "gbm", "catboost", "extra_trees", "xgboost"])
+    assert ranked == ["gbm", "catboost", "extra_trees", "linear", "xgboost"]  # turns: one member a family first
+    assert budget.need("catboost") == pytest.approx(1.0 + 30 * 1.0)  # overhead + its factor x LightGBM's fits
+    kept = budget.least("extra_trees", budget.need("extra_trees")) + budget.least("linear", budget.need("linear"))
+    assert budget.least("linear", budget.need("linear")) == budget.need("linear")  # it cannot stop: all of it
+    assert budget.share("catboost", ranked[1:]) == pytest.approx(30.0 - kept)  # not xgboost's: the next turn
+    assert budget.share("catboost", ["catboost", "xgboost"]) == pytest.approx(30.0)  # no one left in its turn
+
+
 def test_what_is_left_goes_to_a_member_that_boosted_faster_for_want_of_time(tmp_path, monkeypatch):
     """The floor takes 1 s a run on auto's clock and the members none; the budget binds when shares are made (each
     member gets its need), so time is left at the end: the booster, paced in its first run (its fits' own clock
@@ -169,6 +224,7 @@ def test_what_is_left_goes_to_a_member_that_boosted_faster_for_want_of_time(tmp_
     monkeypatch.setattr(auto, "time", clock)
     monkeypatch.setattr(runner, "run", run)
     monkeypatch.setattr(fitting, "time", _Ticks(0.05))
+    monkeypatch.setattr(auto.Budget, "need", lambda self, name: 4.0)  # 3 x 4 s: all the 12 s after the floor
     data = step_competition(tmp_path / "data")
     spec = generic.spec_for(data, "target", "row", "rmse")
     result = auto.drive(spec, spec.recipes["auto"], data, n_folds=3, time_limit=14, out_root=tmp_path / "runs",

@@ -103,25 +103,31 @@ PACE_MARGIN = 0.8  # and plans to use this share of its time (rounds vary; the r
 @dataclass
 class Pace:
     """A boosted fit's schedule (``rate``, at most ``rounds``, early-stopping ``patience``, the inner split's
-    ``fraction``) and the ``seconds`` it has for probe and refit together."""
+    ``fraction``) and the ``seconds`` it has for probe and refit together; ``refit`` False: one fit of all its rounds
+    (no early stopping, no refit), whose ``rate`` may be None (the library's own, known once it has started)."""
 
-    rate: float
+    rate: float | None
     rounds: int
     patience: int
     fraction: float
     seconds: float
+    refit: bool = True
 
     def factor(self, seconds_per_round: float) -> float:
         """How much faster the schedule must learn to converge in time at ``seconds_per_round``: 1 where it does;
-        else the learning rate grows by it (in steps of sqrt(2), up to ``MAX_RATE``) and the rounds and patience
-        shrink by it. The work is the probe's rounds to its best and its patience beyond, then the refit's."""
-        needed = min(self.rounds, ROUNDS_TIMES_RATE / self.rate)
-        work = needed + self.patience + needed / (1 - self.fraction)
+        else the learning rate grows by it (in steps of sqrt(2), up to ``MAX_RATE`` where the rate is known) and the
+        rounds and patience shrink by it. The work is the probe's rounds to its best and its patience beyond, then
+        the refit's; or, for one fit, all its rounds."""
+        if self.refit:
+            needed = min(self.rounds, ROUNDS_TIMES_RATE / self.rate)
+            work = needed + self.patience + needed / (1 - self.fraction)
+        else:
+            work = self.rounds
         affordable = PACE_MARGIN * self.seconds / max(seconds_per_round, 1e-9)
-        if work <= affordable or self.rate >= MAX_RATE:
+        if work <= affordable or (self.rate or 0.0) >= MAX_RATE:
             return 1.0
         stepped = 2 ** (math.ceil(2 * math.log2(work / affordable)) / 2)
-        return max(1.0, min(stepped, MAX_RATE / self.rate))
+        return max(1.0, stepped if self.rate is None else min(stepped, MAX_RATE / self.rate))
 
 
 def faster_schedule(rate: float, rounds: int, patience: int, faster: float) -> tuple[float, int, int]:
@@ -182,6 +188,28 @@ def probe_then_refit(probe: Callable, refit: Callable, y: np.ndarray, fraction: 
         return model, best, False
     scaled = refit_rounds(best, fraction)
     return refit(scaled, TimeLimit(deadline.end(), f"{label}, refit", scaled, threads)), best, True
+
+
+def one_fit(fit: Callable, ctx, label: str, rounds: int, threads: int | None, rate: float | None, pace: bool):
+    """A boosted model's one fit on all the fold's training rows for ``rounds`` rounds, no early stopping (CatBoost's
+    own way): ``fit(rounds, rate, limit)`` returns (model, the learning rate it used); ``rate`` None: the library's
+    own. With ``ctx.time_limit`` and ``pace`` the first rounds are timed and, where all its rounds would not fit in
+    time, the fit starts again faster (``Pace.factor``: the learning rate times the factor, at most ``MAX_RATE``, the
+    rounds divided by it; said in the log). A fit that still reaches the limit keeps the trees it has."""
+    deadline = Deadline(ctx.time_limit)
+    paced = pace and ctx.time_limit is not None
+    limit = TimeLimit(deadline.end(), label, rounds, threads,
+                      Pace(rate, rounds, 0, 0.0, ctx.time_limit, refit=False) if paced else None)
+    model, used = fit(rounds, rate, limit)
+    if limit.faster <= 1:
+        return model
+    faster = min(limit.faster, max(1.0, MAX_RATE / used))
+    new_rate, new_rounds, _ = faster_schedule(used, rounds, 0, faster)
+    if faster > 1 and getattr(getattr(ctx, "progress", None), "name", "") in ("", "fold 0"):
+        get_log().info(f"{label}: at learning rate {used:.3g} it {PACED} {ctx.time_limit:.1f} s "
+                       f"(~{limit.seconds_per_round:.2g} s a round on {threads or 1} thread{'s' if threads != 1 else ''}): "
+                       f"learning rate {new_rate:.3g}, {new_rounds} rounds")
+    return fit(new_rounds, new_rate, TimeLimit(deadline.end(), label, new_rounds, threads))[0]
 
 
 def train_net(net, optimizer, loss_fn, batches: Callable, epochs: int, watch: LossWatch, valid=None,

@@ -36,6 +36,7 @@ from shared.tabular.fitting import (
     TimeLimit,
     faster_schedule,
     inner_split,
+    one_fit,
     probe_then_refit,
     say_stopped,
     train_net,
@@ -76,12 +77,23 @@ BOOSTING_RANGES = {  # shared by CatBoost and XGBoost
     "time_limit": TIME_LIMIT,
     "pace": PACE,
 }
+CATBOOST_L2 = 3.0  # CatBoost's default L2 penalty
 CATBOOST_PARAMS, CATBOOST_RANGES = settings({  # name: (default, what it accepts and what it is)
-    "learning_rate": (0.08, BOOSTING_RANGES["learning_rate"]),
+    "learning_rate": ("auto", Either(Choice("auto"), POSITIVE, doc=(
+        "the boosting learning rate (shrinkage of each tree); auto: CatBoost's own for the rows and rounds"))),
     "depth": (6, Range(low=1, high=16, integer=True, doc="depth of each symmetric tree")),
-    "l2_leaf_reg": (3.0, NON_NEGATIVE.with_doc("L2 penalty on the leaf values")),
-    "max_rounds": (2000, BOOSTING_RANGES["max_rounds"]),
-    "early_stopping_rounds": (100, BOOSTING_RANGES["early_stopping_rounds"]),
+    "l2_leaf_reg": (CATBOOST_L2, NON_NEGATIVE.with_doc("L2 penalty on the leaf values")),
+    "one_hot_max_size": (ONE_HOT_LEVELS, Range(low=1, high=255, integer=True, doc=(
+        "a category of up to this many levels is split one level against the rest, as one-hot columns would be "
+        "(CatBoost's default: 2); more levels: CatBoost's target statistics"))),
+    "max_ctr_complexity": (1, Range(low=1, high=4, integer=True, doc=(
+        "categories whose target statistics are combined at most (CatBoost's default: 4, several times slower on "
+        "many categories)"))),
+    "rsm": (1.0, SHARE.with_doc("share of the columns each split weighs (random subspace)")),
+    "max_rounds": (1000, BOOSTING_RANGES["max_rounds"]),
+    "early_stopping_rounds": (0, count(MAX_ROUNDS, low=0).with_doc(
+        "stop when the inner validation score has not improved for this many rounds, then refit on all rows; 0: "
+        "no early stopping, one fit of max_rounds on all the training rows (CatBoost's own way)")),
     "early_stopping_fraction": (0.15, BOOSTING_RANGES["early_stopping_fraction"]),
     "time_limit": (None, BOOSTING_RANGES["time_limit"]),
     "pace": (True, BOOSTING_RANGES["pace"]),
@@ -104,9 +116,11 @@ class CatBoostModel:
 
         p, ctx = self.params, self.ctx
         loss = {"regression": "RMSE", "binary": "Logloss", "multiclass": "MultiClass"}[ctx.task]
-        kwargs = dict(iterations=rounds, learning_rate=rate, depth=p["depth"],
-                      l2_leaf_reg=p["l2_leaf_reg"], loss_function=loss, random_seed=ctx.seed,
-                      thread_count=self.threads_, verbose=False, allow_writing_files=False, cat_features=self.cats_)
+        kwargs = dict(iterations=rounds, learning_rate=rate, depth=p["depth"], one_hot_max_size=p["one_hot_max_size"],
+                      max_ctr_complexity=p["max_ctr_complexity"], rsm=p["rsm"], loss_function=loss, random_seed=ctx.seed, thread_count=self.threads_, verbose=False,
+                      allow_writing_files=False, cat_features=self.cats_)
+        if p["l2_leaf_reg"] != CATBOOST_L2:  # given at all, even as 3, it turns off CatBoost's own learning rate
+            kwargs["l2_leaf_reg"] = p["l2_leaf_reg"]
         if ctx.task != "regression":  # every class of the run, also one the fold's rows (or its inner split) lack
             kwargs["class_names"] = list(range(ctx.n_classes))
         if early:
@@ -114,20 +128,32 @@ class CatBoostModel:
         return (CatBoostRegressor if ctx.task == "regression" else CatBoostClassifier)(**kwargs)
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None):
+        """One fit of ``max_rounds`` on all the rows (``early_stopping_rounds`` 0, the default), or the rounds found
+        by early stopping on an inner split, then a refit; paced into a time limit either way."""
         p = self.params
         self.cats_ = _categorical_columns(X)
         self.threads_ = fit_threads("catboost", *X.shape, self.ctx)
         X = self._frame(X)
         w = (lambda rows: None) if sample_weight is None else (lambda rows: sample_weight[rows])
+        rate = None if p["learning_rate"] == "auto" else p["learning_rate"]  # None: CatBoost's own
 
-        rate = p["learning_rate"]
+        if not p["early_stopping_rounds"]:
+            def fit_all(rounds, rate, limit):
+                model = self._estimator(rounds, False, rate)
+                model.fit(X, y, sample_weight=w(slice(None)), callbacks=_CatBoostStop.callbacks(limit))
+                return model, _learning_rate(model)
+
+            self.model_ = one_fit(fit_all, self.ctx, "catboost", p["max_rounds"], self.threads_, rate, p["pace"])
+            self.best_rounds_ = self.model_.tree_count_
+            return self
 
         def probe(inner, early, limit, faster):
             nonlocal rate
-            rate, rounds, wait = faster_schedule(p["learning_rate"], p["max_rounds"], p["early_stopping_rounds"], faster)
+            rate, rounds, wait = faster_schedule(rate, p["max_rounds"], p["early_stopping_rounds"], faster)
             model = self._estimator(rounds, True, rate, wait)
             model.fit(X.iloc[inner], y[inner], sample_weight=w(inner), eval_set=(X.iloc[early], y[early]),
                       callbacks=_CatBoostStop.callbacks(limit))
+            rate = _learning_rate(model)  # CatBoost's own, where it chose
             return model, int(model.get_best_iteration() or 0) + 1  # a probe stopped early is shrunk to its best
 
         def refit(rounds, limit):
@@ -137,8 +163,7 @@ class CatBoostModel:
 
         self.model_, self.best_rounds_, _ = probe_then_refit(probe, refit, y, p["early_stopping_fraction"], self.ctx,
                                                              "catboost", p["max_rounds"], self.threads_,
-                                                             p["learning_rate"] if p["pace"] else None,
-                                                             p["early_stopping_rounds"])
+                                                             rate if p["pace"] else None, p["early_stopping_rounds"])
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -159,6 +184,11 @@ class CatBoostModel:
         values = self.model_.get_feature_importance(Pool(self._frame(X), cat_features=self.cats_), type="ShapValues",
                                                     thread_count=self.threads_)
         return np.asarray(values, float).reshape(len(X), -1, X.shape[1] + 1)
+
+
+def _learning_rate(model) -> float:
+    """The learning rate a fitted CatBoost model used (its own where it chose one)."""
+    return float(model.get_all_params()["learning_rate"])
 
 
 class _CatBoostStop:
