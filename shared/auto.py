@@ -61,8 +61,9 @@ def recipe(by_task: dict[str, list[str]], about: str, time_limit: float = 45.0, 
     """The ``auto`` recipe of a competition whose members (recipe names) per task are ``by_task`` (a key ``any``
     serves every task); ``floor``: each member's library-default recipe, run first where the member is listed, and
     the member's need as a multiple of its fitting seconds (``{"gbm": ("lightgbm_defaults", 4.0)}``: more rounds,
-    trees, a grid of penalties), and optionally a family of its own to take turns as (else the floor's); ``library_defaults``: each member's own library's defaults (``{"gbm": "lightgbm_defaults"}``),
-    which the blend's members.md holds it against."""
+    trees, a grid of penalties), and optionally a family of its own to take turns as (else the floor's);
+    ``library_defaults``: each member's own library's defaults (``{"gbm": "lightgbm_defaults"}``), which the blend's
+    members.md holds it against."""
     params = {"members": [], "blend": blend, "time_limit": float(time_limit), "floor": bool(floor)}
     ranges = {
         "members": Items(Text("a recipe name"), 64, doc="the recipes to fit and blend, in order; [] (the default): "
@@ -276,7 +277,8 @@ class Budget:
             if guess > min(self.left() - (1 - FLOOR_SHARE) * self.budget, worth * self.budget):
                 past = (f"more than {worth:.0%} of the budget" if guess > worth * self.budget
                         else f"past {FLOOR_SHARE:.0%} of the budget")
-                self.note(f"{name} left out of the floor: estimated {guess:.0f} s, {past}; a longer --time-limit runs it")
+                self.note(f"{name} left out of the floor: estimated {guess:.0f} s, {past}; a longer --time-limit "
+                          "runs it")
                 continue
             if self._run(name, None) is not None and estimate(name, self.shape, self.n_folds):
                 self.ratios.append(max(self.fit_seconds[name], 0.05) / estimate(name, self.shape, self.n_folds))

@@ -89,8 +89,8 @@ RECIPES = {
     "catboost": Recipe(
         "catboost", "CatBoost on log price, engineered features, its own category statistics, no linear base",
         gbm_features, CatBoostModel, model_params={
-            **CATBOOST_PARAMS, "learning_rate": 0.05, "depth": 5, "one_hot_max_size": 2, "max_ctr_complexity": 4, "max_rounds": 2000,
-            "early_stopping_rounds": 100},  # CatBoost's own category statistics; early stopping, then a refit
+            **CATBOOST_PARAMS, "learning_rate": 0.05, "depth": 5, "one_hot_max_size": 2, "max_ctr_complexity": 4,
+            "max_rounds": 2000, "early_stopping_rounds": 100},  # CatBoost's category statistics; early stopping
         ranges=CATBOOST_RANGES,
     ),
     "svr": Recipe(

@@ -206,9 +206,10 @@ def one_fit(fit: Callable, ctx, label: str, rounds: int, threads: int | None, ra
     faster = min(limit.faster, max(1.0, MAX_RATE / used))
     new_rate, new_rounds, _ = faster_schedule(used, rounds, 0, faster)
     if faster > 1 and getattr(getattr(ctx, "progress", None), "name", "") in ("", "fold 0"):
+        on = f"{threads or 1} thread{'s' if threads != 1 else ''}"
         get_log().info(f"{label}: at learning rate {used:.3g} it {PACED} {ctx.time_limit:.1f} s "
-                       f"(~{limit.seconds_per_round:.2g} s a round on {threads or 1} thread{'s' if threads != 1 else ''}): "
-                       f"learning rate {new_rate:.3g}, {new_rounds} rounds")
+                       f"(~{limit.seconds_per_round:.2g} s a round on {on}): learning rate {new_rate:.3g}, "
+                       f"{new_rounds} rounds")
     return fit(new_rounds, new_rate, TimeLimit(deadline.end(), label, new_rounds, threads))[0]
 
 

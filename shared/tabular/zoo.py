@@ -117,8 +117,9 @@ class CatBoostModel:
         p, ctx = self.params, self.ctx
         loss = {"regression": "RMSE", "binary": "Logloss", "multiclass": "MultiClass"}[ctx.task]
         kwargs = dict(iterations=rounds, learning_rate=rate, depth=p["depth"], one_hot_max_size=p["one_hot_max_size"],
-                      max_ctr_complexity=p["max_ctr_complexity"], rsm=p["rsm"], loss_function=loss, random_seed=ctx.seed, thread_count=self.threads_, verbose=False,
-                      allow_writing_files=False, cat_features=self.cats_)
+                      max_ctr_complexity=p["max_ctr_complexity"], rsm=p["rsm"], loss_function=loss,
+                      random_seed=ctx.seed, thread_count=self.threads_, verbose=False, allow_writing_files=False,
+                      cat_features=self.cats_)
         if p["l2_leaf_reg"] != CATBOOST_L2:  # given at all, even as 3, it turns off CatBoost's own learning rate
             kwargs["l2_leaf_reg"] = p["l2_leaf_reg"]
         if ctx.task != "regression":  # every class of the run, also one the fold's rows (or its inner split) lack
