@@ -146,7 +146,8 @@ def suite(args) -> None:
             f"The last columns are CVs on our folds: ours (and which run is the result: the blend, or its best member "
             f"where the blend did not beat it), the best member's, and the best of the libraries' defaults "
             f"(`*_defaults`, run after ours on the same folds).\n\n"
-            + table + f"\nReproduce: `python scripts/bench_tabular.py --suite` (about "
+            + table + "\nReproduce: `python scripts/bench_tabular.py --suite"
+            + (f" --floor-skip {args.floor_skip}" if args.floor_skip else "") + "` (about "
             f"{sum(float(s) for _, s in presets) / 60 * len(rows) + len(rows):.0f} minutes).\n")
     write_text(out / "suite.md", text)
     if args.readme:
