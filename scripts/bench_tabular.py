@@ -64,15 +64,15 @@ def members_of(result: Path) -> list[dict]:
     return json.loads((blends[-1] / "metrics.json").read_text()).get("members") or []
 
 
-def floor_check(spec, folder: Path, run, n_folds: int, out: Path, skip: str = "") -> dict:
-    """Every library default (the ``*_defaults`` recipes, but those named in ``skip``, "a:b") on the same folds as
-    ``run``, against its CV: the best member's and the best default's CV, and whether ours is at least each."""
+def floor_check(spec, folder: Path, run, n_folds: int, out: Path, skip: frozenset[str] = frozenset()) -> dict:
+    """Every library default (the ``*_defaults`` recipes, but those named in ``skip``) on the same folds as ``run``,
+    against its CV: the best member's and the best default's CV, and whether ours is at least each."""
     from shared import runner
     from shared.runs import load_run
 
     sign = 1.0 if run.metrics["greater_is_better"] else -1.0
     defaults = {name: load_run(runner.run(spec, name, folder, n_folds=n_folds, out_root=out)).metrics["cv"]
-                for name in spec.recipes if name.endswith("_defaults") and name not in skip.split(":")}
+                for name in spec.recipes if name.endswith("_defaults") and name not in skip}
     members = {m["recipe"]: m["cv"] for m in members_of(run.path)} or {run.config["recipe"]: run.metrics["cv"]}
     best_member = max(members, key=lambda m: sign * members[m])
     best_default = max(defaults, key=lambda m: sign * defaults[m]) if defaults else None
@@ -130,7 +130,7 @@ def suite(args) -> None:
                "classes": len(run.config.get("classes") or []) or None, "ours": run.metrics["holdout"],
                "ours_cv": run.metrics["cv"], "ours_s": seconds, "ours_result": run.config["recipe"]}
         if args.floor:
-            skip = ":".join(item.split(":", 1)[1] for item in args.floor_skip.split(",") if item.startswith(f"{name}:"))
+            skip = frozenset(item.split(":", 1)[1] for item in args.floor_skip.split(",") if item.startswith(f"{name}:"))
             row.update(floor_check(spec, folder, run, args.folds, out / "floor", skip))
         for preset, seconds in presets:
             score, wall = autogluon_alone(spec, folder, preset, float(seconds), out / f"ag-{name}-{preset}")

@@ -379,8 +379,8 @@ class Budget:
             if guess is None or not self.ratios:
                 return None
             fits = guess * self.speed()
-        limited = "time_limit" in self.spec.recipes[name].model_params  # it stops at its share: give it a second a fold
-        return max(self.overhead() + factor * fits, RUN_SECONDS + (MIN_FOLD_SECONDS * self.n_folds if limited else 0.0))
+        return max(self.overhead() + factor * fits,  # one that stops at its share: at least a second a fold
+                   RUN_SECONDS + (MIN_FOLD_SECONDS * self.n_folds if self._limited(name) else 0.0))
 
     def share(self, name: str, rest: list[str]) -> float:
         """A member's seconds. Its need known: where what is left covers every remaining need, its need and its part
@@ -405,16 +405,20 @@ class Budget:
         where it stops at its share; else all of it."""
         if need is None:
             return 0.0
-        if "time_limit" not in self.spec.recipes[name].model_params:
+        if not self._limited(name):
             return need
         return max(MIN_NEED_SHARE * need, RUN_SECONDS + MIN_FOLD_SECONDS * self.n_folds)
+
+    def _limited(self, name: str) -> bool:
+        """Whether a member stops at its share (it takes a time limit); linear, neighbours: not."""
+        return "time_limit" in self.spec.recipes[name].model_params
 
     def _fits(self, name: str, share: float) -> bool:
         """Whether a member can learn something in ``share`` seconds (the first always runs)."""
         if not self.done:
             return True
         quick = COSTS.get(name, DEFAULT_COST) <= 1  # linear, neighbours: seconds at most
-        limited = "time_limit" in self.spec.recipes[name].model_params  # stops at its share
+        limited = self._limited(name)
         per_fold, need = share / self.n_folds, self.need(name)
         if need is not None and share < (MIN_NEED_SHARE if limited else 1.0) * need:
             return False  # even paced faster it would learn little; or, unable to stop, it would overrun

@@ -177,11 +177,8 @@ def probe_then_refit(probe: Callable, refit: Callable, y: np.ndarray, fraction: 
     model, best = probe(inner, early, limit, 1.0)
     if limit.faster > 1:
         new_rate, new_rounds, new_patience = faster_schedule(rate, rounds, patience, limit.faster)
-        if getattr(getattr(ctx, "progress", None), "name", "") in ("", "fold 0"):
-            get_log().info(f"{label}: at learning rate {rate:.3g} it {PACED} {ctx.time_limit:.1f} s "
-                           f"(~{limit.seconds_per_round:.2g} s a round on {threads or 1} thread{'s' if threads != 1 else ''}): "
-                           f"learning rate {new_rate:.3g}, early-stopping patience {new_patience}, at most "
-                           f"{new_rounds} rounds")
+        _say_paced(ctx, label, rate, limit, threads, f"learning rate {new_rate:.3g}, early-stopping patience "
+                   f"{new_patience}, at most {new_rounds} rounds")
         limit = TimeLimit(deadline.probe_end(), f"{label}, finding the rounds", new_rounds, threads)
         model, best = probe(inner, early, limit, new_rate / rate)
     if limit.stopped:
@@ -205,12 +202,19 @@ def one_fit(fit: Callable, ctx, label: str, rounds: int, threads: int | None, ra
         return model
     faster = min(limit.faster, max(1.0, MAX_RATE / used))
     new_rate, new_rounds, _ = faster_schedule(used, rounds, 0, faster)
-    if faster > 1 and getattr(getattr(ctx, "progress", None), "name", "") in ("", "fold 0"):
-        on = f"{threads or 1} thread{'s' if threads != 1 else ''}"
-        get_log().info(f"{label}: at learning rate {used:.3g} it {PACED} {ctx.time_limit:.1f} s "
-                       f"(~{limit.seconds_per_round:.2g} s a round on {on}): learning rate {new_rate:.3g}, "
-                       f"{new_rounds} rounds")
+    if faster > 1:
+        _say_paced(ctx, label, used, limit, threads, f"learning rate {new_rate:.3g}, {new_rounds} rounds")
     return fit(new_rounds, new_rate, TimeLimit(deadline.end(), label, new_rounds, threads))[0]
+
+
+def _say_paced(ctx, label: str, rate: float, limit: TimeLimit, threads: int | None, schedule: str) -> None:
+    """The log line of a fit made faster for its time (once a run: on its first fold), ending in its new
+    ``schedule``."""
+    if getattr(getattr(ctx, "progress", None), "name", "") not in ("", "fold 0"):
+        return
+    on = f"{threads or 1} thread{'s' if threads != 1 else ''}"
+    get_log().info(f"{label}: at learning rate {rate:.3g} it {PACED} {ctx.time_limit:.1f} s "
+                   f"(~{limit.seconds_per_round:.2g} s a round on {on}): {schedule}")
 
 
 def train_net(net, optimizer, loss_fn, batches: Callable, epochs: int, watch: LossWatch, valid=None,
