@@ -61,7 +61,8 @@ def recipe(by_task: dict[str, list[str]], about: str, time_limit: float = 45.0, 
     """The ``auto`` recipe of a competition whose members (recipe names) per task are ``by_task`` (a key ``any``
     serves every task); ``floor``: each member's library-default recipe, run first where the member is listed, and
     the member's need as a multiple of its fitting seconds (``{"gbm": ("lightgbm_defaults", 4.0)}``: more rounds,
-    trees, a grid of penalties), and optionally a family of its own to take turns as (else the floor's);
+    trees, a grid of penalties; or one per task, ``{"regression": 3.0, "binary": 8.0, ...}``), and optionally a
+    family of its own to take turns as (else the floor's);
     ``library_defaults``: each member's own library's defaults (``{"gbm": "lightgbm_defaults"}``), which the blend's
     members.md holds it against."""
     params = {"members": [], "blend": blend, "time_limit": float(time_limit), "floor": bool(floor)}
@@ -373,6 +374,7 @@ class Budget:
         if name not in self.needs:
             return None
         reference, factor = self.needs[name][:2]
+        factor = factor[self.spec.task] if isinstance(factor, dict) else factor  # by task
         fits = self.fit_seconds.get(reference)
         if fits is None:
             guess = estimate(reference, self.shape, self.n_folds)

@@ -31,6 +31,8 @@ METHODS = ("mean", "rank", "weights", "hill", "stack", "best")
 CANDIDATES = ("single", "hill", "stack")  # what ``best`` chooses among, simplest first: a tie goes to the simpler
 INNER_FOLDS = 5  # ``best``'s inner folds (fewer when rows are few) ...
 INNER_ROWS = 5  # ... each of at least this many rows; with fewer than two such folds it takes hill unscored
+INNER_REPEATS = 3  # ... and repeated on this many seeded splits, the scores averaged: on one split the choice followed
+# the split's luck (the public suite's nested CV: 6 of 9 data sets better with 3 repeats, none worse by more than 3e-4)
 PROBA_FLOOR = 0.03  # what the stacker adds to a probability before its log (see Blender._features)
 
 
@@ -123,14 +125,15 @@ class Blender:
         return self
 
     def _fit_best(self, preds: np.ndarray, y: np.ndarray) -> None:
-        """Score each candidate by a nested CV on these rows only (inner folds), keep the best (``chosen_``; its
-        inner CV per candidate in ``scores_``) and refit it on all of them."""
-        fold_of = inner_folds(y, self.task, self.seed)
+        """Score each candidate by a nested CV on these rows only (inner folds, ``INNER_REPEATS`` seeded splits, the
+        scores averaged), keep the best (``chosen_``; its inner CV per candidate in ``scores_``) and refit it on all
+        of them."""
+        splits = [inner_folds(y, self.task, self.seed + repeat) for repeat in range(INNER_REPEATS)]
         self.scores_: dict[str, float] = {}
-        if len(np.unique(fold_of)) >= 2:
+        if len(np.unique(splits[0])) >= 2:
             for candidate in CANDIDATES:
-                oof = nested_oof(self._args(candidate), preds, y, fold_of)
-                self.scores_[candidate] = float(self.metric(y, squeeze(oof)))
+                self.scores_[candidate] = float(np.mean([self.metric(y, squeeze(nested_oof(
+                    self._args(candidate), preds, y, fold_of))) for fold_of in splits]))
         sign = 1.0 if self.metric.greater_is_better else -1.0
         # max: the first of equals, the simpler
         self.chosen_ = max(self.scores_, key=lambda c: sign * self.scores_[c]) if self.scores_ else "hill"

@@ -210,6 +210,32 @@ def test_a_member_leaves_the_rest_of_its_turn_the_least_each_needs(tmp_path, mon
     assert budget.share("catboost", ["catboost", "xgboost"]) == pytest.approx(30.0)  # no one left in its turn
 
 
+def test_a_need_may_differ_by_task(tmp_path):
+    """linear's penalty search is one leave-one-out fit for a ridge but 15 logistic fits for classes: its need, from
+    the same measured defaults, is larger for a classification target, and a factor without tasks serves every task."""
+    data = step_competition(tmp_path / "data")
+    needs = {}
+    for task, metric in (("regression", "rmse"), ("binary", "auc")):
+        spec = generic.spec_for(data, "target", "row", metric) if task == "regression" else None
+        if spec is None:
+            frame = pd.read_csv(data / "train.csv", dtype={"row": str})
+            frame["target"] = (frame["target"] > 0).astype(int)
+            frame.to_csv(data / "train.csv", index=False)
+            spec = generic.spec_for(data, "target", "row", metric)
+        assert spec.task == task
+        budget = auto.Budget(spec, data, 30.0, 0.0, lambda *_, **__: None, (240, 5, 0), n_folds=3, seed=0,
+                             out_root=tmp_path, shared_settings={}, per_member={})
+        budget.needs = generic.AUTO_FLOOR
+        budget.fit_seconds = {"linear_defaults": 0.5, "lightgbm_defaults": 1.0}
+        budget.seconds = {name: fits + 1.0 for name, fits in budget.fit_seconds.items()}  # overhead: 1 s
+        needs[task] = (budget.need("linear"), budget.need("gbm"))
+    factors = generic.AUTO_FLOOR["linear"][1]
+    assert needs["regression"][0] == pytest.approx(1.0 + factors["regression"] * 0.5)
+    assert needs["binary"][0] == pytest.approx(1.0 + factors["binary"] * 0.5) and needs["binary"][0] > needs[
+        "regression"][0]
+    assert needs["regression"][1] == needs["binary"][1] == pytest.approx(1.0 + generic.AUTO_FLOOR["gbm"][1] * 1.0)
+
+
 def test_what_is_left_goes_to_a_member_that_boosted_faster_for_want_of_time(tmp_path, monkeypatch):
     """The floor takes 1 s a run on auto's clock and the members none; the budget binds when shares are made (each
     member gets its need), so time is left at the end: the booster, paced in its first run (its fits' own clock

@@ -13,7 +13,7 @@ from conftest import last_line, run_cli
 
 import competitions
 from shared import runner
-from shared.ensemble import CANDIDATES, Blender, inner_folds, nested_oof
+from shared.ensemble import CANDIDATES, INNER_REPEATS, Blender, inner_folds, nested_oof
 from shared.metrics import get_metric
 
 RMSE, LOGLOSS = get_metric("rmse"), get_metric("logloss")
@@ -104,6 +104,21 @@ def test_best_is_deterministic_and_its_inner_folds_follow_the_seed():
     for label in range(3):  # stratified: each class spread evenly over the folds
         counts = np.bincount(folds[y == label], minlength=5)
         assert counts.max() - counts.min() <= 1
+
+
+def test_best_scores_each_candidate_on_several_inner_splits_and_averages_them():
+    """One inner split's luck decided the choice: each candidate's score is its nested CV averaged over
+    ``INNER_REPEATS`` splits seeded from the blend's seed on (seed, seed + 1, ...)."""
+    preds, y = _regression(3)
+    blender = Blender("best", RMSE, "regression", seed=3).fit(preds, y)
+    assert INNER_REPEATS >= 2
+    for candidate in CANDIDATES:
+        args = {"method": candidate, "metric": RMSE, "task": "regression", "seed": 3}
+        each = [RMSE(y, nested_oof(args, preds, y, inner_folds(y, "regression", 3 + r))[:, 0])
+                for r in range(INNER_REPEATS)]
+        assert blender.scores_[candidate] == pytest.approx(np.mean(each))
+        if candidate == "stack":  # fitted on other rows in each split, so scored differently
+            assert len(set(np.round(each, 12))) == INNER_REPEATS
 
 
 def test_best_on_few_rows_uses_fewer_inner_folds_or_takes_hill_unscored():
