@@ -72,7 +72,8 @@ AUTO_FLOOR = {  # each member's library defaults, run first, and its need as a m
     # third item: a family of its own, ranked by that floor (CatBoost: unlike LightGBM, its own defaults too slow to
     # run first; its 1,000 rounds take ~10-50 times LightGBM's 100). A factor may differ by task: ``linear``'s penalty
     # search is one leave-one-out fit for a ridge, but 15 logistic fits for classes (measured 6-8 times the defaults')
-    "linear": ("linear_defaults", {"regression": 3.0, "binary": 8.0, "multiclass": 8.0}), "knn": ("linear_defaults", 2.0), "mlp": ("linear_defaults", 20.0),
+    "linear": ("linear_defaults", {"regression": 3.0, "binary": 8.0, "multiclass": 8.0}),
+    "knn": ("linear_defaults", 2.0), "mlp": ("linear_defaults", 20.0),
     "extra_trees": ("extra_trees_defaults", 1.5), "rf": ("rf_defaults", 1.5),
     "gbm": ("lightgbm_defaults", 3.0), "xgboost": ("lightgbm_defaults", 3.0),
     "catboost": ("lightgbm_defaults", 30.0, "catboost"),
