@@ -129,11 +129,12 @@ class Blender:
         scores averaged), keep the best (``chosen_``; its inner CV per candidate in ``scores_``) and refit it on all
         of them."""
         splits = [inner_folds(y, self.task, self.seed + repeat) for repeat in range(INNER_REPEATS)]
-        self.scores_: dict[str, float] = {}
-        if len(np.unique(splits[0])) >= 2:
-            for candidate in CANDIDATES:
-                self.scores_[candidate] = float(np.mean([self.metric(y, squeeze(nested_oof(
-                    self._args(candidate), preds, y, fold_of))) for fold_of in splits]))
+
+        def score(candidate: str) -> float:
+            return float(np.mean([self.metric(y, squeeze(nested_oof(self._args(candidate), preds, y, fold_of)))
+                                  for fold_of in splits]))
+
+        self.scores_: dict[str, float] = {c: score(c) for c in CANDIDATES} if len(np.unique(splits[0])) >= 2 else {}
         sign = 1.0 if self.metric.greater_is_better else -1.0
         # max: the first of equals, the simpler
         self.chosen_ = max(self.scores_, key=lambda c: sign * self.scores_[c]) if self.scores_ else "hill"

@@ -213,15 +213,14 @@ def test_a_member_leaves_the_rest_of_its_turn_the_least_each_needs(tmp_path, mon
 def test_a_need_may_differ_by_task(tmp_path):
     """linear's penalty search is one leave-one-out fit for a ridge but 15 logistic fits for classes: its need, from
     the same measured defaults, is larger for a classification target, and a factor without tasks serves every task."""
-    data = step_competition(tmp_path / "data")
+    numbers = step_competition(tmp_path / "numbers")
+    classes = step_competition(tmp_path / "classes")
+    frame = pd.read_csv(classes / "train.csv", dtype={"row": str})
+    frame["target"] = (frame["target"] > 0).astype(int)
+    frame.to_csv(classes / "train.csv", index=False)
     needs = {}
-    for task, metric in (("regression", "rmse"), ("binary", "auc")):
-        spec = generic.spec_for(data, "target", "row", metric) if task == "regression" else None
-        if spec is None:
-            frame = pd.read_csv(data / "train.csv", dtype={"row": str})
-            frame["target"] = (frame["target"] > 0).astype(int)
-            frame.to_csv(data / "train.csv", index=False)
-            spec = generic.spec_for(data, "target", "row", metric)
+    for task, data, metric in (("regression", numbers, "rmse"), ("binary", classes, "auc")):
+        spec = generic.spec_for(data, "target", "row", metric)
         assert spec.task == task
         budget = auto.Budget(spec, data, 30.0, 0.0, lambda *_, **__: None, (240, 5, 0), n_folds=3, seed=0,
                              out_root=tmp_path, shared_settings={}, per_member={})
