@@ -24,8 +24,8 @@ def ensemble(argv=None) -> None:
     p.add_argument("runs", nargs="+", type=Path, help="run directories of one competition, same folds")
     p.add_argument("--method", choices=METHODS, default="weights",
                    help="mean, rank mean, non-negative weights (SLSQP), hill-climbing (greedy selection), stack "
-                        "(a level-2 ridge / logistic regression) or best (whichever of the best member alone, hill "
-                        "and stack an inner nested CV on the blend's own rows scores best; members.md names it)")
+                        "(a level-2 ridge / logistic regression) or best (whichever of hill and stack an "
+                        "inner nested CV on the blend's own rows scores best; members.md names it)")
     p.add_argument("--out", type=Path, default=Path("runs"), help="root of run directories (default runs/)")
     p.add_argument("--data", type=Path, help="data folder, if it moved since the runs were made")
     add_name_arg(p, "the blend's folder is ensemble-<method>-<time>-NAME")

@@ -71,7 +71,7 @@ def recipe(by_task: dict[str, list[str]], about: str, time_limit: float = 45.0, 
                                                     "the recipe's own list for the task (in its description)"),
         "blend": Choice(*METHODS, doc="how the members are blended on their out-of-fold predictions (nested): "
                                       "hill-climbing, non-negative weights, mean, rank mean, a level-2 model, or "
-                                      "best: the best member alone, hill or the level-2 model by an inner nested CV"),
+                                      "best: hill or the level-2 model, whichever an inner nested CV prefers"),
         "time_limit": SECONDS.with_doc("seconds for all the members together (--time-limit sets it); the floor "
                                         "first, then each member by its need"),
         "floor": FLAG.with_doc("run the members' library defaults first (LightGBM, scikit-learn's forests and "
@@ -381,8 +381,8 @@ class Budget:
             if guess is None or not self.ratios:
                 return None
             fits = guess * self.speed()
-        return max(self.overhead() + factor * fits,  # one that stops at its share: at least a second a fold
-                   RUN_SECONDS + (MIN_FOLD_SECONDS * self.n_folds if self._limited(name) else 0.0))
+        least = MIN_FOLD_SECONDS * self.n_folds if self._limited(name) else 0.0  # one that stops: a second a fold
+        return self.overhead() + max(factor * fits, least)
 
     def share(self, name: str, rest: list[str]) -> float:
         """A member's seconds. Its need known: where what is left covers every remaining need, its need and its part
@@ -409,7 +409,7 @@ class Budget:
             return 0.0
         if not self._limited(name):
             return need
-        return max(MIN_NEED_SHARE * need, RUN_SECONDS + MIN_FOLD_SECONDS * self.n_folds)
+        return max(MIN_NEED_SHARE * need, self.overhead() + MIN_FOLD_SECONDS * self.n_folds)
 
     def _limited(self, name: str) -> bool:
         """Whether a member stops at its share (it takes a time limit); linear, neighbours: not."""
@@ -428,10 +428,10 @@ class Budget:
                                                                       else UNLIMITED_FOLD_SECONDS))
 
     def _run(self, name: str, share: float | None) -> float | None:
-        """One member's run (``share``: its time limit; None: none, a library default); its seconds, or None where
-        it failed on these data (it is left out; the others still blend)."""
-        own = self.per_member.get(name, {})
-        limit = None if share is None or "time_limit" in own else max(share, MIN_SECONDS)
+        """One member's run (``share``: its seconds, the run's overhead in them; None: no limit, a library default); its
+        seconds, or None where it failed on these data (it is left out; the others still blend)."""
+        own = self.per_member.get(name, {})  # its fits stop at the share less the run's overhead: the run ends in it
+        limit = None if share is None or "time_limit" in own else max(share - self.overhead(), MIN_SECONDS)
         t0 = time.monotonic()
         try:
             path = runner.run(self.spec, name, self.data_dir,

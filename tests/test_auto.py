@@ -105,9 +105,13 @@ class _Clock:
         return time.time()
 
 
+OVERHEAD = 0.5  # a run's seconds besides its fits, on the fake clock
+
+
 def _members_take_their_whole_share(monkeypatch) -> list[tuple[str, float]]:
-    """Each member run (a real one) then takes all the time it was given on the auto recipe's clock, as one that
-    boosts for minutes and stops at its limit does; returns the (member, seconds given) list it fills."""
+    """Each member run (a real one) then takes all the time its fits were given on the auto recipe's clock, as one
+    that boosts for minutes and stops at its limit does, and ``OVERHEAD`` more (reading, writing); returns the
+    (member, seconds given to its fits) list it fills."""
     from shared import auto
 
     clock, given, real_run = _Clock(), [], runner.run
@@ -116,34 +120,37 @@ def _members_take_their_whole_share(monkeypatch) -> list[tuple[str, float]]:
         path = real_run(spec, recipe_name, *args, time_limit=time_limit, **kwargs)
         if recipe_name != "auto":
             given.append((recipe_name, time_limit))
-            clock.now += time_limit
+            clock.now += time_limit + OVERHEAD
         return path
 
     monkeypatch.setattr(auto, "time", clock)
+    monkeypatch.setattr(auto.Budget, "overhead", lambda self: OVERHEAD)
     monkeypatch.setattr(runner, "run", run)
     return given
 
 
 def test_auto_keeps_to_its_time_budget(tmp_path, monkeypatch):
     """Members that use all the time they are given are given, together, the budget and no more: each its share by
-    its expected cost of what the earlier ones left (the cheap linear model at least ``MIN_SECONDS``)."""
+    its expected cost of what the earlier ones left (the cheap linear model at least ``MIN_SECONDS``), its fits that
+    share less the run's overhead, so that the run ends within its share."""
     from shared import auto
 
     given = _members_take_their_whole_share(monkeypatch)
     data = noise_competition(tmp_path / "data", signal=1.0)
-    blend = load_run(auto_run(data, tmp_path / "runs", members=["linear", "gbm", "xgboost"], time_limit=12))
+    blend = load_run(auto_run(data, tmp_path / "runs", members=["linear", "gbm", "xgboost"], time_limit=14))
     assert [name for name, _ in given] == ["linear", "gbm", "xgboost"]
-    assert given[0][1] == auto.MIN_SECONDS  # its share, 12 x 1/13 s, is below the floor
-    assert given[1][1] == pytest.approx((12 - auto.MIN_SECONDS) * 6 / 12)  # gbm: 6 of the 12 cost units left
-    assert sum(seconds for _, seconds in given) <= 12 + 1e-9
-    assert len(blend.config["members"]) == 3 and blend.metrics["time_limit_s"] == 12
+    assert given[0][1] == auto.MIN_SECONDS  # its share, 14 x 1/13 s less the overhead, is below the floor
+    share = (14 - auto.MIN_SECONDS - OVERHEAD) * 6 / 12  # gbm: 6 of the 12 cost units left
+    assert given[1][1] == pytest.approx(share - OVERHEAD)
+    assert sum(seconds + OVERHEAD for _, seconds in given) <= 14 + 1e-9
+    assert len(blend.config["members"]) == 3 and blend.metrics["time_limit_s"] == 14
 
 
 def test_auto_leaves_out_a_member_its_budget_has_no_time_for(tmp_path, monkeypatch):
     given = _members_take_their_whole_share(monkeypatch)
     data = noise_competition(tmp_path / "data", signal=1.0)
     run = load_run(auto_run(data, tmp_path / "runs", members=["linear", "gbm"], time_limit=6))
-    assert given == [("linear", 2.0)]  # 4 s left: gbm would get 0.8 s per fold, below MIN_FOLD_SECONDS
+    assert given == [("linear", 2.0)]  # 3.5 s left: gbm would get 0.7 s per fold, below MIN_FOLD_SECONDS
     assert run.config["recipe"] == "linear"  # the one member that ran is the result
 
 
