@@ -387,8 +387,10 @@ class Budget:
     def share(self, name: str, rest: list[str]) -> float:
         """A member's seconds. Its need known: where what is left covers every remaining need, its need and its part
         of the surplus; else (the budget binds) its need, as far as what is left goes, in the floor's order, less
-        what the rest of its turn needs at least (``least``: every family one member before any has two). No need
-        known: what is left shared by ``COSTS``."""
+        what the rest of its turn needs at least (``least``: every family one member before any has two), and for a
+        member that stops at its share, less all that the members of its turn that cannot stop need (the runs before
+        may have taken a little more than planned: the one that stops gives it back). No need known: what is left
+        shared by ``COSTS``."""
         needs = {m: self.need(m) for m in rest}
         left = self.left()
         if needs[name] is None:
@@ -399,8 +401,12 @@ class Budget:
         if sum(weights.values()) <= left:
             return needs[name] + (left - sum(weights.values())) * weights[name] / sum(weights.values())
         turn = self.turn.get(name)
-        reserved = sum(self.least(m, needs[m]) for m in rest[1:] if turn is not None and self.turn.get(m) == turn)
-        return min(needs[name], left, max(left - reserved, self.least(name, needs[name])))
+        others = [m for m in rest[1:] if turn is not None and self.turn.get(m) == turn]  # the rest of its turn
+        share = min(needs[name], left, max(left - sum(self.least(m, needs[m]) for m in others),
+                                           self.least(name, needs[name])))
+        if self._limited(name):  # it can stop: those that cannot (linear, neighbours) keep their whole need
+            share = min(share, left - sum(needs[m] for m in others if needs[m] is not None and not self._limited(m)))
+        return share
 
     def least(self, name: str, need: float | None) -> float:
         """The fewest seconds worth a member's run (as ``_fits`` judges): a part of its need, at least a second a fold,

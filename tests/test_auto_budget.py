@@ -39,6 +39,9 @@ def test_a_schedule_too_slow_for_its_time_learns_faster_in_steps_up_to_the_cap()
 def test_one_fit_of_all_its_rounds_is_paced_by_its_rounds_alone():
     pace = Pace(rate=None, rounds=1000, patience=0, fraction=0.0, seconds=10.0, refit=False)
     assert pace.factor(seconds_per_round=0.008) == 1.0  # 1,000 rounds in 8 of its 10 s
+    # 9.5 of its 10 s: all its time is planned for (where it runs short it stops at its limit with most of its trees),
+    # not the 80 % a probe and refit plan for
+    assert pace.factor(seconds_per_round=0.0095) == 1.0
     assert pace.factor(seconds_per_round=0.016) == 2.0  # twice too slow: twice the rate, half the rounds
     assert Pace(rate=0.2, rounds=1000, patience=0, fraction=0.0, seconds=1.0, refit=False).factor(1.0) == \
         pytest.approx(MAX_RATE / 0.2)  # a known rate is capped
@@ -87,15 +90,17 @@ def test_catboost_in_one_fit_learns_faster_rather_than_stopping_short(pace, monk
     own = CatBoostModel(dict(CATBOOST_PARAMS), ModelContext("regression", "rmse", 0, 0, None, tmp_path, 1)).fit(X, y)
     rate = own.model_.get_all_params()["learning_rate"]
     assert own.best_rounds_ == 1000 and rate != pytest.approx(0.03)  # CatBoost's own rate, not its fixed 0.03
-    monkeypatch.setattr(fitting, "time", _Ticks(0.005))  # 0.01 s a round: 1,000 rounds take 10 s, it has 2.5
-    ctx = ModelContext("regression", "rmse", 0, 0, 2.5, tmp_path, 1)
+    # 0.01 s a round: 1,000 rounds take 10 s, it has 2.4 (not 4 times too slow exactly: the fit times its rounds a
+    # little slower than the clock alone, which would step past 4)
+    monkeypatch.setattr(fitting, "time", _Ticks(0.005))
+    ctx = ModelContext("regression", "rmse", 0, 0, 2.4, tmp_path, 1)
     model = CatBoostModel({**CATBOOST_PARAMS, "pace": pace}, ctx).fit(X, y)
     used = model.model_.get_all_params()["learning_rate"]
     if pace:
-        factor = min(Pace(None, 1000, 0, 0.0, 2.5, refit=False).factor(0.01), MAX_RATE / rate)
+        factor = min(Pace(None, 1000, 0, 0.0, 2.4, refit=False).factor(0.01), MAX_RATE / rate)
         assert factor > 2 and used == pytest.approx(rate * factor, rel=1e-6)
         assert model.best_rounds_ == int(1000 / factor)
-        assert any(f"catboost: at learning rate {rate:.3g} it would not converge in its 2.5 s" in s
+        assert any(f"catboost: at learning rate {rate:.3g} it would not converge in its 2.4 s" in s
                    for s in log_lines), log_lines
     else:
         assert used == pytest.approx(rate, rel=1e-6) and model.best_rounds_ < 1000
@@ -208,6 +213,14 @@ def test_a_member_leaves_the_rest_of_its_turn_the_least_each_needs(tmp_path, mon
     assert budget.least("linear", budget.need("linear")) == budget.need("linear")  # it cannot stop: all of it
     assert budget.share("catboost", ranked[1:]) == pytest.approx(30.0 - kept)  # not xgboost's: the next turn
     assert budget.share("catboost", ["catboost", "xgboost"]) == pytest.approx(30.0)  # no one left in its turn
+    # The runs before took a second more than planned: extra_trees (it stops at its share) gives it back, so linear
+    # (it cannot stop) still has its whole need; extra_trees' least would have left linear a second short.
+    short = budget.least("extra_trees", budget.need("extra_trees")) + budget.need("linear") - 1.0
+    clock.now = 30.0 - short
+    assert budget.share("extra_trees", ["extra_trees", "linear", "xgboost"]) == pytest.approx(
+        short - budget.need("linear"))
+    assert budget.share("extra_trees", ["extra_trees", "linear", "xgboost"]) < budget.least(
+        "extra_trees", budget.need("extra_trees"))
 
 
 def test_a_need_may_differ_by_task(tmp_path):

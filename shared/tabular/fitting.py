@@ -97,7 +97,9 @@ class TimeLimit:
 ROUNDS_TIMES_RATE = 30.0  # boosting converges in about this many rounds x learning rate (0.03: ~1,000 rounds)
 MAX_RATE = 0.3  # a schedule made faster for its time never learns faster than this
 PACE_ROUNDS, PACE_SHARE = 10, 0.1  # a paced fit times this many rounds (or this share of its time) before it plans
-PACE_MARGIN = 0.8  # and plans to use this share of its time (rounds vary; the refit reads the data again)
+PACE_MARGIN = 0.8  # and plans to use this share of its time (rounds vary; the refit reads the data again); one fit
+# (no refit) plans to use all of it: where it runs short it stops at its limit and keeps its trees, most of its rounds,
+# where a step faster would give up a third of them (CatBoost on ames, 12% short: 707 rounds at a faster rate)
 
 
 @dataclass
@@ -123,7 +125,7 @@ class Pace:
             work = needed + self.patience + needed / (1 - self.fraction)
         else:
             work = self.rounds
-        affordable = PACE_MARGIN * self.seconds / max(seconds_per_round, 1e-9)
+        affordable = (PACE_MARGIN if self.refit else 1.0) * self.seconds / max(seconds_per_round, 1e-9)
         if work <= affordable or (self.rate or 0.0) >= MAX_RATE:
             return 1.0
         stepped = 2 ** (math.ceil(2 * math.log2(work / affordable)) / 2)
