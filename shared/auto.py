@@ -388,9 +388,9 @@ class Budget:
         """A member's seconds. Its need known: where what is left covers every remaining need, its need and its part
         of the surplus; else (the budget binds) its need, as far as what is left goes, in the floor's order, less
         what the rest of its turn needs at least (``least``: every family one member before any has two), and for a
-        member that stops at its share, less all that the members of its turn that cannot stop need (the runs before
-        may have taken a little more than planned: the one that stops gives it back). No need known: what is left
-        shared by ``COSTS``."""
+        member that stops at its share, less all that the members of its turn that cannot stop need and a run's
+        overhead each (the runs before may have taken a little more than planned: the one that stops gives it back).
+        No need known: what is left shared by ``COSTS``."""
         needs = {m: self.need(m) for m in rest}
         left = self.left()
         if needs[name] is None:
@@ -404,8 +404,10 @@ class Budget:
         others = [m for m in rest[1:] if turn is not None and self.turn.get(m) == turn]  # the rest of its turn
         share = min(needs[name], left, max(left - sum(self.least(m, needs[m]) for m in others),
                                            self.least(name, needs[name])))
-        if self._limited(name):  # it can stop: those that cannot (linear, neighbours) keep their whole need
-            share = min(share, left - sum(needs[m] for m in others if needs[m] is not None and not self._limited(m)))
+        if self._limited(name):  # it can stop: those that cannot (linear, neighbours) keep their whole need, and a
+            # run's overhead more: its own may exceed the mean (a forest predicts slowly: ames' extra_trees, 1 s over)
+            share = min(share, left - sum(needs[m] + self.overhead() for m in others
+                                          if needs[m] is not None and not self._limited(m)))
         return share
 
     def least(self, name: str, need: float | None) -> float:

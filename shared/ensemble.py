@@ -1,6 +1,6 @@
 """Blend finished runs by their out-of-fold predictions: mean, rank mean, optimised non-negative
-weights, hill-climbing, a level-2 model, or the best of the best member, hill-climbing and the level-2 model by an
-inner nested CV. Weights and level-2 models are fitted inside the saved folds (nested), so the blend's reported CV
+weights, hill-climbing, a level-2 model, or the better of hill-climbing and the level-2 model by an inner nested
+CV. Weights and level-2 models are fitted inside the saved folds (nested), so the blend's reported CV
 never scores rows the blend was fitted on."""
 from __future__ import annotations
 

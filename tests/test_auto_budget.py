@@ -47,6 +47,33 @@ def test_one_fit_of_all_its_rounds_is_paced_by_its_rounds_alone():
         pytest.approx(MAX_RATE / 0.2)  # a known rate is capped
 
 
+class _Set:
+    """A clock for ``shared.tabular.fitting`` that reads what the test sets."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_a_pace_is_judged_on_a_second_of_rounds_not_on_its_first_few(monkeypatch):
+    """Ten rounds of a few milliseconds say little (CatBoost on ames: 7 ms a round timed, 4 ms over the fit): a paced
+    fit of 10 s times its rounds for a second before it plans. Its first ten rounds here run at a pace that would not
+    fit 1,000 rounds in 10 s; over the second they average one that does, and it goes on at its own rate."""
+    clock = _Set()
+    monkeypatch.setattr(fitting, "time", clock)
+    limit = fitting.TimeLimit(10.0, "catboost", 1000, 1, Pace(None, 1000, 0, 0.0, 10.0, refit=False))
+    assert not limit.reached(0)
+    for round_number in range(1, 11):  # 15 ms a round: 1,000 rounds would take 15 s
+        clock.now = 0.015 * round_number
+        assert not limit.reached(round_number)
+    assert limit.pace is not None  # not judged yet
+    clock.now = 1.0
+    assert not limit.reached(200)  # 5 ms a round over the second: 1,000 rounds in 5 s
+    assert limit.pace is None and limit.faster == 1.0 and limit.seconds_per_round == pytest.approx(0.005)
+
+
 class _Ticks:
     """A clock for ``shared.tabular.fitting`` that moves ``step`` seconds each time it is read: every boosting round
     reads it twice, so a round takes 2 x step seconds whatever the machine."""
@@ -214,11 +241,12 @@ def test_a_member_leaves_the_rest_of_its_turn_the_least_each_needs(tmp_path, mon
     assert budget.share("catboost", ranked[1:]) == pytest.approx(30.0 - kept)  # not xgboost's: the next turn
     assert budget.share("catboost", ["catboost", "xgboost"]) == pytest.approx(30.0)  # no one left in its turn
     # The runs before took a second more than planned: extra_trees (it stops at its share) gives it back, so linear
-    # (it cannot stop) still has its whole need; extra_trees' least would have left linear a second short.
+    # (it cannot stop) still has its whole need and a run's overhead (extra_trees' own may run over the mean);
+    # extra_trees' least would have left linear a second short.
     short = budget.least("extra_trees", budget.need("extra_trees")) + budget.need("linear") - 1.0
     clock.now = 30.0 - short
     assert budget.share("extra_trees", ["extra_trees", "linear", "xgboost"]) == pytest.approx(
-        short - budget.need("linear"))
+        short - budget.need("linear") - budget.overhead())
     assert budget.share("extra_trees", ["extra_trees", "linear", "xgboost"]) < budget.least(
         "extra_trees", budget.need("extra_trees"))
 
