@@ -47,21 +47,11 @@ def test_one_fit_of_all_its_rounds_is_paced_by_its_rounds_alone():
         pytest.approx(MAX_RATE / 0.2)  # a known rate is capped
 
 
-class _Set:
-    """A clock for ``shared.tabular.fitting`` that reads what the test sets."""
-
-    def __init__(self):
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
 def test_a_pace_is_judged_on_a_second_of_rounds_not_on_its_first_few(monkeypatch):
     """Ten rounds of a few milliseconds say little (CatBoost on ames: 7 ms a round timed, 4 ms over the fit): a paced
     fit of 10 s times its rounds for a second before it plans. Its first ten rounds here run at a pace that would not
     fit 1,000 rounds in 10 s; over the second they average one that does, and it goes on at its own rate."""
-    clock = _Set()
+    clock = _Clock()  # reads what the test sets
     monkeypatch.setattr(fitting, "time", clock)
     limit = fitting.TimeLimit(10.0, "catboost", 1000, 1, Pace(None, 1000, 0, 0.0, 10.0, refit=False))
     assert not limit.reached(0)

@@ -89,7 +89,7 @@ class TimeLimit:
         if timed < min(PACE_SECONDS, window) or (done < PACE_ROUNDS and timed < window):
             return False
         pace, self.pace = self.pace, None  # decided once
-        self.seconds_per_round = (now - self.first[1]) / max(done, 1)
+        self.seconds_per_round = timed / max(done, 1)
         self.faster = pace.factor(self.seconds_per_round)
         return self.faster > 1
 
