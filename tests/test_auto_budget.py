@@ -42,7 +42,12 @@ def test_one_fit_of_all_its_rounds_is_paced_by_its_rounds_alone():
     # 9.5 of its 10 s: all its time is planned for (where it runs short it stops at its limit with most of its trees),
     # not the 80 % a probe and refit plan for
     assert pace.factor(seconds_per_round=0.0095) == 1.0
-    assert pace.factor(seconds_per_round=0.016) == 2.0  # twice too slow: twice the rate, half the rounds
+    # time for 71 % of its rounds (at least ONE_FIT_KEEP): it keeps its rate and stops at its limit; a new start
+    # would lose the time spent and learn coarser
+    assert pace.factor(seconds_per_round=0.014) == 1.0
+    assert pace.factor(seconds_per_round=0.02) == 2.0  # twice too slow: twice the rate, half the rounds
+    # judged 2 s into its 10: the rounds shrink to what the 8 s left hold, 20 s of work in 8: 2.5 times
+    assert pace.factor(seconds_per_round=0.02, elapsed=2.0) == pytest.approx(2.5)
     assert Pace(rate=0.2, rounds=1000, patience=0, fraction=0.0, seconds=1.0, refit=False).factor(1.0) == \
         pytest.approx(MAX_RATE / 0.2)  # a known rate is capped
 
@@ -107,16 +112,14 @@ def test_catboost_in_one_fit_learns_faster_rather_than_stopping_short(pace, monk
     own = CatBoostModel(dict(CATBOOST_PARAMS), ModelContext("regression", "rmse", 0, 0, None, tmp_path, 1)).fit(X, y)
     rate = own.model_.get_all_params()["learning_rate"]
     assert own.best_rounds_ == 1000 and rate != pytest.approx(0.03)  # CatBoost's own rate, not its fixed 0.03
-    # 0.01 s a round: 1,000 rounds take 10 s, it has 2.4 (not 4 times too slow exactly: the fit times its rounds a
-    # little slower than the clock alone, which would step past 4)
+    # 0.01 s a round: 1,000 rounds take 10 s, it has 2.4: time for a quarter of them, less the time spent timing them
     monkeypatch.setattr(fitting, "time", _Ticks(0.005))
     ctx = ModelContext("regression", "rmse", 0, 0, 2.4, tmp_path, 1)
     model = CatBoostModel({**CATBOOST_PARAMS, "pace": pace}, ctx).fit(X, y)
     used = model.model_.get_all_params()["learning_rate"]
     if pace:
-        factor = min(Pace(None, 1000, 0, 0.0, 2.4, refit=False).factor(0.01), MAX_RATE / rate)
-        assert factor > 2 and used == pytest.approx(rate * factor, rel=1e-6)
-        assert model.best_rounds_ == int(1000 / factor)
+        factor = used / rate  # the rate raised and the rounds cut by the same factor, the rounds what the time left holds
+        assert 10 / 2.4 < factor <= MAX_RATE / rate and model.best_rounds_ == int(1000 / factor)
         assert any(f"catboost: at learning rate {rate:.3g} it would not converge in its 2.4 s" in s
                    for s in log_lines), log_lines
     else:
