@@ -78,6 +78,23 @@ def test_best_chooses_hill_where_the_stacker_overfits():
     assert np.array_equal(blender.member_weights, hill.weights_)
 
 
+def test_best_takes_the_stacker_only_where_it_is_better_by_more_than_a_standard_error():
+    """The one-standard-error rule on the inner folds: a stacker better on every inner fold is taken; one better on
+    average by a hair, worse on half the folds, is not (hill, the simpler, is kept); the means alone would take it."""
+    rng = np.random.default_rng(0)
+    y = rng.normal(10, 1, 300)
+    splits = [inner_folds(y, "regression", seed) for seed in range(INNER_REPEATS)]
+    simpler = [y + rng.normal(0, 0.5, 300) for _ in splits]
+    blender = Blender("best", RMSE, "regression")
+    steady = [y + 0.8 * (h - y) for h in simpler]  # its error 0.8 times hill's on every row
+    assert blender._clearly_better(steady, simpler, y, splits)
+    mixed = []  # on each split, better on folds 0-2 and worse on 3-4, a little better on average
+    for h, fold_of in zip(simpler, splits):
+        mixed.append(np.where(fold_of < 3, y + 0.9 * (h - y), y + 1.1 * (h - y)))
+    assert np.mean([RMSE(y, m) for m in mixed]) < np.mean([RMSE(y, h) for h in simpler])  # the means would take it
+    assert not blender._clearly_better(mixed, simpler, y, splits)
+
+
 def test_best_keeps_a_best_member_alone_through_hill_and_scores_the_candidates_honestly():
     """One member is the target exactly: hill-climbing starts from it and keeps it alone (no mix scores better), so
     ``best`` needs no candidate of its own for the best member; and the stacker's ridge does not reach 0 exactly.
