@@ -137,9 +137,10 @@ def drive(spec: CompetitionSpec, recipe: Recipe, data_dir: Path, *, n_folds: int
                  shared_settings=shared_settings, per_member=per_member, **run_arguments)
     note(f"{budget:.0f} s in all: " + (f"the floor ({', '.join(floors)}), then " if floors else "")
          + f"{', '.join(m for m in usable if m not in floors)}, then a nested {config['blend']} blend")
-    fit.floor(floors, {f: sum(1 for m in usable if floor.get(m, ("",))[0] == f) for f in floors})
-    fit.members([m for m in usable if m not in floors], floor)
-    done = distinct(fit.leftover(), note)
+    with runner.same_data():  # the members' features are made once
+        fit.floor(floors, {f: sum(1 for m in usable if floor.get(m, ("",))[0] == f) for f in floors})
+        fit.members([m for m in usable if m not in floors], floor)
+        done = distinct(fit.leftover(), note)
     if len(done) == 1:
         get_log().warning(f"auto: only {done[0][0]} ran; its run is the result ({done[0][1]})")
         return done[0][1]

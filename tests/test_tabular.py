@@ -79,25 +79,33 @@ def test_auto_features_dates_text_and_shared_categories():
     assert X_test.loc[0, "color"] == "purple"
 
 
-def test_auto_features_are_made_once_for_the_same_tables_and_anew_for_changed_ones(monkeypatch):
-    """The members of an auto run type the same tables once; a copy changed by one run is not what the next gets,
-    and one changed value types the tables anew."""
-    from shared.tabular import features
-
+def test_within_same_data_features_are_made_once_for_the_same_tables_and_anew_for_changed_ones():
+    """The members of an auto run (runs within ``runner.same_data()``) make the same features once; a copy changed
+    by one run is not what the next gets; a changed value or setting makes them anew; outside, every run makes its
+    own, and what was kept is let go."""
     df = mixed_frame()
     train, test = df.iloc[:40].reset_index(drop=True), df.iloc[40:].reset_index(drop=True)
-    typed = []
-    monkeypatch.setattr(features, "_MADE", {})  # nothing kept from an earlier test
-    monkeypatch.setattr(features, "infer_types", lambda frame: typed.append(len(frame)) or infer_types(frame))
-    X, X_test = auto_features(train, test, {})
-    X.loc[0, "price"] = -1.0  # a run that changes its copy
-    again, again_test = auto_features(train.copy(), test.copy(), {})
-    assert len(typed) == 1 and again.loc[0, "price"] != -1.0
-    pd.testing.assert_frame_equal(again_test, X_test)
-    changed = train.copy()
-    changed.loc[1, "color"] = "purple"
-    other, _ = auto_features(changed, test, {})
-    assert len(typed) == 2 and other.loc[1, "color"] == "purple"
+    made = []
+
+    def features(tr, te, params):
+        made.append(len(tr))
+        return auto_features(tr, te, params)
+
+    recipe = Recipe("r", "a recipe", features, LinearModel)
+    with runner.same_data():
+        X, X_test = runner.made_features(recipe, train, test, {})
+        X.loc[0, "price"] = -1.0  # a run that changes its copy
+        again, again_test = runner.made_features(recipe, train.copy(), test.copy(), {})
+        assert len(made) == 1 and again.loc[0, "price"] != -1.0
+        pd.testing.assert_frame_equal(again_test, X_test)
+        changed = train.copy()
+        changed.loc[1, "color"] = "purple"
+        other, _ = runner.made_features(recipe, changed, test, {})
+        assert len(made) == 2 and other.loc[1, "color"] == "purple"
+        runner.made_features(recipe, train, test, {"svd_components": 3})
+        assert len(made) == 3
+    runner.made_features(recipe, train, test, {})
+    assert len(made) == 4 and runner._SAME_DATA is None
 
 
 def test_as_categories_keeps_missing_as_missing():

@@ -150,26 +150,10 @@ def typed_features(df: pd.DataFrame, types: dict[str, list[str]]) -> pd.DataFram
 
 def auto_features(train: pd.DataFrame, test: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Generic typed features for any CSV competition, with no code: see ``typed_features``. Types are
-    inferred on train and test together, so both get the same columns. The same tables give the same features:
-    the last ones made are kept (by the tables' content) and copied out, so the members of an ``auto`` run, each a
-    run of its own on the same data, type the columns once (on ames, 0.4 s of each member's run)."""
-    key = (_content_key(train), _content_key(test))
-    if key not in _MADE:
-        types = infer_types(pd.concat([train, test], ignore_index=True))
-        X, X_test = typed_features(train, types), typed_features(test, types)
-        _MADE.clear()  # one data set at a time: the last one's features only
-        _MADE[key] = as_categories(X, X_test, types["categorical"])
-    X, X_test = _MADE[key]
-    return X.copy(), X_test.copy()
-
-
-_MADE: dict[tuple, tuple[pd.DataFrame, pd.DataFrame]] = {}
-
-
-def _content_key(df: pd.DataFrame) -> tuple:
-    """What ``auto_features`` makes depends on: the columns, their types and every value (hashed) in order."""
-    values = pd.util.hash_pandas_object(df, index=False).to_numpy() if len(df.columns) else np.zeros(0, np.uint64)
-    return tuple(df.columns), tuple(map(str, df.dtypes)), len(df), values.tobytes()
+    inferred on train and test together, so both get the same columns."""
+    types = infer_types(pd.concat([train, test], ignore_index=True))
+    X, X_test = typed_features(train, types), typed_features(test, types)
+    return as_categories(X, X_test, types["categorical"])
 
 
 def d2l_features(train: pd.DataFrame, test: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
