@@ -156,7 +156,7 @@ class Blender:
             gains = [sign * (self.metric(y[rows], oof[rows]) - self.metric(y[rows], other[rows]))
                      for oof, other, fold_of in zip(oofs, simpler, splits)
                      for rows in (fold_of == k for k in np.unique(fold_of))]
-        except ValueError:
+        except (ValueError, UserError):
             return True
         gains = np.asarray(gains, float)
         if not np.isfinite(gains).all():

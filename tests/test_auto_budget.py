@@ -48,6 +48,7 @@ def test_one_fit_of_all_its_rounds_is_paced_by_its_rounds_alone():
     assert pace.factor(seconds_per_round=0.02) == 2.0  # twice too slow: twice the rate, half the rounds
     # judged 2 s into its 10: the rounds shrink to what the 8 s left hold, 20 s of work in 8: 2.5 times
     assert pace.factor(seconds_per_round=0.02, elapsed=2.0) == pytest.approx(2.5)
+    assert pace.factor(seconds_per_round=0.02, elapsed=10.0) == 1.0  # its time gone: it keeps what it has
     assert Pace(rate=0.2, rounds=1000, patience=0, fraction=0.0, seconds=1.0, refit=False).factor(1.0) == \
         pytest.approx(MAX_RATE / 0.2)  # a known rate is capped
 
