@@ -130,7 +130,7 @@ class Pace:
         spr = max(seconds_per_round, 1e-9)
         if (self.rate or 0.0) >= MAX_RATE:
             return 1.0
-        if not self.refit:  # no time left (its setup took it): a new start would have none either
+        if not self.refit:  # where its time is gone (its setup took it), a new start would have none either
             if self.rounds * spr * ONE_FIT_KEEP <= self.seconds or elapsed >= self.seconds:
                 return 1.0
             short = self.rounds * spr / max(self.seconds - elapsed, spr)
