@@ -267,7 +267,11 @@ def test_a_need_may_differ_by_task(tmp_path):
     assert needs["regression"][0] == pytest.approx(1.0 + factors["regression"] * 0.5)
     assert needs["binary"][0] == pytest.approx(1.0 + factors["binary"] * 0.5) and needs["binary"][0] > needs[
         "regression"][0]
-    assert needs["regression"][1] == needs["binary"][1] == pytest.approx(1.0 + generic.AUTO_FLOOR["gbm"][1] * 1.0)
+    gbm = generic.AUTO_FLOOR["gbm"][1]  # its 0.03 rate converges in many more rounds on a number than on classes
+    assert needs["regression"][1] == pytest.approx(1.0 + gbm["regression"] * 1.0)
+    assert needs["binary"][1] == pytest.approx(1.0 + gbm["binary"] * 1.0) and needs["binary"][1] < needs[
+        "regression"][1]
+    assert budget.need("xgboost") == pytest.approx(1.0 + generic.AUTO_FLOOR["xgboost"][1] * 1.0)  # one for every task
 
 
 def test_what_is_left_goes_to_a_member_that_boosted_faster_for_want_of_time(tmp_path, monkeypatch):
