@@ -48,6 +48,7 @@ RECIPES = {
             "bagging_fraction": 0.8,
             "bagging_freq": 1,
             "lambda_l2": 1.0,
+            "extra_trees": False,  # True: a random threshold per column at each split (LightGBM's extra_trees)
             "max_bin": 255,
             "max_rounds": 5000,
             "early_stopping_rounds": 200,

@@ -37,6 +37,7 @@ GBM_PARAMS = {
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
     "lambda_l2": 1.0,
+    "extra_trees": False,
     "max_bin": 63,
     "max_rounds": 3000,
     "early_stopping_rounds": 200,

@@ -62,8 +62,8 @@ def raw_features(train, test, params):
 
 DEFAULT_RECIPE = "auto"
 AUTO_MEMBERS = {  # the floor's CV orders them by family; the budget decides how far down each list a run gets
-    "regression": ["linear", "gbm", "catboost", "mlp", "extra_trees", "knn", "xgboost"],
-    "binary": ["linear", "gbm", "catboost", "extra_trees", "mlp", "knn", "xgboost"],
+    "regression": ["linear", "gbm", "catboost", "gbm_xt", "mlp", "extra_trees", "knn", "xgboost"],
+    "binary": ["linear", "gbm", "catboost", "gbm_xt", "extra_trees", "mlp", "knn", "xgboost"],
     # boosting grows a tree per class and round: forests, linear and nets first where there are many classes
     "multiclass": ["linear", "extra_trees", "rf", "mlp", "knn", "gbm", "catboost"],
 }
@@ -79,6 +79,7 @@ AUTO_FLOOR = {  # each member's library defaults, run first, and its need as a m
     "knn": ("linear_defaults", 2.0), "mlp": ("linear_defaults", 20.0),
     "extra_trees": ("extra_trees_defaults", 1.5), "rf": ("rf_defaults", 1.5),
     "gbm": ("lightgbm_defaults", {"regression": 16.0, "binary": 5.0, "multiclass": 5.0}),
+    "gbm_xt": ("lightgbm_defaults", {"regression": 16.0, "binary": 5.0, "multiclass": 5.0}, "gbm_xt"),
     "xgboost": ("lightgbm_defaults", 3.0),
     "catboost": ("lightgbm_defaults", 30.0, "catboost"),
 }
@@ -99,6 +100,12 @@ RECIPES = {
                      model_params=LINEAR_PARAMS, ranges={**LINEAR_RANGES, **STEP_RANGES}),
     "catboost": _zoo("catboost", "CatBoost: symmetric trees, its own target statistics for categories",
                      CatBoostModel, CATBOOST_PARAMS, CATBOOST_RANGES),
+    "gbm_xt": Recipe("gbm_xt", "LightGBM's extremely randomised trees (a random threshold per column and split), "
+                     "nine tenths of the columns a tree, no bagging", auto_features, LGBMModel,
+                     fold_features=standard_steps, feature_params=dict(STEP_PARAMS),
+                     model_params={**GBM_PARAMS, "max_cat_to_onehot": ONE_HOT_LEVELS, "extra_trees": True,
+                                   "feature_fraction": 0.9, "bagging_freq": 0},
+                     ranges={**GBM_RANGES, **GBM_CATEGORY_RANGES, **GBM_BUDGET_RANGES, **STEP_RANGES}),
     "xgboost": _zoo("xgboost", "XGBoost: histogram trees, native categories", XGBoostModel, XGBOOST_PARAMS,
                     XGBOOST_RANGES),
     "extra_trees": _zoo("extra_trees", "extremely randomised trees (one tree for all classes)", ForestModel,

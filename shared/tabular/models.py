@@ -119,6 +119,8 @@ GBM_DEFAULTS, GBM_RANGES = settings({  # name: (default, what it accepts and wha
     "bagging_fraction": (0.8, SHARE.with_doc("share of the rows each bagging round samples")),
     "bagging_freq": (1, count(MAX_ROUNDS, low=0).with_doc("re-sample the rows every this many rounds; 0 = no bagging")),
     "lambda_l2": (1.0, NON_NEGATIVE.with_doc("L2 penalty on the leaf values")),
+    "extra_trees": (False, FLAG.with_doc("LightGBM's extremely randomised trees: each split weighs one random threshold "
+                                         "per column, not the best one")),
     "max_bin": (255, count(65535, low=2).with_doc("histogram bins per numeric column at most (memory grows with it)")),
     "max_rounds": (5000, count(MAX_ROUNDS).with_doc("boosting rounds at most (early stopping picks how many)")),
     "early_stopping_rounds": (200, count(MAX_ROUNDS).with_doc("stop when the inner validation score has not improved for this "
@@ -194,7 +196,7 @@ class LGBMModel:
             "learning_rate": learning_rate, "num_leaves": p["num_leaves"],
             "min_data_in_leaf": p["min_data_in_leaf"], "feature_fraction": p["feature_fraction"],
             "bagging_fraction": p["bagging_fraction"], "bagging_freq": p["bagging_freq"],
-            "lambda_l2": p["lambda_l2"], "max_bin": p["max_bin"], "min_data_per_group": p["min_data_per_group"],
+            "lambda_l2": p["lambda_l2"], "extra_trees": p["extra_trees"], "max_bin": p["max_bin"], "min_data_per_group": p["min_data_per_group"],
             "cat_smooth": p["cat_smooth"], "max_cat_to_onehot": p["max_cat_to_onehot"],
             "seed": self.ctx.seed, "deterministic": True, "force_row_wise": True,
             "num_threads": threads, "verbosity": -1,
