@@ -28,8 +28,9 @@ LIBRARIES = {  # library: what its defaults are, for the recipes' about texts
     "linear": "scikit-learn's LogisticRegression() / Ridge() with their defaults (C = 1, alpha = 1) on "
               "standardised numbers and one-hot categories",
 }
-FLOOR = {"gbm": "lightgbm_defaults", "gbm_xt": "lightgbm_defaults", "xgboost": "xgboost_defaults", "catboost": "catboost_defaults",
-         "rf": "rf_defaults", "extra_trees": "extra_trees_defaults", "linear": "linear_defaults"}
+FLOOR = {"gbm": "lightgbm_defaults", "gbm_xt": "lightgbm_defaults", "xgboost": "xgboost_defaults",
+         "catboost": "catboost_defaults", "rf": "rf_defaults", "extra_trees": "extra_trees_defaults",
+         "linear": "linear_defaults"}
 DEFAULTS_PARAMS, DEFAULTS_RANGES = settings({  # name: (default, what it accepts and what it is)
     "library": ("lightgbm", Choice(*LIBRARIES, doc="the library fitted with its own default settings")),
 })
