@@ -198,7 +198,6 @@ def test_lgbm_early_stopping_refits_with_more_rounds(tmp_path):
     assert model.booster_.num_trees() == expected
 
 
-
 def test_gbm_xt_splits_at_random_thresholds_and_still_learns(tmp_path):
     """``extra_trees`` reaches LightGBM (a random threshold per column at each split): the trees differ from the
     best-threshold ones on the same rows and seed, and the model still learns the trend. The generic ``gbm_xt``
@@ -214,6 +213,7 @@ def test_gbm_xt_splits_at_random_thresholds_and_still_learns(tmp_path):
     xt, gbm = generic.RECIPES["gbm_xt"].model_params, generic.RECIPES["gbm"].model_params
     assert xt["extra_trees"] and not gbm["extra_trees"]
     assert {k for k in gbm if gbm[k] != xt[k]} == {"extra_trees", "feature_fraction", "bagging_freq"}
+
 
 def test_linear_model_rejects_an_unknown_kind(tmp_path):
     from shared.errors import UserError

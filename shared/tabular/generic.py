@@ -67,6 +67,7 @@ AUTO_MEMBERS = {  # the floor's CV orders them by family; the budget decides how
     # boosting grows a tree per class and round: forests, linear and nets first where there are many classes
     "multiclass": ["linear", "extra_trees", "rf", "mlp", "knn", "gbm", "catboost"],
 }
+GBM_NEED = {"regression": 16.0, "binary": 5.0, "multiclass": 5.0}  # gbm's and gbm_xt's, measured (below)
 AUTO_FLOOR = {  # each member's library defaults, run first, and its need as a multiple of their fitting seconds (more
     # rounds, trees, a grid of penalties); boosting is measured by LightGBM's, the smooth models by the linear one's. A
     # third item: a family of its own, ranked by that floor (CatBoost: unlike LightGBM, its own defaults too slow to
@@ -78,11 +79,18 @@ AUTO_FLOOR = {  # each member's library defaults, run first, and its need as a m
     "linear": ("linear_defaults", {"regression": 3.0, "binary": 8.0, "multiclass": 8.0}),
     "knn": ("linear_defaults", 2.0), "mlp": ("linear_defaults", 20.0),
     "extra_trees": ("extra_trees_defaults", 1.5), "rf": ("rf_defaults", 1.5),
-    "gbm": ("lightgbm_defaults", {"regression": 16.0, "binary": 5.0, "multiclass": 5.0}),
-    "gbm_xt": ("lightgbm_defaults", {"regression": 16.0, "binary": 5.0, "multiclass": 5.0}, "gbm_xt"),
+    "gbm": ("lightgbm_defaults", GBM_NEED), "gbm_xt": ("lightgbm_defaults", GBM_NEED, "gbm_xt"),
     "xgboost": ("lightgbm_defaults", 3.0),
     "catboost": ("lightgbm_defaults", 30.0, "catboost"),
 }
+
+
+def _gbm(name, about, **params):
+    """A generic LightGBM recipe: ``GBM_PARAMS`` with categories of up to ``ONE_HOT_LEVELS`` levels split one against
+    the rest, and ``params`` on top."""
+    return Recipe(name, about, auto_features, LGBMModel, fold_features=standard_steps, feature_params=dict(STEP_PARAMS),
+                  model_params={**GBM_PARAMS, "max_cat_to_onehot": ONE_HOT_LEVELS, **params},
+                  ranges={**GBM_RANGES, **GBM_CATEGORY_RANGES, **GBM_BUDGET_RANGES, **STEP_RANGES})
 
 
 def _zoo(name, about, model, params, ranges, **kwargs):
@@ -91,21 +99,16 @@ def _zoo(name, about, model, params, ranges, **kwargs):
 
 
 RECIPES = {
-    "gbm": Recipe("gbm", "LightGBM on inferred column types: numbers (also from text), dates, lists, "
-                  "text SVD, categories", auto_features, LGBMModel, fold_features=standard_steps,
-                  feature_params=dict(STEP_PARAMS), model_params={**GBM_PARAMS, "max_cat_to_onehot": ONE_HOT_LEVELS},
-                  ranges={**GBM_RANGES, **GBM_CATEGORY_RANGES, **GBM_BUDGET_RANGES, **STEP_RANGES}),
+    "gbm": _gbm("gbm", "LightGBM on inferred column types: numbers (also from text), dates, lists, text SVD, "
+                "categories"),
     "linear": Recipe("linear", "regularised linear model, one-hot categories, skew-corrected numbers, text SVD",
                      auto_features, LinearModel, fold_features=standard_steps, feature_params=dict(STEP_PARAMS),
                      model_params=LINEAR_PARAMS, ranges={**LINEAR_RANGES, **STEP_RANGES}),
     "catboost": _zoo("catboost", "CatBoost: symmetric trees, its own target statistics for categories",
                      CatBoostModel, CATBOOST_PARAMS, CATBOOST_RANGES),
-    "gbm_xt": Recipe("gbm_xt", "LightGBM's extremely randomised trees (a random threshold per column and split), "
-                     "nine tenths of the columns a tree, no bagging", auto_features, LGBMModel,
-                     fold_features=standard_steps, feature_params=dict(STEP_PARAMS),
-                     model_params={**GBM_PARAMS, "max_cat_to_onehot": ONE_HOT_LEVELS, "extra_trees": True,
-                                   "feature_fraction": 0.9, "bagging_freq": 0},
-                     ranges={**GBM_RANGES, **GBM_CATEGORY_RANGES, **GBM_BUDGET_RANGES, **STEP_RANGES}),
+    "gbm_xt": _gbm("gbm_xt", "LightGBM's extremely randomised trees (a random threshold per column and split), "
+                   "nine tenths of the columns a tree, no bagging", extra_trees=True, feature_fraction=0.9,
+                   bagging_freq=0),
     "xgboost": _zoo("xgboost", "XGBoost: histogram trees, native categories", XGBoostModel, XGBOOST_PARAMS,
                     XGBOOST_RANGES),
     "extra_trees": _zoo("extra_trees", "extremely randomised trees (one tree for all classes)", ForestModel,
