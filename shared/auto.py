@@ -6,8 +6,10 @@ How the budget (``time_limit``, ``--time-limit``) is spent:
 
 1. **The floor first.** Where the competition names them (``floor``), the libraries' own defaults (LightGBM,
    scikit-learn's forests and logistic regression, ...) run first, each on the same folds: cheap, strong, a result
-   early, and the figure no member may end below. One whose estimated cost (``estimate``: rows x columns x classes,
-   scaled by the speed the runs so far measured) would end past ``FLOOR_SHARE`` of the budget is left out.
+   early, and the figure no member may end below. The one that prices the most of the members' time runs first
+   (LightGBM's, by which the boosters are priced), then the cheapest first. One whose estimated cost (``estimate``:
+   rows x columns x classes, scaled by the speed the runs so far measured) would end past ``FLOOR_SHARE`` of the
+   budget is left out.
 2. **The members, by what the floor says.** Each member's family (boosting, forests, the smooth models) is ranked by
    its floor's CV, so the member the data favour runs first and one left out at the end is one the data favour
    least (a family whose floor was too costly to run comes right after the best). Each member's need is its floor's
@@ -18,7 +20,9 @@ How the budget (``time_limit``, ``--time-limit``) is spent:
 3. **What is left** goes to the members left out for time, where they now fit, then to a booster that had to boost
    faster: it runs again with all that is left, and the better of its two runs is blended.
 4. **The blend decides honestly**: when its nested CV does not beat the best member's CV, the result is the best
-   member's run (said in one line), not the blend.
+   member's run (said in one line), not the blend. Its time is priced first by a probe (one fit of each candidate
+   timed on the members): a ``best`` blend that would take more than ``BLEND_SHARE`` of the budget (many classes, many
+   rows) chooses on one inner split instead of three, and where even that would, blends by hill-climbing alone.
 
 Within the budget the result is deterministic (same seed, same folds, same CV); a budget that binds makes it depend
 on the machine's speed, which the log says. The members stay as ordinary runs beside the blend
@@ -35,7 +39,7 @@ from pathlib import Path
 
 from shared import runner, tables
 from shared.config import FLAG, RUN_SETTINGS, SECONDS, Choice, Items, Text, resolve
-from shared.ensemble import METHODS
+from shared.ensemble import INNER_REPEATS, METHODS, nested_seconds
 from shared.errors import UserError
 from shared.log import get_log
 from shared.models import takes
@@ -51,7 +55,8 @@ UNLIMITED_FOLD_SECONDS = 5.0  # ... and one that cannot stop (realmlp, tabm) thi
 RUN_SECONDS, FOLD_SECONDS = 1.0, 0.1  # what a run costs besides its fits: reading, features, writing its folder
 MORE_TIME = 2.0  # a member that boosted faster for want of time runs again where this many times its share is left
 MIN_NEED_SHARE = 0.15  # a member whose share is below this part of its need is left out (or waits for leftovers)
-FLOOR_SHARE = 0.75  # the floor, cheapest first, takes at most this part of the budget by its estimates
+FLOOR_SHARE = 0.75  # the floor takes at most this part of the budget by its estimates
+BLEND_SHARE = 0.2  # a best blend priced past this part of the budget chooses on one inner split, else hill alone
 FLOOR_RUN_SHARE = 0.2  # ... and each of its runs at most this part for each member it measures: the cheap models
 
 
@@ -138,17 +143,21 @@ def drive(spec: CompetitionSpec, recipe: Recipe, data_dir: Path, *, n_folds: int
     note(f"{budget:.0f} s in all: " + (f"the floor ({', '.join(floors)}), then " if floors else "")
          + f"{', '.join(m for m in usable if m not in floors)}, then a nested {config['blend']} blend")
     with runner.same_data():  # the members' features are made once
-        fit.floor(floors, {f: sum(1 for m in usable if floor.get(m, ("",))[0] == f) for f in floors})
+        measured = {f: [m for m in usable if floor.get(m, ("",))[0] == f] for f in floors}
+        fit.floor(floors, {f: len(ms) for f, ms in measured.items()},
+                  {f: sum(fit.factor(floor[m][1]) for m in ms) for f, ms in measured.items()})
         fit.members([m for m in usable if m not in floors], floor)
         done = distinct(fit.leftover(), note)
     if len(done) == 1:
         get_log().warning(f"auto: only {done[0][0]} ran; its run is the result ({done[0][1]})")
         return done[0][1]
+    method, repeats = ((config["blend"], INNER_REPEATS) if "blend" in overrides  # --set blend=...: as asked
+                       else blend_method(spec, [p for _, p in done], config["blend"], data_dir, budget, n_folds, note))
     defaults = resolve(recipe, {}, competition=spec.name)["model"]
     label = run_label(run_arguments.get("name"), {k: config.get(k) for k in overrides if config.get(k) != defaults.get(k)})
-    blend = tables.ensemble(spec, [path for _, path in done], config["blend"], out_root, data_dir, name=recipe.name,
+    blend = tables.ensemble(spec, [path for _, path in done], method, out_root, data_dir, name=recipe.name,
                             label=label, about={"time_limit_s": budget, "auto": notes, "floor": floors},
-                            started=wall_started, judge=False)  # best_or_blend says what follows
+                            started=wall_started, judge=False, repeats=repeats)  # best_or_blend: what follows
     get_log().info("auto: " + "; ".join(notes))  # into the blend's log.txt too
     if floors:
         floor_lines(blend, fit, library_defaults or {})
@@ -169,6 +178,29 @@ def distinct(done: list[tuple[str, Path]], note) -> list[tuple[str, Path]]:
         seen[key] = name
         kept.append((name, path))
     return kept
+
+
+def blend_method(spec: CompetitionSpec, paths: list[Path], method: str, data_dir: Path, budget: float, n_folds: int,
+                 note) -> tuple[str, int]:
+    """The blend's method and ``best``'s inner splits: as asked (``INNER_REPEATS`` splits), but where a ``best`` blend
+    of these runs (it chooses between hill-climbing and a stacker on inner folds, some 15 times the fits) would take
+    more than ``BLEND_SHARE`` of the budget by its probe (``tables.blend_probe``: one fit of each candidate timed on
+    them), on one inner split; where even that would, by hill-climbing alone."""
+    if method != "best":
+        return method, INNER_REPEATS
+    fits = tables.blend_probe(spec, paths, method, data_dir)
+    price = {repeats: nested_seconds(fits, method, n_folds, repeats) for repeats in (INNER_REPEATS, 1)}
+    if price[INNER_REPEATS] <= BLEND_SHARE * budget:
+        note(f"the blend of {len(paths)} runs: about {price[INNER_REPEATS]:.0f} s by its probe")
+        return method, INNER_REPEATS
+    costly = (f"a {method} blend of {len(paths)} runs would take about {price[INNER_REPEATS]:.0f} s by its probe, more "
+              f"than {BLEND_SHARE:.0%} of the budget")
+    if price[1] <= BLEND_SHARE * budget:
+        note(f"the blend chooses on one inner split, not {INNER_REPEATS}: {costly}; on one, about {price[1]:.0f} s")
+        return method, 1
+    note(f"the blend is by hill-climbing alone: {costly}; hill-climbing about "
+         f"{nested_seconds({'hill': fits['hill']}, 'hill', n_folds):.0f} s")
+    return "hill", INNER_REPEATS
 
 
 def floor_lines(blend: Path, fit: Budget, library_defaults: dict[str, str]) -> None:
@@ -268,11 +300,15 @@ class Budget:
         """Measured over estimated seconds so far (the geometric mean; 1 before anything ran)."""
         return math.exp(sum(map(math.log, self.ratios)) / len(self.ratios)) if self.ratios else 1.0
 
-    def floor(self, floors: list[str], measures: dict[str, int]) -> None:
-        """Run the library defaults, cheapest first; one estimated to take more than ``FLOOR_RUN_SHARE`` of the budget
-        for each member it ``measures`` (LightGBM's measures three boosters), or to end past ``FLOOR_SHARE`` of the
-        budget, is left out."""
-        priced = sorted(floors, key=lambda f: estimate(f, self.shape, self.n_folds) or 0.0)
+    def floor(self, floors: list[str], measures: dict[str, int], prices: dict[str, float] | None = None) -> None:
+        """Run the library defaults, the one that prices the most of the members' time first (``prices``: the sum of
+        the factors of the members it measures, times its estimated seconds: LightGBM's, which prices the boosters,
+        where they are many classes and costly, would else be left out after the cheap ones), else the cheapest first;
+        one estimated to take more than ``FLOOR_RUN_SHARE`` of the budget for each member it ``measures`` (LightGBM's
+        measures three boosters), or to end past ``FLOOR_SHARE`` of the budget, is left out."""
+        prices = prices or {}
+        cost = {f: estimate(f, self.shape, self.n_folds) or 0.0 for f in floors}
+        priced = sorted(floors, key=lambda f: (-prices.get(f, 0.0) * cost[f], cost[f]))
         for name in priced:
             guess = self.overhead() + (estimate(name, self.shape, self.n_folds) or 0.0) * self.speed()
             worth = FLOOR_RUN_SHARE * max(measures.get(name, 1), 1)
@@ -369,13 +405,17 @@ class Budget:
         interleaved = [families[f][i] for i in range(turns) for f in order if f and i < len(families[f])]
         return interleaved + families.get("", [])
 
+    def factor(self, factor: float | dict[str, float]) -> float:
+        """A member's need factor on this task (one factor, or one for each task)."""
+        return factor[self.spec.task] if isinstance(factor, dict) else factor
+
     def need(self, name: str) -> float | None:
         """Seconds a member needs on these data: a run's overhead and its floor's measured (else estimated) fitting
         seconds times its factor."""
         if name not in self.needs:
             return None
         reference, factor = self.needs[name][:2]
-        factor = factor[self.spec.task] if isinstance(factor, dict) else factor  # by task
+        factor = self.factor(factor)
         fits = self.fit_seconds.get(reference)
         if fits is None:
             guess = estimate(reference, self.shape, self.n_folds)

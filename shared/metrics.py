@@ -198,6 +198,8 @@ class Metric:
     greater_is_better: bool
     task: str  # "regression" or "classification"
     log_space: bool = False  # average/fit in log1p space (RMSLE)
+    in_space: str | None = None  # the metric that scores as this one on targets and predictions in to_space's space
+    # (RMSLE: the RMSE of log1p), which a blend climbs by without leaving that space at each step
     positive: bool = False  # predictions must be > 0 (log metrics)
     takes: str = "values"  # what a submission holds for it: values | labels | probabilities | boxes
     autogluon: str | None = None  # the AutoGluon eval_metric that ranks models as this one does (its own name
@@ -220,7 +222,7 @@ class Metric:
 
 
 METRICS: dict[str, Metric] = {
-    "rmsle": Metric("rmsle", rmsle, False, "regression", log_space=True, positive=True),
+    "rmsle": Metric("rmsle", rmsle, False, "regression", log_space=True, positive=True, in_space="rmse"),
     "rmse": Metric("rmse", rmse, False, "regression"),
     "mae": Metric("mae", mae, False, "regression", autogluon="mean_absolute_error"),
     "mape": Metric("mape", mape, False, "regression", autogluon="mean_absolute_percentage_error"),

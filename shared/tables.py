@@ -20,6 +20,7 @@ from shared.ensemble import (
     check_compatible,
     choice_record,
     copy_fold_records,
+    fit_seconds,
     fold_owners,
     members_table,
     nested_oof,
@@ -415,14 +416,25 @@ def _data_and_target(spec: CompetitionSpec, runs: list[Run], data_dir: Path | No
     return data, pd.Categorical(target.astype(str), categories=[str(c) for c in classes]).codes, classes
 
 
+def blend_probe(spec: CompetitionSpec, run_dirs: list[Path], method: str, data_dir: Path | None = None
+                ) -> dict[str, float]:
+    """One fit of each candidate of the ``method`` that would blend these finished runs, timed (``fit_seconds``):
+    what ``nested_seconds`` prices their blend by."""
+    runs = [load_run(p, spec.outputs) for p in run_dirs]
+    _, y, classes = _data_and_target(spec, runs, data_dir)
+    return fit_seconds(method, spec.metric, "regression" if classes is None else "classification",
+                       stacked_predictions(runs)[0], y)
+
+
 def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root: Path,
              data_dir: Path | None = None, name: str | None = None, about: dict | None = None,
-             started: float | None = None, label: str | None = None, judge: bool = True) -> Path:
+             started: float | None = None, label: str | None = None, judge: bool = True,
+             repeats: int | None = None) -> Path:
     """Blend finished runs of ``spec`` (``--method mean|rank|weights|hill|stack|best``) by their OOF, nested honestly.
     ``name``: the blend's recipe name (default ``ensemble-<method>``), e.g. ``auto``; ``about``: more for its
     metrics.json; ``started``: when the work it sums up began (its wall time counts from then); ``label``: what its folder's
     name says after the time (``--name``); ``judge=False``: no warning where the blend does not beat its best member
-    (the caller, ``auto``, says what follows)."""
+    (the caller, ``auto``, says what follows); ``repeats``: ``best``'s inner splits (default ``INNER_REPEATS``)."""
     started = started or time.time()
     runs = [load_run(p, spec.outputs) for p in run_dirs]
     check_compatible(runs)
@@ -433,6 +445,8 @@ def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root:
     fold_of = runs[0].folds["fold"].to_numpy()
     task = "regression" if classes is None else "classification"
     args = {"method": method, "metric": spec.metric, "task": task, "seed": int(runs[0].config.get("seed") or 0)}
+    if repeats is not None:
+        args["repeats"] = repeats
     by_fold: list[Blender] = []
     blended_oof = nested_oof(args, oof, y, fold_of, by_fold)
     final = Blender(**args).fit(oof, y)

@@ -59,12 +59,13 @@ POLICIES = {
 LIBRARIES = tuple(POLICIES)
 
 
-def threads(library: str, rows: int, columns: int, cap: int, other_busy: float | None = None) -> int:
-    """The threads a ``library`` fit on ``rows`` x ``columns`` takes: one per ``Policy.cells`` cells, from 1 to
-    ``cap``; for a library whose predictions do not depend on its threads, also at most the cores that processes
-    other than this one leave free (``other_busy``: cores they keep busy; None: not asked)."""
+def threads(library: str, rows: int, columns: int, cap: int, other_busy: float | None = None, trees: int = 1) -> int:
+    """The threads a ``library`` fit on ``rows`` x ``columns`` takes: one per ``Policy.cells`` cells (times the
+    ``trees`` a booster grows each round: one per class on many classes, each step's work), from 1 to ``cap``; for a
+    library whose predictions do not depend on its threads, also at most the cores that processes other than this one
+    leave free (``other_busy``: cores they keep busy; None: not asked)."""
     policy = POLICIES[library]
-    chosen = max(1, min(cap, rows * max(columns, 1) // policy.cells))
+    chosen = max(1, min(cap, rows * max(columns, 1) * max(trees, 1) // policy.cells))
     if chosen > 1 and policy.same_at_any_threads and other_busy is not None:
         from shared.models import available_cores
 
@@ -106,16 +107,16 @@ def other_load(first_look: float = 0.05) -> float | None:
     return busy
 
 
-def fit_threads(library: str, rows: int, columns: int, ctx) -> int:
+def fit_threads(library: str, rows: int, columns: int, ctx, trees: int = 1) -> int:
     """``threads`` for a fit of the run whose ``ModelContext`` is ``ctx`` (its cap: ``ctx.n_jobs``); the run's
     first fit says what it chose and why in the log."""
     policy = POLICIES[library]
-    sized = threads(library, rows, columns, ctx.n_jobs)
+    sized = threads(library, rows, columns, ctx.n_jobs, trees=trees)
     busy = other_load() if sized > 1 and policy.same_at_any_threads else None
-    chosen = threads(library, rows, columns, ctx.n_jobs, busy)
+    chosen = threads(library, rows, columns, ctx.n_jobs, busy, trees)
     if ctx.progress.name in ("", "fold 0"):
-        why = (f"{rows:,} rows x {columns} columns, a thread per {policy.cells:,} cells" if sized < ctx.n_jobs else
-               f"{rows:,} rows x {columns} columns")
+        size = f"{rows:,} rows x {columns} columns" + (f" x {trees} trees a round" if trees > 1 else "")
+        why = f"{size}, a thread per {policy.cells:,} cells" if sized < ctx.n_jobs else size
         load = "" if chosen == sized else f"; other processes keep {busy:.1f} cores busy"
         get_log().info(f"{library}: {chosen} thread{'s' if chosen > 1 else ''} of {ctx.n_jobs} ({why}{load})")
     return chosen

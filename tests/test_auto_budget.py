@@ -5,6 +5,7 @@ best member gives way to it."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -316,3 +317,90 @@ def test_the_result_is_never_below_its_best_member_or_a_library_default(tmp_path
     assert {"linear_defaults", "extra_trees_defaults"} <= set(cvs)  # the floor ran, on the same folds
     assert all(result.metrics["cv"] <= cv for cv in cvs.values())  # rmse: at most every member's and default's
     assert "The floor (the libraries' defaults, run first on the same folds): " in (blend.path / "members.md").read_text()
+
+
+def test_a_costly_best_blend_chooses_on_one_split_then_gives_way_to_hill_climbing(tmp_path, monkeypatch):
+    """``best`` (hill-climbing or a stacker, chosen on inner folds) makes ``NESTED_FITS`` times the fits of one on its
+    three inner splits; where its probe prices it past ``BLEND_SHARE`` of the budget, auto's blend chooses on one
+    split, and where even that is too costly, blends by hill-climbing alone, and says why."""
+    from shared import tables
+    from shared.ensemble import INNER_REPEATS, NESTED_FITS, nested_seconds
+
+    fits = {"hill": 0.01, "stack": 0.2}
+    three, one = NESTED_FITS * 0.21, NESTED_FITS * 0.21 * 11 / 31  # 31 fits a fold on three splits, 11 on one
+    assert nested_seconds(fits, "best", 5) == pytest.approx(three)
+    assert nested_seconds(fits, "best", 5, repeats=1) == pytest.approx(one)
+    assert nested_seconds({"hill": 0.01}, "hill", 5) == pytest.approx(6 * 0.01)  # a fit a fold and one on all rows
+    monkeypatch.setattr(tables, "blend_probe", lambda *args: fits)
+    notes = []
+
+    def method(budget: float, asked: str = "best"):
+        return auto.blend_method(None, [tmp_path] * 3, asked, tmp_path, budget, 5, notes.append)
+
+    assert method(three / auto.BLEND_SHARE + 1.0) == ("best", INNER_REPEATS)
+    assert method(three / auto.BLEND_SHARE - 1.0) == ("best", 1)
+    assert notes[-1].startswith(f"the blend chooses on one inner split, not 3: a best blend of 3 runs would take "
+                                f"about {three:.0f} s by its probe, more than {auto.BLEND_SHARE:.0%} of the budget")
+    assert method(one / auto.BLEND_SHARE - 1.0) == ("hill", INNER_REPEATS)
+    assert notes[-1].startswith("the blend is by hill-climbing alone")
+    assert method(1.0, "stack") == ("stack", INNER_REPEATS)  # not best: as asked
+
+
+def test_best_on_one_inner_split_is_still_nested_and_scores_each_candidate(tmp_path):
+    """``repeats=1``: the blend's choice is scored on one inner split, and the fitted blend predicts as one chosen on
+    three does where both choose the same candidate."""
+    from shared.ensemble import Blender
+    from shared.metrics import get_metric
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=300)
+    preds = np.stack([(y + rng.normal(0, s, 300))[:, None] for s in (0.3, 0.5, 0.8)])
+    one = Blender("best", get_metric("rmse"), "regression", repeats=1).fit(preds, y)
+    three = Blender("best", get_metric("rmse"), "regression").fit(preds, y)
+    assert set(one.scores_) == {"hill", "stack"} and one.inner_.repeats == 1
+    if one.chosen_ == three.chosen_:
+        assert np.allclose(one.predict(preds), three.predict(preds))
+
+
+def test_the_blend_probe_times_each_candidate_on_the_runs(tmp_path):
+    """``tables.blend_probe`` fits each candidate once on finished runs' OOF predictions: hill and the stacker for
+    ``best``, the one method otherwise; each a positive number of seconds."""
+    from shared import tables
+
+    data = step_competition(tmp_path / "data")
+    spec = generic.spec_for(data, "target", "row", "rmse")
+    runs = [runner.run(spec, name, data, n_folds=3, out_root=tmp_path / "runs") for name in ("linear", "knn")]
+    best = tables.blend_probe(spec, runs, "best", data)
+    assert set(best) == {"hill", "stack"} and all(t > 0 for t in best.values())
+    assert set(tables.blend_probe(spec, runs, "hill", data)) == {"hill"}
+
+
+def test_the_floor_that_prices_the_most_members_time_runs_first(tmp_path, monkeypatch):
+    """LightGBM's defaults price the boosters (their need is a multiple of its seconds): on many classes they cost
+    the most of the floor, and run first, before the cheaper forest and linear defaults could use up the floor's
+    part of the budget; without prices, the cheapest first."""
+    ran = []
+
+    def fake_run(self, name, share):
+        ran.append(name)
+        self.fit_seconds[name] = self.seconds[name] = 1.0
+        return 1.0
+
+    monkeypatch.setattr(auto.Budget, "_run", fake_run)
+    floors = ["linear_defaults", "extra_trees_defaults", "lightgbm_defaults"]
+    shape = (1_400, 58, 32)  # the leaves: 32 classes
+
+    spec = generic.spec_for(step_competition(tmp_path / "data"), "target", "row", "rmse")
+
+    def budget():
+        return auto.Budget(spec, tmp_path, 1e6, time.monotonic(), lambda *_, **__: None, shape, n_folds=5, seed=0,
+                           out_root=tmp_path, shared_settings={}, per_member={})
+
+    costs = {f: auto.estimate(f, shape, 5) for f in floors}
+    assert max(costs, key=costs.get) == "lightgbm_defaults"
+    budget().floor(floors, {f: 1 for f in floors})
+    assert ran == sorted(floors, key=costs.get)  # cheapest first
+    ran.clear()
+    budget().floor(floors, {f: 1 for f in floors}, {"lightgbm_defaults": 35.0, "linear_defaults": 30.0,
+                                                    "extra_trees_defaults": 1.5})
+    assert ran[0] == "lightgbm_defaults"

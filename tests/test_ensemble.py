@@ -374,3 +374,21 @@ def test_hill_climbing_climbs_accuracy_itself():
     blender = Blender("hill", accuracy, "classification").fit(preds, y)
     blended = accuracy(y, blender.predict(preds))
     assert blended > max(accuracy(y, preds[m]) for m in range(3)) + 0.05  # a majority vote of three: ~78%
+
+
+def test_hill_climbing_in_the_metric_s_space_picks_what_climbing_the_metric_itself_picks():
+    """A number's members are put into the metric's space once (RMSLE: their logs) and scored there by the metric
+    that ranks as it does (the RMSE of the logs), not taken back out at each step: the same weights as climbing RMSLE
+    on the predictions themselves."""
+    from shared.ensemble import hill_climb
+
+    rng = np.random.default_rng(3)
+    y = np.exp(rng.normal(11, 0.4, 400))
+    preds = np.stack([np.expm1(np.log1p(y) + rng.normal(bias, sd, 400))[:, None]
+                      for bias, sd in [(0.0, 0.1), (0.05, 0.12), (-0.1, 0.2), (0.0, 0.3)]])
+    metric = get_metric("rmsle")
+    blender = Blender("hill", metric, "regression").fit(preds, y)
+    direct = hill_climb(preds, y, metric, blender._combine_weighted)
+    assert np.array_equal(blender.weights_, direct)
+    assert len(np.unique(direct)) > 1  # a real mix, not the equal start
+    assert metric(y, blender.predict(preds)[:, 0]) <= min(metric(y, p[:, 0]) for p in preds)

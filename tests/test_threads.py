@@ -61,6 +61,16 @@ def test_lightgbm_keeps_its_one_thread_below_ten_thousand_rows_and_the_others_sc
     assert policy.threads("extra_trees", 3_000, 10, cap=8) == 7  # whole trees per thread: no waiting
 
 
+def test_a_booster_of_many_classes_counts_a_tree_a_class_in_its_work(tmp_path, lines, monkeypatch):
+    """LightGBM grows a tree per class and round: 1,144 rows x 58 columns (the 32-class leaves' fold) is one thread's
+    work for one tree a round, two threads' for 32; the log says why."""
+    monkeypatch.setattr(policy, "other_load", lambda: 0.0)
+    assert policy.threads("lightgbm", 1_144, 58, cap=2) == 1
+    assert policy.threads("lightgbm", 1_144, 58, cap=2, trees=32) == 2
+    assert policy.fit_threads("lightgbm", 1_144, 58, _ctx(2, tmp_path), trees=32) == 2
+    assert ("INFO", "lightgbm: 2 threads of 2 (1,144 rows x 58 columns x 32 trees a round)") in lines
+
+
 def test_other_load_lowers_only_the_threads_that_do_not_change_predictions(monkeypatch):
     monkeypatch.setattr("shared.models.available_cores", lambda: 4)
     big = (1_000_000, 50)

@@ -63,7 +63,8 @@ class LibraryDefaults:
         regression = ctx.task == "regression"
         self.classes_ = None if regression else np.unique(y)  # the fold's classes, fitted as 0..k-1
         target = y if regression else np.searchsorted(self.classes_, y)
-        self.model_ = self._estimator(library, fit_threads(library, *X.shape, ctx))
+        trees = len(self.classes_) if library == "lightgbm" and not regression and len(self.classes_) > 2 else 1
+        self.model_ = self._estimator(library, fit_threads(library, *X.shape, ctx, trees=trees))  # a tree a class
         self.model_.fit(self._frame(X), target, sample_weight=sample_weight)
         return self
 

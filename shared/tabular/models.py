@@ -190,7 +190,8 @@ class LGBMModel:
                                                                                                         "fold 0"):
             get_log().info(f"lightgbm: {self.ctx.n_classes} classes: learning rate {learning_rate:.3g}, at most "
                            f"{max_rounds} rounds (max_trees={p['max_trees']}, one tree per class and round)")
-        threads = self.threads_ = fit_threads("lightgbm", *X.shape, self.ctx)
+        trees = self.ctx.n_classes if self.ctx.n_classes > 2 else 1  # a tree per class and round
+        threads = self.threads_ = fit_threads("lightgbm", *X.shape, self.ctx, trees=trees)
         booster_params = {
             **_objective(self.ctx.task, self.ctx.n_classes),
             "learning_rate": learning_rate, "num_leaves": p["num_leaves"],
