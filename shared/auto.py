@@ -310,7 +310,7 @@ class Budget:
         cost = {f: estimate(f, self.shape, self.n_folds) or 0.0 for f in floors}
         priced = sorted(floors, key=lambda f: (-prices.get(f, 0.0) * cost[f], cost[f]))
         for name in priced:
-            guess = self.overhead() + (estimate(name, self.shape, self.n_folds) or 0.0) * self.speed()
+            guess = self.overhead() + cost[name] * self.speed()
             worth = FLOOR_RUN_SHARE * max(measures.get(name, 1), 1)
             if guess > min(self.left() - (1 - FLOOR_SHARE) * self.budget, worth * self.budget):
                 past = (f"more than {worth:.0%} of the budget" if guess > worth * self.budget
@@ -318,8 +318,8 @@ class Budget:
                 self.note(f"{name} left out of the floor: estimated {guess:.0f} s, {past}; a longer --time-limit "
                           "runs it")
                 continue
-            if self._run(name, None) is not None and estimate(name, self.shape, self.n_folds):
-                self.ratios.append(max(self.fit_seconds[name], 0.05) / estimate(name, self.shape, self.n_folds))
+            if self._run(name, None) is not None and cost[name]:
+                self.ratios.append(max(self.fit_seconds[name], 0.05) / cost[name])
 
     def members(self, members: list[str], floor: dict[str, tuple]) -> None:
         """Run the members, the family the floor ranks best first, each within its share (``share``)."""
