@@ -15,6 +15,7 @@ time on this machine; a markdown table and a PNG in runs/<competition>/bench-<ti
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import tempfile
 import time
@@ -115,7 +116,7 @@ def suite(args) -> None:
     lacking = [f"ag_{p}_{sec}" for p, sec in presets if done and f"ag_{p}_{sec}" not in done[0]]
     if lacking:
         raise UserError(f"--reuse {out}: its rows have no {lacking[0]}; pass the --automl presets it was run with.")
-    rows = list(done)
+    rows, started = list(done), time.monotonic()
     for name in names:
         if any(r["dataset"] == name for r in done):
             continue
@@ -146,9 +147,9 @@ def suite(args) -> None:
             f"The last columns are CVs on our folds: ours (and which run is the result: the blend, or its best member "
             f"where the blend did not beat it), the best member's, and the best of the libraries' defaults "
             f"(`*_defaults`, run after ours on the same folds).\n\n"
-            + table + "\nReproduce: `python scripts/bench_tabular.py --suite"
-            + (f" --floor-skip {args.floor_skip}" if args.floor_skip else "") + "` (about "
-            f"{sum(float(s) for _, s in presets) / 60 * len(rows) + len(rows):.0f} minutes).\n")
+            + table + f"\nReproduce: `{args.reproduce}` (this run took {took(time.monotonic() - started)}"
+            + (f" for {len(rows) - len(done)} of its {len(rows)} data sets, the others reused" if done else "")
+            + ").\n")
     write_text(out / "suite.md", text)
     if args.readme:
         readme = Path(args.readme)
@@ -192,7 +193,27 @@ def suite_table(df, presets, recipe: str) -> str:
     return markdown_table(pd.DataFrame(out))
 
 
-def bench(argv=None) -> None:
+SUITE_OPTIONS = ("datasets", "recipe", "time_limit", "test_share", "folds", "automl", "floor", "floor_skip")
+
+
+def reproduce(args, parser) -> str:
+    """The command that runs the same suite again: ``--suite`` and each option of ``SUITE_OPTIONS`` given a value
+    other than its default (where the data go, the folder and --reuse change no figure)."""
+    words = ["python", "scripts/bench_tabular.py", "--suite"]
+    for dest in SUITE_OPTIONS:
+        value = getattr(args, dest)
+        if value == parser.get_default(dest):
+            continue
+        flag = "--" + dest.replace("_", "-")
+        words += ["--no-floor"] if dest == "floor" else [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    return shlex.join(words)
+
+
+def took(seconds: float) -> str:
+    return f"{seconds / 60:.0f} minutes" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def parser() -> ArgumentParser:
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("competition", nargs="?", help="a tabular competition with a demo (house_prices, "
                                                   "california_house_prices); none with --suite")
@@ -220,10 +241,16 @@ def bench(argv=None) -> None:
     p.add_argument("--blend", default="linear,gbm", help="recipes blended with --method weights ('' for none)")
     p.add_argument("--automl", default="medium_quality:60,best_quality:300", help="preset:seconds,... ('' for none)")
     p.add_argument("--out", type=Path, default=Path("runs"))
+    return p
+
+
+def bench(argv=None) -> None:
+    p = parser()
     args = p.parse_args(argv)
     if args.suite:
         if args.competition:
             p.error("--suite runs the public data sets; leave out the competition")
+        args.reproduce = reproduce(args, p)
         return suite(args)
     if not args.competition:
         p.error("name a competition, or pass --suite")

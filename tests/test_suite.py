@@ -84,3 +84,48 @@ def test_an_interrupted_write_is_redone_but_a_staging_folder_with_other_files_is
     with pytest.raises(UserError, match=r"holds files this benchmark did not write \(\['notes.txt'\]\)"):
         suite.write(other, tmp_path)
     assert (partial / "notes.txt").read_text() == "mine" and not (tmp_path / "breast_cancer").exists()
+
+
+def _bench_tabular():
+    import importlib.util
+    import sys
+
+    from conftest import ROOT
+    if "script_bench_tabular" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("script_bench_tabular", ROOT / "scripts" / "bench_tabular.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules["script_bench_tabular"] = module
+    return sys.modules["script_bench_tabular"]
+
+
+@pytest.mark.parametrize("args, command", [
+    (["--suite", "--out", "elsewhere", "--readme", "docs/tabular.md", "--data-root", "d"],
+     "python scripts/bench_tabular.py --suite"),
+    (["--suite", "--floor-skip", "leaves:catboost_defaults", "--time-limit", "90", "--folds", "3"],
+     "python scripts/bench_tabular.py --suite --time-limit 90 --folds 3 --floor-skip leaves:catboost_defaults"),
+    (["--suite", "--datasets", "diabetes", "--recipe", "linear", "--automl", "", "--no-floor", "--test-share", "0.3"],
+     "python scripts/bench_tabular.py --suite --datasets diabetes --recipe linear --test-share 0.3 --automl '' "
+     "--no-floor"),
+])
+def test_the_suite_s_reproduce_line_names_every_option_that_changes_its_figures(args, command):
+    bench = _bench_tabular()
+    parser = bench.parser()
+    assert bench.reproduce(parser.parse_args(args), parser) == command
+
+
+@pytest.mark.integration
+def test_a_suite_run_writes_its_table_and_how_to_reproduce_it_into_the_readme_block(tmp_path):
+    readme = tmp_path / "R.md"
+    readme.write_text("before\n<!-- tabular-suite:start -->\nold table\n<!-- tabular-suite:end -->\nafter\n")
+    rc, _, stderr = run_cli("bench_tabular", "--suite", "--datasets", "diabetes", "--recipe", "linear", "--automl",
+                            "", "--no-floor", "--folds", "2", "--data-root", tmp_path / "data", "--out",
+                            tmp_path / "runs", "--readme", readme)
+    assert rc == 0, stderr
+    text = readme.read_text()
+    assert text.startswith("before\n<!-- tabular-suite:start -->\nHoldout scores") and text.endswith("end -->\nafter\n")
+    assert "old table" not in text and "| diabetes | rmse ↓ | 332 |" in text
+    line = next(line for line in text.splitlines() if line.startswith("Reproduce: "))
+    assert line.startswith("Reproduce: `python scripts/bench_tabular.py --suite --datasets diabetes --recipe linear "
+                           "--folds 2 --automl '' --no-floor` (this run took ")
+    assert line.endswith(" s).")
