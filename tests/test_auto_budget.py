@@ -129,6 +129,22 @@ def test_catboost_in_one_fit_learns_faster_rather_than_stopping_short(pace, monk
         assert any("the fit's time limit" in s for s in log_lines), log_lines
 
 
+def test_catboost_in_one_fit_leaves_its_metric_uncomputed_and_its_model_as_it_was(tmp_path):
+    """With a time limit CatBoost calls back every round and, by default, computes its training metric for the call:
+    a quarter of a small fit's time. A fit with no metric to watch computes it once, and the model is the same."""
+    from shared.tabular.zoo import CATBOOST_PARAMS, CatBoostModel
+
+    X, y = _regression(200)
+    params = {**CATBOOST_PARAMS, "max_rounds": 300}
+    own = CatBoostModel(params, ModelContext("regression", "rmse", 0, 0, None, tmp_path, 1)).fit(X, y)
+    timed = CatBoostModel(params, ModelContext("regression", "rmse", 0, 0, 600.0, tmp_path, 1)).fit(X, y)
+    assert timed.model_.get_params()["metric_period"] == 300 and timed.best_rounds_ == 300
+    np.testing.assert_array_equal(timed.predict(X), own.predict(X))
+    probe = CatBoostModel(params, ModelContext("regression", "rmse", 0, 0, 600.0, tmp_path, 1))
+    probe.cats_, probe.threads_ = [], 1
+    assert "metric_period" not in probe._estimator(300, True, 0.1, 20).get_params()  # early stopping watches it
+
+
 def test_without_a_time_limit_nothing_is_paced(tmp_path):
     X, y = _regression()
     ctx = ModelContext("regression", "rmse", 0, 0, None, tmp_path, 1)

@@ -126,6 +126,8 @@ class CatBoostModel:
             kwargs["class_names"] = list(range(ctx.n_classes))
         if early:
             kwargs.update(od_type="Iter", od_wait=patience, use_best_model=True)
+        else:  # no metric to watch: computed every round (as with a time limit's callback), it costs a quarter of a
+            kwargs["metric_period"] = rounds  # small fit's time (concrete: 1.45 s against 1.1 s), the model the same
         return (CatBoostRegressor if ctx.task == "regression" else CatBoostClassifier)(**kwargs)
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None):
