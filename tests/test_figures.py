@@ -53,4 +53,5 @@ def test_this_cpu_has_a_name_with_its_architecture():
 def test_a_recipe_gives_its_recorded_figures(tmp_path, case):
     seen, held = figures.run_case(case, tmp_path), figures.expected(case, RECORDED)
     assert any(figures.close(seen, record) for record in held.values()), \
-        f"{case}: {seen} is none of the figures recorded for {held} (this CPU: {figures.cpu()})"
+        (f"{case}: {seen} is none of the figures recorded for {held} (this CPU: {figures.cpu()}); where the code "
+         f"did not change and this kind of CPU has none, `python scripts/figures.py record --beside` records them")
