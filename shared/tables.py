@@ -16,6 +16,7 @@ import yaml
 
 from shared import fingerprint, importance, look, plots, report, submission
 from shared.ensemble import (
+    INNER_REPEATS,
     Blender,
     check_compatible,
     choice_record,
@@ -429,12 +430,12 @@ def blend_probe(spec: CompetitionSpec, run_dirs: list[Path], method: str, data_d
 def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root: Path,
              data_dir: Path | None = None, name: str | None = None, about: dict | None = None,
              started: float | None = None, label: str | None = None, judge: bool = True,
-             repeats: int | None = None) -> Path:
+             repeats: int = INNER_REPEATS) -> Path:
     """Blend finished runs of ``spec`` (``--method mean|rank|weights|hill|stack|best``) by their OOF, nested honestly.
     ``name``: the blend's recipe name (default ``ensemble-<method>``), e.g. ``auto``; ``about``: more for its
     metrics.json; ``started``: when the work it sums up began (its wall time counts from then); ``label``: what its folder's
     name says after the time (``--name``); ``judge=False``: no warning where the blend does not beat its best member
-    (the caller, ``auto``, says what follows); ``repeats``: ``best``'s inner splits (default ``INNER_REPEATS``)."""
+    (the caller, ``auto``, says what follows); ``repeats``: ``best``'s inner splits."""
     started = started or time.time()
     runs = [load_run(p, spec.outputs) for p in run_dirs]
     check_compatible(runs)
@@ -444,9 +445,8 @@ def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root:
     oof, test = stacked_predictions(runs)
     fold_of = runs[0].folds["fold"].to_numpy()
     task = "regression" if classes is None else "classification"
-    args = {"method": method, "metric": spec.metric, "task": task, "seed": int(runs[0].config.get("seed") or 0)}
-    if repeats is not None:
-        args["repeats"] = repeats
+    args = {"method": method, "metric": spec.metric, "task": task, "seed": int(runs[0].config.get("seed") or 0),
+            "repeats": repeats}
     by_fold: list[Blender] = []
     blended_oof = nested_oof(args, oof, y, fold_of, by_fold)
     final = Blender(**args).fit(oof, y)

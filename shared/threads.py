@@ -107,6 +107,11 @@ def other_load(first_look: float = 0.05) -> float | None:
     return busy
 
 
+def trees_a_round(n_classes: int | None) -> int:
+    """The trees a gradient booster grows each round: one per class on more than two classes, else one."""
+    return n_classes if n_classes and n_classes > 2 else 1
+
+
 def fit_threads(library: str, rows: int, columns: int, ctx, trees: int = 1) -> int:
     """``threads`` for a fit of the run whose ``ModelContext`` is ``ctx`` (its cap: ``ctx.n_jobs``); the run's
     first fit says what it chose and why in the log."""

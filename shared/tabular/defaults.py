@@ -16,7 +16,7 @@ import pandas as pd
 from shared.config import Choice, settings
 from shared.tabular.models import ONE_HOT_LEVELS, LinearModel
 from shared.tabular.zoo import ForestModel, _categorical_columns
-from shared.threads import fit_threads
+from shared.threads import fit_threads, trees_a_round
 
 LIBRARIES = {  # library: what its defaults are, for the recipes' about texts
     "lightgbm": "LightGBM with its defaults (100 rounds, learning rate 0.1, 31 leaves) on one-hot categories (native "
@@ -63,8 +63,8 @@ class LibraryDefaults:
         regression = ctx.task == "regression"
         self.classes_ = None if regression else np.unique(y)  # the fold's classes, fitted as 0..k-1
         target = y if regression else np.searchsorted(self.classes_, y)
-        trees = len(self.classes_) if library == "lightgbm" and not regression and len(self.classes_) > 2 else 1
-        self.model_ = self._estimator(library, fit_threads(library, *X.shape, ctx, trees=trees))  # a tree a class
+        trees = trees_a_round(None if regression else len(self.classes_)) if library == "lightgbm" else 1
+        self.model_ = self._estimator(library, fit_threads(library, *X.shape, ctx, trees=trees))
         self.model_.fit(self._frame(X), target, sample_weight=sample_weight)
         return self
 

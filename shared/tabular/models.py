@@ -31,7 +31,7 @@ from shared.divergence import LossWatch
 from shared.errors import UserError
 from shared.log import get_log
 from shared.tabular.fitting import TimeLimit, faster_schedule, probe_then_refit, train_net
-from shared.threads import fit_threads
+from shared.threads import fit_threads, trees_a_round
 
 
 def _objective(task: str, n_classes: int) -> dict:
@@ -190,7 +190,7 @@ class LGBMModel:
                                                                                                         "fold 0"):
             get_log().info(f"lightgbm: {self.ctx.n_classes} classes: learning rate {learning_rate:.3g}, at most "
                            f"{max_rounds} rounds (max_trees={p['max_trees']}, one tree per class and round)")
-        trees = self.ctx.n_classes if self.ctx.n_classes > 2 else 1  # a tree per class and round
+        trees = trees_a_round(self.ctx.n_classes)
         threads = self.threads_ = fit_threads("lightgbm", *X.shape, self.ctx, trees=trees)
         booster_params = {
             **_objective(self.ctx.task, self.ctx.n_classes),
