@@ -37,7 +37,7 @@ import math
 import time
 from pathlib import Path
 
-from shared import runner, tables
+from shared import pictures, runner, tables
 from shared.config import FLAG, RUN_SETTINGS, SECONDS, Choice, Items, Text, resolve
 from shared.ensemble import INNER_REPEATS, METHODS, nested_seconds
 from shared.errors import UserError
@@ -103,13 +103,19 @@ def members_for(spec: CompetitionSpec, members: list[str] | str, by_task: dict[s
     return [m for m in chosen if m in spec.recipes]
 
 
-def drive(spec: CompetitionSpec, recipe: Recipe, data_dir: Path, *, n_folds: int = 5, seed: int = 42,
-          time_limit: float | None = None, out_root: Path = Path("runs"), overrides: dict | None = None,
-          only_folds: list[int] | None = None, by_task: dict[str, list[str]] | None = None,
-          floor: dict[str, tuple] | None = None, library_defaults: dict[str, str] | None = None,
-          **run_arguments) -> Path:
+def drive(spec: CompetitionSpec, recipe: Recipe, data_dir: Path, **arguments) -> Path:
     """The floor, then the members within the budget, then their nested blend; return the blend's run folder, or
-    the best member's where the blend does not beat it."""
+    the best member's where the blend does not beat it. Each run's pictures are drawn by a helper process while the
+    next run fits (``shared.pictures``): the budget buys fits."""
+    with pictures.beside():
+        return _drive(spec, recipe, data_dir, **arguments)
+
+
+def _drive(spec: CompetitionSpec, recipe: Recipe, data_dir: Path, *, n_folds: int = 5, seed: int = 42,
+           time_limit: float | None = None, out_root: Path = Path("runs"), overrides: dict | None = None,
+           only_folds: list[int] | None = None, by_task: dict[str, list[str]] | None = None,
+           floor: dict[str, tuple] | None = None, library_defaults: dict[str, str] | None = None,
+           **run_arguments) -> Path:
     started, wall_started = time.monotonic(), time.time()
     if spec.outputs.kind != tables.TableOutputs.kind:
         raise UserError(f"the auto recipe blends table predictions; {spec.name}'s predictions are {spec.outputs.kind}.")

@@ -207,14 +207,17 @@ def combine(run_dir: Path, folds: list[int]) -> pd.DataFrame | None:
 
 
 def write(run_dir: Path, folds: list[int]) -> pd.DataFrame | None:
-    """``importance.csv`` and ``importance.png`` of a run (or a merge) from its folds' tables; None where no fold
-    has one (importance=none, an image run, a blend)."""
+    """``importance.csv`` of a run (or a merge) from its folds' tables, returned for its ``picture``; None where no
+    fold has one (importance=none, an image run, a blend)."""
     table = combine(run_dir, folds)
-    if table is None:
-        return None
-    write_csv(Path(run_dir) / FILE, table, float_format="%.10g")
-    plots.importance_plot(Path(run_dir) / PICTURE, table.head(TOP), plots.run_title(run_dir))
+    if table is not None:
+        write_csv(Path(run_dir) / FILE, table, float_format="%.10g")
     return table
+
+
+def picture(run_dir: Path, table: pd.DataFrame) -> Path:
+    """``importance.png``: the top ``TOP`` features of the run's ``table`` (``write``'s)."""
+    return plots.importance_plot(Path(run_dir) / PICTURE, table.head(TOP), plots.run_title(run_dir))
 
 
 def top(run_dir: Path, n: int = 5) -> str:

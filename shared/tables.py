@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from shared import fingerprint, importance, look, plots, report, submission
+from shared import fingerprint, importance, look, pictures, plots, report, submission
 from shared.ensemble import (
     INNER_REPEATS,
     Blender,
@@ -395,15 +395,17 @@ def write_results(run_dir: Path, spec: CompetitionSpec, data: Dataset, results: 
                                         for i, k in enumerate(folds_done)}
     metrics["wall_time_s"] = time.time() - started
     write_json(run_dir / "metrics.json", metrics)
-    plots.run_plots(run_dir, metric, y[done], squeeze(oof[done]), folds_done, fold_scores, classes)
-    plots.run_curves(run_dir)  # image runs: every fold's learning curves in one figure
-    importance.write(run_dir, folds_done)  # table runs: from each fold's own table (a blend has none)
+    table = importance.write(run_dir, folds_done)  # table runs: from each fold's own table (a blend has none)
+    pictures.draw([(plots.run_plots, run_dir, metric, y[done], squeeze(oof[done]), folds_done, fold_scores, classes),
+                   (plots.run_curves, run_dir),  # image runs: every fold's learning curves in one figure
+                   *([] if table is None else [(importance.picture, run_dir, table)])],
+                  then=lambda: report.write(run_dir, spec))  # within auto, drawn beside the next member's fits
 
     holdout = "" if metrics["holdout"] is None else f", local holdout {metrics['holdout']:.5f}"
     log.info(f"CV {metric.name} {cv_score:.5f} (folds {metrics['cv_mean']:.5f} ± {metrics['cv_std']:.5f})"
              f"{holdout}; {metrics['wall_time_s']:.1f} s")
     log.info(f"submission: {run_dir / 'submission.csv'}")
-    log.info(f"report: {report.write(run_dir, spec)}")
+    log.info(f"report: {run_dir / 'report.html'}")
     return run_dir
 
 
@@ -473,7 +475,8 @@ def ensemble(spec: CompetitionSpec, run_dirs: list[Path], method: str, out_root:
         start_log(run_dir).info(f"ensemble ({method}) of {len(runs)} runs: " + ", ".join(r.path.name for r in runs))
         save_config(run_dir, config)
         write_csv(run_dir / "folds.csv", runs[0].folds)
-        write_results(run_dir, spec, data, results, test_pred)
+        with pictures.at_once():  # in the folder before it moves into place
+            write_results(run_dir, spec, data, results, test_pred)
         write_members(run_dir, members.to_dict(orient="records"), method, judge=judge)
     return final_dir
 

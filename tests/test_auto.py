@@ -71,6 +71,12 @@ def test_auto_is_the_generic_default_and_blends_its_members(tmp_path):
     assert f"{blend.metrics['cv']:.5f}" in table and "nested CV" in table
     assert sum(blend.config["weights"]) == pytest.approx(1.0)
     assert (blend.path / "submission.csv").is_file() and blend.metrics["holdout"] is not None
+    for run in [*members, blend]:  # the pictures drawn beside the next member's fits are all there, and the reports
+        pictures = {"fold_scores.png", "oof.png", "residuals.png"} | (
+            {"importance.png"} if (run.path / "importance.csv").is_file() else set())
+        assert run is blend or run.config["recipe"] == "knn" or "importance.png" in pictures  # knn measures none
+        assert pictures <= {p.name for p in run.path.glob("*.png")}, run.path
+        assert all(name in (run.path / "report.html").read_text() for name in pictures), run.path
 
 
 def test_the_auto_blends_cv_is_nested_and_does_not_leak(tmp_path):
