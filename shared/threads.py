@@ -53,7 +53,7 @@ class Policy:
 POLICIES = {
     "lightgbm": Policy(200_000, True),
     "xgboost": Policy(200_000, False),
-    "catboost": Policy(4_000, False),  # idle 2 cores: 2 threads faster from 400 x 10 up (above)
+    "catboost": Policy(2_000, False),  # idle 2 cores: 2 threads faster from 400 x 10 up (above)
     "torch": Policy(1_000_000, False),  # the MLPs, RealMLP / TabM, the D2L net
     "extra_trees": Policy(4_000, True),
     "rf": Policy(4_000, True),
