@@ -27,20 +27,23 @@ def _draw(calls: Calls) -> None:
         function(*arguments)
 
 
+def _now(calls: Calls, then: Callable[[], object]) -> None:
+    _draw(calls)
+    then()
+
+
 class _Helper:
     def __init__(self):
         self.pool: ProcessPoolExecutor | None = None
-        self.waiting: list[tuple[Future | None, Calls, Callable[[], object]]] = []
+        self.waiting: list[tuple[Future, Calls, Callable[[], object]]] = []
 
     def submit(self, calls: Calls, then: Callable[[], object]) -> None:
-        future = None
         try:
             if self.pool is None:
                 self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
             future = self.pool.submit(_draw, calls)
         except Exception:  # noqa: BLE001 - no helper process here (no semaphores, a broken pool): drawn at once
-            _draw(calls)
-            then()
+            _now(calls, then)
             return
         self.waiting.append((future, calls, then))
         self.settle(wait=False)
@@ -73,14 +76,13 @@ def beside():
         yield
         return
     _helper = helper = _Helper()
+    finished = False
     try:
         yield
-    except BaseException:
+        finished = True
+    finally:
         _helper = None
-        helper.close(wait=False)
-        raise
-    _helper = None
-    helper.close(wait=True)
+        helper.close(wait=finished)
 
 
 @contextlib.contextmanager
@@ -99,7 +101,6 @@ def draw(calls: Calls, then: Callable[[], object]) -> None:
     """Make a run's pictures (``calls``: (function, *arguments) each), then ``then()`` (its report): at once, or
     within ``beside()`` by the helper process while this one goes on."""
     if _helper is None:
-        _draw(calls)
-        then()
+        _now(calls, then)
     else:
         _helper.submit(calls, then)

@@ -25,8 +25,8 @@ So a library takes one thread per ``POLICIES[library].cells`` training cells (ro
 1,460 rows: 3.3 s on one thread, 4.2 s on two on an idle machine). CatBoost's own thread pool waits without
 spinning: under that load it lost only at 3,000 x 100, and on the same 2 cores idle (2026-12-08) two threads were
 faster at every size, 400 x 10 included (1 / 2 threads: 0.69 / 0.47, 8.0 / 4.5, 1.1 / 0.68, 7.8 / 4.0, 3.0 / 2.1;
-the suite's ames, 1,758 rows x 79 columns, 1,000 rounds: 6.1-6.8 / 3.6-4.2 s, the same predictions), so it takes
-every thread from 400 x 10 up. The scikit-learn forests share out whole trees, so they take a thread per few
+the suite's ames, 1,758 rows x 79 columns, 1,000 rounds: 6.1-6.8 / 3.6-4.2 s, the same predictions), so it takes a
+thread per 2,000 cells: both of 2 cores from 400 x 10 up. The scikit-learn forests share out whole trees, so they take a thread per few
 thousand cells.
 
 The same seed gives the same predictions at any thread count for LightGBM (``deterministic``), the forests (each
